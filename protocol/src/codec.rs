@@ -1,0 +1,104 @@
+//! The one wire and disk encoding (postcard), with a size check before any decode.
+//!
+//! Every decoder a peer can reach goes through [`decode`], which refuses input over
+//! its limit before reading a byte of it, and refuses trailing bytes after it, so
+//! one value has exactly one encoding. Collections are bounded by the input length:
+//! postcard never allocates more elements than there are bytes left.
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::error::{Error, Result};
+
+/// Encodes `value` as postcard bytes.
+pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>> {
+    postcard::to_allocvec(value).map_err(|e| Error::Encode {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+/// Decodes one `T` from exactly `bytes`, refusing input longer than `max` before
+/// decoding and refusing trailing bytes after it.
+pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8], max: usize) -> Result<T> {
+    if bytes.len() > max {
+        return Err(Error::TooLarge {
+            what,
+            len: bytes.len(),
+            max,
+        });
+    }
+    let (value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| Error::Decode {
+        what,
+        reason: e.to_string(),
+    })?;
+    if !rest.is_empty() {
+        return Err(Error::Decode {
+            what,
+            reason: format!("{} trailing bytes", rest.len()),
+        });
+    }
+    Ok(value)
+}
+
+/// Serde helpers for fixed-size byte arrays longer than serde's built-in 32
+/// (signatures). Encoded as postcard bytes (a length, then the bytes); decoding
+/// checks the length.
+pub mod bytes64 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    /// Serializes 64 bytes as a byte string.
+    pub fn serialize<S: Serializer>(v: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    /// Deserializes a byte string of exactly 64 bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
+        let b: &[u8] = <&[u8]>::deserialize(d)?;
+        <[u8; 64]>::try_from(b).map_err(|_| D::Error::invalid_length(b.len(), &"64 bytes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Sample {
+        a: u32,
+        data: Vec<u8>,
+        #[serde(with = "bytes64")]
+        sig: [u8; 64],
+    }
+
+    #[test]
+    fn round_trip_and_limits() {
+        let s = Sample {
+            a: 7,
+            data: vec![1, 2, 3],
+            sig: [9; 64],
+        };
+        let bytes = encode("sample", &s).unwrap();
+        assert_eq!(decode::<Sample>("sample", &bytes, 1024).unwrap(), s);
+        assert!(matches!(
+            decode::<Sample>("sample", &bytes, bytes.len() - 1),
+            Err(Error::TooLarge { .. })
+        ));
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(matches!(
+            decode::<Sample>("sample", &trailing, 1024),
+            Err(Error::Decode { .. })
+        ));
+        for cut in 0..bytes.len() {
+            assert!(decode::<Sample>("sample", &bytes[..cut], 1024).is_err());
+        }
+    }
+
+    #[test]
+    fn huge_length_prefix_does_not_allocate() {
+        // A varint claiming 2^32 bytes of data follows, with nothing behind it.
+        let evil = [7u8, 0xff, 0xff, 0xff, 0xff, 0x0f];
+        assert!(decode::<Sample>("sample", &evil, 1024).is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! Wire constants and limits, derived from a few base values, each with the reason
+//! it has its value. Everything that both sides of a connection must agree on lives
+//! here; tunable network-wide numbers live in [`crate::params`].
+
+use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS};
+
+/// Version of the wire formats defined by this crate (envelopes, onion packets,
+/// node records, RPC). Bumped on any incompatible change.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+// ---- keys and hashes -------------------------------------------------------------
+
+/// Length of every public key on the wire (Ed25519 and X25519 alike).
+pub const KEY_LEN: usize = 32;
+/// Length of an Ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+/// Length of a blake3 hash as used for message hashes and positions.
+pub const HASH_LEN: usize = 32;
+/// Entropy behind an account: 128 bits, which is exactly 12 BIP-39 words
+/// (the length Session and most wallets use for a phrase people can copy by hand).
+pub const ACCOUNT_ENTROPY_LEN: usize = 16;
+/// Length of a random content id inside an envelope (DESIGN §8).
+pub const CONTENT_ID_LEN: usize = 16;
+/// Poly1305 tag length.
+pub const TAG_LEN: usize = 16;
+
+// ---- stored messages -------------------------------------------------------------
+
+/// Largest `data` a node stores for one message. 64 KiB: Session allows 76,800 B;
+/// a power of two that still holds a long text or a small image thumbnail.
+pub const MAX_MESSAGE_DATA: usize = 64 * 1024;
+/// Default time a message lives in its swarm: 14 days (Session storage server).
+pub const DEFAULT_TTL_MS: u64 = 14 * DAY_MS;
+/// Longest TTL a node accepts: 30 days (Session storage server).
+pub const MAX_TTL_MS: u64 = 30 * DAY_MS;
+/// Shortest TTL a node accepts: 10 s (Session storage server); anything shorter
+/// would expire before it replicated.
+pub const MIN_TTL_MS: u64 = 10 * SECOND_MS;
+/// Owner signatures are accepted within this much of the node's clock. Session's
+/// ±60 s makes phones with a drifting clock fail to send (session-desktop#1524);
+/// every error reply also carries the node's time so clients correct themselves.
+pub const AUTH_CLOCK_WINDOW_MS: u64 = 5 * MINUTE_MS;
+/// Longest a `Retrieve` may wait at a node for new messages (long poll). Under
+/// the 30 s idle timeouts common in NATs and proxies.
+pub const MAX_LONG_POLL_MS: u64 = 25 * SECOND_MS;
+/// How far back of the cursor a retrieve re-reads to cover replication lag
+/// between swarm members (DESIGN §5); clients drop hashes they already have.
+pub const DEFAULT_RETRIEVE_OVERLAP_MS: u64 = 2 * MINUTE_MS;
+/// Most hashes one `Delete` or `Expire` may name.
+pub const MAX_HASHES_PER_REQUEST: usize = 256;
+
+// ---- node records ----------------------------------------------------------------
+
+/// Longest validity of a node record: 2 h, so a dead node leaves every directory
+/// within two hours even if nobody notices it is gone.
+pub const MAX_RECORD_LIFETIME_MS: u64 = 2 * HOUR_MS;
+/// How far in the future a record's `issued_at` may be (clock skew between nodes).
+pub const RECORD_CLOCK_SKEW_MS: u64 = 5 * MINUTE_MS;
+/// Most listen addresses in one record.
+pub const MAX_RECORD_ADDRS: usize = 8;
+/// Longest listen address (a multiaddr in its text form).
+pub const MAX_ADDR_LEN: usize = 256;
+/// Most onion keys in one record: the current one, the next one and the previous
+/// one during its grace period.
+pub const MAX_ONION_KEYS: usize = 3;
+/// Longest network name.
+pub const MAX_NETWORK_NAME_LEN: usize = 32;
+/// Largest encoded signed record. Derived from the fields above with room to spare.
+pub const MAX_RECORD_LEN: usize = 64
+    + MAX_NETWORK_NAME_LEN
+    + KEY_LEN
+    + MAX_RECORD_ADDRS * (MAX_ADDR_LEN + 2)
+    + MAX_ONION_KEYS * (KEY_LEN + 20)
+    + SIGNATURE_LEN
+    + 64;
+
+// ---- envelopes ---------------------------------------------------------------------
+
+/// Size buckets of a sealed envelope on the wire: a storage node learns only which
+/// bucket a message falls in. The largest equals [`MAX_MESSAGE_DATA`].
+pub const ENVELOPE_BUCKETS: [usize; 5] = [512, 2 * 1024, 8 * 1024, 32 * 1024, MAX_MESSAGE_DATA];
+/// Envelope header: version (1) and the ephemeral X25519 key (32).
+pub const ENVELOPE_HEADER_LEN: usize = 1 + KEY_LEN;
+/// Fixed part of the sealed plaintext: sender key, signature, content length (u32).
+pub const ENVELOPE_INNER_FIXED_LEN: usize = KEY_LEN + SIGNATURE_LEN + 4;
+/// Largest encoded content that fits in the largest bucket.
+pub const MAX_CONTENT_LEN: usize =
+    MAX_MESSAGE_DATA - ENVELOPE_HEADER_LEN - TAG_LEN - ENVELOPE_INNER_FIXED_LEN;
+
+// ---- onion packets -----------------------------------------------------------------
+
+/// Most layers a packet header has room for: 3 relays + destination (DESIGN §7)
+/// + one spare so a longer path is possible without a format change. Every packet
+/// carries all slots, so a hop cannot tell from the header how many hops follow.
+pub const ONION_MAX_LAYERS: usize = 5;
+/// Plaintext routing information for one hop: command (1), next hop (32), reserved (15).
+pub const ONION_ROUTING_LEN: usize = 48;
+/// One header slot: the hop's ephemeral X25519 key, its sealed routing info and tag.
+pub const ONION_SLOT_LEN: usize = KEY_LEN + ONION_ROUTING_LEN + TAG_LEN;
+/// The fixed header of every onion packet.
+pub const ONION_HEADER_LEN: usize = ONION_MAX_LAYERS * ONION_SLOT_LEN;
+/// Request size classes. Every request packet on the wire is exactly one of these
+/// sizes: 4 KiB for all small RPCs, 96 KiB for stores of up to [`MAX_MESSAGE_DATA`].
+/// (Session's onion requests vary in size up to 10 MiB, which tells each hop more.)
+pub const ONION_REQUEST_CLASSES: [usize; 2] = [4 * 1024, 96 * 1024];
+/// Response size classes: small answers, a retrieve page, a directory page.
+pub const ONION_RESPONSE_CLASSES: [usize; 3] = [4 * 1024, 96 * 1024, 1024 * 1024];
+/// Framing inside an onion payload: a u32 length before the request or response.
+pub const ONION_LEN_PREFIX: usize = 4;
+/// Largest request an onion packet can carry.
+pub const MAX_ONION_REQUEST: usize =
+    ONION_REQUEST_CLASSES[1] - ONION_HEADER_LEN - TAG_LEN - ONION_LEN_PREFIX;
+/// Largest response an onion packet can carry.
+pub const MAX_ONION_RESPONSE: usize = ONION_RESPONSE_CLASSES[2] - TAG_LEN - ONION_LEN_PREFIX;
+
+// ---- RPC -----------------------------------------------------------------------------
+
+/// Largest encoded RPC request any node reads (direct or through an onion).
+pub const MAX_RPC_REQUEST_LEN: usize = MAX_ONION_REQUEST;
+/// Largest encoded RPC response any client or node reads.
+pub const MAX_RPC_RESPONSE_LEN: usize = MAX_ONION_RESPONSE;
+/// Most bytes of message data a single retrieve returns, so that a page fits in
+/// the middle response class with room for the framing.
+pub const MAX_RETRIEVE_BYTES: usize = 80 * 1024;
+/// Most node records in one directory page (each at most [`MAX_RECORD_LEN`]).
+pub const MAX_DIRECTORY_PAGE: usize = 256;
+/// Most messages in one node-to-node replication batch.
+pub const MAX_REPLICATION_BATCH: usize = 64;
+/// Most digest buckets exchanged in one anti-entropy round.
+pub const MAX_DIGEST_ENTRIES: usize = 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_values_hold() {
+        assert_eq!(ONION_SLOT_LEN, 96);
+        assert_eq!(ONION_HEADER_LEN, 480);
+        assert_eq!(ENVELOPE_BUCKETS.last().copied(), Some(MAX_MESSAGE_DATA));
+        assert!(ENVELOPE_BUCKETS.windows(2).all(|w| w[0] < w[1]));
+        assert!(ONION_REQUEST_CLASSES.windows(2).all(|w| w[0] < w[1]));
+        assert!(ONION_RESPONSE_CLASSES.windows(2).all(|w| w[0] < w[1]));
+        // A store of the largest message, with its RPC framing, fits one request.
+        assert!(MAX_ONION_REQUEST > MAX_MESSAGE_DATA + 1024);
+        // A retrieve page fits the middle response class.
+        assert!(MAX_RETRIEVE_BYTES + 4 * 1024 < ONION_RESPONSE_CLASSES[1]);
+        // A directory page fits the largest response class.
+        assert!(MAX_DIRECTORY_PAGE * MAX_RECORD_LEN < MAX_ONION_RESPONSE);
+        assert!(MIN_TTL_MS < DEFAULT_TTL_MS && DEFAULT_TTL_MS < MAX_TTL_MS);
+        assert!(MAX_LONG_POLL_MS < 30 * SECOND_MS);
+    }
+}

@@ -1,0 +1,113 @@
+//! The few cryptographic constructions every format here is built from: key
+//! derivation (blake3 `derive_key`), X25519 agreement that refuses low-order
+//! points, XChaCha20-Poly1305 sealing, and a ChaCha20 keystream.
+//!
+//! Every key made here is used for exactly one message, so the nonces are fixed
+//! (all zero); uniqueness comes from the fresh ephemeral key in every derivation.
+
+use chacha20::ChaCha20;
+use chacha20::cipher::{KeyIvInit, StreamCipher};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use crate::constants::{KEY_LEN, TAG_LEN};
+use crate::error::{Error, Result};
+
+/// A 32-byte symmetric key, wiped when dropped.
+pub type SymmetricKey = Zeroizing<[u8; KEY_LEN]>;
+
+/// Derives a key from `parts` (concatenated) under a domain-separating `context`.
+pub fn kdf(context: &str, parts: &[&[u8]]) -> SymmetricKey {
+    let mut h = blake3::Hasher::new_derive_key(context);
+    for p in parts {
+        h.update(p);
+    }
+    Zeroizing::new(*h.finalize().as_bytes())
+}
+
+/// X25519 between `secret` and `their_public`, refusing a result of all zeros
+/// (a low-order point chosen by an attacker).
+pub fn dh(secret: &StaticSecret, their_public: &[u8; KEY_LEN]) -> Result<SymmetricKey> {
+    let shared = secret.diffie_hellman(&PublicKey::from(*their_public));
+    if !shared.was_contributory() {
+        return Err(Error::BadKey {
+            what: "X25519 public key (low order)",
+        });
+    }
+    Ok(Zeroizing::new(shared.to_bytes()))
+}
+
+/// Encrypts `buf` in place with XChaCha20-Poly1305 under a single-use `key`;
+/// returns the tag.
+pub fn seal_in_place(key: &[u8; KEY_LEN], ad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN]> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let nonce = XNonce::default();
+    let tag = cipher
+        .encrypt_inout_detached(&nonce, ad, buf.into())
+        .map_err(|_| Error::Encode {
+            what: "AEAD",
+            reason: "message too long".into(),
+        })?;
+    let mut out = [0u8; TAG_LEN];
+    out.copy_from_slice(&tag);
+    Ok(out)
+}
+
+/// Decrypts `buf` in place, checking `tag`. On failure `buf` is left unchanged
+/// in meaning (it must not be used).
+pub fn open_in_place(
+    what: &'static str,
+    key: &[u8; KEY_LEN],
+    ad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; TAG_LEN],
+) -> Result<()> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let nonce = XNonce::default();
+    cipher
+        .decrypt_inout_detached(&nonce, ad, buf.into(), tag.into())
+        .map_err(|_| Error::Decrypt { what })
+}
+
+/// XORs `buf` with the ChaCha20 keystream of a single-use `key`.
+pub fn xor_keystream(key: &[u8; KEY_LEN], buf: &mut [u8]) {
+    let mut c = ChaCha20::new(key.into(), &Default::default());
+    c.apply_keystream(buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_and_tamper() {
+        let key = [3u8; 32];
+        let mut buf = b"hello sotto".to_vec();
+        let tag = seal_in_place(&key, b"ad", &mut buf).unwrap();
+        let mut copy = buf.clone();
+        open_in_place("t", &key, b"ad", &mut copy, &tag).unwrap();
+        assert_eq!(copy, b"hello sotto");
+        let mut flipped = buf.clone();
+        flipped[0] ^= 1;
+        assert!(open_in_place("t", &key, b"ad", &mut flipped, &tag).is_err());
+        let mut copy = buf.clone();
+        assert!(open_in_place("t", &key, b"other", &mut copy, &tag).is_err());
+    }
+
+    #[test]
+    fn low_order_point_refused() {
+        let s = StaticSecret::from([5u8; 32]);
+        assert!(dh(&s, &[0u8; 32]).is_err());
+    }
+
+    #[test]
+    fn keystream_is_an_involution() {
+        let mut buf = vec![0u8; 100];
+        xor_keystream(&[1; 32], &mut buf);
+        assert_ne!(buf, vec![0u8; 100]);
+        xor_keystream(&[1; 32], &mut buf);
+        assert_eq!(buf, vec![0u8; 100]);
+    }
+}

@@ -1,0 +1,81 @@
+//! Storage namespaces of an account (DESIGN §5), with fixed numeric codes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Who may do what in a namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone may store; only the owner reads or deletes (inboxes).
+    AnyoneStoresOwnerReads,
+    /// Only the owner stores, reads or deletes (own settings, synced devices).
+    OwnerOnly,
+    /// The owner stores and deletes; anyone reads (profile, prekeys).
+    OwnerStoresAnyoneReads,
+}
+
+/// A namespace of an account's storage, carried on the wire as its `u16` code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Namespace(u16);
+
+impl Namespace {
+    /// Messages from others to the account. Code 0.
+    pub const INBOX: Namespace = Namespace(0);
+    /// The account's own encrypted settings. Code 1.
+    pub const CONFIG: Namespace = Namespace(1);
+    /// Public data of the account: profile, prekeys. Code 2.
+    pub const PUBLIC: Namespace = Namespace(2);
+
+    /// The namespace with this code, if this build knows it.
+    pub fn from_code(code: u16) -> Result<Self> {
+        let ns = Namespace(code);
+        ns.access()?;
+        Ok(ns)
+    }
+
+    /// The numeric code on the wire.
+    pub fn code(&self) -> u16 {
+        self.0
+    }
+
+    /// Who may store, read and delete here. Unknown codes (for example from a
+    /// newer peer, or forged) are an error, never a default.
+    pub fn access(&self) -> Result<Access> {
+        match self.0 {
+            0 => Ok(Access::AnyoneStoresOwnerReads),
+            1 => Ok(Access::OwnerOnly),
+            2 => Ok(Access::OwnerStoresAnyoneReads),
+            other => Err(Error::OutOfRange {
+                what: "namespace",
+                reason: format!("unknown namespace code {other}"),
+            }),
+        }
+    }
+
+    /// Whether storing here needs the owner's signature.
+    pub fn store_needs_owner(&self) -> Result<bool> {
+        Ok(!matches!(self.access()?, Access::AnyoneStoresOwnerReads))
+    }
+
+    /// Whether reading here needs the owner's signature.
+    pub fn read_needs_owner(&self) -> Result<bool> {
+        Ok(!matches!(self.access()?, Access::OwnerStoresAnyoneReads))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_access() {
+        assert_eq!(Namespace::from_code(0).unwrap(), Namespace::INBOX);
+        assert!(Namespace::from_code(99).is_err());
+        assert!(!Namespace::INBOX.store_needs_owner().unwrap());
+        assert!(Namespace::INBOX.read_needs_owner().unwrap());
+        assert!(Namespace::CONFIG.store_needs_owner().unwrap());
+        assert!(!Namespace::PUBLIC.read_needs_owner().unwrap());
+        assert!(Namespace(7).access().is_err());
+    }
+}
