@@ -4,6 +4,8 @@
 //! derivation or the encoding is always a visible diff in
 //! `tests/vectors/account.json`. `SOTTO_REGENERATE_VECTORS=1` rewrites the file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use serde_json::{Value, json};
 use sotto_protocol::{AccountId, AccountKey, NodeId, Position, swarm_for};
 
