@@ -56,8 +56,23 @@ pub enum AccountIdError {
 }
 
 /// An account: its Ed25519 public key. Its text form is bech32m with prefix `sotto`.
+/// Always a valid curve point: decoding from the wire checks it too.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "[u8; KEY_LEN]", into = "[u8; KEY_LEN]")]
 pub struct AccountId([u8; KEY_LEN]);
+
+impl TryFrom<[u8; KEY_LEN]> for AccountId {
+    type Error = AccountIdError;
+    fn try_from(bytes: [u8; KEY_LEN]) -> Result<Self, Self::Error> {
+        Self::from_bytes(bytes)
+    }
+}
+
+impl From<AccountId> for [u8; KEY_LEN] {
+    fn from(id: AccountId) -> Self {
+        id.0
+    }
+}
 
 impl AccountId {
     /// Wraps a public key, checking it is a valid Ed25519 point.
@@ -76,8 +91,8 @@ impl AccountId {
         &self.0
     }
 
-    /// The Ed25519 verifying key (valid by construction, re-checked because
-    /// deserialization from the wire bypasses [`AccountId::from_bytes`]).
+    /// The Ed25519 verifying key (valid by construction; the conversion is
+    /// repeated rather than cached to keep the type a plain 32 bytes).
     pub fn verifying_key(&self) -> Result<VerifyingKey, crate::Error> {
         VerifyingKey::from_bytes(&self.0).map_err(|_| crate::Error::BadKey { what: "account key" })
     }
@@ -256,6 +271,28 @@ mod tests {
         }
         let msg = AccountIdError::Checksum.to_string();
         assert!(msg.contains("typo"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_key_round_trips_through_text(seed in proptest::prelude::any::<[u8; 32]>()) {
+            let key = SigningKey::from_bytes(&seed);
+            let id = AccountId::from_verifying_key(&key.verifying_key());
+            let text = id.to_text();
+            proptest::prop_assert_eq!(text.len(), ACCOUNT_ID_LEN);
+            proptest::prop_assert_eq!(AccountId::parse(&text), Ok(id));
+            // The wire form (postcard) round-trips too.
+            let bytes = crate::codec::encode("account id", &id).unwrap();
+            let back: AccountId = crate::codec::decode("account id", &bytes, 64).unwrap();
+            proptest::prop_assert_eq!(back, id);
+        }
+
+        #[test]
+        fn decoding_refuses_invalid_points(bytes in proptest::prelude::any::<[u8; 32]>()) {
+            let encoded = crate::codec::encode("bytes", &bytes).unwrap();
+            let decoded = crate::codec::decode::<AccountId>("account id", &encoded, 64);
+            proptest::prop_assert_eq!(decoded.is_ok(), VerifyingKey::from_bytes(&bytes).is_ok());
+        }
     }
 
     #[test]
