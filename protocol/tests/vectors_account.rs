@@ -4,7 +4,12 @@
 //! derivation or the encoding is always a visible diff in
 //! `tests/vectors/account.json`. `SOTTO_REGENERATE_VECTORS=1` rewrites the file.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use serde_json::{Value, json};
 use sotto_protocol::{AccountId, AccountKey, NodeId, Position, swarm_for};
@@ -53,14 +58,19 @@ fn account_vectors_match() {
         std::fs::write(FILE, text + "\n").unwrap();
         return;
     }
-    let committed: Value =
-        serde_json::from_str(&std::fs::read_to_string(FILE).unwrap()).unwrap();
-    assert_eq!(computed, committed, "derivation changed: see tests/vectors/account.json");
+    let committed: Value = serde_json::from_str(&std::fs::read_to_string(FILE).unwrap()).unwrap();
+    assert_eq!(
+        computed, committed,
+        "derivation changed: see tests/vectors/account.json"
+    );
     // Parse the committed text form and re-encode it: identical text and key.
     for a in committed["accounts"].as_array().unwrap() {
         let text = a["account_id"].as_str().unwrap();
         let id = AccountId::parse(text).unwrap();
         assert_eq!(id.to_text(), text);
-        assert_eq!(hex::encode(id.as_bytes()), a["ed25519_public"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(id.as_bytes()),
+            a["ed25519_public"].as_str().unwrap()
+        );
     }
 }
