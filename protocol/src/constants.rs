@@ -133,14 +133,10 @@ pub const MAX_DIGEST_ENTRIES: usize = 1024;
 mod tests {
     use super::*;
 
-    #[test]
-    fn derived_values_hold() {
-        assert_eq!(ONION_SLOT_LEN, 96);
-        assert_eq!(ONION_HEADER_LEN, 480);
-        assert_eq!(ENVELOPE_BUCKETS.last().copied(), Some(MAX_MESSAGE_DATA));
-        assert!(ENVELOPE_BUCKETS.windows(2).all(|w| w[0] < w[1]));
-        assert!(ONION_REQUEST_CLASSES.windows(2).all(|w| w[0] < w[1]));
-        assert!(ONION_RESPONSE_CLASSES.windows(2).all(|w| w[0] < w[1]));
+    // Checked at compile time: a change that breaks one of these does not build.
+    const _: () = {
+        assert!(ONION_SLOT_LEN == 96);
+        assert!(ONION_HEADER_LEN == 480);
         // A store of the largest message, with its RPC framing, fits one request.
         assert!(MAX_ONION_REQUEST > MAX_MESSAGE_DATA + 1024);
         // A retrieve page fits the middle response class.
@@ -148,6 +144,15 @@ mod tests {
         // A directory page fits the largest response class.
         assert!(MAX_DIRECTORY_PAGE * MAX_RECORD_LEN < MAX_ONION_RESPONSE);
         assert!(MIN_TTL_MS < DEFAULT_TTL_MS && DEFAULT_TTL_MS < MAX_TTL_MS);
+        // Long polls end before common 30 s idle timeouts.
         assert!(MAX_LONG_POLL_MS < 30 * SECOND_MS);
+    };
+
+    #[test]
+    fn size_tables_are_increasing() {
+        assert_eq!(ENVELOPE_BUCKETS.last().copied(), Some(MAX_MESSAGE_DATA));
+        assert!(ENVELOPE_BUCKETS.windows(2).all(|w| w[0] < w[1]));
+        assert!(ONION_REQUEST_CLASSES.windows(2).all(|w| w[0] < w[1]));
+        assert!(ONION_RESPONSE_CLASSES.windows(2).all(|w| w[0] < w[1]));
     }
 }
