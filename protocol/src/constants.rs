@@ -89,8 +89,8 @@ pub const MAX_CONTENT_LEN: usize =
 
 // ---- onion packets -----------------------------------------------------------------
 
-/// Most layers a packet header has room for: 3 relays + destination (DESIGN §7)
-/// + one spare so a longer path is possible without a format change. Every packet
+/// Most layers a packet header has room for: 3 relays + destination (DESIGN §7),
+/// plus one spare so a longer path is possible without a format change. Every packet
 /// carries all slots, so a hop cannot tell from the header how many hops follow.
 pub const ONION_MAX_LAYERS: usize = 5;
 /// Plaintext routing information for one hop: command (1), next hop (32), reserved (15).
