@@ -1,0 +1,89 @@
+//! Peeling one layer at a hop: a pure function from a packet and the hop's onion
+//! keys to what the hop does next (forward, or deliver); the node does the I/O.
+
+use crate::constants::{ONION_HEADER_LEN, ONION_SLOT_LEN, TAG_LEN};
+use crate::crypto::{open_in_place, xor_keystream};
+use crate::error::{Error, Result};
+use crate::id::NodeId;
+use crate::keys::OnionSecret;
+
+use super::frame::unframe;
+use super::layer::ReplyKey;
+use super::slot::{Routing, open_slot};
+
+/// What a hop does with a packet after peeling its layer.
+#[derive(Debug)]
+pub enum Peeled {
+    /// Send `packet` to `next`. The packet has the same size class as the one that
+    /// arrived. Keep `reply` to wrap the response that comes back, or to seal an
+    /// error of this hop's own (for example if `next` cannot be reached).
+    Forward {
+        /// The next hop.
+        next: NodeId,
+        /// The packet to send it.
+        packet: Vec<u8>,
+        /// This hop's keys for the response.
+        reply: ReplyKey,
+    },
+    /// This hop is the destination: handle `request` and answer with
+    /// [`super::seal_response`] under `reply`.
+    Deliver {
+        /// The request the client sent.
+        request: Vec<u8>,
+        /// The keys to seal the answer with.
+        reply: ReplyKey,
+    },
+}
+
+/// Peels one layer of `packet` with the hop's onion keys, tried in order (the
+/// current key, then the previous one while its grace period lasts).
+///
+/// The size class is checked before any cryptography; call
+/// [`super::replay_tag`] first to drop replays cheaply. Fails with
+/// [`Error::SizeClass`] for a packet of the wrong size, [`Error::Decrypt`] if the
+/// layer was not made for these keys or was changed on the way, and
+/// [`Error::Decode`] if an authentic layer is malformed.
+pub fn peel(packet: &[u8], onion_keys: &[&OnionSecret]) -> Result<Peeled> {
+    super::check_request_class(packet.len())?;
+    let wrong_size = || Error::SizeClass { len: packet.len() };
+    let (header, payload) = packet
+        .split_at_checked(ONION_HEADER_LEN)
+        .ok_or_else(wrong_size)?;
+    let (slot, later_slots) = header
+        .split_first_chunk::<ONION_SLOT_LEN>()
+        .ok_or_else(wrong_size)?;
+    let (keys, routing) = open_slot(slot, onion_keys)?;
+    match routing {
+        Routing::Forward(next) => {
+            // Shift the header one slot forward, pad with a zero slot, and XOR the
+            // whole header with this hop's keystream: the next hop's slot comes out
+            // in front and the new last slot is pseudorandom.
+            let mut out = Vec::with_capacity(packet.len());
+            out.extend_from_slice(later_slots);
+            out.resize(ONION_HEADER_LEN, 0);
+            out.extend_from_slice(payload);
+            let (new_header, new_payload) = out
+                .split_at_mut_checked(ONION_HEADER_LEN)
+                .ok_or_else(wrong_size)?;
+            xor_keystream(&keys.header, new_header);
+            xor_keystream(&keys.payload, new_payload);
+            Ok(Peeled::Forward {
+                next,
+                packet: out,
+                reply: keys.reply,
+            })
+        }
+        Routing::Deliver => {
+            let (sealed, tag) = payload
+                .split_last_chunk::<TAG_LEN>()
+                .ok_or_else(wrong_size)?;
+            let mut plain = sealed.to_vec();
+            open_in_place("onion payload", &keys.payload, &[], &mut plain, tag)?;
+            let request = unframe("onion request", &plain)?;
+            Ok(Peeled::Deliver {
+                request,
+                reply: keys.reply,
+            })
+        }
+    }
+}

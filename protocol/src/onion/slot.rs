@@ -1,0 +1,165 @@
+//! One header slot: the hop's ephemeral key and its sealed routing info (what to do
+//! with the packet, and where to send it next).
+
+use crate::constants::{KEY_LEN, ONION_ROUTING_LEN, ONION_SLOT_LEN, TAG_LEN};
+use crate::crypto::{dh, open_in_place, seal_in_place};
+use crate::error::{Error, Result};
+use crate::id::NodeId;
+use crate::keys::OnionSecret;
+
+use super::layer::LayerKeys;
+
+/// Routing command: peel and pass the packet on.
+const CMD_FORWARD: u8 = 0;
+/// Routing command: this hop is the destination.
+const CMD_DELIVER: u8 = 1;
+
+/// What one hop is told to do with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Routing {
+    /// Pass the peeled packet to this node.
+    Forward(NodeId),
+    /// Open the payload: the request is for this hop.
+    Deliver,
+}
+
+impl Routing {
+    /// `command ‖ next hop (zeros for Deliver) ‖ reserved zeros`.
+    pub(super) fn encode(&self) -> [u8; ONION_ROUTING_LEN] {
+        let (command, next) = match self {
+            Self::Forward(node) => (CMD_FORWARD, node.0),
+            Self::Deliver => (CMD_DELIVER, [0; KEY_LEN]),
+        };
+        let mut out = [0u8; ONION_ROUTING_LEN];
+        for (o, b) in out.iter_mut().zip(std::iter::once(command).chain(next)) {
+            *o = b;
+        }
+        out
+    }
+
+    /// The inverse of [`Routing::encode`]; anything it would not produce (an unknown
+    /// command, a next hop on Deliver, non-zero reserved bytes) is refused.
+    pub(super) fn decode(bytes: &[u8; ONION_ROUTING_LEN]) -> Result<Self> {
+        let bad = |reason: &str| Error::Decode {
+            what: "onion routing info",
+            reason: reason.into(),
+        };
+        let (command, rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
+        let (next, reserved) = rest
+            .split_first_chunk::<KEY_LEN>()
+            .ok_or_else(|| bad("too short"))?;
+        if reserved.iter().any(|b| *b != 0) {
+            return Err(bad("reserved bytes are not zero"));
+        }
+        match *command {
+            CMD_FORWARD => Ok(Self::Forward(NodeId(*next))),
+            CMD_DELIVER if next.iter().all(|b| *b == 0) => Ok(Self::Deliver),
+            CMD_DELIVER => Err(bad("a Deliver names a next hop")),
+            other => Err(bad(&format!("unknown command {other}"))),
+        }
+    }
+}
+
+/// `eph_pub ‖ seal(routing) ‖ tag`, sealed under the layer's slot key.
+pub(super) fn seal_slot(
+    eph_pub: &[u8; KEY_LEN],
+    keys: &LayerKeys,
+    routing: Routing,
+) -> Result<[u8; ONION_SLOT_LEN]> {
+    let mut sealed = routing.encode();
+    let tag = seal_in_place(&keys.slot, &[], &mut sealed)?;
+    let mut slot = [0u8; ONION_SLOT_LEN];
+    let parts = eph_pub.iter().chain(sealed.iter()).chain(tag.iter());
+    for (o, b) in slot.iter_mut().zip(parts) {
+        *o = *b;
+    }
+    Ok(slot)
+}
+
+/// Opens a slot with the first of `onion_keys` it was made for (the current key,
+/// then the previous one during its grace period). Returns the layer keys and the
+/// routing info, or [`Error::Decrypt`] if no key opens it.
+pub(super) fn open_slot(
+    slot: &[u8; ONION_SLOT_LEN],
+    onion_keys: &[&OnionSecret],
+) -> Result<(LayerKeys, Routing)> {
+    let short = || Error::SizeClass { len: slot.len() };
+    let (eph_pub, rest) = slot.split_first_chunk::<KEY_LEN>().ok_or_else(short)?;
+    let (sealed, tag) = rest
+        .split_first_chunk::<ONION_ROUTING_LEN>()
+        .ok_or_else(short)?;
+    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| short())?;
+    // One X25519 per candidate (plus deriving its public key, which OnionSecret
+    // does not cache): at most three keys are ever valid, and the replay check has
+    // already run.
+    for key in onion_keys {
+        let shared = dh(key.secret(), eph_pub)?;
+        let keys = LayerKeys::derive(&shared, eph_pub, &key.public());
+        let mut routing = *sealed;
+        if open_in_place("onion layer", &keys.slot, &[], &mut routing, tag).is_ok() {
+            return Ok((keys, Routing::decode(&routing)?));
+        }
+    }
+    Err(Error::Decrypt {
+        what: "onion layer (not made for this node's onion keys, or changed on the way)",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn routing_round_trip() {
+        for r in [Routing::Forward(NodeId([7; 32])), Routing::Deliver] {
+            assert_eq!(Routing::decode(&r.encode()).unwrap(), r);
+        }
+        let f = Routing::Forward(NodeId([7; 32])).encode();
+        assert_eq!(f[0], 0);
+        assert_eq!(&f[1..33], &[7; 32]);
+        assert_eq!(&f[33..], &[0; 15]);
+        let d = Routing::Deliver.encode();
+        assert_eq!(d[0], 1);
+        assert!(d[1..].iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn routing_refuses_what_encode_never_makes() {
+        let mut unknown = Routing::Deliver.encode();
+        unknown[0] = 2;
+        let mut reserved = Routing::Forward(NodeId([7; 32])).encode();
+        reserved[47] = 1;
+        let mut deliver_with_next = Routing::Deliver.encode();
+        deliver_with_next[5] = 1;
+        for bad in [unknown, reserved, deliver_with_next] {
+            assert!(matches!(Routing::decode(&bad), Err(Error::Decode { .. })));
+        }
+    }
+
+    #[test]
+    fn a_sealed_bad_routing_is_refused_after_opening() {
+        // A client (or a bug) that seals a routing info with a reserved byte set is
+        // refused by the hop even though the AEAD opens.
+        let hop = OnionSecret::from_secret_bytes([4; 32]);
+        let eph = x25519_dalek::StaticSecret::from([5; 32]);
+        let eph_pub = x25519_dalek::PublicKey::from(&eph).to_bytes();
+        let keys = LayerKeys::derive(&dh(&eph, &hop.public()).unwrap(), &eph_pub, &hop.public());
+        let mut routing = Routing::Deliver.encode();
+        routing[40] = 9;
+        let tag = seal_in_place(&keys.slot, &[], &mut routing).unwrap();
+        let mut slot = [0u8; ONION_SLOT_LEN];
+        slot[..32].copy_from_slice(&eph_pub);
+        slot[32..80].copy_from_slice(&routing);
+        slot[80..].copy_from_slice(&tag);
+        assert!(matches!(
+            open_slot(&slot, &[&hop]),
+            Err(Error::Decode { .. })
+        ));
+        // The same slot, sealed properly, opens.
+        let good = seal_slot(&eph_pub, &keys, Routing::Deliver).unwrap();
+        assert_eq!(open_slot(&good, &[&hop]).unwrap().1, Routing::Deliver);
+        assert!(matches!(open_slot(&good, &[]), Err(Error::Decrypt { .. })));
+    }
+}
