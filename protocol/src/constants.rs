@@ -86,6 +86,25 @@ pub const ENVELOPE_INNER_FIXED_LEN: usize = KEY_LEN + SIGNATURE_LEN + 4;
 /// Largest encoded content that fits in the largest bucket.
 pub const MAX_CONTENT_LEN: usize =
     MAX_MESSAGE_DATA - ENVELOPE_HEADER_LEN - TAG_LEN - ENVELOPE_INNER_FIXED_LEN;
+/// Every byte of a sealed envelope that is not content or padding: header, fixed
+/// inner fields and tag.
+pub const ENVELOPE_OVERHEAD_LEN: usize = ENVELOPE_HEADER_LEN + ENVELOPE_INNER_FIXED_LEN + TAG_LEN;
+/// Version byte that opens every envelope. It is also the AEAD's associated data,
+/// so a changed version can never decrypt under another version's rules.
+pub const ENVELOPE_VERSION: u8 = 1;
+/// Most content ids one receipt or delete-for-everyone may name: a screenful of
+/// messages read at once. 64 ids of 16 bytes keep such an envelope in the 2 KiB
+/// bucket; a longer batch is split over several envelopes.
+pub const MAX_CONTENT_IDS: usize = 64;
+/// Longest display name, in characters (Unicode scalar values): fits one line of a
+/// terminal UI next to a timestamp, and at most 256 bytes of UTF-8.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+/// Shortest disappearing-message timer. After-send uses the timer as the swarm TTL
+/// (DESIGN §8), and nodes refuse TTLs under [`MIN_TTL_MS`].
+pub const MIN_DISAPPEAR_TIMER_MS: u64 = MIN_TTL_MS;
+/// Longest disappearing-message timer: the longest TTL a node accepts
+/// ([`MAX_TTL_MS`]), for the same reason as [`MIN_DISAPPEAR_TIMER_MS`].
+pub const MAX_DISAPPEAR_TIMER_MS: u64 = MAX_TTL_MS;
 
 // ---- onion packets -----------------------------------------------------------------
 
@@ -151,5 +170,12 @@ mod tests {
         assert!(MAX_DIRECTORY_PAGE * MAX_RECORD_LEN < MAX_ONION_RESPONSE);
         assert!(MIN_TTL_MS < DEFAULT_TTL_MS && DEFAULT_TTL_MS < MAX_TTL_MS);
         assert!(MAX_LONG_POLL_MS < 30 * SECOND_MS);
+        // A full receipt (64 ids, plus 64 bytes for the content's id, time and
+        // framing) fits the 2 KiB envelope bucket.
+        assert!(
+            MAX_CONTENT_IDS * CONTENT_ID_LEN + 64 + ENVELOPE_OVERHEAD_LEN <= ENVELOPE_BUCKETS[1]
+        );
+        assert_eq!(MAX_CONTENT_LEN + ENVELOPE_OVERHEAD_LEN, MAX_MESSAGE_DATA);
+        assert!(MIN_DISAPPEAR_TIMER_MS < MAX_DISAPPEAR_TIMER_MS);
     }
 }
