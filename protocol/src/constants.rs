@@ -86,6 +86,25 @@ pub const ENVELOPE_INNER_FIXED_LEN: usize = KEY_LEN + SIGNATURE_LEN + 4;
 /// Largest encoded content that fits in the largest bucket.
 pub const MAX_CONTENT_LEN: usize =
     MAX_MESSAGE_DATA - ENVELOPE_HEADER_LEN - TAG_LEN - ENVELOPE_INNER_FIXED_LEN;
+/// Every byte of a sealed envelope that is not content or padding: header, fixed
+/// inner fields and tag.
+pub const ENVELOPE_OVERHEAD_LEN: usize = ENVELOPE_HEADER_LEN + ENVELOPE_INNER_FIXED_LEN + TAG_LEN;
+/// Version byte that opens every envelope. It is also the AEAD's associated data,
+/// so a changed version can never decrypt under another version's rules.
+pub const ENVELOPE_VERSION: u8 = 1;
+/// Most content ids one receipt or delete-for-everyone may name: a screenful of
+/// messages read at once. 64 ids of 16 bytes keep such an envelope in the 2 KiB
+/// bucket; a longer batch is split over several envelopes.
+pub const MAX_CONTENT_IDS: usize = 64;
+/// Longest display name, in characters (Unicode scalar values): fits one line of a
+/// terminal UI next to a timestamp, and at most 256 bytes of UTF-8.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+/// Shortest disappearing-message timer. After-send uses the timer as the swarm TTL
+/// (DESIGN §8), and nodes refuse TTLs under [`MIN_TTL_MS`].
+pub const MIN_DISAPPEAR_TIMER_MS: u64 = MIN_TTL_MS;
+/// Longest disappearing-message timer: the longest TTL a node accepts
+/// ([`MAX_TTL_MS`]), for the same reason as [`MIN_DISAPPEAR_TIMER_MS`].
+pub const MAX_DISAPPEAR_TIMER_MS: u64 = MAX_TTL_MS;
 
 // ---- onion packets -----------------------------------------------------------------
 
@@ -129,24 +148,29 @@ pub const MAX_REPLICATION_BATCH: usize = 64;
 /// Most digest buckets exchanged in one anti-entropy round.
 pub const MAX_DIGEST_ENTRIES: usize = 1024;
 
+// Derived values, checked at compile time: a change that breaks one does not build.
+const _: () = {
+    assert!(ONION_SLOT_LEN == 96);
+    assert!(ONION_HEADER_LEN == 480);
+    // A store of the largest message, with its RPC framing, fits one request.
+    assert!(MAX_ONION_REQUEST > MAX_MESSAGE_DATA + 1024);
+    // A retrieve page fits the middle response class.
+    assert!(MAX_RETRIEVE_BYTES + 4 * 1024 < ONION_RESPONSE_CLASSES[1]);
+    // A directory page fits the largest response class.
+    assert!(MAX_DIRECTORY_PAGE * MAX_RECORD_LEN < MAX_ONION_RESPONSE);
+    assert!(MIN_TTL_MS < DEFAULT_TTL_MS && DEFAULT_TTL_MS < MAX_TTL_MS);
+    // Long polls end before common 30 s idle timeouts.
+    assert!(MAX_LONG_POLL_MS < 30 * SECOND_MS);
+    // A full receipt (64 ids, plus 64 bytes for the content's id, time and
+    // framing) fits the 2 KiB envelope bucket.
+    assert!(MAX_CONTENT_IDS * CONTENT_ID_LEN + 64 + ENVELOPE_OVERHEAD_LEN <= ENVELOPE_BUCKETS[1]);
+    assert!(MAX_CONTENT_LEN + ENVELOPE_OVERHEAD_LEN == MAX_MESSAGE_DATA);
+    assert!(MIN_DISAPPEAR_TIMER_MS < MAX_DISAPPEAR_TIMER_MS);
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // Checked at compile time: a change that breaks one of these does not build.
-    const _: () = {
-        assert!(ONION_SLOT_LEN == 96);
-        assert!(ONION_HEADER_LEN == 480);
-        // A store of the largest message, with its RPC framing, fits one request.
-        assert!(MAX_ONION_REQUEST > MAX_MESSAGE_DATA + 1024);
-        // A retrieve page fits the middle response class.
-        assert!(MAX_RETRIEVE_BYTES + 4 * 1024 < ONION_RESPONSE_CLASSES[1]);
-        // A directory page fits the largest response class.
-        assert!(MAX_DIRECTORY_PAGE * MAX_RECORD_LEN < MAX_ONION_RESPONSE);
-        assert!(MIN_TTL_MS < DEFAULT_TTL_MS && DEFAULT_TTL_MS < MAX_TTL_MS);
-        // Long polls end before common 30 s idle timeouts.
-        assert!(MAX_LONG_POLL_MS < 30 * SECOND_MS);
-    };
 
     #[test]
     fn size_tables_are_increasing() {
