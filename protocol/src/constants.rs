@@ -90,7 +90,7 @@ pub const MAX_CONTENT_LEN: usize =
 // ---- onion packets -----------------------------------------------------------------
 
 /// Most layers a packet header has room for: 3 relays + destination (DESIGN §7)
-/// + one spare so a longer path is possible without a format change. Every packet
+/// plus one spare so a longer path is possible without a format change. Every packet
 /// carries all slots, so a hop cannot tell from the header how many hops follow.
 pub const ONION_MAX_LAYERS: usize = 5;
 /// Plaintext routing information for one hop: command (1), next hop (32), reserved (15).
@@ -142,12 +142,12 @@ mod tests {
         assert!(ONION_REQUEST_CLASSES.windows(2).all(|w| w[0] < w[1]));
         assert!(ONION_RESPONSE_CLASSES.windows(2).all(|w| w[0] < w[1]));
         // A store of the largest message, with its RPC framing, fits one request.
-        assert!(MAX_ONION_REQUEST > MAX_MESSAGE_DATA + 1024);
+        const { assert!(MAX_ONION_REQUEST > MAX_MESSAGE_DATA + 1024) };
         // A retrieve page fits the middle response class.
-        assert!(MAX_RETRIEVE_BYTES + 4 * 1024 < ONION_RESPONSE_CLASSES[1]);
+        const { assert!(MAX_RETRIEVE_BYTES + 4 * 1024 < ONION_RESPONSE_CLASSES[1]) };
         // A directory page fits the largest response class.
-        assert!(MAX_DIRECTORY_PAGE * MAX_RECORD_LEN < MAX_ONION_RESPONSE);
-        assert!(MIN_TTL_MS < DEFAULT_TTL_MS && DEFAULT_TTL_MS < MAX_TTL_MS);
-        assert!(MAX_LONG_POLL_MS < 30 * SECOND_MS);
+        const { assert!(MAX_DIRECTORY_PAGE * MAX_RECORD_LEN < MAX_ONION_RESPONSE) };
+        const { assert!(MIN_TTL_MS < DEFAULT_TTL_MS && DEFAULT_TTL_MS < MAX_TTL_MS) };
+        const { assert!(MAX_LONG_POLL_MS < 30 * SECOND_MS) };
     }
 }
