@@ -32,7 +32,9 @@ pub enum AccountIdError {
         found: String,
     },
     /// The string has the wrong number of characters.
-    #[error("it has {found} characters, an account ID has {expected}: part of it is missing or extra")]
+    #[error(
+        "it has {found} characters, an account ID has {expected}: part of it is missing or extra"
+    )]
     WrongLength {
         /// Characters found.
         found: usize,
@@ -40,7 +42,9 @@ pub enum AccountIdError {
         expected: usize,
     },
     /// A character outside the bech32 alphabet.
-    #[error("character {ch:?} at position {position} cannot appear in an ID (there is no b, i, o or 1 after the prefix)")]
+    #[error(
+        "character {ch:?} at position {position} cannot appear in an ID (there is no b, i, o or 1 after the prefix)"
+    )]
     InvalidCharacter {
         /// The character.
         ch: char,
@@ -79,7 +83,9 @@ impl AccountId {
     /// The Ed25519 verifying key (valid by construction, re-checked because
     /// deserialization from the wire bypasses [`AccountId::from_bytes`]).
     pub fn verifying_key(&self) -> Result<VerifyingKey, crate::Error> {
-        VerifyingKey::from_bytes(&self.0).map_err(|_| crate::Error::BadKey { what: "account key" })
+        VerifyingKey::from_bytes(&self.0).map_err(|_| crate::Error::BadKey {
+            what: "account key",
+        })
     }
 
     /// The X25519 public key messages to this account are encrypted to.
@@ -128,7 +134,10 @@ impl AccountId {
         const CHARSET: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
         for (i, ch) in lower.chars().enumerate().skip(prefix.len()) {
             if !CHARSET.contains(ch) {
-                return Err(AccountIdError::InvalidCharacter { ch, position: i + 1 });
+                return Err(AccountIdError::InvalidCharacter {
+                    ch,
+                    position: i + 1,
+                });
             }
         }
         let unchecked = UncheckedHrpstring::new(&lower).map_err(|_| AccountIdError::Checksum)?;
@@ -138,12 +147,13 @@ impl AccountId {
         let checked =
             CheckedHrpstring::new::<Bech32m>(&lower).map_err(|_| AccountIdError::Checksum)?;
         let bytes: Vec<u8> = checked.byte_iter().collect();
-        let key: [u8; KEY_LEN] = bytes
-            .try_into()
-            .map_err(|v: Vec<u8>| AccountIdError::WrongLength {
-                found: v.len(),
-                expected: KEY_LEN,
-            })?;
+        let key: [u8; KEY_LEN] =
+            bytes
+                .try_into()
+                .map_err(|v: Vec<u8>| AccountIdError::WrongLength {
+                    found: v.len(),
+                    expected: KEY_LEN,
+                })?;
         Self::from_bytes(key)
     }
 }
@@ -245,14 +255,21 @@ mod tests {
         bad_char.replace_range(20..21, "b");
         assert!(matches!(
             AccountId::parse(&bad_char),
-            Err(AccountIdError::InvalidCharacter { ch: 'b', position: 21 })
+            Err(AccountIdError::InvalidCharacter {
+                ch: 'b',
+                position: 21
+            })
         ));
         // A single substituted character is always caught by the checksum.
         for pos in 6..text.len() {
             let mut typo = text.clone().into_bytes();
             typo[pos] = if typo[pos] == b'q' { b'p' } else { b'q' };
             let typo = String::from_utf8(typo).unwrap();
-            assert_eq!(AccountId::parse(&typo), Err(AccountIdError::Checksum), "pos {pos}");
+            assert_eq!(
+                AccountId::parse(&typo),
+                Err(AccountIdError::Checksum),
+                "pos {pos}"
+            );
         }
         let msg = AccountIdError::Checksum.to_string();
         assert!(msg.contains("typo"));

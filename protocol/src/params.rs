@@ -106,12 +106,18 @@ impl NetworkParams {
             );
         }
         if !(1..=20).contains(&self.swarm_size) {
-            return bad("swarm_size", format!("{} is not in 1..=20", self.swarm_size));
+            return bad(
+                "swarm_size",
+                format!("{} is not in 1..=20", self.swarm_size),
+            );
         }
         if self.store_quorum == 0 || self.store_quorum > self.swarm_size {
             return bad(
                 "store_quorum",
-                format!("{} is not in 1..=swarm_size ({})", self.store_quorum, self.swarm_size),
+                format!(
+                    "{} is not in 1..=swarm_size ({})",
+                    self.store_quorum, self.swarm_size
+                ),
             );
         }
         if self.admission_difficulty > 32 {
@@ -123,7 +129,10 @@ impl NetworkParams {
         if self.record_lifetime_ms < MINUTE_MS || self.record_lifetime_ms > MAX_RECORD_LIFETIME_MS {
             return bad(
                 "record_lifetime_ms",
-                format!("{} is not between 1 minute and 2 hours", self.record_lifetime_ms),
+                format!(
+                    "{} is not between 1 minute and 2 hours",
+                    self.record_lifetime_ms
+                ),
             );
         }
         if self.onion_key_rotation_ms < MINUTE_MS {

@@ -25,7 +25,10 @@ impl Position {
 
     /// Where an account's messages live.
     pub fn of_account(account: &AccountId) -> Self {
-        Self(blake3::derive_key(ACCOUNT_POSITION_CONTEXT, account.as_bytes()))
+        Self(blake3::derive_key(
+            ACCOUNT_POSITION_CONTEXT,
+            account.as_bytes(),
+        ))
     }
 
     /// XOR distance to `other`; compare distances as big-endian integers
