@@ -148,6 +148,40 @@ pub const MAX_REPLICATION_BATCH: usize = 64;
 /// Most digest buckets exchanged in one anti-entropy round.
 pub const MAX_DIGEST_ENTRIES: usize = 1024;
 
+// ---- RPC bounds added with `rpc` (requests, responses, replication) ---------------
+
+/// Most node records in a `WrongSwarm` error or a `Swarm` answer: the largest
+/// swarm [`crate::params::NetworkParams`] allows.
+pub const MAX_SWARM_SIZE: usize = 20;
+/// Longest human-readable message in an RPC error, in bytes. Enough for a
+/// sentence; longer ones are cut on construction (at a character boundary).
+pub const MAX_ERROR_MESSAGE_LEN: usize = 256;
+/// Most messages in one retrieve page. Bounds the per-message overhead (hash,
+/// timestamps, length: at most [`RETRIEVED_MESSAGE_OVERHEAD`] bytes each) so that a
+/// full page of [`MAX_RETRIEVE_BYTES`] still fits the middle response class.
+pub const MAX_RETRIEVE_MESSAGES: usize = 256;
+/// Most bytes one retrieved message adds on the wire besides its data: hash (32),
+/// data length (3), timestamp and expiry (10 each as varints).
+pub const RETRIEVED_MESSAGE_OVERHEAD: usize = HASH_LEN + 3 + 10 + 10;
+/// Most bytes one stored message adds on the wire besides its data: account (32),
+/// namespace (3), data length (3), hash (32), timestamp and expiry (10 each), with
+/// room to spare.
+pub const STORED_MESSAGE_OVERHEAD: usize = 128;
+/// Most items (hash, namespace, expiry, deleted flag) in one anti-entropy listing
+/// page; each is under 50 bytes, so a page is about 50 KiB. Larger accounts take
+/// several pages.
+pub const MAX_LISTING_PAGE: usize = 1024;
+/// Largest encoded node-to-node request: a full replication batch of the largest
+/// messages, plus full lists of tombstones and expiry updates, plus framing.
+/// About 4.2 MiB: replication runs between nodes over libp2p, never through onions.
+pub const MAX_NODE_REQUEST_LEN: usize = MAX_REPLICATION_BATCH
+    * (MAX_MESSAGE_DATA + STORED_MESSAGE_OVERHEAD)
+    + 2 * MAX_REPLICATION_BATCH * STORED_MESSAGE_OVERHEAD
+    + 1024;
+/// Largest encoded node-to-node response: a fetched batch (same shape as a
+/// replication push), or a listing page, whichever is larger.
+pub const MAX_NODE_RESPONSE_LEN: usize = MAX_NODE_REQUEST_LEN;
+
 // Derived values, checked at compile time: a change that breaks one does not build.
 const _: () = {
     assert!(ONION_SLOT_LEN == 96);
@@ -166,6 +200,19 @@ const _: () = {
     assert!(MAX_CONTENT_IDS * CONTENT_ID_LEN + 64 + ENVELOPE_OVERHEAD_LEN <= ENVELOPE_BUCKETS[1]);
     assert!(MAX_CONTENT_LEN + ENVELOPE_OVERHEAD_LEN == MAX_MESSAGE_DATA);
     assert!(MIN_DISAPPEAR_TIMER_MS < MAX_DISAPPEAR_TIMER_MS);
+    // A full retrieve page with the overhead of every message, and 1 KiB for the
+    // rest of the response, fits the middle response class.
+    assert!(
+        MAX_RETRIEVE_BYTES + MAX_RETRIEVE_MESSAGES * RETRIEVED_MESSAGE_OVERHEAD + 1024
+            <= ONION_RESPONSE_CLASSES[1] - TAG_LEN - ONION_LEN_PREFIX
+    );
+    // One message always fits a page, so a page can always make progress.
+    assert!(MAX_MESSAGE_DATA <= MAX_RETRIEVE_BYTES);
+    // A swarm answer fits the middle response class; a listing page and a digest
+    // round fit node-to-node messages.
+    assert!(MAX_SWARM_SIZE * MAX_RECORD_LEN < ONION_RESPONSE_CLASSES[1]);
+    assert!(MAX_LISTING_PAGE * STORED_MESSAGE_OVERHEAD < MAX_NODE_RESPONSE_LEN);
+    assert!(MAX_DIGEST_ENTRIES * (2 * HASH_LEN + 8) < MAX_NODE_REQUEST_LEN);
 };
 
 #[cfg(test)]

@@ -126,6 +126,10 @@ pub enum Error {
         /// The most that fits.
         max: usize,
     },
+    /// An owner operation is not authorized: its signature is missing, outside
+    /// the node's clock window, or does not verify.
+    #[error("not authorized: {0}")]
+    Auth(#[from] crate::rpc::auth::AuthError),
 }
 
 /// `Result` with the protocol [`Error`].

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::constants::{
-    DEFAULT_TTL_MS, MAX_NETWORK_NAME_LEN, MAX_RECORD_LIFETIME_MS, MAX_TTL_MS, MIN_TTL_MS,
+    DEFAULT_TTL_MS, MAX_NETWORK_NAME_LEN, MAX_RECORD_LIFETIME_MS, MAX_SWARM_SIZE, MAX_TTL_MS,
+    MIN_TTL_MS,
 };
 use crate::error::{Error, Result};
 use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS};
@@ -105,10 +106,10 @@ impl NetworkParams {
                 format!("{:?} must be 1-32 characters of a-z, 0-9 and -", self.name),
             );
         }
-        if !(1..=20).contains(&self.swarm_size) {
+        if !(1..=MAX_SWARM_SIZE as u8).contains(&self.swarm_size) {
             return bad(
                 "swarm_size",
-                format!("{} is not in 1..=20", self.swarm_size),
+                format!("{} is not in 1..={MAX_SWARM_SIZE}", self.swarm_size),
             );
         }
         if self.store_quorum == 0 || self.store_quorum > self.swarm_size {

@@ -1,1 +1,77 @@
-//! (filled in by its own change)
+//! RPC: what clients ask service nodes, what nodes answer, owner signatures, and
+//! the replication messages nodes exchange among themselves.
+//!
+//! Two families of messages, each on its own libp2p protocol:
+//!
+//! - **Client RPC** ([`request::Request`] → [`response::Response`]) on
+//!   `/sotto/<network>/rpc/1`. A client's request reaches a node directly or at the
+//!   end of an onion path, so every decoder here bounds its input first
+//!   ([`crate::constants::MAX_RPC_REQUEST_LEN`]) and validates every field before
+//!   anything looks at it.
+//! - **Node-to-node replication** ([`replication::NodeRequest`] →
+//!   [`replication::NodeResponse`]) on `/sotto/<network>/replicate/1`, accepted only
+//!   from peers whose libp2p identity is a node of the directory: pushes after a
+//!   store, and anti-entropy rounds that make a swarm converge (DESIGN §6).
+//!
+//! Owner operations carry an [`auth::OwnerAuth`]: an Ed25519 signature by the
+//! account key over the operation, account, namespace, a timestamp and a hash of
+//! the parameters (DESIGN §5).
+//!
+//! The order of a node's checks follows the cost: [`request::Request::decode`]
+//! (bounded decode plus field checks, no cryptography), then the caller's swarm
+//! check, then [`request::Request::authorize`] (one Ed25519 verification).
+//!
+//! ## Wire stability
+//!
+//! Everything here is postcard: enums are encoded by variant index, structs by
+//! field order. New variants and fields are only ever appended; any other change
+//! bumps the protocol suffix (`rpc/2`). `tests/vectors/rpc.json` pins the bytes.
+//!
+//! ## Not here
+//!
+//! Storage, quotas, rate limits, swarm membership and timing live in the node;
+//! this module only says what is well-formed and what is signed.
+
+pub mod auth;
+pub mod message;
+pub mod replication;
+pub mod request;
+pub mod response;
+
+pub use auth::{AuthError, OwnerAuth, OwnerOp, OwnerSigned};
+pub use message::{Cursor, MessageHash, StoredMessage};
+pub use replication::{
+    AccountDigest, DigestAccumulator, DigestItem, ExpiryUpdate, NodeRequest, NodeResponse,
+    Reconcile, Tombstone, account_digest, reconcile,
+};
+pub use request::{DeleteRequest, ExpireRequest, Request, RetrieveRequest, StoreRequest};
+pub use response::{ErrorKind, Response, RetrievedMessage, RpcError};
+
+/// Last part of the client RPC protocol name.
+pub const RPC_PROTOCOL_SUFFIX: &str = "rpc/1";
+/// Last part of the node-to-node replication protocol name.
+pub const REPLICATION_PROTOCOL_SUFFIX: &str = "replicate/1";
+
+/// The libp2p protocol name for client RPC on `network`: `/sotto/<network>/rpc/1`.
+/// The network name in it keeps a devnet and a public network apart (DESIGN §4).
+pub fn rpc_protocol(network: &str) -> String {
+    format!("/sotto/{network}/{RPC_PROTOCOL_SUFFIX}")
+}
+
+/// The libp2p protocol name for replication on `network`:
+/// `/sotto/<network>/replicate/1`.
+pub fn replication_protocol(network: &str) -> String {
+    format!("/sotto/{network}/{REPLICATION_PROTOCOL_SUFFIX}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names_carry_the_network() {
+        assert_eq!(rpc_protocol("devnet"), "/sotto/devnet/rpc/1");
+        assert_eq!(replication_protocol("sotto"), "/sotto/sotto/replicate/1");
+        assert_ne!(rpc_protocol("devnet"), rpc_protocol("sotto"));
+    }
+}
