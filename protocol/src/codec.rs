@@ -1,10 +1,14 @@
 //! The one wire and disk encoding (postcard), with a size check before any decode.
 //!
 //! Every decoder a peer can reach goes through [`decode`], which refuses input over
-//! its limit before reading a byte of it, and refuses trailing bytes after it, so
-//! one value has exactly one encoding. Collections are bounded by the input length:
-//! postcard never allocates more elements than there are bytes left.
+//! its limit before reading a byte of it, refuses trailing bytes after it, and
+//! refuses any encoding but the canonical one (postcard would also accept, say, an
+//! over-long varint such as `80 00` for 0). So one value has exactly one encoding,
+//! and what was signed or hashed is what every peer re-encodes. Collections are
+//! bounded by the input length: postcard never allocates more elements than there
+//! are bytes left.
 
+use postcard::ser_flavors::Flavor;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::error::{Error, Result};
@@ -18,8 +22,13 @@ pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>> {
 }
 
 /// Decodes one `T` from exactly `bytes`, refusing input longer than `max` before
-/// decoding and refusing trailing bytes after it.
-pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8], max: usize) -> Result<T> {
+/// decoding, trailing bytes after it, and any encoding of the value other than the
+/// canonical one.
+pub fn decode<T: Serialize + DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+    max: usize,
+) -> Result<T> {
     if bytes.len() > max {
         return Err(Error::TooLarge {
             what,
@@ -37,7 +46,64 @@ pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8], max: usize)
             reason: format!("{} trailing bytes", rest.len()),
         });
     }
+    if !is_canonical(&value, bytes) {
+        return Err(Error::Decode {
+            what,
+            reason: "not in canonical form (re-encoding gives other bytes)".into(),
+        });
+    }
     Ok(value)
+}
+
+/// Whether `value` encodes to exactly `bytes`, compared while encoding, without
+/// allocating a copy.
+fn is_canonical<T: Serialize>(value: &T, bytes: &[u8]) -> bool {
+    matches!(
+        postcard::serialize_with_flavor(
+            value,
+            Compare {
+                expected: bytes,
+                at: 0
+            }
+        ),
+        Ok(true)
+    )
+}
+
+/// A postcard output that compares each byte with the expected encoding and stops
+/// at the first difference.
+struct Compare<'a> {
+    expected: &'a [u8],
+    at: usize,
+}
+
+impl Flavor for Compare<'_> {
+    type Output = bool;
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        match self.expected.get(self.at) {
+            Some(&b) if b == data => {
+                self.at += 1;
+                Ok(())
+            }
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        let end = self.at.saturating_add(data.len());
+        match self.expected.get(self.at..end) {
+            Some(slice) if slice == data => {
+                self.at = end;
+                Ok(())
+            }
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn finalize(self) -> postcard::Result<bool> {
+        Ok(self.at == self.expected.len())
+    }
 }
 
 /// Serde helpers for fixed-size byte arrays longer than serde's built-in 32
@@ -93,6 +159,23 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(decode::<Sample>("sample", &bytes[..cut], 1024).is_err());
         }
+    }
+
+    #[test]
+    fn only_the_canonical_encoding_decodes() {
+        let s = Sample {
+            a: 0,
+            data: vec![],
+            sig: [1; 64],
+        };
+        let bytes = encode("sample", &s).unwrap();
+        assert_eq!(bytes[0], 0);
+        // 0 as an over-long varint: 0x80 0x00.
+        let mut long = vec![0x80, 0x00];
+        long.extend_from_slice(&bytes[1..]);
+        let err = decode::<Sample>("sample", &long, 1024).unwrap_err();
+        assert!(err.to_string().contains("canonical"), "{err}");
+        assert_eq!(decode::<Sample>("sample", &bytes, 1024).unwrap(), s);
     }
 
     #[test]

@@ -218,21 +218,12 @@ impl Content {
         Ok(bytes)
     }
 
-    /// Decodes exactly `bytes` (at most [`MAX_CONTENT_LEN`]), validates, and
-    /// refuses any encoding but the canonical one.
-    ///
-    /// postcard's decoder accepts over-long varints (`0x80 0x00` for 0), so the
-    /// same content could travel as several byte strings; re-encoding and comparing
-    /// (cheap next to the X25519 and Ed25519 work of opening) keeps it to one.
+    /// Decodes exactly `bytes` (at most [`MAX_CONTENT_LEN`]) and validates.
+    /// [`codec::decode`] refuses any encoding but the canonical one, so the same
+    /// content never travels as two byte strings.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let content: Self = codec::decode("envelope content", bytes, MAX_CONTENT_LEN)?;
         content.validate()?;
-        if codec::encode("envelope content", &content)? != bytes {
-            return Err(Error::Decode {
-                what: "envelope content",
-                reason: "not in canonical form (an over-long number)".into(),
-            });
-        }
         Ok(content)
     }
 }
