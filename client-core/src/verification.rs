@@ -25,8 +25,10 @@
 //!
 //! **Why these lengths**: 12 groups of 5 digits is ≈ 199 bits; 6 groups ≈ 99.7 bits,
 //! the size of each half of a Signal safety number. Grinding a key for a given
-//! public code would take about 2^99.7 × 5200 hashes; for a verification code,
-//! about 2^199 × 5200 (and only one of the two keys is the attacker's).
+//! public code would take about 2^99.7 × 5200 hashes. For a verification code, a
+//! man in the middle substitutes *both* keys (M_A to Bob, M_B to Alice) and needs
+//! only `code(A, M_B) == code(M_A, B)`, a collision he searches from both sides:
+//! about 2^99.5 × 5200 hashes, the same level as Signal's safety numbers.
 //!
 //! **Bias**: 2^40 is not a multiple of 100 000, so the low values of a group are
 //! more likely by at most 1 in 11 million: no use to an attacker.

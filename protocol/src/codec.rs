@@ -5,8 +5,8 @@
 //! refuses any encoding but the canonical one (postcard would also accept, say, an
 //! over-long varint such as `80 00` for 0). So one value has exactly one encoding,
 //! and what was signed or hashed is what every peer re-encodes. Collections are
-//! bounded by the input length: postcard never allocates more elements than there
-//! are bytes left.
+//! bounded by the input length: postcard never reads more elements than there are
+//! bytes left, and serde preallocates at most 1 MiB for any one collection.
 
 use postcard::ser_flavors::Flavor;
 use serde::{Serialize, de::DeserializeOwned};

@@ -79,9 +79,15 @@ impl From<AccountId> for [u8; KEY_LEN] {
 }
 
 impl AccountId {
-    /// Wraps a public key, checking it is a valid Ed25519 point.
+    /// Wraps a public key, checking it is a valid Ed25519 point in its canonical
+    /// encoding and not of small order (a "weak" key, for which signatures prove
+    /// nothing: strict verification refuses them, so such an account could never
+    /// sign; refusing it here keeps it out of contact lists and swarms).
     pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Result<Self, AccountIdError> {
-        VerifyingKey::from_bytes(&bytes).map_err(|_| AccountIdError::NotAKey)?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| AccountIdError::NotAKey)?;
+        if key.is_weak() || key.to_bytes() != bytes {
+            return Err(AccountIdError::NotAKey);
+        }
         Ok(Self(bytes))
     }
 
@@ -253,11 +259,16 @@ mod tests {
     fn errors_say_what_is_wrong() {
         let text = sample().to_text();
         assert_eq!(AccountId::parse(""), Err(AccountIdError::Empty));
+        // Upper-case the first letter after the prefix (digits have no case).
+        let pos = text
+            .char_indices()
+            .skip(6)
+            .find(|(_, c)| c.is_ascii_lowercase())
+            .map(|(i, _)| i)
+            .unwrap();
         let mut mixed = text.clone();
-        mixed.replace_range(10..11, &mixed[10..11].to_ascii_uppercase());
-        if mixed != text {
-            assert_eq!(AccountId::parse(&mixed), Err(AccountIdError::MixedCase));
-        }
+        mixed.replace_range(pos..pos + 1, &text[pos..pos + 1].to_ascii_uppercase());
+        assert_eq!(AccountId::parse(&mixed), Err(AccountIdError::MixedCase));
         assert!(matches!(
             AccountId::parse(&text.replacen("sotto1", "session1", 1)),
             Err(AccountIdError::WrongPrefix { .. })
@@ -308,8 +319,30 @@ mod tests {
         fn decoding_refuses_invalid_points(bytes in proptest::prelude::any::<[u8; 32]>()) {
             let encoded = crate::codec::encode("bytes", &bytes).unwrap();
             let decoded = crate::codec::decode::<AccountId>("account id", &encoded, 64);
-            proptest::prop_assert_eq!(decoded.is_ok(), VerifyingKey::from_bytes(&bytes).is_ok());
+            let valid = VerifyingKey::from_bytes(&bytes)
+                .is_ok_and(|k| !k.is_weak() && k.to_bytes() == bytes);
+            proptest::prop_assert_eq!(decoded.is_ok(), valid);
         }
+    }
+
+    #[test]
+    fn weak_and_non_canonical_keys_are_not_accounts() {
+        // The identity point (y = 1) has small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(
+            AccountId::from_bytes(identity),
+            Err(AccountIdError::NotAKey)
+        );
+        // y = p + 1 is a non-canonical encoding of the same point.
+        let mut p_plus_one = [0xffu8; 32];
+        p_plus_one[0] = 0xee;
+        p_plus_one[31] = 0x7f;
+        assert_eq!(
+            AccountId::from_bytes(p_plus_one),
+            Err(AccountIdError::NotAKey)
+        );
+        assert!(AccountId::from_bytes(*sample().as_bytes()).is_ok());
     }
 
     #[test]

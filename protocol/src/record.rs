@@ -297,6 +297,23 @@ fn check_times(record: &NodeRecord, params: &NetworkParams, now: UnixMillis) -> 
     if record.expires_at <= now {
         return Err(not_valid("node record (expired)"));
     }
+    // An onion key window no longer than one rotation plus its grace period: a
+    // relay remembers replay tags for as long as a key is valid, so an unbounded
+    // window would make that memory unbounded too.
+    let max_window = params
+        .onion_key_rotation_ms
+        .saturating_add(params.onion_key_grace_ms);
+    for entry in &record.onion_keys {
+        let window = entry.valid_until.saturating_sub(entry.valid_from);
+        if window > max_window {
+            return Err(Error::OutOfRange {
+                what: "onion key window",
+                reason: format!(
+                    "{window} ms is over this network's rotation plus grace of {max_window} ms"
+                ),
+            });
+        }
+    }
     let limit = params.record_lifetime_ms.min(MAX_RECORD_LIFETIME_MS);
     match record.expires_at.checked_sub(record.issued_at) {
         Some(lifetime) if lifetime <= limit => Ok(()),

@@ -55,9 +55,9 @@ pub fn admission_bits(node: &NodeId, nonce: u64) -> u8 {
 /// Expected work is `2^difficulty` hashes: instant at 8, about a million hashes
 /// (around a second) at 20, some billions at 32, the most
 /// [`crate::params::NetworkParams::validate`] allows. Run it once per node key and
-/// keep the nonce; it never changes for a key. With a difficulty far above 32 the
-/// search would not finish in practice; should it ever exhaust every `u64`, it
-/// returns `u64::MAX`, which [`check_admission`] then refuses.
+/// keep the nonce; it never changes for a key. Difficulties are at most 32, so the
+/// search ends long before the `u64` range does; if it ever ran out it would
+/// return `u64::MAX`, a nonce [`check_admission`] checks like any other.
 pub fn mine_admission(node: &NodeId, difficulty: u8) -> u64 {
     (0..=u64::MAX)
         .find(|&nonce| admission_bits(node, nonce) >= difficulty)

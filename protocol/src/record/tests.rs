@@ -539,6 +539,31 @@ fn low_order_table_matches_x25519_dalek() {
     assert_eq!(p_plus(1)[0], 0xee);
 }
 
+#[test]
+fn onion_key_windows_longer_than_rotation_plus_grace_are_rejected() {
+    let key = node_key(1);
+    let p = params(0);
+    let mut record = sample(&key);
+    let from = record.onion_keys[0].valid_from;
+    let max_window = p.onion_key_rotation_ms + p.onion_key_grace_ms;
+    record.onion_keys[0].valid_until = from + max_window;
+    let ok = record.sign(&key).unwrap().encode().unwrap();
+    accept(&ok, &p, T0).unwrap();
+    record.onion_keys[0].valid_until = from + max_window + 1;
+    let bytes = record.sign(&key).unwrap().encode().unwrap();
+    let err = accept(&bytes, &p, T0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::OutOfRange {
+                what: "onion key window",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
 // ---- properties --------------------------------------------------------------------
 
 fn arb_entry() -> impl Strategy<Value = OnionKeyEntry> {
@@ -631,10 +656,15 @@ proptest! {
             onion_keys: record
                 .onion_keys
                 .into_iter()
-                .map(|e| OnionKeyEntry {
-                    valid_until: e.valid_until.max(1),
-                    valid_from: e.valid_from.min(e.valid_until.max(1) - 1),
-                    ..e
+                .map(|e| {
+                    // A window within one rotation plus grace, as verify requires.
+                    let max_window = DAY_MS + HOUR_MS;
+                    let valid_from = e.valid_from % (u64::MAX / 2);
+                    OnionKeyEntry {
+                        valid_from,
+                        valid_until: valid_from + 1 + e.valid_until % max_window,
+                        ..e
+                    }
                 })
                 .filter(|e| !is_low_order_x25519(&e.key))
                 .collect(),
