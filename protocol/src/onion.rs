@@ -35,8 +35,14 @@
 //! answer with [`seal_response`]; a relay that cannot forward seals its own error the
 //! same way. On the way back each relay applies [`wrap_response`], which XORs a
 //! keystream of its own over the whole packet, so the bytes differ at every hop while
-//! the size stays one of [`ONION_RESPONSE_CLASSES`]. The client peels them all off
-//! with [`open_response`], which also says which hop answered.
+//! the size stays one of [`ONION_RESPONSE_CLASSES`]. Both take the [`ReplyKey`] by
+//! value: its nonce is fixed, so it must serve exactly one response, and the compiler
+//! enforces that.
+//!
+//! The client peels them all off with [`open_response`], which says who answered:
+//! [`OpenedResponse::Destination`] is the destination's answer, and
+//! [`OpenedResponse::RelayError`] is a relay speaking for itself (any relay can
+//! answer in place of the destination, and say anything).
 //!
 //! ## Replays
 //!
@@ -44,6 +50,31 @@
 //! cryptography. A relay checks it against the tags it has seen under the same onion
 //! key before it peels; changing the ephemeral key to dodge that check only makes the
 //! layer fail to open, because the key is bound into the layer key derivation.
+//!
+//! ## What relays can still do: tagging
+//!
+//! A relay cannot read or redirect a layer that is not its own, but it can change
+//! bytes it passes on without the honest hops after it noticing:
+//!
+//! - the payload layer at relays is a plain XOR with a keystream: malleable, with no
+//!   MAC. Only the destination's AEAD covers the payload, and a flipped bit stays at
+//!   the same position through every relay;
+//! - each slot is covered only by its own tag, which only its own hop reads.
+//!
+//! So a guard can flip a payload bit (or a bit of a later hop's slot), the honest
+//! relays pass the packet on, and a colluding destination (or that later hop) sees
+//! its decryption fail: a 1-bit tag linking the client the guard saw to the packet
+//! the colluder received. Against a colluding destination it is more than one bit:
+//! the destination holds the payload key, so it can decrypt without checking the
+//! tag, read the flipped bits where it knows the plaintext (the zero padding), undo
+//! them and answer as usual, and no failure shows. This turns the end-to-end
+//! correlation a guard and a destination could attempt by timing into an exact,
+//! cheap one. Sphinx avoids it with a MAC over the whole header (the next honest hop
+//! drops a changed packet) and a wide-block cipher over the payload (LIONESS), under
+//! which any change turns the whole payload into noise: a destroyed message, nothing
+//! to read or undo. This format has neither; the README lists the attack under "Not
+//! protected", and `payload_tags_pass_relays_and_can_be_undone` in the tests pins
+//! the behaviour down.
 //!
 //! Every function here is pure: no I/O and no randomness of its own (the client
 //! passes its generator to [`build_request`]).

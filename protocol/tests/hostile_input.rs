@@ -236,10 +236,10 @@ proptest! {
                 onion::Peeled::Deliver { reply, .. } => keys.push(reply),
             }
         }
-        let (dest, relays) = keys.split_last().unwrap();
+        let dest = keys.pop().unwrap();
         let mut response = onion::seal_response(dest, b"pong").unwrap();
         prop_assert_eq!(response.len(), ONION_RESPONSE_CLASSES[0]);
-        for k in relays.iter().rev() {
+        for k in keys.into_iter().rev() {
             onion::wrap_response(k, &mut response).unwrap();
         }
         let i = pos % response.len();

@@ -4,7 +4,12 @@
 //!
 //! The test rebuilds everything from the same inputs and checks it byte for byte,
 //! then peels the committed bytes themselves and checks that each hop re-creates
-//! the committed packet it passes on (decode → re-encode). To regenerate the file
+//! the committed packet it passes on (decode → re-encode), and that a committed
+//! packet with a flipped slot byte does not peel.
+//!
+//! A reply key answers once (`seal_response` and `wrap_response` take it by value),
+//! so every response here is made with keys from a fresh peel of the packet; peeling
+//! is deterministic, so they are the same keys. To regenerate the file
 //! after a deliberate format change: `SOTTO_REGENERATE_VECTORS=1 cargo test -p
 //! sotto-protocol --test vectors_onion`, and review the diff.
 
@@ -18,11 +23,13 @@
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
+use sotto_protocol::Error;
 use sotto_protocol::NodeId;
 use sotto_protocol::OnionSecret;
+use sotto_protocol::constants::ONION_SLOT_LEN;
 use sotto_protocol::onion::{
-    Hop, Peeled, ReplyKey, build_request, open_response, peel, replay_tag, seal_response,
-    wrap_response,
+    Hop, OpenedResponse, Peeled, ReplyKey, build_request, open_response, peel, replay_tag,
+    seal_response, wrap_response,
 };
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/onion.json");
@@ -126,11 +133,13 @@ fn peel_all(secrets: &[OnionSecret], packet: &[u8]) -> (Vec<PeelVector>, Vec<Rep
 }
 
 /// A response sealed at `from` and wrapped by every hop before it; index i is what
-/// hop i sends back.
-fn respond(replies: &[ReplyKey], from: usize, body: &[u8]) -> Vec<String> {
-    let mut back = seal_response(&replies[from], body).unwrap();
+/// hop i sends back. Consumes the reply keys.
+fn respond(mut replies: Vec<ReplyKey>, from: usize, body: &[u8]) -> Vec<String> {
+    replies.truncate(from + 1);
+    let sealer = replies.pop().unwrap();
+    let mut back = seal_response(sealer, body).unwrap();
     let mut at_hop = vec![hex::encode(&back)];
-    for relay in replies[..from].iter().rev() {
+    for relay in replies.into_iter().rev() {
         wrap_response(relay, &mut back).unwrap();
         at_hop.push(hex::encode(&back));
     }
@@ -138,12 +147,17 @@ fn respond(replies: &[ReplyKey], from: usize, body: &[u8]) -> Vec<String> {
     at_hop
 }
 
+/// Every hop's reply key for `packet`, from a fresh peel.
+fn reply_keys(secrets: &[OnionSecret], packet: &[u8]) -> Vec<ReplyKey> {
+    peel_all(secrets, packet).1
+}
+
 fn generate() -> Vector {
     let secrets = secrets();
     let hops = hops(&secrets);
     let mut rng = ChaCha20Rng::from_seed(SEED);
     let (packet, _) = build_request(&mut rng, &hops, REQUEST).unwrap();
-    let (peeled, replies) = peel_all(&secrets, &packet);
+    let peeled = peel_all(&secrets, &packet).0;
     Vector {
         description: "Onion request through 3 relays and a destination (hops in path \
                       order), built with ChaCha20Rng::from_seed(rng_seed): one X25519 \
@@ -164,8 +178,8 @@ fn generate() -> Vector {
             .collect(),
         packet: hex::encode(&packet),
         peeled,
-        response_at_hop: respond(&replies, hops.len() - 1, RESPONSE),
-        relay_error_at_hop: respond(&replies, ERROR_HOP, RELAY_ERROR),
+        response_at_hop: respond(reply_keys(&secrets, &packet), hops.len() - 1, RESPONSE),
+        relay_error_at_hop: respond(reply_keys(&secrets, &packet), ERROR_HOP, RELAY_ERROR),
     }
 }
 
@@ -222,7 +236,8 @@ fn committed_bytes_peel_and_reencode() {
         .collect();
     // Each hop, given the committed bytes it received, re-creates exactly the
     // committed bytes it passes on.
-    let (peeled, replies) = peel_all(&secrets, &unhex("packet", &v.packet));
+    let packet = unhex("packet", &v.packet);
+    let peeled = peel_all(&secrets, &packet).0;
     assert_eq!(peeled.len(), 4);
     for (i, (got, want)) in peeled.iter().zip(&v.peeled).enumerate() {
         assert!(got == want, "hop {i} re-encodes differently");
@@ -233,25 +248,63 @@ fn committed_bytes_peel_and_reencode() {
         REQUEST
     );
     // The same reply keys re-create the committed responses.
-    assert_eq!(respond(&replies, 3, RESPONSE), v.response_at_hop);
     assert_eq!(
-        respond(&replies, ERROR_HOP, RELAY_ERROR),
+        respond(reply_keys(&secrets, &packet), 3, RESPONSE),
+        v.response_at_hop
+    );
+    assert_eq!(
+        respond(reply_keys(&secrets, &packet), ERROR_HOP, RELAY_ERROR),
         v.relay_error_at_hop
     );
     // Each committed hop packet wraps into the one the hop before it sends.
     for i in (0..3).rev() {
         let mut back = unhex("response", &v.response_at_hop[i + 1]);
-        wrap_response(&replies[i], &mut back).unwrap();
+        let relay = reply_keys(&secrets, &packet).swap_remove(i);
+        wrap_response(relay, &mut back).unwrap();
         assert_eq!(hex::encode(&back), v.response_at_hop[i]);
     }
     // The client's reply state, rebuilt from the seed, opens what reaches it.
     let (_, state) =
         build_request(&mut ChaCha20Rng::from_seed(SEED), &hops(&secrets), REQUEST).unwrap();
-    let opened = open_response(&state, &unhex("response", &v.response_at_hop[0])).unwrap();
-    assert_eq!((opened.from_hop, opened.body.as_slice()), (3, RESPONSE));
-    let opened = open_response(&state, &unhex("error", &v.relay_error_at_hop[0])).unwrap();
     assert_eq!(
-        (opened.from_hop, opened.body.as_slice()),
-        (ERROR_HOP, RELAY_ERROR)
+        open_response(&state, &unhex("response", &v.response_at_hop[0])).unwrap(),
+        OpenedResponse::Destination(RESPONSE.to_vec())
     );
+    assert_eq!(
+        open_response(&state, &unhex("error", &v.relay_error_at_hop[0])).unwrap(),
+        OpenedResponse::RelayError {
+            hop: ERROR_HOP,
+            body: RELAY_ERROR.to_vec()
+        }
+    );
+}
+
+/// The negative half of the vectors: each committed packet, as its hop receives it,
+/// with any one byte of the hop's own slot flipped (the ephemeral key, the sealed
+/// routing or the tag), does not peel; the same bytes unflipped do.
+#[test]
+fn committed_packets_with_a_flipped_slot_byte_do_not_peel() {
+    let v = load();
+    let received =
+        std::iter::once(&v.packet).chain(v.peeled.iter().filter_map(|p| p.packet.as_ref()));
+    let mut checked = 0;
+    for ((i, packet), hop) in received.enumerate().zip(&v.hops) {
+        let secret =
+            OnionSecret::from_secret_bytes(unhex("secret", &hop.onion_secret).try_into().unwrap());
+        let packet = unhex("packet", packet);
+        assert!(peel(&packet, &[&secret]).is_ok(), "hop {i} unflipped");
+        for pos in 0..ONION_SLOT_LEN {
+            let mut bad = packet.clone();
+            bad[pos] ^= 1 << (pos % 8);
+            assert!(
+                matches!(
+                    peel(&bad, &[&secret]),
+                    Err(Error::Decrypt { .. } | Error::BadKey { .. })
+                ),
+                "hop {i}: flipped slot byte {pos} peeled"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "a packet for every hop, relays and destination");
 }

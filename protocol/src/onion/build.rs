@@ -3,13 +3,14 @@
 
 use rand_core::CryptoRng;
 use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
 
 use crate::constants::{KEY_LEN, ONION_HEADER_LEN, ONION_MAX_LAYERS, ONION_SLOT_LEN, TAG_LEN};
 use crate::crypto::{dh, seal_in_place, xor_keystream};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
 
-use super::frame::frame;
+use super::frame::frame_into;
 use super::layer::{LayerKeys, ReplyState};
 use super::slot::{Routing, seal_slot};
 
@@ -63,19 +64,22 @@ pub fn build_request<R: CryptoRng + ?Sized>(
     // finds its own slot in front, slot j of the packet is hop j's sealed slot XOR
     // what every earlier hop m will XOR into it: the part of m's keystream that lands
     // on the slot once it has moved j - m - 1 places forward. The destination's
-    // keystream is never used.
+    // keystream is never used. The keystreams are as secret as the keys they come
+    // from (they unmask every relay's slot), so they are wiped when dropped.
     let relays = layers.len().saturating_sub(1);
-    let keystreams: Vec<Vec<u8>> = layers
+    let keystreams: Vec<Zeroizing<Vec<u8>>> = layers
         .iter()
         .take(relays)
         .map(|layer| {
-            let mut ks = vec![0u8; ONION_HEADER_LEN];
+            let mut ks = Zeroizing::new(vec![0u8; ONION_HEADER_LEN]);
             xor_keystream(&layer.header, &mut ks);
             ks
         })
         .collect();
 
-    let mut packet = vec![0u8; class];
+    // Wiped if anything below fails while the payload is still plaintext; on
+    // success the sealed bytes are moved out and an empty vector is wiped.
+    let mut packet = Zeroizing::new(vec![0u8; class]);
     let (header, payload) = packet
         .split_at_mut_checked(ONION_HEADER_LEN)
         .ok_or(Error::SizeClass { len: class })?;
@@ -100,16 +104,16 @@ pub fn build_request<R: CryptoRng + ?Sized>(
     }
 
     // The payload is sealed to the destination, then XORed with the keystream of
-    // every relay, each of which removes its own.
+    // every relay, each of which removes its own. The request is framed straight
+    // into the packet and sealed there, so no plaintext copy is left in memory.
     let (sealed, tag) = payload
         .split_last_chunk_mut::<TAG_LEN>()
         .ok_or(Error::SizeClass { len: class })?;
-    let framed = frame("onion request", request, sealed.len())?;
-    sealed.copy_from_slice(&framed);
     let destination = layers.last().ok_or(Error::OutOfRange {
         what: "onion path",
         reason: "it has no hops".into(),
     })?;
+    frame_into("onion request", request, sealed)?;
     *tag = seal_in_place(&destination.payload, &[], sealed)?;
     for layer in layers.iter().take(relays) {
         xor_keystream(&layer.payload, payload);
@@ -118,5 +122,5 @@ pub fn build_request<R: CryptoRng + ?Sized>(
     let reply = ReplyState {
         hops: layers.into_iter().map(|layer| layer.reply).collect(),
     };
-    Ok((packet, reply))
+    Ok((std::mem::take(&mut *packet), reply))
 }

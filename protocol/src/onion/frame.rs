@@ -4,22 +4,26 @@
 use crate::constants::ONION_LEN_PREFIX;
 use crate::error::{Error, Result};
 
-/// Frames `body` into exactly `total` bytes.
-pub(super) fn frame(what: &'static str, body: &[u8], total: usize) -> Result<Vec<u8>> {
-    let max = total.saturating_sub(ONION_LEN_PREFIX);
-    let len = u32::try_from(body.len())
+/// Frames `body` into `out` (all of it), so the caller can seal the frame in place
+/// and no plaintext copy is left behind in a buffer of its own.
+pub(super) fn frame_into(what: &'static str, body: &[u8], out: &mut [u8]) -> Result<()> {
+    let max = out.len().saturating_sub(ONION_LEN_PREFIX);
+    let too_long = || Error::DoesNotFit {
+        what,
+        len: body.len(),
+        max,
+    };
+    let (prefix, rest) = out
+        .split_first_chunk_mut::<ONION_LEN_PREFIX>()
+        .ok_or_else(too_long)?;
+    let (len, (head, padding)) = u32::try_from(body.len())
         .ok()
-        .filter(|_| body.len() <= max)
-        .ok_or(Error::DoesNotFit {
-            what,
-            len: body.len(),
-            max,
-        })?;
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(body);
-    out.resize(total, 0);
-    Ok(out)
+        .zip(rest.split_at_mut_checked(body.len()))
+        .ok_or_else(too_long)?;
+    *prefix = len.to_le_bytes();
+    head.copy_from_slice(body);
+    padding.fill(0);
+    Ok(())
 }
 
 /// Reads the body back out of a framed buffer, refusing a length that does not fit
@@ -58,10 +62,18 @@ mod tests {
 
     use super::*;
 
+    /// Frames `body` into a fresh buffer of `total` bytes.
+    fn frame(what: &'static str, body: &[u8], total: usize) -> Result<Vec<u8>> {
+        let mut out = vec![0xEE; total];
+        frame_into(what, body, &mut out)?;
+        Ok(out)
+    }
+
     #[test]
     fn frame_round_trip() {
         for len in [0usize, 1, 10, 96] {
             let body: Vec<u8> = (0..len).map(|i| i as u8 | 1).collect();
+            // The buffer starts non-zero: the padding must be written, not assumed.
             let framed = frame("t", &body, 100).unwrap();
             assert_eq!(framed.len(), 100);
             assert_eq!(unframe("t", &framed).unwrap(), body);
@@ -73,6 +85,10 @@ mod tests {
                 max: 96,
                 ..
             })
+        ));
+        assert!(matches!(
+            frame("t", &[], 3),
+            Err(Error::DoesNotFit { len: 0, max: 0, .. })
         ));
     }
 

@@ -58,7 +58,12 @@ impl LayerKeys {
 
 /// One hop's keys for the response to one request: an AEAD key to seal an answer
 /// (the destination's, or a relay's own error) and a keystream key to wrap an answer
-/// coming back from further along. Single-use; wiped on drop; never shown by `Debug`.
+/// coming back from further along.
+///
+/// Single-use by construction: not `Clone`, and [`super::seal_response`] and
+/// [`super::wrap_response`] take it by value, so a hop answers (or passes an answer
+/// on) at most once under it: both use a fixed nonce. Wiped on drop; never shown by
+/// `Debug`.
 pub struct ReplyKey {
     pub(super) aead: SymmetricKey,
     pub(super) stream: SymmetricKey,

@@ -1,6 +1,8 @@
 //! Peeling one layer at a hop: a pure function from a packet and the hop's onion
 //! keys to what the hop does next (forward, or deliver); the node does the I/O.
 
+use zeroize::Zeroizing;
+
 use crate::constants::{ONION_HEADER_LEN, ONION_SLOT_LEN, TAG_LEN};
 use crate::crypto::{open_in_place, xor_keystream};
 use crate::error::{Error, Result};
@@ -15,8 +17,10 @@ use super::slot::{Routing, open_slot};
 #[derive(Debug)]
 pub enum Peeled {
     /// Send `packet` to `next`. The packet has the same size class as the one that
-    /// arrived. Keep `reply` to wrap the response that comes back, or to seal an
-    /// error of this hop's own (for example if `next` cannot be reached).
+    /// arrived. Keep `reply` for the way back and use it once: either to wrap the
+    /// response that comes back ([`super::wrap_response`]) or, instead, to seal an
+    /// error of this hop's own ([`super::seal_response`]), for example if `next`
+    /// cannot be reached. Both take the key by value, so it cannot do both.
     Forward {
         /// The next hop.
         next: NodeId,
@@ -25,8 +29,8 @@ pub enum Peeled {
         /// This hop's keys for the response.
         reply: ReplyKey,
     },
-    /// This hop is the destination: handle `request` and answer with
-    /// [`super::seal_response`] under `reply`.
+    /// This hop is the destination: handle `request` and answer once with
+    /// [`super::seal_response`], which consumes `reply`.
     Deliver {
         /// The request the client sent.
         request: Vec<u8>,
@@ -40,9 +44,10 @@ pub enum Peeled {
 ///
 /// The size class is checked before any cryptography; call
 /// [`super::replay_tag`] first to drop replays cheaply. Fails with
-/// [`Error::SizeClass`] for a packet of the wrong size, [`Error::Decrypt`] if the
-/// layer was not made for these keys or was changed on the way, and
-/// [`Error::Decode`] if an authentic layer is malformed.
+/// [`Error::SizeClass`] for a packet of the wrong size, [`Error::BadKey`] if the
+/// slot's ephemeral key is a low-order point, [`Error::Decrypt`] if the layer was
+/// not made for these keys or was changed on the way, and [`Error::Decode`] if an
+/// authentic layer is malformed.
 pub fn peel(packet: &[u8], onion_keys: &[&OnionSecret]) -> Result<Peeled> {
     super::check_request_class(packet.len())?;
     let wrong_size = || Error::SizeClass { len: packet.len() };
@@ -77,7 +82,8 @@ pub fn peel(packet: &[u8], onion_keys: &[&OnionSecret]) -> Result<Peeled> {
             let (sealed, tag) = payload
                 .split_last_chunk::<TAG_LEN>()
                 .ok_or_else(wrong_size)?;
-            let mut plain = sealed.to_vec();
+            // Wiped when dropped: only the request unframed from it is the caller's.
+            let mut plain = Zeroizing::new(sealed.to_vec());
             open_in_place("onion payload", &keys.payload, &[], &mut plain, tag)?;
             let request = unframe("onion request", &plain)?;
             Ok(Peeled::Deliver {

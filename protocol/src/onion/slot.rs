@@ -78,7 +78,8 @@ pub(super) fn seal_slot(
 
 /// Opens a slot with the first of `onion_keys` it was made for (the current key,
 /// then the previous one during its grace period). Returns the layer keys and the
-/// routing info, or [`Error::Decrypt`] if no key opens it.
+/// routing info, [`Error::BadKey`] if the ephemeral key is a low-order point, or
+/// [`Error::Decrypt`] if no key opens it.
 pub(super) fn open_slot(
     slot: &[u8; ONION_SLOT_LEN],
     onion_keys: &[&OnionSecret],
@@ -89,9 +90,9 @@ pub(super) fn open_slot(
         .split_first_chunk::<ONION_ROUTING_LEN>()
         .ok_or_else(short)?;
     let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| short())?;
-    // One X25519 per candidate (plus deriving its public key, which OnionSecret
-    // does not cache): at most three keys are ever valid, and the replay check has
-    // already run.
+    // One X25519 per candidate (its public key is cached in OnionSecret, so this
+    // is the only curve operation): at most three keys are ever valid, and the
+    // replay check has already run.
     for key in onion_keys {
         let shared = dh(key.secret(), eph_pub)?;
         let keys = LayerKeys::derive(&shared, eph_pub, &key.public());
