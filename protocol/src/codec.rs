@@ -21,6 +21,21 @@ pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>> {
     })
 }
 
+/// Encodes `value`, refusing the result if it is longer than `max` (the limit the
+/// receiver's [`decode`] applies), so a sender learns of an over-limit message
+/// before sending it.
+pub fn encode_bounded<T: Serialize>(what: &'static str, value: &T, max: usize) -> Result<Vec<u8>> {
+    let bytes = encode(what, value)?;
+    if bytes.len() > max {
+        return Err(Error::TooLarge {
+            what,
+            len: bytes.len(),
+            max,
+        });
+    }
+    Ok(bytes)
+}
+
 /// Decodes one `T` from exactly `bytes`, refusing input longer than `max` before
 /// decoding, trailing bytes after it, and any encoding of the value other than the
 /// canonical one.

@@ -164,23 +164,36 @@ pub const MAX_RETRIEVE_MESSAGES: usize = 256;
 /// data length (3), timestamp and expiry (10 each as varints).
 pub const RETRIEVED_MESSAGE_OVERHEAD: usize = HASH_LEN + 3 + 10 + 10;
 /// Most bytes one stored message adds on the wire besides its data: account (32),
-/// namespace (3), data length (3), hash (32), timestamp and expiry (10 each), with
-/// room to spare.
-pub const STORED_MESSAGE_OVERHEAD: usize = 128;
+/// namespace (3), data length (3), hash (32), timestamp and expiry (10 each), and
+/// the owner's store proof (1 + TTL 10 + auth timestamp 10 + signature 65): 176,
+/// with room to spare.
+pub const STORED_MESSAGE_OVERHEAD: usize = 256;
 /// Most items (hash, namespace, expiry, deleted flag) in one anti-entropy listing
 /// page; each is under 50 bytes, so a page is about 50 KiB. Larger accounts take
 /// several pages.
 pub const MAX_LISTING_PAGE: usize = 1024;
 /// Largest encoded node-to-node request: a full replication batch of the largest
-/// messages, plus full lists of tombstones and expiry updates, plus framing.
-/// About 4.2 MiB: replication runs between nodes over libp2p, never through onions.
+/// messages, plus full lists of the owners' signed deletes and expiry changes
+/// (each at most [`MAX_OWNER_OP_LEN`]), plus framing. About 5.3 MiB: replication
+/// runs between nodes over libp2p, never through onions.
 pub const MAX_NODE_REQUEST_LEN: usize = MAX_REPLICATION_BATCH
     * (MAX_MESSAGE_DATA + STORED_MESSAGE_OVERHEAD)
-    + 2 * MAX_REPLICATION_BATCH * STORED_MESSAGE_OVERHEAD
+    + 2 * MAX_REPLICATION_BATCH * MAX_OWNER_OP_LEN
     + 1024;
 /// Largest encoded node-to-node response: a fetched batch (same shape as a
 /// replication push), or a listing page, whichever is larger.
 pub const MAX_NODE_RESPONSE_LEN: usize = MAX_NODE_REQUEST_LEN;
+
+// ---- RPC bounds added with signed replication --------------------------------------
+
+/// Largest encoded owner-signed `Delete` or `Expire` as replication carries it:
+/// account (32), namespace (3), hash count (2), [`MAX_HASHES_PER_REQUEST`] hashes,
+/// expiry (10), auth timestamp (10) and signature (65), with 64 bytes to spare.
+pub const MAX_OWNER_OP_LEN: usize =
+    KEY_LEN + 3 + 2 + MAX_HASHES_PER_REQUEST * HASH_LEN + 10 + 10 + 1 + SIGNATURE_LEN + 64;
+/// Longest `retry_after_ms` a `RateLimited` error may ask for: an hour. A peer
+/// asking for longer is broken or hostile; a client would stall on it.
+pub const MAX_RETRY_AFTER_MS: u64 = HOUR_MS;
 
 // Derived values, checked at compile time: a change that breaks one does not build.
 const _: () = {
@@ -213,6 +226,8 @@ const _: () = {
     assert!(MAX_SWARM_SIZE * MAX_RECORD_LEN < ONION_RESPONSE_CLASSES[1]);
     assert!(MAX_LISTING_PAGE * STORED_MESSAGE_OVERHEAD < MAX_NODE_RESPONSE_LEN);
     assert!(MAX_DIGEST_ENTRIES * (2 * HASH_LEN + 8) < MAX_NODE_REQUEST_LEN);
+    // A full page of signed deletes fits a node-to-node message with the batch.
+    assert!(MAX_OWNER_OP_LEN > MAX_HASHES_PER_REQUEST * HASH_LEN + KEY_LEN + SIGNATURE_LEN);
 };
 
 #[cfg(test)]

@@ -14,12 +14,23 @@
 //!   store, and anti-entropy rounds that make a swarm converge (DESIGN §6).
 //!
 //! Owner operations carry an [`auth::OwnerAuth`]: an Ed25519 signature by the
-//! account key over the operation, account, namespace, a timestamp and a hash of
-//! the parameters (DESIGN §5).
+//! account key over the network name, the operation, account, namespace, a
+//! timestamp and a hash of the parameters (DESIGN §5). The owner's signature also
+//! travels with everything replication spreads that needs the owner: a message in
+//! an owner-only namespace carries its store's signature
+//! ([`message::StoreProof`]), and deletes and expiry changes are replicated as the
+//! owner's signed requests themselves, so one dishonest member can neither forge
+//! an account's data nor delete or cut short anything swarm-wide.
 //!
 //! The order of a node's checks follows the cost: [`request::Request::decode`]
 //! (bounded decode plus field checks, no cryptography), then the caller's swarm
-//! check, then [`request::Request::authorize`] (one Ed25519 verification).
+//! check, then [`request::Request::authorize`] (one Ed25519 verification). For
+//! replication: [`replication::NodeRequest::decode`] (bounds and clock checks),
+//! then [`replication::NodeRequest::authorize`] (the signatures).
+//!
+//! Every timestamp a peer hands over is checked against the receiver's clock
+//! ([`message::check_times`]): a message dated far ahead would sort after every
+//! real one and move clients' cursors past them.
 //!
 //! ## Wire stability
 //!
@@ -33,19 +44,23 @@
 //! this module only says what is well-formed and what is signed.
 
 pub mod auth;
+pub mod digest;
+pub mod error;
 pub mod message;
 pub mod replication;
 pub mod request;
 pub mod response;
 
 pub use auth::{AuthError, OwnerAuth, OwnerOp, OwnerSigned};
-pub use message::{Cursor, MessageHash, StoredMessage};
-pub use replication::{
-    AccountDigest, DigestAccumulator, DigestItem, ExpiryUpdate, NodeRequest, NodeResponse,
-    Reconcile, Tombstone, account_digest, reconcile,
+pub use digest::{
+    AccountDigest, DigestAccumulator, DigestItem, ItemState, Reconcile, account_digest, merge,
+    reconcile,
 };
+pub use error::{ErrorKind, RpcError};
+pub use message::{Cursor, MessageHash, StoreProof, StoredMessage};
+pub use replication::{NodeRequest, NodeResponse};
 pub use request::{DeleteRequest, ExpireRequest, Request, RetrieveRequest, StoreRequest};
-pub use response::{ErrorKind, Response, RetrievedMessage, RpcError};
+pub use response::{Response, RetrievedMessage};
 
 /// Last part of the client RPC protocol name.
 pub const RPC_PROTOCOL_SUFFIX: &str = "rpc/1";
@@ -62,6 +77,18 @@ pub fn rpc_protocol(network: &str) -> String {
 /// `/sotto/<network>/replicate/1`.
 pub fn replication_protocol(network: &str) -> String {
     format!("/sotto/{network}/{REPLICATION_PROTOCOL_SUFFIX}")
+}
+
+/// A list's length must be `min` to `max`: the one count check of every RPC
+/// message.
+fn check_count(what: &'static str, len: usize, min: usize, max: usize) -> crate::Result<()> {
+    if len < min || len > max {
+        return Err(crate::Error::OutOfRange {
+            what,
+            reason: format!("{len} entries is not {min} to {max}"),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

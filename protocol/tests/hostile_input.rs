@@ -45,9 +45,11 @@ fn valid_requests() -> Vec<Vec<u8>> {
         ))
         .encode()
         .unwrap(),
-        Request::Retrieve(RetrieveRequest::signed(&a, Namespace::INBOX, None, 1_000, NOW).unwrap())
-            .encode()
-            .unwrap(),
+        Request::Retrieve(
+            RetrieveRequest::signed(&a, "devnet", Namespace::INBOX, None, 1_000, NOW).unwrap(),
+        )
+        .encode()
+        .unwrap(),
         Request::Ping.encode().unwrap(),
     ]
 }
@@ -122,9 +124,9 @@ proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let _ = Request::decode(&bytes);
-        let _ = Response::decode(&bytes);
-        let _ = NodeRequest::decode(&bytes);
-        let _ = NodeResponse::decode(&bytes);
+        let _ = Response::decode(&bytes, NOW);
+        let _ = NodeRequest::decode(&bytes, NOW);
+        let _ = NodeResponse::decode(&bytes, NOW);
         if let Ok(r) = SignedNodeRecord::decode(&bytes) {
             let _ = r.verify(&NetworkParams::devnet(), NOW);
         }
@@ -159,7 +161,7 @@ proptest! {
             prop_assert_eq!(req.encode().unwrap(), bytes);
             // A changed signed request never passes the owner check.
             if which == 1 {
-                prop_assert!(req.authorize(NOW).is_err());
+                prop_assert!(req.authorize("devnet", NOW).is_err());
             }
         }
     }
@@ -254,7 +256,7 @@ proptest! {
 fn unchanged_inputs_are_accepted() {
     for bytes in valid_requests() {
         let req = Request::decode(&bytes).unwrap();
-        req.authorize(NOW).unwrap();
+        req.authorize("devnet", NOW).unwrap();
     }
     SignedNodeRecord::decode(&valid_record())
         .unwrap()

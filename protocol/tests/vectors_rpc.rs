@@ -17,13 +17,16 @@ use serde::{Deserialize, Serialize};
 use sotto_protocol::constants::{DEFAULT_TTL_MS, MAX_DIRECTORY_PAGE};
 use sotto_protocol::rpc::response::RetrievedMessage;
 use sotto_protocol::rpc::{
-    AccountDigest, Cursor, DigestItem, ErrorKind, MessageHash, NodeRequest, NodeResponse, Request,
-    Response, RetrieveRequest, StoreRequest, account_digest,
+    AccountDigest, Cursor, DeleteRequest, DigestItem, ErrorKind, ExpireRequest, ItemState,
+    MessageHash, NodeRequest, NodeResponse, Request, Response, RetrieveRequest, StoreRequest,
+    account_digest,
 };
 use sotto_protocol::{AccountKey, Namespace, UnixMillis};
 
 /// The time every vector is made at: 2023-11-14T22:13:20Z.
 const NOW: UnixMillis = 1_700_000_000_000;
+/// The network every signature is made for.
+const NET: &str = "devnet";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct File {
@@ -76,17 +79,17 @@ impl Value {
                 d.encode().unwrap()
             }
             Value::Response(v) => {
-                let d = Response::decode(bytes).unwrap();
+                let d = Response::decode(bytes, NOW).unwrap();
                 assert_eq!(&d, v);
                 d.encode().unwrap()
             }
             Value::NodeRequest(v) => {
-                let d = NodeRequest::decode(bytes).unwrap();
+                let d = NodeRequest::decode(bytes, NOW).unwrap();
                 assert_eq!(&d, v);
                 d.encode().unwrap()
             }
             Value::NodeResponse(v) => {
-                let d = NodeResponse::decode(bytes).unwrap();
+                let d = NodeResponse::decode(bytes, NOW).unwrap();
                 assert_eq!(&d, v);
                 d.encode().unwrap()
             }
@@ -112,26 +115,47 @@ fn vectors() -> Vec<(&'static str, Value)> {
         hash,
     };
 
-    let store_signed =
-        StoreRequest::signed(&key, Namespace::CONFIG, data.clone(), DEFAULT_TTL_MS, NOW).unwrap();
+    let store_signed = StoreRequest::signed(
+        &key,
+        NET,
+        Namespace::CONFIG,
+        data.clone(),
+        DEFAULT_TTL_MS,
+        NOW,
+    )
+    .unwrap();
     let store_inbox = StoreRequest::unsigned(other, Namespace::INBOX, data.clone(), DEFAULT_TTL_MS);
     let retrieve_signed =
-        RetrieveRequest::signed(&key, Namespace::INBOX, Some(cursor), 20_000, NOW).unwrap();
+        RetrieveRequest::signed(&key, NET, Namespace::INBOX, Some(cursor), 20_000, NOW).unwrap();
+    let delete_signed =
+        DeleteRequest::signed(&key, NET, Namespace::INBOX, vec![hash], NOW).unwrap();
+    let expire_signed =
+        ExpireRequest::signed(&key, NET, Namespace::INBOX, vec![hash], NOW + 60_000, NOW).unwrap();
+    let profile = StoreRequest::signed(
+        &key,
+        NET,
+        Namespace::PUBLIC,
+        b"sotto profile test vector".to_vec(),
+        DEFAULT_TTL_MS,
+        NOW,
+    )
+    .unwrap()
+    .to_stored(NOW + 1);
 
     let items = [
         DigestItem {
             hash,
             namespace: Namespace::INBOX,
-            expiry: NOW + DEFAULT_TTL_MS,
-            deleted: false,
+            state: ItemState::Present {
+                timestamp: NOW,
+                expiry: NOW + DEFAULT_TTL_MS,
+                shortened: Some(NOW + 60_000),
+            },
         },
-        DigestItem {
-            hash: MessageHash([0x42; 32]),
-            namespace: Namespace::CONFIG,
-            expiry: NOW + 1000,
-            deleted: true,
-        },
+        DigestItem::deleted(MessageHash([0x42; 32]), Namespace::CONFIG),
     ];
+    let mut listing = items.to_vec();
+    listing.sort_by_key(|i| i.hash);
     let mut digests = vec![
         AccountDigest {
             account: me,
@@ -167,6 +191,14 @@ fn vectors() -> Vec<(&'static str, Value)> {
             }),
         ),
         ("ping", Value::Request(Request::Ping)),
+        (
+            "delete_inbox_signed",
+            Value::Request(Request::Delete(delete_signed.clone())),
+        ),
+        (
+            "expire_inbox_signed",
+            Value::Request(Request::Expire(expire_signed.clone())),
+        ),
         (
             "stored",
             Value::Response(Response::Stored {
@@ -220,6 +252,21 @@ fn vectors() -> Vec<(&'static str, Value)> {
                 differing: vec![me],
             }),
         ),
+        (
+            "node_replicate_public_with_proofs",
+            Value::NodeRequest(NodeRequest::Replicate {
+                messages: vec![profile],
+                deletes: vec![delete_signed],
+                expiries: vec![expire_signed],
+            }),
+        ),
+        (
+            "node_listing",
+            Value::NodeResponse(NodeResponse::Listing {
+                items: listing,
+                more: false,
+            }),
+        ),
     ]
 }
 
@@ -233,8 +280,9 @@ fn rpc_vectors() {
     if std::env::var_os("SOTTO_REGENERATE_VECTORS").is_some_and(|v| v == "1") {
         let file = File {
             description: "Sotto RPC known-answer vectors: postcard encodings of fixed requests \
-                          and responses. Account entropy 01..10, time 1700000000000 ms. \
-                          Generated by tests/vectors_rpc.rs with SOTTO_REGENERATE_VECTORS=1."
+                          and responses. Account entropy 01..10, time 1700000000000 ms, \
+                          network \"devnet\". Generated by tests/vectors_rpc.rs with \
+                          SOTTO_REGENERATE_VECTORS=1."
                 .into(),
             vectors: built
                 .iter()
@@ -278,7 +326,8 @@ fn rpc_vectors() {
     }
 }
 
-/// The committed signed requests verify as committed (at the vectors' time).
+/// The committed signed requests verify as committed (at the vectors' time, on
+/// their network, and on no other).
 #[test]
 fn committed_signatures_verify() {
     let text = std::fs::read_to_string(path()).unwrap();
@@ -286,9 +335,18 @@ fn committed_signatures_verify() {
     let mut checked = 0;
     for v in file.vectors.iter().filter(|v| v.name.ends_with("_signed")) {
         let req = Request::decode(&hex::decode(&v.hex).unwrap()).unwrap();
-        req.authorize(NOW).unwrap();
+        req.authorize(NET, NOW).unwrap();
+        assert!(req.authorize("sotto", NOW).is_err(), "{}", v.name);
         assert_eq!(req.account(), Some(key().account_id()));
         checked += 1;
     }
-    assert_eq!(checked, 2);
+    assert_eq!(checked, 4);
+    let replicated = file
+        .vectors
+        .iter()
+        .find(|v| v.name == "node_replicate_public_with_proofs")
+        .unwrap();
+    let req = NodeRequest::decode(&hex::decode(&replicated.hex).unwrap(), NOW).unwrap();
+    req.authorize(NET, NOW).unwrap();
+    assert!(req.authorize("sotto", NOW).is_err());
 }

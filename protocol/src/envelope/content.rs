@@ -269,7 +269,8 @@ fn check_timer(mode: &DisappearMode) -> Result<()> {
 /// Characters a display name may not hold: control characters, line and paragraph
 /// separators (they break a one-line UI) and bidirectional embeddings, overrides
 /// and isolates (they reorder what follows and let one name pose as another).
-fn forbidden_in_name(c: char) -> bool {
+/// Also used to show text from a peer in an RPC error (`rpc::error`).
+pub(crate) fn forbidden_in_name(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }

@@ -1,14 +1,18 @@
 //! A message as a swarm stores it: its hash, its place in the order every replica
-//! shares, and the checks a node applies before it keeps one.
+//! shares, the owner's proof that travels with it, and the checks a node applies
+//! before it keeps one.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::constants::{HASH_LEN, MAX_MESSAGE_DATA, MAX_TTL_MS};
+use crate::constants::{AUTH_CLOCK_WINDOW_MS, HASH_LEN, MAX_MESSAGE_DATA, MAX_TTL_MS, MIN_TTL_MS};
 use crate::error::{Error, Result};
 use crate::id::AccountId;
 use crate::namespace::Namespace;
+use crate::rpc::auth::{AuthError, OwnerAuth, OwnerOp};
+use crate::rpc::digest::merged_times;
+use crate::rpc::request::store_params;
 use crate::time::UnixMillis;
 
 /// The identity of a stored message: `blake3(account ‖ namespace code (u16 LE) ‖
@@ -89,6 +93,22 @@ impl Cursor {
         key
     }
 
+    /// The cursor a client keeps after a page, given its best estimate of the
+    /// node's clock `now`: this cursor, but never past the start of `now`.
+    ///
+    /// A member of the swarm can hand out a message dated up to
+    /// [`AUTH_CLOCK_WINDOW_MS`] ahead (validation allows that much clock skew). A
+    /// client that moved its cursor there would skip every real message stored
+    /// in the meantime; capped at `now`, it reads the future-dated message again
+    /// until its time comes (and drops it by hash), and misses nothing.
+    pub fn capped(self, now: UnixMillis) -> Cursor {
+        let cap = Cursor {
+            timestamp: now,
+            hash: MessageHash::ZERO,
+        };
+        self.min(cap)
+    }
+
     /// The cursor back from [`Cursor::to_key`].
     pub fn from_key(key: &[u8; CURSOR_KEY_LEN]) -> Self {
         let mut ts = [0u8; 8];
@@ -103,7 +123,24 @@ impl Cursor {
     }
 }
 
+/// The owner's signature on the store that created a message in a namespace
+/// only the owner writes, kept with the message so every replica can check it
+/// ([`StoredMessage::verify_owner`]). With the message's data it is everything the
+/// original [`crate::rpc::StoreRequest`]'s signature covers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StoreProof {
+    /// The TTL the owner signed.
+    pub ttl_ms: u64,
+    /// The owner's signature on the store.
+    pub auth: OwnerAuth,
+}
+
 /// A message as nodes hold and replicate it.
+///
+/// `expiry` is the expiry the first node set (`timestamp + ttl`) and never
+/// changes: an owner's shortening travels as its own signed
+/// [`crate::rpc::ExpireRequest`], so that no node can shorten a message's life
+/// without the owner's signature.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StoredMessage {
     /// The account it is stored for.
@@ -114,15 +151,21 @@ pub struct StoredMessage {
     pub data: Vec<u8>,
     /// [`MessageHash::compute`] of the three fields above.
     pub hash: MessageHash,
-    /// Set by the first node that accepted it; kept by every replica.
+    /// Set by the first node that accepted it; kept by every replica (see
+    /// [`StoredMessage::merged`] for two replicas that disagree).
     pub timestamp: UnixMillis,
-    /// When every replica drops it. Only ever shortened after the store.
+    /// `timestamp + ttl`: when every replica drops it unless the owner shortened
+    /// that with a signed expiry change.
     pub expiry: UnixMillis,
+    /// The owner's signed store, where the namespace needs the owner to store
+    /// ([`Namespace::store_needs_owner`]); `None` elsewhere (inboxes).
+    pub owner: Option<StoreProof>,
 }
 
 impl StoredMessage {
     /// A message for `account`/`namespace` first accepted at `timestamp`, living
-    /// `ttl_ms`. Computes the hash; does not check limits (see [`Self::validate`]).
+    /// `ttl_ms`, without an owner proof (inboxes). Computes the hash; does not
+    /// check limits (see [`Self::validate_at`]).
     pub fn new(
         account: AccountId,
         namespace: Namespace,
@@ -138,6 +181,7 @@ impl StoredMessage {
             hash,
             timestamp,
             expiry: timestamp.saturating_add(ttl_ms),
+            owner: None,
         }
     }
 
@@ -149,18 +193,18 @@ impl StoredMessage {
         }
     }
 
-    /// Whether it has expired at `now` (it is kept while `now < expiry`).
+    /// Whether it has expired at `now` by its own expiry (it is kept while
+    /// `now < expiry`). An owner's shortening is the node's to apply on top.
     pub fn is_expired(&self, now: UnixMillis) -> bool {
         now >= self.expiry
     }
 
-    /// Checks what a node must check before keeping a message it did not hash
-    /// itself (from replication): the namespace is known, the data is 1 to
-    /// [`MAX_MESSAGE_DATA`] bytes, the hash matches, `expiry > timestamp` and the
-    /// message lives at most [`MAX_TTL_MS`]. (Not checked: the minimum TTL, since
-    /// an owner may have shortened the expiry after the store.)
+    /// The checks that need no clock and no cryptography: the namespace is known,
+    /// the data is 1 to [`MAX_MESSAGE_DATA`] bytes, the hash matches, the message
+    /// lives [`MIN_TTL_MS`] to [`MAX_TTL_MS`], and it carries an owner proof exactly
+    /// where the namespace needs one, whose signed TTL gives this expiry.
     pub fn validate(&self) -> Result<()> {
-        self.namespace.access()?;
+        let needs_owner = self.namespace.store_needs_owner()?;
         check_data(&self.data)?;
         if MessageHash::compute(&self.account, self.namespace, &self.data) != self.hash {
             return Err(Error::OutOfRange {
@@ -171,7 +215,100 @@ impl StoredMessage {
                 ),
             });
         }
-        check_lifetime(self.timestamp, self.expiry)
+        check_lifetime(self.timestamp, self.expiry)?;
+        let life = self.expiry - self.timestamp;
+        if life < MIN_TTL_MS {
+            return Err(Error::OutOfRange {
+                what: "message expiry",
+                reason: format!("lives {life} ms, under the minimum TTL of {MIN_TTL_MS} ms"),
+            });
+        }
+        match (&self.owner, needs_owner) {
+            (None, true) => Err(Error::Auth(AuthError::Missing {
+                op: OwnerOp::Store,
+                namespace: self.namespace.code(),
+            })),
+            (Some(_), false) => Err(Error::OutOfRange {
+                what: "store proof",
+                reason: format!(
+                    "namespace {} takes messages from anyone and carries no owner proof",
+                    self.namespace.code()
+                ),
+            }),
+            (Some(proof), true)
+                if Some(self.expiry) != self.timestamp.checked_add(proof.ttl_ms) =>
+            {
+                Err(Error::OutOfRange {
+                    what: "message expiry",
+                    reason: "is not the timestamp plus the TTL the owner signed".into(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Self::validate`], then the checks against the receiving node's clock
+    /// `now` ([`check_times`]): no timestamp more than [`AUTH_CLOCK_WINDOW_MS`]
+    /// ahead, no expiry more than [`MAX_TTL_MS`] ahead. A far-future timestamp
+    /// would otherwise sort after every real message and move clients' cursors
+    /// past them. Run on every message that arrives by replication.
+    pub fn validate_at(&self, now: UnixMillis) -> Result<()> {
+        self.validate()?;
+        check_times(self.timestamp, self.expiry, now)
+    }
+
+    /// Checks the owner's store proof: one Ed25519 verification of the original
+    /// store's signature on `network`, whose timestamp must be within
+    /// [`AUTH_CLOCK_WINDOW_MS`] of this message's `timestamp` (the first node
+    /// accepted the store within that window of the clock it wrote there). Run it
+    /// after [`Self::validate_at`]. Without it, any node could replicate a forged
+    /// profile or setting into an account's owner-only namespaces.
+    pub fn verify_owner(&self, network: &str) -> std::result::Result<(), AuthError> {
+        let proof = match &self.owner {
+            Some(proof) => proof,
+            None if self.namespace.store_needs_owner().unwrap_or(true) => {
+                return Err(AuthError::Missing {
+                    op: OwnerOp::Store,
+                    namespace: self.namespace.code(),
+                });
+            }
+            None => return Ok(()),
+        };
+        proof.auth.check_window(self.timestamp)?;
+        let params =
+            store_params(&self.data, proof.ttl_ms).map_err(|e| AuthError::Params(e.to_string()))?;
+        proof.auth.verify_signature(
+            network,
+            OwnerOp::Store,
+            &self.account,
+            self.namespace,
+            &params,
+        )
+    }
+
+    /// The replica to keep when this node holds `self` and a peer holds `other`
+    /// of the same message (the same hash; another hash leaves `self` as it is).
+    /// The rule is [`crate::rpc::digest::merged_times`]: the later timestamp wins;
+    /// with an owner proof the whole replica goes with it (its proof covers its
+    /// expiry), without one the later expiry is kept too.
+    pub fn merged(&self, other: &StoredMessage) -> StoredMessage {
+        if other.hash != self.hash {
+            return self.clone();
+        }
+        let mine = (self.timestamp, self.expiry);
+        let theirs = (other.timestamp, other.expiry);
+        let (timestamp, expiry) = merged_times(self.namespace, mine, theirs);
+        if (timestamp, expiry) == mine {
+            self.clone()
+        } else if (timestamp, expiry) == theirs {
+            other.clone()
+        } else {
+            StoredMessage {
+                timestamp,
+                expiry,
+                ..self.clone()
+            }
+        }
     }
 }
 
@@ -190,6 +327,31 @@ pub(crate) fn check_data(data: &[u8]) -> Result<()> {
             what: "message data",
             len: 0,
             min: 1,
+        });
+    }
+    Ok(())
+}
+
+/// The checks of a message's times against the checker's clock `now`: the
+/// timestamp at most [`AUTH_CLOCK_WINDOW_MS`] ahead of `now` (node clocks differ
+/// by about that much), and the expiry at most [`MAX_TTL_MS`] ahead of `now`.
+/// Used by nodes on replicated messages and by clients on retrieved ones.
+pub fn check_times(timestamp: UnixMillis, expiry: UnixMillis, now: UnixMillis) -> Result<()> {
+    if timestamp > now.saturating_add(AUTH_CLOCK_WINDOW_MS) {
+        return Err(Error::OutOfRange {
+            what: "message timestamp",
+            reason: format!(
+                "{timestamp} ms is more than {} s ahead of the clock ({now} ms)",
+                AUTH_CLOCK_WINDOW_MS / 1000
+            ),
+        });
+    }
+    if expiry > now.saturating_add(MAX_TTL_MS) {
+        return Err(Error::OutOfRange {
+            what: "message expiry",
+            reason: format!(
+                "{expiry} ms is more than the longest TTL ahead of the clock ({now} ms)"
+            ),
         });
     }
     Ok(())
@@ -214,96 +376,4 @@ pub(crate) fn check_lifetime(timestamp: UnixMillis, expiry: UnixMillis) -> Resul
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::keys::AccountKey;
-    use crate::time::DAY_MS;
-
-    fn account(n: u8) -> AccountId {
-        AccountKey::from_entropy([n; 16]).account_id()
-    }
-
-    #[test]
-    fn hash_binds_account_namespace_and_data() {
-        let a = MessageHash::compute(&account(1), Namespace::INBOX, b"hi");
-        assert_eq!(
-            a,
-            MessageHash::compute(&account(1), Namespace::INBOX, b"hi")
-        );
-        assert_ne!(
-            a,
-            MessageHash::compute(&account(2), Namespace::INBOX, b"hi")
-        );
-        assert_ne!(
-            a,
-            MessageHash::compute(&account(1), Namespace::CONFIG, b"hi")
-        );
-        assert_ne!(
-            a,
-            MessageHash::compute(&account(1), Namespace::INBOX, b"ho")
-        );
-        // The layout is exactly account ‖ code LE ‖ data.
-        let mut raw = account(1).as_bytes().to_vec();
-        raw.extend_from_slice(&[0, 0]);
-        raw.extend_from_slice(b"hi");
-        assert_eq!(a.0, *blake3::hash(&raw).as_bytes());
-    }
-
-    #[test]
-    fn cursor_order_is_timestamp_then_hash_and_keys_agree() {
-        let c = |t, h| Cursor {
-            timestamp: t,
-            hash: MessageHash([h; 32]),
-        };
-        let mut cursors = vec![c(5, 1), c(1, 9), c(5, 0), c(256, 0), c(1, 2)];
-        cursors.sort();
-        assert_eq!(cursors, vec![c(1, 2), c(1, 9), c(5, 0), c(5, 1), c(256, 0)]);
-        let mut keys: Vec<_> = cursors.iter().map(Cursor::to_key).collect();
-        keys.sort();
-        let back: Vec<_> = keys.iter().map(Cursor::from_key).collect();
-        assert_eq!(back, cursors);
-    }
-
-    #[test]
-    fn stored_message_checks() {
-        let good = StoredMessage::new(account(3), Namespace::INBOX, vec![1, 2, 3], 1_000, DAY_MS);
-        good.validate().unwrap();
-        assert!(!good.is_expired(1_000));
-        assert!(good.is_expired(1_000 + DAY_MS));
-
-        let mut wrong_hash = good.clone();
-        wrong_hash.data.push(4);
-        assert!(matches!(
-            wrong_hash.validate(),
-            Err(Error::OutOfRange {
-                what: "stored message hash",
-                ..
-            })
-        ));
-        let mut other_account = good.clone();
-        other_account.account = account(4);
-        assert!(other_account.validate().is_err());
-
-        let big = StoredMessage::new(
-            account(3),
-            Namespace::INBOX,
-            vec![0; MAX_MESSAGE_DATA + 1],
-            1_000,
-            DAY_MS,
-        );
-        assert!(matches!(big.validate(), Err(Error::TooLarge { .. })));
-        let empty = StoredMessage::new(account(3), Namespace::INBOX, vec![], 1_000, DAY_MS);
-        assert!(matches!(empty.validate(), Err(Error::TooShort { .. })));
-
-        let mut dead = good.clone();
-        dead.expiry = dead.timestamp;
-        assert!(dead.validate().is_err());
-        let mut forever = good.clone();
-        forever.expiry = forever.timestamp + MAX_TTL_MS + 1;
-        assert!(forever.validate().is_err());
-
-        let unknown_ns: Namespace = crate::codec::decode("ns", &[9], 4).unwrap();
-        let odd = StoredMessage::new(account(3), unknown_ns, vec![1], 1_000, DAY_MS);
-        assert!(odd.validate().is_err());
-    }
-}
+mod tests;

@@ -7,15 +7,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::constants::{
-    DEFAULT_RETRIEVE_OVERLAP_MS, MAX_DIRECTORY_PAGE, MAX_HASHES_PER_REQUEST, MAX_LONG_POLL_MS,
-    MAX_RETRIEVE_BYTES, MAX_RPC_REQUEST_LEN, MAX_TTL_MS, MIN_TTL_MS,
+    AUTH_CLOCK_WINDOW_MS, DEFAULT_RETRIEVE_OVERLAP_MS, MAX_DIRECTORY_PAGE, MAX_HASHES_PER_REQUEST,
+    MAX_LONG_POLL_MS, MAX_RETRIEVE_BYTES, MAX_RPC_REQUEST_LEN, MAX_TTL_MS, MIN_TTL_MS,
 };
 use crate::error::{Error, Result};
 use crate::id::{AccountId, NodeId};
 use crate::keys::AccountKey;
 use crate::namespace::Namespace;
 use crate::rpc::auth::{AuthError, OwnerAuth, OwnerOp, OwnerSigned};
-use crate::rpc::message::{Cursor, MessageHash, StoredMessage, check_data};
+use crate::rpc::check_count;
+use crate::rpc::message::{Cursor, MessageHash, StoreProof, StoredMessage, check_data};
 use crate::time::UnixMillis;
 
 /// A request from a client. Variants are encoded by index: only append.
@@ -89,8 +90,16 @@ pub struct RetrieveRequest {
     pub auth: Option<OwnerAuth>,
 }
 
-/// Delete messages by hash (owner only). Nodes keep a tombstone until each
-/// message's original expiry so replication cannot bring it back.
+/// Delete messages by hash (owner only). Nodes keep a tombstone for each hash
+/// ([`DeleteRequest::tombstone_expiry`]) so replication cannot bring it back, and
+/// keep this signed request with it: it is what they replicate, so every member
+/// can check that the owner asked (DESIGN §6).
+///
+/// A delete reaches members long after it was signed (after a partition, or by
+/// anti-entropy), so replicas check its signature but not its age
+/// ([`OwnerSigned::authorize_replicated`]). A replay of it is harmless: deleting
+/// what is deleted changes nothing, and the state of a hash never goes back from
+/// deleted to present.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteRequest {
     /// The owner's account.
@@ -104,8 +113,16 @@ pub struct DeleteRequest {
 }
 
 /// Set messages' expiry to `expiry` where that is earlier than their current
-/// expiry (owner only; an expiry is never extended, see [`ExpireRequest::apply`]).
-/// Used by after-read disappearing messages (DESIGN §8).
+/// expiry (owner only; an expiry is never extended, see
+/// [`ExpireRequest::apply_to`]). Used by after-read disappearing messages
+/// (DESIGN §8).
+///
+/// Nodes keep the earliest such request for each message and replicate it as
+/// it is, signature and all, so that no node can shorten a message's life
+/// without the owner. Like a delete, it is checked on replicas for its signature
+/// but not its age, and a replay is harmless: an expiry only moves earlier, and
+/// one at or before a message's timestamp is refused, so an old request cannot
+/// cut short a message stored after it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpireRequest {
     /// The owner's account.
@@ -125,16 +142,13 @@ fn namespace_known(namespace: Namespace) -> Result<()> {
 }
 
 fn check_hashes(hashes: &[MessageHash]) -> Result<()> {
-    if hashes.is_empty() || hashes.len() > MAX_HASHES_PER_REQUEST {
-        return Err(Error::OutOfRange {
-            what: "hashes",
-            reason: format!(
-                "{} hashes is not 1 to {MAX_HASHES_PER_REQUEST}",
-                hashes.len()
-            ),
-        });
-    }
-    Ok(())
+    check_count("hashes", hashes.len(), 1, MAX_HASHES_PER_REQUEST)
+}
+
+/// The parameters a store's signature covers: `(data, ttl_ms)`. Shared by the
+/// request and by the proof a replicated message carries.
+pub(crate) fn store_params(data: &[u8], ttl_ms: u64) -> Result<Vec<u8>> {
+    codec::encode("store parameters", &(data, ttl_ms))
 }
 
 /// The owner's signature must be there when the namespace needs it.
@@ -148,9 +162,29 @@ fn check_auth_present<R: OwnerSigned>(req: &R) -> Result<()> {
     Ok(())
 }
 
-fn sign<R: OwnerSigned>(req: &R, key: &AccountKey, now: UnixMillis) -> Result<OwnerAuth> {
+fn sign<R: OwnerSigned>(
+    req: &R,
+    key: &AccountKey,
+    network: &str,
+    now: UnixMillis,
+) -> Result<OwnerAuth> {
     let params = req.signed_params()?;
-    Ok(OwnerAuth::sign(key, R::OP, req.namespace(), now, &params))
+    Ok(OwnerAuth::sign(
+        key,
+        network,
+        R::OP,
+        req.namespace(),
+        now,
+        &params,
+    ))
+}
+
+/// A placeholder signature, replaced by the real one before a constructor returns.
+fn unsigned_auth(now: UnixMillis) -> OwnerAuth {
+    OwnerAuth {
+        timestamp: now,
+        signature: [0; 64],
+    }
 }
 
 impl StoreRequest {
@@ -165,37 +199,50 @@ impl StoreRequest {
         }
     }
 
-    /// A store into the key's own account, signed at `now`.
+    /// A store into the key's own account on `network`, signed at `now`.
     pub fn signed(
         key: &AccountKey,
+        network: &str,
         namespace: Namespace,
         data: Vec<u8>,
         ttl_ms: u64,
         now: UnixMillis,
     ) -> Result<Self> {
-        Self::unsigned(key.account_id(), namespace, data, ttl_ms).sign(key, now)
+        Self::unsigned(key.account_id(), namespace, data, ttl_ms).sign(key, network, now)
     }
 
-    /// Sets the account to the key's and signs the request at `now`.
-    pub fn sign(mut self, key: &AccountKey, now: UnixMillis) -> Result<Self> {
+    /// Sets the account to the key's and signs the request for `network` at `now`.
+    pub fn sign(mut self, key: &AccountKey, network: &str, now: UnixMillis) -> Result<Self> {
         self.account = key.account_id();
-        self.auth = Some(sign(&self, key, now)?);
+        self.auth = Some(sign(&self, key, network, now)?);
         Ok(self)
     }
 
     /// The message a node keeps for this store when it first accepts it at
-    /// `timestamp` (hash computed here; expiry = `timestamp + ttl_ms`).
+    /// `timestamp` (its clock): hash computed here, expiry = `timestamp +
+    /// ttl_ms`, and, where the namespace needs the owner to store, the request's
+    /// signature as the message's [`StoreProof`] (so replicas can check it).
+    /// Call it after [`Request::authorize`] accepted the request at `timestamp`.
     pub fn to_stored(&self, timestamp: UnixMillis) -> StoredMessage {
-        StoredMessage::new(
+        let mut m = StoredMessage::new(
             self.account,
             self.namespace,
             self.data.clone(),
             timestamp,
             self.ttl_ms,
-        )
+        );
+        if self.namespace.store_needs_owner().unwrap_or(true) {
+            m.owner = self.auth.clone().map(|auth| StoreProof {
+                ttl_ms: self.ttl_ms,
+                auth,
+            });
+        }
+        m
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the fields against the protocol's limits, and that a signature is
+    /// there where one is needed. No cryptography.
+    pub fn validate(&self) -> Result<()> {
         namespace_known(self.namespace)?;
         check_data(&self.data)?;
         if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&self.ttl_ms) {
@@ -227,7 +274,7 @@ impl OwnerSigned for StoreRequest {
     }
     /// `(data, ttl_ms)`.
     fn signed_params(&self) -> Result<Vec<u8>> {
-        codec::encode("store parameters", &(&self.data, self.ttl_ms))
+        store_params(&self.data, self.ttl_ms)
     }
 }
 
@@ -247,9 +294,11 @@ impl RetrieveRequest {
         }
     }
 
-    /// A retrieve of the key's own account, waiting up to `wait_ms`, signed at `now`.
+    /// A retrieve of the key's own account on `network`, waiting up to
+    /// `wait_ms`, signed at `now`.
     pub fn signed(
         key: &AccountKey,
+        network: &str,
         namespace: Namespace,
         after: Option<Cursor>,
         wait_ms: u32,
@@ -257,14 +306,14 @@ impl RetrieveRequest {
     ) -> Result<Self> {
         let mut req = Self::unsigned(key.account_id(), namespace, after);
         req.wait_ms = wait_ms;
-        req.sign(key, now)
+        req.sign(key, network, now)
     }
 
-    /// Sets the account to the key's and signs the request at `now`. Sign after
-    /// setting every other field: they are all covered.
-    pub fn sign(mut self, key: &AccountKey, now: UnixMillis) -> Result<Self> {
+    /// Sets the account to the key's and signs the request for `network` at
+    /// `now`. Sign after setting every other field: they are all covered.
+    pub fn sign(mut self, key: &AccountKey, network: &str, now: UnixMillis) -> Result<Self> {
         self.account = key.account_id();
-        self.auth = Some(sign(&self, key, now)?);
+        self.auth = Some(sign(&self, key, network, now)?);
         Ok(self)
     }
 
@@ -291,7 +340,9 @@ impl RetrieveRequest {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the fields against the protocol's limits, and that a signature is
+    /// there where one is needed. No cryptography.
+    pub fn validate(&self) -> Result<()> {
         namespace_known(self.namespace)?;
         if u64::from(self.wait_ms) > MAX_LONG_POLL_MS {
             return Err(Error::OutOfRange {
@@ -345,9 +396,10 @@ impl OwnerSigned for RetrieveRequest {
 }
 
 impl DeleteRequest {
-    /// A delete of `hashes` in the key's own account, signed at `now`.
+    /// A delete of `hashes` in the key's own account on `network`, signed at `now`.
     pub fn signed(
         key: &AccountKey,
+        network: &str,
         namespace: Namespace,
         hashes: Vec<MessageHash>,
         now: UnixMillis,
@@ -356,16 +408,35 @@ impl DeleteRequest {
             account: key.account_id(),
             namespace,
             hashes,
-            auth: OwnerAuth {
-                timestamp: now,
-                signature: [0; 64],
-            },
+            auth: unsigned_auth(now),
         };
-        req.auth = sign(&req, key, now)?;
+        req.auth = sign(&req, key, network, now)?;
         Ok(req)
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Until when a node keeps the tombstone this delete leaves for a message
+    /// whose expiry it knows (`message_expiry`), or does not (`None`): the
+    /// message's expiry, after which nothing can bring it back anyway; without
+    /// one, the latest any message this delete can be about may live. The owner
+    /// signed at `auth.timestamp` about a message that existed then, so dated at
+    /// most [`AUTH_CLOCK_WINDOW_MS`] later, which lives at most [`MAX_TTL_MS`]
+    /// after that. Never unbounded, whatever the request says.
+    ///
+    /// When that time has passed, the delete has nothing left to do: a node keeps
+    /// no tombstone for it, and leaves alone a message of the same hash it holds
+    /// (stored again later).
+    pub fn tombstone_expiry(&self, message_expiry: Option<UnixMillis>) -> UnixMillis {
+        let bound = self
+            .auth
+            .timestamp
+            .saturating_add(AUTH_CLOCK_WINDOW_MS)
+            .saturating_add(MAX_TTL_MS);
+        message_expiry.map_or(bound, |e| e.min(bound))
+    }
+
+    /// Checks the fields against the protocol's limits, and that a signature is
+    /// there where one is needed. No cryptography.
+    pub fn validate(&self) -> Result<()> {
         namespace_known(self.namespace)?;
         check_hashes(&self.hashes)
     }
@@ -392,9 +463,11 @@ impl OwnerSigned for DeleteRequest {
 }
 
 impl ExpireRequest {
-    /// An expiry change of `hashes` in the key's own account, signed at `now`.
+    /// An expiry change of `hashes` in the key's own account on `network`,
+    /// signed at `now`.
     pub fn signed(
         key: &AccountKey,
+        network: &str,
         namespace: Namespace,
         hashes: Vec<MessageHash>,
         expiry: UnixMillis,
@@ -405,22 +478,34 @@ impl ExpireRequest {
             namespace,
             hashes,
             expiry,
-            auth: OwnerAuth {
-                timestamp: now,
-                signature: [0; 64],
-            },
+            auth: unsigned_auth(now),
         };
-        req.auth = sign(&req, key, now)?;
+        req.auth = sign(&req, key, network, now)?;
         Ok(req)
     }
 
-    /// The expiry a message with `current` expiry gets: the earlier of the two.
-    /// An owner shortens a message's life; nobody extends it.
-    pub fn apply(&self, current: UnixMillis) -> UnixMillis {
-        self.expiry.min(current)
+    /// The expiry a message first accepted at `timestamp`, now expiring at
+    /// `current`, gets: the earlier of `current` and this request's. An owner
+    /// shortens a message's life; nobody extends it. Refused if this request's
+    /// expiry is at or before the message's timestamp: the owner cannot have
+    /// meant a message that did not exist yet, so that is a replay of an old
+    /// request against a message stored again since.
+    pub fn apply_to(&self, timestamp: UnixMillis, current: UnixMillis) -> Result<UnixMillis> {
+        if self.expiry <= timestamp {
+            return Err(Error::OutOfRange {
+                what: "expiry change",
+                reason: format!(
+                    "new expiry {} is not after the message's timestamp {timestamp}",
+                    self.expiry
+                ),
+            });
+        }
+        Ok(self.expiry.min(current))
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the fields against the protocol's limits, and that a signature is
+    /// there where one is needed. No cryptography.
+    pub fn validate(&self) -> Result<()> {
         namespace_known(self.namespace)?;
         check_hashes(&self.hashes)
     }
@@ -460,15 +545,7 @@ impl Request {
     /// a bad request before sending it.
     pub fn encode(&self) -> Result<Vec<u8>> {
         self.validate()?;
-        let bytes = codec::encode("RPC request", self)?;
-        if bytes.len() > MAX_RPC_REQUEST_LEN {
-            return Err(Error::TooLarge {
-                what: "RPC request",
-                len: bytes.len(),
-                max: MAX_RPC_REQUEST_LEN,
-            });
-        }
-        Ok(bytes)
+        codec::encode_bounded("RPC request", self, MAX_RPC_REQUEST_LEN)
     }
 
     /// Checks every field against the protocol's limits: data size, TTL, hash
@@ -481,27 +558,24 @@ impl Request {
             Request::Delete(r) => r.validate(),
             Request::Expire(r) => r.validate(),
             Request::GetSwarm { .. } | Request::Ping => Ok(()),
-            Request::GetDirectory { limit, .. } => {
-                if *limit == 0 || usize::from(*limit) > MAX_DIRECTORY_PAGE {
-                    return Err(Error::OutOfRange {
-                        what: "directory limit",
-                        reason: format!("{limit} is not 1 to {MAX_DIRECTORY_PAGE}"),
-                    });
-                }
-                Ok(())
-            }
+            Request::GetDirectory { limit, .. } => check_count(
+                "directory limit",
+                usize::from(*limit),
+                1,
+                MAX_DIRECTORY_PAGE,
+            ),
         }
     }
 
     /// Checks the owner signature where there is one (and that there is one where
-    /// it is needed), against the node's clock `now`. One Ed25519 verification;
-    /// run it after [`Request::decode`] and the swarm check.
-    pub fn authorize(&self, now: UnixMillis) -> std::result::Result<(), AuthError> {
+    /// it is needed), for the node's `network` and against its clock `now`. One
+    /// Ed25519 verification; run it after [`Request::decode`] and the swarm check.
+    pub fn authorize(&self, network: &str, now: UnixMillis) -> std::result::Result<(), AuthError> {
         match self {
-            Request::Store(r) => r.authorize(now),
-            Request::Retrieve(r) => r.authorize(now),
-            Request::Delete(r) => r.authorize(now),
-            Request::Expire(r) => r.authorize(now),
+            Request::Store(r) => r.authorize(network, now),
+            Request::Retrieve(r) => r.authorize(network, now),
+            Request::Delete(r) => r.authorize(network, now),
+            Request::Expire(r) => r.authorize(network, now),
             Request::GetSwarm { .. } | Request::GetDirectory { .. } | Request::Ping => Ok(()),
         }
     }
@@ -543,361 +617,4 @@ impl Request {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::constants::MAX_MESSAGE_DATA;
-    use crate::time::{DAY_MS, MINUTE_MS, SECOND_MS};
-
-    const NOW: UnixMillis = 1_700_000_000_000;
-
-    fn key(n: u8) -> AccountKey {
-        AccountKey::from_entropy([n; 16])
-    }
-
-    fn unknown_namespace() -> Namespace {
-        codec::decode("namespace", &[42], 4).unwrap()
-    }
-
-    fn round_trip(req: &Request) -> Request {
-        Request::decode(&req.encode().unwrap()).unwrap()
-    }
-
-    #[test]
-    fn signed_requests_round_trip_and_authorize() {
-        let k = key(1);
-        let store = Request::Store(
-            StoreRequest::signed(&k, Namespace::CONFIG, vec![1; 10], DAY_MS, NOW).unwrap(),
-        );
-        let retrieve = Request::Retrieve(
-            RetrieveRequest::signed(&k, Namespace::INBOX, None, 20_000, NOW).unwrap(),
-        );
-        let delete = Request::Delete(
-            DeleteRequest::signed(&k, Namespace::INBOX, vec![MessageHash([3; 32])], NOW).unwrap(),
-        );
-        let expire = Request::Expire(
-            ExpireRequest::signed(&k, Namespace::INBOX, vec![MessageHash([3; 32])], NOW, NOW)
-                .unwrap(),
-        );
-        for req in [store, retrieve, delete, expire] {
-            assert_eq!(round_trip(&req), req);
-            req.authorize(NOW).unwrap();
-            req.authorize(NOW + 4 * MINUTE_MS).unwrap();
-            assert_eq!(req.account(), Some(k.account_id()));
-            assert_eq!(req.swarm_account(), Some(k.account_id()));
-        }
-        let inbox = Request::Store(StoreRequest::unsigned(
-            k.account_id(),
-            Namespace::INBOX,
-            vec![1],
-            MIN_TTL_MS,
-        ));
-        assert_eq!(round_trip(&inbox), inbox);
-        inbox.authorize(NOW).unwrap();
-        let public = Request::Retrieve(RetrieveRequest::unsigned(
-            k.account_id(),
-            Namespace::PUBLIC,
-            None,
-        ));
-        public.authorize(NOW).unwrap();
-        assert_eq!(Request::Ping.kind(), "ping");
-        assert_eq!(
-            Request::GetSwarm {
-                account: k.account_id()
-            }
-            .swarm_account(),
-            None
-        );
-    }
-
-    #[test]
-    fn store_limits_are_typed_errors() {
-        let a = key(1).account_id();
-        let over = Request::Store(StoreRequest::unsigned(
-            a,
-            Namespace::INBOX,
-            vec![0; MAX_MESSAGE_DATA + 1],
-            DAY_MS,
-        ));
-        assert_eq!(
-            over.validate(),
-            Err(Error::TooLarge {
-                what: "message data",
-                len: MAX_MESSAGE_DATA + 1,
-                max: MAX_MESSAGE_DATA
-            })
-        );
-        // The same through the decoder: the bytes are under the request limit, the
-        // data is over the message limit.
-        let bytes = codec::encode("t", &over).unwrap();
-        assert!(matches!(
-            Request::decode(&bytes),
-            Err(Error::TooLarge {
-                what: "message data",
-                ..
-            })
-        ));
-        assert!(over.encode().is_err());
-
-        let exactly = Request::Store(StoreRequest::unsigned(
-            a,
-            Namespace::INBOX,
-            vec![0; MAX_MESSAGE_DATA],
-            MAX_TTL_MS,
-        ));
-        assert_eq!(round_trip(&exactly), exactly);
-
-        for ttl in [0, MIN_TTL_MS - 1, MAX_TTL_MS + 1, u64::MAX] {
-            let bad = Request::Store(StoreRequest::unsigned(a, Namespace::INBOX, vec![1], ttl));
-            assert!(
-                matches!(
-                    bad.validate(),
-                    Err(Error::OutOfRange { what: "ttl_ms", .. })
-                ),
-                "ttl {ttl}"
-            );
-        }
-        let empty = Request::Store(StoreRequest::unsigned(a, Namespace::INBOX, vec![], DAY_MS));
-        assert!(matches!(empty.validate(), Err(Error::TooShort { .. })));
-        // Config and public need the owner to store.
-        for ns in [Namespace::CONFIG, Namespace::PUBLIC] {
-            let unsigned = Request::Store(StoreRequest::unsigned(a, ns, vec![1], DAY_MS));
-            assert!(matches!(
-                unsigned.validate(),
-                Err(Error::Auth(AuthError::Missing {
-                    op: OwnerOp::Store,
-                    ..
-                }))
-            ));
-        }
-    }
-
-    #[test]
-    fn retrieve_limits_are_typed_errors() {
-        let k = key(2);
-        let a = k.account_id();
-        let mut long = RetrieveRequest::unsigned(a, Namespace::PUBLIC, None);
-        long.wait_ms = 25 * 1000 + 1;
-        assert!(matches!(
-            Request::Retrieve(long.clone()).validate(),
-            Err(Error::OutOfRange {
-                what: "wait_ms",
-                ..
-            })
-        ));
-        long.wait_ms = 25 * 1000;
-        Request::Retrieve(long).validate().unwrap();
-
-        for max_bytes in [0, MAX_RETRIEVE_BYTES as u32 + 1] {
-            let mut r = RetrieveRequest::unsigned(a, Namespace::PUBLIC, None);
-            r.max_bytes = max_bytes;
-            assert!(matches!(
-                Request::Retrieve(r).validate(),
-                Err(Error::OutOfRange {
-                    what: "max_bytes",
-                    ..
-                })
-            ));
-        }
-        let mut r = RetrieveRequest::unsigned(a, Namespace::PUBLIC, None);
-        r.overlap_ms = MAX_TTL_MS + 1;
-        assert!(Request::Retrieve(r).validate().is_err());
-
-        // The inbox and config are the owner's to read.
-        for ns in [Namespace::INBOX, Namespace::CONFIG] {
-            let req = Request::Retrieve(RetrieveRequest::unsigned(a, ns, None));
-            assert_eq!(
-                req.validate(),
-                Err(Error::Auth(AuthError::Missing {
-                    op: OwnerOp::Retrieve,
-                    namespace: ns.code()
-                }))
-            );
-            let bytes = codec::encode("t", &req).unwrap();
-            assert!(matches!(Request::decode(&bytes), Err(Error::Auth(_))));
-            assert!(matches!(req.authorize(NOW), Err(AuthError::Missing { .. })));
-        }
-    }
-
-    #[test]
-    fn unknown_namespace_and_hash_counts() {
-        let k = key(3);
-        let ns = unknown_namespace();
-        let reqs = [
-            Request::Store(StoreRequest::unsigned(k.account_id(), ns, vec![1], DAY_MS)),
-            Request::Retrieve(RetrieveRequest::unsigned(k.account_id(), ns, None)),
-            Request::Delete(DeleteRequest::signed(&k, ns, vec![MessageHash::ZERO], NOW).unwrap()),
-            Request::Expire(
-                ExpireRequest::signed(&k, ns, vec![MessageHash::ZERO], NOW, NOW).unwrap(),
-            ),
-        ];
-        for req in reqs {
-            assert!(
-                matches!(
-                    req.validate(),
-                    Err(Error::OutOfRange {
-                        what: "namespace",
-                        ..
-                    })
-                ),
-                "{}",
-                req.kind()
-            );
-        }
-        for n in [0, MAX_HASHES_PER_REQUEST + 1] {
-            let hashes = vec![MessageHash::ZERO; n];
-            let del = Request::Delete(
-                DeleteRequest::signed(&k, Namespace::INBOX, hashes.clone(), NOW).unwrap(),
-            );
-            assert!(matches!(
-                del.validate(),
-                Err(Error::OutOfRange { what: "hashes", .. })
-            ));
-            let exp = Request::Expire(
-                ExpireRequest::signed(&k, Namespace::INBOX, hashes, NOW, NOW).unwrap(),
-            );
-            assert!(matches!(
-                exp.validate(),
-                Err(Error::OutOfRange { what: "hashes", .. })
-            ));
-        }
-        for limit in [0, MAX_DIRECTORY_PAGE as u16 + 1] {
-            let req = Request::GetDirectory { after: None, limit };
-            assert!(req.validate().is_err());
-        }
-        Request::GetDirectory {
-            after: Some(NodeId([1; 32])),
-            limit: MAX_DIRECTORY_PAGE as u16,
-        }
-        .validate()
-        .unwrap();
-    }
-
-    #[test]
-    fn decode_refuses_oversized_and_truncated_input() {
-        let big = vec![0u8; MAX_RPC_REQUEST_LEN + 1];
-        assert_eq!(
-            Request::decode(&big),
-            Err(Error::TooLarge {
-                what: "RPC request",
-                len: MAX_RPC_REQUEST_LEN + 1,
-                max: MAX_RPC_REQUEST_LEN
-            })
-        );
-        let k = key(4);
-        let req = Request::Retrieve(
-            RetrieveRequest::signed(
-                &k,
-                Namespace::INBOX,
-                Some(Cursor {
-                    timestamp: NOW,
-                    hash: MessageHash([9; 32]),
-                }),
-                1000,
-                NOW,
-            )
-            .unwrap(),
-        );
-        let bytes = req.encode().unwrap();
-        for cut in 0..bytes.len() {
-            assert!(Request::decode(&bytes[..cut]).is_err(), "cut {cut}");
-        }
-        let mut trailing = bytes.clone();
-        trailing.push(0);
-        assert!(Request::decode(&trailing).is_err());
-        // An unknown variant.
-        assert!(Request::decode(&[200]).is_err());
-    }
-
-    #[test]
-    fn auth_does_not_transfer() {
-        let k = key(5);
-        let other = key(6);
-        let signed = StoreRequest::signed(&k, Namespace::CONFIG, vec![1, 2], DAY_MS, NOW).unwrap();
-        let auth = signed.auth.clone();
-
-        let mut other_account = signed.clone();
-        other_account.account = other.account_id();
-        let mut other_ns = signed.clone();
-        other_ns.namespace = Namespace::PUBLIC;
-        let mut other_data = signed.clone();
-        other_data.data = vec![1, 3];
-        let mut other_ttl = signed.clone();
-        other_ttl.ttl_ms += 1;
-        for req in [other_account, other_ns, other_data, other_ttl] {
-            assert_eq!(
-                Request::Store(req).authorize(NOW),
-                Err(AuthError::BadSignature)
-            );
-        }
-        // The same signature put on a retrieve (another op).
-        let mut retrieve = RetrieveRequest::unsigned(k.account_id(), Namespace::CONFIG, None);
-        retrieve.auth = auth;
-        assert_eq!(
-            Request::Retrieve(retrieve).authorize(NOW),
-            Err(AuthError::BadSignature)
-        );
-        // A retrieve's cursor and wait are covered.
-        let r = RetrieveRequest::signed(&k, Namespace::INBOX, None, 0, NOW).unwrap();
-        let mut moved = r.clone();
-        moved.after = Some(Cursor {
-            timestamp: 1,
-            hash: MessageHash::ZERO,
-        });
-        assert_eq!(
-            Request::Retrieve(moved).authorize(NOW),
-            Err(AuthError::BadSignature)
-        );
-        let mut waits = r.clone();
-        waits.wait_ms = 1;
-        assert!(Request::Retrieve(waits).authorize(NOW).is_err());
-        // Expire's new expiry is covered.
-        let e =
-            ExpireRequest::signed(&k, Namespace::INBOX, vec![MessageHash::ZERO], NOW, NOW).unwrap();
-        let mut later = e.clone();
-        later.expiry += DAY_MS;
-        assert!(Request::Expire(later).authorize(NOW).is_err());
-        // Ten minutes off: clock skew with the node's time.
-        assert_eq!(
-            Request::Expire(e).authorize(NOW + 10 * 60 * SECOND_MS),
-            Err(AuthError::ClockSkew {
-                node_time: NOW + 10 * 60 * SECOND_MS,
-                their_time: NOW
-            })
-        );
-    }
-
-    #[test]
-    fn retrieve_bounds_and_overlap() {
-        let a = key(7).account_id();
-        let c = |t, h| Cursor {
-            timestamp: t,
-            hash: MessageHash([h; 32]),
-        };
-        let mut r = RetrieveRequest::unsigned(a, Namespace::PUBLIC, None);
-        assert!(r.wants(&c(0, 0)));
-        r.after = Some(c(10_000, 5));
-        r.overlap_ms = 0;
-        assert_eq!(r.lower_bound(), Bound::Excluded(c(10_000, 5)));
-        assert!(!r.wants(&c(10_000, 5)));
-        assert!(!r.wants(&c(10_000, 4)));
-        assert!(r.wants(&c(10_000, 6)));
-        r.overlap_ms = 1_000;
-        assert!(r.wants(&c(9_000, 0)));
-        assert!(r.wants(&c(10_000, 5)));
-        assert!(!r.wants(&c(8_999, 255)));
-        r.overlap_ms = 20_000;
-        assert!(r.wants(&c(0, 0)));
-    }
-
-    #[test]
-    fn store_and_expire_helpers() {
-        let k = key(8);
-        let s = StoreRequest::unsigned(k.account_id(), Namespace::INBOX, vec![5; 3], DAY_MS);
-        let m = s.to_stored(NOW);
-        m.validate().unwrap();
-        assert_eq!(m.expiry, NOW + DAY_MS);
-        let e = ExpireRequest::signed(&k, Namespace::INBOX, vec![m.hash], NOW + 5, NOW).unwrap();
-        assert_eq!(e.apply(m.expiry), NOW + 5);
-        assert_eq!(e.apply(NOW + 1), NOW + 1);
-    }
-}
+mod tests;

@@ -1,22 +1,22 @@
-//! A node's answers to client requests, and the typed error every failure becomes
-//! (with the node's clock in it, DESIGN §5).
-
-use std::fmt;
+//! A node's answers to client requests, with the checks a client applies before
+//! it believes one.
 
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::constants::{
-    AUTH_CLOCK_WINDOW_MS, MAX_DIRECTORY_PAGE, MAX_ERROR_MESSAGE_LEN, MAX_HASHES_PER_REQUEST,
-    MAX_RECORD_LEN, MAX_RETRIEVE_BYTES, MAX_RETRIEVE_MESSAGES, MAX_RPC_RESPONSE_LEN,
-    MAX_SWARM_SIZE,
+    MAX_DIRECTORY_PAGE, MAX_HASHES_PER_REQUEST, MAX_RECORD_LEN, MAX_RETRIEVE_BYTES,
+    MAX_RETRIEVE_MESSAGES, MAX_RPC_RESPONSE_LEN, MAX_SWARM_SIZE,
 };
 use crate::error::{Error, Result};
 use crate::id::{AccountId, NodeId};
 use crate::namespace::Namespace;
 use crate::record::SignedNodeRecord;
-use crate::rpc::auth::AuthError;
-use crate::rpc::message::{Cursor, MessageHash, StoredMessage, check_data, check_lifetime};
+use crate::rpc::check_count;
+use crate::rpc::error::{ErrorKind, RpcError};
+use crate::rpc::message::{
+    Cursor, MessageHash, StoredMessage, check_data, check_lifetime, check_times,
+};
 use crate::time::UnixMillis;
 
 /// A node's answer to a [`crate::rpc::Request`]. Variants are encoded by index:
@@ -27,8 +27,9 @@ pub enum Response {
     Stored {
         /// Its hash, as the node computed it.
         hash: MessageHash,
-        /// The timestamp it is kept under (the first accepting node's clock; the
-        /// earlier one if the same message was already there).
+        /// The timestamp it is kept under: this node's clock, or the timestamp of
+        /// the copy it already held (storing the same message again changes
+        /// nothing).
         timestamp: UnixMillis,
         /// When it expires.
         expiry: UnixMillis,
@@ -37,13 +38,22 @@ pub enum Response {
         held_by: u8,
     },
     /// A page of messages (answer to `Retrieve`).
+    ///
+    /// A client keeps as its next `after` the page's cursor
+    /// [capped](Cursor::capped) at its estimate of the node's clock, never the
+    /// page's cursor as it is: a swarm member may date a message up to the clock
+    /// window ahead, and a cursor moved there would skip every real message
+    /// stored until then. A client follows `more` with `overlap_ms` 0 (the overlap
+    /// is for the first page of a poll) and caps how many pages it asks for in a
+    /// row, since a node decides what `more` says.
     Messages {
         /// Messages in strictly increasing [`Cursor`] order.
         messages: Vec<RetrievedMessage>,
-        /// The cursor of the last message, to pass as `after` next time; `None`
-        /// when the page is empty (keep the old cursor).
+        /// The cursor of the last message; `None` when the page is empty (keep
+        /// the old cursor).
         cursor: Option<Cursor>,
         /// Whether more messages follow right away (ask again without waiting).
+        /// Never set on an empty page: a page that says "more" must make progress.
         more: bool,
     },
     /// The messages deleted (answer to `Delete`); hashes not found are left out.
@@ -64,10 +74,15 @@ pub enum Response {
         records: Vec<SignedNodeRecord>,
     },
     /// A page of the directory (answer to `GetDirectory`).
+    ///
+    /// Whether `next` is after every record of the page can only be checked once
+    /// the records are decoded; a client checks that, and caps how many pages it
+    /// asks for, since a node decides whether there is a next page.
     Directory {
         /// Records ordered by node id; the client verifies each.
         records: Vec<SignedNodeRecord>,
-        /// Where the next page starts, if there is one.
+        /// Where the next page starts, if there is one. Never set on an empty
+        /// page.
         next: Option<NodeId>,
     },
     /// Answer to `Ping`.
@@ -94,13 +109,16 @@ pub struct RetrievedMessage {
 }
 
 impl RetrievedMessage {
-    /// The retrieve form of a stored message.
-    pub fn from_stored(m: &StoredMessage) -> Self {
+    /// The retrieve form of a stored message whose owner shortened its expiry to
+    /// `shortened` (if so): the expiry is the earlier of the two. A node leaves
+    /// out a message whose expiry, so computed, is not after its timestamp or
+    /// not after the node's clock: it has expired.
+    pub fn from_stored(m: &StoredMessage, shortened: Option<UnixMillis>) -> Self {
         Self {
             hash: m.hash,
             data: m.data.clone(),
             timestamp: m.timestamp,
-            expiry: m.expiry,
+            expiry: shortened.map_or(m.expiry, |s| s.min(m.expiry)),
         }
     }
 
@@ -118,6 +136,17 @@ impl RetrievedMessage {
     pub fn hash_matches(&self, account: &AccountId, namespace: Namespace) -> bool {
         MessageHash::compute(account, namespace, &self.data) == self.hash
     }
+
+    /// The checks a client applies to a retrieved message at its clock `now`:
+    /// data of 1 to [`crate::constants::MAX_MESSAGE_DATA`] bytes, an expiry after
+    /// the timestamp and within the longest TTL of it, a timestamp at most the
+    /// clock window ahead of `now` and an expiry at most the longest TTL ahead
+    /// ([`check_times`]).
+    pub fn validate_at(&self, now: UnixMillis) -> Result<()> {
+        check_data(&self.data)?;
+        check_lifetime(self.timestamp, self.expiry)?;
+        check_times(self.timestamp, self.expiry, now)
+    }
 }
 
 /// Whether a retrieve page that already has `count` messages with `used` bytes
@@ -129,180 +158,13 @@ pub fn page_has_room(count: usize, used: usize, next: usize, max_bytes: u32) -> 
             && used.saturating_add(next) <= (max_bytes as usize).min(MAX_RETRIEVE_BYTES))
 }
 
-/// What went wrong, in a form the client can act on.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ErrorKind {
-    /// The request is malformed or outside the protocol's limits. Do not retry.
-    BadRequest,
-    /// The owner signature is missing or does not verify.
-    Unauthorized,
-    /// The owner signature's timestamp is too far from the node's clock; the
-    /// error's `node_time` says how far.
-    ClockSkew,
-    /// This node is not in the account's swarm by its view. Use these records
-    /// (at most [`MAX_SWARM_SIZE`]) and retry there.
-    WrongSwarm {
-        /// The swarm the node believes in.
-        swarm: Vec<SignedNodeRecord>,
-    },
-    /// The account or the node is over its storage quota.
-    QuotaExceeded,
-    /// Too many requests; try again later.
-    RateLimited {
-        /// How long to wait before trying again.
-        retry_after_ms: u64,
-    },
-    /// The request or its data is over a size limit.
-    TooLarge,
-    /// The node cannot serve now (starting, shutting down, overloaded).
-    Unavailable,
-    /// The node did not finish in time (for example a store whose quorum did not
-    /// answer).
-    Timeout,
-    /// A bug or a storage failure on the node.
-    Internal,
-}
-
-impl ErrorKind {
-    /// A short name for metrics labels and logs.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ErrorKind::BadRequest => "bad_request",
-            ErrorKind::Unauthorized => "unauthorized",
-            ErrorKind::ClockSkew => "clock_skew",
-            ErrorKind::WrongSwarm { .. } => "wrong_swarm",
-            ErrorKind::QuotaExceeded => "quota_exceeded",
-            ErrorKind::RateLimited { .. } => "rate_limited",
-            ErrorKind::TooLarge => "too_large",
-            ErrorKind::Unavailable => "unavailable",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Internal => "internal",
-        }
-    }
-}
-
-/// A failed request: what kind of failure, a sentence for a person, and the
-/// node's clock (DESIGN §5: every error carries it, so a client whose clock
-/// drifted corrects itself instead of failing every signed request).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct RpcError {
-    /// What went wrong.
-    pub kind: ErrorKind,
-    /// Details for a person, at most [`MAX_ERROR_MESSAGE_LEN`] bytes.
-    pub message: String,
-    /// The node's clock when it answered (Unix ms).
-    pub node_time: UnixMillis,
-}
-
-impl RpcError {
-    /// An error; `message` is cut to [`MAX_ERROR_MESSAGE_LEN`] bytes at a
-    /// character boundary.
-    pub fn new(kind: ErrorKind, message: impl Into<String>, node_time: UnixMillis) -> Self {
-        let mut message = message.into();
-        if message.len() > MAX_ERROR_MESSAGE_LEN {
-            let mut end = MAX_ERROR_MESSAGE_LEN;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-        }
-        Self {
-            kind,
-            message,
-            node_time,
-        }
-    }
-
-    /// The error a node answers for a protocol error found while decoding,
-    /// validating or authorizing a request.
-    pub fn from_error(error: &Error, node_time: UnixMillis) -> Self {
-        let kind = match error {
-            Error::TooLarge { .. } | Error::DoesNotFit { .. } => ErrorKind::TooLarge,
-            Error::Auth(AuthError::ClockSkew { .. }) => ErrorKind::ClockSkew,
-            Error::Auth(_) | Error::BadSignature { .. } => ErrorKind::Unauthorized,
-            Error::Encode { .. } => ErrorKind::Internal,
-            _ => ErrorKind::BadRequest,
-        };
-        Self::new(kind, error.to_string(), node_time)
-    }
-
-    /// The error for a failed owner signature.
-    pub fn from_auth(error: &AuthError, node_time: UnixMillis) -> Self {
-        Self::from_error(&Error::Auth(error.clone()), node_time)
-    }
-
-    /// How far the node's clock is ahead of `local_now` (negative: behind). A
-    /// client adds this to its clock when it signs for this node.
-    pub fn clock_offset_ms(&self, local_now: UnixMillis) -> i64 {
-        let diff = i128::from(self.node_time) - i128::from(local_now);
-        i64::try_from(diff).unwrap_or(if diff < 0 { i64::MIN } else { i64::MAX })
-    }
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        if self.message.len() > MAX_ERROR_MESSAGE_LEN {
-            return Err(Error::TooLarge {
-                what: "error message",
-                len: self.message.len(),
-                max: MAX_ERROR_MESSAGE_LEN,
-            });
-        }
-        if let ErrorKind::WrongSwarm { swarm } = &self.kind {
-            check_records("WrongSwarm records", swarm, MAX_SWARM_SIZE)?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for RpcError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            ErrorKind::BadRequest => f.write_str("the node refused the request as malformed")?,
-            ErrorKind::Unauthorized => {
-                f.write_str("not allowed: the owner's signature is missing or wrong")?
-            }
-            ErrorKind::ClockSkew => write!(
-                f,
-                "this device's clock is more than {} minutes off the node's \
-                 (node time {} ms since 1970): set the clock right",
-                AUTH_CLOCK_WINDOW_MS / 60_000,
-                self.node_time
-            )?,
-            ErrorKind::WrongSwarm { swarm } => write!(
-                f,
-                "this node does not hold the account; it points to {} other nodes",
-                swarm.len()
-            )?,
-            ErrorKind::QuotaExceeded => f.write_str("storage quota exceeded on the node")?,
-            ErrorKind::RateLimited { retry_after_ms } => write!(
-                f,
-                "too many requests: try again in {:.1} s",
-                *retry_after_ms as f64 / 1000.0
-            )?,
-            ErrorKind::TooLarge => f.write_str("the request is too large")?,
-            ErrorKind::Unavailable => {
-                f.write_str("the node is unavailable for now: try another")?
-            }
-            ErrorKind::Timeout => f.write_str("the node timed out")?,
-            ErrorKind::Internal => f.write_str("the node had an internal error")?,
-        }
-        if !self.message.is_empty() {
-            // The message comes from a peer: show it, but not its control characters.
-            f.write_str(" (")?;
-            for c in self.message.chars() {
-                let c = if c.is_control() { '\u{fffd}' } else { c };
-                write!(f, "{c}")?;
-            }
-            f.write_str(")")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for RpcError {}
-
 /// At most `max` records, none over [`MAX_RECORD_LEN`]. The records' signatures
 /// are the receiver's to verify (with the network parameters and its clock).
-fn check_records(what: &'static str, records: &[SignedNodeRecord], max: usize) -> Result<()> {
+pub(crate) fn check_records(
+    what: &'static str,
+    records: &[SignedNodeRecord],
+    max: usize,
+) -> Result<()> {
     if records.len() > max {
         return Err(Error::OutOfRange {
             what,
@@ -319,24 +181,17 @@ fn check_records(what: &'static str, records: &[SignedNodeRecord], max: usize) -
     Ok(())
 }
 
-fn check_hash_list(hashes: &[MessageHash]) -> Result<()> {
-    if hashes.len() > MAX_HASHES_PER_REQUEST {
-        return Err(Error::OutOfRange {
-            what: "hashes",
-            reason: format!("{} hashes, at most {MAX_HASHES_PER_REQUEST}", hashes.len()),
-        });
-    }
-    Ok(())
-}
-
-fn check_page(messages: &[RetrievedMessage], cursor: &Option<Cursor>) -> Result<()> {
-    if messages.len() > MAX_RETRIEVE_MESSAGES {
+fn check_page(messages: &[RetrievedMessage], cursor: &Option<Cursor>, more: bool) -> Result<()> {
+    check_count(
+        "retrieved messages",
+        messages.len(),
+        0,
+        MAX_RETRIEVE_MESSAGES,
+    )?;
+    if more && messages.is_empty() {
         return Err(Error::OutOfRange {
             what: "retrieved messages",
-            reason: format!(
-                "{} messages, at most {MAX_RETRIEVE_MESSAGES}",
-                messages.len()
-            ),
+            reason: "an empty page says more follow, which would never end".into(),
         });
     }
     let mut total = 0usize;
@@ -377,33 +232,45 @@ impl Response {
     }
 
     /// Decodes a response, refusing input over [`MAX_RPC_RESPONSE_LEN`] before
-    /// reading it, then checks its bounds ([`Response::validate`]).
-    pub fn decode(bytes: &[u8]) -> Result<Self> {
+    /// reading it, then checks its bounds and its times against the client's
+    /// clock `now` ([`Response::validate_at`]).
+    pub fn decode(bytes: &[u8], now: UnixMillis) -> Result<Self> {
         let resp: Self = codec::decode("RPC response", bytes, MAX_RPC_RESPONSE_LEN)?;
-        resp.validate()?;
+        resp.validate_at(now)?;
         Ok(resp)
     }
 
     /// Encodes a response after checking its bounds.
     pub fn encode(&self) -> Result<Vec<u8>> {
         self.validate()?;
-        let bytes = codec::encode("RPC response", self)?;
-        if bytes.len() > MAX_RPC_RESPONSE_LEN {
-            return Err(Error::TooLarge {
-                what: "RPC response",
-                len: bytes.len(),
-                max: MAX_RPC_RESPONSE_LEN,
-            });
-        }
-        Ok(bytes)
+        codec::encode_bounded("RPC response", self, MAX_RPC_RESPONSE_LEN)
     }
 
-    /// Checks the bounds a client relies on: at most [`MAX_RETRIEVE_MESSAGES`]
-    /// messages with at most [`MAX_RETRIEVE_BYTES`] of data in increasing cursor
-    /// order, with the cursor of the last; hash lists of at most
+    /// [`Response::validate`], then every timestamp and expiry in it against the
+    /// client's clock `now` ([`check_times`]): a message dated far ahead would
+    /// sort after every real one and drag a client's cursor past them.
+    pub fn validate_at(&self, now: UnixMillis) -> Result<()> {
+        self.validate()?;
+        match self {
+            Response::Stored {
+                timestamp, expiry, ..
+            } => check_times(*timestamp, *expiry, now),
+            Response::Messages { messages, .. } => {
+                messages.iter().try_for_each(|m| m.validate_at(now))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the bounds a client relies on, with no clock: at most
+    /// [`MAX_RETRIEVE_MESSAGES`] messages with at most [`MAX_RETRIEVE_BYTES`] of
+    /// data in increasing cursor order, with the cursor of the last, and no
+    /// `more` on an empty page; hash lists of at most
     /// [`MAX_HASHES_PER_REQUEST`]; at most [`MAX_SWARM_SIZE`] swarm records and
-    /// [`MAX_DIRECTORY_PAGE`] directory records; error messages of at most
-    /// [`MAX_ERROR_MESSAGE_LEN`] bytes.
+    /// [`MAX_DIRECTORY_PAGE`] directory records and no `next` after an empty
+    /// page; error messages of at most
+    /// [`crate::constants::MAX_ERROR_MESSAGE_LEN`] bytes and a bounded
+    /// `retry_after_ms`.
     pub fn validate(&self) -> Result<()> {
         match self {
             Response::Stored {
@@ -422,14 +289,23 @@ impl Response {
                 Ok(())
             }
             Response::Messages {
-                messages, cursor, ..
-            } => check_page(messages, cursor),
+                messages,
+                cursor,
+                more,
+            } => check_page(messages, cursor, *more),
             Response::Deleted { hashes } | Response::Expired { hashes, .. } => {
-                check_hash_list(hashes)
+                check_count("hashes", hashes.len(), 0, MAX_HASHES_PER_REQUEST)
             }
             Response::Swarm { records } => check_records("swarm records", records, MAX_SWARM_SIZE),
-            Response::Directory { records, .. } => {
-                check_records("directory records", records, MAX_DIRECTORY_PAGE)
+            Response::Directory { records, next } => {
+                check_records("directory records", records, MAX_DIRECTORY_PAGE)?;
+                if next.is_some() && records.is_empty() {
+                    return Err(Error::OutOfRange {
+                        what: "directory page",
+                        reason: "an empty page names a next page, which would never end".into(),
+                    });
+                }
+                Ok(())
             }
             Response::Pong { .. } => Ok(()),
             Response::Error(e) => e.validate(),
@@ -454,9 +330,9 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::constants::MAX_MESSAGE_DATA;
+    use crate::constants::{AUTH_CLOCK_WINDOW_MS, MAX_MESSAGE_DATA, MAX_TTL_MS};
     use crate::keys::AccountKey;
-    use crate::time::{DAY_MS, MINUTE_MS};
+    use crate::time::DAY_MS;
 
     const NOW: UnixMillis = 1_700_000_000_000;
 
@@ -469,6 +345,15 @@ mod tests {
         }
     }
 
+    fn page(messages: Vec<RetrievedMessage>, more: bool) -> Response {
+        let cursor = messages.last().map(RetrievedMessage::cursor);
+        Response::Messages {
+            messages,
+            cursor,
+            more,
+        }
+    }
+
     fn record(len: usize) -> SignedNodeRecord {
         SignedNodeRecord {
             record: vec![7; len],
@@ -478,22 +363,24 @@ mod tests {
 
     #[test]
     fn page_rules() {
-        let ms = vec![msg(1, vec![1]), msg(2, vec![2]), msg(2, vec![3])];
+        let ms = vec![
+            msg(NOW, vec![1]),
+            msg(NOW + 1, vec![2]),
+            msg(NOW + 1, vec![3]),
+        ];
         let mut sorted = ms.clone();
         sorted.sort_by_key(RetrievedMessage::cursor);
-        let cursor = sorted.last().map(RetrievedMessage::cursor);
-        let good = Response::Messages {
-            messages: sorted.clone(),
-            cursor,
-            more: false,
-        };
-        assert_eq!(Response::decode(&good.encode().unwrap()).unwrap(), good);
+        let good = page(sorted.clone(), false);
+        assert_eq!(
+            Response::decode(&good.encode().unwrap(), NOW).unwrap(),
+            good
+        );
 
         let mut reversed = sorted.clone();
         reversed.reverse();
         let bad_order = Response::Messages {
             messages: reversed,
-            cursor,
+            cursor: sorted.last().map(RetrievedMessage::cursor),
             more: false,
         };
         assert!(bad_order.validate().is_err());
@@ -503,30 +390,101 @@ mod tests {
             more: false,
         };
         assert!(bad_cursor.validate().is_err());
-        let empty = Response::Messages {
-            messages: vec![],
-            cursor: None,
-            more: false,
-        };
-        empty.validate().unwrap();
+        page(vec![], false).validate().unwrap();
+        page(vec![msg(NOW, vec![1])], true).validate().unwrap();
 
         // Two messages of the largest size exceed the page.
         let big = vec![
-            msg(1, vec![1; MAX_MESSAGE_DATA]),
-            msg(2, vec![2; MAX_MESSAGE_DATA]),
+            msg(NOW, vec![1; MAX_MESSAGE_DATA]),
+            msg(NOW + 1, vec![2; MAX_MESSAGE_DATA]),
         ];
-        let cursor = big.last().map(RetrievedMessage::cursor);
-        let over = Response::Messages {
-            messages: big,
-            cursor,
-            more: true,
-        };
-        assert!(matches!(over.validate(), Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            page(big, true).validate(),
+            Err(Error::TooLarge {
+                what: "retrieved data",
+                ..
+            })
+        ));
 
         assert!(page_has_room(0, 0, MAX_MESSAGE_DATA, 1));
         assert!(!page_has_room(1, 10, 1, 10));
         assert!(page_has_room(1, 10, 1, 11));
         assert!(!page_has_room(MAX_RETRIEVE_MESSAGES, 0, 1, u32::MAX));
+    }
+
+    #[test]
+    fn empty_pages_cannot_promise_more() {
+        let endless = page(vec![], true);
+        assert!(matches!(
+            endless.validate(),
+            Err(Error::OutOfRange {
+                what: "retrieved messages",
+                ..
+            })
+        ));
+        let bytes = codec::encode("t", &endless).unwrap();
+        assert!(Response::decode(&bytes, NOW).is_err());
+
+        let no_records = Response::Directory {
+            records: vec![],
+            next: Some(NodeId([4; 32])),
+        };
+        assert!(matches!(
+            no_records.validate(),
+            Err(Error::OutOfRange {
+                what: "directory page",
+                ..
+            })
+        ));
+        Response::Directory {
+            records: vec![],
+            next: None,
+        }
+        .validate()
+        .unwrap();
+    }
+
+    #[test]
+    fn far_future_messages_are_refused_by_the_client() {
+        // A member hands out a message dated near the end of time: it would sort
+        // after every real message and drag the client's cursor past them.
+        let poison = RetrievedMessage {
+            expiry: u64::MAX,
+            ..msg(u64::MAX - DAY_MS, vec![1])
+        };
+        let resp = page(vec![msg(NOW, vec![2]), poison], true);
+        resp.validate().unwrap();
+        let bytes = resp.encode().unwrap();
+        assert!(matches!(
+            Response::decode(&bytes, NOW),
+            Err(Error::OutOfRange {
+                what: "message timestamp",
+                ..
+            })
+        ));
+        // Within the window of the client's clock: accepted.
+        let edge = msg(NOW + AUTH_CLOCK_WINDOW_MS, vec![3]);
+        edge.validate_at(NOW).unwrap();
+        assert!(
+            msg(NOW + AUTH_CLOCK_WINDOW_MS + 1, vec![3])
+                .validate_at(NOW)
+                .is_err()
+        );
+        // An expiry more than the longest TTL ahead.
+        let long = RetrievedMessage {
+            expiry: NOW + MAX_TTL_MS + 1,
+            ..msg(NOW + 2, vec![4])
+        };
+        assert!(long.validate_at(NOW).is_err());
+        // A stored answer with a far-future time.
+        let stored = Response::Stored {
+            hash: MessageHash::ZERO,
+            timestamp: u64::MAX - DAY_MS,
+            expiry: u64::MAX,
+            held_by: 2,
+        };
+        stored.validate().unwrap();
+        assert!(stored.validate_at(NOW).is_err());
     }
 
     #[test]
@@ -541,13 +499,7 @@ mod tests {
                 expiry: u64::MAX,
             })
             .collect();
-        let cursor = messages.last().map(RetrievedMessage::cursor);
-        let page = Response::Messages {
-            messages,
-            cursor,
-            more: true,
-        };
-        let len = page.encode().unwrap().len();
+        let len = page(messages, true).encode().unwrap().len();
         let class = crate::constants::ONION_RESPONSE_CLASSES[1]
             - crate::constants::TAG_LEN
             - crate::constants::ONION_LEN_PREFIX;
@@ -569,7 +521,7 @@ mod tests {
             records: vec![record(300); 3],
             next: Some(NodeId([4; 32])),
         };
-        assert_eq!(Response::decode(&dir.encode().unwrap()).unwrap(), dir);
+        assert_eq!(Response::decode(&dir.encode().unwrap(), NOW).unwrap(), dir);
         let del = Response::Deleted {
             hashes: vec![MessageHash::ZERO; MAX_HASHES_PER_REQUEST + 1],
         };
@@ -589,86 +541,46 @@ mod tests {
             NOW,
         );
         assert!(wrong.validate().is_err());
-        assert!(Response::decode(&vec![0; MAX_RPC_RESPONSE_LEN + 1]).is_err());
-    }
-
-    #[test]
-    fn errors_are_bounded_and_read_well() {
-        let long = "é".repeat(200); // 400 bytes, two per character
-        let e = RpcError::new(ErrorKind::Internal, long, NOW);
-        assert_eq!(e.message.len(), MAX_ERROR_MESSAGE_LEN);
-        assert!(e.message.chars().all(|c| c == 'é'));
-        let odd = "a".repeat(255) + "é";
+        // Oversized input, of non-zero bytes: refused by size before decoding.
         assert_eq!(
-            RpcError::new(ErrorKind::Internal, odd, NOW).message.len(),
-            255
+            Response::decode(&vec![0x5a; MAX_RPC_RESPONSE_LEN + 1], NOW),
+            Err(Error::TooLarge {
+                what: "RPC response",
+                len: MAX_RPC_RESPONSE_LEN + 1,
+                max: MAX_RPC_RESPONSE_LEN
+            })
         );
-
-        // A peer's over-long message is refused on decode.
+        // A peer's over-long error message is refused on decode.
         let forged = Response::Error(RpcError {
             kind: ErrorKind::BadRequest,
-            message: "x".repeat(MAX_ERROR_MESSAGE_LEN + 1),
+            message: "x".repeat(crate::constants::MAX_ERROR_MESSAGE_LEN + 1),
             node_time: NOW,
         });
         let bytes = codec::encode("t", &forged).unwrap();
         assert!(matches!(
-            Response::decode(&bytes),
-            Err(Error::TooLarge { .. })
+            Response::decode(&bytes, NOW),
+            Err(Error::TooLarge {
+                what: "error message",
+                ..
+            })
         ));
-
-        let skew = RpcError::new(ErrorKind::ClockSkew, "", NOW);
-        let text = skew.to_string();
-        assert!(
-            text.contains("clock") && text.contains(&NOW.to_string()),
-            "{text}"
-        );
-        assert_eq!(skew.clock_offset_ms(NOW - 10 * MINUTE_MS), 600_000);
-        assert_eq!(skew.clock_offset_ms(NOW + 1), -1);
-        let limited = RpcError::new(
-            ErrorKind::RateLimited {
-                retry_after_ms: 1500,
-            },
-            "store rate",
-            NOW,
-        );
-        assert_eq!(
-            limited.to_string(),
-            "too many requests: try again in 1.5 s (store rate)"
-        );
-        let ctrl = RpcError::new(ErrorKind::BadRequest, "a\u{1b}[2Jb", NOW);
-        assert!(!ctrl.to_string().contains('\u{1b}'));
     }
 
     #[test]
-    fn protocol_errors_map_to_kinds() {
+    fn retrieved_messages_carry_the_owner_s_shortening() {
         let k = AccountKey::from_entropy([1; 16]);
-        let e = RpcError::from_auth(
-            &AuthError::ClockSkew {
-                node_time: NOW,
-                their_time: NOW - 10 * MINUTE_MS,
-            },
-            NOW,
-        );
-        assert_eq!(e.kind, ErrorKind::ClockSkew);
-        assert_eq!(e.node_time, NOW);
-        assert_eq!(
-            RpcError::from_auth(&AuthError::BadSignature, NOW).kind,
-            ErrorKind::Unauthorized
-        );
-        let too_large = Error::TooLarge {
-            what: "x",
-            len: 2,
-            max: 1,
-        };
-        assert_eq!(
-            RpcError::from_error(&too_large, NOW).kind,
-            ErrorKind::TooLarge
-        );
-        let bad = crate::rpc::Request::decode(&[0, 1]).unwrap_err();
-        assert_eq!(RpcError::from_error(&bad, NOW).kind, ErrorKind::BadRequest);
         let m = StoredMessage::new(k.account_id(), Namespace::INBOX, vec![1], NOW, DAY_MS);
-        let r = RetrievedMessage::from_stored(&m);
+        let r = RetrievedMessage::from_stored(&m, None);
+        assert_eq!(r.expiry, NOW + DAY_MS);
         assert!(r.hash_matches(&k.account_id(), Namespace::INBOX));
         assert!(!r.hash_matches(&k.account_id(), Namespace::CONFIG));
+        assert_eq!(
+            RetrievedMessage::from_stored(&m, Some(NOW + 5)).expiry,
+            NOW + 5
+        );
+        assert_eq!(
+            RetrievedMessage::from_stored(&m, Some(u64::MAX)).expiry,
+            NOW + DAY_MS
+        );
     }
 }
