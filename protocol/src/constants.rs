@@ -112,8 +112,15 @@ pub const MAX_DISAPPEAR_TIMER_MS: u64 = MAX_TTL_MS;
 /// and one spare, so a longer path is possible without a format change. Every packet
 /// carries all slots, so a hop cannot tell from the header how many hops follow.
 pub const ONION_MAX_LAYERS: usize = 5;
-/// Plaintext routing information for one hop: command (1), next hop (32), reserved (15).
-pub const ONION_ROUTING_LEN: usize = 48;
+/// Length of the integrity digest in each hop's routing info: a keyed blake3 of
+/// everything after the hop's slot, truncated to 128 bits. That is the strength of
+/// the Poly1305 tags around it; the digest is secret (it is sealed in the slot) and
+/// a wrong guess costs a packet the hop drops, so 32 bytes would only add size.
+pub const ONION_DIGEST_LEN: usize = 16;
+/// Plaintext routing information for one hop: command (1), next hop (32), integrity
+/// digest ([`ONION_DIGEST_LEN`]), reserved zeros (15) for a later command's
+/// arguments. 64 bytes in all.
+pub const ONION_ROUTING_LEN: usize = 1 + KEY_LEN + ONION_DIGEST_LEN + 15;
 /// One header slot: the hop's ephemeral X25519 key, its sealed routing info and tag.
 pub const ONION_SLOT_LEN: usize = KEY_LEN + ONION_ROUTING_LEN + TAG_LEN;
 /// The fixed header of every onion packet.
@@ -197,8 +204,9 @@ pub const MAX_RETRY_AFTER_MS: u64 = HOUR_MS;
 
 // Derived values, checked at compile time: a change that breaks one does not build.
 const _: () = {
-    assert!(ONION_SLOT_LEN == 96);
-    assert!(ONION_HEADER_LEN == 480);
+    assert!(ONION_ROUTING_LEN == 64);
+    assert!(ONION_SLOT_LEN == 112);
+    assert!(ONION_HEADER_LEN == 560);
     // A store of the largest message, with its RPC framing, fits one request.
     assert!(MAX_ONION_REQUEST > MAX_MESSAGE_DATA + 1024);
     // A retrieve page fits the middle response class.

@@ -8,15 +8,16 @@
 //! of [`ONION_REQUEST_CLASSES`]; anything else is refused before any cryptography.
 //!
 //! ```text
-//! packet = slot 0 ‖ slot 1 ‖ … ‖ slot 4 ‖ payload
-//! slot   = ephemeral X25519 key (32) ‖ sealed routing (48) ‖ tag (16)
-//! routing plaintext = command (1: 0 Forward, 1 Deliver) ‖ next NodeId (32) ‖ zeros (15)
+//! packet = slot 0 ‖ slot 1 ‖ … ‖ slot 4 ‖ payload            (header 5 × 112 = 560)
+//! slot   = ephemeral X25519 key (32) ‖ sealed routing (64) ‖ tag (16)
+//! routing plaintext = command (1: 0 Forward, 1 Deliver) ‖ next NodeId (32)
+//!                     ‖ integrity digest (16) ‖ zeros (15)
 //! ```
 //!
 //! The hop a packet is sent to always finds its own slot first. It agrees a layer
 //! key with the slot's ephemeral key (X25519 with its onion key, then blake3
-//! `derive_key` over the shared secret and both public keys), opens the routing info
-//! and then either:
+//! `derive_key` over the shared secret and both public keys), opens the routing info,
+//! checks the integrity digest (below), and then either:
 //!
 //! - **forwards**: drops its slot, appends a zero slot and XORs the whole header with
 //!   a keystream, so the next hop finds its slot first and the appended slot is
@@ -28,6 +29,43 @@
 //! The client builds the header so that each hop's slot lands in front after the
 //! XORs of the hops before it (see [`build_request`]). Slots beyond the path are
 //! random bytes; a hop cannot tell them from slots of further hops.
+//!
+//! ## Integrity at every hop
+//!
+//! The XORs at relays are malleable: a flipped bit stays at its position through
+//! every relay. If only each slot's own tag and the destination's AEAD covered the
+//! packet, a guard could flip a payload bit (or a bit of a later hop's slot), the
+//! honest relays would pass the packet on, and a colluding destination (or later
+//! relay) would recognise the flip: a tag linking the client the guard saw to the
+//! packet the colluder received. Against a colluding destination, which knows the
+//! payload plaintext, the flip could even be read and undone with no failure showing.
+//!
+//! So each hop's sealed routing info carries a digest of **everything after its
+//! slot, as that hop receives it**: the later slots (filler included) and the
+//! payload. It is blake3 keyed with a key of the hop's layer (context
+//! `"sotto onion integrity v1"`), cut to [`crate::constants::ONION_DIGEST_LEN`]
+//! bytes. A hop recomputes it right after opening its slot, compares in constant
+//! time, and refuses a mismatch ([`CHANGED_ON_THE_WAY`]) before it forwards or
+//! delivers anything. Any change to a packet outside the receiving hop's own slot
+//! (which its AEAD covers) is therefore refused by that hop: a tag never travels past
+//! the first honest hop after the one that made it. This is Sphinx's per-hop header
+//! MAC, extended over the payload, in place of Sphinx's wide-block payload cipher
+//! (LIONESS); it costs one blake3 pass over the packet per hop.
+//!
+//! The client can compute every digest because what hop `i` receives after its slot
+//! depends only on the hops after it, the filler and keystreams the client knows:
+//! [`build_request`] works from the destination back to the guard, sealing each
+//! hop's slot once everything after it is fixed.
+//!
+//! What a relay can still do is drop or delay a packet, which any relay can do
+//! anyway; a colluding guard and destination that use drops or delays to correlate
+//! are doing timing correlation, which this format does not claim to stop.
+//! Responses need no such digest: a change a relay makes to a response cannot be
+//! recognised by a colluding hop nearer the client, because the honest hops in
+//! between XOR keystreams the colluder cannot remove, and the client's AEAD catches
+//! it. A colluding destination can still signal to the guard through when it
+//! answers and which response class it answers in: timing and volume correlation
+//! again.
 //!
 //! ## Responses
 //!
@@ -51,36 +89,12 @@
 //! key before it peels; changing the ephemeral key to dodge that check only makes the
 //! layer fail to open, because the key is bound into the layer key derivation.
 //!
-//! ## What relays can still do: tagging
-//!
-//! A relay cannot read or redirect a layer that is not its own, but it can change
-//! bytes it passes on without the honest hops after it noticing:
-//!
-//! - the payload layer at relays is a plain XOR with a keystream: malleable, with no
-//!   MAC. Only the destination's AEAD covers the payload, and a flipped bit stays at
-//!   the same position through every relay;
-//! - each slot is covered only by its own tag, which only its own hop reads.
-//!
-//! So a guard can flip a payload bit (or a bit of a later hop's slot), the honest
-//! relays pass the packet on, and a colluding destination (or that later hop) sees
-//! its decryption fail: a 1-bit tag linking the client the guard saw to the packet
-//! the colluder received. Against a colluding destination it is more than one bit:
-//! the destination holds the payload key, so it can decrypt without checking the
-//! tag, read the flipped bits where it knows the plaintext (the zero padding), undo
-//! them and answer as usual, and no failure shows. This turns the end-to-end
-//! correlation a guard and a destination could attempt by timing into an exact,
-//! cheap one. Sphinx avoids it with a MAC over the whole header (the next honest hop
-//! drops a changed packet) and a wide-block cipher over the payload (LIONESS), under
-//! which any change turns the whole payload into noise: a destroyed message, nothing
-//! to read or undo. This format has neither; the README lists the attack under "Not
-//! protected", and `payload_tags_pass_relays_and_can_be_undone` in the tests pins
-//! the behaviour down.
-//!
 //! Every function here is pure: no I/O and no randomness of its own (the client
 //! passes its generator to [`build_request`]).
 
 mod build;
 mod frame;
+mod integrity;
 mod layer;
 mod peel;
 mod reply;
@@ -92,7 +106,7 @@ use std::fmt;
 
 pub use build::{Hop, build_request};
 pub use layer::{ReplyKey, ReplyState};
-pub use peel::{Peeled, peel};
+pub use peel::{CHANGED_ON_THE_WAY, Peeled, peel};
 pub use reply::{OpenedResponse, open_response, seal_response, wrap_response};
 
 use crate::constants::{

@@ -191,26 +191,43 @@ proptest! {
     }
 
     #[test]
-    fn changed_onion_packets_never_deliver_a_changed_request(
+    fn changed_onion_packets_are_refused_by_the_hop_that_receives_them(
         edits in proptest::collection::vec((any::<usize>(), 1u8..=255), 1..3),
+        at in 0usize..4,
         seed in any::<[u8; 32]>(),
     ) {
         let (secrets, hops) = onion_path();
         let mut rng = ChaCha20Rng::from_seed(seed);
         let request = b"a request that must arrive unchanged or not at all".to_vec();
-        let (packet, _reply) = onion::build_request(&mut rng, &hops, &request).unwrap();
-        let mut current = mutate(packet, &edits, None);
-        // Walk the path; every hop either refuses or passes it on, and the
-        // destination either refuses or delivers exactly the original request.
-        for (i, secret) in secrets.iter().enumerate() {
+        let (mut packet, _reply) = onion::build_request(&mut rng, &hops, &request).unwrap();
+        // The packet as hop `at` receives it, changed on the way there (by the hop
+        // before it, or on the link).
+        for secret in &secrets[..at] {
+            match onion::peel(&packet, &[secret]).unwrap() {
+                onion::Peeled::Forward { packet: p, .. } => packet = p,
+                onion::Peeled::Deliver { .. } => panic!("delivered early"),
+            }
+        }
+        let mut current = mutate(packet.clone(), &edits, None);
+        let changed = current != packet;
+        // Walk the rest of the path: a changed packet goes no further than hop
+        // `at`; an unchanged one (the edits cancelled out) delivers exactly the
+        // original request.
+        for (i, secret) in secrets.iter().enumerate().skip(at) {
             match onion::peel(&current, &[secret]) {
-                Err(_) => return Ok(()),
+                Err(e) => {
+                    prop_assert!(changed, "the unchanged packet failed at hop {}: {}", i, e);
+                    prop_assert_eq!(i, at, "the change travelled past hop {}", at);
+                    return Ok(());
+                }
                 Ok(onion::Peeled::Forward { next, packet, .. }) => {
+                    prop_assert!(!changed, "hop {} passed on a changed packet", i);
                     prop_assert!(i + 1 < secrets.len());
                     prop_assert_eq!(next, hops[i + 1].node);
                     current = packet;
                 }
                 Ok(onion::Peeled::Deliver { request: got, .. }) => {
+                    prop_assert!(!changed, "the destination took a changed packet");
                     prop_assert_eq!(i + 1, secrets.len());
                     prop_assert_eq!(got, request.clone());
                     return Ok(());

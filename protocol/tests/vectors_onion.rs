@@ -5,7 +5,9 @@
 //! The test rebuilds everything from the same inputs and checks it byte for byte,
 //! then peels the committed bytes themselves and checks that each hop re-creates
 //! the committed packet it passes on (decode → re-encode), and that a committed
-//! packet with a flipped slot byte does not peel.
+//! packet with a flipped byte does not peel at the hop that receives it: in the
+//! hop's slot the slot does not open, anywhere else its integrity digest does not
+//! match.
 //!
 //! A reply key answers once (`seal_response` and `wrap_response` take it by value),
 //! so every response here is made with keys from a fresh peel of the packet; peeling
@@ -26,10 +28,10 @@ use serde::{Deserialize, Serialize};
 use sotto_protocol::Error;
 use sotto_protocol::NodeId;
 use sotto_protocol::OnionSecret;
-use sotto_protocol::constants::ONION_SLOT_LEN;
+use sotto_protocol::constants::{ONION_HEADER_LEN, ONION_SLOT_LEN};
 use sotto_protocol::onion::{
-    Hop, OpenedResponse, Peeled, ReplyKey, build_request, open_response, peel, replay_tag,
-    seal_response, wrap_response,
+    CHANGED_ON_THE_WAY, Hop, OpenedResponse, Peeled, ReplyKey, build_request, open_response, peel,
+    replay_tag, seal_response, wrap_response,
 };
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/onion.json");
@@ -161,7 +163,9 @@ fn generate() -> Vector {
     Vector {
         description: "Onion request through 3 relays and a destination (hops in path \
                       order), built with ChaCha20Rng::from_seed(rng_seed): one X25519 \
-                      secret per hop, then the filler slot. Regenerate with \
+                      secret per hop, then the filler slot. Slots of 112 bytes, each \
+                      hop's routing info holding the integrity digest of the rest of the \
+                      packet as it receives it. Regenerate with \
                       SOTTO_REGENERATE_VECTORS=1."
             .into(),
         rng_seed: hex::encode(SEED),
@@ -281,9 +285,12 @@ fn committed_bytes_peel_and_reencode() {
 
 /// The negative half of the vectors: each committed packet, as its hop receives it,
 /// with any one byte of the hop's own slot flipped (the ephemeral key, the sealed
-/// routing or the tag), does not peel; the same bytes unflipped do.
+/// routing or the tag), does not peel; with a byte flipped anywhere after the slot
+/// (every slot boundary, the end of the header, a spread of payload bytes, the last
+/// byte) the slot opens but its integrity digest does not match. The same bytes
+/// unflipped peel.
 #[test]
-fn committed_packets_with_a_flipped_slot_byte_do_not_peel() {
+fn committed_packets_with_a_flipped_byte_do_not_peel() {
     let v = load();
     let received =
         std::iter::once(&v.packet).chain(v.peeled.iter().filter_map(|p| p.packet.as_ref()));
@@ -302,6 +309,21 @@ fn committed_packets_with_a_flipped_slot_byte_do_not_peel() {
                     Err(Error::Decrypt { .. } | Error::BadKey { .. })
                 ),
                 "hop {i}: flipped slot byte {pos} peeled"
+            );
+        }
+        let after_slot = (ONION_SLOT_LEN..=ONION_HEADER_LEN)
+            .step_by(ONION_SLOT_LEN / 2)
+            .chain((ONION_HEADER_LEN..packet.len()).step_by(251))
+            .chain([ONION_HEADER_LEN - 1, packet.len() - 1]);
+        for pos in after_slot {
+            let mut bad = packet.clone();
+            bad[pos] ^= 1 << (pos % 8);
+            assert_eq!(
+                peel(&bad, &[&secret]).unwrap_err(),
+                Error::Decrypt {
+                    what: CHANGED_ON_THE_WAY
+                },
+                "hop {i}: flipped byte {pos} after the slot"
             );
         }
         checked += 1;

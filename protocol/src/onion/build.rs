@@ -6,11 +6,12 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::constants::{KEY_LEN, ONION_HEADER_LEN, ONION_MAX_LAYERS, ONION_SLOT_LEN, TAG_LEN};
-use crate::crypto::{dh, seal_in_place, xor_keystream};
+use crate::crypto::{SymmetricKey, dh, seal_in_place, xor_keystream};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
 
 use super::frame::frame_into;
+use super::integrity::Digest;
 use super::layer::{LayerKeys, ReplyState};
 use super::slot::{Routing, seal_slot};
 
@@ -30,6 +31,11 @@ pub struct Hop {
 /// Returns the packet to send to `hops[0].node` and the [`ReplyState`] that opens
 /// the response. Draws from `rng` one X25519 secret per hop, in path order, then the
 /// filler of the unused header slots (the known-answer vectors depend on this order).
+///
+/// Each hop's slot holds the integrity digest of everything after it as that hop
+/// will receive it (see the [module docs](super)), so the slots are sealed from
+/// the destination back to the guard: what hop `i` receives after its slot depends
+/// only on the hops after it, the filler and the relays' keystreams.
 ///
 /// Fails with [`Error::OutOfRange`] for an empty or too long path,
 /// [`Error::DoesNotFit`] for a request over [`crate::constants::MAX_ONION_REQUEST`],
@@ -59,53 +65,31 @@ pub fn build_request<R: CryptoRng + ?Sized>(
         layers.push(LayerKeys::derive(&shared, &eph_pub, &hop.onion_key));
         eph_pubs.push(eph_pub);
     }
-
-    // Hop m XORs the header, shifted by one slot, with its keystream. So that hop j
-    // finds its own slot in front, slot j of the packet is hop j's sealed slot XOR
-    // what every earlier hop m will XOR into it: the part of m's keystream that lands
-    // on the slot once it has moved j - m - 1 places forward. The destination's
-    // keystream is never used. The keystreams are as secret as the keys they come
-    // from (they unmask every relay's slot), so they are wiped when dropped.
     let relays = layers.len().saturating_sub(1);
-    let keystreams: Vec<Zeroizing<Vec<u8>>> = layers
-        .iter()
-        .take(relays)
-        .map(|layer| {
-            let mut ks = Zeroizing::new(vec![0u8; ONION_HEADER_LEN]);
-            xor_keystream(&layer.header, &mut ks);
-            ks
-        })
-        .collect();
 
-    // Wiped if anything below fails while the payload is still plaintext; on
-    // success the sealed bytes are moved out and an empty vector is wiped.
+    // Built in place, so no plaintext copy is left in memory: wiped if anything
+    // below fails while the payload is still plaintext; on success the sealed bytes
+    // are moved out and an empty vector is wiped.
     let mut packet = Zeroizing::new(vec![0u8; class]);
     let (header, payload) = packet
         .split_at_mut_checked(ONION_HEADER_LEN)
         .ok_or(Error::SizeClass { len: class })?;
-    for (j, slot) in header.chunks_exact_mut(ONION_SLOT_LEN).enumerate() {
-        let (Some(layer), Some(eph_pub)) = (layers.get(j), eph_pubs.get(j)) else {
-            // Beyond the path: random bytes, like the slots relays append.
-            rng.fill_bytes(slot);
-            continue;
-        };
-        let routing = match hops.get(j + 1) {
-            Some(next) => Routing::Forward(next.node),
-            None => Routing::Deliver,
-        };
-        slot.copy_from_slice(&seal_slot(eph_pub, layer, routing)?);
-        for (m, ks) in keystreams.iter().enumerate().take(j) {
-            let start = (j - m - 1) * ONION_SLOT_LEN;
-            let part = ks.get(start..start + ONION_SLOT_LEN).unwrap_or_default();
-            for (s, k) in slot.iter_mut().zip(part) {
-                *s ^= k;
-            }
-        }
+
+    // Slots beyond the path: random bytes, like the slots relays append.
+    let path_slots = hops.len() * ONION_SLOT_LEN;
+    rng.fill_bytes(header.get_mut(path_slots..).unwrap_or_default());
+
+    // What the destination finds after its own slot: the filler and the slots the
+    // relays append, as every relay's forwarding leaves them. None of it depends on
+    // the path's slots (XOR moves every byte on its own), so the relays' forwarding
+    // is run over the header with the path's slots still zero; the destination's
+    // own slot comes out as garbage and is overwritten below.
+    for layer in layers.iter().take(relays) {
+        forward_header(&layer.header, header);
     }
 
-    // The payload is sealed to the destination, then XORed with the keystream of
-    // every relay, each of which removes its own. The request is framed straight
-    // into the packet and sealed there, so no plaintext copy is left in memory.
+    // The payload as the destination receives it: the request framed straight into
+    // the packet and sealed there.
     let (sealed, tag) = payload
         .split_last_chunk_mut::<TAG_LEN>()
         .ok_or(Error::SizeClass { len: class })?;
@@ -115,12 +99,55 @@ pub fn build_request<R: CryptoRng + ?Sized>(
     })?;
     frame_into("onion request", request, sealed)?;
     *tag = seal_in_place(&destination.payload, &[], sealed)?;
-    for layer in layers.iter().take(relays) {
-        xor_keystream(&layer.payload, payload);
+
+    // From the destination back to the guard, `header ‖ payload` is the packet as
+    // hop i receives it, but for hop i's own slot. Everything after that slot is
+    // final by then (it depends only on hops after i, the filler and keystreams), so
+    // hop i's digest of it goes into its slot. Undoing relay i - 1's forwarding then
+    // gives the packet as hop i - 1 receives it, with hop i's slot in second place.
+    for (i, (layer, eph_pub)) in layers.iter().zip(&eph_pubs).enumerate().rev() {
+        let routing = match hops.get(i + 1) {
+            Some(next) => Routing::Forward(next.node),
+            None => Routing::Deliver,
+        };
+        let (slot, later_slots) = header
+            .split_first_chunk_mut::<ONION_SLOT_LEN>()
+            .ok_or(Error::SizeClass { len: class })?;
+        let digest = Digest::of(&layer.integrity, &[later_slots, payload]);
+        *slot = seal_slot(eph_pub, layer, routing, &digest)?;
+        if let Some(previous) = i.checked_sub(1).and_then(|p| layers.get(p)) {
+            unforward_header(&previous.header, header);
+            xor_keystream(&previous.payload, payload);
+        }
     }
 
     let reply = ReplyState {
         hops: layers.into_iter().map(|layer| layer.reply).collect(),
     };
     Ok((std::mem::take(&mut *packet), reply))
+}
+
+/// What a relay does to the header when it forwards (see [`super::peel()`]): drops
+/// its slot, appends a zero slot and XORs the whole header with its keystream.
+fn forward_header(key: &SymmetricKey, header: &mut [u8]) {
+    header.copy_within(ONION_SLOT_LEN.., 0);
+    if let Some(appended) = header.get_mut(ONION_HEADER_LEN - ONION_SLOT_LEN..) {
+        appended.fill(0);
+    }
+    xor_keystream(key, header);
+}
+
+/// The inverse of [`forward_header`], but for the relay's own slot, which it
+/// dropped: removes the keystream and moves every slot one place back. The slot the
+/// relay appended falls off the end (it is zero once the keystream is removed); the
+/// first slot keeps stale bytes until the caller puts the relay's slot there.
+fn unforward_header(key: &SymmetricKey, header: &mut [u8]) {
+    xor_keystream(key, header);
+    debug_assert!(
+        header
+            .get(ONION_HEADER_LEN - ONION_SLOT_LEN..)
+            .is_some_and(|appended| appended.iter().all(|b| *b == 0)),
+        "the slot a relay appends is zero under its keystream"
+    );
+    header.copy_within(..ONION_HEADER_LEN - ONION_SLOT_LEN, ONION_SLOT_LEN);
 }

@@ -12,6 +12,8 @@ use crate::crypto::{SymmetricKey, kdf};
 const LAYER_CONTEXT: &str = "sotto onion layer v1";
 /// Seals the routing info in the hop's header slot.
 const SLOT_CONTEXT: &str = "sotto onion slot v1";
+/// Keys the integrity digest over everything after the hop's slot.
+const INTEGRITY_CONTEXT: &str = "sotto onion integrity v1";
 /// Keystream the hop XORs over the shifted header.
 const HEADER_CONTEXT: &str = "sotto onion header v1";
 /// Keystream a relay XORs over the payload; the destination's AEAD key for it.
@@ -26,6 +28,8 @@ const REPLY_STREAM_CONTEXT: &str = "sotto onion reply stream v1";
 pub(super) struct LayerKeys {
     /// Seals the routing info in the hop's slot.
     pub(super) slot: SymmetricKey,
+    /// Keys the digest of the later slots and the payload (see [`super::integrity`]).
+    pub(super) integrity: SymmetricKey,
     /// Header keystream.
     pub(super) header: SymmetricKey,
     /// Payload keystream (relays) or payload AEAD key (destination).
@@ -46,6 +50,7 @@ impl LayerKeys {
         let sub = |context| kdf(context, &[&base[..]]);
         Self {
             slot: sub(SLOT_CONTEXT),
+            integrity: sub(INTEGRITY_CONTEXT),
             header: sub(HEADER_CONTEXT),
             payload: sub(PAYLOAD_CONTEXT),
             reply: ReplyKey {
@@ -106,6 +111,7 @@ mod tests {
         let a = LayerKeys::derive(&[1; 32], &[2; 32], &[3; 32]);
         let all = [
             &a.slot,
+            &a.integrity,
             &a.header,
             &a.payload,
             &a.reply.aead,

@@ -10,8 +10,16 @@ use crate::id::NodeId;
 use crate::keys::OnionSecret;
 
 use super::frame::unframe;
+use super::integrity::Digest;
 use super::layer::ReplyKey;
 use super::slot::{Routing, open_slot};
+
+/// The `what` of the [`Error::Decrypt`] that [`peel`] returns when the slot opens
+/// but the rest of the packet does not match the slot's integrity digest: the
+/// packet was changed after the client built it, by the hop that sent it or on the
+/// link. A node drops such a packet.
+pub const CHANGED_ON_THE_WAY: &str =
+    "onion packet (changed on the way: the rest of the packet does not match its digest)";
 
 /// What a hop does with a packet after peeling its layer.
 #[derive(Debug)]
@@ -43,21 +51,35 @@ pub enum Peeled {
 /// current key, then the previous one while its grace period lasts).
 ///
 /// The size class is checked before any cryptography; call
-/// [`super::replay_tag`] first to drop replays cheaply. Fails with
-/// [`Error::SizeClass`] for a packet of the wrong size, [`Error::BadKey`] if the
-/// slot's ephemeral key is a low-order point, [`Error::Decrypt`] if the layer was
-/// not made for these keys or was changed on the way, and [`Error::Decode`] if an
-/// authentic layer is malformed.
+/// [`super::replay_tag`] first to drop replays cheaply. Then the hop opens its slot
+/// and, before anything else, checks the slot's integrity digest against the rest
+/// of the packet, so a packet changed anywhere since the client built it (or since
+/// the previous hop passed it on) goes no further than this hop.
+///
+/// Fails with [`Error::SizeClass`] for a packet of the wrong size, [`Error::BadKey`]
+/// if the slot's ephemeral key is a low-order point, [`Error::Decrypt`] if the layer
+/// was not made for these keys, or if the slot or any byte after it was changed on
+/// the way (the `what` of the latter is [`CHANGED_ON_THE_WAY`]), and
+/// [`Error::Decode`] if an authentic layer is malformed.
 pub fn peel(packet: &[u8], onion_keys: &[&OnionSecret]) -> Result<Peeled> {
     super::check_request_class(packet.len())?;
     let wrong_size = || Error::SizeClass { len: packet.len() };
-    let (header, payload) = packet
-        .split_at_checked(ONION_HEADER_LEN)
-        .ok_or_else(wrong_size)?;
-    let (slot, later_slots) = header
+    let (slot, rest) = packet
         .split_first_chunk::<ONION_SLOT_LEN>()
         .ok_or_else(wrong_size)?;
-    let (keys, routing) = open_slot(slot, onion_keys)?;
+    let (later_slots, payload) = rest
+        .split_at_checked(ONION_HEADER_LEN - ONION_SLOT_LEN)
+        .ok_or_else(wrong_size)?;
+    let (keys, routing, digest) = open_slot(slot, onion_keys)?;
+    // One keyed blake3 pass over everything after the slot. Without it, relays would
+    // pass on a payload or later slot a hop before them had changed, and a colluding
+    // later hop could recognise the change: a tag linking the packet it receives to
+    // the client the first hop saw.
+    if Digest::of(&keys.integrity, &[rest]) != digest {
+        return Err(Error::Decrypt {
+            what: CHANGED_ON_THE_WAY,
+        });
+    }
     match routing {
         Routing::Forward(next) => {
             // Shift the header one slot forward, pad with a zero slot, and XOR the

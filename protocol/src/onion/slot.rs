@@ -1,12 +1,13 @@
 //! One header slot: the hop's ephemeral key and its sealed routing info (what to do
-//! with the packet, and where to send it next).
+//! with the packet, where to send it next, and the digest of the rest of the packet).
 
-use crate::constants::{KEY_LEN, ONION_ROUTING_LEN, ONION_SLOT_LEN, TAG_LEN};
+use crate::constants::{KEY_LEN, ONION_DIGEST_LEN, ONION_ROUTING_LEN, ONION_SLOT_LEN, TAG_LEN};
 use crate::crypto::{dh, open_in_place, seal_in_place};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
 use crate::keys::OnionSecret;
 
+use super::integrity::Digest;
 use super::layer::LayerKeys;
 
 /// Routing command: peel and pass the packet on.
@@ -24,14 +25,16 @@ pub(super) enum Routing {
 }
 
 impl Routing {
-    /// `command ‖ next hop (zeros for Deliver) ‖ reserved zeros`.
-    pub(super) fn encode(&self) -> [u8; ONION_ROUTING_LEN] {
+    /// `command ‖ next hop (zeros for Deliver) ‖ digest ‖ reserved zeros`: the
+    /// plaintext sealed in the slot.
+    pub(super) fn encode(&self, digest: &Digest) -> [u8; ONION_ROUTING_LEN] {
         let (command, next) = match self {
             Self::Forward(node) => (CMD_FORWARD, node.0),
             Self::Deliver => (CMD_DELIVER, [0; KEY_LEN]),
         };
         let mut out = [0u8; ONION_ROUTING_LEN];
-        for (o, b) in out.iter_mut().zip(std::iter::once(command).chain(next)) {
+        let fields = std::iter::once(command).chain(next).chain(digest.0);
+        for (o, b) in out.iter_mut().zip(fields) {
             *o = b;
         }
         out
@@ -39,34 +42,39 @@ impl Routing {
 
     /// The inverse of [`Routing::encode`]; anything it would not produce (an unknown
     /// command, a next hop on Deliver, non-zero reserved bytes) is refused.
-    pub(super) fn decode(bytes: &[u8; ONION_ROUTING_LEN]) -> Result<Self> {
+    pub(super) fn decode(bytes: &[u8; ONION_ROUTING_LEN]) -> Result<(Self, Digest)> {
         let bad = |reason: &str| Error::Decode {
             what: "onion routing info",
             reason: reason.into(),
         };
         let (command, rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
-        let (next, reserved) = rest
+        let (next, rest) = rest
             .split_first_chunk::<KEY_LEN>()
+            .ok_or_else(|| bad("too short"))?;
+        let (digest, reserved) = rest
+            .split_first_chunk::<ONION_DIGEST_LEN>()
             .ok_or_else(|| bad("too short"))?;
         if reserved.iter().any(|b| *b != 0) {
             return Err(bad("reserved bytes are not zero"));
         }
-        match *command {
-            CMD_FORWARD => Ok(Self::Forward(NodeId(*next))),
-            CMD_DELIVER if next.iter().all(|b| *b == 0) => Ok(Self::Deliver),
-            CMD_DELIVER => Err(bad("a Deliver names a next hop")),
-            other => Err(bad(&format!("unknown command {other}"))),
-        }
+        let routing = match *command {
+            CMD_FORWARD => Self::Forward(NodeId(*next)),
+            CMD_DELIVER if next.iter().all(|b| *b == 0) => Self::Deliver,
+            CMD_DELIVER => return Err(bad("a Deliver names a next hop")),
+            other => return Err(bad(&format!("unknown command {other}"))),
+        };
+        Ok((routing, Digest(*digest)))
     }
 }
 
-/// `eph_pub ‖ seal(routing) ‖ tag`, sealed under the layer's slot key.
+/// `eph_pub ‖ seal(routing ‖ digest) ‖ tag`, sealed under the layer's slot key.
 pub(super) fn seal_slot(
     eph_pub: &[u8; KEY_LEN],
     keys: &LayerKeys,
     routing: Routing,
+    digest: &Digest,
 ) -> Result<[u8; ONION_SLOT_LEN]> {
-    let mut sealed = routing.encode();
+    let mut sealed = routing.encode(digest);
     let tag = seal_in_place(&keys.slot, &[], &mut sealed)?;
     let mut slot = [0u8; ONION_SLOT_LEN];
     let parts = eph_pub.iter().chain(sealed.iter()).chain(tag.iter());
@@ -77,13 +85,14 @@ pub(super) fn seal_slot(
 }
 
 /// Opens a slot with the first of `onion_keys` it was made for (the current key,
-/// then the previous one during its grace period). Returns the layer keys and the
-/// routing info, [`Error::BadKey`] if the ephemeral key is a low-order point, or
+/// then the previous one during its grace period). Returns the layer keys, the
+/// routing info and the digest the rest of the packet must have (the caller checks
+/// it), [`Error::BadKey`] if the ephemeral key is a low-order point, or
 /// [`Error::Decrypt`] if no key opens it.
 pub(super) fn open_slot(
     slot: &[u8; ONION_SLOT_LEN],
     onion_keys: &[&OnionSecret],
-) -> Result<(LayerKeys, Routing)> {
+) -> Result<(LayerKeys, Routing, Digest)> {
     let short = || Error::SizeClass { len: slot.len() };
     let (eph_pub, rest) = slot.split_first_chunk::<KEY_LEN>().ok_or_else(short)?;
     let (sealed, tag) = rest
@@ -98,7 +107,8 @@ pub(super) fn open_slot(
         let keys = LayerKeys::derive(&shared, eph_pub, &key.public());
         let mut routing = *sealed;
         if open_in_place("onion layer", &keys.slot, &[], &mut routing, tag).is_ok() {
-            return Ok((keys, Routing::decode(&routing)?));
+            let (routing, digest) = Routing::decode(&routing)?;
+            return Ok((keys, routing, digest));
         }
     }
     Err(Error::Decrypt {
@@ -112,27 +122,33 @@ mod tests {
 
     use super::*;
 
+    const DIGEST: Digest = Digest([0xD1; ONION_DIGEST_LEN]);
+
     #[test]
     fn routing_round_trip() {
         for r in [Routing::Forward(NodeId([7; 32])), Routing::Deliver] {
-            assert_eq!(Routing::decode(&r.encode()).unwrap(), r);
+            let (back, digest) = Routing::decode(&r.encode(&DIGEST)).unwrap();
+            assert_eq!((back, digest), (r, DIGEST));
         }
-        let f = Routing::Forward(NodeId([7; 32])).encode();
+        let f = Routing::Forward(NodeId([7; 32])).encode(&DIGEST);
         assert_eq!(f[0], 0);
         assert_eq!(&f[1..33], &[7; 32]);
-        assert_eq!(&f[33..], &[0; 15]);
-        let d = Routing::Deliver.encode();
+        assert_eq!(&f[33..49], &[0xD1; 16]);
+        assert_eq!(&f[49..], &[0; 15]);
+        let d = Routing::Deliver.encode(&DIGEST);
         assert_eq!(d[0], 1);
-        assert!(d[1..].iter().all(|b| *b == 0));
+        assert!(d[1..33].iter().all(|b| *b == 0));
+        assert_eq!(&d[33..49], &[0xD1; 16]);
+        assert!(d[49..].iter().all(|b| *b == 0));
     }
 
     #[test]
     fn routing_refuses_what_encode_never_makes() {
-        let mut unknown = Routing::Deliver.encode();
+        let mut unknown = Routing::Deliver.encode(&DIGEST);
         unknown[0] = 2;
-        let mut reserved = Routing::Forward(NodeId([7; 32])).encode();
-        reserved[47] = 1;
-        let mut deliver_with_next = Routing::Deliver.encode();
+        let mut reserved = Routing::Forward(NodeId([7; 32])).encode(&DIGEST);
+        reserved[ONION_ROUTING_LEN - 1] = 1;
+        let mut deliver_with_next = Routing::Deliver.encode(&DIGEST);
         deliver_with_next[5] = 1;
         for bad in [unknown, reserved, deliver_with_next] {
             assert!(matches!(Routing::decode(&bad), Err(Error::Decode { .. })));
@@ -147,20 +163,21 @@ mod tests {
         let eph = x25519_dalek::StaticSecret::from([5; 32]);
         let eph_pub = x25519_dalek::PublicKey::from(&eph).to_bytes();
         let keys = LayerKeys::derive(&dh(&eph, &hop.public()).unwrap(), &eph_pub, &hop.public());
-        let mut routing = Routing::Deliver.encode();
-        routing[40] = 9;
+        let mut routing = Routing::Deliver.encode(&DIGEST);
+        routing[ONION_ROUTING_LEN - 8] = 9;
         let tag = seal_in_place(&keys.slot, &[], &mut routing).unwrap();
         let mut slot = [0u8; ONION_SLOT_LEN];
-        slot[..32].copy_from_slice(&eph_pub);
-        slot[32..80].copy_from_slice(&routing);
-        slot[80..].copy_from_slice(&tag);
+        slot[..KEY_LEN].copy_from_slice(&eph_pub);
+        slot[KEY_LEN..KEY_LEN + ONION_ROUTING_LEN].copy_from_slice(&routing);
+        slot[KEY_LEN + ONION_ROUTING_LEN..].copy_from_slice(&tag);
         assert!(matches!(
             open_slot(&slot, &[&hop]),
             Err(Error::Decode { .. })
         ));
-        // The same slot, sealed properly, opens.
-        let good = seal_slot(&eph_pub, &keys, Routing::Deliver).unwrap();
-        assert_eq!(open_slot(&good, &[&hop]).unwrap().1, Routing::Deliver);
+        // The same slot, sealed properly, opens and gives back the digest.
+        let good = seal_slot(&eph_pub, &keys, Routing::Deliver, &DIGEST).unwrap();
+        let (_, routing, digest) = open_slot(&good, &[&hop]).unwrap();
+        assert_eq!((routing, digest), (Routing::Deliver, DIGEST));
         assert!(matches!(open_slot(&good, &[]), Err(Error::Decrypt { .. })));
     }
 }

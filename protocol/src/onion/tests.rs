@@ -38,6 +38,7 @@ fn rng(seed: u8) -> ChaCha20Rng {
 }
 
 /// Everything a run through the path produced.
+#[derive(Debug)]
 struct Run {
     /// The packet as each hop received it.
     packets: Vec<Vec<u8>>,
@@ -47,10 +48,23 @@ struct Run {
     request: Vec<u8>,
 }
 
+/// Where and why a run through the path stopped.
+#[derive(Debug)]
+struct Refused {
+    /// The hop that refused the packet it received.
+    hop: usize,
+    error: Error,
+}
+
 /// Peels `packet` at hops `from..`, checking that each relay forwards to the next
-/// hop of the path. Any error is returned; a Forward to the wrong node or a Deliver
-/// before the destination fails the test.
-fn run_from(secrets: &[OnionSecret], hops: &[Hop], from: usize, packet: Vec<u8>) -> Result<Run> {
+/// hop of the path. An error is returned with the hop that refused; a Forward to
+/// the wrong node or a Deliver before the destination fails the test.
+fn run_from(
+    secrets: &[OnionSecret],
+    hops: &[Hop],
+    from: usize,
+    packet: Vec<u8>,
+) -> std::result::Result<Run, Refused> {
     let mut run = Run {
         packets: vec![],
         replies: vec![],
@@ -59,7 +73,7 @@ fn run_from(secrets: &[OnionSecret], hops: &[Hop], from: usize, packet: Vec<u8>)
     let mut packet = packet;
     for (i, secret) in secrets.iter().enumerate().take(hops.len()).skip(from) {
         run.packets.push(packet.clone());
-        match peel(&packet, &[secret])? {
+        match peel(&packet, &[secret]).map_err(|error| Refused { hop: i, error })? {
             Peeled::Forward {
                 next,
                 packet: inner,
@@ -307,11 +321,13 @@ fn replay_tags() {
 /// position (`1 << pos % 8`), so every bit of every slot field is hit somewhere, and
 /// bit 7 of each ephemeral key's last byte (the bit X25519 ignores) is among them.
 ///
-/// A flip anywhere a hop ahead reads (a live slot, or the payload) must stop the
-/// packet; a flip in the filler slots beyond the path must change nothing, and the
-/// original request must arrive.
+/// Every flip stops the packet at the hop that receives it: in the hop's own slot
+/// the slot does not open (or its key is a low-order point); anywhere else (later
+/// slots, the filler beyond the path, the payload) the slot's integrity digest does
+/// not match. So a flip made by hop `at - 1` on the packet it passes on, or on the
+/// link, never travels past hop `at`.
 #[test]
-fn any_flipped_byte_fails_later_never_a_wrong_delivery() {
+fn any_flipped_byte_fails_at_the_next_hop_never_a_wrong_delivery() {
     for n in [1usize, 2, 3, 5] {
         let (secrets, hops) = network(n);
         let request = b"store this message".to_vec();
@@ -320,30 +336,34 @@ fn any_flipped_byte_fails_later_never_a_wrong_delivery() {
         assert_eq!(clean.request, request);
         for (at, seen) in clean.packets.iter().enumerate() {
             assert_eq!(seen.len(), 4096);
-            // Slots from `live` on are filler: no hop ahead reads them.
-            let live = n - at;
             // Split over threads, positions interleaved so that each gets its share
-            // of the cheap header flips and the payload flips that reach the end.
+            // of the slot flips (which cost an AEAD) and the rest.
             let workers = std::thread::available_parallelism().map_or(4, |w| w.get());
             std::thread::scope(|scope| {
                 for first in 0..workers {
-                    let (secrets, hops, request) = (&secrets, &hops, &request);
+                    let (secrets, hops) = (&secrets, &hops);
                     scope.spawn(move || {
                         for pos in (first..seen.len()).step_by(workers) {
                             let bit = 1u8 << (pos % 8);
                             let mut bad = seen.clone();
                             bad[pos] ^= bit;
-                            let outcome = run_from(secrets, hops, at, bad);
-                            let in_filler = pos < ONION_HEADER_LEN && pos / ONION_SLOT_LEN >= live;
-                            match outcome {
-                                Ok(run) if in_filler => assert_eq!(&run.request, request),
-                                Err(_) if !in_filler => {}
+                            let refused = match run_from(secrets, hops, at, bad) {
                                 Ok(_) => panic!(
                                     "n {n}: flip {bit:#x} at {pos} at hop {at} went unnoticed"
                                 ),
-                                Err(e) => {
-                                    panic!("n {n}: flip in filler at {pos} at hop {at}: {e}")
+                                Err(refused) => refused,
+                            };
+                            assert_eq!(refused.hop, at, "n {n}: flip at {pos} travelled on");
+                            let own_slot = pos < ONION_SLOT_LEN;
+                            match refused.error {
+                                Error::Decrypt { what } if own_slot => {
+                                    assert_ne!(what, CHANGED_ON_THE_WAY, "n {n}: pos {pos}")
                                 }
+                                Error::BadKey { .. } if pos < KEY_LEN => {}
+                                Error::Decrypt { what } if !own_slot => {
+                                    assert_eq!(what, CHANGED_ON_THE_WAY, "n {n}: pos {pos}")
+                                }
+                                e => panic!("n {n}: flip at {pos} at hop {at}: {e}"),
                             }
                         }
                     });
@@ -353,14 +373,13 @@ fn any_flipped_byte_fails_later_never_a_wrong_delivery() {
     }
 }
 
-/// Pins down the tagging weakness the module docs describe (a change to this
-/// behaviour, such as a wide-block payload cipher, must update those docs, the
-/// README and ARCHITECTURE): relays pass on a payload bit the guard flipped, at the
-/// same position, so only the destination notices, and a colluding destination can
-/// undo the flip and deliver as if nothing happened. A flipped bit in a later hop's
-/// slot likewise passes the honest relay in between.
+/// The tagging attack the integrity digests stop: a guard changes the packet it
+/// passes on (a payload bit, or a bit of a later hop's slot) hoping that a
+/// colluding destination or later relay recognises the change. The honest middle
+/// relay refuses the packet, so the tag reaches no one; undoing the change makes it
+/// pass again, so the refusal is the change's doing.
 #[test]
-fn payload_tags_pass_relays_and_can_be_undone() {
+fn tags_are_refused_by_the_next_hop() {
     let n = 4;
     let (secrets, hops) = network(n);
     let request = b"retrieve inbox".to_vec();
@@ -368,42 +387,35 @@ fn payload_tags_pass_relays_and_can_be_undone() {
     let Peeled::Forward { packet: out, .. } = peel(&packet, &[&secrets[0]]).unwrap() else {
         panic!("the guard should forward");
     };
-    let pos = ONION_HEADER_LEN + 1000;
-    let mut tagged = out.clone();
-    tagged[pos] ^= 0x10;
-    // Through the honest relays, unnoticed.
-    let mut at_destination = tagged;
-    for secret in &secrets[1..n - 1] {
-        let Peeled::Forward { packet, .. } = peel(&at_destination, &[secret]).unwrap() else {
-            panic!("a relay should forward");
-        };
-        at_destination = packet;
+    for (what, pos) in [
+        ("a payload bit", ONION_HEADER_LEN + 1000),
+        ("the last payload bit", out.len() - 1),
+        ("a bit of the exit's slot", ONION_SLOT_LEN + 40),
+        ("a bit of the destination's slot", 2 * ONION_SLOT_LEN + 5),
+        ("a bit of the slot the guard appended", ONION_HEADER_LEN - 1),
+    ] {
+        let mut tagged = out.clone();
+        tagged[pos] ^= 0x10;
+        let refused = run_from(&secrets, &hops, 1, tagged.clone()).unwrap_err();
+        assert_eq!(refused.hop, 1, "{what}: the middle let it through");
+        assert_eq!(
+            refused.error,
+            Error::Decrypt {
+                what: CHANGED_ON_THE_WAY
+            },
+            "{what}"
+        );
+        tagged[pos] ^= 0x10;
+        assert_eq!(
+            run_from(&secrets, &hops, 1, tagged).unwrap().request,
+            request
+        );
     }
-    assert!(matches!(
-        peel(&at_destination, &[&secrets[n - 1]]),
-        Err(Error::Decrypt { .. })
-    ));
-    at_destination[pos] ^= 0x10;
-    let Peeled::Deliver { request: got, .. } = peel(&at_destination, &[&secrets[n - 1]]).unwrap()
-    else {
-        panic!("the destination should deliver");
-    };
-    assert_eq!(got, request);
-
-    // The guard flips a bit of the exit's slot (slot 1 of what it sends): the middle
-    // passes it on, the exit fails to open it.
-    let mut tagged = out;
-    tagged[ONION_SLOT_LEN + 40] ^= 0x01;
-    let Peeled::Forward {
-        packet: at_exit, ..
-    } = peel(&tagged, &[&secrets[1]]).unwrap()
-    else {
-        panic!("the middle should forward");
-    };
-    assert!(matches!(
-        peel(&at_exit, &[&secrets[2]]),
-        Err(Error::Decrypt { .. })
-    ));
+    // A guard that rewrites the whole payload (say, with one the colluder would
+    // recognise) fares no better.
+    let mut replaced = out;
+    replaced[ONION_HEADER_LEN..].fill(0x7a);
+    assert_eq!(run_from(&secrets, &hops, 1, replaced).unwrap_err().hop, 1);
 }
 
 #[test]
