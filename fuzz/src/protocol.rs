@@ -21,6 +21,9 @@ use sotto_protocol::record::SignedNodeRecord;
 use sotto_protocol::rpc::{NodeRequest, NodeResponse, Request, Response};
 use sotto_protocol::{AccountId, AccountKey, NetworkParams, NodeId, OnionSecret, UnixMillis};
 
+/// The network every owner signature and record is checked against.
+pub const FUZZ_NETWORK: &str = "devnet";
+
 /// The clock every target runs at: 2026-01-01T00:10:00Z. Seeds are signed and
 /// issued a few minutes before it, so owner signatures and node records verify.
 pub const FUZZ_NOW: UnixMillis = 1_767_225_600_000 + 10 * 60 * 1_000;
@@ -119,7 +122,7 @@ pub fn rpc_request(data: &[u8]) -> bool {
         return false;
     };
     // A node runs this on every decoded request; the result is the peer's business.
-    let _ = request.authorize(FUZZ_NOW);
+    let _ = request.authorize(FUZZ_NETWORK, FUZZ_NOW);
     let _ = (request.kind(), request.account(), request.swarm_account());
     assert_round_trip("RPC request", &request, Request::encode, Request::decode);
     true
@@ -128,7 +131,7 @@ pub fn rpc_request(data: &[u8]) -> bool {
 /// `Response::decode`, then encode → decode, and the verification a client runs
 /// on every node record a response carries. Accepted: decoded.
 pub fn rpc_response(data: &[u8]) -> bool {
-    let Ok(response) = Response::decode(data) else {
+    let Ok(response) = Response::decode(data, FUZZ_NOW) else {
         return false;
     };
     if let Response::Swarm { records } | Response::Directory { records, .. } = &response {
@@ -138,41 +141,35 @@ pub fn rpc_response(data: &[u8]) -> bool {
         }
     }
     let _ = response.kind();
-    assert_round_trip(
-        "RPC response",
-        &response,
-        Response::encode,
-        Response::decode,
-    );
+    assert_round_trip("RPC response", &response, Response::encode, |b| {
+        Response::decode(b, FUZZ_NOW)
+    });
     true
 }
 
 /// `NodeRequest::decode`, then encode → decode. Accepted: decoded.
 pub fn node_request(data: &[u8]) -> bool {
-    let Ok(request) = NodeRequest::decode(data) else {
+    let Ok(request) = NodeRequest::decode(data, FUZZ_NOW) else {
         return false;
     };
+    // A node checks the owner proofs of everything a peer replicates.
+    let _ = request.authorize(FUZZ_NETWORK, FUZZ_NOW);
     let _ = request.kind();
-    assert_round_trip(
-        "node request",
-        &request,
-        NodeRequest::encode,
-        NodeRequest::decode,
-    );
+    assert_round_trip("node request", &request, NodeRequest::encode, |b| {
+        NodeRequest::decode(b, FUZZ_NOW)
+    });
     true
 }
 
 /// `NodeResponse::decode`, then encode → decode. Accepted: decoded.
 pub fn node_response(data: &[u8]) -> bool {
-    let Ok(response) = NodeResponse::decode(data) else {
+    let Ok(response) = NodeResponse::decode(data, FUZZ_NOW) else {
         return false;
     };
-    assert_round_trip(
-        "node response",
-        &response,
-        NodeResponse::encode,
-        NodeResponse::decode,
-    );
+    let _ = response.authorize(FUZZ_NETWORK, FUZZ_NOW);
+    assert_round_trip("node response", &response, NodeResponse::encode, |b| {
+        NodeResponse::decode(b, FUZZ_NOW)
+    });
     true
 }
 

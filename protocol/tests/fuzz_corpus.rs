@@ -30,17 +30,17 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use sotto_protocol::constants::{DEFAULT_TTL_MS, PROTOCOL_VERSION};
 use sotto_protocol::envelope::{self, Content, ContentBody, ContentId, DisappearMode, ReceiptKind};
-use sotto_protocol::onion::{self, Peeled, ReplyKey};
+use sotto_protocol::onion::{self, Peeled};
 use sotto_protocol::record::{NodeRecord, OnionKeyEntry, SignedNodeRecord};
 use sotto_protocol::rpc::{
-    AccountDigest, Cursor, DeleteRequest, DigestItem, ErrorKind, ExpireRequest, ExpiryUpdate,
-    MessageHash, NodeRequest, NodeResponse, Request, Response, RetrieveRequest, RetrievedMessage,
-    RpcError, StoreRequest, StoredMessage, Tombstone,
+    AccountDigest, Cursor, DeleteRequest, DigestItem, ErrorKind, ExpireRequest, MessageHash,
+    NodeRequest, NodeResponse, Request, Response, RetrieveRequest, RetrievedMessage, RpcError,
+    StoreRequest, StoredMessage,
 };
 use sotto_protocol::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use sotto_protocol::{AccountKey, Namespace, NodeId, NodeKey, OnionSecret};
 
-use targets::FUZZ_NOW;
+use targets::{FUZZ_NETWORK, FUZZ_NOW};
 
 /// A target: bytes in, accepted or not out.
 type Target = fn(&[u8]) -> bool;
@@ -220,6 +220,7 @@ fn rpc_request_seeds() -> Vec<Seed> {
             Request::Store(
                 StoreRequest::signed(
                     &owner,
+                    FUZZ_NETWORK,
                     Namespace::CONFIG,
                     b"config".to_vec(),
                     DAY_MS,
@@ -231,8 +232,15 @@ fn rpc_request_seeds() -> Vec<Seed> {
         (
             "retrieve-inbox-signed",
             Request::Retrieve(
-                RetrieveRequest::signed(&owner, Namespace::INBOX, Some(cursor), 20_000, MADE_AT)
-                    .unwrap(),
+                RetrieveRequest::signed(
+                    &owner,
+                    FUZZ_NETWORK,
+                    Namespace::INBOX,
+                    Some(cursor),
+                    20_000,
+                    MADE_AT,
+                )
+                .unwrap(),
             ),
         ),
         (
@@ -242,14 +250,22 @@ fn rpc_request_seeds() -> Vec<Seed> {
         (
             "delete-signed",
             Request::Delete(
-                DeleteRequest::signed(&owner, Namespace::INBOX, hashes(), MADE_AT).unwrap(),
+                DeleteRequest::signed(&owner, FUZZ_NETWORK, Namespace::INBOX, hashes(), MADE_AT)
+                    .unwrap(),
             ),
         ),
         (
             "expire-signed",
             Request::Expire(
-                ExpireRequest::signed(&owner, Namespace::INBOX, hashes(), FUZZ_NOW, MADE_AT)
-                    .unwrap(),
+                ExpireRequest::signed(
+                    &owner,
+                    FUZZ_NETWORK,
+                    Namespace::INBOX,
+                    hashes(),
+                    FUZZ_NOW,
+                    MADE_AT,
+                )
+                .unwrap(),
             ),
         ),
         ("get-swarm", Request::GetSwarm { account: inbox }),
@@ -264,7 +280,7 @@ fn rpc_request_seeds() -> Vec<Seed> {
     ];
     for (name, request) in &requests {
         // The signed seeds pass the owner check at the targets' clock.
-        assert_eq!(request.authorize(FUZZ_NOW), Ok(()), "{name}");
+        assert_eq!(request.authorize(FUZZ_NETWORK, FUZZ_NOW), Ok(()), "{name}");
     }
     seeds(requests.map(|(name, r)| (name, r.encode().unwrap())))
 }
@@ -287,8 +303,8 @@ fn rpc_response_seeds() -> Vec<Seed> {
             "messages",
             Response::Messages {
                 messages: vec![
-                    RetrievedMessage::from_stored(&first),
-                    RetrievedMessage::from_stored(&second),
+                    RetrievedMessage::from_stored(&first, None),
+                    RetrievedMessage::from_stored(&second, None),
                 ],
                 cursor: Some(second.cursor()),
                 more: false,
@@ -348,27 +364,37 @@ fn rpc_response_seeds() -> Vec<Seed> {
 fn node_request_seeds() -> Vec<Seed> {
     let m = message(b"replicated", MADE_AT);
     let account = m.account;
-    let tombstone = Tombstone {
-        account,
-        namespace: Namespace::INBOX,
-        hash: MessageHash([0x66; 32]),
-        expiry: MADE_AT + DAY_MS,
-    };
-    let update = ExpiryUpdate {
-        account,
-        namespace: Namespace::INBOX,
-        hash: m.hash,
-        expiry: MADE_AT + HOUR_MS,
-    };
-    let mut accounts = [owner().account_id(), account];
+    let owner = owner();
+    let config = StoreRequest::signed(
+        &owner,
+        FUZZ_NETWORK,
+        Namespace::CONFIG,
+        b"settings".to_vec(),
+        DAY_MS,
+        MADE_AT,
+    )
+    .unwrap()
+    .to_stored(MADE_AT);
+    let delete =
+        DeleteRequest::signed(&owner, FUZZ_NETWORK, Namespace::CONFIG, hashes(), MADE_AT).unwrap();
+    let expire = ExpireRequest::signed(
+        &owner,
+        FUZZ_NETWORK,
+        Namespace::CONFIG,
+        vec![config.hash],
+        MADE_AT + HOUR_MS,
+        MADE_AT,
+    )
+    .unwrap();
+    let mut accounts = [owner.account_id(), account];
     accounts.sort();
     let requests = [
         (
             "replicate",
             NodeRequest::Replicate {
-                messages: vec![m.clone()],
-                tombstones: vec![tombstone],
-                expiry_updates: vec![update],
+                messages: vec![m.clone(), config],
+                deletes: vec![delete],
+                expiries: vec![expire],
             },
         ),
         (
@@ -399,20 +425,20 @@ fn node_request_seeds() -> Vec<Seed> {
             },
         ),
     ];
+    for (name, request) in &requests {
+        // The replicated owner data carries proofs that verify.
+        assert_eq!(request.authorize(FUZZ_NETWORK, FUZZ_NOW), Ok(()), "{name}");
+    }
     seeds(requests.map(|(name, r)| (name, r.encode().unwrap())))
 }
 
 fn node_response_seeds() -> Vec<Seed> {
     let m = message(b"fetched", MADE_AT);
-    let tombstone = Tombstone {
-        account: m.account,
-        namespace: Namespace::INBOX,
-        hash: MessageHash([0x88; 32]),
-        expiry: MADE_AT + DAY_MS,
-    };
+    let delete =
+        DeleteRequest::signed(&owner(), FUZZ_NETWORK, Namespace::INBOX, hashes(), MADE_AT).unwrap();
     let mut items = [
-        DigestItem::of_message(&m),
-        DigestItem::of_tombstone(&tombstone),
+        DigestItem::of_message(&m, None),
+        DigestItem::deleted(MessageHash([0x88; 32]), Namespace::INBOX),
     ];
     items.sort_by_key(|i| i.hash);
     let mut differing = [owner().account_id(), m.account];
@@ -436,7 +462,8 @@ fn node_response_seeds() -> Vec<Seed> {
             "messages",
             NodeResponse::Messages {
                 messages: vec![m],
-                tombstones: vec![tombstone],
+                deletes: vec![delete],
+                expiries: vec![],
             },
         ),
         (
@@ -515,14 +542,16 @@ fn onion_seeds() -> Vec<Seed> {
     let fixture = targets::onion_fixture();
     let secrets = targets::onion_secrets();
     let peel = |packet: &[u8], secret: &OnionSecret| onion::peel(packet, &[secret]).unwrap();
-    let Peeled::Forward {
-        packet: inner,
-        reply: relay,
-        ..
-    } = peel(&fixture.packet, &secrets[0])
-    else {
-        panic!("hop 0 of the fixture is a relay");
+    // Each reply key answers once, so hop 0 peels the packet twice: once to wrap
+    // the destination's answer, once to seal an error of its own.
+    let relay_keys = || {
+        let Peeled::Forward { packet, reply, .. } = peel(&fixture.packet, &secrets[0]) else {
+            panic!("hop 0 of the fixture is a relay");
+        };
+        (packet, reply)
     };
+    let (inner, relay) = relay_keys();
+    let (_, relay_for_error) = relay_keys();
     let Peeled::Deliver {
         request,
         reply: destination,
@@ -531,13 +560,9 @@ fn onion_seeds() -> Vec<Seed> {
         panic!("hop 1 of the fixture is the destination");
     };
     assert_eq!(request, targets::ONION_FIXTURE_REQUEST);
-    let back = |sealer: &ReplyKey, body: &[u8]| {
-        let mut packet = onion::seal_response(sealer, body).unwrap();
-        onion::wrap_response(&relay, &mut packet).unwrap();
-        packet
-    };
-    let response = back(&destination, b"pong");
-    let relay_error = onion::seal_response(&relay, b"next hop unreachable").unwrap();
+    let mut response = onion::seal_response(destination, b"pong").unwrap();
+    onion::wrap_response(relay, &mut response).unwrap();
+    let relay_error = onion::seal_response(relay_for_error, b"next hop unreachable").unwrap();
     for packet in [&response, &relay_error] {
         assert!(onion::open_response(&fixture.reply, packet).is_ok());
     }
