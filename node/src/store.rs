@@ -1,0 +1,277 @@
+//! The node's message store on sled (DESIGN §5): messages in the order every
+//! replica shares, tombstones and expiry changes with the owner's signed proofs,
+//! per-account and per-node quotas, batched purging, and what anti-entropy
+//! needs to compare and exchange an account's items (DESIGN §6).
+//!
+//! ## Trees
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `messages` | `account ‖ namespace (u16 BE) ‖ timestamp (u64 BE) ‖ hash` | [`records::MessageRecord`]: owner's shortening, postcard `StoredMessage` |
+//! | `items` | `account ‖ hash` | [`records::ItemRecord`]: present (namespace, times, shortening + proof id) or tombstone (namespace, until, proof id) |
+//! | `proofs` | proof id (blake3 of the signed request) | reference count, then the owner's signed `DeleteRequest` or `ExpireRequest` |
+//! | `expiry` | `due (u64 BE) ‖ account ‖ hash` | empty: when the purge removes the item |
+//! | `usage` | `account` | bytes charged (u64 BE) ‖ messages (u64 BE) |
+//! | `meta` | `format`, `bytes`, `messages` | u64 BE each: on-disk format, node totals |
+//!
+//! `items` is the one source of truth for the state of a hash; `messages` holds
+//! the data in retrieve order, and `expiry` indexes `items` by due time. Every
+//! operation that changes anything runs as one sled transaction across all six
+//! trees, so indexes, proofs' reference counts and counters never disagree with
+//! the records, whatever fails or crashes in between.
+//!
+//! ## Crash safety
+//!
+//! sled recovers its log up to a prefix of what was written and never recovers
+//! part of a transaction, so after a crash the store is the state after some
+//! committed operation. Writes reach the disk in the background (sled flushes
+//! about every 500 ms); [`Store::flush`] forces them there. A node calls it before
+//! it acknowledges a store, so that an acknowledged message survives a crash.
+//!
+//! ## Clock
+//!
+//! The store never reads a clock: every call whose result depends on time takes
+//! the caller's `now` (Unix ms), so tests move time instead of sleeping.
+//!
+//! ## Not here
+//!
+//! Authorization: every request is checked (validated, signatures verified,
+//! swarm membership) by the caller before it reaches the store. Rate limits are
+//! the RPC layer's.
+
+mod error;
+mod keys;
+mod limits;
+mod purge;
+mod read;
+mod records;
+mod sync;
+mod tx;
+mod write;
+
+use std::path::Path;
+
+use sled::{Db, Tree};
+use sotto_protocol::AccountId;
+
+pub use error::{QuotaScope, Result, StoreError};
+pub use limits::{PER_MESSAGE_OVERHEAD, StoreLimits, charge};
+pub use read::Page;
+pub use sync::{Accounts, Fetched};
+pub use write::PutOutcome;
+
+/// The on-disk format this build writes and reads. Bump it with any change of
+/// key layout or record encoding, and say in the release notes how to move.
+pub const STORE_FORMAT: u64 = 1;
+
+/// How often sled writes to disk in the background, in ms. What a crash can
+/// lose of what was never [`Store::flush`]ed.
+const FLUSH_EVERY_MS: u64 = 500;
+
+/// `meta` keys.
+const META_FORMAT: &[u8] = b"format";
+const META_BYTES: &[u8] = b"bytes";
+const META_MESSAGES: &[u8] = b"messages";
+
+/// How much one account uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes charged ([`charge`] of each held message).
+    pub bytes: u64,
+    /// Messages held (not counting tombstones).
+    pub messages: u64,
+}
+
+/// A node's message store. Cheap to clone (the clones share one database);
+/// every method takes `&self` and is safe to call from several threads. The
+/// calls block on disk I/O: an async node runs them on a blocking thread.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    messages: Tree,
+    items: Tree,
+    proofs: Tree,
+    expiry: Tree,
+    usage: Tree,
+    meta: Tree,
+    limits: StoreLimits,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store in the directory `path`, creating it if needed, with
+    /// `limits`. Fails if another process has it open, or if it was written in
+    /// another [`STORE_FORMAT`].
+    pub fn open(path: impl AsRef<Path>, limits: StoreLimits) -> Result<Store> {
+        let db = sled::Config::new()
+            .path(path)
+            // Said here rather than left to sled's default: the module docs
+            // and `flush` promise at most this much unflushed work.
+            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            .open()
+            .map_err(|e| StoreError::engine("open", e))?;
+        let tree = |name: &str| {
+            db.open_tree(name)
+                .map_err(|e| StoreError::engine("open", e))
+        };
+        let store = Store {
+            messages: tree("messages")?,
+            items: tree("items")?,
+            proofs: tree("proofs")?,
+            expiry: tree("expiry")?,
+            usage: tree("usage")?,
+            meta: tree("meta")?,
+            db,
+            limits,
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    fn check_format(&self) -> Result<()> {
+        let found = self
+            .meta
+            .get(META_FORMAT)
+            .map_err(|e| StoreError::engine("open", e))?;
+        match found {
+            Some(v) => {
+                let found = decode_u64("meta", META_FORMAT, &v)?;
+                if found != STORE_FORMAT {
+                    return Err(StoreError::Format {
+                        found,
+                        expected: STORE_FORMAT,
+                    });
+                }
+            }
+            None => {
+                self.meta
+                    .insert(META_FORMAT, &STORE_FORMAT.to_be_bytes())
+                    .map_err(|e| StoreError::engine("open", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The limits the store enforces.
+    pub fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+
+    /// How much `account` uses (zero if it holds nothing).
+    pub fn usage(&self, account: &AccountId) -> Result<Usage> {
+        let v = self
+            .usage
+            .get(account.as_bytes())
+            .map_err(|e| StoreError::engine("usage", e))?;
+        v.map_or(Ok(Usage::default()), |v| {
+            decode_usage(account.as_bytes(), &v)
+        })
+    }
+
+    /// Bytes charged on the whole node.
+    pub fn total_bytes(&self) -> Result<u64> {
+        self.meta_counter(META_BYTES)
+    }
+
+    /// Messages held on the whole node (not counting tombstones).
+    pub fn message_count(&self) -> Result<u64> {
+        self.meta_counter(META_MESSAGES)
+    }
+
+    fn meta_counter(&self, key: &'static [u8]) -> Result<u64> {
+        let v = self
+            .meta
+            .get(key)
+            .map_err(|e| StoreError::engine("read counters", e))?;
+        v.map_or(Ok(0), |v| decode_u64("meta", key, &v))
+    }
+
+    /// Writes everything stored so far to disk and waits for it (fsync). A node
+    /// calls it before acknowledging a store, so that an acknowledged message
+    /// survives a crash; without it, sled writes in the background about every
+    /// 500 ms, and a crash loses at most the writes since then (never part of one
+    /// operation). Costs one fsync, so callers batch acknowledgements where they
+    /// can.
+    pub fn flush(&self) -> Result<()> {
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| StoreError::engine("flush", e))
+    }
+}
+
+/// A counter value: u64 BE.
+fn decode_u64(tree: &'static str, key: &[u8], v: &[u8]) -> Result<u64> {
+    <[u8; 8]>::try_from(v)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::corrupt(tree, key, format!("counter of {} bytes", v.len())))
+}
+
+/// A `usage` value: bytes (u64 BE) ‖ messages (u64 BE).
+fn decode_usage(key: &[u8], v: &[u8]) -> Result<Usage> {
+    let bad = || StoreError::corrupt("usage", key, format!("value of {} bytes", v.len()));
+    let (b, m) = v.split_first_chunk::<8>().ok_or_else(bad)?;
+    let m = <[u8; 8]>::try_from(m).map_err(|_| bad())?;
+    Ok(Usage {
+        bytes: u64::from_be_bytes(*b),
+        messages: u64::from_be_bytes(m),
+    })
+}
+
+fn encode_usage(u: Usage) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    let (b, m) = v.split_at_mut(8);
+    b.copy_from_slice(&u.bytes.to_be_bytes());
+    m.copy_from_slice(&u.messages.to_be_bytes());
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_refuses_another_format() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path(), StoreLimits::default()).unwrap();
+            assert_eq!(s.total_bytes().unwrap(), 0);
+            assert_eq!(s.message_count().unwrap(), 0);
+            s.meta.insert(META_FORMAT, &99u64.to_be_bytes()).unwrap();
+            s.flush().unwrap();
+        }
+        let err = Store::open(dir.path(), StoreLimits::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Format {
+                    found: 99,
+                    expected: 1
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn corrupt_counters_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), StoreLimits::default()).unwrap();
+        s.meta.insert(META_BYTES, &[1, 2, 3]).unwrap();
+        let err = s.total_bytes().unwrap_err();
+        assert!(err.to_string().contains(&error::hex(META_BYTES)), "{err}");
+        let u = Usage {
+            bytes: 7,
+            messages: 2,
+        };
+        assert_eq!(decode_usage(b"k", &encode_usage(u)).unwrap(), u);
+        assert!(decode_usage(b"k", &[0; 15]).is_err());
+    }
+}

@@ -1,0 +1,80 @@
+//! The byte limits that protect a node's disk, and what one message is charged.
+
+/// One mebibyte.
+const MIB: u64 = 1024 * 1024;
+
+/// What one stored message costs besides its data: its record in `messages`
+/// (key 74 bytes; a 9-byte header and the message's account, hash, times and
+/// owner proof, at most 176 bytes, which
+/// [`sotto_protocol::constants::STORED_MESSAGE_OVERHEAD`] rounds to 256), its
+/// entry in `items` (key 64, value up to 59) and its expiry index key (72):
+/// about 450 bytes, rounded up to 512. Charging it means a flood of one-byte messages
+/// fills a quota as surely as large ones do, instead of filling the disk with
+/// index entries that the quota does not see.
+pub const PER_MESSAGE_OVERHEAD: u64 = 512;
+
+/// The byte limits of a node's store. A store past one of them is refused with
+/// [`crate::store::StoreError::QuotaExceeded`]; nothing already stored is ever
+/// dropped to make room (DESIGN §5).
+///
+/// Each message is charged its data length plus [`PER_MESSAGE_OVERHEAD`].
+/// Tombstones are not charged: they exist only behind an owner's signed delete
+/// (at most 256 hashes each), which the RPC layer rate-limits, and they expire
+/// with the message they stand for (at most 30 days after the delete).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Most bytes charged to one account, over all its namespaces. Default
+    /// 50 MiB: about 790 messages of the largest size (64 KiB), or about 33,000
+    /// typical 1 KiB sealed chat messages, which is weeks of busy chat waiting
+    /// for an offline user within the default 14-day TTL. One account cannot
+    /// take more than 1/200 of a node at the default node limit.
+    pub max_account_bytes: u64,
+    /// Most bytes charged on the node. Default 10 GiB: sled is log-structured
+    /// and its files run ahead of the live data until it reclaims space, so
+    /// this asks for some tens of GiB of free disk, which a small volunteer VPS
+    /// has. Operators with more disk raise it in the node config.
+    pub max_total_bytes: u64,
+}
+
+impl StoreLimits {
+    /// The defaults (50 MiB per account, 10 GiB per node).
+    pub const DEFAULT: StoreLimits = StoreLimits {
+        max_account_bytes: 50 * MIB,
+        max_total_bytes: 10 * 1024 * MIB,
+    };
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The bytes a message of `data_len` bytes is charged against the limits.
+pub fn charge(data_len: usize) -> u64 {
+    u64::try_from(data_len)
+        .unwrap_or(u64::MAX)
+        .saturating_add(PER_MESSAGE_OVERHEAD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotto_protocol::constants::{MAX_MESSAGE_DATA, STORED_MESSAGE_OVERHEAD};
+
+    #[test]
+    fn defaults_and_charge() {
+        let d = StoreLimits::default();
+        assert_eq!(d.max_account_bytes, 52_428_800);
+        assert_eq!(d.max_total_bytes, 10_737_418_240);
+        assert_eq!(d.max_total_bytes / d.max_account_bytes, 204);
+        assert_eq!(charge(0), PER_MESSAGE_OVERHEAD);
+        // The overhead covers the record's own overhead plus the index keys.
+        assert!(PER_MESSAGE_OVERHEAD >= STORED_MESSAGE_OVERHEAD as u64 + 64 + 72);
+        assert_eq!(
+            d.max_account_bytes / charge(MAX_MESSAGE_DATA),
+            793,
+            "about 790 of the largest messages per account"
+        );
+    }
+}

@@ -1,0 +1,354 @@
+//! One transaction across all the store's trees, with the typed steps every
+//! operation is built from: so that a record, its index entry, its proof's
+//! reference count and the counters always change together.
+
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+};
+use sotto_protocol::AccountId;
+use sotto_protocol::Namespace;
+use sotto_protocol::rpc::{Cursor, MessageHash, StoredMessage};
+use sotto_protocol::time::UnixMillis;
+
+use super::error::{QuotaScope, Result, StoreError};
+use super::keys::{due_key, item_key, message_key};
+use super::limits::{StoreLimits, charge};
+use super::records::{
+    ItemRecord, MessageRecord, PresentItem, Proof, ProofId, ProofRecord, Tombstone,
+};
+use super::{META_BYTES, META_MESSAGES, Store, Usage, decode_u64, decode_usage, encode_usage};
+
+/// A failed step: the transaction is aborted with this error (or retried by
+/// sled on a conflict).
+pub(super) type Abort = ConflictableTransactionError<StoreError>;
+/// The result of a step inside a transaction.
+pub(super) type TxResult<T> = std::result::Result<T, Abort>;
+
+/// Aborts the transaction with `e`.
+pub(super) fn abort(e: StoreError) -> Abort {
+    ConflictableTransactionError::Abort(e)
+}
+
+/// The trees as one transaction sees them.
+pub(super) struct Tx<'a> {
+    messages: &'a TransactionalTree,
+    items: &'a TransactionalTree,
+    proofs: &'a TransactionalTree,
+    expiry: &'a TransactionalTree,
+    usage: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+}
+
+impl Store {
+    /// Runs `f` as one transaction over every tree. sled may run `f` more than
+    /// once (on a conflict), so `f` only returns what it computed.
+    pub(super) fn transact<T>(
+        &self,
+        op: &'static str,
+        f: impl Fn(&Tx<'_>) -> TxResult<T>,
+    ) -> Result<T> {
+        (
+            &self.messages,
+            &self.items,
+            &self.proofs,
+            &self.expiry,
+            &self.usage,
+            &self.meta,
+        )
+            .transaction(|(messages, items, proofs, expiry, usage, meta)| {
+                f(&Tx {
+                    messages,
+                    items,
+                    proofs,
+                    expiry,
+                    usage,
+                    meta,
+                })
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::engine(op, e),
+            })
+    }
+}
+
+impl Tx<'_> {
+    /// The state of `hash` in `account`, if the store has one.
+    pub fn item(&self, account: &AccountId, hash: &MessageHash) -> TxResult<Option<ItemRecord>> {
+        let key = item_key(account, hash);
+        match self.items.get(key)? {
+            Some(v) => ItemRecord::decode(&key, &v).map(Some).map_err(abort),
+            None => Ok(None),
+        }
+    }
+
+    fn set_item(&self, account: &AccountId, hash: &MessageHash, rec: &ItemRecord) -> TxResult<()> {
+        self.items
+            .insert(item_key(account, hash).as_slice(), rec.encode())?;
+        Ok(())
+    }
+
+    fn index(&self, due: UnixMillis, account: &AccountId, hash: &MessageHash) -> TxResult<()> {
+        self.expiry
+            .insert(due_key(due, account, hash).as_slice(), &[])?;
+        Ok(())
+    }
+
+    /// Removes the `expiry` index entry of `hash` at `due`.
+    pub fn unindex(
+        &self,
+        due: UnixMillis,
+        account: &AccountId,
+        hash: &MessageHash,
+    ) -> TxResult<()> {
+        self.expiry.remove(due_key(due, account, hash).as_slice())?;
+        Ok(())
+    }
+
+    /// The held message `hash` whose item is `p`.
+    pub fn message(
+        &self,
+        account: &AccountId,
+        hash: &MessageHash,
+        p: &PresentItem,
+    ) -> TxResult<MessageRecord> {
+        let key = present_key(account, hash, p);
+        match self.messages.get(&key)? {
+            Some(v) => MessageRecord::decode(&key, &v).map_err(abort),
+            None => Err(abort(StoreError::corrupt(
+                "messages",
+                &key,
+                "the item says the message is held, but it is not",
+            ))),
+        }
+    }
+
+    fn set_message(&self, rec: &MessageRecord) -> TxResult<()> {
+        let m = &rec.message;
+        let key = message_key(&m.account, m.namespace, &m.cursor());
+        self.messages.insert(key, rec.encode().map_err(abort)?)?;
+        Ok(())
+    }
+
+    /// Stores a message the store has no item for, if the quotas allow it.
+    pub fn insert_new(&self, msg: &StoredMessage, limits: &StoreLimits) -> TxResult<()> {
+        let needed = charge(msg.data.len());
+        let usage = self.usage(&msg.account)?;
+        if usage.bytes.saturating_add(needed) > limits.max_account_bytes {
+            return Err(abort(StoreError::QuotaExceeded {
+                scope: QuotaScope::Account,
+                used: usage.bytes,
+                needed,
+                limit: limits.max_account_bytes,
+            }));
+        }
+        let total = self.counter(META_BYTES)?;
+        if total.saturating_add(needed) > limits.max_total_bytes {
+            return Err(abort(StoreError::QuotaExceeded {
+                scope: QuotaScope::Node,
+                used: total,
+                needed,
+                limit: limits.max_total_bytes,
+            }));
+        }
+        let item = PresentItem {
+            namespace: msg.namespace,
+            timestamp: msg.timestamp,
+            expiry: msg.expiry,
+            shortened: None,
+        };
+        self.set_message(&MessageRecord {
+            shortened: None,
+            message: msg.clone(),
+        })?;
+        self.set_item(&msg.account, &msg.hash, &ItemRecord::Present(item))?;
+        self.index(item.effective_expiry(), &msg.account, &msg.hash)?;
+        self.count(&msg.account, needed, true)
+    }
+
+    /// Replaces the held message whose item is `old` by `rec` (same hash, other
+    /// times or shortening), moving its keys in `messages` and `expiry`.
+    pub fn replace_present(
+        &self,
+        old: &PresentItem,
+        rec: &MessageRecord,
+        new: &PresentItem,
+    ) -> TxResult<()> {
+        let m = &rec.message;
+        self.messages
+            .remove(present_key(&m.account, &m.hash, old))?;
+        self.unindex(old.effective_expiry(), &m.account, &m.hash)?;
+        self.set_message(rec)?;
+        self.set_item(&m.account, &m.hash, &ItemRecord::Present(*new))?;
+        self.index(new.effective_expiry(), &m.account, &m.hash)
+    }
+
+    /// Removes the held message `hash` whose item is `p`, with its index entry,
+    /// its shortening's proof reference and its charge. Leaves the item for the
+    /// caller to replace or remove.
+    pub fn drop_present(
+        &self,
+        account: &AccountId,
+        hash: &MessageHash,
+        p: &PresentItem,
+    ) -> TxResult<()> {
+        let key = present_key(account, hash, p);
+        let old = self.messages.remove(key.as_slice())?.ok_or_else(|| {
+            abort(StoreError::corrupt(
+                "messages",
+                &key,
+                "the item says the message is held, but it is not",
+            ))
+        })?;
+        let rec = MessageRecord::decode(&key, &old).map_err(abort)?;
+        self.unindex(p.effective_expiry(), account, hash)?;
+        if let Some((_, id)) = p.shortened {
+            self.release_proof(id)?;
+        }
+        self.count(account, charge(rec.message.data.len()), false)
+    }
+
+    /// Removes whatever the store holds for `hash`: a message with everything
+    /// [`Tx::drop_present`] removes, or a tombstone with its index entry and
+    /// proof reference.
+    pub fn remove_item(
+        &self,
+        account: &AccountId,
+        hash: &MessageHash,
+        rec: &ItemRecord,
+    ) -> TxResult<()> {
+        match rec {
+            ItemRecord::Present(p) => self.drop_present(account, hash, p)?,
+            ItemRecord::Deleted(t) => {
+                self.unindex(t.until, account, hash)?;
+                self.release_proof(t.proof)?;
+            }
+        }
+        self.items.remove(item_key(account, hash).as_slice())?;
+        Ok(())
+    }
+
+    /// Writes a tombstone for `hash` (which has no item now), referring to
+    /// `proof`.
+    pub fn insert_tombstone(
+        &self,
+        account: &AccountId,
+        hash: &MessageHash,
+        namespace: Namespace,
+        until: UnixMillis,
+        proof: &Proof,
+    ) -> TxResult<()> {
+        let proof = self.acquire_proof(proof)?;
+        let t = Tombstone {
+            namespace,
+            until,
+            proof,
+        };
+        self.set_item(account, hash, &ItemRecord::Deleted(t))?;
+        self.index(until, account, hash)
+    }
+
+    /// Keeps `proof` (or counts one more reference to it) and returns its id.
+    pub fn acquire_proof(&self, proof: &Proof) -> TxResult<ProofId> {
+        let id = proof.id().map_err(abort)?;
+        let refs = match self.proofs.get(id.0)? {
+            Some(v) => {
+                let rec = ProofRecord::decode(&id.0, &v).map_err(abort)?;
+                rec.refs.checked_add(1).ok_or_else(|| {
+                    abort(StoreError::corrupt(
+                        "proofs",
+                        &id.0,
+                        "reference count overflows",
+                    ))
+                })?
+            }
+            None => 1,
+        };
+        let rec = ProofRecord {
+            refs,
+            proof: proof.clone(),
+        };
+        self.proofs.insert(&id.0, rec.encode().map_err(abort)?)?;
+        Ok(id)
+    }
+
+    /// Counts one reference less to a proof, removing it with its last one.
+    pub fn release_proof(&self, id: ProofId) -> TxResult<()> {
+        let mut rec = self.proof_record(id)?;
+        rec.refs = rec.refs.saturating_sub(1);
+        if rec.refs == 0 {
+            self.proofs.remove(&id.0)?;
+        } else {
+            self.proofs.insert(&id.0, rec.encode().map_err(abort)?)?;
+        }
+        Ok(())
+    }
+
+    /// A kept proof.
+    pub fn proof(&self, id: ProofId) -> TxResult<Proof> {
+        self.proof_record(id).map(|r| r.proof)
+    }
+
+    fn proof_record(&self, id: ProofId) -> TxResult<ProofRecord> {
+        match self.proofs.get(id.0)? {
+            Some(v) => ProofRecord::decode(&id.0, &v).map_err(abort),
+            None => Err(abort(StoreError::corrupt(
+                "proofs",
+                &id.0,
+                "an item refers to a proof the store does not hold",
+            ))),
+        }
+    }
+
+    fn usage(&self, account: &AccountId) -> TxResult<Usage> {
+        match self.usage.get(account.as_bytes())? {
+            Some(v) => decode_usage(account.as_bytes(), &v).map_err(abort),
+            None => Ok(Usage::default()),
+        }
+    }
+
+    fn counter(&self, key: &'static [u8]) -> TxResult<u64> {
+        match self.meta.get(key)? {
+            Some(v) => decode_u64("meta", key, &v).map_err(abort),
+            None => Ok(0),
+        }
+    }
+
+    /// Adds (`add`) or takes away one message of `bytes` charged to `account`
+    /// and to the node. A counter that would go below zero is corrupt.
+    fn count(&self, account: &AccountId, bytes: u64, add: bool) -> TxResult<()> {
+        let step = |tree: &'static str, key: &[u8], v: u64, d: u64| -> TxResult<u64> {
+            let r = if add {
+                v.checked_add(d)
+            } else {
+                v.checked_sub(d)
+            };
+            r.ok_or_else(|| abort(StoreError::corrupt(tree, key, "counter out of range")))
+        };
+        let acc = account.as_bytes();
+        let u = self.usage(account)?;
+        let u = Usage {
+            bytes: step("usage", acc, u.bytes, bytes)?,
+            messages: step("usage", acc, u.messages, 1)?,
+        };
+        if u == Usage::default() {
+            self.usage.remove(acc)?;
+        } else {
+            self.usage.insert(acc, &encode_usage(u))?;
+        }
+        let total = step("meta", META_BYTES, self.counter(META_BYTES)?, bytes)?;
+        self.meta.insert(META_BYTES, &total.to_be_bytes())?;
+        let n = step("meta", META_MESSAGES, self.counter(META_MESSAGES)?, 1)?;
+        self.meta.insert(META_MESSAGES, &n.to_be_bytes())?;
+        Ok(())
+    }
+}
+
+/// The `messages` key of the held message `hash` whose item is `p`.
+fn present_key(account: &AccountId, hash: &MessageHash, p: &PresentItem) -> Vec<u8> {
+    let cursor = Cursor {
+        timestamp: p.timestamp,
+        hash: *hash,
+    };
+    message_key(account, p.namespace, &cursor)
+}
