@@ -1,0 +1,173 @@
+//! The node's configuration: `DIR/node.toml`, every key with a default
+//! (`config/node.toml` lists them all with comments; a test keeps the two equal).
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreLimits;
+
+/// The whole node configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// The network: a preset name (`devnet`, `public`) or the path of a TOML file
+    /// of network parameters.
+    pub network: String,
+    /// Multiaddrs to listen on (TCP and QUIC).
+    pub listen: Vec<String>,
+    /// Multiaddrs of bootstrap peers, with their `/p2p/<peer id>`.
+    pub bootstrap: Vec<String>,
+    /// Where to serve `/metrics` (Prometheus text); empty: not served.
+    pub metrics: String,
+    /// Store limits.
+    pub store: StoreConfig,
+    /// Limits on peers and requests.
+    pub limits: LimitsConfig,
+    /// Replication timings.
+    pub replication: ReplicationConfig,
+    /// Directory timings.
+    pub directory: DirectoryConfig,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            network: "public".into(),
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/4600".into(),
+                "/ip4/0.0.0.0/udp/4600/quic-v1".into(),
+            ],
+            bootstrap: Vec::new(),
+            metrics: String::new(),
+            store: StoreConfig::default(),
+            limits: LimitsConfig::default(),
+            replication: ReplicationConfig::default(),
+            directory: DirectoryConfig::default(),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Most bytes one account may hold on this node.
+    pub max_account_bytes: u64,
+    /// Most bytes the node holds in all.
+    pub max_total_bytes: u64,
+    /// How often expired messages are purged, ms.
+    pub purge_interval_ms: u64,
+    /// Most items one purge batch removes.
+    pub purge_batch: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            max_account_bytes: StoreLimits::DEFAULT.max_account_bytes,
+            max_total_bytes: StoreLimits::DEFAULT.max_total_bytes,
+            purge_interval_ms: 60_000,
+            purge_batch: 1_000,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The store limits this section sets.
+    pub fn limits(&self) -> StoreLimits {
+        StoreLimits {
+            max_account_bytes: self.max_account_bytes,
+            max_total_bytes: self.max_total_bytes,
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Most established connections in all.
+    pub max_connections: u32,
+    /// Most established connections with one peer.
+    pub max_connections_per_peer: u32,
+    /// Most inbound requests (RPC and replication) handled at once.
+    pub max_concurrent_requests: usize,
+    /// Most inbound requests from one peer handled at once.
+    pub max_requests_per_peer: usize,
+    /// How long an outbound request to a peer may take, dial included, ms.
+    pub request_timeout_ms: u64,
+    /// Most long-poll retrieves waiting at once.
+    pub max_long_polls: usize,
+    /// Stores one account may make per minute on this node (token bucket).
+    pub store_rate_per_minute: u32,
+    /// How many stores an account may make at once above the rate.
+    pub store_burst: u32,
+    /// Most accounts whose store rate is tracked (least recently seen are dropped).
+    pub rate_tracked_accounts: usize,
+    /// Most records the directory holds.
+    pub max_directory_nodes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            max_connections_per_peer: 4,
+            max_concurrent_requests: 256,
+            max_requests_per_peer: 32,
+            request_timeout_ms: 10_000,
+            max_long_polls: 1_024,
+            store_rate_per_minute: 600,
+            store_burst: 120,
+            rate_tracked_accounts: 100_000,
+            max_directory_nodes: 20_000,
+        }
+    }
+}
+
+/// `[replication]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// How often a node compares digests with each co-member, ms.
+    pub anti_entropy_interval_ms: u64,
+    /// How often failed pushes are retried, ms.
+    pub retry_interval_ms: u64,
+    /// Most pushes waiting for a retry; the oldest is dropped beyond it (anti-entropy
+    /// still repairs what it carried).
+    pub max_backlog: usize,
+    /// How often the node checks which accounts it no longer serves, ms.
+    pub handoff_check_interval_ms: u64,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self {
+            anti_entropy_interval_ms: 60_000,
+            retry_interval_ms: 5_000,
+            max_backlog: 10_000,
+            handoff_check_interval_ms: 60_000,
+        }
+    }
+}
+
+/// `[directory]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// Re-announce the node's record this long before it expires, ms.
+    pub reannounce_margin_ms: u64,
+    /// How often expired records are dropped and the own record checked, ms.
+    pub check_interval_ms: u64,
+    /// How often the whole directory is pulled again from a random peer, ms.
+    pub pull_interval_ms: u64,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            reannounce_margin_ms: 30 * 60_000,
+            check_interval_ms: 30_000,
+            pull_interval_ms: 10 * 60_000,
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! What every part of a running node shares: configuration, clock, store,
+//! directory, metrics, the network handle and the long-poll waiters.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use libp2p::PeerId;
+use sotto_protocol::{AccountId, Namespace, NetworkParams, NodeId};
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::config::NodeConfig;
+use crate::directory::Directory;
+use crate::metrics::Metrics;
+use crate::net::NetHandle;
+use crate::store::Store;
+
+/// The shared state of one node.
+#[derive(Debug)]
+pub struct Context {
+    /// The network's parameters.
+    pub params: NetworkParams,
+    /// The node's configuration.
+    pub config: NodeConfig,
+    /// This node.
+    pub node_id: NodeId,
+    /// This node's libp2p identity.
+    pub peer_id: PeerId,
+    /// The node's clock.
+    pub clock: Arc<Clock>,
+    /// The message store.
+    pub store: Store,
+    /// The directory (short critical sections only; never held across `.await`).
+    pub directory: RwLock<Directory>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The network.
+    pub net: NetHandle,
+    /// Long-poll waiters.
+    pub waiters: Waiters,
+}
+
+impl Context {
+    /// Runs `f` on the directory (read lock). A poisoned lock is recovered: the
+    /// directory is plain data, always consistent between calls.
+    pub fn dir<T>(&self, f: impl FnOnce(&Directory) -> T) -> T {
+        match self.directory.read() {
+            Ok(d) => f(&d),
+            Err(p) => f(&p.into_inner()),
+        }
+    }
+
+    /// Runs `f` on the directory (write lock).
+    pub fn dir_mut<T>(&self, f: impl FnOnce(&mut Directory) -> T) -> T {
+        match self.directory.write() {
+            Ok(mut d) => f(&mut d),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+}
+
+/// Wakes long-poll retrieves when a message for their account and namespace is
+/// stored (by a client or by replication): no polling.
+///
+/// A waiter takes [`Waiters::subscribe`] *before* it reads the store, then
+/// awaits [`Notify::notified`]; a store calls [`Waiters::wake`] after it has
+/// written. Entries without waiters are dropped on the next wake or subscribe.
+#[derive(Debug, Default)]
+pub struct Waiters {
+    map: Mutex<HashMap<(AccountId, Namespace), Arc<Notify>>>,
+}
+
+impl Waiters {
+    /// The notifier for (`account`, `namespace`).
+    pub fn subscribe(&self, account: AccountId, namespace: Namespace) -> Arc<Notify> {
+        let mut map = match self.map.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if map.len() > 4096 {
+            map.retain(|_, n| Arc::strong_count(n) > 1);
+        }
+        map.entry((account, namespace)).or_default().clone()
+    }
+
+    /// Wakes every waiter of (`account`, `namespace`).
+    pub fn wake(&self, account: &AccountId, namespace: Namespace) {
+        let mut map = match self.map.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(n) = map.remove(&(*account, namespace)) {
+            n.notify_waiters();
+        }
+    }
+}

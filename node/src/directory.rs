@@ -1,0 +1,240 @@
+//! The directory: every verified, unexpired node record of the network
+//! (DESIGN §4). Records come from gossip, from a bootstrap peer's
+//! `GetDirectory`, and from the node itself; each is verified in full
+//! ([`SignedNodeRecord::verify`]: signature, expiry, network, admission proof)
+//! before it is kept. Swarms are computed from it with the protocol's one
+//! `swarm_for` function.
+//!
+//! The directory is plain data behind the node's lock: no I/O, no clock of its
+//! own (callers pass `now`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use libp2p::PeerId;
+use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
+use sotto_protocol::{AccountId, NetworkParams, NodeId, UnixMillis, swarm_for};
+
+/// Why a record was not taken.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum DirectoryError {
+    /// The record failed verification (a reason a person can read).
+    #[error("invalid node record: {0}")]
+    Invalid(String),
+    /// The node id is not a usable libp2p identity.
+    #[error("node id is not a valid Ed25519 public key")]
+    BadIdentity,
+    /// The directory is full and the record is for a new node.
+    #[error("directory full ({0} nodes)")]
+    Full(usize),
+}
+
+impl DirectoryError {
+    /// A short constant name for metrics labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DirectoryError::Invalid(_) => "invalid",
+            DirectoryError::BadIdentity => "bad_identity",
+            DirectoryError::Full(_) => "full",
+        }
+    }
+}
+
+/// What [`Directory::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// A node the directory did not know.
+    New,
+    /// A newer record of a known node.
+    Updated,
+    /// The same or an older record: nothing changed.
+    Unchanged,
+}
+
+/// One node of the directory.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The verified record.
+    pub record: NodeRecord,
+    /// The record as it travels (what `GetDirectory` and `WrongSwarm` hand on).
+    pub signed: SignedNodeRecord,
+    /// The node's libp2p identity (derived from its node key).
+    pub peer: PeerId,
+}
+
+/// The libp2p peer id of a node key.
+pub fn peer_id_of(node: &NodeId) -> Option<PeerId> {
+    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(node.as_bytes()).ok()?;
+    Some(PeerId::from_public_key(&libp2p::identity::PublicKey::from(
+        key,
+    )))
+}
+
+/// Every verified, unexpired record, by node id.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    params: NetworkParams,
+    max_nodes: usize,
+    entries: BTreeMap<NodeId, Entry>,
+    by_peer: HashMap<PeerId, NodeId>,
+    /// Node ids in order, rebuilt on every membership change.
+    nodes: Vec<NodeId>,
+    /// Bumped on every membership change (not on a mere record refresh).
+    version: u64,
+}
+
+impl Directory {
+    /// An empty directory for the network `params`, holding at most `max_nodes`.
+    pub fn new(params: NetworkParams, max_nodes: usize) -> Self {
+        Self {
+            params,
+            max_nodes,
+            entries: BTreeMap::new(),
+            by_peer: HashMap::new(),
+            nodes: Vec::new(),
+            version: 0,
+        }
+    }
+
+    /// The network's parameters.
+    pub fn params(&self) -> &NetworkParams {
+        &self.params
+    }
+
+    /// Verifies `signed` at `now` and keeps it if it is newer than what the
+    /// directory holds for that node (by `issued_at`).
+    pub fn insert(
+        &mut self,
+        signed: SignedNodeRecord,
+        now: UnixMillis,
+    ) -> Result<Inserted, DirectoryError> {
+        let record = signed
+            .verify(&self.params, now)
+            .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
+        let peer = peer_id_of(&record.node).ok_or(DirectoryError::BadIdentity)?;
+        match self.entries.get_mut(&record.node) {
+            Some(old) => {
+                if record.issued_at <= old.record.issued_at {
+                    return Ok(Inserted::Unchanged);
+                }
+                *old = Entry {
+                    record,
+                    signed,
+                    peer,
+                };
+                Ok(Inserted::Updated)
+            }
+            None => {
+                if self.entries.len() >= self.max_nodes {
+                    return Err(DirectoryError::Full(self.max_nodes));
+                }
+                let node = record.node;
+                self.by_peer.insert(peer, node);
+                self.entries.insert(
+                    node,
+                    Entry {
+                        record,
+                        signed,
+                        peer,
+                    },
+                );
+                self.membership_changed();
+                Ok(Inserted::New)
+            }
+        }
+    }
+
+    /// Drops every record expired at `now`; returns the nodes dropped.
+    pub fn expire(&mut self, now: UnixMillis) -> Vec<NodeId> {
+        let gone: Vec<NodeId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.record.expires_at <= now)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in &gone {
+            if let Some(e) = self.entries.remove(n) {
+                self.by_peer.remove(&e.peer);
+            }
+        }
+        if !gone.is_empty() {
+            self.membership_changed();
+        }
+        gone
+    }
+
+    fn membership_changed(&mut self) {
+        self.nodes = self.entries.keys().copied().collect();
+        self.version = self.version.wrapping_add(1);
+    }
+
+    /// How many nodes it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it holds no node.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A number that changes whenever a node joins or leaves the directory.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Every node id, in order.
+    pub fn nodes(&self) -> &[NodeId] {
+        &self.nodes
+    }
+
+    /// The entry of `node`.
+    pub fn get(&self, node: &NodeId) -> Option<&Entry> {
+        self.entries.get(node)
+    }
+
+    /// The node whose libp2p identity is `peer`.
+    pub fn node_of_peer(&self, peer: &PeerId) -> Option<NodeId> {
+        self.by_peer.get(peer).copied()
+    }
+
+    /// Every entry, in node id order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    /// The swarm of `account`: the R nodes closest to it (DESIGN §4).
+    pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
+        swarm_for(account, &self.nodes, usize::from(self.params.swarm_size))
+    }
+
+    /// Whether `node` is in the swarm of `account`.
+    pub fn in_swarm(&self, account: &AccountId, node: &NodeId) -> bool {
+        self.swarm(account).contains(node)
+    }
+
+    /// The signed records of `nodes` that the directory holds.
+    pub fn signed_records(&self, nodes: &[NodeId]) -> Vec<SignedNodeRecord> {
+        nodes
+            .iter()
+            .filter_map(|n| self.entries.get(n).map(|e| e.signed.clone()))
+            .collect()
+    }
+
+    /// A page of at most `limit` records after `after`, in node id order, and
+    /// where the next page starts.
+    pub fn page(
+        &self,
+        after: Option<NodeId>,
+        limit: usize,
+    ) -> (Vec<SignedNodeRecord>, Option<NodeId>) {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut it = self.entries.range((start, Bound::Unbounded));
+        let page: Vec<&Entry> = it.by_ref().take(limit).map(|(_, e)| e).collect();
+        let next = match (page.last(), it.next()) {
+            (Some(last), Some(_)) => Some(last.record.node),
+            _ => None,
+        };
+        (page.into_iter().map(|e| e.signed.clone()).collect(), next)
+    }
+}

@@ -1,0 +1,236 @@
+//! The channels between the swarm task and the rest of the node.
+
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use sotto_protocol::rpc::{NodeRequest, NodeResponse, Request, Response};
+use tokio::sync::{mpsc, oneshot};
+
+/// Why a request to a peer failed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum NetError {
+    /// The peer did not answer in time.
+    #[error("peer {0} did not answer within {1:?}")]
+    Timeout(PeerId, Duration),
+    /// The peer could not be dialled or the connection broke.
+    #[error("peer {peer} unreachable: {reason}")]
+    Unreachable {
+        /// The peer.
+        peer: PeerId,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The peer's answer was not a valid message.
+    #[error("peer {peer} answered with an invalid message: {reason}")]
+    BadResponse {
+        /// The peer.
+        peer: PeerId,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The swarm task has stopped (the node is shutting down).
+    #[error("the network task has stopped")]
+    Stopped,
+    /// Too many requests are already waiting.
+    #[error("too many requests in flight")]
+    Busy,
+}
+
+/// Where the answer to one inbound request goes: the encoded response bytes.
+pub type Responder = oneshot::Sender<Vec<u8>>;
+
+/// What the swarm task hands to the rest of the node.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A client RPC request (raw bytes, size-checked by the codec only).
+    Rpc {
+        /// The sender.
+        peer: PeerId,
+        /// The encoded `Request`.
+        bytes: Vec<u8>,
+        /// Send the encoded `Response` here.
+        respond: Responder,
+    },
+    /// A node-to-node replication request (raw bytes).
+    Node {
+        /// The sender.
+        peer: PeerId,
+        /// The encoded `NodeRequest`.
+        bytes: Vec<u8>,
+        /// Send the encoded `NodeResponse` here.
+        respond: Responder,
+    },
+    /// A node record received by gossip (raw bytes of a `SignedNodeRecord`).
+    Record {
+        /// Who forwarded it.
+        peer: PeerId,
+        /// The encoded record.
+        bytes: Vec<u8>,
+    },
+    /// A connection to a peer opened (first connection).
+    Connected(PeerId),
+    /// The last connection to a peer closed.
+    Disconnected(PeerId),
+}
+
+/// Commands to the swarm task.
+#[derive(Debug)]
+pub enum Command {
+    /// Send a replication request and return the decoded answer.
+    Node {
+        /// To whom.
+        peer: PeerId,
+        /// What.
+        request: NodeRequest,
+        /// The answer.
+        reply: oneshot::Sender<Result<NodeResponse, NetError>>,
+    },
+    /// Send a client RPC request and return the decoded answer.
+    Rpc {
+        /// To whom.
+        peer: PeerId,
+        /// What.
+        request: Request,
+        /// The answer.
+        reply: oneshot::Sender<Result<Response, NetError>>,
+    },
+    /// Publish an encoded `SignedNodeRecord` on the records gossip topic.
+    Publish {
+        /// The encoded record.
+        record: Vec<u8>,
+    },
+    /// Remember addresses for a peer (from its record) so it can be dialled.
+    AddAddresses {
+        /// The peer.
+        peer: PeerId,
+        /// Its addresses.
+        addrs: Vec<Multiaddr>,
+    },
+    /// Dial an address (a bootstrap peer).
+    Dial {
+        /// The address.
+        addr: Multiaddr,
+    },
+    /// The peers with an open connection.
+    ConnectedPeers {
+        /// The answer.
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    /// The addresses the node listens on now.
+    ListenAddrs {
+        /// The answer.
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+}
+
+/// How the rest of the node talks to the swarm task. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct NetHandle {
+    commands: mpsc::Sender<Command>,
+    /// How long a request to a peer may take, dial included.
+    request_timeout: Duration,
+}
+
+impl NetHandle {
+    /// A handle sending on `commands`; requests give up after `request_timeout`.
+    pub fn new(commands: mpsc::Sender<Command>, request_timeout: Duration) -> Self {
+        Self {
+            commands,
+            request_timeout,
+        }
+    }
+
+    /// The timeout of one request.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    async fn ask<T>(
+        &self,
+        peer: Option<PeerId>,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(NetError::Stopped),
+            Err(_) => Err(match peer {
+                Some(p) => NetError::Timeout(p, self.request_timeout),
+                None => NetError::Stopped,
+            }),
+        }
+    }
+
+    /// Sends a replication request to `peer` and waits (bounded) for its answer.
+    pub async fn node_request(
+        &self,
+        peer: PeerId,
+        request: NodeRequest,
+    ) -> Result<NodeResponse, NetError> {
+        self.ask(Some(peer), |reply| Command::Node {
+            peer,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// Sends a client RPC request to `peer` and waits (bounded) for its answer.
+    /// The timeout is the handle's plus the request's long-poll wait.
+    pub async fn rpc(&self, peer: PeerId, request: Request) -> Result<Response, NetError> {
+        let wait = match &request {
+            Request::Retrieve(r) => Duration::from_millis(u64::from(r.wait_ms)),
+            _ => Duration::ZERO,
+        };
+        let handle = NetHandle {
+            commands: self.commands.clone(),
+            request_timeout: self.request_timeout.saturating_add(wait),
+        };
+        handle
+            .ask(Some(peer), |reply| Command::Rpc {
+                peer,
+                request,
+                reply,
+            })
+            .await?
+    }
+
+    /// Publishes an encoded node record by gossip.
+    pub async fn publish(&self, record: Vec<u8>) -> Result<(), NetError> {
+        self.commands
+            .send(Command::Publish { record })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Tells the swarm where `peer` can be reached.
+    pub async fn add_addresses(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), NetError> {
+        self.commands
+            .send(Command::AddAddresses { peer, addrs })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Dials `addr`.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.commands
+            .send(Command::Dial { addr })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// The peers connected now.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
+        self.ask(None, |reply| Command::ConnectedPeers { reply })
+            .await
+    }
+
+    /// The addresses the node listens on now.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        self.ask(None, |reply| Command::ListenAddrs { reply }).await
+    }
+}
