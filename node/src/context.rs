@@ -94,3 +94,39 @@ impl Waiters {
         }
     }
 }
+
+/// What a node pushes to the other members of an account's swarm (DESIGN §6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Push {
+    /// A message it stored.
+    Store(sotto_protocol::rpc::StoredMessage),
+    /// An owner's signed delete it applied.
+    Delete(sotto_protocol::rpc::DeleteRequest),
+    /// An owner's signed expiry change it applied.
+    Expire(sotto_protocol::rpc::ExpireRequest),
+}
+
+impl Push {
+    /// The account whose swarm it goes to.
+    pub fn account(&self) -> AccountId {
+        match self {
+            Push::Store(m) => m.account,
+            Push::Delete(d) => d.account,
+            Push::Expire(e) => e.account,
+        }
+    }
+}
+
+/// A boxed future, as [`Pusher`] returns it.
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
+
+/// Pushes writes to the other members of an account's swarm: the RPC side
+/// calls it after a local write, the replication side implements it.
+pub trait Pusher: Send + Sync + std::fmt::Debug {
+    /// Pushes `push` to every other member of its account's swarm in parallel.
+    /// Resolves as soon as `need` of them have acknowledged it, or when every
+    /// push has been answered or timed out, with the number that acknowledged.
+    /// Pushes that failed are queued for retry (bounded); anti-entropy repairs
+    /// whatever the queue had to drop.
+    fn push(&self, push: Push, need: usize) -> BoxFuture<usize>;
+}
