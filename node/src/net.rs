@@ -3,7 +3,173 @@
 //! gossip and peer events out). Keeping libp2p behind these two channels lets
 //! the RPC and replication code be tested with a plain channel standing in for
 //! the network.
+//!
+//! [`spawn`] builds the swarm (identify, ping, Kademlia, gossipsub for node
+//! records, client RPC and replication over request-response, connection
+//! limits) and starts the task. The task only moves bytes: it bounds their
+//! size and how many requests are in flight, and the protocol crate decodes
+//! and checks them.
 
+mod behaviour;
+mod codec;
+mod event_loop;
 mod handle;
+mod inflight;
+mod requests;
+mod transport;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::FuturesUnordered;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::mpsc;
+
+pub use behaviour::{RPC_EXTRA_TIMEOUT, protocol_version, records_topic};
+pub use codec::{FrameCodec, read_frame, write_frame};
 pub use handle::{Command, Inbound, NetError, NetHandle, Responder};
+
+use crate::clock::Clock;
+use crate::config::LimitsConfig;
+use crate::metrics::Metrics;
+
+/// Commands queued for the swarm task before senders wait.
+const COMMAND_CAPACITY: usize = 1024;
+
+/// Room in the inbound channel on top of the requests in flight, for gossiped
+/// records and peer events arriving while the node is busy.
+const INBOUND_EVENT_ROOM: usize = 1024;
+
+/// How the network task runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetConfig {
+    /// Addresses to listen on, e.g. `/ip4/127.0.0.1/tcp/0`,
+    /// `/ip4/127.0.0.1/udp/0/quic-v1`, or `/memory/N` with `memory`.
+    pub listen: Vec<Multiaddr>,
+    /// Peers dialled at start (with `/p2p/<peer>` where known).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Use only the in-process memory transport (tests).
+    pub memory: bool,
+    /// Most established connections in all.
+    pub max_connections: u32,
+    /// Most established connections with one peer.
+    pub max_connections_per_peer: u32,
+    /// Most inbound requests (RPC and replication) in flight in all.
+    pub max_concurrent_requests: usize,
+    /// Most inbound requests in flight from one peer.
+    pub max_requests_per_peer: usize,
+    /// Timeout of an outbound replication request; RPC gets
+    /// [`RPC_EXTRA_TIMEOUT`] more for long polls.
+    pub request_timeout: Duration,
+    /// Size of the [`Inbound`] channel.
+    pub inbound_capacity: usize,
+}
+
+impl NetConfig {
+    /// The configuration the node's `[limits]` give, listening on `listen` and
+    /// dialling `bootstrap`.
+    pub fn from_limits(
+        l: &LimitsConfig,
+        listen: Vec<Multiaddr>,
+        bootstrap: Vec<Multiaddr>,
+        memory: bool,
+    ) -> Self {
+        Self {
+            listen,
+            bootstrap,
+            memory,
+            max_connections: l.max_connections,
+            max_connections_per_peer: l.max_connections_per_peer,
+            max_concurrent_requests: l.max_concurrent_requests,
+            max_requests_per_peer: l.max_requests_per_peer,
+            request_timeout: Duration::from_millis(l.request_timeout_ms),
+            inbound_capacity: l.max_concurrent_requests.saturating_add(INBOUND_EVENT_ROOM),
+        }
+    }
+}
+
+/// A running network task.
+#[derive(Debug)]
+pub struct Net {
+    /// Commands to the task; it stops when every clone is dropped.
+    pub handle: NetHandle,
+    /// Requests, records and peer events from the network.
+    pub inbound: mpsc::Receiver<Inbound>,
+    /// This node's libp2p identity.
+    pub peer_id: PeerId,
+    /// The task.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// The peer id at the end of `addr` (`.../p2p/<peer>`), and the address without it.
+fn split_peer(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
+    let mut base = addr.clone();
+    match base.pop() {
+        Some(Protocol::P2p(peer)) => Some((peer, base)),
+        _ => None,
+    }
+}
+
+/// Starts the network task of the node with `keypair` on `network`. Must be
+/// called within a tokio runtime.
+///
+/// Listens on every `cfg.listen` address (an address that cannot be listened
+/// on is an error, not a log line: a node that silently listens nowhere is
+/// useless), dials the bootstrap peers, and runs until every [`NetHandle`]
+/// clone is dropped or the task is aborted.
+pub fn spawn(
+    keypair: libp2p::identity::Keypair,
+    network: &str,
+    cfg: NetConfig,
+    clock: Arc<Clock>,
+    metrics: Arc<Metrics>,
+) -> Result<Net, NetError> {
+    let peer_id = keypair.public().to_peer_id();
+    let mut swarm = transport::build(keypair, network, &cfg)?;
+    for addr in &cfg.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Listen(format!("cannot listen on {addr}: {e}")))?;
+    }
+    for addr in &cfg.bootstrap {
+        if let Some((peer, base)) = split_peer(addr) {
+            swarm.add_peer_address(peer, base.clone());
+            swarm.behaviour_mut().kad.add_address(&peer, base);
+        }
+        // An unreachable bootstrap peer must not stop the node: others may
+        // answer, and Kademlia keeps looking.
+        if let Err(e) = swarm.dial(addr.clone()) {
+            tracing::warn!("cannot dial bootstrap peer {addr}: {e}");
+        }
+    }
+
+    let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
+    let (inbound_tx, inbound) = mpsc::channel(cfg.inbound_capacity.max(1));
+    let event_loop = event_loop::EventLoop {
+        swarm,
+        commands,
+        inbound: inbound_tx,
+        clock,
+        metrics,
+        protocol_version: protocol_version(network),
+        topic: records_topic(network),
+        in_flight: inflight::InFlight::new(cfg.max_concurrent_requests, cfg.max_requests_per_peer),
+        next_id: 0,
+        waiting: HashMap::new(),
+        answers: FuturesUnordered::new(),
+        rpc_out: HashMap::new(),
+        node_out: HashMap::new(),
+        rpc_timeout: cfg.request_timeout.saturating_add(RPC_EXTRA_TIMEOUT),
+        node_timeout: cfg.request_timeout,
+        bootstrapped: false,
+    };
+    let task = tokio::spawn(event_loop.run());
+    Ok(Net {
+        handle: NetHandle::new(commands_tx, cfg.request_timeout),
+        inbound,
+        peer_id,
+        task,
+    })
+}

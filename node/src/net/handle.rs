@@ -34,6 +34,10 @@ pub enum NetError {
     /// Too many requests are already waiting.
     #[error("too many requests in flight")]
     Busy,
+    /// The network could not start: an address to listen on is malformed,
+    /// unsupported or in use, or the transport could not be set up.
+    #[error("cannot start the network: {0}")]
+    Listen(String),
 }
 
 /// Where the answer to one inbound request goes: the encoded response bytes.

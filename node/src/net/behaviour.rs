@@ -1,0 +1,156 @@
+//! The node's libp2p behaviour: identify, ping, Kademlia, gossipsub for node
+//! records, the two request-response protocols and connection limits.
+
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, kad, ping};
+use sotto_protocol::constants::{
+    MAX_NODE_REQUEST_LEN, MAX_NODE_RESPONSE_LEN, MAX_RECORD_LEN, MAX_RPC_REQUEST_LEN,
+    MAX_RPC_RESPONSE_LEN,
+};
+use sotto_protocol::rpc::{replication_protocol, rpc_protocol};
+
+use super::NetConfig;
+use super::codec::FrameCodec;
+use crate::net::NetError;
+
+/// How much longer than a node request an RPC may take: a retrieve may wait up
+/// to 25 s for new messages before it answers (long poll).
+pub const RPC_EXTRA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often Kademlia refreshes its routing table on its own.
+const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+/// Room on top of a record for gossipsub's own framing (signature, key,
+/// sequence number, topic).
+const GOSSIP_OVERHEAD: usize = 1024;
+
+/// The identify protocol version of `network`: peers announcing another one are
+/// on another network and are dropped.
+pub fn protocol_version(network: &str) -> String {
+    format!("/sotto/{network}/1")
+}
+
+/// The gossipsub topic carrying node records on `network`.
+pub fn records_topic(network: &str) -> gossipsub::IdentTopic {
+    gossipsub::IdentTopic::new(format!("/sotto/{network}/records/1"))
+}
+
+/// The Kademlia protocol of `network` (not the IPFS one: Sotto's DHT is its own).
+fn kad_protocol(network: &str) -> Result<StreamProtocol, NetError> {
+    StreamProtocol::try_from_owned(format!("/sotto/{network}/kad/1"))
+        .map_err(|e| NetError::Listen(format!("bad network name {network:?}: {e}")))
+}
+
+fn stream_protocol(name: String) -> Result<StreamProtocol, NetError> {
+    StreamProtocol::try_from_owned(name.clone())
+        .map_err(|e| NetError::Listen(format!("bad protocol name {name:?}: {e}")))
+}
+
+/// Everything the swarm runs.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Refuses connections over the configured counts.
+    pub limits: connection_limits::Behaviour,
+    /// Exchanges protocol versions and listen addresses.
+    pub identify: identify::Behaviour,
+    /// Keeps connections alive and measures them.
+    pub ping: ping::Behaviour,
+    /// Peer discovery.
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Node records spread by gossip.
+    pub gossip: gossipsub::Behaviour,
+    /// Client RPC.
+    pub rpc: request_response::Behaviour<FrameCodec>,
+    /// Node-to-node replication.
+    pub node: request_response::Behaviour<FrameCodec>,
+}
+
+/// Streams one connection may have open per request-response protocol. It is
+/// above the per-peer in-flight bound so that requests over it still get a
+/// quick "busy" answer instead of a reset stream, and it leaves room for our
+/// own outbound requests on the same connection.
+fn max_streams(cfg: &NetConfig) -> usize {
+    cfg.max_requests_per_peer.saturating_mul(2).clamp(8, 1024)
+}
+
+impl Behaviour {
+    /// The behaviour of a node with `keypair` on `network`.
+    pub fn new(keypair: &Keypair, network: &str, cfg: &NetConfig) -> Result<Self, NetError> {
+        let peer_id = keypair.public().to_peer_id();
+
+        let limits = connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(cfg.max_connections))
+                .with_max_established_per_peer(Some(cfg.max_connections_per_peer)),
+        );
+
+        let identify = identify::Behaviour::new(
+            identify::Config::new(protocol_version(network), keypair.public())
+                .with_agent_version(format!("sotto-node/{}", env!("CARGO_PKG_VERSION"))),
+        );
+
+        let mut kad_config = kad::Config::new(kad_protocol(network)?);
+        kad_config.set_periodic_bootstrap_interval(Some(KAD_BOOTSTRAP_INTERVAL));
+        let mut kad =
+            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        // Every node serves the DHT; without this Kademlia waits for a
+        // confirmed external address, which in-process tests never get.
+        kad.set_mode(Some(kad::Mode::Server));
+
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .max_transmit_size(MAX_RECORD_LEN + GOSSIP_OVERHEAD)
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            // Equal records are one message whoever forwards them.
+            .message_id_fn(|m: &gossipsub::Message| {
+                gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
+            })
+            // A node publishes its record to every subscribed peer it knows,
+            // not only its mesh, so a small network learns it at once.
+            .flood_publish(true)
+            .build()
+            .map_err(|e| NetError::Listen(format!("gossipsub configuration: {e}")))?;
+        let mut gossip = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(keypair.clone()),
+            gossip_config,
+        )
+        .map_err(|e| NetError::Listen(format!("gossipsub: {e}")))?;
+        gossip
+            .subscribe(&records_topic(network))
+            .map_err(|e| NetError::Listen(format!("gossipsub subscribe: {e}")))?;
+
+        let rpc = request_response::Behaviour::with_codec(
+            FrameCodec::new(MAX_RPC_REQUEST_LEN, MAX_RPC_RESPONSE_LEN),
+            [(
+                stream_protocol(rpc_protocol(network))?,
+                ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(cfg.request_timeout.saturating_add(RPC_EXTRA_TIMEOUT))
+                .with_max_concurrent_streams(max_streams(cfg)),
+        );
+        let node = request_response::Behaviour::with_codec(
+            FrameCodec::new(MAX_NODE_REQUEST_LEN, MAX_NODE_RESPONSE_LEN),
+            [(
+                stream_protocol(replication_protocol(network))?,
+                ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(cfg.request_timeout)
+                .with_max_concurrent_streams(max_streams(cfg)),
+        );
+
+        Ok(Self {
+            limits,
+            identify,
+            ping: ping::Behaviour::default(),
+            kad,
+            gossip,
+            rpc,
+            node,
+        })
+    }
+}

@@ -1,0 +1,265 @@
+//! The task that owns the `Swarm`: it runs commands from the [`NetHandle`]s,
+//! turns swarm events into [`Inbound`] items, and sends the node's answers
+//! back to peers.
+//!
+//! [`NetHandle`]: crate::net::NetHandle
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{PeerId, Swarm, gossipsub, identify, kad};
+use sotto_protocol::constants::MAX_RECORD_ADDRS;
+use sotto_protocol::rpc::{NodeResponse, Response};
+use tokio::sync::{mpsc, oneshot};
+
+use super::behaviour::{Behaviour, BehaviourEvent};
+use super::inflight::InFlight;
+use super::requests::{Answer, Proto};
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::net::{Command, Inbound, NetError};
+
+/// Most outbound requests waiting for an answer, both protocols together.
+/// Each holds a caller's reply channel until the peer answers or the request
+/// times out, so this bounds that memory.
+pub(super) const MAX_OUTBOUND: usize = 4096;
+
+/// Most listen addresses of one peer (from identify) kept in Kademlia.
+const MAX_IDENTIFY_ADDRS: usize = 16;
+
+/// What became of an item offered to the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Offered {
+    /// It is in the channel.
+    Sent,
+    /// The channel is full: dropped.
+    Full,
+    /// The node no longer reads the channel: dropped.
+    Closed,
+}
+
+/// An inbound request handed to the node, waiting for its answer.
+pub(super) struct Waiting {
+    pub(super) peer: PeerId,
+    pub(super) proto: Proto,
+    pub(super) channel: ResponseChannel<Vec<u8>>,
+}
+
+/// A caller waiting for a peer's answer.
+pub(super) type Reply<T> = (PeerId, oneshot::Sender<Result<T, NetError>>);
+
+/// The swarm task's state.
+pub(super) struct EventLoop {
+    pub(super) swarm: Swarm<Behaviour>,
+    pub(super) commands: mpsc::Receiver<Command>,
+    pub(super) inbound: mpsc::Sender<Inbound>,
+    pub(super) clock: Arc<Clock>,
+    pub(super) metrics: Arc<Metrics>,
+    /// The identify protocol version of our network.
+    pub(super) protocol_version: String,
+    pub(super) topic: gossipsub::IdentTopic,
+    pub(super) in_flight: InFlight,
+    pub(super) next_id: u64,
+    /// Inbound requests handed to the node, by our own id.
+    pub(super) waiting: HashMap<u64, Waiting>,
+    /// The node's answers (or their absence) to those requests.
+    pub(super) answers: FuturesUnordered<BoxFuture<'static, (u64, Answer)>>,
+    pub(super) rpc_out: HashMap<OutboundRequestId, Reply<Response>>,
+    pub(super) node_out: HashMap<OutboundRequestId, Reply<NodeResponse>>,
+    /// How long the remote waits for our answer, per protocol; an answer not
+    /// ready by then is useless and its slot is freed.
+    pub(super) rpc_timeout: Duration,
+    pub(super) node_timeout: Duration,
+    /// Whether Kademlia was bootstrapped after the first connection.
+    pub(super) bootstrapped: bool,
+}
+
+impl EventLoop {
+    /// Runs until every command sender is dropped.
+    pub(super) async fn run(mut self) {
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(c) => self.on_command(c),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some((id, answer)) = self.answers.next(), if !self.answers.is_empty() => {
+                    self.on_answer(id, answer);
+                }
+            }
+        }
+        tracing::debug!("network task stopped: every handle was dropped");
+    }
+
+    fn local_peer(&self) -> PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    /// Hands `item` to the node without waiting: the swarm must keep running
+    /// even when the node is slow, so a full channel drops the item, counted
+    /// as rejected for `full_reason`.
+    pub(super) fn offer(&self, item: Inbound, full_reason: &'static str) -> Offered {
+        match self.inbound.try_send(item) {
+            Ok(()) => Offered::Sent,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.rejected.inc("net", full_reason);
+                Offered::Full
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Offered::Closed,
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Node {
+                peer,
+                request,
+                reply,
+            } => self.send_node(peer, &request, reply),
+            Command::Rpc {
+                peer,
+                request,
+                reply,
+            } => self.send_rpc(peer, &request, reply),
+            Command::Publish { record } => {
+                let topic = self.topic.clone();
+                match self.swarm.behaviour_mut().gossip.publish(topic, record) {
+                    Ok(_) => {}
+                    Err(
+                        e @ (gossipsub::PublishError::Duplicate
+                        | gossipsub::PublishError::NoPeersSubscribedToTopic
+                        | gossipsub::PublishError::AllQueuesFull(_)),
+                    ) => tracing::debug!("record not published now: {e}"),
+                    Err(e) => tracing::warn!("cannot publish the node record: {e}"),
+                }
+            }
+            Command::AddAddresses { peer, addrs } => {
+                for addr in addrs.into_iter().take(MAX_RECORD_ADDRS) {
+                    self.swarm.add_peer_address(peer, addr.clone());
+                    self.swarm.behaviour_mut().kad.add_address(&peer, addr);
+                }
+            }
+            Command::Dial { addr } => {
+                if let Err(e) = self.swarm.dial(addr) {
+                    tracing::debug!("dial failed: {e}");
+                }
+            }
+            Command::ConnectedPeers { reply } => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Rpc(e)) => {
+                self.on_request_response(Proto::Rpc, e)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Node(e)) => {
+                self.on_request_response(Proto::Node, e);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message,
+                ..
+            })) => {
+                let _ = self.offer(
+                    Inbound::Record {
+                        peer: propagation_source,
+                        bytes: message.data,
+                    },
+                    "inbound_full",
+                );
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => self.on_identify(peer_id, info),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer, ..
+            })) => tracing::trace!("kademlia routing table has {peer}"),
+            SwarmEvent::Behaviour(_) => {}
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!("listening on {address}/p2p/{}", self.local_peer());
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established.get() == 1 {
+                    tracing::debug!("connected to {peer_id}");
+                    let _ = self.offer(Inbound::Connected(peer_id), "inbound_full");
+                }
+                self.count_peers();
+                if !self.bootstrapped {
+                    self.bootstrapped = true;
+                    // No known peer yet is normal for the first node of a
+                    // network; Kademlia's own timer retries later.
+                    if let Err(e) = self.swarm.behaviour_mut().kad.bootstrap() {
+                        tracing::debug!("kademlia bootstrap: {e}");
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    tracing::debug!("disconnected from {peer_id}");
+                    let _ = self.offer(Inbound::Disconnected(peer_id), "inbound_full");
+                }
+                self.count_peers();
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!("connection to {peer_id:?} failed: {error}");
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                tracing::debug!("incoming connection failed: {error}");
+            }
+            SwarmEvent::ListenerClosed {
+                addresses,
+                reason: Err(e),
+                ..
+            } => tracing::warn!("stopped listening on {addresses:?}: {e}"),
+            SwarmEvent::ListenerError { error, .. } => tracing::warn!("listener error: {error}"),
+            _ => {}
+        }
+    }
+
+    fn count_peers(&self) {
+        self.metrics
+            .connected_peers
+            .set_count(self.swarm.connected_peers().count());
+    }
+
+    /// Drops peers of another network; learns the addresses of the others.
+    fn on_identify(&mut self, peer: PeerId, info: identify::Info) {
+        if info.protocol_version != self.protocol_version {
+            self.metrics.rejected.inc("net", "wrong_network");
+            tracing::debug!(
+                "{peer} is on another network ({:?}): disconnecting",
+                info.protocol_version
+            );
+            self.swarm.behaviour_mut().kad.remove_peer(&peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+            return;
+        }
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        for addr in info.listen_addrs.into_iter().take(MAX_IDENTIFY_ADDRS) {
+            kad.add_address(&peer, addr);
+        }
+    }
+}
