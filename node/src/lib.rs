@@ -11,7 +11,7 @@
 //! - [`net`]: the libp2p swarm task behind a command/inbound channel pair.
 //! - [`metrics`]: counters and gauges in the Prometheus text format.
 //! - [`context`]: what the parts of a running node share.
-//! - [`config`]: `node.toml`.
+//! - [`config`], `node.toml`.
 //!
 //! The rules of the wire (what is valid, what is signed, how replicas merge)
 //! are not here: they live in `sotto-protocol`, and the node calls them.
