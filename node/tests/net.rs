@@ -1,0 +1,364 @@
+//! The swarm task between real nodes: over the in-process memory transport,
+//! and once over TCP loopback.
+
+// Helpers outside `#[test]` functions fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use sotto_node::clock::Clock;
+use sotto_node::metrics::Metrics;
+use sotto_node::net::{self, Inbound, Net, NetConfig, NetError, Responder};
+use sotto_protocol::rpc::{ErrorKind, NodeRequest, NodeResponse, Request, Response};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const NETWORK: &str = "nettest";
+const LIMIT: Duration = Duration::from_secs(20);
+const PONG_TIME: u64 = 1_700_000_000_000;
+
+fn config(memory: bool, bootstrap: Vec<Multiaddr>, per_peer: usize) -> NetConfig {
+    let listen: Multiaddr = if memory {
+        "/memory/0".parse().unwrap()
+    } else {
+        "/ip4/127.0.0.1/tcp/0".parse().unwrap()
+    };
+    NetConfig {
+        listen: vec![listen],
+        bootstrap,
+        memory,
+        max_connections: 64,
+        max_connections_per_peer: 4,
+        max_concurrent_requests: 64,
+        max_requests_per_peer: per_peer,
+        request_timeout: Duration::from_secs(5),
+        inbound_capacity: 64,
+    }
+}
+
+fn start(network: &str, cfg: NetConfig) -> (Net, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::default());
+    let net = net::spawn(
+        Keypair::generate_ed25519(),
+        network,
+        cfg,
+        Arc::new(Clock::system()),
+        metrics.clone(),
+    )
+    .unwrap();
+    (net, metrics)
+}
+
+/// The first address `net` listens on, with its `/p2p/` suffix.
+async fn dial_addr(net: &Net) -> Multiaddr {
+    loop {
+        if let Some(a) = net.handle.listen_addrs().await.unwrap().into_iter().next() {
+            return a.with(Protocol::P2p(net.peer_id));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until `inbound` reports a connection to `peer`.
+async fn connected(inbound: &mut mpsc::Receiver<Inbound>, peer: PeerId) {
+    while let Some(item) = inbound.recv().await {
+        if matches!(item, Inbound::Connected(p) if p == peer) {
+            return;
+        }
+    }
+    panic!("inbound closed before the connection");
+}
+
+/// Two nodes, B bootstrapped to A, each having seen the other connect.
+async fn pair(memory: bool, b_per_peer: usize) -> (Net, Net, Arc<Metrics>) {
+    let (mut a, _) = start(NETWORK, config(memory, vec![], 8));
+    let (mut b, b_metrics) = start(
+        NETWORK,
+        config(memory, vec![dial_addr(&a).await], b_per_peer),
+    );
+    connected(&mut a.inbound, b.peer_id).await;
+    connected(&mut b.inbound, a.peer_id).await;
+    (a, b, b_metrics)
+}
+
+/// The next request `inbound` carries (events and records skipped).
+async fn next_request(inbound: &mut mpsc::Receiver<Inbound>) -> (bool, Vec<u8>, Responder) {
+    loop {
+        match inbound.recv().await {
+            Some(Inbound::Rpc { bytes, respond, .. }) => return (true, bytes, respond),
+            Some(Inbound::Node { bytes, respond, .. }) => return (false, bytes, respond),
+            Some(_) => {}
+            None => panic!("inbound closed"),
+        }
+    }
+}
+
+/// What a well-behaved node answers.
+fn answer(rpc: bool, bytes: &[u8]) -> Vec<u8> {
+    if rpc {
+        assert_eq!(Request::decode(bytes).unwrap(), Request::Ping);
+        Response::Pong {
+            node_time: PONG_TIME,
+        }
+        .encode()
+        .unwrap()
+    } else {
+        let now = Clock::system().now();
+        let req = NodeRequest::decode(bytes, now).unwrap();
+        assert_eq!(req, NodeRequest::Digest { digests: vec![] });
+        NodeResponse::DigestDiff { differing: vec![] }
+            .encode()
+            .unwrap()
+    }
+}
+
+/// Answers every request of `inbound` like a node would.
+fn serve(mut inbound: mpsc::Receiver<Inbound>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let (rpc, bytes, respond) = next_request(&mut inbound).await;
+            let _ = respond.send(answer(rpc, &bytes));
+        }
+    })
+}
+
+fn pong() -> Response {
+    Response::Pong {
+        node_time: PONG_TIME,
+    }
+}
+
+fn error_kind(r: Response) -> ErrorKind {
+    match r {
+        Response::Error(e) => e.kind,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_and_node_requests_over_memory() {
+    timeout(LIMIT, async {
+        let (a, b, _) = pair(true, 8).await;
+        let _server = serve(b.inbound);
+        let got = a.handle.rpc(b.peer_id, Request::Ping).await.unwrap();
+        assert_eq!(got, pong());
+        let diff = a
+            .handle
+            .node_request(b.peer_id, NodeRequest::Digest { digests: vec![] })
+            .await
+            .unwrap();
+        assert_eq!(diff, NodeResponse::DigestDiff { differing: vec![] });
+        assert_eq!(a.handle.connected_peers().await.unwrap(), vec![b.peer_id]);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_over_tcp_loopback() {
+    timeout(LIMIT, async {
+        let (a, b, _) = pair(false, 8).await;
+        let _server = serve(b.inbound);
+        let got = a.handle.rpc(b.peer_id, Request::Ping).await.unwrap();
+        assert_eq!(got, pong());
+        let addr = a.handle.listen_addrs().await.unwrap();
+        assert!(
+            addr.iter()
+                .all(|a| a.to_string().starts_with("/ip4/127.0.0.1/tcp/"))
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_spread_by_gossip() {
+    timeout(LIMIT, async {
+        let (a, mut b, _) = pair(true, 8).await;
+        // Subscriptions travel after the connection; publish fresh bytes until
+        // one arrives (each attempt differs so none is a duplicate).
+        let mut published = Vec::new();
+        let received = loop {
+            let record = format!("record {}", published.len()).into_bytes();
+            a.handle.publish(record.clone()).await.unwrap();
+            published.push(record);
+            let got = timeout(Duration::from_millis(300), async {
+                loop {
+                    if let Some(Inbound::Record { peer, bytes }) = b.inbound.recv().await {
+                        return (peer, bytes);
+                    }
+                }
+            })
+            .await;
+            if let Ok(got) = got {
+                break got;
+            }
+        };
+        assert_eq!(received.0, a.peer_id);
+        assert!(published.contains(&received.1), "{:?}", received.1);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_bound_answers_busy_and_frees_its_slot() {
+    timeout(LIMIT, async {
+        let (a, mut b, b_metrics) = pair(true, 1).await;
+        let first = tokio::spawn({
+            let h = a.handle.clone();
+            let peer = b.peer_id;
+            async move { h.rpc(peer, Request::Ping).await }
+        });
+        let (rpc, bytes, held) = next_request(&mut b.inbound).await;
+        assert!(rpc);
+
+        // B holds the first answer: the second request is over B's bound for A.
+        let second = a.handle.rpc(b.peer_id, Request::Ping).await.unwrap();
+        assert_eq!(
+            error_kind(second),
+            ErrorKind::RateLimited {
+                retry_after_ms: 1000
+            }
+        );
+        assert_eq!(b_metrics.rejected.get("net", "busy"), 1);
+
+        held.send(answer(rpc, &bytes)).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), pong());
+
+        // The slot is back: a third request gets through.
+        let _server = serve(b.inbound);
+        assert_eq!(
+            a.handle.rpc(b.peer_id, Request::Ping).await.unwrap(),
+            pong()
+        );
+        assert_eq!(b_metrics.rejected.get("net", "busy"), 1);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_responder_is_an_internal_error_and_frees_its_slot() {
+    timeout(LIMIT, async {
+        let (a, mut b, _) = pair(true, 1).await;
+        let asking = tokio::spawn({
+            let h = a.handle.clone();
+            let peer = b.peer_id;
+            async move { h.rpc(peer, Request::Ping).await }
+        });
+        let (_, _, respond) = next_request(&mut b.inbound).await;
+        drop(respond);
+        let got = asking.await.unwrap().unwrap();
+        assert_eq!(error_kind(got), ErrorKind::Internal);
+
+        let asking = tokio::spawn({
+            let h = a.handle.clone();
+            let peer = b.peer_id;
+            async move {
+                h.node_request(peer, NodeRequest::Digest { digests: vec![] })
+                    .await
+            }
+        });
+        let (rpc, _, respond) = next_request(&mut b.inbound).await;
+        assert!(!rpc);
+        drop(respond);
+        match asking.await.unwrap().unwrap() {
+            NodeResponse::Error(e) => assert_eq!(e.kind, ErrorKind::Internal),
+            other => panic!("expected an error, got {other:?}"),
+        }
+
+        // With one slot per peer, this only passes if both were released.
+        let _server = serve(b.inbound);
+        assert_eq!(
+            a.handle.rpc(b.peer_id, Request::Ping).await.unwrap(),
+            pong()
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_answers_are_typed_errors() {
+    timeout(LIMIT, async {
+        let (a, mut b, _) = pair(true, 8).await;
+        // Garbage from the peer: a BadResponse, not a crash or a hang.
+        let asking = tokio::spawn({
+            let h = a.handle.clone();
+            let peer = b.peer_id;
+            async move { h.rpc(peer, Request::Ping).await }
+        });
+        let (_, _, respond) = next_request(&mut b.inbound).await;
+        respond.send(vec![0xff; 40]).unwrap();
+        let err = asking.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&err, NetError::BadResponse { peer, .. } if *peer == b.peer_id),
+            "{err:?}"
+        );
+
+        // An answer over the protocol's limit is never sent: the asker gets
+        // an internal error instead.
+        let asking = tokio::spawn({
+            let h = a.handle.clone();
+            let peer = b.peer_id;
+            async move {
+                h.node_request(peer, NodeRequest::Digest { digests: vec![] })
+                    .await
+            }
+        });
+        let (_, _, respond) = next_request(&mut b.inbound).await;
+        let huge = vec![0u8; sotto_protocol::constants::MAX_NODE_RESPONSE_LEN + 1];
+        respond.send(huge).unwrap();
+        match asking.await.unwrap().unwrap() {
+            NodeResponse::Error(e) => assert_eq!(e.kind, ErrorKind::Internal),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_of_another_network_are_dropped() {
+    timeout(LIMIT, async {
+        let (a, a_metrics) = start(NETWORK, config(true, vec![], 8));
+        let (_other, _) = start("elsewhere", config(true, vec![dial_addr(&a).await], 8));
+        while a_metrics.rejected.get("net", "wrong_network") == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Disconnected, and the node carries on.
+        loop {
+            if a.handle.connected_peers().await.unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_errors_are_returned_and_the_task_stops_with_its_handles() {
+    let mut cfg = config(true, vec![], 8);
+    cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    let err = net::spawn(
+        Keypair::generate_ed25519(),
+        NETWORK,
+        cfg,
+        Arc::new(Clock::system()),
+        Arc::new(Metrics::default()),
+    )
+    .unwrap_err();
+    assert!(matches!(err, NetError::Listen(_)), "{err:?}");
+
+    let (net, _) = start(NETWORK, config(true, vec![], 8));
+    let task = net.task;
+    drop(net.handle);
+    timeout(LIMIT, task).await.unwrap().unwrap();
+}
