@@ -176,6 +176,26 @@ async fn rpc_over_tcp_loopback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_over_quic_loopback() {
+    timeout(LIMIT, async {
+        let quic = |bootstrap| {
+            let mut cfg = config(false, bootstrap, 8);
+            cfg.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()];
+            cfg
+        };
+        let (mut a, _) = start(NETWORK, quic(vec![]));
+        let (mut b, _) = start(NETWORK, quic(vec![dial_addr(&a).await]));
+        connected(&mut a.inbound, b.peer_id).await;
+        connected(&mut b.inbound, a.peer_id).await;
+        let _server = serve(b.inbound);
+        let got = a.handle.rpc(b.peer_id, Request::Ping).await.unwrap();
+        assert_eq!(got, pong());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_spread_by_gossip() {
     timeout(LIMIT, async {
         let (a, mut b, _) = pair(true, 8).await;
