@@ -422,3 +422,27 @@ async fn retry_drops_pushes_to_a_node_that_left_the_swarm() {
         "not sent to a node that left the swarm"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_removes_what_expired_and_updates_the_gauges() {
+    let (_router, nodes) = network(1, &NodeConfig::default());
+    let n = &nodes[0];
+    let a = account(5);
+    let short = StoredMessage::new(a, Namespace::INBOX, b"soon".to_vec(), now(), 10_000);
+    let long = message(a, 1);
+    n.ctx.store.put(short.clone(), now()).unwrap();
+    n.ctx.store.put(long.clone(), now()).unwrap();
+    assert_eq!(bounded(n.repl.purge_once()).await, 0);
+    assert_eq!(n.ctx.metrics.stored_messages.get(), 2);
+    // Twenty seconds later the short-lived one is gone, the other stays.
+    n.ctx.clock.set_offset(20_000);
+    assert_eq!(bounded(n.repl.purge_once()).await, 1);
+    assert_eq!(n.ctx.metrics.purged_messages.get(), 1);
+    assert_eq!(n.ctx.metrics.stored_messages.get(), 1);
+    assert_eq!(
+        n.ctx.metrics.stored_bytes.get(),
+        i64::try_from(n.ctx.store.total_bytes().unwrap()).unwrap()
+    );
+    assert!(n.ctx.metrics.stored_bytes.get() > 0);
+    assert!(n.holds(&long));
+}
