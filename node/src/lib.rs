@@ -7,11 +7,12 @@
 //! ## Parts
 //!
 //! - [`store`]: the message store on sled (DESIGN §5).
+//! - [`replication`]: pushes, anti-entropy and handoff between swarm members (DESIGN §6).
 //! - [`directory`]: every verified node record; swarms (DESIGN §4).
 //! - [`net`]: the libp2p swarm task behind a command/inbound channel pair.
 //! - [`metrics`]: counters and gauges in the Prometheus text format.
 //! - [`context`]: what the parts of a running node share.
-//! - [`config`], `node.toml`.
+//! - [`config`] (`node.toml`): the node's configuration.
 //!
 //! The rules of the wire (what is valid, what is signed, how replicas merge)
 //! are not here: they live in `sotto-protocol`, and the node calls them.
@@ -22,6 +23,7 @@ pub mod context;
 pub mod directory;
 pub mod metrics;
 pub mod net;
+pub mod replication;
 pub mod store;
 
 pub use store::{Store, StoreError, StoreLimits};

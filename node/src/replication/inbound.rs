@@ -1,0 +1,174 @@
+//! Answering other nodes' replication requests.
+
+use libp2p::PeerId;
+use sotto_protocol::UnixMillis;
+use sotto_protocol::rpc::{AccountDigest, ErrorKind, NodeRequest, NodeResponse, RpcError};
+
+use super::apply::{self, Batch};
+use super::{Replicator, blocking};
+
+/// The metrics source of everything refused here.
+const SOURCE: &str = "replication";
+
+impl Replicator {
+    /// Handles one replication request from `peer` and returns the encoded
+    /// [`NodeResponse`], whatever happened: a failure is an
+    /// [`NodeResponse::Error`], counted in the metrics.
+    ///
+    /// Checks run cheapest first: the sender must be a node of the directory
+    /// (a lookup; strangers get `Unauthorized` before their bytes are decoded),
+    /// then [`NodeRequest::decode`] (size bound first, then shape and times),
+    /// then [`NodeRequest::authorize`] (the owner signatures; one bad signature
+    /// refuses the whole batch, since its sender is broken or lying).
+    ///
+    /// A `Replicate` keeps what belongs to accounts this node serves and answers
+    /// `Ack` with the number of new messages once they are on disk. If a
+    /// message was refused for a quota, the rest is still kept but the answer is
+    /// `QuotaExceeded`, so the sender does not count this node as holding the
+    /// batch and retries it (anti-entropy repairs it once room is made).
+    pub async fn handle_bytes(&self, peer: PeerId, bytes: &[u8]) -> Vec<u8> {
+        let now = self.ctx.clock.now();
+        let (kind, response) = self.answer(peer, bytes, now).await;
+        let outcome = match &response {
+            NodeResponse::Error(e) => e.kind.name(),
+            _ => "ok",
+        };
+        self.ctx.metrics.node_requests.inc(kind, outcome);
+        encode(&response, now)
+    }
+
+    async fn answer(
+        &self,
+        peer: PeerId,
+        bytes: &[u8],
+        now: UnixMillis,
+    ) -> (&'static str, NodeResponse) {
+        let metrics = &self.ctx.metrics;
+        if self.ctx.dir(|d| d.node_of_peer(&peer)).is_none() {
+            metrics.rejected.inc(SOURCE, "not_a_node");
+            let e = RpcError::new(
+                ErrorKind::Unauthorized,
+                "only nodes of the directory may replicate",
+                now,
+            );
+            return ("unknown", NodeResponse::Error(e));
+        }
+        let request = match NodeRequest::decode(bytes, now) {
+            Ok(r) => r,
+            Err(e) => {
+                let e = RpcError::from_error(&e, now);
+                metrics.rejected.inc(SOURCE, e.kind.name());
+                return ("malformed", NodeResponse::Error(e));
+            }
+        };
+        let kind = request.kind();
+        if let Err(e) = request.authorize(&self.ctx.params.name, now) {
+            metrics.rejected.inc(SOURCE, "bad_signature");
+            return (kind, NodeResponse::Error(RpcError::from_auth(&e, now)));
+        }
+        let response = match self.serve(request, now).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(kind, error = %e, "replication request failed on this node");
+                NodeResponse::Error(RpcError::new(ErrorKind::Internal, e.to_string(), now))
+            }
+        };
+        (kind, response)
+    }
+
+    async fn serve(
+        &self,
+        request: NodeRequest,
+        now: UnixMillis,
+    ) -> Result<NodeResponse, super::ReplicationError> {
+        let store = &self.ctx.store;
+        match request {
+            NodeRequest::Replicate {
+                messages,
+                deletes,
+                expiries,
+            } => {
+                let batch = Batch {
+                    messages,
+                    deletes,
+                    expiries,
+                };
+                let applied = apply::apply(&self.ctx, SOURCE, batch).await?;
+                if applied.over_quota > 0 {
+                    let e = RpcError::new(
+                        ErrorKind::QuotaExceeded,
+                        format!(
+                            "{} of the messages are over this node's quota; the rest is kept",
+                            applied.over_quota
+                        ),
+                        now,
+                    );
+                    return Ok(NodeResponse::Error(e));
+                }
+                Ok(NodeResponse::Ack {
+                    stored: applied.new_messages,
+                })
+            }
+            NodeRequest::Digest { digests } => {
+                // Only accounts this node serves: for any other, a difference
+                // would make the peer push data here that would be refused.
+                let me = self.ctx.node_id;
+                let digests: Vec<AccountDigest> = self.ctx.dir(|d| {
+                    digests
+                        .into_iter()
+                        .filter(|x| d.in_swarm(&x.account, &me))
+                        .collect()
+                });
+                let differing = blocking(store, move |s| {
+                    let mut out = Vec::new();
+                    for theirs in digests {
+                        let ours = s.digest(&theirs.account, now)?;
+                        if ours.digest != theirs.digest || ours.count != theirs.count {
+                            out.push(theirs.account);
+                        }
+                    }
+                    Ok(out)
+                })
+                .await?;
+                // The peer's order was checked strictly increasing, and
+                // filtering keeps it.
+                Ok(NodeResponse::DigestDiff { differing })
+            }
+            NodeRequest::List {
+                account,
+                after,
+                limit,
+            } => {
+                let (items, more) = blocking(store, move |s| {
+                    s.list(&account, after, usize::from(limit), now)
+                })
+                .await?;
+                Ok(NodeResponse::Listing { items, more })
+            }
+            NodeRequest::Fetch { hashes } => {
+                // At most one message and one proof per hash, and hashes are at
+                // most MAX_REPLICATION_BATCH: the answer has the shape and so
+                // the size bound of a replication batch.
+                let f = blocking(store, move |s| s.fetch(&hashes, now)).await?;
+                Ok(NodeResponse::Messages {
+                    messages: f.messages,
+                    deletes: f.deletes,
+                    expiries: f.expiries,
+                })
+            }
+        }
+    }
+}
+
+/// The bytes of `response`; if it cannot be encoded (a bug: every answer built
+/// here fits its bounds), an `Internal` error instead.
+fn encode(response: &NodeResponse, now: UnixMillis) -> Vec<u8> {
+    match response.encode() {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not encode a replication answer");
+            let fallback = RpcError::new(ErrorKind::Internal, "could not encode the answer", now);
+            NodeResponse::Error(fallback).encode().unwrap_or_default()
+        }
+    }
+}
