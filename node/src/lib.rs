@@ -11,7 +11,11 @@
 //! - [`net`]: the libp2p swarm task behind a command/inbound channel pair.
 //! - [`metrics`]: counters and gauges in the Prometheus text format.
 //! - [`context`]: what the parts of a running node share.
-//! - [`config`]: `node.toml`.
+//! - [`config`]: the `node.toml` file.
+//! - [`identity`]: the node's keys on disk and its signed record.
+//! - [`announce`]: keeping the directory filled and the own record published.
+//! - [`http`]: the `/metrics` endpoint.
+//! - [`node`]: starting and stopping a whole node.
 //!
 //! The rules of the wire (what is valid, what is signed, how replicas merge)
 //! are not here: they live in `sotto-protocol`, and the node calls them.
@@ -20,8 +24,10 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod directory;
+pub mod identity;
 pub mod metrics;
 pub mod net;
+pub mod node;
 pub mod store;
 
 pub use store::{Store, StoreError, StoreLimits};
