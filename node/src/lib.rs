@@ -24,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod directory;
+pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod net;
