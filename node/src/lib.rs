@@ -20,6 +20,7 @@
 //! The rules of the wire (what is valid, what is signed, how replicas merge)
 //! are not here: they live in `sotto-protocol`, and the node calls them.
 
+pub mod announce;
 pub mod clock;
 pub mod config;
 pub mod context;
