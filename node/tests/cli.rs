@@ -1,6 +1,9 @@
 //! The `sotto-node` binary, run as an operator would: `init`, `info`, `--help`
 //! and the errors a person sees.
 
+// Helpers outside `#[test]` functions fail loudly too.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
