@@ -1,7 +1,11 @@
 //! The node's configuration: `DIR/node.toml`, every key with a default
 //! (`config/node.toml` lists them all with comments; a test keeps the two equal).
 
+mod file;
+
 use serde::{Deserialize, Serialize};
+
+pub use file::{ConfigError, MAX_CONFIG_FILE_LEN};
 
 use crate::store::StoreLimits;
 

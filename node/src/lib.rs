@@ -12,17 +12,26 @@
 //! - [`net`]: the libp2p swarm task behind a command/inbound channel pair.
 //! - [`metrics`]: counters and gauges in the Prometheus text format.
 //! - [`context`]: what the parts of a running node share.
-//! - [`config`] (`node.toml`): the node's configuration.
+//! - [`config`]: the `node.toml` file.
+//! - [`identity`]: the node's keys on disk and its signed record.
+//! - [`announce`]: keeping the directory filled and the own record published.
+//! - [`http`]: the `/metrics` endpoint.
+//! - [`service`]: client RPC handling (DESIGN §5).
+//! - [`node`]: starting and stopping a whole node.
 //!
 //! The rules of the wire (what is valid, what is signed, how replicas merge)
 //! are not here: they live in `sotto-protocol`, and the node calls them.
 
+pub mod announce;
 pub mod clock;
 pub mod config;
 pub mod context;
 pub mod directory;
+pub mod http;
+pub mod identity;
 pub mod metrics;
 pub mod net;
+pub mod node;
 pub mod replication;
 pub mod store;
 

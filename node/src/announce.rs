@@ -1,0 +1,194 @@
+//! Directory maintenance (DESIGN §4): taking in the records that arrive by
+//! gossip, pulling the whole directory from a peer, and publishing the node's
+//! own record, at start and again before it expires or when its onion keys
+//! rotate ([`spawn`]).
+//!
+//! Every record is size-checked while decoding and verified in full by the
+//! directory before it is kept; whatever is refused is counted in
+//! `sotto_records_total` and `sotto_rejected_total` and otherwise ignored.
+
+mod task;
+#[cfg(test)]
+mod tests;
+
+use libp2p::{Multiaddr, PeerId};
+use sotto_protocol::codec;
+use sotto_protocol::constants::{MAX_DIRECTORY_PAGE, MAX_RECORD_LEN};
+use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
+use sotto_protocol::rpc::{Request, Response};
+
+use crate::context::Context;
+use crate::directory::{DirectoryError, Inserted};
+use crate::identity::IdentityError;
+use crate::net::NetError;
+
+pub use task::{announce_once, spawn};
+
+/// The most pages one [`pull_directory`] asks for: 200 × 256 records is far
+/// more nodes than a directory holds, so an honest peer never reaches it and a
+/// peer that keeps inventing pages is cut off.
+pub const MAX_PULL_PAGES: usize = 200;
+
+/// Why announcing or pulling failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnounceError {
+    /// The network did not carry the request.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The peer answered something other than a directory page.
+    #[error("peer {peer} answered a directory request with {what}")]
+    BadResponse {
+        /// The peer.
+        peer: PeerId,
+        /// What it answered.
+        what: String,
+    },
+    /// The own record could not be made.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The own record could not be encoded.
+    #[error("cannot encode the node record: {0}")]
+    Encode(sotto_protocol::Error),
+    /// The swarm does not listen on any address yet.
+    #[error("not listening on any address yet")]
+    NoListenAddrs,
+}
+
+/// Addresses learned from a new or updated record, for the swarm to dial by.
+pub type Learned = Option<(PeerId, Vec<Multiaddr>)>;
+
+/// Takes in a record received by gossip from `peer`: decodes it (refusing
+/// anything over the protocol's record size first), verifies and inserts it,
+/// and counts the outcome. For a new or updated record of another node it
+/// returns that node's peer id and parsed addresses.
+pub fn on_record(
+    ctx: &Context,
+    peer: PeerId,
+    bytes: &[u8],
+) -> Result<(Inserted, Learned), DirectoryError> {
+    let signed = match SignedNodeRecord::decode(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            let reason = if bytes.len() > MAX_RECORD_LEN {
+                "too_large"
+            } else {
+                "decode"
+            };
+            ctx.metrics.records.inc(reason, "");
+            ctx.metrics.rejected.inc("gossip", reason);
+            tracing::debug!(%peer, error = %e, "undecodable node record");
+            return Err(DirectoryError::Invalid(e.to_string()));
+        }
+    };
+    insert(ctx, "gossip", signed)
+}
+
+/// [`on_record`], then tells the swarm where a new or updated node is.
+pub async fn handle_record(
+    ctx: &Context,
+    peer: PeerId,
+    bytes: &[u8],
+) -> Result<Inserted, DirectoryError> {
+    let (inserted, learned) = on_record(ctx, peer, bytes)?;
+    learn(ctx, learned).await;
+    Ok(inserted)
+}
+
+async fn learn(ctx: &Context, learned: Learned) {
+    if let Some((peer, addrs)) = learned
+        && !addrs.is_empty()
+        && let Err(e) = ctx.net.add_addresses(peer, addrs).await
+    {
+        tracing::debug!(error = %e, "could not pass addresses to the swarm");
+    }
+}
+
+/// Verifies and inserts one record that came from `source` (a constant
+/// metrics label), counting the outcome and updating the directory gauge.
+fn insert(
+    ctx: &Context,
+    source: &'static str,
+    signed: SignedNodeRecord,
+) -> Result<(Inserted, Learned), DirectoryError> {
+    // The node id is read without verifying (a cheap decode) only to find the
+    // entry again after the directory has verified and kept it.
+    let node = codec::decode::<NodeRecord>("node record", &signed.record, MAX_RECORD_LEN)
+        .ok()
+        .map(|r| r.node);
+    let now = ctx.clock.now();
+    let (result, learned) = ctx.dir_mut(|d| {
+        let result = d.insert(signed, now);
+        ctx.metrics.directory_nodes.set_count(d.len());
+        let learned = match (&result, node) {
+            (Ok(Inserted::New | Inserted::Updated), Some(node)) if node != ctx.node_id => {
+                d.get(&node).map(|e| {
+                    let addrs = e
+                        .record
+                        .addrs
+                        .iter()
+                        .filter_map(|a| a.parse::<Multiaddr>().ok())
+                        .collect();
+                    (e.peer, addrs)
+                })
+            }
+            _ => None,
+        };
+        (result, learned)
+    });
+    match &result {
+        Ok(Inserted::New) => ctx.metrics.records.inc("new", ""),
+        Ok(Inserted::Updated) => ctx.metrics.records.inc("updated", ""),
+        Ok(Inserted::Unchanged) => ctx.metrics.records.inc("unchanged", ""),
+        Err(e) => {
+            ctx.metrics.records.inc(e.reason(), "");
+            ctx.metrics.rejected.inc(source, e.reason());
+            tracing::debug!(source, error = %e, "node record refused");
+        }
+    }
+    result.map(|inserted| (inserted, learned))
+}
+
+/// Pulls the whole directory of `from`, page by page (at most
+/// [`MAX_PULL_PAGES`]), inserting every record as if it came by gossip.
+/// Stops when the peer names no next page or a next page that does not move
+/// forward. Returns how many nodes were new.
+pub async fn pull_directory(ctx: &Context, from: PeerId) -> Result<usize, AnnounceError> {
+    let limit = u16::try_from(MAX_DIRECTORY_PAGE).unwrap_or(u16::MAX);
+    let mut after = None;
+    let mut new = 0;
+    for _ in 0..MAX_PULL_PAGES {
+        let response = ctx
+            .net
+            .rpc(from, Request::GetDirectory { after, limit })
+            .await?;
+        let (records, next) = match response {
+            Response::Directory { records, next } => (records, next),
+            other => {
+                ctx.metrics.rejected.inc("pull", "bad_response");
+                return Err(AnnounceError::BadResponse {
+                    peer: from,
+                    what: match other {
+                        Response::Error(e) => format!("an error: {e}"),
+                        o => format!("a {} response", o.kind()),
+                    },
+                });
+            }
+        };
+        for signed in records {
+            match insert(ctx, "pull", signed) {
+                Ok((Inserted::New, learned)) => {
+                    new += 1;
+                    learn(ctx, learned).await;
+                }
+                Ok((_, learned)) => learn(ctx, learned).await,
+                // Counted in `insert`; one bad record does not spoil the page.
+                Err(_) => {}
+            }
+        }
+        match next {
+            Some(n) if after.is_none_or(|a| n > a) => after = Some(n),
+            _ => break,
+        }
+    }
+    Ok(new)
+}

@@ -1,0 +1,206 @@
+//! The announcer task: publishes the node's record, keeps it fresh, expires
+//! other nodes' records and pulls the directory now and then.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::PeerId;
+use rand::seq::IndexedRandom;
+use sotto_protocol::record::NodeRecord;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{AnnounceError, pull_directory};
+use crate::context::Context;
+use crate::identity::Identity;
+
+/// How often the task wakes up: the start-up retries and every interval
+/// below are multiples of it.
+const TICK: Duration = Duration::from_secs(1);
+/// For this long after start the record is published again every
+/// [`STARTUP_REPUBLISH`]: gossip meshes form only once peers have exchanged
+/// subscriptions, so the first publications often reach nobody.
+const STARTUP_WINDOW: Duration = Duration::from_secs(60);
+/// See [`STARTUP_WINDOW`].
+const STARTUP_REPUBLISH: Duration = Duration::from_secs(5);
+/// After a failed pull, the next try comes this soon (or at the pull
+/// interval, if shorter), so a node that starts before its bootstrap peer
+/// still fills its directory quickly.
+const PULL_RETRY: Duration = Duration::from_secs(5);
+
+/// Makes the node's record from the swarm's listen addresses, keeps it in the
+/// own directory and publishes it. Fails with
+/// [`AnnounceError::NoListenAddrs`] before the swarm listens anywhere.
+pub async fn announce_once(ctx: &Context, identity: &Identity) -> Result<(), AnnounceError> {
+    announce(ctx, identity).await.map(|_| ())
+}
+
+async fn announce(ctx: &Context, identity: &Identity) -> Result<NodeRecord, AnnounceError> {
+    let addrs = ctx.net.listen_addrs().await?;
+    if addrs.is_empty() {
+        return Err(AnnounceError::NoListenAddrs);
+    }
+    let now = ctx.clock.now();
+    let signed = identity.record(&ctx.params, &addrs, now)?;
+    // Verifying our own record catches a clock or parameter mistake here,
+    // rather than in every other node's logs.
+    let record = signed
+        .verify(&ctx.params, now)
+        .map_err(|e| AnnounceError::Identity(e.into()))?;
+    let bytes = signed.encode().map_err(AnnounceError::Encode)?;
+    let kept = ctx.dir_mut(|d| {
+        let r = d.insert(signed, now);
+        ctx.metrics.directory_nodes.set_count(d.len());
+        r
+    });
+    if let Err(e) = kept {
+        tracing::warn!(error = %e, "the own node record does not fit in the directory");
+    }
+    ctx.net.publish(bytes).await?;
+    tracing::debug!(addrs = record.addrs.len(), "node record published");
+    Ok(record)
+}
+
+/// Starts the announcer: publishes the record as soon as the swarm listens
+/// (retrying every second), again every few seconds during the first minute,
+/// then checks every `directory.check_interval_ms` (expiring records,
+/// rotating onion keys, re-announcing before the record expires) and pulls
+/// the directory from a random connected peer every
+/// `directory.pull_interval_ms`. Ends when `shutdown` turns true or its
+/// sender is dropped.
+pub fn spawn(
+    ctx: Arc<Context>,
+    identity: Arc<Identity>,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(run(ctx, identity, shutdown))
+}
+
+async fn run(ctx: Arc<Context>, identity: Arc<Identity>, mut shutdown: watch::Receiver<bool>) {
+    let dir_cfg = &ctx.config.directory;
+    let check_every = Duration::from_millis(dir_cfg.check_interval_ms.max(1));
+    let pull_every = Duration::from_millis(dir_cfg.pull_interval_ms.max(1));
+    let margin = dir_cfg.reannounce_margin_ms;
+    let started = Instant::now();
+    let mut own: Option<NodeRecord> = None;
+    let mut last_publish: Option<Instant> = None;
+    let mut next_check = started + check_every;
+    let mut next_pull = started;
+    let mut warned = false;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let now = Instant::now();
+        let early_republish = now.duration_since(started) < STARTUP_WINDOW
+            && last_publish.is_some_and(|t| now.duration_since(t) >= STARTUP_REPUBLISH);
+        let mut want_announce = own.is_none() || early_republish;
+
+        if now >= next_check {
+            next_check = now + check_every;
+            let wall = ctx.clock.now();
+            let gone = ctx.dir_mut(|d| {
+                let gone = d.expire(wall);
+                ctx.metrics.directory_nodes.set_count(d.len());
+                gone.len()
+            });
+            if gone > 0 {
+                tracing::debug!(gone, "expired node records dropped");
+            }
+            let rotated = rotate(&ctx, &identity, wall).await;
+            let stale = own
+                .as_ref()
+                .is_some_and(|r| r.needs_reannounce(wall, margin));
+            want_announce |= rotated || stale;
+        }
+
+        if want_announce {
+            match announce(&ctx, &identity).await {
+                Ok(record) => {
+                    if own.is_none() {
+                        tracing::info!("node record published");
+                    }
+                    own = Some(record);
+                    last_publish = Some(now);
+                    warned = false;
+                }
+                Err(AnnounceError::NoListenAddrs) => {}
+                Err(e) => {
+                    // Once per failure streak: it retries every second.
+                    if !warned {
+                        tracing::warn!(error = %e, "cannot publish the node record");
+                        warned = true;
+                    }
+                }
+            }
+        }
+
+        if now >= next_pull
+            && let Some(peer) = pick_peer(&ctx).await
+        {
+            let pulled = tokio::select! {
+                r = pull_directory(&ctx, peer) => r,
+                _ = shutdown.changed() => break,
+            };
+            next_pull = match pulled {
+                Ok(new) => {
+                    tracing::debug!(new, "directory pulled");
+                    Instant::now() + pull_every
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "directory pull failed");
+                    Instant::now() + pull_every.min(PULL_RETRY)
+                }
+            };
+        }
+
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Rotates the onion keys if due (the key file write runs off the async
+/// threads); whether it rotated.
+async fn rotate(ctx: &Context, identity: &Arc<Identity>, now: sotto_protocol::UnixMillis) -> bool {
+    let id = identity.clone();
+    let params = ctx.params.clone();
+    match tokio::task::spawn_blocking(move || id.rotate_if_due(now, &params)).await {
+        Ok(Ok(rotated)) => {
+            if rotated {
+                tracing::info!("onion key rotated");
+            }
+            rotated
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot rotate the onion key");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "onion key rotation task failed");
+            false
+        }
+    }
+}
+
+/// A random connected peer to pull from, preferring known nodes (clients
+/// connect too, and do not serve the directory); any connected peer before
+/// the directory knows one (the bootstrap peer at start).
+async fn pick_peer(ctx: &Context) -> Option<PeerId> {
+    let peers = ctx.net.connected_peers().await.ok()?;
+    let nodes: Vec<PeerId> = ctx.dir(|d| {
+        peers
+            .iter()
+            .filter(|p| d.node_of_peer(p).is_some_and(|n| n != ctx.node_id))
+            .copied()
+            .collect()
+    });
+    let pool = if nodes.is_empty() { &peers } else { &nodes };
+    pool.choose(&mut rand::rng()).copied()
+}

@@ -1,0 +1,365 @@
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use sotto_protocol::constants::{MAX_RECORD_LEN, PROTOCOL_VERSION};
+use sotto_protocol::record::{NodeRecord, OnionKeyEntry, SignedNodeRecord};
+use sotto_protocol::rpc::{ErrorKind, Request, Response, RpcError};
+use sotto_protocol::{NetworkParams, NodeId, NodeKey, OnionSecret};
+use tokio::sync::{mpsc, watch};
+
+use super::*;
+use crate::clock::Clock;
+use crate::config::NodeConfig;
+use crate::context::{Context, Waiters};
+use crate::directory::{Directory, peer_id_of};
+use crate::identity::Identity;
+use crate::metrics::Metrics;
+use crate::net::{Command, NetHandle};
+use crate::store::{Store, StoreLimits};
+
+struct Fixture {
+    ctx: Arc<Context>,
+    commands: mpsc::Receiver<Command>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture_with(node_id: NodeId, config: NodeConfig) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let params = NetworkParams::devnet();
+    let (tx, rx) = mpsc::channel(8);
+    let ctx = Context {
+        directory: RwLock::new(Directory::new(params.clone(), 1_000)),
+        params,
+        config,
+        node_id,
+        peer_id: peer_id_of(&node_id).unwrap(),
+        clock: Arc::new(Clock::system()),
+        store: Store::open(dir.path().join("store"), StoreLimits::DEFAULT).unwrap(),
+        metrics: Arc::new(Metrics::default()),
+        net: NetHandle::new(tx, Duration::from_secs(5)),
+        waiters: Waiters::default(),
+    };
+    Fixture {
+        ctx: Arc::new(ctx),
+        commands: rx,
+        _dir: dir,
+    }
+}
+
+fn fixture() -> Fixture {
+    let own = NodeKey::from_secret_bytes(&[200; 32]).node_id();
+    fixture_with(own, NodeConfig::default())
+}
+
+fn rng() -> rand::rngs::ChaCha20Rng {
+    rand::SeedableRng::seed_from_u64(7)
+}
+
+/// A record of `key` issued at `issued_at` by the system clock's standards.
+fn record_of(key: &NodeKey, issued_at: u64, port: u16) -> NodeRecord {
+    let onion = OnionSecret::generate(&mut rng());
+    NodeRecord {
+        version: PROTOCOL_VERSION,
+        network: "devnet".into(),
+        node: key.node_id(),
+        addrs: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
+        onion_keys: vec![OnionKeyEntry {
+            key: onion.public(),
+            valid_from: issued_at,
+            valid_until: issued_at + 3_600_000,
+        }],
+        issued_at,
+        expires_at: issued_at + 3_600_000,
+        admission_nonce: 0,
+    }
+}
+
+fn signed(key: &NodeKey, issued_at: u64, port: u16) -> SignedNodeRecord {
+    record_of(key, issued_at, port).sign(key).unwrap()
+}
+
+fn key(i: u8) -> NodeKey {
+    NodeKey::from_secret_bytes(&[i; 32])
+}
+
+#[test]
+fn valid_records_are_taken_counted_and_their_addresses_returned() {
+    let f = fixture();
+    let now = f.ctx.clock.now();
+    let k = key(1);
+    let forwarder = PeerId::random();
+    let bytes = signed(&k, now, 4601).encode().unwrap();
+
+    let (ins, learned) = on_record(&f.ctx, forwarder, &bytes).unwrap();
+    assert_eq!(ins, Inserted::New);
+    let (peer, addrs) = learned.unwrap();
+    assert_eq!(peer, peer_id_of(&k.node_id()).unwrap());
+    assert_eq!(
+        addrs,
+        vec!["/ip4/127.0.0.1/tcp/4601".parse::<Multiaddr>().unwrap()]
+    );
+    assert_eq!(f.ctx.metrics.directory_nodes.get(), 1);
+
+    let (ins, learned) = on_record(&f.ctx, forwarder, &bytes).unwrap();
+    assert_eq!(ins, Inserted::Unchanged);
+    assert!(learned.is_none());
+
+    let newer = signed(&k, now + 1, 4602).encode().unwrap();
+    let (ins, learned) = on_record(&f.ctx, forwarder, &newer).unwrap();
+    assert_eq!(ins, Inserted::Updated);
+    assert_eq!(learned.unwrap().1[0].to_string(), "/ip4/127.0.0.1/tcp/4602");
+
+    let m = &f.ctx.metrics;
+    assert_eq!(m.records.get("new", ""), 1);
+    assert_eq!(m.records.get("unchanged", ""), 1);
+    assert_eq!(m.records.get("updated", ""), 1);
+    assert_eq!(m.rejected.sum_first("gossip"), 0);
+    assert_eq!(f.ctx.dir(|d| d.len()), 1);
+}
+
+#[test]
+fn own_record_is_kept_but_not_learned() {
+    let own = key(9);
+    let f = fixture_with(own.node_id(), NodeConfig::default());
+    let bytes = signed(&own, f.ctx.clock.now(), 1).encode().unwrap();
+    let (ins, learned) = on_record(&f.ctx, PeerId::random(), &bytes).unwrap();
+    assert_eq!(ins, Inserted::New);
+    assert!(learned.is_none());
+}
+
+#[test]
+fn garbage_oversized_forged_and_foreign_records_are_refused_and_counted() {
+    let f = fixture();
+    let now = f.ctx.clock.now();
+    let p = PeerId::random();
+    let m = &f.ctx.metrics;
+
+    assert!(on_record(&f.ctx, p, b"\x00\xff garbage").is_err());
+    assert!(on_record(&f.ctx, p, &[]).is_err());
+    assert_eq!(m.rejected.get("gossip", "decode"), 2);
+
+    assert!(on_record(&f.ctx, p, &vec![1u8; MAX_RECORD_LEN + 1]).is_err());
+    assert_eq!(m.rejected.get("gossip", "too_large"), 1);
+
+    let mut forged = signed(&key(2), now, 1);
+    forged.signature[0] ^= 1;
+    let err = on_record(&f.ctx, p, &forged.encode().unwrap()).unwrap_err();
+    assert_eq!(err.reason(), "invalid");
+
+    // Signed by one key but claiming another node.
+    let mut stolen = record_of(&key(3), now, 1);
+    stolen.node = key(4).node_id();
+    let stolen = SignedNodeRecord {
+        record: sotto_protocol::codec::encode("test", &stolen).unwrap(),
+        signature: key(3).sign(b"whatever"),
+    };
+    assert!(on_record(&f.ctx, p, &stolen.encode().unwrap()).is_err());
+
+    let mut foreign = record_of(&key(5), now, 1);
+    foreign.network = "sotto".into();
+    let foreign = foreign.sign(&key(5)).unwrap();
+    assert!(on_record(&f.ctx, p, &foreign.encode().unwrap()).is_err());
+
+    let expired = signed(&key(6), now - 4_000_000, 1);
+    assert!(on_record(&f.ctx, p, &expired.encode().unwrap()).is_err());
+
+    assert_eq!(m.rejected.get("gossip", "invalid"), 4);
+    assert_eq!(m.records.get("invalid", ""), 4);
+    assert_eq!(m.records.get("decode", ""), 2);
+    assert_eq!(f.ctx.dir(|d| d.len()), 0);
+    assert_eq!(m.directory_nodes.get(), 0);
+}
+
+/// Answers the fake network's commands: `GetDirectory` from `serve`, listen
+/// addresses, and publications sent to `published`.
+fn fake_net(
+    mut commands: mpsc::Receiver<Command>,
+    serve: impl Fn(Option<NodeId>) -> Response + Send + 'static,
+    published: mpsc::Sender<Vec<u8>>,
+    connected: Vec<PeerId>,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut rpcs = 0;
+        while let Some(cmd) = commands.recv().await {
+            match cmd {
+                Command::Rpc {
+                    request: Request::GetDirectory { after, .. },
+                    reply,
+                    ..
+                } => {
+                    rpcs += 1;
+                    let _ = reply.send(Ok(serve(after)));
+                }
+                Command::ListenAddrs { reply } => {
+                    let _ = reply.send(vec![
+                        "/ip4/0.0.0.0/tcp/4600".parse().unwrap(),
+                        "/ip4/127.0.0.1/tcp/4600".parse().unwrap(),
+                    ]);
+                }
+                Command::ConnectedPeers { reply } => {
+                    let _ = reply.send(connected.clone());
+                }
+                Command::Publish { record } => {
+                    let _ = published.try_send(record);
+                }
+                _ => {}
+            }
+        }
+        rpcs
+    })
+}
+
+#[tokio::test]
+async fn pull_directory_takes_every_page() {
+    let f = fixture();
+    let now = f.ctx.clock.now();
+    let mut source = Directory::new(NetworkParams::devnet(), 1_000);
+    for i in 0..300u16 {
+        let mut secret = [0u8; 32];
+        secret[..2].copy_from_slice(&i.to_le_bytes());
+        source
+            .insert(signed(&NodeKey::from_secret_bytes(&secret), now, 1), now)
+            .unwrap();
+    }
+    let (tx, _rx) = mpsc::channel(8);
+    let net = fake_net(
+        f.commands,
+        move |after| {
+            let (records, next) = source.page(after, 256);
+            Response::Directory { records, next }
+        },
+        tx,
+        vec![],
+    );
+    let new = tokio::time::timeout(
+        Duration::from_secs(30),
+        pull_directory(&f.ctx, PeerId::random()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(new, 300);
+    assert_eq!(f.ctx.dir(|d| d.len()), 300);
+    assert_eq!(f.ctx.metrics.directory_nodes.get(), 300);
+    // Pulling again finds nothing new.
+    let again = pull_directory(&f.ctx, PeerId::random()).await.unwrap();
+    assert_eq!(again, 0);
+    drop(f.ctx);
+    assert_eq!(net.await.unwrap(), 4);
+}
+
+#[tokio::test]
+async fn pull_stops_on_a_page_that_does_not_move_and_on_errors() {
+    let f = fixture();
+    let now = f.ctx.clock.now();
+    let good = signed(&key(1), now, 1);
+    let mut bad = signed(&key(2), now, 1);
+    bad.signature[5] ^= 0x40;
+    let stuck = key(1).node_id();
+    let (tx, _rx) = mpsc::channel(8);
+    // Always the same page, naming the same next page: a loop an honest node
+    // never makes.
+    let net = fake_net(
+        f.commands,
+        move |_| Response::Directory {
+            records: vec![good.clone(), bad.clone()],
+            next: Some(stuck),
+        },
+        tx,
+        vec![],
+    );
+    let new = tokio::time::timeout(
+        Duration::from_secs(30),
+        pull_directory(&f.ctx, PeerId::random()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(new, 1);
+    assert_eq!(f.ctx.metrics.rejected.get("pull", "invalid"), 2);
+    drop(f.ctx);
+    assert_eq!(net.await.unwrap(), 2);
+
+    let f = fixture();
+    let (tx, _rx) = mpsc::channel(8);
+    let _net = fake_net(
+        f.commands,
+        |_| Response::Error(RpcError::new(ErrorKind::Unavailable, "busy", 0)),
+        tx,
+        vec![],
+    );
+    let err = pull_directory(&f.ctx, PeerId::random()).await.unwrap_err();
+    assert!(matches!(err, AnnounceError::BadResponse { .. }), "{err}");
+    assert_eq!(f.ctx.metrics.rejected.get("pull", "bad_response"), 1);
+}
+
+#[tokio::test]
+async fn announcer_publishes_a_verifiable_record_and_stops_on_shutdown() {
+    let data = tempfile::tempdir().unwrap();
+    let identity = Arc::new(Identity::init(data.path(), &NetworkParams::devnet()).unwrap());
+    let f = fixture_with(identity.node_id(), NodeConfig::default());
+    let (tx, mut published) = mpsc::channel(8);
+    let bootstrap = key(7);
+    let now = f.ctx.clock.now();
+    let boot_record = signed(&bootstrap, now, 4700);
+    let _net = fake_net(
+        f.commands,
+        move |_| Response::Directory {
+            records: vec![boot_record.clone()],
+            next: None,
+        },
+        tx,
+        vec![peer_id_of(&bootstrap.node_id()).unwrap()],
+    );
+    let (stop, stopped) = watch::channel(false);
+    let task = spawn(f.ctx.clone(), identity.clone(), stopped);
+
+    let bytes = tokio::time::timeout(Duration::from_secs(10), published.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let record = SignedNodeRecord::decode(&bytes)
+        .unwrap()
+        .verify(&f.ctx.params, f.ctx.clock.now())
+        .unwrap();
+    assert_eq!(record.node, identity.node_id());
+    assert_eq!(record.addrs, vec!["/ip4/127.0.0.1/tcp/4600".to_string()]);
+    // Its own record and the bootstrap peer's pulled one end up in the directory.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while f.ctx.dir(|d| d.len()) < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(f.ctx.dir(|d| d.get(&identity.node_id()).is_some()));
+    assert!(f.ctx.dir(|d| d.get(&bootstrap.node_id()).is_some()));
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn announce_once_waits_for_listen_addresses() {
+    let data = tempfile::tempdir().unwrap();
+    let identity = Identity::init(data.path(), &NetworkParams::devnet()).unwrap();
+    let Fixture {
+        ctx,
+        mut commands,
+        _dir,
+    } = fixture_with(identity.node_id(), NodeConfig::default());
+    let answer = tokio::spawn(async move {
+        if let Some(Command::ListenAddrs { reply }) = commands.recv().await {
+            let _ = reply.send(vec![]);
+        }
+        commands
+    });
+    let err = announce_once(&ctx, &identity).await.unwrap_err();
+    assert!(matches!(err, AnnounceError::NoListenAddrs), "{err}");
+    answer.await.unwrap();
+    assert_eq!(ctx.dir(|d| d.len()), 0);
+}

@@ -1,0 +1,166 @@
+//! `DIR/onion.key`: the node's onion keys (X25519), the current one and the
+//! one before it, each with the window in which packets made for it are
+//! accepted, and their rotation.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sotto_protocol::record::OnionKeyEntry;
+use sotto_protocol::{NetworkParams, OnionSecret, UnixMillis};
+use zeroize::Zeroizing;
+
+use super::IdentityError;
+use super::file::{parse_key_hex, read_secret, write_secret};
+
+/// The file name of the onion keys in the data directory.
+pub const ONION_KEY_FILE: &str = "onion.key";
+
+/// At most this many onion keys are kept: the current one and the previous one,
+/// which stays usable for the grace period after a rotation so that packets
+/// built from an older record still open.
+pub const MAX_KEPT_ONION_KEYS: usize = 2;
+
+/// One onion key with its window.
+#[derive(Clone, Debug)]
+pub struct OnionKey {
+    /// The secret (shared: the onion code peels with it while the identity
+    /// may rotate it away).
+    pub secret: Arc<OnionSecret>,
+    /// Its public key and window, as published in the node record.
+    pub entry: OnionKeyEntry,
+}
+
+impl OnionKey {
+    /// A fresh key created at `now`, valid for one rotation plus the grace
+    /// period: the longest window `SignedNodeRecord::verify` accepts.
+    pub(super) fn fresh(now: UnixMillis, params: &NetworkParams) -> Self {
+        let secret = OnionSecret::generate(&mut rand::rand_core::UnwrapErr(rand::rngs::SysRng));
+        let window = params
+            .onion_key_rotation_ms
+            .saturating_add(params.onion_key_grace_ms);
+        let entry = OnionKeyEntry {
+            key: secret.public(),
+            valid_from: now,
+            valid_until: now.saturating_add(window),
+        };
+        Self {
+            secret: Arc::new(secret),
+            entry,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnionText {
+    #[serde(default)]
+    key: Vec<OnionKeyText>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnionKeyText {
+    secret: String,
+    valid_from: u64,
+    valid_until: u64,
+}
+
+impl Drop for OnionKeyText {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret);
+    }
+}
+
+/// Reads the onion keys of `path`, current (newest) first.
+pub(super) fn read(path: &Path) -> Result<Vec<OnionKey>, IdentityError> {
+    let text = read_secret(path)?;
+    let parsed: OnionText = toml::from_str(&text).map_err(|e| IdentityError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.message().to_string(),
+    })?;
+    if parsed.key.is_empty() || parsed.key.len() > MAX_KEPT_ONION_KEYS {
+        return Err(IdentityError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{} keys is not 1 to {MAX_KEPT_ONION_KEYS}",
+                parsed.key.len()
+            ),
+        });
+    }
+    let mut keys = Vec::with_capacity(parsed.key.len());
+    for k in &parsed.key {
+        if k.valid_from >= k.valid_until {
+            return Err(IdentityError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("empty key window {}..{}", k.valid_from, k.valid_until),
+            });
+        }
+        let bytes = parse_key_hex(path, "onion secret", &k.secret)?;
+        let secret = OnionSecret::from_secret_bytes(*bytes);
+        keys.push(OnionKey {
+            entry: OnionKeyEntry {
+                key: secret.public(),
+                valid_from: k.valid_from,
+                valid_until: k.valid_until,
+            },
+            secret: Arc::new(secret),
+        });
+    }
+    keys.sort_by_key(|k| std::cmp::Reverse(k.entry.valid_from));
+    Ok(keys)
+}
+
+/// Writes `keys` to `path` (0600, atomically).
+pub(super) fn write(path: &Path, keys: &[OnionKey]) -> Result<(), IdentityError> {
+    let body = OnionText {
+        key: keys
+            .iter()
+            .map(|k| OnionKeyText {
+                secret: hex::encode(&k.secret.to_secret_bytes()[..]),
+                valid_from: k.entry.valid_from,
+                valid_until: k.entry.valid_until,
+            })
+            .collect(),
+    };
+    let toml = Zeroizing::new(toml::to_string(&body).map_err(|e| IdentityError::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("cannot encode: {e}"),
+    })?);
+    let text = Zeroizing::new(format!(
+        "# The onion keys of this Sotto node (current first). Keep them secret.\n{}",
+        toml.as_str()
+    ));
+    write_secret(path, &text)
+}
+
+/// The keys after a rotation check at `now`: unchanged (`None`) unless the
+/// current key is a full rotation period old or no key is valid any more; then
+/// a fresh current key plus the previous one if it is still inside its window.
+pub(super) fn rotated(
+    keys: &[OnionKey],
+    now: UnixMillis,
+    params: &NetworkParams,
+) -> Option<Vec<OnionKey>> {
+    let due = match keys.first() {
+        Some(current) => {
+            now >= current
+                .entry
+                .valid_from
+                .saturating_add(params.onion_key_rotation_ms)
+                || !current.entry.is_valid_at(now)
+        }
+        None => true,
+    };
+    if !due {
+        return None;
+    }
+    let mut next = vec![OnionKey::fresh(now, params)];
+    next.extend(
+        keys.iter()
+            .filter(|k| k.entry.is_valid_at(now))
+            .take(MAX_KEPT_ONION_KEYS - 1)
+            .cloned(),
+    );
+    Some(next)
+}

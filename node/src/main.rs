@@ -1,0 +1,287 @@
+//! `sotto-node`: the command line of a Sotto service node. It parses
+//! arguments, reads files and calls into the `sotto_node` library, which does
+//! all the work (`Node::start` opens the store, loads the identity and runs
+//! the network, the announcer and the metrics endpoint).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use sotto_node::config::NodeConfig;
+use sotto_node::identity::{Identity, NODE_KEY_FILE, ONION_KEY_FILE};
+use sotto_node::node::{Node, NodeOptions};
+use sotto_protocol::{NetworkParams, Position};
+
+/// The configuration file `init` writes into the data directory.
+const CONFIG_FILE: &str = "node.toml";
+
+/// A Sotto service node: stores offline messages for the accounts whose swarm
+/// it belongs to and relays onion requests.
+///
+/// Start with `sotto-node init --data-dir DIR`, then `sotto-node run --data-dir DIR`.
+#[derive(Parser, Debug)]
+#[command(name = "sotto-node", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a node identity (mining its admission proof) and a node.toml in
+    /// the data directory.
+    Init(InitArgs),
+    /// Run the node until SIGINT or SIGTERM.
+    Run(RunArgs),
+    /// Print the node's peer id, node id, position, network and listen addresses.
+    Info(InfoArgs),
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// Data directory to create (mode 0700): keys, configuration and store live here.
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Network to join: the preset "public" or "devnet", or the path of a TOML
+    /// file of network parameters.
+    #[arg(long, value_name = "NETWORK", default_value = "public")]
+    network: String,
+    /// Replace an identity already in DIR. The node gets a new identity, and
+    /// with it a new position in the network: the data it held is no longer its own.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Data directory made by `init`.
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Configuration file to use instead of DIR/node.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Multiaddr to listen on, e.g. /ip4/0.0.0.0/tcp/4600 (repeatable). When
+    /// given, replaces the `listen` list of the configuration file.
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Vec<String>,
+    /// Multiaddr of a peer to join through, ending in /p2p/<peer id>
+    /// (repeatable). When given, replaces the `bootstrap` list of the
+    /// configuration file.
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// Address and port to serve Prometheus metrics on (GET /metrics), e.g.
+    /// 127.0.0.1:9600. Overrides `metrics` in the configuration file.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
+    /// Log level or filter (error, warn, info, debug, trace, or e.g.
+    /// "info,sotto_node=debug"). The RUST_LOG environment variable, when set,
+    /// takes precedence.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    log: String,
+}
+
+#[derive(Args, Debug)]
+struct InfoArgs {
+    /// Data directory made by `init`.
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Configuration file to use instead of DIR/node.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(a) => init(a),
+        Command::Run(a) => run(a),
+        Command::Info(a) => info(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, so it reads well in a journal.
+            eprintln!("sotto-node: {}", e.replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult<T> = Result<T, String>;
+
+fn init(args: InitArgs) -> CliResult<()> {
+    let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
+    // A network file is recorded by its absolute path: node.toml lives in the
+    // data directory, so a path relative to where `init` ran would break.
+    let network = match NetworkParams::preset(&args.network) {
+        Ok(_) => args.network.clone(),
+        Err(_) => cwd.join(&args.network).display().to_string(),
+    };
+    let config = NodeConfig {
+        network,
+        ..NodeConfig::default()
+    };
+    let params = config.resolve_network(&cwd).map_err(|e| e.to_string())?;
+    if params.admission_difficulty > 0 {
+        println!(
+            "Mining the admission proof ({} bits)...",
+            params.admission_difficulty
+        );
+    }
+    let started = Instant::now();
+    let identity = if args.force {
+        Identity::init_replacing(&args.data_dir, &params)
+    } else {
+        Identity::init(&args.data_dir, &params)
+    }
+    .map_err(|e| e.to_string())?;
+    let took = started.elapsed();
+
+    let config_path = args.data_dir.join(CONFIG_FILE);
+    let config_note = if config_path.exists() && !args.force {
+        "kept as it was"
+    } else {
+        config.save(&config_path).map_err(|e| e.to_string())?;
+        "written"
+    };
+    println!("Node identity created in {:.2} s.", took.as_secs_f64());
+    println!("  peer id:  {}", identity.peer_id());
+    println!("  node id:  {}", identity.node_id());
+    println!("  network:  {}", params.name);
+    println!("Files in {}:", args.data_dir.display());
+    println!("  {NODE_KEY_FILE}   identity key and admission proof (secret, 0600)");
+    println!("  {ONION_KEY_FILE}  onion keys (secret, 0600)");
+    println!("  {CONFIG_FILE}  configuration ({config_note})");
+    println!(
+        "Start it with: sotto-node run --data-dir {}",
+        args.data_dir.display()
+    );
+    Ok(())
+}
+
+/// The configuration (`--config` or DIR/node.toml) and the directory that
+/// relative network paths in it are resolved against.
+fn load_config(data_dir: &Path, config: Option<&Path>) -> CliResult<(NodeConfig, PathBuf)> {
+    let path = match config {
+        Some(p) => p.to_path_buf(),
+        None => data_dir.join(CONFIG_FILE),
+    };
+    if config.is_none() && !path.exists() {
+        return Err(format!(
+            "{} not found: run `sotto-node init --data-dir {}` first",
+            path.display(),
+            data_dir.display()
+        ));
+    }
+    let loaded = NodeConfig::load(&path).map_err(|e| e.to_string())?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Ok((loaded, base))
+}
+
+fn run(args: RunArgs) -> CliResult<()> {
+    let (mut config, base) = load_config(&args.data_dir, args.config.as_deref())?;
+    if !args.listen.is_empty() {
+        config.listen = args.listen;
+    }
+    if !args.bootstrap.is_empty() {
+        config.bootstrap = args.bootstrap;
+    }
+    if let Some(m) = args.metrics {
+        config.metrics = m;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    let params = config.resolve_network(&base).map_err(|e| e.to_string())?;
+    init_logging(&args.log)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let metrics = config.metrics.clone();
+        let opts = NodeOptions {
+            data_dir: args.data_dir,
+            config,
+            params,
+            memory: false,
+        };
+        let node = Node::start(opts).await.map_err(|e| e.to_string())?;
+        match node.context().net.listen_addrs().await {
+            Ok(addrs) => {
+                for a in addrs {
+                    tracing::info!(addr = %a, "listening");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the listen addresses"),
+        }
+        if !metrics.is_empty() {
+            tracing::info!(addr = %metrics, "serving metrics at /metrics");
+        }
+        tracing::info!(peer_id = %node.context().peer_id, "node running");
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        node.shutdown().await.map_err(|e| e.to_string())
+    })
+}
+
+/// Logs to stderr; RUST_LOG, when set, wins over `--log`.
+fn init_logging(level: &str) -> CliResult<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match EnvFilter::try_from_default_env() {
+        Ok(f) => f,
+        Err(_) => EnvFilter::try_new(level).map_err(|e| format!("--log {level:?}: {e}"))?,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| format!("cannot set up logging: {e}"))
+}
+
+async fn wait_for_signal() -> CliResult<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+fn info(args: InfoArgs) -> CliResult<()> {
+    let (config, base) = load_config(&args.data_dir, args.config.as_deref())?;
+    let params = config.resolve_network(&base).map_err(|e| e.to_string())?;
+    let identity = Identity::load(&args.data_dir, &params).map_err(|e| e.to_string())?;
+    let node_id = identity.node_id();
+    let peer_id = identity.peer_id().to_string();
+    let position = Position::of_node(&node_id).to_hex();
+    if args.json {
+        let out = serde_json::json!({
+            "peer_id": peer_id,
+            "node_id": node_id.to_string(),
+            "position": position,
+            "network": params.name,
+            "listen": config.listen,
+            "data_dir": args.data_dir.display().to_string(),
+        });
+        println!("{out}");
+    } else {
+        println!("peer id:   {peer_id}");
+        println!("node id:   {node_id}");
+        println!("position:  {position}");
+        println!("network:   {}", params.name);
+        println!("listen:    {}", config.listen.join(" "));
+        println!("data dir:  {}", args.data_dir.display());
+    }
+    Ok(())
+}
