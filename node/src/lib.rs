@@ -9,9 +9,10 @@
 //! - [`store`]: the message store on sled (DESIGN §5).
 //! - [`directory`]: every verified node record; swarms (DESIGN §4).
 //! - [`net`]: the libp2p swarm task behind a command/inbound channel pair.
+//! - [`service`]: client RPC handling (DESIGN §5).
 //! - [`metrics`]: counters and gauges in the Prometheus text format.
 //! - [`context`]: what the parts of a running node share.
-//! - [`config`]: `node.toml`.
+//! - [`config`]: the `node.toml` file.
 //!
 //! The rules of the wire (what is valid, what is signed, how replicas merge)
 //! are not here: they live in `sotto-protocol`, and the node calls them.
@@ -22,6 +23,7 @@ pub mod context;
 pub mod directory;
 pub mod metrics;
 pub mod net;
+pub mod service;
 pub mod store;
 
 pub use store::{Store, StoreError, StoreLimits};
