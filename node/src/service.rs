@@ -54,8 +54,13 @@ impl Service {
             limits.store_burst,
             limits.rate_tracked_accounts,
         );
-        let long_polls = Arc::new(Semaphore::new(limits.max_long_polls));
-        let background = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
+        // tokio refuses (panics on) more permits than MAX_PERMITS; a config
+        // asking for more gets the most there can be.
+        let permits = |n: usize| n.min(Semaphore::MAX_PERMITS);
+        let long_polls = Arc::new(Semaphore::new(permits(limits.max_long_polls)));
+        let background = Arc::new(Semaphore::new(permits(
+            limits.max_concurrent_requests.max(1),
+        )));
         Self {
             ctx,
             pusher,

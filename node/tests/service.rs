@@ -617,3 +617,20 @@ async fn directory_pages_and_ping() {
     );
     assert_eq!(e.kind, ErrorKind::BadRequest);
 }
+
+#[tokio::test]
+async fn huge_configured_limits_are_taken_as_the_most_there_can_be() {
+    let mut config = NodeConfig::default();
+    config.limits.max_long_polls = usize::MAX;
+    config.limits.max_concurrent_requests = usize::MAX;
+    config.limits.rate_tracked_accounts = usize::MAX;
+    let n = node(Setup {
+        config,
+        ..Setup::default()
+    });
+    let r = n
+        .service
+        .handle(inbox_store(owner().account_id(), b"x"))
+        .await;
+    assert!(matches!(r, Response::Stored { .. }), "{r:?}");
+}
