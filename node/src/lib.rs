@@ -10,6 +10,7 @@
 //! - [`replication`]: pushes, anti-entropy and handoff between swarm members (DESIGN §6).
 //! - [`directory`]: every verified node record; swarms (DESIGN §4).
 //! - [`net`]: the libp2p swarm task behind a command/inbound channel pair.
+//! - [`service`]: client RPC handling (DESIGN §5).
 //! - [`metrics`]: counters and gauges in the Prometheus text format.
 //! - [`context`]: what the parts of a running node share.
 //! - [`config`]: the `node.toml` file.
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod replication;
+pub mod service;
 pub mod store;
 
 pub use store::{Store, StoreError, StoreLimits};

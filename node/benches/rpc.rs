@@ -1,0 +1,263 @@
+//! Speed of client RPC handling next to the engine under it, measured in the
+//! same run: `Service::handle_bytes` on encoded inbox stores of 1 KiB (distinct
+//! data, a pusher that acknowledges at once, quorum 1) and on encoded signed
+//! retrieves of a page, and raw sled inserts of 1 KiB values each followed by a
+//! flush, as the RPC path flushes before it acknowledges a store.
+//!
+//! At the end a paired measurement (the two sides interleaved round by round,
+//! medians taken) prints `rpc store/sled ratio: X.XX`: the time of one store
+//! through the service over one raw sled insert-and-flush of the same data
+//! size. A store through the service adds the decode and field checks, the
+//! swarm check, the rate limit, a lookup of the hash, the store's six-tree
+//! transaction and a push; the flush dominates both sides.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::hint::black_box;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use sotto_node::clock::Clock;
+use sotto_node::config::NodeConfig;
+use sotto_node::context::{BoxFuture, Context, Push, Pusher, Waiters};
+use sotto_node::directory::{Directory, peer_id_of};
+use sotto_node::metrics::Metrics;
+use sotto_node::net::NetHandle;
+use sotto_node::service::Service;
+use sotto_node::store::{Store, StoreLimits};
+use sotto_protocol::constants::PROTOCOL_VERSION;
+use sotto_protocol::record::{NodeRecord, OnionKeyEntry};
+use sotto_protocol::rpc::{Request, Response, RetrieveRequest, StoreRequest};
+use sotto_protocol::time::{DAY_MS, HOUR_MS, MINUTE_MS};
+use sotto_protocol::{AccountId, AccountKey, Namespace, NetworkParams, NodeKey, OnionSecret};
+
+const SIZE: usize = 1024;
+/// Key length of the store's `messages` tree: account ‖ namespace ‖ timestamp ‖ hash.
+const KEY_LEN: usize = 32 + 2 + 8 + 32;
+
+/// Acknowledges every push at once, as if the whole swarm answered.
+#[derive(Debug)]
+struct InstantPusher;
+
+impl Pusher for InstantPusher {
+    fn push(&self, _push: Push, need: usize) -> BoxFuture<usize> {
+        Box::pin(async move { need })
+    }
+}
+
+/// A node alone in its directory (so in every swarm), quorum 1, no quota and
+/// no practical rate limit.
+fn service(dir: &std::path::Path) -> Service {
+    let now = Clock::system().now();
+    let params = NetworkParams {
+        store_quorum: 1,
+        ..NetworkParams::devnet()
+    };
+    let key = NodeKey::from_secret_bytes(&[1; 32]);
+    let record = NodeRecord {
+        version: PROTOCOL_VERSION,
+        network: params.name.clone(),
+        node: key.node_id(),
+        addrs: vec!["/ip4/127.0.0.1/tcp/4100".into()],
+        onion_keys: vec![OnionKeyEntry {
+            key: OnionSecret::from_secret_bytes([2; 32]).public(),
+            valid_from: now - HOUR_MS,
+            valid_until: now + DAY_MS,
+        }],
+        issued_at: now - MINUTE_MS,
+        expires_at: now + HOUR_MS,
+        admission_nonce: 0,
+    };
+    let mut directory = Directory::new(params.clone(), 10);
+    directory.insert(record.sign(&key).unwrap(), now).unwrap();
+    let mut config = NodeConfig::default();
+    config.limits.store_rate_per_minute = u32::MAX;
+    config.limits.store_burst = u32::MAX;
+    let unlimited = StoreLimits {
+        max_account_bytes: u64::MAX,
+        max_total_bytes: u64::MAX,
+    };
+    let ctx = Context {
+        params,
+        config,
+        node_id: key.node_id(),
+        peer_id: peer_id_of(&key.node_id()).unwrap(),
+        clock: Arc::new(Clock::system()),
+        store: Store::open(dir, unlimited).unwrap(),
+        directory: RwLock::new(directory),
+        metrics: Arc::new(Metrics::default()),
+        net: NetHandle::new(tokio::sync::mpsc::channel(8).0, Duration::from_secs(1)),
+        waiters: Waiters::default(),
+    };
+    Service::new(Arc::new(ctx), Arc::new(InstantPusher))
+}
+
+/// An encoded inbox store of 1 KiB for one of `accounts`, unique by `n`.
+fn store_bytes(accounts: &[AccountId], n: u64) -> Vec<u8> {
+    let mut data = vec![0x5a; SIZE];
+    data[..8].copy_from_slice(&n.to_le_bytes());
+    let account = accounts[(n % accounts.len() as u64) as usize];
+    Request::Store(StoreRequest::unsigned(
+        account,
+        Namespace::INBOX,
+        data,
+        DAY_MS,
+    ))
+    .encode()
+    .unwrap()
+}
+
+fn raw_key(n: u64) -> [u8; KEY_LEN] {
+    let mut k = [7u8; KEY_LEN];
+    k[34..42].copy_from_slice(&n.to_be_bytes());
+    k
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let service_dir = tempfile::tempdir().unwrap();
+    let svc = service(service_dir.path());
+    let peer = libp2p::PeerId::random();
+    let raw_dir = tempfile::tempdir().unwrap();
+    let raw = sled::open(raw_dir.path()).unwrap();
+    let value = vec![0x5au8; SIZE];
+    let accounts: Vec<AccountId> = (0..16u8)
+        .map(|i| AccountKey::from_entropy([i; 16]).account_id())
+        .collect();
+    // Every store must really be stored: an error answer would measure a
+    // refusal instead.
+    let stored = |bytes: &[u8]| {
+        matches!(
+            Response::decode(bytes, Clock::system().now()),
+            Ok(Response::Stored { .. })
+        )
+    };
+    let mut n = 0u64;
+    let mut r = 0u64;
+
+    let mut g = c.benchmark_group("rpc");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("store_1KiB", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                store_bytes(&accounts, n)
+            },
+            |req| {
+                let out = rt.block_on(svc.handle_bytes(peer, &req));
+                assert!(stored(&out));
+                out
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("sled_insert_flush_1KiB", |b| {
+        b.iter(|| {
+            r += 1;
+            raw.insert(raw_key(r), value.as_slice()).unwrap();
+            raw.flush().unwrap()
+        })
+    });
+
+    // Reads: one account with 2,000 messages, 80 KiB pages from cursors in the
+    // middle, each request signed by the owner.
+    let reader = AccountKey::from_entropy([99; 16]);
+    let mut cursors = Vec::new();
+    for i in 0..2000u64 {
+        let out = rt.block_on(svc.handle_bytes(peer, &store_bytes(&[reader.account_id()], i)));
+        match Response::decode(&out, Clock::system().now()).unwrap() {
+            Response::Stored {
+                hash, timestamp, ..
+            } => cursors.push(sotto_protocol::rpc::Cursor { timestamp, hash }),
+            other => panic!("{other:?}"),
+        }
+    }
+    cursors.sort();
+    let now = Clock::system().now();
+    let retrieves: Vec<Vec<u8>> = cursors
+        .iter()
+        .step_by(20)
+        .take(50)
+        .map(|c| {
+            let mut q = RetrieveRequest::unsigned(reader.account_id(), Namespace::INBOX, Some(*c));
+            q.overlap_ms = 0;
+            Request::Retrieve(q.sign(&reader, "devnet", now).unwrap())
+                .encode()
+                .unwrap()
+        })
+        .collect();
+    let mut i = 0usize;
+    g.bench_function("retrieve_page_80KiB", |b| {
+        b.iter(|| {
+            i = (i + 1) % retrieves.len();
+            let out = rt.block_on(svc.handle_bytes(peer, &retrieves[i]));
+            black_box(out.len())
+        })
+    });
+    g.finish();
+    // The pages really were pages of messages.
+    match Response::decode(
+        &rt.block_on(svc.handle_bytes(peer, &retrieves[0])),
+        Clock::system().now(),
+    )
+    .unwrap()
+    {
+        Response::Messages { messages, .. } => assert!(messages.len() > 50),
+        other => panic!("{other:?}"),
+    }
+
+    // Paired measurement for the ratio.
+    let rounds = 21;
+    let iters = 50;
+    let mut rpc_ns = Vec::with_capacity(rounds);
+    let mut raw_ns = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let batch: Vec<_> = (0..iters)
+            .map(|_| {
+                n += 1;
+                store_bytes(&accounts, n)
+            })
+            .collect();
+        let t = Instant::now();
+        for req in batch {
+            let out = rt.block_on(svc.handle_bytes(peer, &req));
+            assert!(stored(&out));
+        }
+        rpc_ns.push(t.elapsed());
+        let t = Instant::now();
+        for _ in 0..iters {
+            r += 1;
+            raw.insert(raw_key(r), value.as_slice()).unwrap();
+            black_box(raw.flush().unwrap());
+        }
+        raw_ns.push(t.elapsed());
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_nanos() as f64 / iters as f64
+    };
+    let store = median(&mut rpc_ns);
+    let insert = median(&mut raw_ns);
+    println!(
+        "rpc store (1 KiB): {store:.0} ns ({:.0}/s); raw sled insert+flush (1 KiB): {insert:.0} ns ({:.0}/s)",
+        1e9 / store,
+        1e9 / insert
+    );
+    println!("rpc store/sled ratio: {:.2}", store / insert);
+    c.final_summary();
+}
