@@ -17,7 +17,6 @@
 //! - [`identity`]: the node's keys on disk and its signed record.
 //! - [`announce`]: keeping the directory filled and the own record published.
 //! - [`http`]: the `/metrics` endpoint.
-//! - [`service`]: client RPC handling (DESIGN §5).
 //! - [`node`]: starting and stopping a whole node.
 //!
 //! The rules of the wire (what is valid, what is signed, how replicas merge)

@@ -205,13 +205,7 @@ fn run(args: RunArgs) -> CliResult<()> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
-        let metrics = config.metrics.clone();
-        let opts = NodeOptions {
-            data_dir: args.data_dir,
-            config,
-            params,
-            memory: false,
-        };
+        let opts = NodeOptions::new(args.data_dir, config, params);
         let node = Node::start(opts).await.map_err(|e| e.to_string())?;
         match node.context().net.listen_addrs().await {
             Ok(addrs) => {
@@ -220,9 +214,6 @@ fn run(args: RunArgs) -> CliResult<()> {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the listen addresses"),
-        }
-        if !metrics.is_empty() {
-            tracing::info!(addr = %metrics, "serving metrics at /metrics");
         }
         tracing::info!(peer_id = %node.context().peer_id, "node running");
         wait_for_signal().await?;

@@ -128,10 +128,12 @@ pub fn spawn(
 ) -> Result<Net, NetError> {
     let peer_id = keypair.public().to_peer_id();
     let mut swarm = transport::build(keypair, network, &cfg)?;
+    let mut listeners = Vec::with_capacity(cfg.listen.len());
     for addr in &cfg.listen {
-        swarm
+        let id = swarm
             .listen_on(addr.clone())
             .map_err(|e| NetError::Listen(format!("cannot listen on {addr}: {e}")))?;
+        listeners.push(id);
     }
     for addr in &cfg.bootstrap {
         if let Some((peer, base)) = split_peer(addr) {
@@ -149,6 +151,7 @@ pub fn spawn(
     let (inbound_tx, inbound) = mpsc::channel(cfg.inbound_capacity.max(1));
     let event_loop = event_loop::EventLoop {
         swarm,
+        listeners,
         commands,
         inbound: inbound_tx,
         clock,

@@ -1,55 +1,338 @@
-//! Starting and stopping a whole node. Temporary: the integrator replaces this
-//! file with the real wiring; it exists so the `sotto-node` binary compiles.
+//! A running node: the store, identity, network, directory, RPC handling,
+//! replication, announcements and metrics wired together (DESIGN §4–§6).
+//!
+//! [`Node::start`] opens everything and spawns the tasks; [`Node::shutdown`]
+//! stops them, and flushes the store last, so everything acknowledged is on disk
+//! when it returns. A node started again on the same data directory has the
+//! same identity and the same messages, and catches up from its swarm by
+//! anti-entropy.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use libp2p::{Multiaddr, PeerId};
 use sotto_protocol::NetworkParams;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
 
+use crate::announce;
+use crate::clock::Clock;
 use crate::config::NodeConfig;
-use crate::context::Context;
+use crate::context::{Context, Pusher, Waiters};
+use crate::directory::Directory;
+use crate::http;
+use crate::identity::{Identity, IdentityError};
+use crate::metrics::Metrics;
+use crate::net::{self, Inbound, NetConfig, NetError};
+use crate::replication::Replicator;
+use crate::service::Service;
+use crate::store::{Store, StoreError};
+
+/// How many directory pulls from newly connected peers run at once.
+const CONCURRENT_PULLS: usize = 4;
+/// How long shutdown waits for the node's tasks before it stops waiting.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// What a node is started with.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct NodeOptions {
-    /// The data directory (keys, store).
+    /// The data directory (`sotto-node init` made it): identity and store.
     pub data_dir: PathBuf,
     /// The configuration.
     pub config: NodeConfig,
     /// The network's parameters.
     pub params: NetworkParams,
-    /// Keep the store in memory (tests and the simulator).
+    /// Use the in-process memory transport instead of TCP and QUIC (tests and
+    /// the simulator).
     pub memory: bool,
+    /// The node's clock (tests and the simulator skew it).
+    pub clock: Arc<Clock>,
 }
 
-/// A running node.
+impl NodeOptions {
+    /// Options with the system clock over real transports.
+    pub fn new(data_dir: PathBuf, config: NodeConfig, params: NetworkParams) -> Self {
+        Self {
+            data_dir,
+            config,
+            params,
+            memory: false,
+            clock: Arc::new(Clock::system()),
+        }
+    }
+}
+
+/// Why a node could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The identity in the data directory could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The store could not be opened or flushed.
+    #[error("message store: {0}")]
+    Store(#[from] StoreError),
+    /// The network could not start.
+    #[error("network: {0}")]
+    Net(#[from] NetError),
+    /// A configured address is not valid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The metrics endpoint could not be served.
+    #[error("metrics endpoint {addr}: {source}")]
+    Metrics {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A blocking task failed.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// A running service node.
 #[derive(Debug)]
 pub struct Node {
     ctx: Arc<Context>,
+    service: Arc<Service>,
+    replicator: Arc<Replicator>,
+    identity: Arc<Identity>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    net_task: JoinHandle<()>,
+    metrics_addr: Option<SocketAddr>,
 }
 
-/// Why a node did not start or stop cleanly.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// Starting failed.
-    #[error("{0}")]
-    Start(String),
+fn parse_addrs(what: &str, addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
+    addrs
+        .iter()
+        .map(|a| {
+            a.parse::<Multiaddr>()
+                .map_err(|e| NodeError::Config(format!("{what} address {a:?}: {e}")))
+        })
+        .collect()
 }
 
 impl Node {
-    /// Starts a node.
+    /// Opens the store and identity in `opts.data_dir` and starts the node.
     pub async fn start(opts: NodeOptions) -> Result<Node, NodeError> {
-        let _ = opts;
-        Err(NodeError::Start("the node is not wired yet".into()))
+        let NodeOptions {
+            data_dir,
+            config,
+            params,
+            memory,
+            clock,
+        } = opts;
+        let identity = {
+            let dir = data_dir.clone();
+            let params = params.clone();
+            tokio::task::spawn_blocking(move || Identity::load(&dir, &params))
+                .await
+                .map_err(|e| NodeError::Internal(e.to_string()))??
+        };
+        let identity = Arc::new(identity);
+        let store = {
+            let path = data_dir.join("store");
+            let limits = config.store.limits();
+            tokio::task::spawn_blocking(move || Store::open(path, limits))
+                .await
+                .map_err(|e| NodeError::Internal(e.to_string()))??
+        };
+        let metrics = Arc::new(Metrics::default());
+        let listen = parse_addrs("listen", &config.listen)?;
+        let bootstrap = parse_addrs("bootstrap", &config.bootstrap)?;
+        let net = net::spawn(
+            identity.keypair(),
+            &params.name,
+            NetConfig::from_limits(&config.limits, listen, bootstrap, memory),
+            clock.clone(),
+            metrics.clone(),
+        )?;
+        let ctx = Arc::new(Context {
+            node_id: identity.node_id(),
+            peer_id: net.peer_id,
+            directory: std::sync::RwLock::new(Directory::new(
+                params.clone(),
+                config.limits.max_directory_nodes,
+            )),
+            params,
+            config,
+            clock,
+            store,
+            metrics,
+            net: net.handle,
+            waiters: Waiters::default(),
+        });
+        let replicator = Replicator::new(ctx.clone());
+        let pusher: Arc<dyn Pusher> = replicator.clone();
+        let service = Arc::new(Service::new(ctx.clone(), pusher));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(dispatch(
+            net.inbound,
+            ctx.clone(),
+            service.clone(),
+            replicator.clone(),
+            shutdown_rx.clone(),
+        )));
+        tasks.extend(replicator.spawn_tasks(shutdown_rx.clone()));
+        tasks.push(announce::spawn(
+            ctx.clone(),
+            identity.clone(),
+            shutdown_rx.clone(),
+        ));
+        let mut metrics_addr = None;
+        if !ctx.config.metrics.is_empty() {
+            let addr: SocketAddr = ctx.config.metrics.parse().map_err(|e| {
+                NodeError::Config(format!("metrics address {:?}: {e}", ctx.config.metrics))
+            })?;
+            let (bound, task) = http::serve(addr, ctx.metrics.clone(), shutdown_rx.clone())
+                .await
+                .map_err(|source| NodeError::Metrics { addr, source })?;
+            info!("metrics on http://{bound}/metrics");
+            metrics_addr = Some(bound);
+            tasks.push(task);
+        }
+        info!(peer = %ctx.peer_id, network = %ctx.params.name, "node started");
+        Ok(Node {
+            ctx,
+            service,
+            replicator,
+            identity,
+            shutdown,
+            tasks,
+            net_task: net.task,
+            metrics_addr,
+        })
     }
 
-    /// The node's shared state.
+    /// What the node's parts share.
     pub fn context(&self) -> &Arc<Context> {
         &self.ctx
     }
 
-    /// Stops the node.
+    /// The node's libp2p identity.
+    pub fn peer_id(&self) -> PeerId {
+        self.ctx.peer_id
+    }
+
+    /// The node's identity (keys).
+    pub fn identity(&self) -> &Arc<Identity> {
+        &self.identity
+    }
+
+    /// The client RPC handler (the onion relay hands it requests).
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
+    /// Replication and anti-entropy.
+    pub fn replicator(&self) -> &Arc<Replicator> {
+        &self.replicator
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The addresses the node listens on now.
+    pub async fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.ctx.net.listen_addrs().await.unwrap_or_default()
+    }
+
+    /// Stops the node: its tasks, then the network, then flushes the store.
     pub async fn shutdown(self) -> Result<(), NodeError> {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            match tokio::time::timeout(SHUTDOWN_WAIT, task).await {
+                Ok(_) => {}
+                Err(_) => warn!("a node task did not stop within {SHUTDOWN_WAIT:?}"),
+            }
+        }
+        if let Err(e) = self.ctx.net.shutdown().await {
+            warn!("the network task did not stop cleanly: {e}");
+        }
+        self.net_task.abort();
+        let _ = self.net_task.await;
+        let store = self.ctx.store.clone();
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))??;
+        info!(peer = %self.ctx.peer_id, "node stopped; store flushed");
         Ok(())
+    }
+}
+
+/// Hands each inbound request to its handler on its own task (the network
+/// task bounds how many are in flight), and each record to the directory.
+async fn dispatch(
+    mut inbound: mpsc::Receiver<Inbound>,
+    ctx: Arc<Context>,
+    service: Arc<Service>,
+    replicator: Arc<Replicator>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let pulls = Arc::new(Semaphore::new(CONCURRENT_PULLS));
+    loop {
+        let item = tokio::select! {
+            item = inbound.recv() => item,
+            _ = shutdown.changed() => None,
+        };
+        let Some(item) = item else { break };
+        match item {
+            Inbound::Rpc {
+                peer,
+                bytes,
+                respond,
+            } => {
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let out = service.handle_bytes(peer, &bytes).await;
+                    let _ = respond.send(out);
+                });
+            }
+            Inbound::Node {
+                peer,
+                bytes,
+                respond,
+            } => {
+                let replicator = replicator.clone();
+                tokio::spawn(async move {
+                    let out = replicator.handle_bytes(peer, &bytes).await;
+                    let _ = respond.send(out);
+                });
+            }
+            Inbound::Record { peer, bytes } => {
+                // Refusals are counted by the directory code; nothing else to do.
+                if let Err(e) = announce::handle_record(&ctx, peer, &bytes).await {
+                    debug!(%peer, "gossiped record refused: {e}");
+                }
+            }
+            Inbound::Connected(peer) => {
+                debug!(%peer, "connected");
+                // A peer we have no record of may be a node that just started, or
+                // our bootstrap: its directory tells us about it and its
+                // neighbours. Bounded: skipped when enough pulls are running.
+                let known = ctx.dir(|d| d.node_of_peer(&peer).is_some());
+                if !known && let Ok(permit) = pulls.clone().try_acquire_owned() {
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        match announce::pull_directory(&ctx, peer).await {
+                            Ok(n) => debug!(%peer, new = n, "pulled directory"),
+                            Err(e) => debug!(%peer, "directory pull failed: {e}"),
+                        }
+                        drop(permit);
+                    });
+                }
+            }
+            Inbound::Disconnected(peer) => {
+                debug!(%peer, "disconnected");
+            }
+        }
     }
 }

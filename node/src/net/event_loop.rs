@@ -57,6 +57,8 @@ pub(super) type Reply<T> = (PeerId, oneshot::Sender<Result<T, NetError>>);
 /// The swarm task's state.
 pub(super) struct EventLoop {
     pub(super) swarm: Swarm<Behaviour>,
+    /// The listeners opened at start, closed when the task stops.
+    pub(super) listeners: Vec<libp2p::core::transport::ListenerId>,
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) inbound: mpsc::Sender<Inbound>,
     pub(super) clock: Arc<Clock>,
@@ -86,6 +88,12 @@ impl EventLoop {
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
+                    Some(Command::Shutdown { done }) => {
+                        self.stop_listening();
+                        let _ = done.send(());
+                        tracing::debug!("network task stopped on request");
+                        return;
+                    }
                     Some(c) => self.on_command(c),
                     None => break,
                 },
@@ -95,7 +103,17 @@ impl EventLoop {
                 }
             }
         }
+        self.stop_listening();
         tracing::debug!("network task stopped: every handle was dropped");
+    }
+
+    /// Closes every listener. Dropping the swarm alone is not enough: the
+    /// memory transport keeps a listener's address taken until it is removed,
+    /// and a node restarted in the same process must get its address back.
+    fn stop_listening(&mut self) {
+        for id in self.listeners.drain(..) {
+            self.swarm.remove_listener(id);
+        }
     }
 
     fn local_peer(&self) -> PeerId {
@@ -156,6 +174,10 @@ impl EventLoop {
             }
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            // Handled in `run`, which must leave its loop.
+            Command::Shutdown { done } => {
+                let _ = done.send(());
             }
         }
     }

@@ -125,6 +125,11 @@ pub enum Command {
         /// The answer.
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    /// Close the listeners and stop the task.
+    Shutdown {
+        /// Answered once the listeners are closed.
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// How the rest of the node talks to the swarm task. Cheap to clone.
@@ -231,6 +236,12 @@ impl NetHandle {
     pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
         self.ask(None, |reply| Command::ConnectedPeers { reply })
             .await
+    }
+
+    /// Stops the network task after closing its listeners, and waits (bounded)
+    /// until it has.
+    pub async fn shutdown(&self) -> Result<(), NetError> {
+        self.ask(None, |done| Command::Shutdown { done }).await
     }
 
     /// The addresses the node listens on now.
