@@ -136,7 +136,16 @@ fn insert(
         (result, learned)
     });
     match &result {
-        Ok(Inserted::New) => ctx.metrics.records.inc("new", ""),
+        Ok(Inserted::New) => {
+            ctx.metrics.records.inc("new", "");
+            if let Some((peer, _)) = &learned {
+                tracing::info!(
+                    %peer,
+                    nodes = ctx.metrics.directory_nodes.get(),
+                    "new node in the directory"
+                );
+            }
+        }
         Ok(Inserted::Updated) => ctx.metrics.records.inc("updated", ""),
         Ok(Inserted::Unchanged) => ctx.metrics.records.inc("unchanged", ""),
         Err(e) => {

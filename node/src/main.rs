@@ -207,14 +207,6 @@ fn run(args: RunArgs) -> CliResult<()> {
     runtime.block_on(async move {
         let opts = NodeOptions::new(args.data_dir, config, params);
         let node = Node::start(opts).await.map_err(|e| e.to_string())?;
-        match node.context().net.listen_addrs().await {
-            Ok(addrs) => {
-                for a in addrs {
-                    tracing::info!(addr = %a, "listening");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the listen addresses"),
-        }
         tracing::info!(peer_id = %node.context().peer_id, "node running");
         wait_for_signal().await?;
         tracing::info!("shutting down");
@@ -227,7 +219,10 @@ fn init_logging(level: &str) -> CliResult<()> {
     use tracing_subscriber::EnvFilter;
     let filter = match EnvFilter::try_from_default_env() {
         Ok(f) => f,
-        Err(_) => EnvFilter::try_new(level).map_err(|e| format!("--log {level:?}: {e}"))?,
+        // Kademlia warns at every periodic bootstrap while the node knows no
+        // peer (the first node of a network): noise for an operator.
+        Err(_) => EnvFilter::try_new(format!("{level},libp2p_kad=error"))
+            .map_err(|e| format!("--log {level:?}: {e}"))?,
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -314,7 +314,7 @@ async fn dispatch(
                 }
             }
             Inbound::Connected(peer) => {
-                debug!(%peer, "connected");
+                info!(%peer, "connected");
                 // A peer we have no record of may be a node that just started, or
                 // our bootstrap: its directory tells us about it and its
                 // neighbours. Bounded: skipped when enough pulls are running.
@@ -331,7 +331,7 @@ async fn dispatch(
                 }
             }
             Inbound::Disconnected(peer) => {
-                debug!(%peer, "disconnected");
+                info!(%peer, "disconnected");
             }
         }
     }
