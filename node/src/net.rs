@@ -11,7 +11,6 @@
 //! and checks them.
 
 mod behaviour;
-mod codec;
 mod event_loop;
 mod handle;
 mod inflight;
@@ -28,7 +27,7 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::mpsc;
 
 pub use behaviour::{RPC_EXTRA_TIMEOUT, protocol_version, records_topic};
-pub use codec::{FrameCodec, read_frame, write_frame};
+pub use sotto_p2p::{FrameCodec, read_frame, write_frame};
 pub use handle::{Command, Inbound, NetError, NetHandle, Responder};
 
 use crate::clock::Clock;

@@ -14,7 +14,7 @@ use sotto_protocol::constants::{
 use sotto_protocol::rpc::{replication_protocol, rpc_protocol};
 
 use super::NetConfig;
-use super::codec::FrameCodec;
+use sotto_p2p::FrameCodec;
 use crate::net::NetError;
 
 /// How much longer than a node request an RPC may take: a retrieve may wait up

@@ -1,4 +1,4 @@
-//! The request-response codec of both Sotto protocols: raw bytes framed by a
+//! The request-response codec of every Sotto protocol: raw bytes framed by a
 //! u32 big-endian length, with a ceiling per direction checked before reading.
 
 use std::io;

@@ -1,0 +1,31 @@
+//! # sotto-p2p
+//!
+//! What the service node and the client both need on top of libp2p, kept in
+//! one place so the two sides cannot drift: the names of Sotto's libp2p
+//! protocols (each carries the network name, so a devnet and the public network
+//! never mix, DESIGN §4) and the framing codec of its request-response
+//! protocols.
+//!
+//! Wire rules (what a frame's bytes mean) stay in `sotto-protocol`, which knows
+//! nothing of libp2p.
+
+pub mod codec;
+
+pub use codec::{FrameCodec, read_frame, write_frame};
+
+use libp2p::StreamProtocol;
+
+/// Last part of the onion relay protocol name.
+pub const ONION_PROTOCOL_SUFFIX: &str = "onion/1";
+
+/// The libp2p protocol name for onion packets on `network`:
+/// `/sotto/<network>/onion/1`.
+pub fn onion_protocol(network: &str) -> String {
+    format!("/sotto/{network}/{ONION_PROTOCOL_SUFFIX}")
+}
+
+/// A protocol name as libp2p takes it. Fails only for a name that does not start
+/// with `/`, which no Sotto name does.
+pub fn stream_protocol(name: String) -> Option<StreamProtocol> {
+    StreamProtocol::try_from_owned(name).ok()
+}
