@@ -43,12 +43,19 @@
 //! Nothing here does I/O, except [`Account::create`] reading the OS's randomness.
 
 pub mod account;
+pub mod clock;
+pub mod directory;
 pub mod error;
+pub mod net;
+pub mod paths;
 pub mod phrase;
+pub mod request;
 pub mod verification;
 
 pub use account::Account;
 pub use error::{Error, Result};
+pub use paths::PathStatus;
 pub use phrase::RecoveryPhrase;
+pub use request::{Client, ClientConfig, ClientError};
 pub use sotto_protocol::{AccountId, AccountKey};
 pub use verification::{PublicCode, VerificationCode, public_code, verification_code};

@@ -1,0 +1,237 @@
+//! The client's view of the network: every verified, unexpired node record,
+//! fetched page by page from bootstrap nodes (DESIGN §4), and the swarms
+//! computed from it.
+
+use std::collections::BTreeMap;
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use sotto_protocol::onion::Hop;
+use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
+use sotto_protocol::{AccountId, NetworkParams, NodeId, UnixMillis, swarm_for};
+
+use crate::net::{Rejected, peer_id_of};
+
+mod fetch;
+
+pub use fetch::{FetchError, MAX_PAGES, fetch};
+
+/// Most nodes the client keeps. Far above any network Sotto expects for years,
+/// and it bounds what a lying bootstrap node can make the client hold.
+pub const MAX_NODES: usize = MAX_PAGES * sotto_protocol::constants::MAX_DIRECTORY_PAGE;
+
+/// A /24 IPv4 network: the first three bytes of an address.
+pub type Subnet = [u8; 3];
+
+/// One node as the client knows it.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// The verified record.
+    pub record: NodeRecord,
+    /// The record as it travels (to compare and hand on).
+    pub signed: SignedNodeRecord,
+    /// Its libp2p identity.
+    pub peer: PeerId,
+    /// Its addresses that parse as multiaddrs.
+    pub addrs: Vec<Multiaddr>,
+    /// The /24 networks of its IPv4 addresses.
+    pub subnets: Vec<Subnet>,
+}
+
+impl NodeInfo {
+    /// The node from a record verified for `params` at `now`. `None` if the
+    /// record does not verify, or names no address the client can parse.
+    pub fn verify(
+        signed: &SignedNodeRecord,
+        params: &NetworkParams,
+        now: UnixMillis,
+    ) -> Option<Self> {
+        let record = signed.verify(params, now).ok()?;
+        let peer = peer_id_of(&record.node)?;
+        let addrs: Vec<Multiaddr> = record.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+        if addrs.is_empty() {
+            return None;
+        }
+        let subnets = subnets_of(&addrs);
+        Some(Self {
+            record,
+            signed: signed.clone(),
+            peer,
+            addrs,
+            subnets,
+        })
+    }
+
+    /// The hop a packet for this node is built with at `now`, if it has an
+    /// onion key valid then.
+    pub fn hop(&self, now: UnixMillis) -> Option<Hop> {
+        Some(Hop {
+            node: self.record.node,
+            onion_key: self.record.current_onion_key(now)?,
+        })
+    }
+}
+
+/// The /24 networks of the IPv4 addresses among `addrs`, without repeats.
+pub fn subnets_of(addrs: &[Multiaddr]) -> Vec<Subnet> {
+    let mut out: Vec<Subnet> = Vec::new();
+    for addr in addrs {
+        for p in addr.iter() {
+            if let Protocol::Ip4(ip) = p {
+                let [a, b, c, _] = ip.octets();
+                if !out.contains(&[a, b, c]) {
+                    out.push([a, b, c]);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every verified, unexpired record, by node id.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    params: NetworkParams,
+    nodes: BTreeMap<NodeId, NodeInfo>,
+}
+
+impl Directory {
+    /// An empty directory for the network of `params`.
+    pub fn new(params: NetworkParams) -> Self {
+        Self {
+            params,
+            nodes: BTreeMap::new(),
+        }
+    }
+
+    /// The network's parameters.
+    pub fn params(&self) -> &NetworkParams {
+        &self.params
+    }
+
+    /// Verifies `signed` at `now` and keeps it unless the directory already
+    /// holds a record of the node issued later, or is full. Returns whether the
+    /// directory changed; a record that does not verify is counted in
+    /// `rejected` and changes nothing.
+    pub fn insert(
+        &mut self,
+        signed: &SignedNodeRecord,
+        now: UnixMillis,
+        rejected: &Rejected,
+    ) -> bool {
+        let Some(info) = NodeInfo::verify(signed, &self.params, now) else {
+            rejected.inc("directory", "bad_record");
+            return false;
+        };
+        let node = info.record.node;
+        match self.nodes.get(&node) {
+            Some(old) if old.record.issued_at >= info.record.issued_at => false,
+            Some(_) => {
+                self.nodes.insert(node, info);
+                true
+            }
+            None if self.nodes.len() >= MAX_NODES => {
+                rejected.inc("directory", "full");
+                false
+            }
+            None => {
+                self.nodes.insert(node, info);
+                true
+            }
+        }
+    }
+
+    /// Drops records that expired, or that have no onion key valid, at `now`.
+    /// Returns how many were dropped.
+    pub fn prune(&mut self, now: UnixMillis) -> usize {
+        let before = self.nodes.len();
+        self.nodes
+            .retain(|_, n| n.record.expires_at > now && n.record.current_onion_key(now).is_some());
+        before - self.nodes.len()
+    }
+
+    /// How many nodes it holds.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether it holds no node.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// One node.
+    pub fn get(&self, node: &NodeId) -> Option<&NodeInfo> {
+        self.nodes.get(node)
+    }
+
+    /// Every node.
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.nodes.values()
+    }
+
+    /// Every node id, in order.
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// The swarm of `account` by this directory ([`swarm_for`]).
+    pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
+        swarm_for(account, &self.ids(), usize::from(self.params.swarm_size))
+    }
+}
+
+/// Fetches the directory at start and every `directory_refresh` after, until
+/// shutdown. A failed fetch keeps the old directory; while the directory is
+/// empty the fetch is retried sooner.
+pub(crate) async fn refresh_loop(inner: std::sync::Arc<crate::request::Inner>) {
+    let mut shutdown = inner.shutdown.clone();
+    let mut backoff = crate::paths::Backoff::default();
+    loop {
+        let records = fetch(
+            &inner.net,
+            &inner.config.bootstrap,
+            || inner.clock.now(),
+            &inner.rejected,
+        )
+        .await;
+        let wait = match records {
+            Ok(records) => {
+                backoff.reset();
+                let now = inner.clock.now();
+                let (changed, len) = inner.dir_mut(|d| {
+                    let added = records
+                        .iter()
+                        .filter(|r| d.insert(r, now, &inner.rejected))
+                        .count();
+                    let pruned = d.prune(now);
+                    (added + pruned > 0, d.len())
+                });
+                tracing::debug!(nodes = len, "directory refreshed");
+                if changed {
+                    // Paths through nodes that left are dropped; the builder
+                    // may now have enough nodes.
+                    let still: std::collections::HashSet<NodeId> =
+                        inner.dir(|d| d.ids().into_iter().collect());
+                    inner.paths.retain(|n| still.contains(n));
+                    inner.paths.wake.notify_one();
+                }
+                inner.config.directory_refresh
+            }
+            Err(e) => {
+                tracing::debug!("directory fetch failed: {e}");
+                let empty = inner.dir(Directory::is_empty);
+                let soon = backoff.next_wait();
+                if empty {
+                    soon
+                } else {
+                    soon.min(inner.config.directory_refresh)
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The client's `Swarm`: TCP (noise, yamux) and QUIC, or the memory transport for
+//! tests, with the RPC and onion request-response protocols, outbound only.
+
+use std::time::Duration;
+
+use libp2p::core::transport::MemoryTransport;
+use libp2p::core::upgrade::Version;
+use libp2p::identity::Keypair;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{Swarm, SwarmBuilder, Transport, noise, tcp, yamux};
+use sotto_p2p::{FrameCodec, onion_protocol, stream_protocol};
+use sotto_protocol::constants::{
+    MAX_RPC_REQUEST_LEN, MAX_RPC_RESPONSE_LEN, ONION_REQUEST_CLASSES, ONION_RESPONSE_CLASSES,
+};
+use sotto_protocol::rpc::rpc_protocol;
+
+use super::{NetConfig, NetError};
+
+/// How long an unused connection stays open. Long enough that a guard used
+/// for every request keeps one connection, short enough not to hoard them.
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Streams one connection may have open per protocol: the client's own
+/// concurrent requests to one guard.
+const MAX_STREAMS: usize = 64;
+
+/// The client's two protocols.
+#[derive(NetworkBehaviour)]
+pub(super) struct Behaviour {
+    /// Direct RPC (directory fetches).
+    pub(super) rpc: request_response::Behaviour<FrameCodec>,
+    /// Onion packets to guards.
+    pub(super) onion: request_response::Behaviour<FrameCodec>,
+}
+
+fn setup_error(what: &str, e: impl std::fmt::Display) -> NetError {
+    NetError::Setup(format!("{what}: {e}"))
+}
+
+/// The largest onion request and response: the largest size classes.
+fn onion_limits() -> (usize, usize) {
+    let req = ONION_REQUEST_CLASSES.iter().copied().max().unwrap_or(0);
+    let resp = ONION_RESPONSE_CLASSES.iter().copied().max().unwrap_or(0);
+    (req, resp)
+}
+
+fn behaviour(network: &str, cfg: &NetConfig) -> Result<Behaviour, NetError> {
+    let proto = |name: String| {
+        stream_protocol(name.clone())
+            .ok_or_else(|| NetError::Setup(format!("bad protocol name {name:?}")))
+    };
+    let rpc = request_response::Behaviour::with_codec(
+        FrameCodec::new(MAX_RPC_REQUEST_LEN, MAX_RPC_RESPONSE_LEN),
+        [(proto(rpc_protocol(network))?, ProtocolSupport::Outbound)],
+        request_response::Config::default()
+            .with_request_timeout(cfg.rpc_timeout)
+            .with_max_concurrent_streams(MAX_STREAMS),
+    );
+    let (max_req, max_resp) = onion_limits();
+    let onion = request_response::Behaviour::with_codec(
+        FrameCodec::new(max_req, max_resp),
+        [(proto(onion_protocol(network))?, ProtocolSupport::Outbound)],
+        request_response::Config::default()
+            .with_request_timeout(cfg.onion_timeout)
+            .with_max_concurrent_streams(MAX_STREAMS),
+    );
+    Ok(Behaviour { rpc, onion })
+}
+
+/// A swarm for `keypair` on `network`. Must run inside a tokio runtime.
+pub(super) fn build(
+    keypair: Keypair,
+    network: &str,
+    cfg: &NetConfig,
+) -> Result<Swarm<Behaviour>, NetError> {
+    let behaviour = behaviour(network, cfg)?;
+    let swarm_config =
+        |c: libp2p::swarm::Config| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT);
+    let builder = SwarmBuilder::with_existing_identity(keypair).with_tokio();
+    let swarm = if cfg.memory {
+        builder
+            .with_other_transport(|key| {
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                    MemoryTransport::default()
+                        .upgrade(Version::V1)
+                        .authenticate(noise::Config::new(key)?)
+                        .multiplex(yamux::Config::default())
+                        .boxed(),
+                )
+            })
+            .map_err(|e| setup_error("the memory transport", e))?
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| setup_error("the behaviour", e))?
+            .with_swarm_config(swarm_config)
+            .build()
+    } else {
+        builder
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| setup_error("TCP", e))?
+            .with_quic()
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| setup_error("the behaviour", e))?
+            .with_swarm_config(swarm_config)
+            .build()
+    };
+    Ok(swarm)
+}

@@ -1,0 +1,300 @@
+//! Onion paths (DESIGN §7): two ready paths of three relays (guard, middle,
+//! exit), each through one of the two persisted guards, counted and rebuilt
+//! when they fail, and the status a front end shows for them.
+//!
+//! A path is built ahead of time without knowing where requests will go; a
+//! request whose destination (or whose destination's swarm) touches a ready
+//! path's relays gets a path of its own for that request instead (see
+//! [`Paths::pick`]), so the hop rules hold for every request.
+
+mod backoff;
+pub(crate) mod builder;
+mod guards;
+mod select;
+mod send;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sotto_protocol::NodeId;
+use tokio::sync::{Notify, watch};
+
+pub use backoff::{BASE_BACKOFF, Backoff, MAX_BACKOFF};
+pub use guards::{GUARD_COUNT, GUARD_FILE, GUARD_LIFETIME_MS, GUARD_MAX_FAILURES, Guard, Guards};
+pub use select::{Candidate, RELAYS, candidates, choose, compatible};
+pub use send::{Blame, Outcome, Plan, PlanError, send_through};
+
+/// Ready paths kept (DESIGN §11).
+pub const PATH_COUNT: usize = 2;
+/// Failures after which a path is rebuilt (DESIGN §11, as Session).
+pub const PATH_FAILURE_LIMIT: u32 = 3;
+/// How long a node that failed is left out of new paths.
+pub const AVOID_FOR: Duration = Duration::from_secs(10 * 60);
+/// Most failed nodes remembered; the oldest are forgotten first.
+const MAX_AVOIDED: usize = 1024;
+
+/// What a front end shows about the client's paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathStatus {
+    /// Building paths; no path is ready yet.
+    Building,
+    /// At least one path is ready: the relays of each ready path, guard first.
+    Ready {
+        /// Each ready path's relays.
+        hops: Vec<Vec<NodeId>>,
+    },
+    /// No path can be built now (too few nodes known, or the network cannot
+    /// be reached); the client keeps trying.
+    Offline,
+}
+
+/// A ready path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ReadyPath {
+    relays: Vec<NodeId>,
+    failures: u32,
+}
+
+/// The path a request goes over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathRef {
+    /// The ready path's slot, or `None` for a path made for one request.
+    pub slot: Option<usize>,
+    /// Its relays, guard first.
+    pub relays: Vec<NodeId>,
+}
+
+#[derive(Debug)]
+struct State {
+    slots: Vec<Option<ReadyPath>>,
+    guards: Guards,
+    avoid: HashMap<NodeId, Instant>,
+    offline: bool,
+    /// Which slot the next request tries first (they take turns).
+    turn: usize,
+}
+
+/// The client's paths and guards. Shared by the requests and the builder task.
+#[derive(Debug)]
+pub struct Paths {
+    state: Mutex<State>,
+    status: watch::Sender<PathStatus>,
+    /// Wakes the builder: a path was dropped, or the directory changed.
+    pub(crate) wake: Notify,
+}
+
+impl Paths {
+    /// No paths yet, with `guards`.
+    pub fn new(guards: Guards) -> Self {
+        let (status, _) = watch::channel(PathStatus::Building);
+        Self {
+            state: Mutex::new(State {
+                slots: vec![None; PATH_COUNT],
+                guards,
+                avoid: HashMap::new(),
+                offline: false,
+                turn: 0,
+            }),
+            status,
+            wake: Notify::new(),
+        }
+    }
+
+    /// Path status changes.
+    pub fn subscribe(&self) -> watch::Receiver<PathStatus> {
+        self.status.subscribe()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        // A poisoned lock means a panic elsewhere; the state itself is still
+        // consistent (every update is a single assignment), so keep going.
+        let mut guard = match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
+    }
+
+    fn publish(&self, state: &State) {
+        let hops: Vec<Vec<NodeId>> = state
+            .slots
+            .iter()
+            .flatten()
+            .map(|p| p.relays.clone())
+            .collect();
+        let status = if !hops.is_empty() {
+            PathStatus::Ready { hops }
+        } else if state.offline {
+            PathStatus::Offline
+        } else {
+            PathStatus::Building
+        };
+        self.status.send_if_modified(|s| {
+            let changed = *s != status;
+            *s = status;
+            changed
+        });
+    }
+
+    /// The nodes to leave out of new paths now (failed recently).
+    pub fn avoided(&self) -> HashSet<NodeId> {
+        let now = Instant::now();
+        self.with(|s| {
+            s.avoid.retain(|_, until| *until > now);
+            s.avoid.keys().copied().collect()
+        })
+    }
+
+    /// A ready path whose relays are all outside `exclude` and that is not in
+    /// `tried`, taking turns between the ready paths.
+    pub fn pick(&self, exclude: &HashSet<NodeId>, tried: &[PathRef]) -> Option<PathRef> {
+        self.with(|s| {
+            let n = s.slots.len();
+            let start = s.turn;
+            s.turn = (s.turn + 1) % n.max(1);
+            (0..n).map(|i| (start + i) % n).find_map(|i| {
+                let path = s.slots.get(i)?.as_ref()?;
+                let candidate = PathRef {
+                    slot: Some(i),
+                    relays: path.relays.clone(),
+                };
+                let usable =
+                    path.relays.iter().all(|r| !exclude.contains(r)) && !tried.contains(&candidate);
+                usable.then_some(candidate)
+            })
+        })
+    }
+
+    /// The guards, in slot order.
+    pub fn guards(&self) -> Vec<NodeId> {
+        self.with(|s| s.guards.list().iter().map(|g| g.node).collect())
+    }
+
+    /// Runs `f` on the guards; returns its answer and a copy of the guards to
+    /// save if `f` says they changed.
+    pub(crate) fn update_guards<T>(
+        &self,
+        f: impl FnOnce(&mut Guards) -> (T, bool),
+    ) -> (T, Option<Guards>) {
+        let mut out = None;
+        let value = self.with(|s| {
+            let (value, changed) = f(&mut s.guards);
+            if changed {
+                out = Some(s.guards.clone());
+            }
+            value
+        });
+        (value, out)
+    }
+
+    /// The slot of the first missing path, if any.
+    pub(crate) fn missing(&self) -> Option<usize> {
+        self.with(|s| s.slots.iter().position(Option::is_none))
+    }
+
+    /// The relays of every ready path.
+    pub(crate) fn ready_relays(&self) -> Vec<Vec<NodeId>> {
+        self.with(|s| s.slots.iter().flatten().map(|p| p.relays.clone()).collect())
+    }
+
+    /// Installs a built path in `slot`.
+    pub(crate) fn install(&self, slot: usize, relays: Vec<NodeId>) {
+        self.with(|s| {
+            if let Some(place) = s.slots.get_mut(slot) {
+                *place = Some(ReadyPath {
+                    relays,
+                    failures: 0,
+                });
+            }
+            s.offline = false;
+            self.publish(s);
+        });
+    }
+
+    /// Drops every ready path that uses a node `keep` refuses (for example a
+    /// node that left the directory). Returns whether any was dropped.
+    pub(crate) fn retain(&self, keep: impl Fn(&NodeId) -> bool) -> bool {
+        let dropped = self.with(|s| {
+            let mut dropped = false;
+            for slot in s.slots.iter_mut() {
+                if slot.as_ref().is_some_and(|p| !p.relays.iter().all(&keep)) {
+                    *slot = None;
+                    dropped = true;
+                }
+            }
+            self.publish(s);
+            dropped
+        });
+        if dropped {
+            self.wake.notify_one();
+        }
+        dropped
+    }
+
+    /// Marks the builder offline (no path possible) or not.
+    pub(crate) fn set_offline(&self, offline: bool) {
+        self.with(|s| {
+            s.offline = offline;
+            self.publish(s);
+        });
+    }
+
+    /// Counts a failed request over `path`, blaming `blamed` if known: that node
+    /// is left out of new paths for [`AVOID_FOR`], and counted against it if
+    /// it is a guard. A ready path that reaches [`PATH_FAILURE_LIMIT`] failures
+    /// is dropped and the builder woken. Returns the guards to save if they
+    /// changed.
+    pub fn failed(&self, path: &PathRef, blamed: Option<NodeId>) -> Option<Guards> {
+        let mut save = None;
+        let mut dropped = false;
+        self.with(|s| {
+            if let Some(node) = blamed {
+                if s.avoid.len() >= MAX_AVOIDED {
+                    let oldest = s.avoid.iter().min_by_key(|(_, t)| **t).map(|(n, _)| *n);
+                    if let Some(oldest) = oldest {
+                        s.avoid.remove(&oldest);
+                    }
+                }
+                s.avoid.insert(node, Instant::now() + AVOID_FOR);
+                if s.guards.failed(&node) {
+                    save = Some(s.guards.clone());
+                }
+            }
+            let Some(slot) = path.slot else { return };
+            if let Some(place) = s.slots.get_mut(slot)
+                && let Some(p) = place.as_mut().filter(|p| p.relays == path.relays)
+            {
+                p.failures = p.failures.saturating_add(1);
+                if p.failures >= PATH_FAILURE_LIMIT {
+                    tracing::debug!(slot, "path failed {PATH_FAILURE_LIMIT} times: rebuilding");
+                    *place = None;
+                    dropped = true;
+                }
+            }
+            self.publish(s);
+        });
+        if dropped {
+            self.wake.notify_one();
+        }
+        save
+    }
+
+    /// Counts a request that went through `path`: its failures start again
+    /// from zero, and so do its guard's. Returns the guards to save if they
+    /// changed.
+    pub fn succeeded(&self, path: &PathRef) -> Option<Guards> {
+        self.with(|s| {
+            if let Some(p) = path
+                .slot
+                .and_then(|i| s.slots.get_mut(i))
+                .and_then(Option::as_mut)
+                .filter(|p| p.relays == path.relays)
+            {
+                p.failures = 0;
+            }
+            let guard = path.relays.first()?;
+            s.guards.succeeded(guard).then(|| s.guards.clone())
+        })
+    }
+}

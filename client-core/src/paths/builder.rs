@@ -1,0 +1,156 @@
+//! The task that keeps [`super::PATH_COUNT`] paths ready: it picks relays
+//! through the slot's guard, checks the path end to end with a `Ping` to
+//! another node, and on failure backs off and tries again, forever, until the
+//! client stops.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use rand::seq::IndexedRandom;
+use sotto_protocol::NodeId;
+use sotto_protocol::rpc::{Request, Response};
+
+use super::{Backoff, Blame, Outcome, PathRef, Plan, RELAYS, candidates, choose, send_through};
+use crate::request::Inner;
+
+/// Failed attempts in a row, with no path ready, after which the status says
+/// `Offline` rather than `Building`.
+const OFFLINE_AFTER: u32 = 3;
+
+/// What one attempt came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Attempt {
+    Built,
+    /// Not enough usable nodes known to build a path.
+    TooFew,
+    /// A path was tried and did not work.
+    Failed,
+}
+
+/// Runs until the client shuts down.
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let mut shutdown = inner.shutdown.clone();
+    let mut backoff = Backoff::default();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let Some(slot) = inner.paths.missing() else {
+            tokio::select! {
+                _ = inner.paths.wake.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+            continue;
+        };
+        let attempt = build(&inner, slot).await;
+        if attempt == Attempt::Built {
+            backoff.reset();
+            continue;
+        }
+        let wait = backoff.next_wait();
+        let none_ready = inner.paths.ready_relays().is_empty();
+        if attempt == Attempt::TooFew || backoff.failures() >= OFFLINE_AFTER {
+            inner.paths.set_offline(none_ready);
+        }
+        tracing::debug!(slot, ?attempt, ?wait, "path not built; trying again later");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            // New nodes may make a path possible at once.
+            _ = inner.paths.wake.notified(), if attempt == Attempt::TooFew => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// One attempt at building the path of `slot`.
+async fn build(inner: &Inner, slot: usize) -> Attempt {
+    let now = inner.clock.now();
+    let pool = inner.dir(candidates);
+    let avoid = inner.paths.avoided();
+    let allow = inner.config.params.allow_same_subnet;
+    // Three relays and a node to test them with.
+    if pool.len() < RELAYS + 1 {
+        return Attempt::TooFew;
+    }
+    let (guards, save) = inner.paths.update_guards(|g| {
+        let changed = g.refresh(&mut rand::rng(), now, &pool, &avoid, allow);
+        (g.list().iter().map(|g| g.node).collect::<Vec<_>>(), changed)
+    });
+    inner.save_guards(save).await;
+    let Some(guard) = guards
+        .get(slot)
+        .and_then(|g| pool.iter().find(|c| c.node == *g))
+    else {
+        return Attempt::TooFew;
+    };
+
+    // Prefer relays no other path uses; settle for sharing all but the guard.
+    // A guard that failed recently is still tried: it is replaced only after
+    // repeated failures, as in Tor.
+    let mut base: HashSet<NodeId> = avoid.clone();
+    base.remove(&guard.node);
+    base.extend(guards.iter().filter(|g| **g != guard.node).copied());
+    let mut disjoint = base.clone();
+    disjoint.extend(inner.paths.ready_relays().into_iter().flatten());
+    let relays = {
+        let mut rng = rand::rng();
+        choose(&mut rng, &pool, Some(guard), RELAYS, &disjoint, allow)
+            .or_else(|| choose(&mut rng, &pool, Some(guard), RELAYS, &base, allow))
+    };
+    let Some(relays) = relays else {
+        return Attempt::TooFew;
+    };
+    let targets: Vec<NodeId> = pool
+        .iter()
+        .map(|c| c.node)
+        .filter(|n| !relays.contains(n) && !avoid.contains(n))
+        .collect();
+    let Some(target) = targets.choose(&mut rand::rng()).copied() else {
+        return Attempt::TooFew;
+    };
+
+    let path = PathRef {
+        slot: None,
+        relays: relays.clone(),
+    };
+    let Ok(plan) = inner.dir(|d| Plan::new(d, &relays, target, now)) else {
+        return Attempt::Failed;
+    };
+    let Ok(ping) = Request::Ping.encode() else {
+        return Attempt::Failed;
+    };
+    let outcome = match send_through(&inner.net, &plan, &ping, now, &inner.rejected).await {
+        Ok(o) => o,
+        Err(_) => return Attempt::Failed,
+    };
+    let blamed = match outcome {
+        Outcome::Answer(body) => {
+            match sotto_protocol::rpc::Response::decode(&body, inner.clock.now()) {
+                Ok(Response::Pong { .. }) => {
+                    tracing::debug!(slot, "path ready");
+                    let save = inner.paths.succeeded(&path);
+                    inner.save_guards(save).await;
+                    inner.paths.install(slot, relays);
+                    return Attempt::Built;
+                }
+                _ => {
+                    inner.rejected.inc("onion", "bad_pong");
+                    Some(target)
+                }
+            }
+        }
+        Outcome::RelayError {
+            blame: Blame::Relay(n),
+            ..
+        } => Some(n),
+        Outcome::RelayError {
+            blame: Blame::Destination,
+            ..
+        } => Some(target),
+        Outcome::Transport(_) => Some(guard.node),
+        Outcome::Refused | Outcome::Garbled => None,
+    };
+    let save = inner.paths.failed(&path, blamed);
+    inner.save_guards(save).await;
+    Attempt::Failed
+}

@@ -1,0 +1,146 @@
+//! Choosing a path's relays (DESIGN §7): distinct nodes, none of the nodes the
+//! request must avoid (the destination, and its swarm when it is a swarm
+//! member), and at most one relay per /24 IPv4 network unless the network
+//! allows same-subnet paths (devnets on loopback).
+
+use std::collections::HashSet;
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+use sotto_protocol::NodeId;
+
+use crate::directory::{Directory, Subnet};
+
+/// Relays in a path: guard, middle, exit (DESIGN §11).
+pub const RELAYS: usize = 3;
+
+/// Shuffles tried before giving up: a greedy pick in random order can miss a
+/// subnet-compatible set that another order finds.
+const ATTEMPTS: usize = 8;
+
+/// A node that may be picked, with the networks it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The node.
+    pub node: NodeId,
+    /// The /24 networks of its IPv4 addresses.
+    pub subnets: Vec<Subnet>,
+}
+
+/// Every node of `dir` as a candidate.
+pub fn candidates(dir: &Directory) -> Vec<Candidate> {
+    dir.nodes()
+        .map(|n| Candidate {
+            node: n.record.node,
+            subnets: n.subnets.clone(),
+        })
+        .collect()
+}
+
+/// Whether `a` and `b` may be on one path: not the same node, and not on one
+/// /24 network unless `allow_same_subnet`.
+pub fn compatible(a: &Candidate, b: &Candidate, allow_same_subnet: bool) -> bool {
+    a.node != b.node && (allow_same_subnet || !a.subnets.iter().any(|s| b.subnets.contains(s)))
+}
+
+/// Picks `count` relays from `pool`, starting with `first` if given (the
+/// guard), none in `exclude`, pairwise [`compatible`]. `None` when no such set
+/// was found.
+pub fn choose<R: Rng + ?Sized>(
+    rng: &mut R,
+    pool: &[Candidate],
+    first: Option<&Candidate>,
+    count: usize,
+    exclude: &HashSet<NodeId>,
+    allow_same_subnet: bool,
+) -> Option<Vec<NodeId>> {
+    if first.is_some_and(|f| exclude.contains(&f.node)) {
+        return None;
+    }
+    let mut order: Vec<&Candidate> = pool.iter().filter(|c| !exclude.contains(&c.node)).collect();
+    for _ in 0..ATTEMPTS {
+        order.shuffle(rng);
+        let mut chosen: Vec<&Candidate> = first.into_iter().collect();
+        for c in &order {
+            if chosen.len() >= count {
+                break;
+            }
+            if chosen.iter().all(|p| compatible(p, c, allow_same_subnet)) {
+                chosen.push(c);
+            }
+        }
+        if chosen.len() == count {
+            return Some(chosen.iter().map(|c| c.node).collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn cand(i: u8, subnet: u8) -> Candidate {
+        Candidate {
+            node: NodeId([i; 32]),
+            subnets: vec![[10, 0, subnet]],
+        }
+    }
+
+    #[test]
+    fn relays_are_distinct_and_avoid_the_excluded() {
+        let pool: Vec<_> = (0..10).map(|i| cand(i, i)).collect();
+        let exclude: HashSet<NodeId> = (0..5).map(|i| NodeId([i; 32])).collect();
+        let mut rng = rand::rng();
+        for _ in 0..50 {
+            let path = choose(&mut rng, &pool, Some(&pool[7]), RELAYS, &exclude, false).unwrap();
+            assert_eq!(path.len(), RELAYS);
+            assert_eq!(path[0], NodeId([7; 32]));
+            let distinct: HashSet<_> = path.iter().collect();
+            assert_eq!(distinct.len(), RELAYS);
+            assert!(path.iter().all(|n| !exclude.contains(n)));
+        }
+        // Only 5 nodes outside the swarm: a guard inside it is refused.
+        assert!(choose(&mut rng, &pool, Some(&pool[1]), RELAYS, &exclude, false).is_none());
+        // Too few left.
+        let big: HashSet<NodeId> = (0..8).map(|i| NodeId([i; 32])).collect();
+        assert!(choose(&mut rng, &pool, None, RELAYS, &big, false).is_none());
+    }
+
+    #[test]
+    fn one_relay_per_subnet_unless_allowed() {
+        // Six nodes on two /24s: no three from distinct networks.
+        let pool: Vec<_> = (0..6).map(|i| cand(i, i % 2)).collect();
+        let none = HashSet::new();
+        let mut rng = rand::rng();
+        assert!(choose(&mut rng, &pool, None, RELAYS, &none, false).is_none());
+        let path = choose(&mut rng, &pool, None, RELAYS, &none, true).unwrap();
+        assert_eq!(path.len(), RELAYS);
+        // Add a third network: now every path uses all three.
+        let mut pool = pool;
+        pool.push(cand(9, 2));
+        for _ in 0..50 {
+            let path = choose(&mut rng, &pool, None, RELAYS, &none, false).unwrap();
+            let nets: HashSet<u8> = path
+                .iter()
+                .map(|n| pool.iter().find(|c| c.node == *n).unwrap().subnets[0][2])
+                .collect();
+            assert_eq!(nets.len(), RELAYS);
+        }
+    }
+
+    #[test]
+    fn nodes_without_ipv4_have_no_subnet_rule() {
+        let a = Candidate {
+            node: NodeId([1; 32]),
+            subnets: vec![],
+        };
+        let b = Candidate {
+            node: NodeId([2; 32]),
+            subnets: vec![],
+        };
+        assert!(compatible(&a, &b, false));
+        assert!(!compatible(&a, &a, true));
+    }
+}

@@ -1,0 +1,368 @@
+//! The client's network API (DESIGN §9): [`Client::start`] fetches the
+//! directory and builds paths in the background; [`Client::request`] sends one
+//! RPC to a node over a path, and [`Client::swarm_request`] to a member of an
+//! account's swarm. Every later client feature talks to the network through
+//! these two calls.
+
+mod config;
+mod error;
+mod swarm;
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use libp2p::PeerId;
+use sotto_protocol::rpc::{Request, Response, RpcError};
+use sotto_protocol::{NodeId, UnixMillis};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+pub use config::ClientConfig;
+pub use error::ClientError;
+
+use crate::clock::ClientClock;
+use crate::directory::Directory;
+use crate::net::{self, NetConfig, NetError, NetHandle, Rejected};
+use crate::paths::{
+    Blame, Guards, Outcome, PathRef, PathStatus, Paths, Plan, RELAYS, candidates, choose,
+};
+
+/// Tries of one request over distinct paths before it fails.
+const PATH_TRIES: usize = 2;
+
+/// Everything the client's tasks share.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: ClientConfig,
+    pub(crate) net: NetHandle,
+    pub(crate) clock: ClientClock,
+    pub(crate) dir: RwLock<Directory>,
+    pub(crate) paths: Paths,
+    pub(crate) rejected: Rejected,
+    requests: Semaphore,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+impl Inner {
+    /// Reads the directory (a poisoned lock still holds a consistent value:
+    /// every update replaces whole entries).
+    pub(crate) fn dir<T>(&self, f: impl FnOnce(&Directory) -> T) -> T {
+        match self.dir.read() {
+            Ok(d) => f(&d),
+            Err(p) => f(&p.into_inner()),
+        }
+    }
+
+    /// Changes the directory.
+    pub(crate) fn dir_mut<T>(&self, f: impl FnOnce(&mut Directory) -> T) -> T {
+        match self.dir.write() {
+            Ok(mut d) => f(&mut d),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Writes changed guards to their file, off the async threads.
+    pub(crate) async fn save_guards(&self, guards: Option<Guards>) {
+        let Some(guards) = guards else { return };
+        match tokio::task::spawn_blocking(move || guards.save()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot save the guard file: {e}"),
+            Err(e) => tracing::warn!("guard file task failed: {e}"),
+        }
+    }
+
+    /// A path for a request that must avoid `exclude`: a ready one if one
+    /// fits, else one made for this request (through a guard that fits, if
+    /// any).
+    fn path_for(&self, exclude: &HashSet<NodeId>, tried: &[PathRef]) -> Option<PathRef> {
+        if let Some(p) = self.paths.pick(exclude, tried) {
+            return Some(p);
+        }
+        let mut avoid = self.paths.avoided();
+        avoid.extend(exclude.iter().copied());
+        for t in tried {
+            avoid.extend(t.relays.iter().skip(1).copied());
+        }
+        let guards = self.paths.guards();
+        let allow = self.config.params.allow_same_subnet;
+        let pool = self.dir(candidates);
+        let mut rng = rand::rng();
+        let fitting_guards = guards
+            .iter()
+            .filter(|g| !avoid.contains(g))
+            .filter_map(|g| pool.iter().find(|c| c.node == *g));
+        for guard in fitting_guards {
+            if let Some(relays) = choose(&mut rng, &pool, Some(guard), RELAYS, &avoid, allow) {
+                return Some(PathRef { slot: None, relays });
+            }
+        }
+        // Both guards are excluded for this destination (in its swarm): an
+        // entry just for this request, rather than no request at all.
+        choose(&mut rng, &pool, None, RELAYS, &avoid, allow)
+            .map(|relays| PathRef { slot: None, relays })
+    }
+
+    /// Sends `request` to `destination` over up to two paths. `exclude` holds
+    /// the nodes no relay may be. Returns the destination's decoded answer.
+    pub(crate) async fn send(
+        &self,
+        destination: NodeId,
+        exclude: &HashSet<NodeId>,
+        request: &Request,
+    ) -> Result<Response, ClientError> {
+        let bytes = request
+            .encode()
+            .map_err(|e| ClientError::BadRequest(e.to_string()))?;
+        let _slot = self
+            .requests
+            .acquire()
+            .await
+            .map_err(|_| ClientError::Stopped)?;
+        let mut tried: Vec<PathRef> = Vec::new();
+        let mut last = ClientError::NoPath;
+        for _ in 0..PATH_TRIES {
+            let Some(path) = self.path_for(exclude, &tried) else {
+                break;
+            };
+            let now = self.clock.now();
+            let plan = match self.dir(|d| Plan::new(d, &path.relays, destination, now)) {
+                Ok(p) => p,
+                Err(crate::paths::PlanError::Unknown(n)) if n == destination => {
+                    return Err(ClientError::UnknownNode);
+                }
+                Err(_) => {
+                    // A relay's record went away: that path is no good.
+                    let save = self.paths.failed(&path, None);
+                    self.save_guards(save).await;
+                    tried.push(path);
+                    continue;
+                }
+            };
+            let outcome = crate::paths::send_through(&self.net, &plan, &bytes, now, &self.rejected)
+                .await
+                .map_err(|e| ClientError::BadRequest(e.to_string()))?;
+            match outcome {
+                Outcome::Answer(body) => {
+                    let save = self.paths.succeeded(&path);
+                    self.save_guards(save).await;
+                    return Response::decode(&body, self.clock.now()).map_err(|_| {
+                        self.rejected.inc("rpc", "bad_response");
+                        ClientError::BadResponse
+                    });
+                }
+                Outcome::Transport(NetError::Stopped) => return Err(ClientError::Stopped),
+                Outcome::Transport(e) => {
+                    tracing::debug!("guard failed: {e}");
+                    let save = self.paths.failed(&path, path.relays.first().copied());
+                    self.save_guards(save).await;
+                    last = ClientError::Unreachable;
+                }
+                Outcome::RelayError { blame, .. } => {
+                    let blamed = match blame {
+                        Blame::Relay(n) => Some(n),
+                        Blame::Destination => None,
+                    };
+                    let save = self.paths.failed(&path, blamed);
+                    self.save_guards(save).await;
+                    last = ClientError::Unreachable;
+                }
+                Outcome::Refused | Outcome::Garbled => {
+                    let save = self.paths.failed(&path, None);
+                    self.save_guards(save).await;
+                    last = ClientError::Unreachable;
+                }
+            }
+            tried.push(path);
+        }
+        Err(last)
+    }
+
+    /// The nodes a request to `destination` must keep off its path: the
+    /// destination, and its account's swarm when it is a member of it.
+    fn exclusions(&self, destination: NodeId, request: &Request) -> HashSet<NodeId> {
+        let mut out: HashSet<NodeId> = [destination].into_iter().collect();
+        if let Some(account) = request.swarm_account() {
+            let swarm = self.dir(|d| d.swarm(&account));
+            if swarm.contains(&destination) {
+                out.extend(swarm);
+            }
+        }
+        out
+    }
+
+    /// [`Client::request`], keeping error answers as responses (for
+    /// [`Client::swarm_request`], which follows `WrongSwarm`).
+    pub(crate) async fn request_raw(
+        &self,
+        destination: NodeId,
+        make: &impl Fn(UnixMillis) -> Request,
+    ) -> Result<Response, ClientError> {
+        let request = make(self.clock.now());
+        let exclude = self.exclusions(destination, &request);
+        let response = self.send(destination, &exclude, &request).await?;
+        let Response::Error(e) = &response else {
+            return Ok(response);
+        };
+        if !self.learn_time(e) {
+            return Ok(response);
+        }
+        // The clock was off: sign again with the corrected one, once.
+        let request = make(self.clock.now());
+        self.send(destination, &exclude, &request).await
+    }
+
+    /// Corrects the clock from an error's node time when it is far off; says
+    /// whether the request is worth retrying with the corrected clock.
+    fn learn_time(&self, e: &RpcError) -> bool {
+        let offset = e.clock_offset_ms(self.clock.now());
+        let far = offset.unsigned_abs() >= crate::clock::CORRECTION_THRESHOLD_MS.unsigned_abs();
+        let is_skew = matches!(e.kind, sotto_protocol::rpc::ErrorKind::ClockSkew);
+        if !(is_skew || far) {
+            return false;
+        }
+        let changed = self.clock.learn(offset);
+        if changed {
+            tracing::info!(
+                correction_ms = self.clock.correction_ms(),
+                "corrected the clock from a node's time"
+            );
+        }
+        changed
+    }
+}
+
+/// A running client: its network task, directory and paths.
+#[derive(Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+    peer_id: PeerId,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    net_task: JoinHandle<()>,
+}
+
+impl Client {
+    /// Starts the network task (with a fresh libp2p identity), the directory
+    /// refresh and the path builder. Returns at once; watch
+    /// [`Client::path_status`] for when paths are ready.
+    pub async fn start(config: ClientConfig) -> Result<Client, ClientError> {
+        config
+            .params
+            .validate()
+            .map_err(|e| ClientError::BadRequest(e.to_string()))?;
+        let net = net::spawn(
+            &config.params.name,
+            &NetConfig {
+                memory: config.memory,
+                rpc_timeout: config.rpc_timeout,
+                onion_timeout: config.onion_timeout,
+            },
+        )
+        .map_err(|e| ClientError::BadRequest(e.to_string()))?;
+        let guards = match config.state_dir.clone() {
+            Some(dir) => tokio::task::spawn_blocking(move || {
+                std::fs::create_dir_all(&dir)?;
+                Ok::<_, std::io::Error>(Guards::load(&dir))
+            })
+            .await
+            .map_err(|e| ClientError::BadRequest(e.to_string()))?
+            .map_err(|e| ClientError::BadRequest(format!("cannot use the state directory: {e}")))?,
+            None => Guards::in_memory(),
+        };
+        let (stop, shutdown) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            clock: ClientClock::new(config.clock_offset_ms),
+            dir: RwLock::new(Directory::new(config.params.clone())),
+            paths: Paths::new(guards),
+            rejected: Rejected::default(),
+            requests: Semaphore::new(config.max_requests.max(1)),
+            net: net.handle,
+            config,
+            shutdown,
+        });
+        let tasks = vec![
+            tokio::spawn(crate::directory::refresh_loop(inner.clone())),
+            tokio::spawn(crate::paths::builder::run(inner.clone())),
+        ];
+        Ok(Client {
+            inner,
+            peer_id: net.peer_id,
+            stop,
+            tasks,
+            net_task: net.task,
+        })
+    }
+
+    /// Path status changes (`Building`, `Ready` with the relays, `Offline`).
+    pub fn path_status(&self) -> watch::Receiver<PathStatus> {
+        self.inner.paths.subscribe()
+    }
+
+    /// The corrected clock (Unix ms).
+    pub fn now(&self) -> UnixMillis {
+        self.inner.clock.now()
+    }
+
+    /// This run's libp2p identity (fresh each run; only guards see it).
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The current guards.
+    pub fn guards(&self) -> Vec<NodeId> {
+        self.inner.paths.guards()
+    }
+
+    /// How many nodes the directory holds.
+    pub fn directory_len(&self) -> usize {
+        self.inner.dir(Directory::len)
+    }
+
+    /// The swarm of `account` by the client's directory.
+    pub fn swarm_of(&self, account: &sotto_protocol::AccountId) -> Vec<NodeId> {
+        self.inner.dir(|d| d.swarm(account))
+    }
+
+    /// What nodes sent that the client refused, by source and reason.
+    pub fn rejected(&self) -> &Rejected {
+        &self.inner.rejected
+    }
+
+    /// Sends the request `make(now)` to `destination` over a path and returns
+    /// its answer. `make` is called with the corrected clock, and again after
+    /// a clock correction (a node said the clock is off), so owner signatures
+    /// are made with the time the node will check. Over a failing path it
+    /// retries once over another. An error answer becomes a [`ClientError`].
+    pub async fn request(
+        &self,
+        destination: NodeId,
+        make: impl Fn(UnixMillis) -> Request,
+    ) -> Result<Response, ClientError> {
+        match self.inner.request_raw(destination, &make).await? {
+            Response::Error(e) => Err(ClientError::from_rpc(e)),
+            other => Ok(other),
+        }
+    }
+
+    /// Sends the request `make(now)` to a random member of `account`'s swarm,
+    /// following `WrongSwarm` answers (at most twice) and trying another member
+    /// when one cannot be reached.
+    pub async fn swarm_request(
+        &self,
+        account: &sotto_protocol::AccountId,
+        make: impl Fn(UnixMillis) -> Request,
+    ) -> Result<Response, ClientError> {
+        swarm::swarm_request(&self.inner, account, &make).await
+    }
+
+    /// Stops the client's tasks and its network.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        self.net_task.abort();
+        let _ = self.net_task.await;
+    }
+}

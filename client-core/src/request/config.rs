@@ -1,0 +1,50 @@
+//! What a [`super::Client`] is started with.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use sotto_protocol::NetworkParams;
+
+/// The client's configuration.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The network's parameters.
+    pub params: NetworkParams,
+    /// Nodes to fetch the directory from, each ending in `/p2p/<peer id>`.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Where the guard file lives; `None` keeps guards in memory only.
+    pub state_dir: Option<PathBuf>,
+    /// Use the in-process memory transport (tests and the simulator).
+    pub memory: bool,
+    /// How far the device clock is off (tests and the simulator model a wrong
+    /// clock with it; 0 in real use).
+    pub clock_offset_ms: i64,
+    /// How often the directory is fetched again.
+    pub directory_refresh: Duration,
+    /// Timeout of a direct RPC (directory fetches).
+    pub rpc_timeout: Duration,
+    /// Timeout of a request over a path: every hop plus a long poll of up to
+    /// 25 s at the destination.
+    pub onion_timeout: Duration,
+    /// Most requests in flight at once; more wait for a slot.
+    pub max_requests: usize,
+}
+
+impl ClientConfig {
+    /// Defaults for `params` and `bootstrap`: no state directory, real
+    /// transports, the directory fetched every 10 minutes.
+    pub fn new(params: NetworkParams, bootstrap: Vec<Multiaddr>) -> Self {
+        Self {
+            params,
+            bootstrap,
+            state_dir: None,
+            memory: false,
+            clock_offset_ms: 0,
+            directory_refresh: Duration::from_secs(10 * 60),
+            rpc_timeout: Duration::from_secs(10),
+            onion_timeout: Duration::from_secs(45),
+            max_requests: 64,
+        }
+    }
+}
