@@ -1,0 +1,242 @@
+//! Paths and onion requests against real service nodes in process.
+//!
+//! The tests marked `ignore` need the onion relay in sotto-node
+//! (`/sotto/<net>/onion/1`); they are written against its contract and run
+//! with `cargo test -- --ignored` once the relay is merged.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "support/harness.rs"]
+mod harness;
+
+use std::time::Duration;
+
+use harness::{TestNet, wait_status};
+use sotto_client::{Account, Client, PathStatus};
+use sotto_protocol::namespace::Namespace;
+use sotto_protocol::rpc::{Request, Response, RetrieveRequest, StoreRequest};
+use sotto_protocol::time::MINUTE_MS;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn store(account: &Account, data: &[u8]) -> impl Fn(u64) -> Request {
+    let req = StoreRequest::unsigned(
+        account.id(),
+        Namespace::INBOX,
+        data.to_vec(),
+        10 * MINUTE_MS,
+    );
+    move |_| Request::Store(req.clone())
+}
+
+fn retrieve(account: &Account, network: String, wait_ms: u32) -> impl Fn(u64) -> Request + '_ {
+    let key = account.key();
+    move |now| {
+        Request::Retrieve(
+            RetrieveRequest::signed(key, &network, Namespace::INBOX, None, wait_ms, now).unwrap(),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn too_few_nodes_means_offline_and_the_directory_is_verified() {
+    tokio::time::timeout(LIMIT, async {
+        let net = TestNet::start(3).await;
+        let client = Client::start(net.client_config()).await.unwrap();
+        while client.directory_len() < 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(client.directory_len(), 3);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        wait_status(&client, "Offline", |s| *s == PathStatus::Offline).await;
+        let account = Account::create();
+        let mut mine = client.swarm_of(&account.id());
+        let mut theirs = net.swarm(&account.id());
+        mine.sort();
+        theirs.sort();
+        assert_eq!(mine, theirs);
+        // No path: a request fails with a typed error instead of waiting.
+        let err = client
+            .swarm_request(&account.id(), store(&account, b"hi"))
+            .await;
+        assert!(err.is_err());
+        assert!(client.guards().len() <= 2);
+        client.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the onion relay in sotto-node"]
+async fn offline_then_ready_after_nodes_join() {
+    tokio::time::timeout(LIMIT, async {
+        let mut net = TestNet::start(3).await;
+        let client = Client::start(net.client_config()).await.unwrap();
+        wait_status(&client, "Offline", |s| *s == PathStatus::Offline).await;
+        for _ in 0..5 {
+            net.add_node().await;
+        }
+        net.wait_directories(8).await;
+        let ready = wait_status(&client, "Ready", |s| matches!(s, PathStatus::Ready { .. })).await;
+        let PathStatus::Ready { hops } = ready else {
+            unreachable!()
+        };
+        for path in &hops {
+            assert_eq!(path.len(), 3);
+            let mut distinct = path.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 3);
+        }
+        client.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the onion relay in sotto-node"]
+async fn store_and_long_poll_through_paths() {
+    tokio::time::timeout(LIMIT, async {
+        let net = TestNet::start(8).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = net.client_config();
+        cfg.state_dir = Some(dir.path().to_path_buf());
+        let client = Client::start(cfg).await.unwrap();
+        wait_status(&client, "Ready", |s| matches!(s, PathStatus::Ready { .. })).await;
+        assert!(dir.path().join(sotto_client::paths::GUARD_FILE).exists());
+
+        let account = Account::create();
+        let resp = client
+            .swarm_request(&account.id(), store(&account, b"one"))
+            .await
+            .unwrap();
+        let Response::Stored { hash, .. } = resp else {
+            panic!("{resp:?}")
+        };
+        let swarm = net.swarm(&account.id());
+        let holders = net.holders(&account.id(), &hash);
+        assert!(holders.len() >= 2, "{holders:?}");
+        assert!(
+            holders
+                .iter()
+                .all(|(n, copies)| swarm.contains(n) && *copies == 1)
+        );
+
+        // A long poll waiting for a new message returns soon after a store.
+        let name = net.params.name.clone();
+        let poll = retrieve(&account, name, 20_000);
+        let waiting = async {
+            let after = store(&account, b"two");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let started = std::time::Instant::now();
+            client.swarm_request(&account.id(), after).await.unwrap();
+            started
+        };
+        let id = account.id();
+        let (page, stored_at) = tokio::join!(client.swarm_request(&id, poll), waiting);
+        let Response::Messages { messages, .. } = page.unwrap() else {
+            panic!()
+        };
+        assert!(!messages.is_empty());
+        assert!(stored_at.elapsed() < Duration::from_secs(10));
+        client.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the onion relay in sotto-node"]
+async fn a_clock_ten_minutes_off_is_corrected() {
+    tokio::time::timeout(LIMIT, async {
+        let net = TestNet::start(8).await;
+        let mut cfg = net.client_config();
+        cfg.clock_offset_ms = 600_000;
+        let client = Client::start(cfg).await.unwrap();
+        wait_status(&client, "Ready", |s| matches!(s, PathStatus::Ready { .. })).await;
+        let account = Account::create();
+        client
+            .swarm_request(&account.id(), store(&account, b"skewed"))
+            .await
+            .unwrap();
+        let page = client
+            .swarm_request(
+                &account.id(),
+                retrieve(&account, net.params.name.clone(), 0),
+            )
+            .await
+            .unwrap();
+        let Response::Messages { messages, .. } = page else {
+            panic!("{page:?}")
+        };
+        assert_eq!(messages.len(), 1);
+        let off = client.now().abs_diff(harness::sotto_client_now());
+        assert!(off < 60_000, "clock still {off} ms off");
+        client.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the onion relay in sotto-node"]
+async fn a_stopped_relay_is_routed_around_and_nothing_is_lost() {
+    tokio::time::timeout(LIMIT, async {
+        let mut net = TestNet::start(10).await;
+        let client = Client::start(net.client_config()).await.unwrap();
+        let ready = wait_status(&client, "Ready", |s| matches!(s, PathStatus::Ready { .. })).await;
+        let PathStatus::Ready { hops } = ready else {
+            unreachable!()
+        };
+        let path = hops[0].clone();
+        // An account whose swarm avoids the path, so requests use it.
+        let account = loop {
+            let a = Account::create();
+            if net.swarm(&a.id()).iter().all(|n| !path.contains(n)) {
+                break a;
+            }
+        };
+        let make = store(&account, b"kept");
+        let Response::Stored {
+            hash, timestamp, ..
+        } = client.swarm_request(&account.id(), &make).await.unwrap()
+        else {
+            panic!()
+        };
+        let middle = path[1];
+        net.stop(net.index_of(&middle)).await;
+        for _ in 0..3 {
+            let again = client.swarm_request(&account.id(), &make).await.unwrap();
+            let Response::Stored {
+                hash: h,
+                timestamp: t,
+                ..
+            } = again
+            else {
+                panic!()
+            };
+            assert_eq!((h, t), (hash, timestamp), "storing again is idempotent");
+        }
+        wait_status(&client, "rebuilt", |s| match s {
+            PathStatus::Ready { hops } => hops.iter().all(|p| !p.contains(&middle)),
+            _ => false,
+        })
+        .await;
+        client.swarm_request(&account.id(), &make).await.unwrap();
+        let holders = net.holders(&account.id(), &hash);
+        assert!(
+            holders.len() >= 2 && holders.iter().all(|(_, c)| *c == 1),
+            "{holders:?}"
+        );
+        client.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
