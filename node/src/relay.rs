@@ -20,6 +20,8 @@
 
 mod hop;
 mod replay;
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
