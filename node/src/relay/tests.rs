@@ -1,5 +1,6 @@
 //! The relay alone, without a network: one node whose directory is empty and
-//! whose network handle goes nowhere.
+//! whose network handle goes nowhere (or, in `forward`, to a scripted stand-in
+//! for the swarm task).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -24,6 +25,8 @@ use crate::net::NetHandle;
 use crate::service::Service;
 use crate::store::Store;
 
+mod forward;
+
 #[derive(Debug)]
 struct AckAll;
 
@@ -42,6 +45,11 @@ struct Setup {
 }
 
 fn setup(max_replay_tags: usize) -> Setup {
+    let nowhere = NetHandle::new(tokio::sync::mpsc::channel(8).0, Duration::from_secs(1));
+    setup_with(max_replay_tags, nowhere)
+}
+
+fn setup_with(max_replay_tags: usize, net: NetHandle) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let params = NetworkParams::devnet();
     let identity = Arc::new(Identity::init(dir.path(), &params).unwrap());
@@ -57,7 +65,7 @@ fn setup(max_replay_tags: usize) -> Setup {
         clock: Arc::new(Clock::system()),
         store,
         metrics: Arc::new(Metrics::default()),
-        net: NetHandle::new(tokio::sync::mpsc::channel(8).0, Duration::from_secs(1)),
+        net,
         waiters: Waiters::default(),
     });
     let service = Arc::new(Service::new(ctx.clone(), Arc::new(AckAll)));
