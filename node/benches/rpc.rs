@@ -5,7 +5,7 @@
 //! flush, as the RPC path flushes before it acknowledges a store.
 //!
 //! At the end a paired measurement (the two sides interleaved round by round,
-//! medians taken) prints `rpc store/sled ratio: X.XX`: the time of one store
+//! medians taken) prints `store/sled ratio: X.XX`: the time of one store
 //! through the service over one raw sled insert-and-flush of the same data
 //! size. A store through the service adds the decode and field checks, the
 //! swarm check, the rate limit, a lookup of the hash, the store's six-tree
@@ -258,6 +258,6 @@ fn main() {
         1e9 / store,
         1e9 / insert
     );
-    println!("rpc store/sled ratio: {:.2}", store / insert);
+    println!("store/sled ratio: {:.2}", store / insert);
     c.final_summary();
 }

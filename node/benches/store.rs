@@ -3,7 +3,7 @@
 //! inserts of 1 KiB values under keys of the store's length.
 //!
 //! Criterion prints a table for each; at the end a paired measurement (the two
-//! sides interleaved round by round, medians taken) prints `store/sled ratio:
+//! sides interleaved round by round, medians taken) prints `store layer/sled ratio:
 //! X.XX`: the time of one `Store::put` over the time of one raw sled insert of
 //! the same data size. A put is one transaction over six trees (message, item,
 //! expiry index, usage and two node counters) plus the postcard encoding, so
@@ -155,6 +155,6 @@ fn main() {
         1e9 / put,
         1e9 / insert
     );
-    println!("store/sled ratio: {:.2}", put / insert);
+    println!("store layer/sled ratio: {:.2}", put / insert);
     c.final_summary();
 }

@@ -109,6 +109,10 @@ pub struct LimitsConfig {
     pub rate_tracked_accounts: usize,
     /// Most records the directory holds.
     pub max_directory_nodes: usize,
+    /// Most onion replay tags kept (32 bytes each); when full, new onion
+    /// packets are refused (failing closed: dropping a tag would let its
+    /// replay through).
+    pub max_replay_tags: usize,
 }
 
 impl Default for LimitsConfig {
@@ -124,6 +128,7 @@ impl Default for LimitsConfig {
             store_burst: 120,
             rate_tracked_accounts: 100_000,
             max_directory_nodes: 20_000,
+            max_replay_tags: 2_000_000,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`directory`]: every verified node record; swarms (DESIGN §4).
 //! - [`net`]: the libp2p swarm task behind a command/inbound channel pair.
 //! - [`service`]: client RPC handling (DESIGN §5).
+//! - [`relay`]: the onion relay: peeling, forwarding, delivering (DESIGN §7).
 //! - [`metrics`]: counters and gauges in the Prometheus text format.
 //! - [`context`]: what the parts of a running node share.
 //! - [`config`]: the `node.toml` file.
@@ -32,6 +33,7 @@ pub mod identity;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod relay;
 pub mod replication;
 pub mod service;
 pub mod store;

@@ -117,6 +117,9 @@ pub struct Metrics {
     pub purged_messages: Counter,
     /// Node records received, by outcome.
     pub records: Family,
+    /// Onion packets this node received as a relay or destination, by
+    /// (outcome, `_`).
+    pub onion: Family,
 }
 
 impl Metrics {
@@ -213,6 +216,13 @@ impl Metrics {
             ("outcome", "_"),
             &self.records,
         );
+        family(
+            &mut out,
+            "sotto_onion_packets_total",
+            "Onion packets received, by what became of them.",
+            ("outcome", "_"),
+            &self.onion,
+        );
         out
     }
 }
@@ -260,7 +270,12 @@ mod tests {
         m.requests.inc("store", "ok");
         m.requests.inc("store", "ok");
         m.anti_entropy.inc("ok", "");
+        m.onion.inc("forwarded", "_");
         let text = m.render();
+        assert!(
+            text.contains("sotto_onion_packets_total{outcome=\"forwarded\"} 1\n"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE sotto_directory_nodes gauge\nsotto_directory_nodes 5\n"),
             "{text}"

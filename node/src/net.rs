@@ -5,7 +5,8 @@
 //! the network.
 //!
 //! [`spawn`] builds the swarm (identify, ping, Kademlia, gossipsub for node
-//! records, client RPC and replication over request-response, connection
+//! records, client RPC, replication and onion packets over request-response,
+//! connection
 //! limits) and starts the task. The task only moves bytes: it bounds their
 //! size and how many requests are in flight, and the protocol crate decodes
 //! and checks them.
@@ -26,9 +27,12 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::mpsc;
 
-pub use behaviour::{RPC_EXTRA_TIMEOUT, protocol_version, records_topic};
-pub use sotto_p2p::{FrameCodec, read_frame, write_frame};
+pub use behaviour::{
+    MAX_ONION_ANSWER, MAX_ONION_PACKET, ONION_EXTRA_TIMEOUT, RPC_EXTRA_TIMEOUT, protocol_version,
+    records_topic,
+};
 pub use handle::{Command, Inbound, NetError, NetHandle, Responder};
+pub use sotto_p2p::{FrameCodec, read_frame, write_frame};
 
 use crate::clock::Clock;
 use crate::config::LimitsConfig;
@@ -163,7 +167,9 @@ pub fn spawn(
         answers: FuturesUnordered::new(),
         rpc_out: HashMap::new(),
         node_out: HashMap::new(),
+        onion_out: HashMap::new(),
         rpc_timeout: cfg.request_timeout.saturating_add(RPC_EXTRA_TIMEOUT),
+        onion_timeout: cfg.request_timeout.saturating_add(ONION_EXTRA_TIMEOUT),
         node_timeout: cfg.request_timeout,
         bootstrapped: false,
     };

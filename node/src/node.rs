@@ -1,5 +1,6 @@
 //! A running node: the store, identity, network, directory, RPC handling,
-//! replication, announcements and metrics wired together (DESIGN §4–§6).
+//! onion relay, replication, announcements and metrics wired together
+//! (DESIGN §4–§7).
 //!
 //! [`Node::start`] opens everything and spawns the tasks; [`Node::shutdown`]
 //! stops them, and flushes the store last, so everything acknowledged is on disk
@@ -27,6 +28,7 @@ use crate::http;
 use crate::identity::{Identity, IdentityError};
 use crate::metrics::Metrics;
 use crate::net::{self, Inbound, NetConfig, NetError};
+use crate::relay::Relay;
 use crate::replication::Replicator;
 use crate::service::Service;
 use crate::store::{Store, StoreError};
@@ -98,6 +100,7 @@ pub enum NodeError {
 pub struct Node {
     ctx: Arc<Context>,
     service: Arc<Service>,
+    relay: Arc<Relay>,
     replicator: Arc<Replicator>,
     identity: Arc<Identity>,
     shutdown: watch::Sender<bool>,
@@ -169,14 +172,18 @@ impl Node {
         let replicator = Replicator::new(ctx.clone());
         let pusher: Arc<dyn Pusher> = replicator.clone();
         let service = Arc::new(Service::new(ctx.clone(), pusher));
+        let relay = Relay::new(ctx.clone(), identity.clone(), service.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(dispatch(
             net.inbound,
             ctx.clone(),
-            service.clone(),
-            replicator.clone(),
+            Handlers {
+                service: service.clone(),
+                relay: relay.clone(),
+                replicator: replicator.clone(),
+            },
             shutdown_rx.clone(),
         )));
         tasks.extend(replicator.spawn_tasks(shutdown_rx.clone()));
@@ -201,6 +208,7 @@ impl Node {
         Ok(Node {
             ctx,
             service,
+            relay,
             replicator,
             identity,
             shutdown,
@@ -228,6 +236,11 @@ impl Node {
     /// The client RPC handler (the onion relay hands it requests).
     pub fn service(&self) -> &Arc<Service> {
         &self.service
+    }
+
+    /// The onion relay (packets arriving over the onion protocol go to it).
+    pub fn relay(&self) -> &Arc<Relay> {
+        &self.relay
     }
 
     /// Replication and anti-entropy.
@@ -268,15 +281,26 @@ impl Node {
     }
 }
 
+/// Where [`dispatch`] hands inbound requests.
+struct Handlers {
+    service: Arc<Service>,
+    relay: Arc<Relay>,
+    replicator: Arc<Replicator>,
+}
+
 /// Hands each inbound request to its handler on its own task (the network
 /// task bounds how many are in flight), and each record to the directory.
 async fn dispatch(
     mut inbound: mpsc::Receiver<Inbound>,
     ctx: Arc<Context>,
-    service: Arc<Service>,
-    replicator: Arc<Replicator>,
+    handlers: Handlers,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Handlers {
+        service,
+        relay,
+        replicator,
+    } = handlers;
     let pulls = Arc::new(Semaphore::new(CONCURRENT_PULLS));
     loop {
         let item = tokio::select! {
@@ -304,6 +328,17 @@ async fn dispatch(
                 let replicator = replicator.clone();
                 tokio::spawn(async move {
                     let out = replicator.handle_bytes(peer, &bytes).await;
+                    let _ = respond.send(out);
+                });
+            }
+            Inbound::Onion {
+                peer,
+                bytes,
+                respond,
+            } => {
+                let relay = relay.clone();
+                tokio::spawn(async move {
+                    let out = relay.handle_packet(peer, bytes).await;
                     let _ = respond.send(out);
                 });
             }

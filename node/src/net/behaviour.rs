@@ -1,5 +1,6 @@
 //! The node's libp2p behaviour: identify, ping, Kademlia, gossipsub for node
-//! records, the two request-response protocols and connection limits.
+//! records, the three request-response protocols (client RPC, replication,
+//! onion packets) and connection limits.
 
 use std::time::Duration;
 
@@ -9,17 +10,33 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, kad, ping};
 use sotto_protocol::constants::{
     MAX_NODE_REQUEST_LEN, MAX_NODE_RESPONSE_LEN, MAX_RECORD_LEN, MAX_RPC_REQUEST_LEN,
-    MAX_RPC_RESPONSE_LEN,
+    MAX_RPC_RESPONSE_LEN, ONION_REQUEST_CLASSES, ONION_RESPONSE_CLASSES,
 };
 use sotto_protocol::rpc::{replication_protocol, rpc_protocol};
 
 use super::NetConfig;
-use sotto_p2p::FrameCodec;
 use crate::net::NetError;
+use sotto_p2p::FrameCodec;
 
 /// How much longer than a node request an RPC may take: a retrieve may wait up
 /// to 25 s for new messages before it answers (long poll).
 pub const RPC_EXTRA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How much longer than a node request an onion packet may take: it crosses
+/// up to three relays and may end in a 25 s long poll at the destination.
+pub const ONION_EXTRA_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// The largest onion request packet (the largest request size class).
+pub const MAX_ONION_PACKET: usize = match ONION_REQUEST_CLASSES.last() {
+    Some(class) => *class,
+    None => 0,
+};
+
+/// The largest onion response packet (the largest response size class).
+pub const MAX_ONION_ANSWER: usize = match ONION_RESPONSE_CLASSES.last() {
+    Some(class) => *class,
+    None => 0,
+};
 
 /// How often Kademlia refreshes its routing table on its own.
 const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(5 * 60);
@@ -67,6 +84,8 @@ pub struct Behaviour {
     pub rpc: request_response::Behaviour<FrameCodec>,
     /// Node-to-node replication.
     pub node: request_response::Behaviour<FrameCodec>,
+    /// Onion request packets, relayed hop to hop.
+    pub onion: request_response::Behaviour<FrameCodec>,
 }
 
 /// Streams one connection may have open per request-response protocol. It is
@@ -143,6 +162,17 @@ impl Behaviour {
                 .with_max_concurrent_streams(max_streams(cfg)),
         );
 
+        let onion = request_response::Behaviour::with_codec(
+            FrameCodec::new(MAX_ONION_PACKET, MAX_ONION_ANSWER),
+            [(
+                stream_protocol(sotto_p2p::onion_protocol(network))?,
+                ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(cfg.request_timeout.saturating_add(ONION_EXTRA_TIMEOUT))
+                .with_max_concurrent_streams(max_streams(cfg)),
+        );
+
         Ok(Self {
             limits,
             identify,
@@ -151,6 +181,7 @@ impl Behaviour {
             gossip,
             rpc,
             node,
+            onion,
         })
     }
 }

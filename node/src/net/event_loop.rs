@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::net::{Command, Inbound, NetError};
 
-/// Most outbound requests waiting for an answer, both protocols together.
+/// Most outbound requests waiting for an answer, all protocols together.
 /// Each holds a caller's reply channel until the peer answers or the request
 /// times out, so this bounds that memory.
 pub(super) const MAX_OUTBOUND: usize = 4096;
@@ -74,10 +74,12 @@ pub(super) struct EventLoop {
     pub(super) answers: FuturesUnordered<BoxFuture<'static, (u64, Answer)>>,
     pub(super) rpc_out: HashMap<OutboundRequestId, Reply<Response>>,
     pub(super) node_out: HashMap<OutboundRequestId, Reply<NodeResponse>>,
+    pub(super) onion_out: HashMap<OutboundRequestId, Reply<Vec<u8>>>,
     /// How long the remote waits for our answer, per protocol; an answer not
     /// ready by then is useless and its slot is freed.
     pub(super) rpc_timeout: Duration,
     pub(super) node_timeout: Duration,
+    pub(super) onion_timeout: Duration,
     /// Whether Kademlia was bootstrapped after the first connection.
     pub(super) bootstrapped: bool,
 }
@@ -146,6 +148,11 @@ impl EventLoop {
                 request,
                 reply,
             } => self.send_rpc(peer, &request, reply),
+            Command::Onion {
+                peer,
+                packet,
+                reply,
+            } => self.send_onion(peer, packet, reply),
             Command::Publish { record } => {
                 let topic = self.topic.clone();
                 match self.swarm.behaviour_mut().gossip.publish(topic, record) {
@@ -189,6 +196,9 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Node(e)) => {
                 self.on_request_response(Proto::Node, e);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Onion(e)) => {
+                self.on_request_response(Proto::Onion, e);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,

@@ -64,6 +64,17 @@ pub enum Inbound {
         /// Send the encoded `NodeResponse` here.
         respond: Responder,
     },
+    /// An onion request packet for this node to peel (raw bytes, size-checked
+    /// by the codec only).
+    Onion {
+        /// The previous hop (or the client, for a guard).
+        peer: PeerId,
+        /// The packet.
+        bytes: Vec<u8>,
+        /// Send the response packet here (empty when there is nothing to
+        /// seal it with).
+        respond: Responder,
+    },
     /// A node record received by gossip (raw bytes of a `SignedNodeRecord`).
     Record {
         /// Who forwarded it.
@@ -97,6 +108,15 @@ pub enum Command {
         request: Request,
         /// The answer.
         reply: oneshot::Sender<Result<Response, NetError>>,
+    },
+    /// Send an onion packet and return the response packet as it came back.
+    Onion {
+        /// The next hop.
+        peer: PeerId,
+        /// The packet.
+        packet: Vec<u8>,
+        /// The answer (raw; the caller checks its size class).
+        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
     },
     /// Publish an encoded `SignedNodeRecord` on the records gossip topic.
     Publish {
@@ -203,6 +223,25 @@ impl NetHandle {
             .ask(Some(peer), |reply| Command::Rpc {
                 peer,
                 request,
+                reply,
+            })
+            .await?
+    }
+
+    /// Sends an onion packet to `peer` and waits (bounded: the handle's timeout
+    /// plus [`super::ONION_EXTRA_TIMEOUT`]) for the response packet. The answer
+    /// is raw bytes: an empty one means the peer could not or would not peel it.
+    pub async fn onion(&self, peer: PeerId, packet: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        let handle = NetHandle {
+            commands: self.commands.clone(),
+            request_timeout: self
+                .request_timeout
+                .saturating_add(super::ONION_EXTRA_TIMEOUT),
+        };
+        handle
+            .ask(Some(peer), |reply| Command::Onion {
+                peer,
+                packet,
                 reply,
             })
             .await?

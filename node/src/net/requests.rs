@@ -1,4 +1,4 @@
-//! Requests on the two request-response protocols: inbound ones handed to the
+//! Requests on the three request-response protocols: inbound ones handed to the
 //! node within the in-flight bounds and answered when it is done, outbound
 //! ones sent for the handles and their answers decoded.
 
@@ -14,6 +14,7 @@ use sotto_protocol::constants::{MAX_NODE_RESPONSE_LEN, MAX_RPC_RESPONSE_LEN};
 use sotto_protocol::rpc::{ErrorKind, NodeRequest, NodeResponse, Request, Response, RpcError};
 use tokio::sync::oneshot;
 
+use super::behaviour::MAX_ONION_ANSWER;
 use super::event_loop::{EventLoop, MAX_OUTBOUND, Offered, Reply, Waiting};
 use crate::net::{Inbound, NetError};
 
@@ -27,6 +28,8 @@ pub(super) enum Proto {
     Rpc,
     /// Node-to-node replication.
     Node,
+    /// Onion packets.
+    Onion,
 }
 
 impl Proto {
@@ -34,6 +37,7 @@ impl Proto {
         match self {
             Proto::Rpc => MAX_RPC_RESPONSE_LEN,
             Proto::Node => MAX_NODE_RESPONSE_LEN,
+            Proto::Onion => MAX_ONION_ANSWER,
         }
     }
 }
@@ -67,7 +71,7 @@ impl EventLoop {
                         response,
                     },
                 ..
-            } => self.on_response(proto, peer, request_id, &response),
+            } => self.on_response(proto, peer, request_id, response),
             Event::OutboundFailure {
                 peer,
                 request_id,
@@ -104,6 +108,7 @@ impl EventLoop {
         match proto {
             Proto::Rpc => self.rpc_timeout,
             Proto::Node => self.node_timeout,
+            Proto::Onion => self.onion_timeout,
         }
     }
 
@@ -131,6 +136,11 @@ impl EventLoop {
                 respond,
             },
             Proto::Node => Inbound::Node {
+                peer,
+                bytes,
+                respond,
+            },
+            Proto::Onion => Inbound::Onion {
                 peer,
                 bytes,
                 respond,
@@ -213,6 +223,7 @@ impl EventLoop {
         let sent = match proto {
             Proto::Rpc => behaviour.rpc.send_response(channel, bytes),
             Proto::Node => behaviour.node.send_response(channel, bytes),
+            Proto::Onion => behaviour.onion.send_response(channel, bytes),
         };
         if sent.is_err() {
             tracing::debug!("the peer left before its answer was sent");
@@ -230,6 +241,10 @@ impl EventLoop {
         let encoded = match proto {
             Proto::Rpc => Response::Error(error).encode(),
             Proto::Node => NodeResponse::Error(error).encode(),
+            // An onion answer must be sealed under the packet's reply key, which
+            // only the relay has: the swarm task can only answer empty, which the
+            // client takes for a failed hop.
+            Proto::Onion => Ok(Vec::new()),
         };
         match encoded {
             Ok(bytes) => self.respond(proto, channel, bytes),
@@ -240,7 +255,11 @@ impl EventLoop {
     }
 
     fn outbound_full(&self) -> bool {
-        self.rpc_out.len().saturating_add(self.node_out.len()) >= MAX_OUTBOUND
+        self.rpc_out
+            .len()
+            .saturating_add(self.node_out.len())
+            .saturating_add(self.onion_out.len())
+            >= MAX_OUTBOUND
     }
 
     pub(super) fn send_rpc(
@@ -285,17 +304,34 @@ impl EventLoop {
         }
     }
 
-    fn on_response(&mut self, proto: Proto, peer: PeerId, id: OutboundRequestId, bytes: &[u8]) {
+    pub(super) fn send_onion(
+        &mut self,
+        peer: PeerId,
+        packet: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+    ) {
+        if self.outbound_full() {
+            let _ = reply.send(Err(NetError::Busy));
+            return;
+        }
+        let id = self.swarm.behaviour_mut().onion.send_request(&peer, packet);
+        self.onion_out.insert(id, (peer, reply));
+    }
+
+    fn on_response(&mut self, proto: Proto, peer: PeerId, id: OutboundRequestId, bytes: Vec<u8>) {
         let now = self.clock.now();
         match proto {
             Proto::Rpc => {
-                let decoded = Response::decode(bytes, now).map_err(|e| bad(peer, &e));
+                let decoded = Response::decode(&bytes, now).map_err(|e| bad(peer, &e));
                 finish(&mut self.rpc_out, id, decoded);
             }
             Proto::Node => {
-                let decoded = NodeResponse::decode(bytes, now).map_err(|e| bad(peer, &e));
+                let decoded = NodeResponse::decode(&bytes, now).map_err(|e| bad(peer, &e));
                 finish(&mut self.node_out, id, decoded);
             }
+            // Opaque to everyone but the client: the relay checks its size
+            // class (the codec already bounded its length).
+            Proto::Onion => finish(&mut self.onion_out, id, Ok(bytes)),
         }
     }
 
@@ -303,6 +339,7 @@ impl EventLoop {
         match proto {
             Proto::Rpc => finish(&mut self.rpc_out, id, Err(error)),
             Proto::Node => finish(&mut self.node_out, id, Err(error)),
+            Proto::Onion => finish(&mut self.onion_out, id, Err(error)),
         }
     }
 }
