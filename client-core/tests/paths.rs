@@ -17,7 +17,7 @@ use std::time::Duration;
 use harness::{TestNet, wait_status};
 use sotto_client::{Account, Client, PathStatus};
 use sotto_protocol::namespace::Namespace;
-use sotto_protocol::rpc::{Request, Response, RetrieveRequest, StoreRequest};
+use sotto_protocol::rpc::{Cursor, Request, Response, RetrieveRequest, StoreRequest};
 use sotto_protocol::time::MINUTE_MS;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -113,7 +113,10 @@ async fn store_and_long_poll_through_paths() {
             .swarm_request(&account.id(), store(&account, b"one"))
             .await
             .unwrap();
-        let Response::Stored { hash, .. } = resp else {
+        let Response::Stored {
+            hash, timestamp, ..
+        } = resp
+        else {
             panic!("{resp:?}")
         };
         let swarm = net.swarm(&account.id());
@@ -125,23 +128,38 @@ async fn store_and_long_poll_through_paths() {
                 .all(|(n, copies)| swarm.contains(n) && *copies == 1)
         );
 
-        // A long poll waiting for a new message returns soon after a store.
+        // A long poll after the first message waits for the next one and
+        // returns within a second of its store.
         let name = net.params.name.clone();
-        let poll = retrieve(&account, name, 20_000);
-        let waiting = async {
-            let after = store(&account, b"two");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let started = std::time::Instant::now();
-            client.swarm_request(&account.id(), after).await.unwrap();
-            started
+        let key = account.key();
+        let after = Cursor { timestamp, hash };
+        let poll = move |now| {
+            let mut r = RetrieveRequest::unsigned(key.account_id(), Namespace::INBOX, Some(after));
+            r.overlap_ms = 0;
+            r.wait_ms = 20_000;
+            Request::Retrieve(r.sign(key, &name, now).unwrap())
         };
         let id = account.id();
-        let (page, stored_at) = tokio::join!(client.swarm_request(&id, poll), waiting);
+        let polling = async {
+            let page = client.swarm_request(&id, poll).await;
+            (page, std::time::Instant::now())
+        };
+        let storing = async {
+            tokio::time::sleep(Duration::from_millis(1_000)).await;
+            client.swarm_request(&id, store(&account, b"two")).await.unwrap();
+            std::time::Instant::now()
+        };
+        let ((page, returned_at), stored_at) = tokio::join!(polling, storing);
         let Response::Messages { messages, .. } = page.unwrap() else {
             panic!()
         };
-        assert!(!messages.is_empty());
-        assert!(stored_at.elapsed() < Duration::from_secs(10));
+        assert_eq!(
+            messages.iter().map(|m| m.data.as_slice()).collect::<Vec<_>>(),
+            vec![b"two".as_slice()],
+            "the poll waited for the new message only"
+        );
+        let late = returned_at.saturating_duration_since(stored_at);
+        assert!(late < Duration::from_secs(1), "long poll returned {late:?} after the store");
         client.shutdown().await;
     })
     .await
