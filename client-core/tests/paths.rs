@@ -146,7 +146,10 @@ async fn store_and_long_poll_through_paths() {
         };
         let storing = async {
             tokio::time::sleep(Duration::from_millis(1_000)).await;
-            client.swarm_request(&id, store(&account, b"two")).await.unwrap();
+            client
+                .swarm_request(&id, store(&account, b"two"))
+                .await
+                .unwrap();
             std::time::Instant::now()
         };
         let ((page, returned_at), stored_at) = tokio::join!(polling, storing);
@@ -154,12 +157,18 @@ async fn store_and_long_poll_through_paths() {
             panic!()
         };
         assert_eq!(
-            messages.iter().map(|m| m.data.as_slice()).collect::<Vec<_>>(),
+            messages
+                .iter()
+                .map(|m| m.data.as_slice())
+                .collect::<Vec<_>>(),
             vec![b"two".as_slice()],
             "the poll waited for the new message only"
         );
         let late = returned_at.saturating_duration_since(stored_at);
-        assert!(late < Duration::from_secs(1), "long poll returned {late:?} after the store");
+        assert!(
+            late < Duration::from_secs(1),
+            "long poll returned {late:?} after the store"
+        );
         client.shutdown().await;
     })
     .await
