@@ -19,11 +19,15 @@
     missing_docs
 )]
 
+#[path = "support/paired.rs"]
+mod paired;
+
 use std::hint::black_box;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
+use paired::paired;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use sotto_node::clock::Clock;
@@ -153,31 +157,30 @@ fn main() {
     g.finish();
 
     // Paired measurement for the ratio.
-    let rounds = 21;
     let iters = 200;
-    let mut relay_t = Vec::with_capacity(rounds);
-    let mut dh_t = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let batch = packets.batch(iters);
-        let t = Instant::now();
-        for packet in &batch {
-            forwards(&relay, packet);
-        }
-        relay_t.push(t.elapsed());
-        let t = Instant::now();
-        for i in 0..iters {
-            black_box(
-                sotto_protocol::crypto::dh(secret.secret(), &peers[i % peers.len()]).unwrap(),
-            );
-        }
-        dh_t.push(t.elapsed());
-    }
-    let median = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2].as_nanos() as f64 / iters as f64
-    };
-    let per_packet = median(&mut relay_t);
-    let per_dh = median(&mut dh_t);
+    let mut i = 0usize;
+    let (per_packet, per_dh) = paired(
+        21,
+        iters,
+        || {
+            let batch = packets.batch(iters);
+            let t = Instant::now();
+            for packet in &batch {
+                forwards(&relay, packet);
+            }
+            t.elapsed()
+        },
+        || {
+            let t = Instant::now();
+            for _ in 0..iters {
+                i += 1;
+                black_box(
+                    sotto_protocol::crypto::dh(secret.secret(), &peers[i % peers.len()]).unwrap(),
+                );
+            }
+            t.elapsed()
+        },
+    );
     println!(
         "relay peel (4 KiB): {per_packet:.0} ns ({:.0}/s); x25519: {per_dh:.0} ns ({:.0}/s)",
         1e9 / per_packet,

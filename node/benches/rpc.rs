@@ -19,11 +19,15 @@
     missing_docs
 )]
 
+#[path = "support/paired.rs"]
+mod paired;
+
 use std::hint::black_box;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
+use paired::paired;
 use sotto_node::clock::Clock;
 use sotto_node::config::NodeConfig;
 use sotto_node::context::{BoxFuture, Context, Push, Pusher, Waiters};
@@ -222,37 +226,34 @@ fn main() {
     }
 
     // Paired measurement for the ratio.
-    let rounds = 21;
     let iters = 50;
-    let mut rpc_ns = Vec::with_capacity(rounds);
-    let mut raw_ns = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let batch: Vec<_> = (0..iters)
-            .map(|_| {
-                n += 1;
-                store_bytes(&accounts, n)
-            })
-            .collect();
-        let t = Instant::now();
-        for req in batch {
-            let out = rt.block_on(svc.handle_bytes(peer, &req));
-            assert!(stored(&out));
-        }
-        rpc_ns.push(t.elapsed());
-        let t = Instant::now();
-        for _ in 0..iters {
-            r += 1;
-            raw.insert(raw_key(r), value.as_slice()).unwrap();
-            black_box(raw.flush().unwrap());
-        }
-        raw_ns.push(t.elapsed());
-    }
-    let median = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2].as_nanos() as f64 / iters as f64
-    };
-    let store = median(&mut rpc_ns);
-    let insert = median(&mut raw_ns);
+    let (store, insert) = paired(
+        21,
+        iters,
+        || {
+            let batch: Vec<_> = (0..iters)
+                .map(|_| {
+                    n += 1;
+                    store_bytes(&accounts, n)
+                })
+                .collect();
+            let t = Instant::now();
+            for req in batch {
+                let out = rt.block_on(svc.handle_bytes(peer, &req));
+                assert!(stored(&out));
+            }
+            t.elapsed()
+        },
+        || {
+            let t = Instant::now();
+            for _ in 0..iters {
+                r += 1;
+                raw.insert(raw_key(r), value.as_slice()).unwrap();
+                black_box(raw.flush().unwrap());
+            }
+            t.elapsed()
+        },
+    );
     println!(
         "rpc store (1 KiB): {store:.0} ns ({:.0}/s); raw sled insert+flush (1 KiB): {insert:.0} ns ({:.0}/s)",
         1e9 / store,

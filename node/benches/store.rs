@@ -16,10 +16,14 @@
     clippy::indexing_slicing
 )]
 
+#[path = "support/paired.rs"]
+mod paired;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
+use paired::paired;
 use sotto_node::store::{Store, StoreLimits};
 use sotto_protocol::rpc::StoredMessage;
 use sotto_protocol::time::DAY_MS;
@@ -121,35 +125,32 @@ fn main() {
     g.finish();
 
     // Paired measurement for the ratio.
-    let rounds = 31;
     let iters = 200;
-    let mut put_ns = Vec::with_capacity(rounds);
-    let mut raw_ns = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let batch: Vec<_> = (0..iters)
-            .map(|_| {
-                n += 1;
-                message(&accounts, n)
-            })
-            .collect();
-        let t = Instant::now();
-        for m in batch {
-            black_box(store.put(m, NOW).unwrap());
-        }
-        put_ns.push(t.elapsed());
-        let t = Instant::now();
-        for _ in 0..iters {
-            r += 1;
-            black_box(raw.insert(raw_key(r), value.as_slice()).unwrap());
-        }
-        raw_ns.push(t.elapsed());
-    }
-    let median = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2].as_nanos() as f64 / iters as f64
-    };
-    let put = median(&mut put_ns);
-    let insert = median(&mut raw_ns);
+    let (put, insert) = paired(
+        31,
+        iters,
+        || {
+            let batch: Vec<_> = (0..iters)
+                .map(|_| {
+                    n += 1;
+                    message(&accounts, n)
+                })
+                .collect();
+            let t = Instant::now();
+            for m in batch {
+                black_box(store.put(m, NOW).unwrap());
+            }
+            t.elapsed()
+        },
+        || {
+            let t = Instant::now();
+            for _ in 0..iters {
+                r += 1;
+                black_box(raw.insert(raw_key(r), value.as_slice()).unwrap());
+            }
+            t.elapsed()
+        },
+    );
     println!(
         "store put (1 KiB): {put:.0} ns ({:.0}/s); raw sled insert (1 KiB): {insert:.0} ns ({:.0}/s)",
         1e9 / put,
