@@ -119,6 +119,10 @@ fn phases(s: &Scenario, faults: &[Applied], deliveries: &[(u64, u64)]) -> Vec<Ph
         .iter()
         .map(|f| (f.at_ms, format!("after {} {:?}", f.kind, f.nodes)))
         .collect();
+    for o in &s.offline {
+        cuts.push((o.from_s * 1000, format!("client {} offline", o.client)));
+        cuts.push((o.to_s * 1000, format!("client {} back", o.client)));
+    }
     cuts.push((s.duration_s * 1000, "drain".into()));
     cuts.sort_by_key(|c| c.0);
     let mut out = vec![Phase {

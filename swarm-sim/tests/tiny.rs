@@ -1,5 +1,6 @@
 //! A tiny scenario end to end on real nodes and clients: every acknowledged
-//! message reaches its recipient exactly once, and the report says so.
+//! message reaches its recipient exactly once across a stop and restart of a
+//! swarm member, and the report says so.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +11,7 @@ use swarm_sim::Scenario;
 const TINY: &str = r#"
 name = "tiny"
 seed = 9
-nodes = 8
+nodes = 9
 clients = 2
 duration_s = 8
 drain_s = 15
@@ -26,6 +27,16 @@ to_s = 4
 [network]
 swarm_size = 5
 handoff_grace_ms = 2000
+
+[[faults]]
+at_s = 2
+kind = "stop"
+swarm_of = 0
+count = 1
+
+[[faults]]
+at_s = 5
+kind = "restart"
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,6 +54,13 @@ async fn tiny_scenario_delivers_every_acked_message_once() {
     assert_eq!(report.duplicates, 0);
     assert_eq!(report.strays, 0);
     assert_eq!(report.replication.messages, 10);
+    // The stop took one member of client 0's swarm, and the restart brought
+    // back the same node.
+    assert_eq!(report.faults.len(), 2);
+    assert_eq!(report.faults[0].kind, "stop");
+    assert_eq!(report.faults[0].nodes.len(), 1);
+    assert_eq!(report.faults[1].nodes, report.faults[0].nodes);
+    assert_eq!(report.nodes_at_end, 9);
     assert!(report.latency_ms.p50 <= report.latency_ms.max);
     assert!(report.latency_ms.max > 0);
     let phase_total: u64 = report.phases.iter().map(|p| p.delivered).sum();
