@@ -183,12 +183,13 @@ async fn drive(
                 break;
             }
             let a = faults::apply(net, f, s.seed, i, now, accounts).await?;
-            bar.println(format!(
-                "t={:.1}s {} {:?}",
-                now as f64 / 1000.0,
-                a.kind,
-                a.nodes
-            ));
+            let line = format!("t={:.1}s {} {:?}", now as f64 / 1000.0, a.kind, a.nodes);
+            // A hidden bar (stderr is not a terminal) swallows its lines.
+            if progress && bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
             applied.push(a);
             next += 1;
         }
