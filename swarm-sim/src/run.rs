@@ -40,13 +40,16 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
     net.wait_directories(s.nodes, DIRECTORY_WAIT).await?;
 
     let mut users = Vec::with_capacity(s.clients);
-    for index in 0..s.clients {
+    for (index, key) in user::account_keys(s.seed, s.clients)
+        .into_iter()
+        .enumerate()
+    {
         let client = Client::start(net.client_config())
             .await
             .map_err(|e| SimError::Setup(format!("client {index}: {e}")))?;
         users.push(Arc::new(User {
             index,
-            key: user::account_key(s.seed, index),
+            key,
             client,
             network: params.name.clone(),
         }));

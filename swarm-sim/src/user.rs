@@ -40,12 +40,18 @@ pub struct User {
     pub network: String,
 }
 
-/// The account key of client `index` under `seed`: the same every run.
-pub fn account_key(seed: u64, index: usize) -> AccountKey {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(index as u64).rotate_left(17));
-    let mut entropy = [0u8; sotto_protocol::constants::ACCOUNT_ENTROPY_LEN];
-    rng.fill(&mut entropy[..]);
-    AccountKey::from_entropy(entropy)
+/// The account keys of `n` clients under `seed`: the same every run, and
+/// drawn from one seeded stream so that no two (seed, index) pairs are
+/// related by simple arithmetic.
+pub fn account_keys(seed: u64, n: usize) -> Vec<AccountKey> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let mut entropy = [0u8; sotto_protocol::constants::ACCOUNT_ENTROPY_LEN];
+            rng.fill(&mut entropy[..]);
+            AccountKey::from_entropy(entropy)
+        })
+        .collect()
 }
 
 impl User {
@@ -199,5 +205,25 @@ impl User {
             _ => None,
         };
         ledger::with(ledger, |l| l.delivered(id.unwrap_or(u64::MAX), self.index));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_follow_the_seed() {
+        let ids = |seed, n| -> Vec<AccountId> {
+            account_keys(seed, n)
+                .iter()
+                .map(|k| k.account_id())
+                .collect()
+        };
+        let a = ids(1, 4);
+        assert_eq!(a, ids(1, 4));
+        assert_eq!(a[..2], ids(1, 2)[..]);
+        assert_ne!(a, ids(2, 4));
+        assert!(a.iter().all(|x| a.iter().filter(|y| *y == x).count() == 1));
     }
 }
