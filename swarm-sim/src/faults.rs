@@ -33,15 +33,17 @@ fn kind_name(k: FaultKind) -> &'static str {
     }
 }
 
-/// Which running nodes a stop takes: the listed ones, the first `count`
-/// members of a client's swarm (by index, node 0 excepted: it is everyone's
-/// bootstrap), or `count` nodes drawn with the seed.
+/// Which running nodes a stop takes: the listed ones, `count` members of a
+/// client's swarm (node 0 excepted: it is everyone's bootstrap; members no
+/// earlier fault stopped first, so that faults in turn hit different nodes),
+/// or `count` nodes drawn with the seed.
 fn stop_targets(
     net: &SimNet,
     f: &Fault,
     seed: u64,
     number: usize,
     accounts: &[AccountId],
+    earlier: &[Applied],
 ) -> Vec<usize> {
     if let Some(nodes) = &f.nodes {
         return nodes.clone();
@@ -54,8 +56,14 @@ fn stop_targets(
             .filter_map(|n| net.index_of(n))
             .filter(|&i| i != 0 && net.slots.get(i).is_some_and(|s| s.node.is_some()))
             .collect();
-        members.sort_unstable();
+        let was_stopped = |i: usize| {
+            earlier
+                .iter()
+                .any(|a| a.kind == "stop" && a.nodes.contains(&i))
+        };
+        members.sort_unstable_by_key(|&i| (was_stopped(i), i));
         members.truncate(count);
+        members.sort_unstable();
         return members;
     }
     let mut pool: Vec<usize> = net.running().map(|(i, _)| i).filter(|&i| i != 0).collect();
@@ -66,7 +74,8 @@ fn stop_targets(
     pool
 }
 
-/// Applies fault number `number` (its index in the scenario) now.
+/// Applies fault number `number` (its index in the scenario) now, after the
+/// `earlier` ones.
 pub async fn apply(
     net: &mut SimNet,
     f: &Fault,
@@ -74,10 +83,11 @@ pub async fn apply(
     number: usize,
     at_ms: u64,
     accounts: &[AccountId],
+    earlier: &[Applied],
 ) -> Result<Applied, SimError> {
     let nodes = match f.kind {
         FaultKind::Stop => {
-            let targets = stop_targets(net, f, seed, number, accounts);
+            let targets = stop_targets(net, f, seed, number, accounts, earlier);
             for &i in &targets {
                 net.stop(i).await?;
             }

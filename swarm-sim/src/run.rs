@@ -185,7 +185,7 @@ async fn drive(
             if f.at_s * 1000 > now {
                 break;
             }
-            let a = faults::apply(net, f, s.seed, i, now, accounts).await?;
+            let a = faults::apply(net, f, s.seed, i, now, accounts, &applied).await?;
             let line = format!("t={:.1}s {} {:?}", now as f64 / 1000.0, a.kind, a.nodes);
             // A hidden bar (stderr is not a terminal) swallows its lines.
             if progress && bar.is_hidden() {
