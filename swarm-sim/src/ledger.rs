@@ -1,0 +1,176 @@
+//! The run's bookkeeping: what was sent, acknowledged and delivered, shared by
+//! the sender and receiver tasks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use sotto_protocol::AccountId;
+use sotto_protocol::rpc::MessageHash;
+
+/// One message's fate.
+#[derive(Debug, Clone)]
+struct Entry {
+    to: usize,
+    sent_at: Instant,
+    acked: Option<(AccountId, MessageHash)>,
+    delivered_ms: Option<u64>,
+}
+
+/// What happened to the messages of a run.
+#[derive(Debug)]
+pub struct Ledger {
+    start: Instant,
+    entries: HashMap<u64, Entry>,
+    duplicates: u64,
+    strays: u64,
+    /// (ms since the start of sending, latency ms) of each first delivery.
+    deliveries: Vec<(u64, u64)>,
+}
+
+/// The ledger as the tasks share it.
+pub type Shared = Arc<Mutex<Ledger>>;
+
+/// Runs `f` on the ledger; a poisoned lock still holds consistent counts
+/// (every update is a single insert or increment).
+pub fn with<T>(l: &Shared, f: impl FnOnce(&mut Ledger) -> T) -> T {
+    match l.lock() {
+        Ok(mut g) => f(&mut g),
+        Err(p) => f(&mut p.into_inner()),
+    }
+}
+
+/// Counts at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Sends started.
+    pub sent: u64,
+    /// Sends a swarm member acknowledged.
+    pub acked: u64,
+    /// Messages delivered to their recipient's app (first time).
+    pub delivered: u64,
+    /// Further deliveries of a message already delivered.
+    pub duplicates: u64,
+    /// Acknowledged messages not (yet) delivered.
+    pub lost: u64,
+    /// Envelopes opened that name no message of this run, or the wrong recipient.
+    pub strays: u64,
+}
+
+impl Ledger {
+    /// An empty ledger; times count from `start`.
+    pub fn new(start: Instant) -> Shared {
+        Arc::new(Mutex::new(Ledger {
+            start,
+            entries: HashMap::new(),
+            duplicates: 0,
+            strays: 0,
+            deliveries: Vec::new(),
+        }))
+    }
+
+    /// A send of message `id` to client `to` starts now.
+    pub fn sent(&mut self, id: u64, to: usize) {
+        self.entries.insert(
+            id,
+            Entry {
+                to,
+                sent_at: Instant::now(),
+                acked: None,
+                delivered_ms: None,
+            },
+        );
+    }
+
+    /// Message `id` was stored under `hash` in `account`'s inbox.
+    pub fn acked(&mut self, id: u64, account: AccountId, hash: MessageHash) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.acked = Some((account, hash));
+        }
+    }
+
+    /// Client `by`'s app received message `id` now.
+    pub fn delivered(&mut self, id: u64, by: usize) {
+        let now = Instant::now();
+        let at_ms = now.duration_since(self.start).as_millis() as u64;
+        match self.entries.get_mut(&id) {
+            Some(e) if e.to == by => {
+                if e.delivered_ms.is_some() {
+                    self.duplicates += 1;
+                } else {
+                    let latency = now.duration_since(e.sent_at).as_millis() as u64;
+                    e.delivered_ms = Some(latency);
+                    self.deliveries.push((at_ms, latency));
+                }
+            }
+            _ => self.strays += 1,
+        }
+    }
+
+    /// The counts now.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts {
+            sent: self.entries.len() as u64,
+            duplicates: self.duplicates,
+            strays: self.strays,
+            ..Counts::default()
+        };
+        for e in self.entries.values() {
+            if e.acked.is_some() {
+                c.acked += 1;
+                if e.delivered_ms.is_none() {
+                    c.lost += 1;
+                }
+            }
+            if e.delivered_ms.is_some() {
+                c.delivered += 1;
+            }
+        }
+        c
+    }
+
+    /// Every first delivery: (ms since the start of sending, latency ms).
+    pub fn deliveries(&self) -> &[(u64, u64)] {
+        &self.deliveries
+    }
+
+    /// The inbox and hash of every acknowledged message.
+    pub fn stored(&self) -> Vec<(AccountId, MessageHash)> {
+        self.entries.values().filter_map(|e| e.acked).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_follow_sends_acks_and_deliveries() {
+        let l = Ledger::new(Instant::now());
+        let acc = sotto_protocol::AccountKey::from_entropy([1; 16]).account_id();
+        with(&l, |l| {
+            l.sent(1, 0);
+            l.sent(2, 1);
+            l.sent(3, 1);
+            l.acked(1, acc, MessageHash::ZERO);
+            l.acked(2, acc, MessageHash::ZERO);
+            l.delivered(1, 0);
+            l.delivered(1, 0);
+            l.delivered(3, 0);
+            l.delivered(99, 0);
+        });
+        let c = with(&l, |l| l.counts());
+        assert_eq!(
+            c,
+            Counts {
+                sent: 3,
+                acked: 2,
+                delivered: 1,
+                duplicates: 1,
+                lost: 1,
+                strays: 2,
+            }
+        );
+        assert_eq!(with(&l, |l| l.deliveries().len()), 1);
+    }
+}

@@ -1,0 +1,261 @@
+//! The run's report: report.json, a table on stdout, and the SVG charts.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::SimError;
+use crate::faults::Applied;
+use crate::ledger::Counts;
+use crate::replication::Replication;
+use crate::scenario::Scenario;
+use crate::svg;
+
+/// What a run measured, before it is summarised.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Final counts.
+    pub counts: Counts,
+    /// (ms since the start of sending, latency ms) of each first delivery.
+    pub deliveries: Vec<(u64, u64)>,
+    /// Replication at the end.
+    pub replication: Replication,
+    /// The faults as applied.
+    pub faults: Vec<Applied>,
+    /// Nodes running at the end.
+    pub nodes_at_end: usize,
+    /// Wall time of the whole run, setup included.
+    pub wall_s: f64,
+}
+
+/// Latency percentiles, ms from the start of a send to the recipient's app.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+/// Deliveries within one phase of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    /// What the phase is.
+    pub name: String,
+    /// Its start, ms from the start of sending.
+    pub from_ms: u64,
+    /// Its end (exclusive); `None` for the last phase.
+    pub to_ms: Option<u64>,
+    /// First deliveries in it.
+    pub delivered: u64,
+}
+
+/// The report of one run (report.json).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed used.
+    pub seed: u64,
+    /// Nodes at the start.
+    pub nodes: usize,
+    /// Nodes running at the end.
+    pub nodes_at_end: usize,
+    /// Clients.
+    pub clients: usize,
+    /// Sends started.
+    pub messages_sent: u64,
+    /// Sends acknowledged (`Stored`).
+    pub messages_acked: u64,
+    /// Messages delivered to the recipient's app.
+    pub messages_delivered: u64,
+    /// Acknowledged but never delivered.
+    pub lost: u64,
+    /// Deliveries to the app of a message it already had.
+    pub duplicates: u64,
+    /// Envelopes that named no message of this run.
+    pub strays: u64,
+    /// Delivery latency.
+    pub latency_ms: Latency,
+    /// Replication at the end.
+    pub replication: Replication,
+    /// `VmHWM` of this process, MB (all nodes and clients share it).
+    pub peak_rss_mb: Option<f64>,
+    /// Deliveries by phase (split at fault times and at the end of sending).
+    pub phases: Vec<Phase>,
+    /// The faults as applied.
+    pub faults: Vec<Applied>,
+    /// Wall time, setup included.
+    pub wall_s: f64,
+    /// (ms since the start of sending, latency ms) of each delivery; for
+    /// the charts, not written to report.json.
+    #[serde(skip)]
+    pub deliveries: Vec<(u64, u64)>,
+}
+
+/// The value at fraction `q` of sorted `v` (nearest rank).
+fn percentile(v: &[u64], q: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v.get(rank - 1).copied().unwrap_or(0)
+}
+
+/// The peak resident set of this process, from /proc (Linux only).
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
+}
+
+fn phases(s: &Scenario, faults: &[Applied], deliveries: &[(u64, u64)]) -> Vec<Phase> {
+    let mut cuts: Vec<(u64, String)> = faults
+        .iter()
+        .map(|f| (f.at_ms, format!("after {} {:?}", f.kind, f.nodes)))
+        .collect();
+    for o in &s.offline {
+        cuts.push((o.from_s * 1000, format!("client {} offline", o.client)));
+        cuts.push((o.to_s * 1000, format!("client {} back", o.client)));
+    }
+    cuts.push((s.duration_s * 1000, "drain".into()));
+    cuts.sort_by_key(|c| c.0);
+    let mut out = vec![Phase {
+        name: "start".into(),
+        from_ms: 0,
+        to_ms: None,
+        delivered: 0,
+    }];
+    for (at, name) in cuts {
+        if let Some(last) = out.last_mut() {
+            last.to_ms = Some(at);
+        }
+        out.push(Phase {
+            name,
+            from_ms: at,
+            to_ms: None,
+            delivered: 0,
+        });
+    }
+    for (at, _) in deliveries {
+        if let Some(p) = out.iter_mut().rev().find(|p| p.from_ms <= *at) {
+            p.delivered += 1;
+        }
+    }
+    out
+}
+
+impl Report {
+    /// Summarises a run.
+    pub fn new(s: &Scenario, o: Outcome) -> Report {
+        let mut lat: Vec<u64> = o.deliveries.iter().map(|d| d.1).collect();
+        lat.sort_unstable();
+        Report {
+            scenario: s.name.clone(),
+            seed: s.seed,
+            nodes: s.nodes,
+            nodes_at_end: o.nodes_at_end,
+            clients: s.clients,
+            messages_sent: o.counts.sent,
+            messages_acked: o.counts.acked,
+            messages_delivered: o.counts.delivered,
+            lost: o.counts.lost,
+            duplicates: o.counts.duplicates,
+            strays: o.counts.strays,
+            latency_ms: Latency {
+                p50: percentile(&lat, 0.50),
+                p95: percentile(&lat, 0.95),
+                p99: percentile(&lat, 0.99),
+                max: lat.last().copied().unwrap_or(0),
+            },
+            replication: o.replication,
+            peak_rss_mb: peak_rss_mb(),
+            phases: phases(s, &o.faults, &o.deliveries),
+            faults: o.faults,
+            wall_s: (o.wall_s * 10.0).round() / 10.0,
+            deliveries: o.deliveries,
+        }
+    }
+
+    /// The summary table.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let mut row = |k: &str, v: String| t.push_str(&format!("  {k:<28} {v}\n"));
+        row(
+            "scenario",
+            format!("{} (seed {})", self.scenario, self.seed),
+        );
+        row(
+            "nodes (start/end)",
+            format!("{}/{}", self.nodes, self.nodes_at_end),
+        );
+        row("clients", self.clients.to_string());
+        row("messages sent", self.messages_sent.to_string());
+        row("messages acked", self.messages_acked.to_string());
+        row("messages delivered", self.messages_delivered.to_string());
+        row("lost (acked, undelivered)", self.lost.to_string());
+        row("duplicates", self.duplicates.to_string());
+        row("strays", self.strays.to_string());
+        let l = self.latency_ms;
+        row(
+            "latency ms p50/p95/p99/max",
+            format!("{}/{}/{}/{}", l.p50, l.p95, l.p99, l.max),
+        );
+        row(
+            "replication",
+            format!(
+                "{:.3} fully held ({} of {}), {:.3} of copies",
+                self.replication.fraction,
+                self.replication.fully_replicated,
+                self.replication.messages,
+                self.replication.copy_fraction
+            ),
+        );
+        row(
+            "peak rss MB",
+            self.peak_rss_mb
+                .map_or("unknown".into(), |m| format!("{m:.1}")),
+        );
+        for p in &self.phases {
+            row(
+                &format!("phase {}", p.name),
+                format!("{} delivered", p.delivered),
+            );
+        }
+        row("wall time s", format!("{:.1}", self.wall_s));
+        t
+    }
+
+    /// Writes report.json, latency.svg and deliveries.svg into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), SimError> {
+        let io = |e: std::io::Error| SimError::Output(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let json = serde_json::to_string_pretty(self)
+            .map_err(|e| SimError::Output(format!("report.json: {e}")))?;
+        std::fs::write(dir.join("report.json"), json + "\n").map_err(io)?;
+        let lat: Vec<u64> = self.deliveries.iter().map(|d| d.1).collect();
+        std::fs::write(dir.join("latency.svg"), svg::latency(&lat)).map_err(io)?;
+        let times: Vec<u64> = self.deliveries.iter().map(|d| d.0).collect();
+        std::fs::write(dir.join("deliveries.svg"), svg::deliveries(&times)).map_err(io)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 0.5), 50);
+        assert_eq!(percentile(&v, 0.99), 99);
+        assert_eq!(percentile(&[7], 0.95), 7);
+        assert_eq!(percentile(&[], 0.5), 0);
+    }
+}

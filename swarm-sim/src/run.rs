@@ -1,0 +1,213 @@
+//! One run of a scenario: start the net and the users, send the schedule,
+//! apply the faults, drain, measure, stop everything.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sotto_client::Client;
+use sotto_protocol::AccountId;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::SimError;
+use crate::faults::{self, Applied};
+use crate::ledger::{self, Ledger, Shared};
+use crate::net::SimNet;
+use crate::replication;
+use crate::report::{Outcome, Report};
+use crate::scenario::{self, Scenario, schedule};
+use crate::user::{self, User};
+
+/// How long the nodes may take to learn of each other.
+const DIRECTORY_WAIT: Duration = Duration::from_secs(90);
+/// How long a client may take to build its first path.
+const PATH_WAIT: Duration = Duration::from_secs(60);
+/// Sends in flight at once.
+const MAX_SENDS: usize = 64;
+/// How long receivers get to stop once told to.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `s` to the end and returns its report. `progress` shows a bar on
+/// stderr.
+pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
+    let wall = Instant::now();
+    let params = s.params().map_err(|e| SimError::Setup(e.to_string()))?;
+    let mut net = SimNet::new(params.clone());
+    for _ in 0..s.nodes {
+        net.add_node().await?;
+    }
+    net.wait_directories(s.nodes, DIRECTORY_WAIT).await?;
+
+    let mut users = Vec::with_capacity(s.clients);
+    for (index, key) in user::account_keys(s.seed, s.clients)
+        .into_iter()
+        .enumerate()
+    {
+        let client = Client::start(net.client_config())
+            .await
+            .map_err(|e| SimError::Setup(format!("client {index}: {e}")))?;
+        users.push(Arc::new(User {
+            index,
+            key,
+            client,
+            network: params.name.clone(),
+        }));
+    }
+    for u in &users {
+        u.wait_ready(PATH_WAIT).await?;
+    }
+    let accounts: Vec<AccountId> = users.iter().map(|u| u.account()).collect();
+
+    let start = Instant::now();
+    let ledger = Ledger::new(start);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let scenario = Arc::new(s.clone());
+    let mut receivers = JoinSet::new();
+    for u in &users {
+        let (u, l, sc, stop) = (u.clone(), ledger.clone(), scenario.clone(), stop_rx.clone());
+        receivers.spawn(async move {
+            let online = || scenario::online(&sc, u.index, elapsed_ms(start));
+            u.receive_loop(l, online, stop).await;
+        });
+    }
+    let sender = tokio::spawn(send_all(
+        schedule(s),
+        users.clone(),
+        accounts.clone(),
+        ledger.clone(),
+        start,
+        params.default_ttl_ms,
+    ));
+
+    let applied = drive(s, &mut net, &ledger, &accounts, start, progress, &sender).await?;
+    let _ = stop_tx.send(true);
+    sender.abort();
+    let _ = tokio::time::timeout(STOP_WAIT, async {
+        while receivers.join_next().await.is_some() {}
+    })
+    .await;
+    receivers.abort_all();
+
+    let counts = ledger::with(&ledger, |l| l.counts());
+    let deliveries = ledger::with(&ledger, |l| l.deliveries().to_vec());
+    let stored = ledger::with(&ledger, |l| l.stored());
+    let replication = replication::measure(&net, &stored).await;
+    let nodes_at_end = net.running().count();
+
+    for u in users {
+        if let Ok(u) = Arc::try_unwrap(u) {
+            u.client.shutdown().await;
+        }
+    }
+    net.stop_all().await?;
+
+    Ok(Report::new(
+        s,
+        Outcome {
+            counts,
+            deliveries,
+            replication,
+            faults: applied,
+            nodes_at_end,
+            wall_s: wall.elapsed().as_secs_f64(),
+        },
+    ))
+}
+
+fn elapsed_ms(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
+}
+
+/// Sends the schedule at its times, at most [`MAX_SENDS`] at once; returns
+/// when every send has finished.
+async fn send_all(
+    plan: Vec<scenario::Planned>,
+    users: Vec<Arc<User>>,
+    accounts: Vec<AccountId>,
+    ledger: Shared,
+    start: Instant,
+    ttl_ms: u64,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_SENDS));
+    let mut sends = JoinSet::new();
+    for p in plan {
+        tokio::time::sleep_until((start + Duration::from_millis(p.at_ms)).into()).await;
+        let (Some(u), Some(&to)) = (users.get(p.from), accounts.get(p.to)) else {
+            continue;
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let (u, l) = (u.clone(), ledger.clone());
+        sends.spawn(async move {
+            u.send(p.id, p.to, to, &l, ttl_ms).await;
+            drop(permit);
+        });
+    }
+    while sends.join_next().await.is_some() {}
+}
+
+/// Applies faults at their times and shows progress until the run is over:
+/// after the sending window, once every send is done and every acknowledged
+/// message delivered (and no fault is left), or when the drain time is up.
+async fn drive(
+    s: &Scenario,
+    net: &mut SimNet,
+    ledger: &Shared,
+    accounts: &[AccountId],
+    start: Instant,
+    progress: bool,
+    sender: &tokio::task::JoinHandle<()>,
+) -> Result<Vec<Applied>, SimError> {
+    let end_ms = (s.duration_s + s.drain_s) * 1000;
+    let bar = if progress {
+        ProgressBar::new(end_ms / 1000)
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) =
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len}s {msg}")
+    {
+        bar.set_style(style);
+    }
+    let mut order: Vec<usize> = (0..s.faults.len()).collect();
+    order.sort_by_key(|&i| s.faults.get(i).map_or(0, |f| f.at_s));
+    let mut next = 0;
+    let mut applied = Vec::new();
+    loop {
+        let now = elapsed_ms(start);
+        while let Some(f) = order
+            .get(next)
+            .and_then(|&i| s.faults.get(i).map(|f| (i, f)))
+        {
+            let (i, f) = f;
+            if f.at_s * 1000 > now {
+                break;
+            }
+            let a = faults::apply(net, f, s.seed, i, now, accounts, &applied).await?;
+            let line = format!("t={:.1}s {} {:?}", now as f64 / 1000.0, a.kind, a.nodes);
+            // A hidden bar (stderr is not a terminal) swallows its lines.
+            if progress && bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+            applied.push(a);
+            next += 1;
+        }
+        let c = ledger::with(ledger, |l| l.counts());
+        bar.set_position(now / 1000);
+        bar.set_message(format!(
+            "sent {} acked {} delivered {} pending {}",
+            c.sent, c.acked, c.delivered, c.lost
+        ));
+        let settled = sender.is_finished() && c.lost == 0 && next >= order.len();
+        if now >= end_ms || (now >= s.duration_s * 1000 && settled) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bar.finish_and_clear();
+    Ok(applied)
+}

@@ -1,0 +1,229 @@
+//! One simulated user: a real `sotto_client::Client` with an account, its
+//! receive loop (long polls of its own inbox) and its sends.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use sotto_client::{Client, PathStatus};
+use sotto_protocol::envelope::{self, Content, ContentBody};
+use sotto_protocol::rpc::{Cursor, Request, Response, RetrieveRequest, StoreRequest};
+use sotto_protocol::{AccountId, AccountKey, Namespace};
+use tokio::sync::watch;
+
+use crate::SimError;
+use crate::ledger::{self, Shared};
+
+/// How long one long poll waits at the node for a new message.
+const POLL_WAIT_MS: u32 = 5_000;
+/// How often a poll re-reads the recent past (the protocol's overlap), to
+/// catch messages that reached the polled member late by replication.
+const OVERLAP_EVERY: Duration = Duration::from_secs(3);
+/// Most pages read in a row after a page that says `more`.
+const MAX_PAGES: usize = 16;
+/// Tries of one send before it counts as not acknowledged.
+const SEND_TRIES: usize = 4;
+/// The prefix of every message text; the message id follows.
+const TEXT_PREFIX: &str = "swarm-sim message ";
+
+/// A user: account and client.
+#[derive(Debug)]
+pub struct User {
+    /// Its index in the scenario.
+    pub index: usize,
+    /// Its account key (from the seed).
+    pub key: AccountKey,
+    /// Its client.
+    pub client: Client,
+    /// The network name requests are signed for.
+    pub network: String,
+}
+
+/// The account keys of `n` clients under `seed`: the same every run, and
+/// drawn from one seeded stream so that no two (seed, index) pairs are
+/// related by simple arithmetic.
+pub fn account_keys(seed: u64, n: usize) -> Vec<AccountKey> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let mut entropy = [0u8; sotto_protocol::constants::ACCOUNT_ENTROPY_LEN];
+            rng.fill(&mut entropy[..]);
+            AccountKey::from_entropy(entropy)
+        })
+        .collect()
+}
+
+impl User {
+    /// Its account.
+    pub fn account(&self) -> AccountId {
+        self.key.account_id()
+    }
+
+    /// Waits (up to `limit`) until the client has a ready path.
+    pub async fn wait_ready(&self, limit: Duration) -> Result<(), SimError> {
+        let mut rx = self.client.path_status();
+        let ready = tokio::time::timeout(limit, async {
+            loop {
+                if matches!(*rx.borrow_and_update(), PathStatus::Ready { .. }) {
+                    return true;
+                }
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+        })
+        .await;
+        match ready {
+            Ok(true) => Ok(()),
+            _ => Err(SimError::Setup(format!(
+                "client {} has no path after {limit:?}",
+                self.index
+            ))),
+        }
+    }
+
+    /// Seals message `id` to `to` and stores it in `to`'s inbox; records the
+    /// send and, when a member answers `Stored`, the acknowledgement.
+    pub async fn send(
+        &self,
+        id: u64,
+        to: usize,
+        recipient: AccountId,
+        ledger: &Shared,
+        ttl_ms: u64,
+    ) {
+        ledger::with(ledger, |l| l.sent(id, to));
+        let sealed = {
+            let mut rng = rand::rng();
+            let content = Content::new(
+                &mut rng,
+                self.client.now(),
+                ContentBody::Text {
+                    text: format!("{TEXT_PREFIX}{id}"),
+                },
+            );
+            envelope::seal(&self.key, &recipient, &content, &mut rng)
+        };
+        let Ok(data) = sealed else {
+            return;
+        };
+        // The same bytes on every try: a store that did land the first time
+        // is the same message (same hash), never a second one.
+        let store = StoreRequest::unsigned(recipient, Namespace::INBOX, data, ttl_ms);
+        for _ in 0..SEND_TRIES {
+            let answer = self
+                .client
+                .swarm_request(&recipient, |_| Request::Store(store.clone()))
+                .await;
+            if let Ok(Response::Stored { hash, .. }) = answer {
+                ledger::with(ledger, |l| l.acked(id, recipient, hash));
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Reads this user's inbox until `stop` says so, while `online` says it
+    /// is online; hands every new envelope to the app layer ([`Self::deliver`]).
+    pub async fn receive_loop(
+        &self,
+        ledger: Shared,
+        online: impl Fn() -> bool,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let account = self.account();
+        let network = self.network.clone();
+        let mut after: Option<Cursor> = None;
+        // Transport-level dedupe: the overlap re-reads messages on purpose.
+        let mut seen = HashSet::new();
+        let mut last_overlap = Instant::now();
+        while !*stop.borrow() {
+            if !online() {
+                let _ = tokio::time::timeout(Duration::from_millis(200), stop.changed()).await;
+                continue;
+            }
+            let overlap = last_overlap.elapsed() >= OVERLAP_EVERY;
+            if overlap {
+                last_overlap = Instant::now();
+            }
+            for page in 0..MAX_PAGES {
+                let mut req = RetrieveRequest::unsigned(account, Namespace::INBOX, after);
+                if page > 0 || !overlap {
+                    req.overlap_ms = 0;
+                }
+                if page == 0 && !overlap {
+                    req.wait_ms = POLL_WAIT_MS;
+                }
+                let make = |now| match req.clone().sign(&self.key, &network, now) {
+                    Ok(r) => Request::Retrieve(r),
+                    // Signing only fails on an encoding error; a ping then
+                    // gets an answer the loop does not accept, and it waits.
+                    Err(_) => Request::Ping,
+                };
+                let answer = tokio::select! {
+                    a = self.client.swarm_request(&account, make) => a,
+                    _ = stop.changed() => return,
+                };
+                let Ok(Response::Messages {
+                    messages,
+                    cursor,
+                    more,
+                }) = answer
+                else {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), stop.changed()).await;
+                    break;
+                };
+                for m in messages {
+                    if !m.hash_matches(&account, Namespace::INBOX) || !seen.insert(m.hash) {
+                        continue;
+                    }
+                    self.deliver(&m.data, &ledger);
+                }
+                if let Some(c) = cursor {
+                    after = Some(c.capped(self.client.now()));
+                }
+                if !more {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The app layer: opens an envelope and records the message it carries.
+    /// Deduplicates by message id only through the ledger, so that a message
+    /// stored twice under two hashes shows as a duplicate.
+    fn deliver(&self, data: &[u8], ledger: &Shared) {
+        let Ok(opened) = envelope::open(&self.key, data) else {
+            ledger::with(ledger, |l| l.delivered(u64::MAX, self.index));
+            return;
+        };
+        let id = match &opened.content.body {
+            ContentBody::Text { text } => text
+                .strip_prefix(TEXT_PREFIX)
+                .and_then(|s| s.parse::<u64>().ok()),
+            _ => None,
+        };
+        ledger::with(ledger, |l| l.delivered(id.unwrap_or(u64::MAX), self.index));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_follow_the_seed() {
+        let ids = |seed, n| -> Vec<AccountId> {
+            account_keys(seed, n)
+                .iter()
+                .map(|k| k.account_id())
+                .collect()
+        };
+        let a = ids(1, 4);
+        assert_eq!(a, ids(1, 4));
+        assert_eq!(a[..2], ids(1, 2)[..]);
+        assert_ne!(a, ids(2, 4));
+        assert!(a.iter().all(|x| a.iter().filter(|y| *y == x).count() == 1));
+    }
+}
