@@ -155,6 +155,7 @@ pub fn spawn(
     let event_loop = event_loop::EventLoop {
         swarm,
         listeners,
+        blocked: std::collections::HashSet::new(),
         commands,
         inbound: inbound_tx,
         clock,

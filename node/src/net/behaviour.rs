@@ -7,7 +7,7 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, kad, ping};
+use libp2p::{StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, ping};
 use sotto_protocol::constants::{
     MAX_NODE_REQUEST_LEN, MAX_NODE_RESPONSE_LEN, MAX_RECORD_LEN, MAX_RPC_REQUEST_LEN,
     MAX_RPC_RESPONSE_LEN, ONION_REQUEST_CLASSES, ONION_RESPONSE_CLASSES,
@@ -70,6 +70,8 @@ fn stream_protocol(name: String) -> Result<StreamProtocol, NetError> {
 /// Everything the swarm runs.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Refuses connections from peers found to be on another network.
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Refuses connections over the configured counts.
     pub limits: connection_limits::Behaviour,
     /// Exchanges protocol versions and listen addresses.
@@ -174,6 +176,7 @@ impl Behaviour {
         );
 
         Ok(Self {
+            blocked: allow_block_list::Behaviour::default(),
             limits,
             identify,
             ping: ping::Behaviour::default(),

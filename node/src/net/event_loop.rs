@@ -32,6 +32,8 @@ pub(super) const MAX_OUTBOUND: usize = 4096;
 
 /// Most listen addresses of one peer (from identify) kept in Kademlia.
 const MAX_IDENTIFY_ADDRS: usize = 16;
+/// Most peers of other networks remembered as blocked.
+const MAX_BLOCKED_PEERS: usize = 1024;
 
 /// What became of an item offered to the node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +61,8 @@ pub(super) struct EventLoop {
     pub(super) swarm: Swarm<Behaviour>,
     /// The listeners opened at start, closed when the task stops.
     pub(super) listeners: Vec<libp2p::core::transport::ListenerId>,
+    /// Peers found to be on another network, refused at connection.
+    pub(super) blocked: std::collections::HashSet<PeerId>,
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) inbound: mpsc::Sender<Inbound>,
     pub(super) clock: Arc<Clock>,
@@ -286,6 +290,16 @@ impl EventLoop {
                 info.protocol_version
             );
             self.swarm.behaviour_mut().kad.remove_peer(&peer);
+            // Blocked, not only disconnected: its own DHT would dial us again
+            // and again. Bounded: the list starts over when it is full (a
+            // peer forgotten that way is refused again at its next identify).
+            if self.blocked.len() >= MAX_BLOCKED_PEERS {
+                for old in self.blocked.drain() {
+                    self.swarm.behaviour_mut().blocked.unblock_peer(old);
+                }
+            }
+            self.blocked.insert(peer);
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
             let _ = self.swarm.disconnect_peer_id(peer);
             return;
         }
