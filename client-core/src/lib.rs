@@ -34,13 +34,21 @@
 //! # Ok::<(), sotto_client::Error>(())
 //! ```
 //!
+//! ## Reaching the network
+//!
+//! [`Client`] ([`request`]) joins a network: it fetches and verifies the
+//! directory ([`directory`]) from bootstrap nodes over its own libp2p task
+//! ([`net`], a fresh identity per run), keeps two guards and two ready onion
+//! paths ([`paths`]), and offers the one request API every feature uses:
+//! [`Client::request`] to a node and [`Client::swarm_request`] to an account's
+//! swarm, both through a path, with retries, `WrongSwarm` handling and clock
+//! correction ([`clock`]). Path state is watched through [`Client::path_status`].
+//!
 //! ## Not in this crate yet
 //!
-//! This is the account part only. Onion paths and guards, conversations and
-//! contacts (including storing a contact's verified code and warning when it
-//! changes), the persistent outbox, the receive loop, the local sled store and
-//! the async API with its event stream (DESIGN §9) come with later issues.
-//! Nothing here does I/O, except [`Account::create`] reading the OS's randomness.
+//! Conversations and contacts (including storing a contact's verified code and
+//! warning when it changes), the persistent outbox, the receive loop, the local
+//! sled store and the event stream (DESIGN §9) come with the chat issue.
 
 pub mod account;
 pub mod clock;
