@@ -3,15 +3,17 @@
 //! What the service node and the client both need on top of libp2p, kept in
 //! one place so the two sides cannot drift: the names of Sotto's libp2p
 //! protocols (each carries the network name, so a devnet and the public network
-//! never mix, DESIGN §4) and the framing codec of its request-response
-//! protocols.
+//! never mix, DESIGN §4), the framing codec of its request-response
+//! protocols, and how a swarm's transports are built.
 //!
 //! Wire rules (what a frame's bytes mean) stay in `sotto-protocol`, which knows
 //! nothing of libp2p.
 
 pub mod codec;
+pub mod swarm;
 
 pub use codec::{FrameCodec, read_frame, write_frame};
+pub use swarm::{SetupError, build_swarm};
 
 use libp2p::StreamProtocol;
 

@@ -1,14 +1,12 @@
-//! The client's `Swarm`: TCP (noise, yamux) and QUIC, or the memory transport for
-//! tests, with the RPC and onion request-response protocols, outbound only.
+//! The client's `Swarm` (transports as `sotto_p2p::build_swarm` makes them for
+//! both sides) with the RPC and onion request-response protocols, outbound only.
 
 use std::time::Duration;
 
-use libp2p::core::transport::MemoryTransport;
-use libp2p::core::upgrade::Version;
+use libp2p::Swarm;
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{Swarm, SwarmBuilder, Transport, noise, tcp, yamux};
 use sotto_p2p::{FrameCodec, onion_protocol, stream_protocol};
 use sotto_protocol::constants::{
     MAX_RPC_REQUEST_LEN, MAX_RPC_RESPONSE_LEN, ONION_REQUEST_CLASSES, ONION_RESPONSE_CLASSES,
@@ -32,10 +30,6 @@ pub(super) struct Behaviour {
     pub(super) rpc: request_response::Behaviour<FrameCodec>,
     /// Onion packets to guards.
     pub(super) onion: request_response::Behaviour<FrameCodec>,
-}
-
-fn setup_error(what: &str, e: impl std::fmt::Display) -> NetError {
-    NetError::Setup(format!("{what}: {e}"))
 }
 
 /// The largest onion request and response: the largest size classes.
@@ -75,38 +69,6 @@ pub(super) fn build(
     cfg: &NetConfig,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let behaviour = behaviour(network, cfg)?;
-    let swarm_config =
-        |c: libp2p::swarm::Config| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT);
-    let builder = SwarmBuilder::with_existing_identity(keypair).with_tokio();
-    let swarm = if cfg.memory {
-        builder
-            .with_other_transport(|key| {
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                    MemoryTransport::default()
-                        .upgrade(Version::V1)
-                        .authenticate(noise::Config::new(key)?)
-                        .multiplex(yamux::Config::default())
-                        .boxed(),
-                )
-            })
-            .map_err(|e| setup_error("the memory transport", e))?
-            .with_behaviour(|_| behaviour)
-            .map_err(|e| setup_error("the behaviour", e))?
-            .with_swarm_config(swarm_config)
-            .build()
-    } else {
-        builder
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .map_err(|e| setup_error("TCP", e))?
-            .with_quic()
-            .with_behaviour(|_| behaviour)
-            .map_err(|e| setup_error("the behaviour", e))?
-            .with_swarm_config(swarm_config)
-            .build()
-    };
-    Ok(swarm)
+    sotto_p2p::build_swarm(keypair, behaviour, cfg.memory, IDLE_CONNECTION_TIMEOUT)
+        .map_err(|e| NetError::Setup(e.to_string()))
 }

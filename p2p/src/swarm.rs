@@ -1,0 +1,74 @@
+//! Building a `Swarm` the same way on both sides: TCP (noise, yamux), QUIC and
+//! DNS for real networks, or libp2p's in-process memory transport (noise, yamux)
+//! for tests and the simulator.
+
+use std::time::Duration;
+
+use libp2p::core::transport::MemoryTransport;
+use libp2p::core::upgrade::Version;
+use libp2p::identity::Keypair;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{Swarm, SwarmBuilder, Transport, noise, tcp, yamux};
+
+/// Why a swarm could not be built: which part, and what it said.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("cannot set up {what}: {reason}")]
+pub struct SetupError {
+    /// The part that failed (`TCP`, `DNS`, `the memory transport`, …).
+    pub what: &'static str,
+    /// What it said.
+    pub reason: String,
+}
+
+fn setup_error(what: &'static str, e: impl std::fmt::Display) -> SetupError {
+    SetupError {
+        what,
+        reason: e.to_string(),
+    }
+}
+
+/// A swarm for `keypair` running `behaviour`, over the memory transport when
+/// `memory` is set and over TCP, QUIC and DNS otherwise; a connection with no
+/// stream open is closed after `idle`. Must run inside a tokio runtime.
+pub fn build_swarm<B: NetworkBehaviour>(
+    keypair: Keypair,
+    behaviour: B,
+    memory: bool,
+    idle: Duration,
+) -> Result<Swarm<B>, SetupError> {
+    let swarm_config = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(idle);
+    let builder = SwarmBuilder::with_existing_identity(keypair).with_tokio();
+    let swarm = if memory {
+        builder
+            .with_other_transport(|key| {
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                    MemoryTransport::default()
+                        .upgrade(Version::V1)
+                        .authenticate(noise::Config::new(key)?)
+                        .multiplex(yamux::Config::default())
+                        .boxed(),
+                )
+            })
+            .map_err(|e| setup_error("the memory transport", e))?
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| setup_error("the behaviour", e))?
+            .with_swarm_config(swarm_config)
+            .build()
+    } else {
+        builder
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| setup_error("TCP", e))?
+            .with_quic()
+            .with_dns()
+            .map_err(|e| setup_error("DNS", e))?
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| setup_error("the behaviour", e))?
+            .with_swarm_config(swarm_config)
+            .build()
+    };
+    Ok(swarm)
+}
