@@ -3,7 +3,7 @@
 //! `GetDirectory`, and from the node itself; each is verified in full
 //! ([`SignedNodeRecord::verify`]: signature, expiry, network, admission proof)
 //! before it is kept. Swarms are computed from it with the protocol's one
-//! `swarm_for` function.
+//! swarm function (`swarm_among` over the positions the directory keeps).
 //!
 //! The directory is plain data behind the node's lock: no I/O, no clock of its
 //! own (callers pass `now`).
@@ -11,8 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use libp2p::PeerId;
+use sotto_protocol::position::swarm_among;
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
-use sotto_protocol::{AccountId, NetworkParams, NodeId, UnixMillis, swarm_for};
+use sotto_protocol::{AccountId, NetworkParams, NodeId, Position, UnixMillis};
 
 /// Why a record was not taken.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -78,6 +79,10 @@ pub struct Directory {
     by_peer: HashMap<PeerId, NodeId>,
     /// Node ids in order, rebuilt on every membership change.
     nodes: Vec<NodeId>,
+    /// Each node with its position, rebuilt with `nodes`: swarms are computed
+    /// on every request, and hashing every node's position each time would
+    /// cost one blake3 per node of the network.
+    placed: Vec<(Position, NodeId)>,
     /// Bumped on every membership change (not on a mere record refresh).
     version: u64,
 }
@@ -91,6 +96,7 @@ impl Directory {
             entries: BTreeMap::new(),
             by_peer: HashMap::new(),
             nodes: Vec::new(),
+            placed: Vec::new(),
             version: 0,
         }
     }
@@ -164,6 +170,11 @@ impl Directory {
 
     fn membership_changed(&mut self) {
         self.nodes = self.entries.keys().copied().collect();
+        self.placed = self
+            .nodes
+            .iter()
+            .map(|n| (Position::of_node(n), *n))
+            .collect();
         self.version = self.version.wrapping_add(1);
     }
 
@@ -204,7 +215,7 @@ impl Directory {
 
     /// The swarm of `account`: the R nodes closest to it (DESIGN §4).
     pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
-        swarm_for(account, &self.nodes, usize::from(self.params.swarm_size))
+        swarm_among(account, &self.placed, usize::from(self.params.swarm_size))
     }
 
     /// Whether `node` is in the swarm of `account`.

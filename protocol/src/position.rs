@@ -56,10 +56,19 @@ pub struct Distance(pub [u8; HASH_LEN]);
 /// are fewer distinct nodes. Deterministic: the same inputs in any order give
 /// the same answer, on every node and client.
 pub fn swarm_for(account: &AccountId, nodes: &[NodeId], r: usize) -> Vec<NodeId> {
+    let placed: Vec<(Position, NodeId)> =
+        nodes.iter().map(|n| (Position::of_node(n), *n)).collect();
+    swarm_among(account, &placed, r)
+}
+
+/// [`swarm_for`] over nodes whose positions the caller has already computed
+/// (a node's directory keeps them, so a request does not hash every node of the
+/// network again). `placed` must pair each node with `Position::of_node` of it.
+pub fn swarm_among(account: &AccountId, placed: &[(Position, NodeId)], r: usize) -> Vec<NodeId> {
     let target = Position::of_account(account);
-    let mut ranked: Vec<(Distance, NodeId)> = nodes
+    let mut ranked: Vec<(Distance, NodeId)> = placed
         .iter()
-        .map(|n| (Position::of_node(n).distance(&target), *n))
+        .map(|(p, n)| (p.distance(&target), *n))
         .collect();
     ranked.sort_unstable();
     ranked.dedup_by(|a, b| a.1 == b.1);
@@ -83,6 +92,19 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn swarm_among_cached_positions_is_swarm_for(
+            raw in proptest::collection::vec(any::<[u8; 32]>(), 0..60),
+            seed in any::<u8>(),
+            r in 0usize..10,
+        ) {
+            let nodes: Vec<NodeId> = raw.iter().map(|b| NodeId(*b)).collect();
+            let placed: Vec<(Position, NodeId)> =
+                nodes.iter().map(|n| (Position::of_node(n), *n)).collect();
+            let acct = account(seed);
+            prop_assert_eq!(swarm_among(&acct, &placed, r), swarm_for(&acct, &nodes, r));
+        }
+
         #[test]
         fn swarm_is_the_r_closest_distinct_nodes(
             raw in proptest::collection::vec(any::<[u8; 32]>(), 0..60),
