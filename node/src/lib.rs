@@ -35,6 +35,7 @@ pub mod net;
 pub mod node;
 pub mod relay;
 pub mod replication;
+pub mod runinfo;
 pub mod service;
 pub mod store;
 

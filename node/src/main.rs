@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use sotto_node::config::NodeConfig;
 use sotto_node::identity::{Identity, NODE_KEY_FILE, ONION_KEY_FILE};
 use sotto_node::node::{Node, NodeOptions};
+use sotto_node::runinfo::{RUN_FILE, RunInfo};
 use sotto_protocol::{NetworkParams, Position};
 
 /// The configuration file `init` writes into the data directory.
@@ -34,7 +35,8 @@ enum Command {
     Init(InitArgs),
     /// Run the node until SIGINT or SIGTERM.
     Run(RunArgs),
-    /// Print the node's peer id, node id, position, network and listen addresses.
+    /// Print the node's peer id, node id, position, network and listen addresses,
+    /// and, while it runs, the addresses it bound (from DIR/run.json).
     Info(InfoArgs),
 }
 
@@ -205,13 +207,55 @@ fn run(args: RunArgs) -> CliResult<()> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
+        let data_dir = args.data_dir.clone();
         let opts = NodeOptions::new(args.data_dir, config, params);
         let node = Node::start(opts).await.map_err(|e| e.to_string())?;
         tracing::info!(peer_id = %node.context().peer_id, "node running");
-        wait_for_signal().await?;
+        let stopped = tokio::select! {
+            r = write_run_info(&node, &data_dir) => {
+                if let Err(e) = r {
+                    // Only scripts miss the file; the node itself is fine.
+                    tracing::warn!("{e}");
+                }
+                wait_for_signal().await
+            }
+            r = wait_for_signal() => r,
+        };
         tracing::info!("shutting down");
-        node.shutdown().await.map_err(|e| e.to_string())
+        let shut = node.shutdown().await.map_err(|e| e.to_string());
+        if let Err(e) = RunInfo::remove(&data_dir) {
+            tracing::warn!("cannot remove {}: {e}", data_dir.join(RUN_FILE).display());
+        }
+        stopped.and(shut)
     })
+}
+
+/// Writes `run.json` once the node listens: the bound addresses are only known
+/// then (port 0 is resolved by the kernel, asynchronously to `Node::start`).
+async fn write_run_info(node: &Node, data_dir: &Path) -> CliResult<()> {
+    let peer = node.peer_id();
+    let mut listen = Vec::new();
+    for _ in 0..500 {
+        listen = node.listen_addrs().await;
+        if !listen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    if listen.is_empty() {
+        tracing::warn!("the node listens on no address after 5 s; run.json lists none");
+    }
+    let info = RunInfo {
+        pid: std::process::id(),
+        peer_id: peer.to_string(),
+        listen: listen
+            .into_iter()
+            .map(|a| format!("{a}/p2p/{peer}"))
+            .collect(),
+        metrics: node.metrics_addr().map(|a| a.to_string()),
+    };
+    info.write(data_dir)
+        .map_err(|e| format!("cannot write {}: {e}", data_dir.join(RUN_FILE).display()))
 }
 
 /// Logs to stderr; RUST_LOG, when set, wins over `--log`.
@@ -251,6 +295,10 @@ fn info(args: InfoArgs) -> CliResult<()> {
     let node_id = identity.node_id();
     let peer_id = identity.peer_id().to_string();
     let position = Position::of_node(&node_id).to_hex();
+    // A run file left by a crashed node names a dead process: not running.
+    let running = RunInfo::read(&args.data_dir)
+        .map_err(|e| e.to_string())?
+        .filter(|r| r.is_alive() != Some(false));
     if args.json {
         let out = serde_json::json!({
             "peer_id": peer_id,
@@ -259,6 +307,11 @@ fn info(args: InfoArgs) -> CliResult<()> {
             "network": params.name,
             "listen": config.listen,
             "data_dir": args.data_dir.display().to_string(),
+            "running": running.as_ref().map(|r| serde_json::json!({
+                "pid": r.pid,
+                "listen": r.listen,
+                "metrics": r.metrics,
+            })),
         });
         println!("{out}");
     } else {
@@ -268,6 +321,18 @@ fn info(args: InfoArgs) -> CliResult<()> {
         println!("network:   {}", params.name);
         println!("listen:    {}", config.listen.join(" "));
         println!("data dir:  {}", args.data_dir.display());
+        match &running {
+            Some(r) => {
+                println!("running:   pid {}", r.pid);
+                for a in &r.listen {
+                    println!("bound:     {a}");
+                }
+                if let Some(m) = &r.metrics {
+                    println!("metrics:   http://{m}/metrics");
+                }
+            }
+            None => println!("running:   no"),
+        }
     }
     Ok(())
 }

@@ -10,7 +10,6 @@
     clippy::field_reassign_with_default
 )]
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -22,18 +21,11 @@ use sotto_node::clock::Clock;
 use sotto_node::config::NodeConfig;
 use sotto_node::metrics::Metrics;
 use sotto_node::net::{self, NetConfig, NetHandle};
+use sotto_node::runinfo::RunInfo;
 use sotto_protocol::rpc::{Request, Response, RetrieveRequest, StoreRequest};
 use sotto_protocol::{AccountKey, Namespace};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sotto-node");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn now() -> u64 {
     Clock::system().now()
@@ -43,7 +35,9 @@ fn now() -> u64 {
 struct Proc {
     dir: tempfile::TempDir,
     peer: PeerId,
-    addr: Multiaddr,
+    /// The TCP address the node bound on its first start (port 0 resolved
+    /// by the kernel, read from run.json); restarts listen on it again.
+    addr: Option<Multiaddr>,
     metrics: String,
     child: Option<Child>,
 }
@@ -69,22 +63,21 @@ impl Proc {
         assert!(info.status.success());
         let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
         let peer: PeerId = v["peer_id"].as_str().unwrap().parse().unwrap();
-        let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", free_port())
-            .parse()
-            .unwrap();
-        let metrics = format!("127.0.0.1:{}", free_port());
         Proc {
             dir,
             peer,
-            addr,
-            metrics,
+            addr: None,
+            metrics: String::new(),
             child: None,
         }
     }
 
+    fn addr(&self) -> Multiaddr {
+        self.addr.clone().expect("the node has started once")
+    }
+
     fn p2p_addr(&self) -> Multiaddr {
-        self.addr
-            .clone()
+        self.addr()
             .with(libp2p::multiaddr::Protocol::P2p(self.peer))
     }
 
@@ -92,9 +85,15 @@ impl Proc {
     fn start(&mut self, bootstrap: Option<Multiaddr>) {
         let mut c = NodeConfig::default();
         c.network = "devnet".into();
-        c.listen = vec![self.addr.to_string()];
+        // Port 0 everywhere a port is new: the kernel picks, run.json tells.
+        // Picking "free" ports in the test raced with the other test's nodes.
+        c.listen = vec![
+            self.addr
+                .as_ref()
+                .map_or("/ip4/127.0.0.1/tcp/0".to_string(), |a| a.to_string()),
+        ];
         c.bootstrap = bootstrap.iter().map(|b| b.to_string()).collect();
-        c.metrics = self.metrics.clone();
+        c.metrics = "127.0.0.1:0".into();
         c.replication.anti_entropy_interval_ms = 1_000;
         c.replication.retry_interval_ms = 500;
         c.directory.check_interval_ms = 1_000;
@@ -112,7 +111,44 @@ impl Proc {
             .stderr(log)
             .spawn()
             .unwrap();
+        let pid = child.id();
         self.child = Some(child);
+        self.read_run_info(pid);
+    }
+
+    /// Waits for the run.json of process `pid` and takes its addresses.
+    fn read_run_info(&mut self, pid: u32) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let info = loop {
+            match RunInfo::read(self.dir.path()).unwrap() {
+                Some(info) if info.pid == pid => break info,
+                _ => {}
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("node exited with {status}: {}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no run.json after 30 s: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let tcp: Multiaddr = info
+            .listen
+            .iter()
+            .filter_map(|a| a.parse::<Multiaddr>().ok())
+            .find(|a| {
+                a.iter()
+                    .any(|p| matches!(p, libp2p::multiaddr::Protocol::Tcp(_)))
+            })
+            .expect("a TCP listen address in run.json");
+        let without_p2p: Multiaddr = tcp
+            .iter()
+            .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+            .collect();
+        self.addr = Some(without_p2p);
+        self.metrics = info.metrics.expect("metrics address in run.json");
     }
 
     fn kill9(&mut self) {
@@ -135,6 +171,11 @@ impl Proc {
                         status.success(),
                         "node exited with {status}: {}",
                         self.log()
+                    );
+                    assert_eq!(
+                        RunInfo::read(self.dir.path()).unwrap(),
+                        None,
+                        "a clean stop removes run.json"
                     );
                     return;
                 }
@@ -190,8 +231,8 @@ fn directory_size(p: &Proc) -> f64 {
 #[test]
 fn five_processes_form_one_directory() {
     let mut procs: Vec<Proc> = (0..5).map(|_| Proc::init()).collect();
-    let boot = procs[0].p2p_addr();
     procs[0].start(None);
+    let boot = procs[0].p2p_addr();
     for p in procs.iter_mut().skip(1) {
         p.start(Some(boot.clone()));
     }
@@ -242,8 +283,8 @@ fn data_dir_has_store(dir: &Path) -> bool {
 #[test]
 fn sigkill_during_stores_then_restart_serves_acknowledged_and_catches_up() {
     let mut procs: Vec<Proc> = (0..3).map(|_| Proc::init()).collect();
-    let boot = procs[0].p2p_addr();
     procs[0].start(None);
+    let boot = procs[0].p2p_addr();
     procs[1].start(Some(boot.clone()));
     procs[2].start(Some(boot.clone()));
     {
@@ -256,7 +297,7 @@ fn sigkill_during_stores_then_restart_serves_acknowledged_and_catches_up() {
         );
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let nodes: Vec<(PeerId, Multiaddr)> = procs.iter().map(|p| (p.peer, p.addr.clone())).collect();
+    let nodes: Vec<(PeerId, Multiaddr)> = procs.iter().map(|p| (p.peer, p.addr())).collect();
     let key = AccountKey::from_entropy([9; 16]);
     let a = key.account_id();
     let victim = procs[1].peer;
