@@ -58,7 +58,7 @@ pub use error::{QuotaScope, Result, StoreError};
 pub use limits::{PER_MESSAGE_OVERHEAD, StoreLimits, charge};
 pub use read::Page;
 pub use sync::{Accounts, Fetched};
-pub use write::PutOutcome;
+pub use write::{FirstPut, PutOutcome};
 
 /// The on-disk format this build writes and reads. Bump it with any change of
 /// key layout or record encoding, and say in the release notes how to move.

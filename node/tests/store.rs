@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use proptest::prelude::*;
-use sotto_node::store::{PutOutcome, QuotaScope, Store, StoreError, StoreLimits, Usage, charge};
+use sotto_node::store::{FirstPut, PutOutcome, QuotaScope, Store, StoreError, StoreLimits, Usage, charge};
 use sotto_protocol::constants::{MAX_RETRIEVE_BYTES, MAX_TTL_MS};
 use sotto_protocol::rpc::{
     DeleteRequest, DigestItem, ExpireRequest, ItemState, MessageHash, RetrievedMessage,
@@ -437,6 +437,59 @@ fn expire_only_shortens_and_keeps_the_proof() {
     assert_eq!(s.purge_expired(NOW + 3_600_000, 10).unwrap(), 1);
     assert_eq!(s.usage(&a).unwrap(), Usage::default());
     assert!(s.fetch(&[(a, m.hash)], NOW).unwrap().expiries.is_empty());
+}
+
+#[test]
+fn a_client_store_again_gets_the_held_copy_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let k = key(1);
+    let a = k.account_id();
+    let m = msg(a, b"resent", NOW);
+    assert_eq!(
+        s.put_first(m.clone(), NOW).unwrap(),
+        FirstPut::Put(PutOutcome::Stored)
+    );
+    // The same message a second later (a client whose answer was lost): the
+    // held copy keeps its timestamp, so no reader's cursor passes it.
+    let mut again = m.clone();
+    again.timestamp = NOW + SECOND_MS;
+    again.expiry = NOW + SECOND_MS + DAY_MS;
+    assert_eq!(
+        s.put_first(again.clone(), NOW + SECOND_MS).unwrap(),
+        FirstPut::Held {
+            message: m.clone(),
+            expiry: NOW + DAY_MS
+        }
+    );
+    assert_eq!(everything(&s, &a)[0].timestamp, NOW);
+    // The owner's shortening is what is served.
+    let hour = ExpireRequest::signed(
+        &k,
+        NET,
+        Namespace::INBOX,
+        vec![m.hash],
+        NOW + 3_600_000,
+        NOW,
+    )
+    .unwrap();
+    s.expire(&hour, NOW).unwrap();
+    assert!(matches!(
+        s.put_first(again.clone(), NOW + SECOND_MS).unwrap(),
+        FirstPut::Held { expiry, .. } if expiry == NOW + 3_600_000
+    ));
+    // Where the held copy is no longer live, put's rules apply (merge here).
+    assert!(matches!(
+        s.put_first(again, NOW + 3_600_000).unwrap(),
+        FirstPut::Put(PutOutcome::Merged { .. })
+    ));
+    // A deleted message is refused, as by put.
+    let del = DeleteRequest::signed(&k, NET, Namespace::INBOX, vec![m.hash], NOW + 2).unwrap();
+    s.delete(&del, NOW + 2).unwrap();
+    assert!(matches!(
+        s.put_first(msg(a, b"resent", NOW + 3), NOW + 3),
+        Err(StoreError::Deleted { .. })
+    ));
 }
 
 #[test]

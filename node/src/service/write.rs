@@ -12,7 +12,7 @@ use sotto_protocol::rpc::{
 use super::Service;
 use super::blocking::blocking;
 use crate::context::Push;
-use crate::store::PutOutcome;
+use crate::store::{FirstPut, PutOutcome};
 
 /// How much longer than one peer request a push may take before the service
 /// stops waiting for it. The pusher bounds its own waits; this only keeps a
@@ -39,21 +39,15 @@ impl Service {
         let msg = req.to_stored(now);
         let store = self.ctx.store.clone();
         let kept = blocking(move || {
-            // A client sending the same message again (its first answer was
-            // lost) must not move it: the store's merge rule takes the later
-            // timestamp, which would re-date it after readers' cursors. So a
-            // message already held is answered as it is. Two identical stores
-            // racing here can still merge to the later timestamp, which is the
-            // rule every replica applies anyway.
-            let held = store.fetch(&[(msg.account, msg.hash)], now)?;
-            if let Some(message) = held.messages.into_iter().next() {
-                let shortened = held.expiries.iter().map(|e| e.expiry).min();
-                let expiry = shortened.map_or(message.expiry, |s| s.min(message.expiry));
-                return Ok((Kept { message, expiry }, false));
-            }
-            let (message, changed) = match store.put(msg.clone(), now)? {
-                PutOutcome::Stored => (msg, true),
-                PutOutcome::Merged { timestamp, expiry } => (
+            // A message already held is answered as it is (Store::put_first
+            // says why); two identical stores racing can still merge to the
+            // later timestamp, which is the rule every replica applies anyway.
+            let (message, changed) = match store.put_first(msg.clone(), now)? {
+                FirstPut::Held { message, expiry } => {
+                    return Ok((Kept { message, expiry }, false));
+                }
+                FirstPut::Put(PutOutcome::Stored) => (msg, true),
+                FirstPut::Put(PutOutcome::Merged { timestamp, expiry }) => (
                     StoredMessage {
                         timestamp,
                         expiry,
@@ -61,7 +55,7 @@ impl Service {
                     },
                     true,
                 ),
-                PutOutcome::Duplicate { timestamp, expiry } => (
+                FirstPut::Put(PutOutcome::Duplicate { timestamp, expiry }) => (
                     StoredMessage {
                         timestamp,
                         expiry,

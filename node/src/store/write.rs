@@ -12,6 +12,21 @@ use super::error::{Result, StoreError};
 use super::records::{ItemRecord, MessageRecord, PresentItem, Proof};
 use super::tx::{TxResult, abort};
 
+/// What [`Store::put_first`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FirstPut {
+    /// No live copy was held: the message went through [`Store::put`].
+    Put(PutOutcome),
+    /// A live copy was held and is left as it was.
+    Held {
+        /// The held copy.
+        message: StoredMessage,
+        /// Its expiry as served: the earlier of its own and the owner's
+        /// shortened one.
+        expiry: UnixMillis,
+    },
+}
+
 /// What [`Store::put`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -59,33 +74,31 @@ impl Store {
     /// - Refused with [`StoreError::QuotaExceeded`] if its charge would take the
     ///   account or the node past its limit; nothing is written then.
     pub fn put(&self, msg: StoredMessage, now: UnixMillis) -> Result<PutOutcome> {
-        if msg.expiry <= now {
-            return Err(StoreError::Expired {
-                hash: msg.hash,
-                expiry: msg.expiry,
-                now,
-            });
-        }
+        check_live(&msg, now)?;
         let limits = self.limits;
-        self.transact("put", |tx| {
-            let (account, hash) = (&msg.account, &msg.hash);
-            match tx.item(account, hash)? {
-                Some(ItemRecord::Deleted(t)) if t.until > now => Err(abort(StoreError::Deleted {
-                    account: *account,
-                    hash: *hash,
-                })),
-                Some(rec @ ItemRecord::Deleted(_)) => {
-                    // The tombstone is over and not purged yet: the delete has
-                    // nothing left to do (DeleteRequest::tombstone_expiry).
-                    tx.remove_item(account, hash, &rec)?;
-                    tx.insert_new(&msg, &limits)?;
-                    Ok(PutOutcome::Stored)
+        self.transact("put", |tx| put_in(tx, &msg, &limits, now))
+    }
+
+    /// Stores a message a client sent, as [`Store::put`] does, unless a live
+    /// copy is already held: that copy is then returned untouched, with its
+    /// expiry as served (the owner may have shortened it). A client sending the
+    /// same message again (its first answer was lost) must not move it: the
+    /// merge rule takes the later timestamp, which would re-date it after
+    /// readers' cursors. One transaction, so the check and the write agree.
+    pub fn put_first(&self, msg: StoredMessage, now: UnixMillis) -> Result<FirstPut> {
+        check_live(&msg, now)?;
+        let limits = self.limits;
+        self.transact("put_first", |tx| {
+            match tx.item(&msg.account, &msg.hash)? {
+                Some(rec @ ItemRecord::Present(p)) if rec.live_at(now) => {
+                    let held = tx.message(&msg.account, &msg.hash, &p)?.message;
+                    let expiry = p.shortened.map_or(held.expiry, |(s, _)| s.min(held.expiry));
+                    Ok(FirstPut::Held {
+                        message: held,
+                        expiry,
+                    })
                 }
-                Some(ItemRecord::Present(p)) => merge_into(tx, &msg, &p),
-                None => {
-                    tx.insert_new(&msg, &limits)?;
-                    Ok(PutOutcome::Stored)
-                }
+                _ => put_in(tx, &msg, &limits, now).map(FirstPut::Put),
             }
         })
     }
@@ -183,6 +196,45 @@ impl Store {
 }
 
 /// Merges `msg` into the held copy whose item is `p`.
+fn check_live(msg: &StoredMessage, now: UnixMillis) -> Result<()> {
+    if msg.expiry <= now {
+        return Err(StoreError::Expired {
+            hash: msg.hash,
+            expiry: msg.expiry,
+            now,
+        });
+    }
+    Ok(())
+}
+
+/// The body of [`Store::put`] inside a transaction.
+fn put_in(
+    tx: &super::tx::Tx<'_>,
+    msg: &StoredMessage,
+    limits: &super::limits::StoreLimits,
+    now: UnixMillis,
+) -> TxResult<PutOutcome> {
+    let (account, hash) = (&msg.account, &msg.hash);
+    match tx.item(account, hash)? {
+        Some(ItemRecord::Deleted(t)) if t.until > now => Err(abort(StoreError::Deleted {
+            account: *account,
+            hash: *hash,
+        })),
+        Some(rec @ ItemRecord::Deleted(_)) => {
+            // The tombstone is over and not purged yet: the delete has
+            // nothing left to do (DeleteRequest::tombstone_expiry).
+            tx.remove_item(account, hash, &rec)?;
+            tx.insert_new(msg, limits)?;
+            Ok(PutOutcome::Stored)
+        }
+        Some(ItemRecord::Present(p)) => merge_into(tx, msg, &p),
+        None => {
+            tx.insert_new(msg, limits)?;
+            Ok(PutOutcome::Stored)
+        }
+    }
+}
+
 fn merge_into(
     tx: &super::tx::Tx<'_>,
     msg: &StoredMessage,
