@@ -1,0 +1,107 @@
+//! `swarm-sim devnet`: a network of real `sotto-node` processes on loopback,
+//! for trying the client against something that behaves like the real network.
+//!
+//! Unlike the scenario runner, nothing here runs in process: each node is its
+//! own `sotto-node run` with its own data directory, log file and ports, so
+//! what a developer sees is what an operator would see. This module only
+//! supervises them: it prepares their directories, starts them with the first
+//! as everyone's bootstrap, waits until every node's directory lists every
+//! node, publishes the bootstrap addresses, watches for nodes dying and stops
+//! them all on SIGINT or SIGTERM.
+
+mod error;
+mod metrics;
+mod node;
+mod plan;
+mod supervise;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use error::{DevnetError, Result};
+pub use plan::{BOOTSTRAP_FILE, MAX_NODES, METRICS_PORT_OFFSET, MIN_NODES, NodePlan};
+
+/// Nodes started when `--nodes` is not given: the devnet's swarm size, so
+/// every account's swarm holds every node.
+pub const DEFAULT_NODES: usize = 5;
+/// Where the nodes' data directories go when `--data-dir` is not given
+/// (relative to the current directory, beside cargo's own output).
+pub const DEFAULT_DATA_DIR: &str = "target/devnet";
+/// First listen port when `--base-port` is not given: far from the public
+/// network's 4600. It lies in Linux's ephemeral range, so an outgoing
+/// connection can hold one of the ports now and then; the port check before
+/// starting names the port and suggests another base.
+pub const DEFAULT_BASE_PORT: u16 = 47_000;
+
+/// `swarm-sim devnet`'s options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevnetArgs {
+    /// How many nodes to run (3 to 64). Clients need at least 4 to build an
+    /// onion path.
+    #[arg(long, default_value_t = DEFAULT_NODES)]
+    pub nodes: usize,
+    /// Directory holding node-0 .. node-(N-1) (data and node.log each) and
+    /// bootstrap.txt. Reused when it exists: nodes keep their identities and data.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Node i listens on 127.0.0.1 TCP port P+i and serves metrics on
+    /// 127.0.0.1:(P+1000+i).
+    #[arg(long, value_name = "P", default_value_t = DEFAULT_BASE_PORT)]
+    pub base_port: u16,
+    /// Seconds to wait for every node's directory to list every node.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub ready_timeout: u64,
+    /// When a node exits on its own, stop the whole devnet (exit status 1)
+    /// instead of reporting it and going on with the others.
+    #[arg(long)]
+    pub stop_on_node_exit: bool,
+    /// The sotto-node binary to run (default: the one next to swarm-sim).
+    #[arg(long, value_name = "PATH")]
+    pub sotto_node: Option<PathBuf>,
+    /// Log level or filter passed to every node (`sotto-node run --log`).
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub log: String,
+}
+
+impl DevnetArgs {
+    /// The options with every default, for `nodes` nodes under `data_dir`.
+    pub fn new(nodes: usize, data_dir: PathBuf) -> Self {
+        Self {
+            nodes,
+            data_dir,
+            base_port: DEFAULT_BASE_PORT,
+            ready_timeout: 120,
+            stop_on_node_exit: false,
+            sotto_node: None,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Runs the devnet until SIGINT or SIGTERM, then stops every node. Returns
+/// once they are all gone; an error says what went wrong and where to look.
+pub fn run(args: &DevnetArgs) -> Result<()> {
+    let plans = plan::plan(args.nodes, &args.data_dir, args.base_port)?;
+    let bin = node::find_binary(args.sotto_node.as_deref())?;
+    plan::check_ports(&plans, &args.data_dir)?;
+    std::fs::create_dir_all(&args.data_dir).map_err(|source| DevnetError::Io {
+        what: format!("cannot create {}", args.data_dir.display()),
+        source,
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| DevnetError::Io {
+            what: "cannot start the async runtime".into(),
+            source,
+        })?;
+    let settings = supervise::Settings {
+        bin,
+        data_dir: args.data_dir.clone(),
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+        stop_on_node_exit: args.stop_on_node_exit,
+        log: args.log.clone(),
+    };
+    runtime.block_on(supervise::supervise(settings, plans))
+}
