@@ -21,9 +21,9 @@ use std::time::Duration;
 pub use error::{DevnetError, Result};
 pub use plan::{BOOTSTRAP_FILE, MAX_NODES, METRICS_PORT_OFFSET, MIN_NODES, NodePlan};
 
-/// Nodes started when `--nodes` is not given: the devnet's swarm size, so
-/// every account's swarm holds every node.
-pub const DEFAULT_NODES: usize = 5;
+/// Nodes started when `--nodes` is not given: the fewest with which a client
+/// can reach an account's swarm ([`nodes_for_chat`]).
+pub const DEFAULT_NODES: usize = 8;
 /// Where the nodes' data directories go when `--data-dir` is not given
 /// (relative to the current directory, beside cargo's own output).
 pub const DEFAULT_DATA_DIR: &str = "target/devnet";
@@ -33,11 +33,18 @@ pub const DEFAULT_DATA_DIR: &str = "target/devnet";
 /// starting names the port and suggests another base.
 pub const DEFAULT_BASE_PORT: u16 = 47_000;
 
+/// The fewest nodes a client needs to store or read messages: a request to a
+/// swarm member keeps the whole swarm off its onion path, so the network needs
+/// a full swarm plus three other nodes to relay.
+pub fn nodes_for_chat() -> usize {
+    usize::from(sotto_protocol::NetworkParams::devnet().swarm_size) + sotto_client::paths::RELAYS
+}
+
 /// `swarm-sim devnet`'s options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DevnetArgs {
-    /// How many nodes to run (3 to 64). Clients need at least 4 to build an
-    /// onion path.
+    /// How many nodes to run (3 to 64). Clients need at least 8 (a swarm of 5
+    /// plus 3 relays) to store or read messages.
     #[arg(long, default_value_t = DEFAULT_NODES)]
     pub nodes: usize,
     /// Directory holding node-0 .. node-(N-1) (data and node.log each) and
@@ -84,6 +91,17 @@ pub fn run(args: &DevnetArgs) -> Result<()> {
     let plans = plan::plan(args.nodes, &args.data_dir, args.base_port)?;
     let bin = node::find_binary(args.sotto_node.as_deref())?;
     plan::check_ports(&plans, &args.data_dir)?;
+    if args.nodes < nodes_for_chat() {
+        eprintln!(
+            "swarm-sim devnet: note: with {} nodes clients cannot store or read messages \
+             (a request keeps the account's swarm of {} off its path of {} relays); \
+             use --nodes {} or more for chat",
+            args.nodes,
+            sotto_protocol::NetworkParams::devnet().swarm_size,
+            sotto_client::paths::RELAYS,
+            nodes_for_chat()
+        );
+    }
     std::fs::create_dir_all(&args.data_dir).map_err(|source| DevnetError::Io {
         what: format!("cannot create {}", args.data_dir.display()),
         source,
@@ -104,4 +122,16 @@ pub fn run(args: &DevnetArgs) -> Result<()> {
         log: args.log.clone(),
     };
     runtime.block_on(supervise::supervise(settings, plans))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_devnet_is_big_enough_to_chat_on() {
+        assert!(DEFAULT_NODES >= nodes_for_chat());
+        assert!((MIN_NODES..=MAX_NODES).contains(&DEFAULT_NODES));
+        assert!((MIN_NODES..=MAX_NODES).contains(&nodes_for_chat()));
+    }
 }
