@@ -55,8 +55,7 @@ fn real_main(cli: Cli) -> Result<(), SimError> {
             (text, seed, out)
         }
         Some(Command::Devnet(args)) => {
-            return swarm_sim::devnet::run(&args)
-                .map_err(|e| SimError::Setup(format!("devnet: {e}")));
+            return Ok(swarm_sim::devnet::run(&args)?);
         }
     };
     let mut s = Scenario::parse(&text)?;

@@ -159,6 +159,8 @@ impl NodeProc {
             cmd.arg("--bootstrap").arg(b.to_string());
         }
         cmd.stdin(Stdio::null())
+            // The log is a file: colour codes would only clutter it.
+            .env("NO_COLOR", "1")
             .stdout(Stdio::from(file))
             .stderr(Stdio::from(err))
             .process_group(0)
