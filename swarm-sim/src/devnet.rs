@@ -10,6 +10,7 @@
 //! them all on SIGINT or SIGTERM.
 
 mod error;
+mod logfile;
 mod metrics;
 mod node;
 mod plan;

@@ -332,6 +332,7 @@ fn a_rerun_keeps_identities_and_dead_nodes_are_reported() {
     first.wait_stderr("going on with the other nodes");
     let stderr = read(&first.err);
     assert!(stderr.contains("node-2/node.log"), "{stderr}");
+    assert!(stderr.contains("node running"), "no log tail\n{stderr}");
     assert!(
         first.child.try_wait().unwrap().is_none(),
         "the devnet stopped"

@@ -14,7 +14,9 @@ use nix::unistd::Pid;
 use sotto_node::config::NodeConfig;
 use sotto_node::identity::NODE_KEY_FILE;
 use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
 
+use super::logfile;
 use super::plan::NodePlan;
 use super::{DevnetError, Result};
 
@@ -22,6 +24,8 @@ use super::{DevnetError, Result};
 const NODE_BIN: &str = "sotto-node";
 /// How long `init` (no admission proof on a devnet) or `info` may take.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an exited node's log may take to be written out.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How much of a log's end is read for a report.
 const TAIL_BYTES: u64 = 4 * 1024;
 /// How many of its last lines a report shows.
@@ -88,6 +92,8 @@ pub struct NodeProc {
     /// Its libp2p identity, read from its data directory.
     pub peer: PeerId,
     child: Option<Child>,
+    /// Completes once everything the last process wrote is in its log.
+    flushed: Option<oneshot::Receiver<()>>,
 }
 
 impl NodeProc {
@@ -123,6 +129,7 @@ impl NodeProc {
             plan,
             peer,
             child: None,
+            flushed: None,
         })
     }
 
@@ -135,21 +142,19 @@ impl NodeProc {
     /// anew each start). The process gets its own process group, so a Ctrl-C
     /// in the terminal reaches only the supervisor, which then stops the
     /// nodes in order and can tell a crash from a requested stop.
-    pub fn spawn(&mut self, bin: &Path, bootstrap: Option<&Multiaddr>, log: &str) -> Result<()> {
+    pub fn spawn(&mut self, bin: &Path, bootstrap: Option<&Multiaddr>, level: &str) -> Result<()> {
         let name = self.plan.name();
         let io = |what: &str, source| DevnetError::Io {
             what: format!("{name}: {what}"),
             source,
         };
-        let file = std::fs::File::create(self.plan.log_path()).map_err(|e| {
-            io(
-                &format!("cannot create {}", self.plan.log_path().display()),
-                e,
-            )
-        })?;
-        let err = file.try_clone().map_err(|e| io("log file", e))?;
+        // One pipe for stdout and stderr, so the log keeps their order.
+        let (reader, writer) = std::io::pipe().map_err(|e| io("cannot make a pipe", e))?;
+        let err = writer
+            .try_clone()
+            .map_err(|e| io("cannot make a pipe", e))?;
         let mut cmd = Command::new(bin);
-        cmd.args(["run", "--log", log, "--data-dir"])
+        cmd.args(["run", "--log", level, "--data-dir"])
             .arg(&self.plan.dir)
             .arg("--listen")
             .arg(self.plan.listen_addr().to_string())
@@ -161,12 +166,19 @@ impl NodeProc {
         cmd.stdin(Stdio::null())
             // The log is a file: colour codes would only clutter it.
             .env("NO_COLOR", "1")
-            .stdout(Stdio::from(file))
+            .stdout(Stdio::from(writer))
             .stderr(Stdio::from(err))
             .process_group(0)
             // If the supervisor fails between spawn and stop, no node outlives it.
             .kill_on_drop(true);
         let child = cmd.spawn().map_err(|e| io("cannot start sotto-node", e))?;
+        // The command holds our copies of the pipe's writing end; without
+        // dropping them the log would never see the node's end.
+        drop(cmd);
+        let log = self.plan.log_path();
+        let flushed = logfile::pump(reader, log.clone(), logfile::MAX_LOG_BYTES)
+            .map_err(|e| io(&format!("cannot write {}", log.display()), e))?;
+        self.flushed = Some(flushed);
         if let Some(pid) = child.id() {
             // Only a hint for a person cleaning up after a killed supervisor.
             let _ = std::fs::write(self.plan.pid_path(), format!("{pid}\n"));
@@ -225,9 +237,22 @@ impl NodeProc {
         let _ = std::fs::remove_file(self.plan.pid_path());
     }
 
-    /// The last lines of its log, indented, or why they cannot be read.
-    pub fn log_tail(&self) -> String {
+    /// The last lines of its log, indented, or why they cannot be read. Once
+    /// the process has exited, waits (briefly) for its last words to reach
+    /// the file first.
+    pub async fn log_tail(&mut self) -> String {
+        self.wait_log().await;
         tail(&self.plan.log_path())
+    }
+
+    /// Once the process has exited, waits (briefly) until what it wrote last
+    /// is in its log file; at once while it runs.
+    pub async fn wait_log(&mut self) {
+        if !self.is_running()
+            && let Some(flushed) = self.flushed.take()
+        {
+            let _ = tokio::time::timeout(FLUSH_TIMEOUT, flushed).await;
+        }
     }
 }
 

@@ -144,7 +144,7 @@ async fn wait_ready(s: &Settings, nodes: &mut [NodeProc], signals: &mut Signals)
         // meanwhile) will not come back by itself: fail now, with its log.
         for n in nodes.iter_mut() {
             if let Some(exit) = n.exited() {
-                return Err(exited(n, exit.status));
+                return Err(exited(n, exit.status).await);
             }
         }
         let mut behind = Vec::new();
@@ -196,7 +196,7 @@ async fn watch(s: &Settings, nodes: &mut [NodeProc], signals: &mut Signals) -> R
         }
         for n in nodes.iter_mut() {
             let Some(exit) = n.exited() else { continue };
-            let err = exited(n, exit.status);
+            let err = exited(n, exit.status).await;
             if s.stop_on_node_exit {
                 return Err(err);
             }
@@ -211,12 +211,12 @@ async fn watch(s: &Settings, nodes: &mut [NodeProc], signals: &mut Signals) -> R
     }
 }
 
-fn exited(n: &NodeProc, status: String) -> DevnetError {
+async fn exited(n: &mut NodeProc, status: String) -> DevnetError {
     DevnetError::NodeExited {
         node: n.plan.name(),
         status,
         log: n.plan.log_path(),
-        tail: n.log_tail(),
+        tail: n.log_tail().await,
     }
 }
 
@@ -275,6 +275,9 @@ async fn stop_all(nodes: &mut [NodeProc], signals: &mut Signals) {
                 n.kill();
             }
         }
+    }
+    for n in nodes.iter_mut() {
+        n.wait_log().await;
     }
     eprintln!("swarm-sim devnet: every node has stopped");
 }
