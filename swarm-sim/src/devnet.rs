@@ -71,21 +71,6 @@ pub struct DevnetArgs {
     pub log: String,
 }
 
-impl DevnetArgs {
-    /// The options with every default, for `nodes` nodes under `data_dir`.
-    pub fn new(nodes: usize, data_dir: PathBuf) -> Self {
-        Self {
-            nodes,
-            data_dir,
-            base_port: DEFAULT_BASE_PORT,
-            ready_timeout: 120,
-            stop_on_node_exit: false,
-            sotto_node: None,
-            log: "info".into(),
-        }
-    }
-}
-
 /// Runs the devnet until SIGINT or SIGTERM, then stops every node. Returns
 /// once they are all gone; an error says what went wrong and where to look.
 pub fn run(args: &DevnetArgs) -> Result<()> {
