@@ -333,6 +333,13 @@ fn a_rerun_keeps_identities_and_dead_nodes_are_reported() {
     let stderr = read(&first.err);
     assert!(stderr.contains("node-2/node.log"), "{stderr}");
     assert!(stderr.contains("node running"), "no log tail\n{stderr}");
+    // New clients are no longer sent to the dead node.
+    first.wait_stderr("bootstrap.txt now lists");
+    let now: Vec<Multiaddr> = read(&first.bootstrap_file())
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(now, before[..2].to_vec());
     assert!(
         first.child.try_wait().unwrap().is_none(),
         "the devnet stopped"

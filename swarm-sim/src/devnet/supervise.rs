@@ -116,14 +116,10 @@ async fn run_nodes(
     if !wait_ready(s, nodes, signals).await? {
         return Ok(());
     }
-    let addrs: Vec<String> = nodes
-        .iter()
-        .take(BOOTSTRAP_COUNT)
-        .map(|n| n.p2p_addr().to_string())
-        .collect();
+    let addrs = bootstrap_addrs(nodes);
     write_bootstrap(bootstrap, &addrs)?;
     print_ready(nodes, bootstrap, &addrs);
-    watch(s, nodes, signals).await
+    watch(s, nodes, signals, bootstrap).await
 }
 
 /// Waits until every node's directory counts every node: `Ok(true)` then,
@@ -185,7 +181,12 @@ async fn wait_ready(s: &Settings, nodes: &mut [NodeProc], signals: &mut Signals)
 
 /// Watches the running nodes until a signal (`Ok`), or until a node exits
 /// with `--stop-on-node-exit`, or until none is left (errors).
-async fn watch(s: &Settings, nodes: &mut [NodeProc], signals: &mut Signals) -> Result<()> {
+async fn watch(
+    s: &Settings,
+    nodes: &mut [NodeProc],
+    signals: &mut Signals,
+    bootstrap: &Path,
+) -> Result<()> {
     loop {
         tokio::select! {
             sig = signals.recv() => {
@@ -194,8 +195,10 @@ async fn watch(s: &Settings, nodes: &mut [NodeProc], signals: &mut Signals) -> R
             }
             _ = tokio::time::sleep(WATCH_POLL) => {}
         }
+        let mut lost = false;
         for n in nodes.iter_mut() {
             let Some(exit) = n.exited() else { continue };
+            lost = true;
             let err = exited(n, exit.status).await;
             if s.stop_on_node_exit {
                 return Err(err);
@@ -208,7 +211,27 @@ async fn watch(s: &Settings, nodes: &mut [NodeProc], signals: &mut Signals) -> R
         if !nodes.iter().any(NodeProc::is_running) {
             return Err(DevnetError::AllExited);
         }
+        if lost {
+            // New clients should not be sent to a node that is gone.
+            let addrs = bootstrap_addrs(nodes);
+            write_bootstrap(bootstrap, &addrs)?;
+            eprintln!(
+                "swarm-sim devnet: {} now lists {}",
+                bootstrap.display(),
+                addrs.join(" ")
+            );
+        }
     }
+}
+
+/// The first [`BOOTSTRAP_COUNT`] running nodes' addresses.
+fn bootstrap_addrs(nodes: &[NodeProc]) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|n| n.is_running())
+        .take(BOOTSTRAP_COUNT)
+        .map(|n| n.p2p_addr().to_string())
+        .collect()
 }
 
 async fn exited(n: &mut NodeProc, status: String) -> DevnetError {
