@@ -82,13 +82,16 @@ impl Devnet {
         let run = std::fs::read_dir(parent).unwrap().count();
         let out = parent.join(format!("out-{run}.txt"));
         let err = parent.join(format!("err-{run}.txt"));
-        let child = Command::new(SIM)
-            .args(["devnet", "--nodes", &nodes.to_string(), "--base-port"])
+        let mut cmd = Command::new(SIM);
+        cmd.args(["devnet", "--nodes", &nodes.to_string(), "--base-port"])
             .arg(base.to_string())
             .arg("--data-dir")
             .arg(dir)
-            .args(["--ready-timeout", "50"])
-            .args(extra)
+            .args(extra);
+        if !extra.contains(&"--ready-timeout") {
+            cmd.args(["--ready-timeout", "50"]);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
@@ -382,4 +385,34 @@ fn a_taken_port_is_refused_before_anything_starts() {
     assert!(stderr.contains("node-1 metrics"), "{stderr}");
     assert!(stderr.contains("--base-port"), "{stderr}");
     assert!(!dir.join("node-0").exists(), "a node was prepared anyway");
+}
+
+#[test]
+fn directories_that_never_complete_are_named_with_their_logs() {
+    ensure_node_binary();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    let base = free_base(3);
+    // node-2 already belongs to another network: the devnet keeps its
+    // identity and configuration as they are, so it can never join.
+    let node = Path::new(SIM).with_file_name("sotto-node");
+    let out = Command::new(node)
+        .args(["init", "--network", "public", "--data-dir"])
+        .arg(dir.join("node-2"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut devnet = Devnet::start(&dir, 3, base, &["--ready-timeout", "4"]);
+    let status = devnet.wait_exit(40);
+    assert!(!status.success(), "{}", devnet.output());
+    let stderr = read(&devnet.err);
+    assert!(stderr.contains("not every node's directory"), "{stderr}");
+    assert!(stderr.contains("node-2 sees 1 of 3"), "{stderr}");
+    assert!(stderr.contains("node-2/node.log"), "{stderr}");
+    assert!(stderr.contains("every node has stopped"), "{stderr}");
+    assert!(!devnet.bootstrap_file().exists());
+    // Nothing outlives the failed start.
+    for i in 0..3 {
+        assert!(!dir.join(format!("node-{i}/node.pid")).exists());
+    }
 }
