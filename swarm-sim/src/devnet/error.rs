@@ -44,13 +44,13 @@ pub enum DevnetError {
         message: String,
     },
     /// Some directories were still incomplete when the wait ran out.
-    #[error("not every node's directory lists all {want} nodes after {secs} s; behind: {behind}")]
+    #[error("not every node's directory lists all {want} nodes after {secs} s; behind:{behind}")]
     NotReady {
         /// The nodes expected.
         want: usize,
         /// How long the wait was.
         secs: u64,
-        /// Each node behind, what it sees and its log file.
+        /// Each node behind, what it sees and its log file, a line each.
         behind: String,
     },
     /// A node exited while it should have been running.

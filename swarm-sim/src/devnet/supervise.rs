@@ -173,7 +173,7 @@ async fn wait_ready(s: &Settings, nodes: &mut [NodeProc], signals: &mut Signals)
             return Err(DevnetError::NotReady {
                 want: nodes.len(),
                 secs: s.ready_timeout.as_secs(),
-                behind: behind.join("; "),
+                behind: behind.iter().map(|b| format!("\n  {b}")).collect(),
             });
         }
     }
