@@ -3,6 +3,7 @@
 //! offline recipients, node faults), and reports what was delivered, lost or
 //! duplicated, latency, replication and memory.
 
+pub mod devnet;
 pub mod faults;
 pub mod ledger;
 pub mod net;
@@ -29,6 +30,9 @@ pub enum SimError {
     /// The network or clients could not be set up or stopped.
     #[error("setup: {0}")]
     Setup(String),
+    /// `swarm-sim devnet` failed.
+    #[error("devnet: {0}")]
+    Devnet(#[from] devnet::DevnetError),
     /// The report could not be written.
     #[error("output: {0}")]
     Output(String),

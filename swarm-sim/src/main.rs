@@ -27,6 +27,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run N real sotto-node processes on loopback until Ctrl-C.
+    Devnet(swarm_sim::devnet::DevnetArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,9 @@ fn real_main(cli: Cli) -> Result<(), SimError> {
             let text = std::fs::read_to_string(&scenario)
                 .map_err(|e| SimError::Setup(format!("{}: {e}", scenario.display())))?;
             (text, seed, out)
+        }
+        Some(Command::Devnet(args)) => {
+            return Ok(swarm_sim::devnet::run(&args)?);
         }
     };
     let mut s = Scenario::parse(&text)?;
