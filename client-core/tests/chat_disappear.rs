@@ -8,10 +8,10 @@
     clippy::indexing_slicing
 )]
 
-#[path = "support/harness.rs"]
-mod harness;
 #[path = "support/chat.rs"]
 mod chat;
+#[path = "support/harness.rs"]
+mod harness;
 
 use std::time::{Duration, Instant};
 
@@ -38,14 +38,20 @@ async fn timers_remove_messages_on_both_sides_and_in_the_swarm() {
         let (a, b) = (alice.account_id(), bob.account_id());
 
         // After-send: both copies carry the timer; the swarm's TTL is it.
-        alice.set_disappearing(&b, Disappearing::AfterSend(TIMER)).await.unwrap();
+        alice
+            .set_disappearing(&b, Disappearing::AfterSend(TIMER))
+            .await
+            .unwrap();
         let mode = next_event(&mut bob_events, |e| match e {
             ChatEvent::DisappearingChanged { peer, mode } if *peer == a => Some(*mode),
             _ => None,
         })
         .await;
         assert_eq!(mode, Disappearing::AfterSend(TIMER));
-        assert_eq!(bob.disappearing(&a).unwrap(), Disappearing::AfterSend(TIMER));
+        assert_eq!(
+            bob.disappearing(&a).unwrap(),
+            Disappearing::AfterSend(TIMER)
+        );
         let before = sotto_client_now();
         let id = send_sent(&alice, &b, "self-destructs").await;
         let got = wait_messages(&bob, &a, 1).await;
@@ -71,7 +77,10 @@ async fn timers_remove_messages_on_both_sides_and_in_the_swarm() {
 
         // After-read: nothing runs until Bob reads; then his copy, the swarm's
         // copies and Alice's copy (on the read receipt) follow the timer.
-        alice.set_disappearing(&b, Disappearing::AfterRead(TIMER)).await.unwrap();
+        alice
+            .set_disappearing(&b, Disappearing::AfterRead(TIMER))
+            .await
+            .unwrap();
         until("Bob has the after-read timer", || {
             bob.disappearing(&a).unwrap() == Disappearing::AfterRead(TIMER)
         })
@@ -81,14 +90,21 @@ async fn timers_remove_messages_on_both_sides_and_in_the_swarm() {
         assert_eq!(got[0].expires_at, None);
         let soon = |net: &TestNet| {
             let limit = sotto_client_now() + TIMER.as_millis() as u64 + 5_000;
-            stored_expiries(net, &b).into_iter().filter(|e| *e <= limit).count()
+            stored_expiries(net, &b)
+                .into_iter()
+                .filter(|e| *e <= limit)
+                .count()
         };
         assert_eq!(soon(&net), 0, "nothing should expire soon before reading");
         bob.mark_read(&a).await.unwrap();
         assert!(bob.messages(&a, 10).unwrap()[0].expires_at.is_some());
         until("a stored copy's expiry shortened", || soon(&net) >= 1).await;
         until("Alice's copy has the timer", || {
-            alice.messages(&b, 10).unwrap().first().is_some_and(|m| m.expires_at.is_some())
+            alice
+                .messages(&b, 10)
+                .unwrap()
+                .first()
+                .is_some_and(|m| m.expires_at.is_some())
         })
         .await;
         until("both copies gone", || {

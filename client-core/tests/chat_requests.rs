@@ -8,10 +8,10 @@
     clippy::indexing_slicing
 )]
 
-#[path = "support/harness.rs"]
-mod harness;
 #[path = "support/chat.rs"]
 mod chat;
+#[path = "support/harness.rs"]
+mod harness;
 
 use std::time::{Duration, Instant};
 
@@ -48,7 +48,11 @@ async fn requests_accept_decline_and_block() {
         assert_eq!(stan_req.first_text, "hi, we met at the conference");
         assert_eq!(stan_req.messages, 1);
         until("Stan's profile", || {
-            carol.requests().unwrap().iter().any(|r| r.display_name.as_deref() == Some("Stan"))
+            carol
+                .requests()
+                .unwrap()
+                .iter()
+                .any(|r| r.display_name.as_deref() == Some("Stan"))
         })
         .await;
         assert!(carol.contacts().unwrap().is_empty());
@@ -72,7 +76,10 @@ async fn requests_accept_decline_and_block() {
         assert_eq!(contacts[0].id, stan.account_id());
         assert_eq!(contacts[0].title(), "Stan");
         assert_eq!(carol.resolve("stan").unwrap(), stan.account_id());
-        assert!(matches!(carol.resolve("nobody"), Err(ChatError::UnknownContact(_))));
+        assert!(matches!(
+            carol.resolve("nobody"),
+            Err(ChatError::UnknownContact(_))
+        ));
         let msgs = carol.messages(&stan.account_id(), 10).unwrap();
         assert!(msgs.iter().all(|m| !m.request));
         // Stan's next message is an ordinary one.
@@ -84,8 +91,16 @@ async fn requests_accept_decline_and_block() {
         assert_eq!(carol.blocked().unwrap(), vec![mallory.account_id()]);
         assert_eq!(carol.requests().unwrap().len(), 0);
         send_sent(&mallory, &carol.account_id(), "still there?").await;
-        until("the blocked message counted", || carol.counters().blocked >= 1).await;
-        assert!(carol.messages(&mallory.account_id(), 10).unwrap().is_empty());
+        until("the blocked message counted", || {
+            carol.counters().blocked >= 1
+        })
+        .await;
+        assert!(
+            carol
+                .messages(&mallory.account_id(), 10)
+                .unwrap()
+                .is_empty()
+        );
         assert!(carol.requests().unwrap().is_empty());
         assert!(matches!(
             carol.send_text(&mallory.account_id(), "no").await,

@@ -8,10 +8,10 @@
     clippy::indexing_slicing
 )]
 
-#[path = "support/harness.rs"]
-mod harness;
 #[path = "support/chat.rs"]
 mod chat;
+#[path = "support/harness.rs"]
+mod harness;
 
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,9 @@ async fn queued_messages_survive_a_restart() {
             .wait_state(&one, MessageState::Sent, Duration::from_millis(300))
             .await;
         match r {
-            Err(ChatError::NotSent { reason }) => assert!(reason.contains("not connected"), "{reason}"),
+            Err(ChatError::NotSent { reason }) => {
+                assert!(reason.contains("not connected"), "{reason}")
+            }
             other => panic!("{other:?}"),
         }
         // The process goes away without a shutdown.
@@ -49,13 +51,22 @@ async fn queued_messages_survive_a_restart() {
         assert!(queued.iter().all(|m| m.state == MessageState::Queued));
         connect(&net, &alice).await;
         for id in [&one, &two] {
-            alice.wait_state(id, MessageState::Sent, WAIT).await.unwrap();
+            alice
+                .wait_state(id, MessageState::Sent, WAIT)
+                .await
+                .unwrap();
         }
         connect(&net, &bob).await;
         let got = wait_messages(&bob, &alice.account_id(), 2).await;
         let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
-        assert!(texts.contains(&"queued one") && texts.contains(&"queued two"), "{texts:?}");
-        assert!(matches!(alice.connect(net.client_config()).await, Err(ChatError::AlreadyConnected)));
+        assert!(
+            texts.contains(&"queued one") && texts.contains(&"queued two"),
+            "{texts:?}"
+        );
+        assert!(matches!(
+            alice.connect(net.client_config()).await,
+            Err(ChatError::AlreadyConnected)
+        ));
 
         // Typing, then delete-for-everyone of the first message.
         let mut bob_events = bob.subscribe();
@@ -76,7 +87,10 @@ async fn queued_messages_survive_a_restart() {
         assert_eq!(alice.messages(&b, 10).unwrap().len(), 1);
         // Bob cannot delete Alice's message, and nobody deletes a received one.
         let kept = bob.messages(&alice.account_id(), 10).unwrap()[0].id;
-        assert!(matches!(bob.delete_for_everyone(&kept).await, Err(ChatError::UnknownMessage)));
+        assert!(matches!(
+            bob.delete_for_everyone(&kept).await,
+            Err(ChatError::UnknownMessage)
+        ));
         until("Alice's second message delivered", || {
             alice.messages(&b, 10).unwrap()[0].state >= MessageState::Delivered
         })
