@@ -155,6 +155,11 @@ impl Messenger {
             let msgs = s.conversation(&peer)?;
             let conv = s.conv(&peer)?;
             let contact = contacts.iter().find(|c| c.id == peer);
+            // A declined stranger leaves a record (name, activity) but no
+            // conversation.
+            if msgs.is_empty() && contact.is_none() {
+                continue;
+            }
             let title = contact.map_or_else(
                 || conv.display_name.clone().unwrap_or_else(|| short_id(&peer)),
                 |c| c.title(),
