@@ -31,7 +31,17 @@ async fn exchange_offline_delivery_receipts_and_no_duplicates() {
         bob.add_contact(alice.account_id(), None).unwrap();
 
         // Bob is offline (never connected): the message waits in his swarm.
+        let mut alice_events = alice.subscribe();
         connect(&net, &alice).await;
+        next_event(&mut alice_events, |e| match e {
+            ChatEvent::Path(sotto_client::PathStatus::Ready { hops }) => Some(hops.len()),
+            _ => None,
+        })
+        .await;
+        assert!(matches!(
+            bob.path_status(),
+            sotto_client::PathStatus::Offline
+        ));
         let first = send_sent(&alice, &bob.account_id(), "hello while you were away").await;
 
         let mut bob_events = bob.subscribe();

@@ -92,6 +92,7 @@ fn homes_are_locked_and_checked() {
         Messenger::open(&opts(&dir, None)),
         Err(ChatError::NoAccount { .. })
     ));
+    assert!(!dir.path().join("home").exists(), "open made a home");
     let (m, phrase) = Messenger::create(&opts(&dir, None), None).unwrap();
     let locked = Messenger::open(&opts(&dir, None)).err().unwrap();
     assert!(matches!(locked, ChatError::Locked { .. }), "{locked:?}");

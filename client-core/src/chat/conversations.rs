@@ -44,7 +44,6 @@ impl Messenger {
                 text: text.to_owned(),
             },
         );
-        inner.enqueue_content(to, &content, ttl)?;
         let rec = MsgRecord {
             msg: ChatMessage {
                 id: MessageId(content.id),
@@ -59,7 +58,15 @@ impl Messenger {
             },
             hash: None,
         };
+        // The message first, then its outbox item: the sender drops items
+        // whose message is gone, and must not see this one before it exists.
         s.insert_message(&rec, false)?;
+        if let Err(e) = inner.enqueue_content(to, &content, ttl) {
+            if let Some((key, rec)) = s.message(&content.id)? {
+                s.remove_message(&key, &rec)?;
+            }
+            return Err(e);
+        }
         s.touch(to, now)?;
         if !s.contacts.contains_key(to.as_bytes())? {
             s.put(

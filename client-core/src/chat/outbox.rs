@@ -129,6 +129,12 @@ impl Inner {
             let Some(mut item) = s.get::<OutItem>(&s.outbox, &key)? else {
                 continue;
             };
+            if item.text && s.message(&item.id)?.is_none() {
+                // Deleted or disappeared before it could be sent: sending it
+                // now would bring back what the user no longer has.
+                s.outbox.remove(&key)?;
+                continue;
+            }
             let now = client.now();
             if item.next_try > now {
                 next = Some(next.map_or(item.next_try, |n| n.min(item.next_try)));

@@ -65,6 +65,10 @@ impl Store {
         mode: Mode,
     ) -> Result<Self, ChatError> {
         let home = home.to_path_buf();
+        if matches!(mode, Mode::Open) && !home.join("store").exists() {
+            // Opening must not leave an empty store behind in a wrong path.
+            return Err(ChatError::NoAccount { home });
+        }
         std::fs::create_dir_all(&home)
             .map_err(|e| ChatError::Store(format!("cannot create {}: {e}", home.display())))?;
         restrict(&home);
