@@ -127,6 +127,11 @@ impl Messenger {
                     (MessageState::Queued, None) if self.inner.client().is_none() => {
                         "not connected to the network".into()
                     }
+                    (MessageState::Queued, None)
+                        if !matches!(self.path_status(), crate::PathStatus::Ready { .. }) =>
+                    {
+                        "no onion path to the network yet".into()
+                    }
                     (MessageState::Queued, None) => {
                         "no answer from the recipient's swarm yet".into()
                     }

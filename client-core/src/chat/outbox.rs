@@ -23,6 +23,9 @@ const MAX_BACKOFF_MS: u64 = 60_000;
 const FIRST_BACKOFF_MS: u64 = 1_000;
 /// Most items the outbox holds; more sends are refused until some leave.
 pub(crate) const MAX_OUTBOX: usize = 5_000;
+/// How long after connect the sender waits for a first ready path before
+/// trying anyway.
+const STARTUP_GRACE: Duration = Duration::from_secs(15);
 /// How often the sender looks at the outbox when nothing wakes it.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
@@ -207,7 +210,25 @@ pub(crate) async fn run(
     client: Arc<crate::Client>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut paths = client.path_status();
+    let started = std::time::Instant::now();
     while !*stop.borrow() {
+        let ready = matches!(*paths.borrow_and_update(), crate::PathStatus::Ready { .. });
+        if !ready && started.elapsed() < STARTUP_GRACE {
+            // Right after connect no path is up yet (the directory is still
+            // being fetched): every try would fail and tell the user so for
+            // no reason. Wait for the first path, but not forever: when the
+            // network stays out of reach, tries go on and say why.
+            tokio::select! {
+                r = paths.changed() => if r.is_err() {
+                    // The client is going away: do not spin until stopped.
+                    tokio::time::sleep(IDLE_TICK).await;
+                },
+                _ = tokio::time::sleep(IDLE_TICK) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
         let next = tokio::select! {
             r = inner.send_due(&client) => r,
             _ = stop.changed() => return,
