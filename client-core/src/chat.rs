@@ -199,6 +199,22 @@ impl Messenger {
         s.flush()
     }
 
+    /// Runs store work off the async threads.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, ChatError> + Send + 'static,
+    ) -> Result<T, ChatError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| ChatError::Store(format!("a store task failed: {e}")))?
+    }
+
+    /// Flushes the store off the async threads.
+    pub(crate) async fn flush(&self) -> Result<(), ChatError> {
+        self.blocking(|i| i.store.flush()).await
+    }
+
     /// What the receive loop dropped or refused so far (this run).
     pub fn counters(&self) -> ChatCounters {
         match self.inner.counters.lock() {

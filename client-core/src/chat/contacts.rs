@@ -154,7 +154,7 @@ impl Messenger {
         }
         self.inner
             .enqueue(from, ContentBody::RequestResponse { accepted: true }, None)?;
-        s.flush()
+        self.flush().await
     }
 
     /// Declines a request: its messages are dropped and the sender is told.
@@ -166,7 +166,7 @@ impl Messenger {
         self.drop_requests(from)?;
         self.inner
             .enqueue(from, ContentBody::RequestResponse { accepted: false }, None)?;
-        s.flush()
+        self.flush().await
     }
 
     fn drop_requests(&self, from: &AccountId) -> Result<(), ChatError> {
@@ -187,7 +187,7 @@ impl Messenger {
         if s.requests.remove(id.as_bytes())?.is_some() {
             self.drop_requests(id)?;
         }
-        s.flush()
+        self.flush().await
     }
 
     /// Unblocks an account.

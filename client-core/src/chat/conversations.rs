@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sotto_protocol::constants::{MAX_CONTENT_IDS, MAX_HASHES_PER_REQUEST};
 use sotto_protocol::envelope::{Content, ContentBody, ContentId, ReceiptKind};
-use sotto_protocol::rpc::{ExpireRequest, Request};
+use sotto_protocol::rpc::{ExpireRequest, MessageHash, Request};
 use sotto_protocol::{AccountId, Namespace};
 
 use super::records::{ContactRecord, MsgRecord};
@@ -81,14 +81,6 @@ impl Messenger {
         }
         self.flush().await?;
         Ok(MessageId(content.id))
-    }
-
-    /// Flushes the store off the async threads.
-    async fn flush(&self) -> Result<(), ChatError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.store.flush())
-            .await
-            .map_err(|e| ChatError::Store(e.to_string()))?
     }
 
     /// Waits until the message reaches `at_least` or `timeout` passes.
@@ -222,40 +214,8 @@ impl Messenger {
     /// timers start here and on the copy the swarm keeps.
     pub async fn mark_read(&self, peer: &AccountId) -> Result<(), ChatError> {
         let inner = &self.inner;
-        let s = &inner.store;
-        let now = inner.now();
-        let mode = s.conv(peer)?.mode;
-        let mut ids: Vec<ContentId> = Vec::new();
-        let mut hashes = Vec::new();
-        let mut expiry = None;
-        for (key, rec) in s.conversation(peer)? {
-            if rec.msg.outgoing || rec.msg.state >= MessageState::Read || rec.msg.request {
-                continue;
-            }
-            let mut new = rec.clone();
-            new.msg.state = MessageState::Read;
-            if let Disappearing::AfterRead(d) = mode {
-                let at = now.saturating_add(ms(d));
-                new.msg.expires_at = Some(rec.msg.expires_at.map_or(at, |e| e.min(at)));
-                expiry = Some(at);
-                hashes.extend(rec.hash);
-            }
-            s.update_message(&key, &rec, &new)?;
-            ids.push(rec.msg.id.0);
-        }
-        if inner.settings_read_receipts() && s.contacts.contains_key(peer.as_bytes())? {
-            for chunk in ids.chunks(MAX_CONTENT_IDS) {
-                inner.enqueue(
-                    peer,
-                    ContentBody::Receipt {
-                        kind: ReceiptKind::Read,
-                        ids: chunk.to_vec(),
-                    },
-                    None,
-                )?;
-            }
-        }
-        self.flush().await?;
+        let who = *peer;
+        let (expiry, hashes) = self.blocking(move |i| i.mark_read_local(&who)).await?;
         if let (Some(at), Some(client)) = (expiry, inner.client()) {
             // Shortening the swarm's copies is a network round trip: done in
             // the background so marking read stays instant. The local copy
@@ -348,6 +308,49 @@ impl Messenger {
 }
 
 impl super::Inner {
+    /// The local part of `mark_read`: states, timers, receipts. Returns the
+    /// after-read expiry and the swarm hashes it applies to.
+    fn mark_read_local(
+        &self,
+        peer: &AccountId,
+    ) -> Result<(Option<u64>, Vec<MessageHash>), ChatError> {
+        let s = &self.store;
+        let now = self.now();
+        let mode = s.conv(peer)?.mode;
+        let mut ids: Vec<ContentId> = Vec::new();
+        let mut hashes = Vec::new();
+        let mut expiry = None;
+        for (key, rec) in s.conversation(peer)? {
+            if rec.msg.outgoing || rec.msg.state >= MessageState::Read || rec.msg.request {
+                continue;
+            }
+            let mut new = rec.clone();
+            new.msg.state = MessageState::Read;
+            if let Disappearing::AfterRead(d) = mode {
+                let at = now.saturating_add(ms(d));
+                new.msg.expires_at = Some(rec.msg.expires_at.map_or(at, |e| e.min(at)));
+                expiry = Some(at);
+                hashes.extend(rec.hash);
+            }
+            s.update_message(&key, &rec, &new)?;
+            ids.push(rec.msg.id.0);
+        }
+        if self.settings_read_receipts() && s.contacts.contains_key(peer.as_bytes())? {
+            for chunk in ids.chunks(MAX_CONTENT_IDS) {
+                self.enqueue(
+                    peer,
+                    ContentBody::Receipt {
+                        kind: ReceiptKind::Read,
+                        ids: chunk.to_vec(),
+                    },
+                    None,
+                )?;
+            }
+        }
+        s.flush()?;
+        Ok((expiry, hashes))
+    }
+
     fn settings_read_receipts(&self) -> bool {
         let s = &self.store;
         s.get::<super::Settings>(&s.meta, b"settings")

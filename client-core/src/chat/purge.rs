@@ -18,14 +18,21 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub(crate) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let mut last_prune = Instant::now();
     loop {
-        if let Err(e) = inner.purge_expired() {
-            tracing::warn!("purging expired messages: {e}");
-        }
-        if last_prune.elapsed() >= PRUNE_EVERY {
+        let prune = last_prune.elapsed() >= PRUNE_EVERY;
+        if prune {
             last_prune = Instant::now();
-            if let Err(e) = inner.store.prune_seen() {
+        }
+        let worker = inner.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            if let Err(e) = worker.purge_expired() {
+                tracing::warn!("purging expired messages: {e}");
+            }
+            if prune && let Err(e) = worker.store.prune_seen() {
                 tracing::warn!("pruning seen entries: {e}");
             }
+        });
+        if let Err(e) = done.await {
+            tracing::warn!("the purge task failed: {e}");
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
