@@ -65,6 +65,16 @@ pub struct Messenger {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Messenger {
+    /// The account ID only: never keys, names or messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messenger")
+            .field("account", &self.inner.id)
+            .field("connected", &self.inner.client().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What every clone shares.
 pub(crate) struct Inner {
     pub(crate) store: Store,
