@@ -1,0 +1,2 @@
+//! The `sotto` binary.
+fn main() {}
