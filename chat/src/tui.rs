@@ -9,6 +9,7 @@
 
 pub mod keys;
 pub mod render;
+
 pub mod state;
 
 pub use keys::{Action, handle_key};
