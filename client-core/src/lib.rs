@@ -51,6 +51,7 @@
 //! sled store and the event stream (DESIGN §9) come with the chat issue.
 
 pub mod account;
+pub mod chat;
 pub mod clock;
 pub mod directory;
 pub mod error;

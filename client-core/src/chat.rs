@@ -1,0 +1,273 @@
+//! Conversations (DESIGN §8–§9): the [`Messenger`] keeps an account's contacts,
+//! message requests, conversations and outbox in a local sled store, sends
+//! through the persistent outbox, receives by long polls of the account's own
+//! swarm, and tells front ends what happens on a bounded event stream.
+//!
+//! Everything here is reached through one cheap-clone handle:
+//!
+//! - **Home and account** — [`Messenger::create`], [`Messenger::restore`] and
+//!   [`Messenger::open`] work offline on a [`HomeOptions`] (a directory and an
+//!   optional passphrase; with one, every stored value is sealed under an
+//!   argon2id-derived key).
+//! - **Network** — [`Messenger::connect`] starts the onion client, the receive
+//!   loop and the outbox sender; [`Messenger::shutdown`] stops them, leaving
+//!   anything unsent queued for the next run.
+//! - **Contacts and requests** — a message from someone who is not a contact
+//!   waits in [`Messenger::requests`] until accepted, declined or blocked.
+//! - **Conversations** — [`Messenger::send_text`] queues and returns at once;
+//!   [`Messenger::wait_state`] waits for `Sent`, `Delivered` or `Read`.
+//! - **Events** — [`Messenger::subscribe`] yields [`ChatEvent`]s.
+
+mod connect;
+mod contacts;
+mod conversations;
+mod crypt;
+mod error;
+mod outbox;
+mod purge;
+mod receive;
+mod records;
+mod store;
+mod types;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use sotto_protocol::{AccountId, AccountKey};
+use tokio::sync::{Notify, broadcast};
+use zeroize::Zeroizing;
+
+pub use error::ChatError;
+pub use types::{
+    BadMessageId, ChatCounters, ChatEvent, ChatMessage, Contact, ConversationSummary, Disappearing,
+    MessageId, MessageRequest, MessageState, Settings, Verification, VerificationStatus, short_id,
+};
+
+use crate::{Account, RecoveryPhrase};
+use store::{Mode, Store};
+
+/// How many events a subscriber may fall behind before it gets `Lagged`.
+const EVENT_CAPACITY: usize = 1024;
+
+/// Where a user's local state lives and how it is unlocked.
+#[derive(Clone, Debug)]
+pub struct HomeOptions {
+    /// The home directory (made if missing, kept at mode 0700).
+    pub home: PathBuf,
+    /// The passphrase that seals the store, if the user set one.
+    pub passphrase: Option<String>,
+}
+
+/// A handle to one account's chat state. Cheap to clone; every method takes
+/// `&self`.
+#[derive(Clone)]
+pub struct Messenger {
+    inner: Arc<Inner>,
+}
+
+/// What every clone shares.
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) key: AccountKey,
+    pub(crate) id: AccountId,
+    pub(crate) events: broadcast::Sender<ChatEvent>,
+    pub(crate) running: Mutex<Option<connect::Running>>,
+    pub(crate) client: RwLock<Option<Arc<crate::Client>>>,
+    pub(crate) network: RwLock<String>,
+    pub(crate) outbox_wake: Notify,
+    pub(crate) counters: Mutex<ChatCounters>,
+    /// One receive round at a time: the loop and `receive_once` share it.
+    pub(crate) receiving: tokio::sync::Mutex<()>,
+}
+
+impl Messenger {
+    /// Creates a new account in `opts.home` (which must not hold one) and
+    /// returns its recovery phrase, to be shown once.
+    pub fn create(
+        opts: &HomeOptions,
+        display_name: Option<&str>,
+    ) -> Result<(Messenger, RecoveryPhrase), ChatError> {
+        let account = Account::create();
+        let phrase = account.recovery_phrase();
+        let m = Self::init(opts, &account, display_name)?;
+        Ok((m, phrase))
+    }
+
+    /// Restores the account of a 12-word phrase into an empty home.
+    pub fn restore(
+        opts: &HomeOptions,
+        phrase: &str,
+        display_name: Option<&str>,
+    ) -> Result<Messenger, ChatError> {
+        let account = Account::restore(phrase).map_err(ChatError::InvalidPhrase)?;
+        Self::init(opts, &account, display_name)
+    }
+
+    fn init(
+        opts: &HomeOptions,
+        account: &Account,
+        display_name: Option<&str>,
+    ) -> Result<Messenger, ChatError> {
+        if let Some(name) = display_name {
+            check_name(name)?;
+        }
+        let store = Store::open(&opts.home, opts.passphrase.as_deref(), Mode::Create)?;
+        if store.meta.contains_key("account")? {
+            return Err(ChatError::AccountExists {
+                home: opts.home.clone(),
+            });
+        }
+        let entropy = Zeroizing::new(*account.key().entropy());
+        store.put(&store.meta, b"account", &*entropy)?;
+        let name = display_name.map(str::to_owned).filter(|n| !n.is_empty());
+        store.put(&store.meta, b"display_name", &name)?;
+        store.put(&store.meta, b"settings", &Settings::default())?;
+        store.flush()?;
+        Ok(Self::from_store(store, AccountKey::from_entropy(*entropy)))
+    }
+
+    /// Opens the account in an existing home.
+    pub fn open(opts: &HomeOptions) -> Result<Messenger, ChatError> {
+        let store = Store::open(&opts.home, opts.passphrase.as_deref(), Mode::Open)?;
+        let entropy: Zeroizing<[u8; 16]> =
+            Zeroizing::new(store.get(&store.meta, b"account")?.ok_or_else(|| {
+                ChatError::NoAccount {
+                    home: opts.home.clone(),
+                }
+            })?);
+        store.prune_seen()?;
+        Ok(Self::from_store(store, AccountKey::from_entropy(*entropy)))
+    }
+
+    fn from_store(store: Store, key: AccountKey) -> Messenger {
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Messenger {
+            inner: Arc::new(Inner {
+                store,
+                id: key.account_id(),
+                key,
+                events,
+                running: Mutex::new(None),
+                client: RwLock::new(None),
+                network: RwLock::new(String::new()),
+                outbox_wake: Notify::new(),
+                counters: Mutex::new(ChatCounters::default()),
+                receiving: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// This account's ID.
+    pub fn account_id(&self) -> AccountId {
+        self.inner.id
+    }
+
+    /// This account's display name, if set.
+    pub fn display_name(&self) -> Option<String> {
+        let s = &self.inner.store;
+        s.get::<Option<String>>(&s.meta, b"display_name")
+            .ok()
+            .flatten()
+            .flatten()
+    }
+
+    /// Sets the display name (empty clears it) and tells every contact.
+    pub fn set_display_name(&self, name: &str) -> Result<(), ChatError> {
+        check_name(name)?;
+        let s = &self.inner.store;
+        let value = (!name.is_empty()).then(|| name.to_owned());
+        s.put(&s.meta, b"display_name", &value)?;
+        for contact in self.contacts()? {
+            self.inner.enqueue_profile(&contact.id)?;
+        }
+        s.flush()
+    }
+
+    /// The privacy settings.
+    pub fn settings(&self) -> Settings {
+        let s = &self.inner.store;
+        s.get(&s.meta, b"settings")
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Changes the privacy settings.
+    pub fn set_settings(&self, settings: Settings) -> Result<(), ChatError> {
+        let s = &self.inner.store;
+        s.put(&s.meta, b"settings", &settings)?;
+        s.flush()
+    }
+
+    /// What the receive loop dropped or refused so far (this run).
+    pub fn counters(&self) -> ChatCounters {
+        match self.inner.counters.lock() {
+            Ok(c) => *c,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
+    /// The event stream (bounded: a slow subscriber gets `Lagged` and should
+    /// read the state again).
+    pub fn subscribe(&self) -> broadcast::Receiver<ChatEvent> {
+        self.inner.events.subscribe()
+    }
+}
+
+impl Inner {
+    /// Sends an event to whoever listens (nobody listening is fine).
+    pub(crate) fn emit(&self, event: ChatEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// Counts one dropped or refused input.
+    pub(crate) fn count(&self, f: impl FnOnce(&mut ChatCounters)) {
+        match self.counters.lock() {
+            Ok(mut c) => f(&mut c),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// The running network client.
+    pub(crate) fn client(&self) -> Option<Arc<crate::Client>> {
+        match self.client.read() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The network name requests are signed for.
+    pub(crate) fn network(&self) -> String {
+        match self.network.read() {
+            Ok(n) => n.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
+/// Checks a display name or nickname by the protocol's profile rules.
+pub(crate) fn check_name(name: &str) -> Result<(), ChatError> {
+    sotto_protocol::envelope::ContentBody::Profile {
+        display_name: name.to_owned(),
+    }
+    .validate()
+    .map_err(|e| ChatError::InvalidName(e.to_string()))
+}
+
+/// The device clock (Unix ms), for when no network clock is running.
+pub(crate) fn system_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Inner {
+    /// The network-corrected clock when connected, else the device's.
+    pub(crate) fn now(&self) -> u64 {
+        match self.client() {
+            Some(c) => c.now(),
+            None => system_now(),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The persistent outbox: every content to send (texts and the control
+//! contents: receipts, profile, request answers, timer changes, deletes) is
+//! sealed once and kept until a quorum of the recipient's swarm stored it. The
+//! sender task retries with capped exponential backoff; the same sealed bytes
+//! are sent every time, so a store that landed but whose answer was lost is
+//! the same message (same hash) on the next try, never a second one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sotto_protocol::constants::{DEFAULT_TTL_MS, MAX_CONTENT_LEN, MIN_TTL_MS};
+use sotto_protocol::envelope::{self, Content, ContentBody, ContentId};
+use sotto_protocol::rpc::{Request, Response, StoreRequest};
+use sotto_protocol::{AccountId, Namespace};
+use tokio::sync::watch;
+
+use super::{ChatError, ChatEvent, Inner, MessageId, MessageState};
+
+/// Longest wait between two tries of one item.
+const MAX_BACKOFF_MS: u64 = 60_000;
+/// First wait after a failed try.
+const FIRST_BACKOFF_MS: u64 = 1_000;
+/// Most items the outbox holds; more sends are refused until some leave.
+pub(crate) const MAX_OUTBOX: usize = 10_000;
+/// How often the sender looks at the outbox when nothing wakes it.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// One content waiting to be stored in the recipient's swarm.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct OutItem {
+    pub(crate) id: ContentId,
+    pub(crate) peer: AccountId,
+    /// The sealed envelope.
+    pub(crate) data: Vec<u8>,
+    pub(crate) ttl_ms: u64,
+    /// A text message (its state is tracked; others are fire-and-retry).
+    pub(crate) text: bool,
+    pub(crate) tries: u32,
+    pub(crate) next_try: u64,
+    pub(crate) last_error: Option<String>,
+}
+
+impl Inner {
+    /// Seals `body` to `peer` and puts it in the outbox; returns its id.
+    pub(crate) fn enqueue(
+        &self,
+        peer: &AccountId,
+        body: ContentBody,
+        ttl_ms: Option<u64>,
+    ) -> Result<ContentId, ChatError> {
+        let content = Content::new(&mut rand::rng(), self.now(), body);
+        self.enqueue_content(peer, &content, ttl_ms)?;
+        Ok(content.id)
+    }
+
+    /// Puts an already made content in the outbox.
+    pub(crate) fn enqueue_content(
+        &self,
+        peer: &AccountId,
+        content: &Content,
+        ttl_ms: Option<u64>,
+    ) -> Result<(), ChatError> {
+        let s = &self.store;
+        if s.outbox.len() >= MAX_OUTBOX {
+            return Err(ChatError::NotSent {
+                reason: format!("{MAX_OUTBOX} messages already wait to be sent"),
+            });
+        }
+        let data =
+            envelope::seal(&self.key, peer, content, &mut rand::rng()).map_err(|e| match e {
+                sotto_protocol::Error::DoesNotFit { len, .. } => ChatError::TooLong {
+                    len,
+                    max: MAX_CONTENT_LEN,
+                },
+                other => ChatError::Invalid(other.to_string()),
+            })?;
+        let item = OutItem {
+            id: content.id,
+            peer: *peer,
+            data,
+            ttl_ms: ttl_ms.unwrap_or(DEFAULT_TTL_MS).max(MIN_TTL_MS),
+            text: matches!(content.body, ContentBody::Text { .. }),
+            tries: 0,
+            next_try: 0,
+            last_error: None,
+        };
+        let mut key = s.next_seq()?.to_be_bytes().to_vec();
+        key.extend_from_slice(content.id.as_bytes());
+        s.put(&s.outbox, &key, &item)?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// Tells `peer` this account's display name.
+    pub(crate) fn enqueue_profile(&self, peer: &AccountId) -> Result<(), ChatError> {
+        let s = &self.store;
+        let name: Option<String> = s.get::<Option<String>>(&s.meta, b"display_name")?.flatten();
+        self.enqueue(
+            peer,
+            ContentBody::Profile {
+                display_name: name.unwrap_or_default(),
+            },
+            None,
+        )?;
+        Ok(())
+    }
+
+    /// The last send error of a queued message, if it is still queued.
+    pub(crate) fn queued_error(&self, id: &ContentId) -> Option<String> {
+        let items = self.store.scan::<OutItem>(&self.store.outbox, &[]).ok()?;
+        items
+            .into_iter()
+            .find(|(_, i)| i.id == *id)
+            .and_then(|(_, i)| i.last_error)
+    }
+
+    /// One pass over the due items; returns when the next one is due.
+    async fn send_due(self: &Arc<Self>, client: &crate::Client) -> Result<Option<u64>, ChatError> {
+        let s = &self.store;
+        let items = s.scan::<OutItem>(&s.outbox, &[])?;
+        let mut next: Option<u64> = None;
+        for (key, mut item) in items {
+            let now = client.now();
+            if item.next_try > now {
+                next = Some(next.map_or(item.next_try, |n| n.min(item.next_try)));
+                continue;
+            }
+            let store =
+                StoreRequest::unsigned(item.peer, Namespace::INBOX, item.data.clone(), item.ttl_ms);
+            let answer = client
+                .swarm_request(&item.peer, |_| Request::Store(store.clone()))
+                .await;
+            match answer {
+                Ok(Response::Stored { .. }) => {
+                    s.outbox.remove(&key)?;
+                    if item.text {
+                        self.advance(&item.id, MessageState::Sent)?;
+                    }
+                }
+                other => {
+                    let reason = match other {
+                        Err(e) => e.to_string(),
+                        Ok(r) => format!("the recipient's swarm answered {}", r.kind()),
+                    };
+                    item.tries = item.tries.saturating_add(1);
+                    let backoff = FIRST_BACKOFF_MS
+                        .saturating_mul(1u64 << item.tries.min(16).saturating_sub(1))
+                        .min(MAX_BACKOFF_MS);
+                    item.next_try = client.now().saturating_add(backoff);
+                    item.last_error = Some(reason.clone());
+                    s.put(&s.outbox, &key, &item)?;
+                    if item.text {
+                        self.emit(ChatEvent::SendFailed {
+                            id: MessageId(item.id),
+                            peer: item.peer,
+                            reason,
+                        });
+                    }
+                    next = Some(next.map_or(item.next_try, |n| n.min(item.next_try)));
+                }
+            }
+        }
+        Ok(next)
+    }
+
+    /// Moves an outgoing message forward to `state` (never back); emits
+    /// `StateChanged` when it moved.
+    pub(crate) fn advance(&self, id: &ContentId, state: MessageState) -> Result<bool, ChatError> {
+        let s = &self.store;
+        let Some((key, old)) = s.message(id)? else {
+            return Ok(false);
+        };
+        if !old.msg.outgoing || old.msg.state >= state {
+            return Ok(false);
+        }
+        let mut new = old.clone();
+        new.msg.state = state;
+        s.update_message(&key, &old, &new)?;
+        self.emit(ChatEvent::StateChanged {
+            id: MessageId(*id),
+            peer: old.msg.peer,
+            state,
+        });
+        Ok(true)
+    }
+}
+
+/// The sender task: sends due items, then sleeps until the next is due, a new
+/// item arrives, or a second passes (paths may have come up).
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    client: Arc<crate::Client>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        let next = tokio::select! {
+            r = inner.send_due(&client) => r,
+            _ = stop.changed() => return,
+        };
+        if let Err(e) = &next {
+            tracing::warn!("outbox: {e}");
+        }
+        let wait = match next {
+            Ok(Some(at)) => Duration::from_millis(at.saturating_sub(client.now())).min(IDLE_TICK),
+            _ => IDLE_TICK,
+        };
+        tokio::select! {
+            _ = inner.outbox_wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The receive loop: long polls of the account's own swarm through paths,
+//! with a persisted cursor, dedupe by hash and by content id, and the handling
+//! of every content kind.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sotto_protocol::constants::MAX_LONG_POLL_MS;
+use sotto_protocol::envelope::{self, Content, ContentBody, ReceiptKind};
+use sotto_protocol::rpc::{Request, Response, RetrieveRequest, RetrievedMessage};
+use sotto_protocol::{AccountId, Namespace};
+use tokio::sync::watch;
+
+use super::records::{ContactRecord, MsgRecord, RequestRecord};
+use super::{ChatError, ChatEvent, ChatMessage, Disappearing, Inner, MessageId, MessageState};
+use crate::Client;
+
+/// Most pages read in a row after pages that say `more`.
+const MAX_PAGES: usize = 16;
+/// How often a round re-reads the recent past (messages that reached the
+/// polled member late by replication sit before the cursor).
+const OVERLAP_EVERY: Duration = Duration::from_secs(30);
+/// The wait after a failed round, so a dead network is not hammered.
+const FAILED_ROUND_PAUSE: Duration = Duration::from_secs(1);
+
+/// The loop: rounds until stopped.
+pub(crate) async fn run(inner: Arc<Inner>, client: Arc<Client>, mut stop: watch::Receiver<bool>) {
+    let mut last_overlap: Option<Instant> = None;
+    let wait = Duration::from_millis(MAX_LONG_POLL_MS);
+    while !*stop.borrow() {
+        let overlap = last_overlap.is_none_or(|t| t.elapsed() >= OVERLAP_EVERY);
+        if overlap {
+            last_overlap = Some(Instant::now());
+        }
+        // An overlap round returns at once (it re-reads the recent past), so
+        // it does not wait; the others are long polls.
+        let this_wait = if overlap { Duration::ZERO } else { wait };
+        let result = tokio::select! {
+            r = round(&inner, &client, this_wait, overlap) => r,
+            _ = stop.changed() => return,
+        };
+        if let Err(e) = result {
+            tracing::debug!("receive round failed: {e}");
+            tokio::select! {
+                _ = tokio::time::sleep(FAILED_ROUND_PAUSE) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// One round: a poll (long when `wait` > 0) and the pages after it. Returns
+/// how many new messages (texts) reached the app.
+pub(crate) async fn round(
+    inner: &Arc<Inner>,
+    client: &Client,
+    wait: Duration,
+    overlap: bool,
+) -> Result<usize, ChatError> {
+    let _one_at_a_time = inner.receiving.lock().await;
+    let mut after = inner.store.cursor()?;
+    let network = inner.network();
+    let wait_ms = u32::try_from(wait.as_millis().min(u128::from(MAX_LONG_POLL_MS))).unwrap_or(0);
+    let mut new = 0;
+    for page in 0..MAX_PAGES {
+        let mut req = RetrieveRequest::unsigned(inner.id, Namespace::INBOX, after);
+        if page > 0 || !overlap {
+            req.overlap_ms = 0;
+        }
+        req.wait_ms = if page == 0 { wait_ms } else { 0 };
+        let key = &inner.key;
+        let make = |now| match req.clone().sign(key, &network, now) {
+            Ok(r) => Request::Retrieve(r),
+            // Signing fails only on an encoding error; the node then answers
+            // a ping, which this round refuses below.
+            Err(_) => Request::Ping,
+        };
+        let answer = client.swarm_request(&inner.id, make).await?;
+        let Response::Messages {
+            messages,
+            cursor,
+            more,
+        } = answer
+        else {
+            return Err(ChatError::Network(format!(
+                "the swarm answered a retrieve with {}",
+                answer.kind()
+            )));
+        };
+        for m in &messages {
+            match inner.accept(m) {
+                Ok(true) => new += 1,
+                Ok(false) => {}
+                // A store failure must not advance the cursor past the
+                // message: stop here and read it again next round.
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(c) = cursor {
+            let c = c.capped(client.now());
+            inner.store.set_cursor(c)?;
+            after = Some(c);
+        }
+        if !more {
+            break;
+        }
+    }
+    Ok(new)
+}
+
+impl Inner {
+    /// Checks, dedupes, opens and handles one retrieved message; `true` if a
+    /// new text reached the app.
+    fn accept(&self, m: &RetrievedMessage) -> Result<bool, ChatError> {
+        let s = &self.store;
+        let now = self.now();
+        if !m.hash_matches(&self.id, Namespace::INBOX) {
+            self.count(|c| c.malformed += 1);
+            return Ok(false);
+        }
+        if s.check_seen(b'h', m.hash.as_bytes(), now)? {
+            self.count(|c| c.duplicates += 1);
+            return Ok(false);
+        }
+        // `open` checks the length and version before any key operation.
+        let opened = match envelope::open(&self.key, &m.data) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::debug!("an envelope did not open: {e}");
+                self.count(|c| c.malformed += 1);
+                return Ok(false);
+            }
+        };
+        let sender = opened.sender;
+        if s.blocked.contains_key(sender.as_bytes())? {
+            self.count(|c| c.blocked += 1);
+            return Ok(false);
+        }
+        let mut cid = sender.as_bytes().to_vec();
+        cid.extend_from_slice(opened.content.id.as_bytes());
+        if s.check_seen(b'c', &cid, now)? {
+            self.count(|c| c.duplicates += 1);
+            return Ok(false);
+        }
+        self.handle(sender, opened.content, m)
+    }
+
+    fn handle(
+        &self,
+        sender: AccountId,
+        content: Content,
+        m: &RetrievedMessage,
+    ) -> Result<bool, ChatError> {
+        let s = &self.store;
+        let now = self.now();
+        let is_contact = s.contacts.contains_key(sender.as_bytes())?;
+        match content.body {
+            ContentBody::Text { text } => {
+                let conv = s.conv(&sender)?;
+                let expires_at = match conv.mode {
+                    Disappearing::AfterSend(d) => Some(
+                        content
+                            .sent_at
+                            .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                            .min(m.expiry),
+                    ),
+                    _ => None,
+                };
+                let msg = ChatMessage {
+                    id: MessageId(content.id),
+                    peer: sender,
+                    outgoing: false,
+                    text,
+                    sent_at: content.sent_at,
+                    received_at: now,
+                    state: MessageState::Delivered,
+                    expires_at,
+                    request: !is_contact,
+                };
+                let rec = MsgRecord {
+                    msg: msg.clone(),
+                    hash: Some(m.hash),
+                };
+                if !s.insert_message(&rec, true)? {
+                    self.count(|c| c.duplicates += 1);
+                    return Ok(false);
+                }
+                s.touch(&sender, now)?;
+                if is_contact {
+                    self.enqueue(
+                        &sender,
+                        ContentBody::Receipt {
+                            kind: ReceiptKind::Delivered,
+                            ids: vec![content.id],
+                        },
+                        None,
+                    )?;
+                } else if !s.requests.contains_key(sender.as_bytes())? {
+                    s.put(
+                        &s.requests,
+                        sender.as_bytes(),
+                        &RequestRecord { received_at: now },
+                    )?;
+                    self.emit(ChatEvent::Request { from: sender });
+                }
+                self.emit(ChatEvent::Message(msg));
+                Ok(true)
+            }
+            ContentBody::Receipt { kind, ids } => {
+                let state = match kind {
+                    ReceiptKind::Delivered => MessageState::Delivered,
+                    ReceiptKind::Read => MessageState::Read,
+                };
+                let mode = s.conv(&sender)?.mode;
+                for id in ids {
+                    match s.message(&id)? {
+                        Some((key, rec)) if rec.msg.outgoing && rec.msg.peer == sender => {
+                            self.advance(&id, state)?;
+                            if let (MessageState::Read, Disappearing::AfterRead(d)) = (state, mode)
+                            {
+                                // The sender's copy follows the reader's timer.
+                                if let Some((_, now_rec)) = s.message(&id)? {
+                                    let mut new = now_rec.clone();
+                                    let at = now.saturating_add(
+                                        u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                                    );
+                                    new.msg.expires_at =
+                                        Some(now_rec.msg.expires_at.map_or(at, |e| e.min(at)));
+                                    s.update_message(&key, &now_rec, &new)?;
+                                }
+                            }
+                        }
+                        _ => self.count(|c| c.refused += 1),
+                    }
+                }
+                Ok(false)
+            }
+            ContentBody::Typing { started } => {
+                if is_contact {
+                    self.emit(ChatEvent::Typing {
+                        peer: sender,
+                        typing: started,
+                    });
+                }
+                Ok(false)
+            }
+            ContentBody::DisappearingTimer { mode } => {
+                let mode = Disappearing::from_wire(mode);
+                let mut conv = s.conv(&sender)?;
+                conv.mode = mode;
+                s.put(&s.convs, sender.as_bytes(), &conv)?;
+                self.emit(ChatEvent::DisappearingChanged { peer: sender, mode });
+                Ok(false)
+            }
+            ContentBody::RequestResponse { accepted } => {
+                if accepted && !is_contact && self.wrote_to(&sender)? {
+                    s.put(
+                        &s.contacts,
+                        sender.as_bytes(),
+                        &ContactRecord {
+                            nickname: None,
+                            added_at: now,
+                        },
+                    )?;
+                }
+                self.emit(ChatEvent::RequestAnswered {
+                    by: sender,
+                    accepted,
+                });
+                Ok(false)
+            }
+            ContentBody::Profile { display_name } => {
+                let mut conv = s.conv(&sender)?;
+                let name = (!display_name.is_empty()).then_some(display_name);
+                conv.display_name = name.clone();
+                s.put(&s.convs, sender.as_bytes(), &conv)?;
+                self.emit(ChatEvent::Profile {
+                    peer: sender,
+                    display_name: name,
+                });
+                Ok(false)
+            }
+            ContentBody::DeleteForEveryone { ids } => {
+                for id in ids {
+                    match s.message(&id)? {
+                        // Only the sender's own messages: nobody deletes what
+                        // this account wrote, or a third party's messages.
+                        Some((key, rec)) if !rec.msg.outgoing && rec.msg.peer == sender => {
+                            s.remove_message(&key, &rec)?;
+                            self.emit(ChatEvent::Deleted {
+                                id: MessageId(id),
+                                peer: sender,
+                            });
+                        }
+                        _ => self.count(|c| c.refused += 1),
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Whether this account wrote to `peer` (so their acceptance makes them a
+    /// contact here too).
+    fn wrote_to(&self, peer: &AccountId) -> Result<bool, ChatError> {
+        Ok(self
+            .store
+            .conversation(peer)?
+            .iter()
+            .any(|(_, r)| r.msg.outgoing))
+    }
+}
