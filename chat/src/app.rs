@@ -1,6 +1,15 @@
 //! Carrying out one command: settings, unlocking the home, reaching the
 //! network, and calling the chat library.
 
+/// Writes a line to stdout; a closed pipe (`sotto inbox | head`) ends the
+/// command quietly instead of panicking as `println!` would.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*).map_err($crate::app::AppError::from)?;
+    }};
+}
+
 mod account;
 pub mod error;
 mod logging;

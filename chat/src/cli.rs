@@ -199,7 +199,13 @@ mod tests {
         let c = parse(&["inbox", "--home", "/h", "--network", "devnet", "--json"]).unwrap();
         assert_eq!(c.global.home, Some(PathBuf::from("/h")));
         assert_eq!(c.global.network.as_deref(), Some("devnet"));
-        assert!(matches!(c.command, Command::Inbox { wait: 0, json: true }));
+        assert!(matches!(
+            c.command,
+            Command::Inbox {
+                wait: 0,
+                json: true
+            }
+        ));
         let c = parse(&["--bootstrap", "b.txt", "id", "--qr"]).unwrap();
         assert_eq!(c.global.bootstrap.as_deref(), Some("b.txt"));
         assert!(matches!(c.command, Command::Id { qr: true }));
@@ -233,7 +239,10 @@ mod tests {
             if contact == "bob" && text == "hello there" && timeout == Duration::from_secs(60))
         );
         let c = parse(&["requests", "accept", "sotto1x"]).unwrap();
-        assert!(matches!(c.command, Command::Requests(RequestsCmd::Accept { .. })));
+        assert!(matches!(
+            c.command,
+            Command::Requests(RequestsCmd::Accept { .. })
+        ));
         assert!(parse(&["send", "bob"]).is_err());
         assert!(parse(&["requests", "maybe", "x"]).is_err());
     }

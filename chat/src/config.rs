@@ -171,7 +171,9 @@ pub fn bootstrap_addr(text: &str) -> Result<Multiaddr, ConfigError> {
         .map_err(|_| err("not a multiaddr (like /ip4/1.2.3.4/tcp/4001/p2p/12D3Koo…)"))?;
     match addr.iter().last() {
         Some(libp2p::multiaddr::Protocol::P2p(_)) => Ok(addr),
-        _ => Err(err("it must end in /p2p/<peer id> so the node can be authenticated")),
+        _ => Err(err(
+            "it must end in /p2p/<peer id> so the node can be authenticated",
+        )),
     }
 }
 
@@ -179,11 +181,16 @@ pub fn bootstrap_addr(text: &str) -> Result<Multiaddr, ConfigError> {
 /// commas), or else a file of them, one per line (`#` starts a comment).
 pub fn bootstrap_arg(value: &str, base: &Path) -> Result<Vec<Multiaddr>, ConfigError> {
     let v = value.trim();
-    if v.starts_with('/') {
+    let path = base.join(v);
+    // Multiaddrs and absolute paths both start with '/': a file that exists wins.
+    if v.starts_with('/') && !path.is_file() {
         return bootstrap_list(v.split(','));
     }
-    let text = read_small(&base.join(v))?;
-    bootstrap_list(text.lines().map(|l| l.split('#').next().unwrap_or_default()))
+    let text = read_small(&path)?;
+    bootstrap_list(
+        text.lines()
+            .map(|l| l.split('#').next().unwrap_or_default()),
+    )
 }
 
 fn bootstrap_list<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<Multiaddr>, ConfigError> {

@@ -16,7 +16,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{t:?} has no unit: add s, m, h or d (like 30s, 5m, 1h, 1d)"))?;
     let (num, unit) = t.split_at(split);
     if num.is_empty() {
-        return Err(format!("{t:?} does not start with a number (like 30s, 5m, 1h, 1d)"));
+        return Err(format!(
+            "{t:?} does not start with a number (like 30s, 5m, 1h, 1d)"
+        ));
     }
     let n: u64 = num
         .parse()
@@ -49,7 +51,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 pub fn format(d: Duration) -> String {
     let s = d.as_secs();
     for (unit, per) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s >= per && s % per == 0 {
+        if s >= per && s.is_multiple_of(per) {
             return format!("{}{unit}", s / per);
         }
     }
@@ -76,8 +78,16 @@ mod tests {
         assert!(parse("5w").unwrap_err().contains("unknown unit"));
         assert!(parse("0s").unwrap_err().contains("off"));
         assert!(parse("29d").unwrap_err().contains("28 days"));
-        assert!(parse("99999999999999999999s").unwrap_err().contains("too large"));
-        assert!(parse("999999999999999999d").unwrap_err().contains("too long"));
+        assert!(
+            parse("99999999999999999999s")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert!(
+            parse("999999999999999999d")
+                .unwrap_err()
+                .contains("too long")
+        );
         assert!(parse("").is_err());
         assert!(parse("-5m").is_err());
     }

@@ -5,6 +5,7 @@
 //! `sotto_client::chat::Messenger`, which owns accounts, contacts, the outbox,
 //! receipts and the local store.
 //!
+//! - [`app`]: carrying out each command with the library.
 //! - [`cli`]: the command-line grammar (clap).
 //! - [`config`]: where settings come from (flag > `SOTTO_*` > HOME/config.toml > default).
 //! - [`duration`]: `30s` / `5m` / `1h` / `1d`.
@@ -17,6 +18,7 @@
 //! that is `sotto-client`. This crate turns user input into library calls and
 //! library state into text.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod duration;

@@ -6,10 +6,12 @@
 //!   (the one place the UI wants something done by the library).
 //! - [`render`]: draws the state onto any ratatui backend (tests use
 //!   `TestBackend`).
+//! - [`run`]: the loop joining the terminal, the keys and the library.
 
+mod convert;
 pub mod keys;
 pub mod render;
-
+pub mod run;
 pub mod state;
 
 pub use keys::{Action, handle_key};

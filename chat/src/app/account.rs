@@ -10,18 +10,19 @@ use super::{AppError, Ctx, passphrase};
 /// letters plus spacing fit easily; more is not a phrase.
 const MAX_PHRASE_BYTES: u64 = 1024;
 
-fn print_id_with_qr(id: &str) {
-    println!("Account ID: {id}");
+fn print_id_with_qr(id: &str) -> Result<(), AppError> {
+    say!("Account ID: {id}");
     match crate::qr::render(id) {
         Some(lines) => {
-            println!();
+            say!();
             for l in lines {
-                println!("  {l}");
+                say!("  {l}");
             }
-            println!();
+            say!();
         }
-        None => println!("(the ID is too long to draw as a QR code)"),
+        None => say!("(the ID is too long to draw as a QR code)"),
     }
+    Ok(())
 }
 
 /// `sotto init`.
@@ -31,18 +32,20 @@ pub fn init(ctx: &Ctx, name: Option<&str>, encrypt: bool) -> Result<(), AppError
         opts.passphrase = Some(passphrase::new_passphrase()?);
     }
     let (m, phrase) = Messenger::create(&opts, name)?;
-    print_id_with_qr(&m.account_id().to_string());
-    println!("Share this ID (or the QR code) with the people you want to talk to.");
-    println!();
-    println!("Recovery phrase — write it down now, it is shown only this once:");
-    println!();
-    println!("    {}", phrase.as_str());
-    println!();
-    println!(
+    print_id_with_qr(&m.account_id().to_string())?;
+    say!("Share this ID (or the QR code) with the people you want to talk to.");
+    say!();
+    say!("Recovery phrase — write it down now, it is shown only this once:");
+    say!();
+    say!("    {}", phrase.as_str());
+    say!();
+    say!(
         "Anyone with these 12 words can read your messages and speak as you; without them a lost device means a lost account."
     );
     if opts.passphrase.is_some() {
-        println!("Your home is encrypted: sotto will ask for the passphrase (or read SOTTO_PASSPHRASE).");
+        say!(
+            "Your home is encrypted: sotto will ask for the passphrase (or read SOTTO_PASSPHRASE)."
+        );
     }
     Ok(())
 }
@@ -59,7 +62,7 @@ pub fn restore(ctx: &Ctx, name: Option<&str>, encrypt: bool) -> Result<(), AppEr
     let mut text = String::new();
     std::io::stdin()
         .take(MAX_PHRASE_BYTES)
-        .read_line(&mut text)
+        .read_to_string(&mut text)
         .map_err(|e| AppError::Io(format!("cannot read the phrase from stdin: {e}")))?;
     if text.trim().is_empty() {
         return Err(AppError::Usage(
@@ -67,7 +70,7 @@ pub fn restore(ctx: &Ctx, name: Option<&str>, encrypt: bool) -> Result<(), AppEr
         ));
     }
     let m = Messenger::restore(&opts, text.trim(), name)?;
-    println!("Restored account {}", m.account_id());
+    say!("Restored account {}", m.account_id());
     Ok(())
 }
 
@@ -75,10 +78,10 @@ pub fn restore(ctx: &Ctx, name: Option<&str>, encrypt: bool) -> Result<(), AppEr
 pub fn id(ctx: &Ctx, qr: bool) -> Result<(), AppError> {
     let m = ctx.open()?;
     let id = m.account_id().to_string();
-    println!("{id}");
+    say!("{id}");
     if qr && let Some(lines) = crate::qr::render(&id) {
         for l in lines {
-            println!("{l}");
+            say!("{l}");
         }
     }
     Ok(())

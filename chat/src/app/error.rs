@@ -31,6 +31,10 @@ pub enum AppError {
     /// The terminal or a file failed.
     #[error("{0}")]
     Io(String),
+    /// Whoever read our output went away (`sotto inbox | head`): nothing
+    /// left to say to anyone.
+    #[error("output closed")]
+    OutputClosed,
 }
 
 impl AppError {
@@ -39,7 +43,7 @@ impl AppError {
         match self {
             AppError::Config(_) | AppError::Usage(_) => EXIT_USAGE,
             AppError::Network(_) => EXIT_NETWORK,
-            AppError::Io(_) => EXIT_FAILURE,
+            AppError::Io(_) | AppError::OutputClosed => EXIT_FAILURE,
             AppError::Chat(e) => match e {
                 ChatError::NotSent { .. } => EXIT_NOT_SENT,
                 ChatError::Network(_) | ChatError::NotConnected => EXIT_NETWORK,
@@ -61,6 +65,9 @@ impl AppError {
 
 impl From<std::io::Error> for AppError {
     fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return AppError::OutputClosed;
+        }
         AppError::Io(e.to_string())
     }
 }

@@ -12,6 +12,8 @@ use super::{AppError, Ctx, close};
 
 /// Longest single long poll; the node holds a poll at most about this long.
 const POLL: Duration = Duration::from_secs(25);
+/// How long `inbox` waits for a first onion path before giving up.
+const PATH_WAIT: Duration = Duration::from_secs(20);
 
 /// `sotto send CONTACT TEXT`: queues, connects and waits until a quorum of
 /// the recipient's swarm holds the message.
@@ -34,7 +36,9 @@ async fn send_on(
     // kept and a later run sends it.
     let id = m.send_text(&to, text).await?;
     let config = ctx.client_config().map_err(|e| {
-        AppError::Usage(format!("{e}\nThe message stays queued and is sent on the next connected run."))
+        AppError::Usage(format!(
+            "{e}\nThe message stays queued and is sent on the next connected run."
+        ))
     })?;
     if let Err(e) = m.connect(config).await {
         return Err(AppError::Network(format!(
@@ -42,7 +46,7 @@ async fn send_on(
         )));
     }
     let state = m.wait_state(&id, MessageState::Sent, timeout).await?;
-    println!("Sent to {who} ({state}); message id {id}");
+    say!("Sent to {who} ({state}); message id {id}");
     Ok(())
 }
 
@@ -52,24 +56,25 @@ fn titles(m: &Messenger) -> HashMap<sotto_client::AccountId, String> {
         .unwrap_or_default()
 }
 
-fn print_messages(m: &Messenger, list: &[ChatMessage], json: bool) {
+fn print_messages(m: &Messenger, list: &[ChatMessage], json: bool) -> Result<(), AppError> {
     let names = titles(m);
     for msg in list {
         if json {
-            println!("{}", output::line(&InboxLine::from(msg)));
+            say!("{}", output::line(&InboxLine::from(msg)));
         } else {
             let who = names
                 .get(&msg.peer)
                 .cloned()
                 .unwrap_or_else(|| short_id(&msg.peer));
             let req = if msg.request { " (request)" } else { "" };
-            println!(
+            say!(
                 "[{}] {who}{req}: {}",
                 crate::tui::render::clock(msg.sent_at),
                 msg.text
             );
         }
     }
+    Ok(())
 }
 
 /// `sotto inbox [--wait SECS] [--json]`: prints what arrived since the last
@@ -82,6 +87,18 @@ pub async fn inbox(ctx: &Ctx, wait_secs: u64, json: bool) -> Result<(), AppError
 }
 
 async fn inbox_on(m: &Messenger, wait: Duration, json: bool) -> Result<(), AppError> {
+    // A fresh client has no path for its first moments; asking before one is
+    // ready would only fail, so the first fetch waits for it (bounded).
+    if !wait_for_path(m, PATH_WAIT).await {
+        let unseen = m.take_unseen()?;
+        if !unseen.is_empty() {
+            return print_messages(m, &unseen, json);
+        }
+        return Err(AppError::Network(format!(
+            "no onion path became ready within {}: is the network reachable?",
+            crate::duration::format(PATH_WAIT)
+        )));
+    }
     let deadline = Instant::now() + wait;
     let mut last_error = None;
     let mut fetched_once = false;
@@ -98,7 +115,7 @@ async fn inbox_on(m: &Messenger, wait: Duration, json: bool) -> Result<(), AppEr
         }
         let new = m.take_unseen()?;
         if !new.is_empty() {
-            print_messages(m, &new, json);
+            print_messages(m, &new, json)?;
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -106,12 +123,10 @@ async fn inbox_on(m: &Messenger, wait: Duration, json: bool) -> Result<(), AppEr
         }
     }
     match (fetched_once, last_error) {
-        (false, Some(e)) => Err(AppError::Network(format!(
-            "could not fetch messages: {e}"
-        ))),
+        (false, Some(e)) => Err(AppError::Network(format!("could not fetch messages: {e}"))),
         _ => {
             if !json {
-                println!("No new messages.");
+                say!("No new messages.");
             }
             Ok(())
         }
@@ -134,18 +149,28 @@ pub fn describe_paths(status: &PathStatus) -> Vec<String> {
     }
 }
 
+/// Waits until a path is ready or `limit` passes; says whether one is.
+async fn wait_for_path(m: &Messenger, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if matches!(m.path_status(), PathStatus::Ready { .. }) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// `sotto paths`: waits up to `wait` for a ready path and shows the hops.
 pub async fn paths(ctx: &Ctx, wait: Duration) -> Result<(), AppError> {
     let m = ctx.connected().await?;
-    let deadline = Instant::now() + wait;
-    let mut status = m.path_status();
-    while !matches!(status, PathStatus::Ready { .. }) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        status = m.path_status();
-    }
+    wait_for_path(&m, wait).await;
+    let status = m.path_status();
     close(&m).await;
     for line in describe_paths(&status) {
-        println!("{line}");
+        say!("{line}");
     }
     match status {
         PathStatus::Ready { .. } => Ok(()),

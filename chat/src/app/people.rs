@@ -38,16 +38,16 @@ pub fn contacts(ctx: &Ctx, cmd: ContactsCmd) -> Result<(), AppError> {
     match cmd {
         ContactsCmd::Add { id, name } => {
             let c = m.add_contact(parse_id(&id)?, name.as_deref())?;
-            println!("Added {} ({})", c.title(), c.id);
+            say!("Added {} ({})", c.title(), c.id);
         }
         ContactsCmd::List { json } => {
             let list = m.contacts()?;
             if json {
                 for c in &list {
-                    println!("{}", output::line(&ContactLine::from(c)));
+                    say!("{}", output::line(&ContactLine::from(c)));
                 }
             } else if list.is_empty() {
-                println!("No contacts yet: sotto contacts add <account ID> --name <name>");
+                say!("No contacts yet: sotto contacts add <account ID> --name <name>");
             } else {
                 for c in &list {
                     let mark = match c.verified {
@@ -55,7 +55,7 @@ pub fn contacts(ctx: &Ctx, cmd: ContactsCmd) -> Result<(), AppError> {
                         VerificationStatus::Changed => " (KEY CHANGED: verify again)",
                         VerificationStatus::Unverified => "",
                     };
-                    println!("{}  {}{mark}", c.title(), c.id);
+                    say!("{}  {}{mark}", c.title(), c.id);
                 }
             }
         }
@@ -94,17 +94,17 @@ pub async fn requests(ctx: &Ctx, cmd: RequestsCmd) -> Result<(), AppError> {
         let list = m.requests()?;
         if json {
             for r in &list {
-                println!("{}", output::line(&RequestLine::from(r)));
+                say!("{}", output::line(&RequestLine::from(r)));
             }
         } else if list.is_empty() {
-            println!("No message requests.");
+            say!("No message requests.");
         } else {
             for r in &list {
                 let who = r.display_name.clone().unwrap_or_else(|| "(no name)".into());
-                println!("{who}  {}  {} message(s)", r.from, r.messages);
-                println!("    “{}”", r.first_text);
+                say!("{who}  {}  {} message(s)", r.from, r.messages);
+                say!("    “{}”", r.first_text);
             }
-            println!("Answer with: sotto requests accept|decline|block <account ID>");
+            say!("Answer with: sotto requests accept|decline|block <account ID>");
         }
         return Ok(());
     }
@@ -114,17 +114,17 @@ pub async fn requests(ctx: &Ctx, cmd: RequestsCmd) -> Result<(), AppError> {
             RequestsCmd::Accept { id } => {
                 let from = request_sender(&m, &id)?;
                 m.accept_request(&from).await?;
-                println!("Accepted: {from} is now a contact.");
+                say!("Accepted: {from} is now a contact.");
             }
             RequestsCmd::Decline { id } => {
                 let from = request_sender(&m, &id)?;
                 m.decline_request(&from).await?;
-                println!("Declined the request from {from}.");
+                say!("Declined the request from {from}.");
             }
             RequestsCmd::Block { id } => {
                 let from = request_sender(&m, &id)?;
                 m.block(&from).await?;
-                println!("Blocked {from}: their messages will be dropped.");
+                say!("Blocked {from}: their messages will be dropped.");
             }
             RequestsCmd::List { .. } => {}
         }
@@ -141,28 +141,28 @@ pub fn verify(ctx: &Ctx, who: &str, mark: bool) -> Result<(), AppError> {
     let peer = m.resolve(who)?;
     if mark {
         m.mark_verified(&peer)?;
-        println!("Marked {who} verified. You will be warned if their key ever changes.");
+        say!("Marked {who} verified. You will be warned if their key ever changes.");
         return Ok(());
     }
     let v = m.verification(&peer)?;
-    println!("Verification code with {who}:");
-    println!();
+    say!("Verification code with {who}:");
+    say!();
     for line in v.code.lines() {
-        println!("    {line}");
+        say!("    {line}");
     }
-    println!();
+    say!();
     if let Some(qr) = crate::qr::render(&v.code.digits()) {
         for l in qr {
-            println!("  {l}");
+            say!("  {l}");
         }
-        println!();
+        say!();
     }
     match v.status {
-        VerificationStatus::Verified => println!("Status: verified."),
-        VerificationStatus::Unverified => println!(
+        VerificationStatus::Verified => say!("Status: verified."),
+        VerificationStatus::Unverified => say!(
             "Status: not verified. Compare the digits with {who} in person or on a call, then run: sotto verify {who} --mark"
         ),
-        VerificationStatus::Changed => println!(
+        VerificationStatus::Changed => say!(
             "WARNING: this code differs from the one you verified. {who}'s key changed: check with them before trusting this conversation."
         ),
     }
@@ -180,7 +180,7 @@ pub async fn disappear(ctx: &Ctx, who: &str, mode: DisappearCmd) -> Result<(), A
             DisappearCmd::AfterRead { duration } => Disappearing::AfterRead(duration),
         };
         m.set_disappearing(&peer, mode).await?;
-        println!("Disappearing messages with {who}: {}", describe(mode));
+        say!("Disappearing messages with {who}: {}", describe(mode));
         Ok::<(), AppError>(())
     }
     .await;

@@ -106,6 +106,9 @@ fn bootstrap_file_and_comma_list() {
     .unwrap();
     let got = bootstrap_arg("bootstrap.txt", dir.path()).unwrap();
     assert_eq!(got.len(), 2);
+    let absolute = dir.path().join("bootstrap.txt");
+    let got = bootstrap_arg(absolute.to_str().unwrap(), Path::new("/")).unwrap();
+    assert_eq!(got.len(), 2);
     let got = bootstrap_arg(&format!("{},{}", addr(1), addr(2)), dir.path()).unwrap();
     assert_eq!(got.len(), 2);
     assert!(matches!(

@@ -150,7 +150,10 @@ fn message_view(frame: &mut Frame, area: Rect, app: &App) {
                 format!("[{}] ", clock(m.sent_at)),
                 Style::default().fg(Color::DarkGray),
             ),
-            Span::styled(format!("{who}: "), Style::default().add_modifier(Modifier::BOLD)),
+            Span::styled(
+                format!("{who}: "),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
             Span::raw(m.text.clone()),
         ];
         if m.outgoing {
@@ -171,10 +174,7 @@ fn message_view(frame: &mut Frame, area: Rect, app: &App) {
     let scroll = u16::try_from(lines.len())
         .unwrap_or(u16::MAX)
         .saturating_sub(inner_height);
-    frame.render_widget(
-        Paragraph::new(lines).block(block).scroll((scroll, 0)),
-        area,
-    );
+    frame.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), area);
 }
 
 fn requests_pane(frame: &mut Frame, area: Rect, app: &App) {

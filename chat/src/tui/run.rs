@@ -36,7 +36,11 @@ fn snapshot(m: &Messenger, open: Option<AccountId>) -> Result<Snapshot, ChatErro
         .filter(|p| conversations.iter().any(|c| c.peer == *p))
         .or_else(|| conversations.first().map(|c| c.peer));
     let messages = match peer {
-        Some(p) => m.messages(&p, MESSAGE_WINDOW)?.iter().map(msg_row).collect(),
+        Some(p) => m
+            .messages(&p, MESSAGE_WINDOW)?
+            .iter()
+            .map(msg_row)
+            .collect(),
         None => Vec::new(),
     };
     let requests = m.requests()?.iter().map(request_row).collect();

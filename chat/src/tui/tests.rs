@@ -92,9 +92,15 @@ fn list_shows_titles_and_unread_counts() {
     assert!(s.contains("Alice (3)"), "{s}");
     assert!(s.contains("Carol (12)"), "{s}");
     assert!(s.contains("Bob"), "{s}");
-    assert!(!s.contains("Bob ("), "no count when nothing is unread:\n{s}");
+    assert!(
+        !s.contains("Bob ("),
+        "no count when nothing is unread:\n{s}"
+    );
     assert!(s.contains("key changed"), "{s}");
-    assert!(s.contains("> Alice"), "the open conversation is marked:\n{s}");
+    assert!(
+        s.contains("> Alice"),
+        "the open conversation is marked:\n{s}"
+    );
 }
 
 #[test]
@@ -177,10 +183,19 @@ fn requests_pane_lists_and_acts() {
     assert!(s.contains("“hello, remember me?”"), "{s}");
     assert!(s.contains(&stranger.to_string()), "{s}");
     assert!(s.contains("requests: 2"), "{s}");
-    assert_eq!(handle_key(&mut app, key(KeyCode::Char('a'))), Action::Accept(stranger));
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Char('a'))),
+        Action::Accept(stranger)
+    );
     handle_key(&mut app, key(KeyCode::Down));
-    assert_eq!(handle_key(&mut app, key(KeyCode::Char('b'))), Action::Block(other));
-    assert_eq!(handle_key(&mut app, key(KeyCode::Char('d'))), Action::Decline(other));
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Char('b'))),
+        Action::Block(other)
+    );
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Char('d'))),
+        Action::Decline(other)
+    );
     // Down stops at the last request.
     handle_key(&mut app, key(KeyCode::Down));
     assert_eq!(app.request_selected, 1);
@@ -214,7 +229,10 @@ fn verification_screen_shows_code_and_qr() {
     }
     assert!(s.contains("Not verified"), "{s}");
     assert!(s.contains("▀") || s.contains("▄"), "QR drawn:\n{s}");
-    assert_eq!(handle_key(&mut app, key(KeyCode::Char('m'))), Action::MarkVerified(peer));
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Char('m'))),
+        Action::MarkVerified(peer)
+    );
     handle_key(&mut app, key(KeyCode::Esc));
     assert_eq!(app.screen, Screen::Main);
 }
@@ -280,7 +298,10 @@ fn quitting_and_bounds() {
     for _ in 0..super::state::MAX_COMPOSER_CHARS + 10 {
         handle_key(&mut app, key(KeyCode::Char('y')));
     }
-    assert_eq!(app.composer.chars().count(), super::state::MAX_COMPOSER_CHARS);
+    assert_eq!(
+        app.composer.chars().count(),
+        super::state::MAX_COMPOSER_CHARS
+    );
     handle_key(&mut app, ctrl('c'));
     assert!(app.quit);
 }
