@@ -328,6 +328,131 @@ fn two_users_and_a_stranger_over_real_nodes() {
     assert!(!bob.ok(&["requests", "list", "--json"]).contains(&carol_id));
     assert!(bob.ok(&["contacts", "list", "--json"]).contains(&carol_id));
 
+    // The rest of the commands a user reaches for, over the same devnet.
+    let paths = alice.ok(&["paths"]);
+    assert!(paths.starts_with("Ready:"), "{paths}");
+    assert!(paths.contains("path 1: "), "{paths}");
+    let verify = alice.ok(&["verify", "bob"]);
+    let bob_verify = bob.ok(&["verify", "alice"]);
+    let code = |out: &str| -> String {
+        out.lines()
+            .map(str::trim)
+            .filter(|l| {
+                l.split(' ')
+                    .all(|g| g.len() == 5 && g.chars().all(|c| c.is_ascii_digit()))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(code(&verify).len(), 60 + 11, "{verify}");
+    assert_eq!(code(&verify), code(&bob_verify), "both sides see one code");
+    assert!(verify.contains("not verified"), "{verify}");
+    alice.ok(&["verify", "bob", "--mark"]);
+    assert!(alice.ok(&["verify", "bob"]).contains("Status: verified"));
+    let d = alice.ok(&["disappear", "bob", "after-read", "5m"]);
+    assert!(d.contains("5m after reading"), "{d}");
+
     eprintln!("whole test took {:?}", started.elapsed());
     drop(nodes);
+}
+
+#[test]
+fn encrypted_home_needs_its_passphrase() {
+    let user = User::new(Path::new("/nonexistent-bootstrap.txt"));
+    let run = |args: &[&str], pass: Option<&str>| {
+        let mut c = Command::new(SOTTO);
+        c.arg("--home")
+            .arg(user.home.path())
+            .args(args)
+            .env_remove("SOTTO_BOOTSTRAP")
+            .env_remove("SOTTO_HOME")
+            .stdin(Stdio::null());
+        match pass {
+            Some(p) => c.env("SOTTO_PASSPHRASE", p),
+            None => c.env_remove("SOTTO_PASSPHRASE"),
+        };
+        c.output().unwrap()
+    };
+    let out = run(&["init", "--encrypt"], Some("correct horse battery"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = run(&["id"], Some("correct horse battery"));
+    assert!(id.status.success());
+    assert!(String::from_utf8_lossy(&id.stdout).starts_with("sotto1"));
+    let wrong = run(&["id"], Some("wrong"));
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("passphrase"));
+    // No terminal to ask on and no variable: told what to do.
+    let none = run(&["id"], None);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("SOTTO_PASSPHRASE"));
+}
+
+#[test]
+fn restore_reads_the_phrase_from_stdin() {
+    use std::io::Write;
+    let first = tempfile::tempdir().unwrap();
+    let out = Command::new(SOTTO)
+        .arg("--home")
+        .arg(first.path())
+        .arg("init")
+        .env_remove("SOTTO_PASSPHRASE")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Account ID: "))
+        .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("Recovery phrase"))
+        .unwrap();
+    let phrase = lines[at + 2].trim();
+    assert_eq!(phrase.split(' ').count(), 12, "{phrase}");
+
+    let second = tempfile::tempdir().unwrap();
+    let mut child = Command::new(SOTTO)
+        .arg("--home")
+        .arg(second.path())
+        .arg("restore")
+        .env_remove("SOTTO_PASSPHRASE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", phrase.to_uppercase()).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(id));
+
+    // A phrase with a typo is refused with the reason.
+    let third = tempfile::tempdir().unwrap();
+    let mut child = Command::new(SOTTO)
+        .arg("--home")
+        .arg(third.path())
+        .arg("restore")
+        .env_remove("SOTTO_PASSPHRASE")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"apple banana\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("recovery phrase"));
 }

@@ -71,3 +71,33 @@ impl From<std::io::Error> for AppError {
         AppError::Io(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_sort_failures() {
+        let code = |e: ChatError| AppError::Chat(e).exit_code();
+        assert_eq!(
+            code(ChatError::NotSent {
+                reason: "no onion path".into()
+            }),
+            EXIT_NOT_SENT
+        );
+        assert_eq!(code(ChatError::UnknownContact("bob".into())), EXIT_USAGE);
+        assert_eq!(code(ChatError::WrongPassphrase), EXIT_USAGE);
+        assert_eq!(code(ChatError::Network("down".into())), EXIT_NETWORK);
+        assert_eq!(code(ChatError::Store("disk".into())), EXIT_FAILURE);
+        assert_eq!(AppError::Network("x".into()).exit_code(), EXIT_NETWORK);
+        assert_eq!(AppError::Usage("x".into()).exit_code(), EXIT_USAGE);
+    }
+
+    #[test]
+    fn broken_pipe_is_its_own_case() {
+        let e = AppError::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(matches!(e, AppError::OutputClosed));
+        let e = AppError::from(std::io::Error::other("disk full"));
+        assert_eq!(e.to_string(), "disk full");
+    }
+}

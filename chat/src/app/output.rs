@@ -105,3 +105,53 @@ impl From<&MessageRequest> for RequestLine {
 pub fn line<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "{}".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use sotto_client::Account;
+    use sotto_client::chat::{MessageId, MessageState};
+
+    use super::*;
+
+    #[test]
+    fn inbox_line_has_the_documented_fields() {
+        let from = Account::create().id();
+        let id: MessageId = "00112233445566778899aabbccddeeff".parse().unwrap();
+        let m = ChatMessage {
+            id,
+            peer: from,
+            outgoing: false,
+            text: "hi \"there\"\n".into(),
+            sent_at: 1_700_000_000_000,
+            received_at: 1_700_000_000_500,
+            state: MessageState::Delivered,
+            expires_at: None,
+            request: true,
+        };
+        let text = line(&InboxLine::from(&m));
+        assert!(!text.contains('\n'), "one object per line: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["id"], "00112233445566778899aabbccddeeff");
+        assert_eq!(v["from"], from.to_string());
+        assert_eq!(v["text"], "hi \"there\"\n");
+        assert_eq!(v["sent_at"], 1_700_000_000_000u64);
+        assert_eq!(v["received_at"], 1_700_000_000_500u64);
+        assert_eq!(v["request"], true);
+        assert_eq!(v.as_object().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn contact_line_words() {
+        let c = Contact {
+            id: Account::create().id(),
+            nickname: Some("bob".into()),
+            display_name: Some("Robert".into()),
+            verified: VerificationStatus::Changed,
+            added_at: 5,
+        };
+        let v: serde_json::Value = serde_json::from_str(&line(&ContactLine::from(&c))).unwrap();
+        assert_eq!(v["title"], "bob");
+        assert_eq!(v["verified"], "changed");
+        assert_eq!(v["display_name"], "Robert");
+    }
+}

@@ -178,7 +178,15 @@ pub async fn run(ctx: &Ctx) -> Result<(), AppError> {
         Err(e) => app.status = Some(format!("Offline: {e}")),
     }
     // ratatui's init also installs a panic hook that restores the terminal.
-    let mut terminal = ratatui::try_init()?;
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            // It may have got half way (raw mode on): undo whatever it did.
+            ratatui::restore();
+            close(&m).await;
+            return Err(AppError::Io(format!("cannot take over the terminal: {e}")));
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let (key_tx, mut keys) = mpsc::channel(KEY_QUEUE);
     let reader = {
