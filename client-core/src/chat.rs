@@ -271,3 +271,6 @@ impl Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

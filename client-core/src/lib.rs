@@ -44,11 +44,48 @@
 //! swarm, both through a path, with retries, `WrongSwarm` handling and clock
 //! correction ([`clock`]). Path state is watched through [`Client::path_status`].
 //!
-//! ## Not in this crate yet
+//! ## Chat
 //!
-//! Conversations and contacts (including storing a contact's verified code and
-//! warning when it changes), the persistent outbox, the receive loop, the local
-//! sled store and the event stream (DESIGN §9) come with the chat issue.
+//! [`chat::Messenger`] ([`chat`]) is what a chat front end uses, and all it
+//! uses (DESIGN §8–§9). It keeps one account's state in a sled store under a
+//! home directory (files 0600; with a passphrase every value is sealed with
+//! XChaCha20-Poly1305 under an argon2id-derived key): contacts, message
+//! requests, conversations, the outbox, the receive cursor and what was seen.
+//!
+//! - [`chat::Messenger::send_text`] stores the message as `Queued` and returns;
+//!   the outbox sends it when connected, retrying with backoff, also after a
+//!   restart. States move `Queued → Sent` (a quorum of the recipient's swarm
+//!   holds it) `→ Delivered → Read` (receipts; read receipts can be off).
+//! - The receive loop long-polls the account's own swarm through onion paths,
+//!   dedupes by hash and content id (nothing reaches the app twice, also across
+//!   restarts), and handles every content kind: a stranger's text lands in
+//!   [`chat::Messenger::requests`]; blocked senders are dropped and counted.
+//! - Disappearing messages (after-send, after-read) are removed on both sides,
+//!   and the swarm's copy expires with them.
+//! - [`chat::Messenger::subscribe`] gives a bounded stream of [`chat::ChatEvent`]s.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sotto_client::chat::{HomeOptions, MessageState, Messenger};
+//! use sotto_client::{AccountId, ClientConfig};
+//!
+//! # async fn demo(config: ClientConfig, friend: AccountId) -> Result<(), Box<dyn std::error::Error>> {
+//! let opts = HomeOptions { home: "/home/ann/.sotto".into(), passphrase: None };
+//! let (me, phrase) = Messenger::create(&opts, Some("Ann"))?;
+//! println!("write this down: {}", phrase.as_str());
+//! me.add_contact(friend, Some("Bo"))?;
+//! let mut events = me.subscribe();
+//! me.connect(config).await?;
+//! let id = me.send_text(&me.resolve("bo")?, "hello").await?;
+//! me.wait_state(&id, MessageState::Sent, Duration::from_secs(30)).await?;
+//! while let Ok(event) = events.recv().await {
+//!     println!("{event:?}");
+//! }
+//! me.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! `examples/embed.rs` is a whole program doing this against a live network.
 
 pub mod account;
 pub mod chat;

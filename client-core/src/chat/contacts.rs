@@ -10,13 +10,19 @@ use super::{
 use crate::verification_code;
 
 impl Messenger {
-    /// Adds (or renames) a contact.
+    /// Adds (or renames) a contact; a new contact is sent this account's
+    /// display name.
     pub fn add_contact(&self, id: AccountId, nickname: Option<&str>) -> Result<Contact, ChatError> {
         if let Some(n) = nickname {
             check_name(n)?;
         }
         let s = &self.inner.store;
         let old: Option<ContactRecord> = s.get(&s.contacts, id.as_bytes())?;
+        if old.is_none() {
+            // A new contact learns this account's display name (queued: it
+            // goes out with the next connect).
+            self.inner.enqueue_profile(&id)?;
+        }
         let rec = ContactRecord {
             nickname: nickname.filter(|n| !n.is_empty()).map(str::to_owned),
             added_at: old.map_or_else(|| self.inner.now(), |o| o.added_at),
@@ -119,8 +125,11 @@ impl Messenger {
         if s.requests.remove(from.as_bytes())?.is_none() {
             return Err(ChatError::UnknownContact(from.to_text()));
         }
+        // Adding the contact also sends them the profile.
         if !s.contacts.contains_key(from.as_bytes())? {
             self.add_contact(*from, None)?;
+        } else {
+            self.inner.enqueue_profile(from)?;
         }
         for (key, rec) in s.conversation(from)? {
             if rec.msg.request {
@@ -131,7 +140,6 @@ impl Messenger {
         }
         self.inner
             .enqueue(from, ContentBody::RequestResponse { accepted: true }, None)?;
-        self.inner.enqueue_profile(from)?;
         s.flush()
     }
 

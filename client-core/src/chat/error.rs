@@ -21,7 +21,7 @@ pub enum ChatError {
         home: PathBuf,
     },
     /// The passphrase does not unlock the store (or one is missing).
-    #[error("the passphrase is wrong, or this home needs one: the store stays locked")]
+    #[error("the passphrase is wrong, or this home needs one: the store stays closed")]
     WrongPassphrase,
     /// Another process has the home open.
     #[error("{} is in use by another sotto process: close it first", home.display())]

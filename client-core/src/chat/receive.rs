@@ -20,6 +20,11 @@ const MAX_PAGES: usize = 16;
 /// How often a round re-reads the recent past (messages that reached the
 /// polled member late by replication sit before the cursor).
 const OVERLAP_EVERY: Duration = Duration::from_secs(30);
+/// Most pending message requests; messages of further strangers are dropped
+/// (and counted) until some are answered.
+const MAX_REQUESTS: usize = 1_000;
+/// Most messages one pending request keeps.
+const MAX_REQUEST_MESSAGES: usize = 100;
 /// The wait after a failed round, so a dead network is not hammered.
 const FAILED_ROUND_PAUSE: Duration = Duration::from_secs(1);
 
@@ -111,14 +116,15 @@ pub(crate) async fn round(
 impl Inner {
     /// Checks, dedupes, opens and handles one retrieved message; `true` if a
     /// new text reached the app.
-    fn accept(&self, m: &RetrievedMessage) -> Result<bool, ChatError> {
+    pub(crate) fn accept(&self, m: &RetrievedMessage) -> Result<bool, ChatError> {
         let s = &self.store;
         let now = self.now();
         if !m.hash_matches(&self.id, Namespace::INBOX) {
             self.count(|c| c.malformed += 1);
             return Ok(false);
         }
-        if s.check_seen(b'h', m.hash.as_bytes(), now)? {
+        let hash = m.hash.as_bytes();
+        if s.is_seen(b'h', hash)? {
             self.count(|c| c.duplicates += 1);
             return Ok(false);
         }
@@ -128,21 +134,29 @@ impl Inner {
             Err(e) => {
                 tracing::debug!("an envelope did not open: {e}");
                 self.count(|c| c.malformed += 1);
+                s.mark_seen(b'h', hash, now)?;
                 return Ok(false);
             }
         };
         let sender = opened.sender;
         if s.blocked.contains_key(sender.as_bytes())? {
             self.count(|c| c.blocked += 1);
+            s.mark_seen(b'h', hash, now)?;
             return Ok(false);
         }
         let mut cid = sender.as_bytes().to_vec();
         cid.extend_from_slice(opened.content.id.as_bytes());
-        if s.check_seen(b'c', &cid, now)? {
+        if s.is_seen(b'c', &cid)? {
             self.count(|c| c.duplicates += 1);
+            s.mark_seen(b'h', hash, now)?;
             return Ok(false);
         }
-        self.handle(sender, opened.content, m)
+        // Seen only once handled: a store failure in between leaves the
+        // message to be read again, never lost.
+        let new = self.handle(sender, opened.content, m)?;
+        s.mark_seen(b'c', &cid, now)?;
+        s.mark_seen(b'h', hash, now)?;
+        Ok(new)
     }
 
     fn handle(
@@ -156,6 +170,11 @@ impl Inner {
         let is_contact = s.contacts.contains_key(sender.as_bytes())?;
         match content.body {
             ContentBody::Text { text } => {
+                if !is_contact && !self.request_has_room(&sender)? {
+                    tracing::info!("dropped a message request: too many pending");
+                    self.count(|c| c.refused += 1);
+                    return Ok(false);
+                }
                 let conv = s.conv(&sender)?;
                 let expires_at = match conv.mode {
                     Disappearing::AfterSend(d) => Some(
@@ -297,6 +316,18 @@ impl Inner {
                 }
                 Ok(false)
             }
+        }
+    }
+
+    /// Whether a message from the stranger `from` still fits: at most
+    /// [`MAX_REQUESTS`] pending requests of at most [`MAX_REQUEST_MESSAGES`]
+    /// messages each, so strangers cannot fill the disk.
+    fn request_has_room(&self, from: &AccountId) -> Result<bool, ChatError> {
+        let s = &self.store;
+        if s.requests.contains_key(from.as_bytes())? {
+            Ok(s.messages.scan_prefix(from.as_bytes()).count() < MAX_REQUEST_MESSAGES)
+        } else {
+            Ok(s.requests.len() < MAX_REQUESTS)
         }
     }
 

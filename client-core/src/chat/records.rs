@@ -75,6 +75,13 @@ pub(crate) fn peer_of_key(key: &[u8]) -> Option<AccountId> {
     AccountId::from_bytes(bytes).ok()
 }
 
+fn seen_key(tag: u8, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + key.len());
+    k.push(tag);
+    k.extend_from_slice(key);
+    k
+}
+
 fn expiry_key(at: u64, msg_key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + msg_key.len());
     k.extend_from_slice(&at.to_be_bytes());
@@ -170,15 +177,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Whether `tag ++ key` was seen; marks it seen at `now` either way.
-    pub(crate) fn check_seen(&self, tag: u8, key: &[u8], now: u64) -> Result<bool, ChatError> {
-        let mut k = Vec::with_capacity(1 + key.len());
-        k.push(tag);
-        k.extend_from_slice(key);
-        let old =
-            self.seen
-                .compare_and_swap(&k, None as Option<&[u8]>, Some(&now.to_be_bytes()[..]))?;
-        Ok(old.is_err())
+    /// Whether `tag ++ key` was seen.
+    pub(crate) fn is_seen(&self, tag: u8, key: &[u8]) -> Result<bool, ChatError> {
+        Ok(self.seen.contains_key(seen_key(tag, key))?)
+    }
+
+    /// Marks `tag ++ key` seen at `now`.
+    pub(crate) fn mark_seen(&self, tag: u8, key: &[u8], now: u64) -> Result<(), ChatError> {
+        self.seen
+            .insert(seen_key(tag, key), &now.to_be_bytes()[..])?;
+        Ok(())
     }
 
     /// Forgets seen entries older than [`SEEN_KEEP_MS`].

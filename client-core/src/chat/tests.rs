@@ -1,0 +1,223 @@
+//! Unit tests of the receive path's checks, the purge and verification, with
+//! envelopes made here and handed to the handler (no network).
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use sotto_protocol::envelope::{self, Content, ContentBody, ReceiptKind};
+use sotto_protocol::rpc::{MessageHash, RetrievedMessage};
+use sotto_protocol::{AccountKey, Namespace};
+
+use super::*;
+
+fn user(dir: &tempfile::TempDir) -> Messenger {
+    let opts = HomeOptions {
+        home: dir.path().join("h"),
+        passphrase: None,
+    };
+    Messenger::create(&opts, None).unwrap().0
+}
+
+/// An envelope from `from` to `m`, as a retrieve would return it.
+fn envelope_to(m: &Messenger, from: &AccountKey, body: ContentBody) -> (RetrievedMessage, Content) {
+    let content = Content::new(&mut rand::rng(), system_now(), body);
+    let data = envelope::seal(from, &m.account_id(), &content, &mut rand::rng()).unwrap();
+    (raw(m, data), content)
+}
+
+fn raw(m: &Messenger, data: Vec<u8>) -> RetrievedMessage {
+    RetrievedMessage {
+        hash: MessageHash::compute(&m.account_id(), Namespace::INBOX, &data),
+        data,
+        timestamp: system_now(),
+        expiry: system_now() + 60_000,
+    }
+}
+
+fn key() -> AccountKey {
+    AccountKey::from_entropy(rand::random())
+}
+
+#[test]
+fn bad_input_is_counted_and_never_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = user(&dir);
+    let inner = &m.inner;
+    // Garbage, and an envelope for somebody else.
+    assert!(!inner.accept(&raw(&m, vec![7u8; 600])).unwrap());
+    let other = tempfile::tempdir().unwrap();
+    let stranger_box = user(&other);
+    let (mut wrong, _) = envelope_to(
+        &stranger_box,
+        &key(),
+        ContentBody::Text { text: "x".into() },
+    );
+    wrong.hash = MessageHash::compute(&m.account_id(), Namespace::INBOX, &wrong.data);
+    assert!(!inner.accept(&wrong).unwrap());
+    // A hash that does not match the data.
+    let (mut forged, _) = envelope_to(&m, &key(), ContentBody::Text { text: "x".into() });
+    forged.hash = MessageHash([0; 32]);
+    assert!(!inner.accept(&forged).unwrap());
+    assert_eq!(m.counters().malformed, 3);
+    assert!(m.requests().unwrap().is_empty());
+
+    // A real one is delivered once, by hash and by content id.
+    let sender = key();
+    let (msg, content) = envelope_to(&m, &sender, ContentBody::Text { text: "hi".into() });
+    assert!(inner.accept(&msg).unwrap());
+    assert!(!inner.accept(&msg).unwrap());
+    let same_id = envelope::seal(&sender, &m.account_id(), &content, &mut rand::rng()).unwrap();
+    assert!(!inner.accept(&raw(&m, same_id)).unwrap());
+    assert_eq!(m.counters().duplicates, 2);
+    assert_eq!(m.requests().unwrap().len(), 1);
+    assert_eq!(m.take_unseen().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn peers_touch_only_what_is_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = user(&dir);
+    let (alice, eve) = (key(), key());
+    m.add_contact(alice.account_id(), None).unwrap();
+    let (msg, content) = envelope_to(
+        &m,
+        &alice,
+        ContentBody::Text {
+            text: "keep".into(),
+        },
+    );
+    assert!(m.inner.accept(&msg).unwrap());
+    let mine = m.send_text(&alice.account_id(), "mine").await.unwrap();
+    // Eve deletes Alice's message and acknowledges ours: both refused.
+    let (del, _) = envelope_to(
+        &m,
+        &eve,
+        ContentBody::DeleteForEveryone {
+            ids: vec![content.id],
+        },
+    );
+    m.inner.accept(&del).unwrap();
+    let (rc, _) = envelope_to(
+        &m,
+        &eve,
+        ContentBody::Receipt {
+            kind: ReceiptKind::Read,
+            ids: vec![mine.0],
+        },
+    );
+    m.inner.accept(&rc).unwrap();
+    // Alice deletes our message: refused too.
+    let (del, _) = envelope_to(
+        &m,
+        &alice,
+        ContentBody::DeleteForEveryone { ids: vec![mine.0] },
+    );
+    m.inner.accept(&del).unwrap();
+    assert_eq!(m.counters().refused, 3);
+    assert_eq!(m.messages(&alice.account_id(), 10).unwrap().len(), 2);
+    // Alice's receipt moves ours forward, and never back.
+    let (rc, _) = envelope_to(
+        &m,
+        &alice,
+        ContentBody::Receipt {
+            kind: ReceiptKind::Read,
+            ids: vec![mine.0],
+        },
+    );
+    m.inner.accept(&rc).unwrap();
+    let (rc, _) = envelope_to(
+        &m,
+        &alice,
+        ContentBody::Receipt {
+            kind: ReceiptKind::Delivered,
+            ids: vec![mine.0],
+        },
+    );
+    m.inner.accept(&rc).unwrap();
+    let state = |m: &Messenger| {
+        m.messages(&alice.account_id(), 10)
+            .unwrap()
+            .into_iter()
+            .find(|x| x.id == mine)
+            .unwrap()
+            .state
+    };
+    assert_eq!(state(&m), MessageState::Read);
+    // Alice deletes her own message: gone.
+    let (del, _) = envelope_to(
+        &m,
+        &alice,
+        ContentBody::DeleteForEveryone {
+            ids: vec![content.id],
+        },
+    );
+    m.inner.accept(&del).unwrap();
+    assert_eq!(m.messages(&alice.account_id(), 10).unwrap().len(), 1);
+}
+
+#[test]
+fn blocked_senders_are_dropped_and_timers_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = user(&dir);
+    let spammer = key();
+    m.inner
+        .store
+        .blocked
+        .insert(spammer.account_id().as_bytes(), &[][..])
+        .unwrap();
+    let (msg, _) = envelope_to(
+        &m,
+        &spammer,
+        ContentBody::Text {
+            text: "spam".into(),
+        },
+    );
+    assert!(!m.inner.accept(&msg).unwrap());
+    assert_eq!(m.counters().blocked, 1);
+    assert!(m.requests().unwrap().is_empty());
+
+    // A message whose timer ran out is purged, with an event.
+    let friend = key();
+    m.add_contact(friend.account_id(), None).unwrap();
+    let mut conv = m.inner.store.conv(&friend.account_id()).unwrap();
+    conv.mode = Disappearing::AfterSend(std::time::Duration::from_millis(1));
+    m.inner
+        .store
+        .put(&m.inner.store.convs, friend.account_id().as_bytes(), &conv)
+        .unwrap();
+    let mut events = m.subscribe();
+    let (msg, content) = envelope_to(
+        &m,
+        &friend,
+        ContentBody::Text {
+            text: "brief".into(),
+        },
+    );
+    assert!(m.inner.accept(&msg).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert_eq!(m.inner.purge_expired().unwrap(), 1);
+    assert!(m.messages(&friend.account_id(), 10).unwrap().is_empty());
+    let mut deleted = false;
+    while let Ok(e) = events.try_recv() {
+        deleted |= matches!(e, ChatEvent::Deleted { id, .. } if id.0 == content.id);
+    }
+    assert!(deleted);
+}
+
+#[test]
+fn a_stored_code_that_no_longer_matches_is_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = user(&dir);
+    let peer = key().account_id();
+    m.mark_verified(&peer).unwrap();
+    assert_eq!(
+        m.verification(&peer).unwrap().status,
+        VerificationStatus::Verified
+    );
+    let s = &m.inner.store;
+    s.put(&s.verified, peer.as_bytes(), &"1".repeat(60))
+        .unwrap();
+    assert_eq!(
+        m.verification(&peer).unwrap().status,
+        VerificationStatus::Changed
+    );
+}
