@@ -1,6 +1,6 @@
 //! `init`, `restore` and `id`: the account itself.
 
-use std::io::{IsTerminal, Read};
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 
 use sotto_client::chat::Messenger;
 
@@ -60,9 +60,9 @@ pub fn restore(ctx: &Ctx, name: Option<&str>, encrypt: bool) -> Result<(), AppEr
         eprintln!("Type your 12-word recovery phrase, then Enter:");
     }
     let mut text = String::new();
-    std::io::stdin()
-        .take(MAX_PHRASE_BYTES)
-        .read_to_string(&mut text)
+    // One line, so a person typing ends with Enter rather than Ctrl-D.
+    BufReader::new(std::io::stdin().take(MAX_PHRASE_BYTES))
+        .read_line(&mut text)
         .map_err(|e| AppError::Io(format!("cannot read the phrase from stdin: {e}")))?;
     if text.trim().is_empty() {
         return Err(AppError::Usage(

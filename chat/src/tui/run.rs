@@ -232,3 +232,6 @@ pub async fn run(ctx: &Ctx) -> Result<(), AppError> {
     close(&m).await;
     result
 }
+
+#[cfg(test)]
+mod tests;
