@@ -57,18 +57,29 @@ pub enum ConfigError {
     },
 }
 
-/// The home's `config.toml`. Every key is optional; flags and environment
-/// variables win over it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The home's `config.toml`. Every key may be left out; flags and
+/// environment variables win over it. `config.example.toml` lists each key
+/// at its default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FileConfig {
     /// Network preset (`public`, `devnet`) or a parameters file, relative to
     /// the home. Default: `public`.
-    pub network: Option<String>,
+    pub network: String,
     /// Bootstrap multiaddrs (each ending in `/p2p/<peer id>`). Default: none.
     pub bootstrap: Vec<String>,
     /// Log filter for HOME/sotto.log, like `RUST_LOG`. Default: `info`.
-    pub log: Option<String>,
+    pub log: String,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        Self {
+            network: DEFAULT_NETWORK.to_string(),
+            bootstrap: Vec::new(),
+            log: "info".to_string(),
+        }
+    }
 }
 
 /// What the command line said about settings (absent = not given).
@@ -219,23 +230,22 @@ pub fn resolve(
         (None, None) => default_home(env)?,
     };
     let file = load_file(&home)?;
-    let params = match (&flags.network, env_nonempty("SOTTO_NETWORK"), &file.network) {
-        (Some(n), _, _) => network(n, cwd)?,
-        (None, Some(n), _) => network(&n, cwd)?,
-        (None, None, Some(n)) => network(n, &home)?,
-        (None, None, None) => network(DEFAULT_NETWORK, cwd)?,
+    let params = match (&flags.network, env_nonempty("SOTTO_NETWORK")) {
+        (Some(n), _) => network(n, cwd)?,
+        (None, Some(n)) => network(&n, cwd)?,
+        // The file's value, which is the default when the file has none.
+        (None, None) => network(&file.network, &home)?,
     };
     let bootstrap = match (&flags.bootstrap, env_nonempty("SOTTO_BOOTSTRAP")) {
         (Some(b), _) => bootstrap_arg(b, cwd)?,
         (None, Some(b)) => bootstrap_arg(&b, cwd)?,
         (None, None) => bootstrap_list(file.bootstrap.iter().map(String::as_str))?,
     };
-    let log = file.log.clone().unwrap_or_else(|| "info".to_string());
     Ok(Resolved {
         home,
         params,
         bootstrap,
-        log,
+        log: file.log,
     })
 }
 

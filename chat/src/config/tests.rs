@@ -159,3 +159,19 @@ fn oversized_file_is_refused_before_reading() {
     let e = read_small(&big).unwrap_err();
     assert!(e.to_string().contains("at most"), "{e}");
 }
+
+#[test]
+fn example_file_lists_the_defaults() {
+    let text = include_str!("../../config.example.toml");
+    let parsed: FileConfig = toml::from_str(text).unwrap();
+    assert_eq!(parsed, FileConfig::default());
+    // And every key is in it, so nobody has to read the code to find one.
+    let keys = toml::to_string(&FileConfig::default()).unwrap();
+    for line in keys.lines().filter(|l| l.contains('=')) {
+        let key = line.split('=').next().unwrap().trim();
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{key} ="))),
+            "{key} missing from config.example.toml"
+        );
+    }
+}
