@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use chat::{connect, new_user, next_event, send_sent, until, wait_messages};
 use harness::TestNet;
-use sotto_client::chat::{ChatError, ChatEvent};
+use sotto_client::chat::{ChatError, ChatEvent, MessageState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_accept_decline_and_block() {
@@ -34,7 +34,7 @@ async fn requests_accept_decline_and_block() {
         }
 
         // Stan and Mallory write to Carol, who knows neither.
-        send_sent(&stan, &carol.account_id(), "hi, we met at the conference").await;
+        let first = send_sent(&stan, &carol.account_id(), "hi, we met at the conference").await;
         let from = next_event(&mut carol_events, |e| match e {
             ChatEvent::Request { from } => Some(*from),
             _ => None,
@@ -71,6 +71,10 @@ async fn requests_accept_decline_and_block() {
         })
         .await;
         assert!(accepted);
+        // The waiting message now counts as delivered.
+        stan.wait_state(&first, MessageState::Delivered, chat::WAIT)
+            .await
+            .unwrap();
         let contacts = carol.contacts().unwrap();
         assert_eq!(contacts.len(), 1);
         assert_eq!(contacts[0].id, stan.account_id());
@@ -141,6 +145,7 @@ async fn decline_tells_the_sender_and_drops_the_request() {
         assert!(carol.requests().unwrap().is_empty());
         assert!(carol.messages(&stan.account_id(), 10).unwrap().is_empty());
         assert!(carol.contacts().unwrap().is_empty());
+        assert!(carol.conversations().unwrap().is_empty());
         carol.shutdown().await;
         stan.shutdown().await;
     })

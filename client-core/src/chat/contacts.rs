@@ -131,12 +131,26 @@ impl Messenger {
         } else {
             self.inner.enqueue_profile(from)?;
         }
+        let mut delivered = Vec::new();
         for (key, rec) in s.conversation(from)? {
             if rec.msg.request {
                 let mut new = rec.clone();
                 new.msg.request = false;
                 s.update_message(&key, &rec, &new)?;
+                delivered.push(rec.msg.id.0);
             }
+        }
+        // Strangers get no receipts (they would tell a spammer the account
+        // is read); once accepted, the waiting messages count as delivered.
+        for ids in delivered.chunks(sotto_protocol::constants::MAX_CONTENT_IDS) {
+            self.inner.enqueue(
+                from,
+                ContentBody::Receipt {
+                    kind: sotto_protocol::envelope::ReceiptKind::Delivered,
+                    ids: ids.to_vec(),
+                },
+                None,
+            )?;
         }
         self.inner
             .enqueue(from, ContentBody::RequestResponse { accepted: true }, None)?;

@@ -155,6 +155,11 @@ impl Messenger {
             let msgs = s.conversation(&peer)?;
             let conv = s.conv(&peer)?;
             let contact = contacts.iter().find(|c| c.id == peer);
+            // A declined stranger leaves a record (name, activity) but no
+            // conversation.
+            if msgs.is_empty() && contact.is_none() {
+                continue;
+            }
             let title = contact.map_or_else(
                 || conv.display_name.clone().unwrap_or_else(|| short_id(&peer)),
                 |c| c.title(),
@@ -240,25 +245,30 @@ impl Messenger {
         }
         self.flush().await?;
         if let (Some(at), Some(client)) = (expiry, inner.client()) {
-            let network = inner.network();
-            for chunk in hashes.chunks(MAX_HASHES_PER_REQUEST) {
-                let make = |now| match ExpireRequest::signed(
-                    &inner.key,
-                    &network,
-                    Namespace::INBOX,
-                    chunk.to_vec(),
-                    at,
-                    now,
-                ) {
-                    Ok(r) => Request::Expire(r),
-                    Err(_) => Request::Ping,
-                };
-                // The local copy already follows the timer; the swarm's copy
-                // would expire by its TTL anyway, so a failure is logged.
-                if let Err(e) = client.swarm_request(&inner.id, make).await {
-                    tracing::warn!("could not shorten the stored copies' expiry: {e}");
+            // Shortening the swarm's copies is a network round trip: done in
+            // the background so marking read stays instant. The local copy
+            // already follows the timer, and the swarm's copy expires by its
+            // TTL anyway, so a failure is logged, not fatal.
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                let network = inner.network();
+                for chunk in hashes.chunks(MAX_HASHES_PER_REQUEST) {
+                    let make = |now| match ExpireRequest::signed(
+                        &inner.key,
+                        &network,
+                        Namespace::INBOX,
+                        chunk.to_vec(),
+                        at,
+                        now,
+                    ) {
+                        Ok(r) => Request::Expire(r),
+                        Err(_) => Request::Ping,
+                    };
+                    if let Err(e) = client.swarm_request(&inner.id, make).await {
+                        tracing::warn!("could not shorten the stored copies' expiry: {e}");
+                    }
                 }
-            }
+            });
         }
         Ok(())
     }

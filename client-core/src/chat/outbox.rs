@@ -22,7 +22,7 @@ const MAX_BACKOFF_MS: u64 = 60_000;
 /// First wait after a failed try.
 const FIRST_BACKOFF_MS: u64 = 1_000;
 /// Most items the outbox holds; more sends are refused until some leave.
-pub(crate) const MAX_OUTBOX: usize = 10_000;
+pub(crate) const MAX_OUTBOX: usize = 5_000;
 /// How often the sender looks at the outbox when nothing wakes it.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
@@ -108,19 +108,27 @@ impl Inner {
 
     /// The last send error of a queued message, if it is still queued.
     pub(crate) fn queued_error(&self, id: &ContentId) -> Option<String> {
-        let items = self.store.scan::<OutItem>(&self.store.outbox, &[]).ok()?;
-        items
-            .into_iter()
-            .find(|(_, i)| i.id == *id)
-            .and_then(|(_, i)| i.last_error)
+        let s = &self.store;
+        // One item in memory at a time: the outbox may hold many large ones.
+        s.outbox
+            .iter()
+            .flatten()
+            .filter(|(k, _)| k.get(8..) == Some(id.as_bytes().as_slice()))
+            .find_map(|(k, v)| s.decode::<OutItem>(&s.outbox, &k, &v).ok())
+            .and_then(|i| i.last_error)
     }
 
     /// One pass over the due items; returns when the next one is due.
     async fn send_due(self: &Arc<Self>, client: &crate::Client) -> Result<Option<u64>, ChatError> {
         let s = &self.store;
-        let items = s.scan::<OutItem>(&s.outbox, &[])?;
         let mut next: Option<u64> = None;
-        for (key, mut item) in items {
+        // Keys only up front; each item is read when its turn comes, so one
+        // envelope at a time is in memory however full the outbox is.
+        let keys: Vec<sled::IVec> = s.outbox.iter().keys().collect::<Result<_, _>>()?;
+        for key in keys {
+            let Some(mut item) = s.get::<OutItem>(&s.outbox, &key)? else {
+                continue;
+            };
             let now = client.now();
             if item.next_try > now {
                 next = Some(next.map_or(item.next_try, |n| n.min(item.next_try)));

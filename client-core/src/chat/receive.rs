@@ -62,7 +62,6 @@ pub(crate) async fn round(
     wait: Duration,
     overlap: bool,
 ) -> Result<usize, ChatError> {
-    let _one_at_a_time = inner.receiving.lock().await;
     let mut after = inner.store.cursor()?;
     let network = inner.network();
     let wait_ms = u32::try_from(wait.as_millis().min(u128::from(MAX_LONG_POLL_MS))).unwrap_or(0);
@@ -92,19 +91,35 @@ pub(crate) async fn round(
                 answer.kind()
             )));
         };
-        for m in &messages {
-            match inner.accept(m) {
-                Ok(true) => new += 1,
-                Ok(false) => {}
-                // A store failure must not advance the cursor past the
-                // message: stop here and read it again next round.
-                Err(e) => return Err(e),
+        // Handling is sled work: off the async threads, and one page at a
+        // time across rounds (the loop and `receive_once` may both poll; the
+        // network waits run in parallel, the handling never does).
+        let _one_at_a_time = inner.receiving.lock().await;
+        let worker = inner.clone();
+        let now = client.now();
+        let page_new = tokio::task::spawn_blocking(move || -> Result<usize, ChatError> {
+            let mut n = 0;
+            for m in &messages {
+                // A store failure returns before the cursor moves past the
+                // message: it is read again next round, never lost.
+                if worker.accept(m)? {
+                    n += 1;
+                }
             }
-        }
+            if let Some(c) = cursor {
+                let c = c.capped(now);
+                // Forward only: another round may have gone further.
+                if worker.store.cursor()?.is_none_or(|old| c > old) {
+                    worker.store.set_cursor(c)?;
+                }
+            }
+            Ok(n)
+        })
+        .await
+        .map_err(|e| ChatError::Store(format!("the receive task failed: {e}")))??;
+        new += page_new;
         if let Some(c) = cursor {
-            let c = c.capped(client.now());
-            inner.store.set_cursor(c)?;
-            after = Some(c);
+            after = Some(c.capped(now));
         }
         if !more {
             break;

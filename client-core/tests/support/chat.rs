@@ -112,7 +112,14 @@ pub fn stored_expiries(net: &TestNet, account: &AccountId) -> Vec<u64> {
         .flat_map(|(_, node)| {
             node.context()
                 .store
-                .retrieve(account, Namespace::INBOX, None, 0, u32::MAX, sotto_client_now())
+                .retrieve(
+                    account,
+                    Namespace::INBOX,
+                    None,
+                    0,
+                    u32::MAX,
+                    sotto_client_now(),
+                )
                 .unwrap()
                 .messages
                 .into_iter()
