@@ -1,0 +1,182 @@
+//! `send`, `inbox` and `paths`: the commands that talk to the network.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sotto_client::PathStatus;
+use sotto_client::chat::{ChatMessage, MessageState, Messenger, short_id};
+use tokio::time::Instant;
+
+use super::output::{self, InboxLine};
+use super::{AppError, Ctx, close};
+
+/// Longest single long poll; the node holds a poll at most about this long.
+const POLL: Duration = Duration::from_secs(25);
+/// How long `inbox` waits for a first onion path before giving up.
+const PATH_WAIT: Duration = Duration::from_secs(20);
+
+/// `sotto send CONTACT TEXT`: queues, connects and waits until a quorum of
+/// the recipient's swarm holds the message.
+pub async fn send(ctx: &Ctx, who: &str, text: &str, timeout: Duration) -> Result<(), AppError> {
+    let m = ctx.open()?;
+    let result = send_on(ctx, &m, who, text, timeout).await;
+    close(&m).await;
+    result
+}
+
+async fn send_on(
+    ctx: &Ctx,
+    m: &Messenger,
+    who: &str,
+    text: &str,
+    timeout: Duration,
+) -> Result<(), AppError> {
+    let to = m.resolve(who)?;
+    // Queued first: whatever happens to the network below, the message is
+    // kept and a later run sends it.
+    let id = m.send_text(&to, text).await?;
+    let config = ctx.client_config().map_err(|e| {
+        AppError::Usage(format!(
+            "{e}\nThe message stays queued and is sent on the next connected run."
+        ))
+    })?;
+    if let Err(e) = m.connect(config).await {
+        return Err(AppError::Network(format!(
+            "cannot reach the network ({e}); the message stays queued and is sent on the next run"
+        )));
+    }
+    let state = m.wait_state(&id, MessageState::Sent, timeout).await?;
+    say!("Sent to {who} ({state}); message id {id}");
+    Ok(())
+}
+
+fn titles(m: &Messenger) -> HashMap<sotto_client::AccountId, String> {
+    m.contacts()
+        .map(|cs| cs.into_iter().map(|c| (c.id, c.title())).collect())
+        .unwrap_or_default()
+}
+
+fn print_messages(m: &Messenger, list: &[ChatMessage], json: bool) -> Result<(), AppError> {
+    let names = titles(m);
+    for msg in list {
+        if json {
+            say!("{}", output::line(&InboxLine::from(msg)));
+        } else {
+            let who = names
+                .get(&msg.peer)
+                .cloned()
+                .unwrap_or_else(|| short_id(&msg.peer));
+            let req = if msg.request { " (request)" } else { "" };
+            say!(
+                "[{}] {who}{req}: {}",
+                crate::tui::render::clock(msg.sent_at),
+                msg.text
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `sotto inbox [--wait SECS] [--json]`: prints what arrived since the last
+/// call, fetching from the network first; waits up to SECS when nothing is new.
+pub async fn inbox(ctx: &Ctx, wait_secs: u64, json: bool) -> Result<(), AppError> {
+    let m = ctx.connected().await?;
+    let result = inbox_on(&m, Duration::from_secs(wait_secs), json).await;
+    close(&m).await;
+    result
+}
+
+async fn inbox_on(m: &Messenger, wait: Duration, json: bool) -> Result<(), AppError> {
+    // A fresh client has no path for its first moments; asking before one is
+    // ready would only fail, so the first fetch waits for it (bounded).
+    if !wait_for_path(m, PATH_WAIT).await {
+        let unseen = m.take_unseen()?;
+        if !unseen.is_empty() {
+            return print_messages(m, &unseen, json);
+        }
+        return Err(AppError::Network(format!(
+            "no onion path became ready within {}: is the network reachable?",
+            crate::duration::format(PATH_WAIT)
+        )));
+    }
+    let deadline = Instant::now() + wait;
+    let mut last_error = None;
+    let mut fetched_once = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match m.receive_once(left.min(POLL)).await {
+            Ok(_) => fetched_once = true,
+            Err(e) => {
+                tracing::info!("receive round failed: {e}");
+                last_error = Some(e.to_string());
+                // Do not spin on a failing network.
+                tokio::time::sleep(Duration::from_millis(500).min(left)).await;
+            }
+        }
+        let new = m.take_unseen()?;
+        if !new.is_empty() {
+            print_messages(m, &new, json)?;
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    match (fetched_once, last_error) {
+        (false, Some(e)) => Err(AppError::Network(format!("could not fetch messages: {e}"))),
+        _ => {
+            if !json {
+                say!("No new messages.");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Text lines describing a path state (also used by the TUI's popup).
+pub fn describe_paths(status: &PathStatus) -> Vec<String> {
+    match status {
+        PathStatus::Ready { hops } => {
+            let mut out = vec![format!("Ready: {} path(s)", hops.len())];
+            for (i, relays) in hops.iter().enumerate() {
+                let chain: Vec<String> = relays.iter().map(|n| n.short()).collect();
+                out.push(format!("  path {}: {}", i + 1, chain.join(" -> ")));
+            }
+            out
+        }
+        PathStatus::Building => vec!["Building paths (no path ready yet)".into()],
+        PathStatus::Offline => vec!["Offline: no path can be built now".into()],
+    }
+}
+
+/// Waits until a path is ready or `limit` passes; says whether one is.
+async fn wait_for_path(m: &Messenger, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if matches!(m.path_status(), PathStatus::Ready { .. }) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `sotto paths`: waits up to `wait` for a ready path and shows the hops.
+pub async fn paths(ctx: &Ctx, wait: Duration) -> Result<(), AppError> {
+    let m = ctx.connected().await?;
+    wait_for_path(&m, wait).await;
+    let status = m.path_status();
+    close(&m).await;
+    for line in describe_paths(&status) {
+        say!("{line}");
+    }
+    match status {
+        PathStatus::Ready { .. } => Ok(()),
+        _ => Err(AppError::Network(format!(
+            "no onion path became ready within {}",
+            crate::duration::format(wait)
+        ))),
+    }
+}

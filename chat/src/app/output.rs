@@ -1,0 +1,157 @@
+//! The JSON shapes `--json` prints: one object per line, stable field names
+//! for scripts.
+
+use serde::Serialize;
+use sotto_client::chat::{ChatMessage, Contact, MessageRequest, VerificationStatus};
+
+/// One incoming message (`sotto inbox --json`).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct InboxLine {
+    /// Message id, 32 hex digits.
+    pub id: String,
+    /// Sender's account ID.
+    pub from: String,
+    /// The text.
+    pub text: String,
+    /// Sender's clock, unix ms.
+    pub sent_at: u64,
+    /// When this device stored it, unix ms.
+    pub received_at: u64,
+    /// From someone who is not a contact (it waits in Requests).
+    pub request: bool,
+}
+
+impl From<&ChatMessage> for InboxLine {
+    fn from(m: &ChatMessage) -> Self {
+        Self {
+            id: m.id.to_string(),
+            from: m.peer.to_string(),
+            text: m.text.clone(),
+            sent_at: m.sent_at,
+            received_at: m.received_at,
+            request: m.request,
+        }
+    }
+}
+
+/// One contact (`sotto contacts list --json`).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ContactLine {
+    /// Account ID.
+    pub id: String,
+    /// Nickname, display name or short ID.
+    pub title: String,
+    /// The nickname given locally.
+    pub nickname: Option<String>,
+    /// The name they gave themselves.
+    pub display_name: Option<String>,
+    /// "unverified", "verified" or "changed".
+    pub verified: &'static str,
+    /// When added, unix ms.
+    pub added_at: u64,
+}
+
+/// Lower-case word for a verification status.
+pub fn status_word(s: VerificationStatus) -> &'static str {
+    match s {
+        VerificationStatus::Unverified => "unverified",
+        VerificationStatus::Verified => "verified",
+        VerificationStatus::Changed => "changed",
+    }
+}
+
+impl From<&Contact> for ContactLine {
+    fn from(c: &Contact) -> Self {
+        Self {
+            id: c.id.to_string(),
+            title: c.title(),
+            nickname: c.nickname.clone(),
+            display_name: c.display_name.clone(),
+            verified: status_word(c.verified),
+            added_at: c.added_at,
+        }
+    }
+}
+
+/// One pending request (`sotto requests list --json`).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct RequestLine {
+    /// Sender's account ID.
+    pub from: String,
+    /// The name they gave.
+    pub display_name: Option<String>,
+    /// How many messages wait.
+    pub messages: usize,
+    /// Their first message.
+    pub first_text: String,
+    /// When it arrived, unix ms.
+    pub received_at: u64,
+}
+
+impl From<&MessageRequest> for RequestLine {
+    fn from(r: &MessageRequest) -> Self {
+        Self {
+            from: r.from.to_string(),
+            display_name: r.display_name.clone(),
+            messages: r.messages,
+            first_text: r.first_text.clone(),
+            received_at: r.received_at,
+        }
+    }
+}
+
+/// `value` as one line of JSON. These structs hold only strings and numbers,
+/// so serialising cannot fail; an empty object is the fallback all the same.
+pub fn line<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use sotto_client::Account;
+    use sotto_client::chat::{MessageId, MessageState};
+
+    use super::*;
+
+    #[test]
+    fn inbox_line_has_the_documented_fields() {
+        let from = Account::create().id();
+        let id: MessageId = "00112233445566778899aabbccddeeff".parse().unwrap();
+        let m = ChatMessage {
+            id,
+            peer: from,
+            outgoing: false,
+            text: "hi \"there\"\n".into(),
+            sent_at: 1_700_000_000_000,
+            received_at: 1_700_000_000_500,
+            state: MessageState::Delivered,
+            expires_at: None,
+            request: true,
+        };
+        let text = line(&InboxLine::from(&m));
+        assert!(!text.contains('\n'), "one object per line: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["id"], "00112233445566778899aabbccddeeff");
+        assert_eq!(v["from"], from.to_string());
+        assert_eq!(v["text"], "hi \"there\"\n");
+        assert_eq!(v["sent_at"], 1_700_000_000_000u64);
+        assert_eq!(v["received_at"], 1_700_000_000_500u64);
+        assert_eq!(v["request"], true);
+        assert_eq!(v.as_object().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn contact_line_words() {
+        let c = Contact {
+            id: Account::create().id(),
+            nickname: Some("bob".into()),
+            display_name: Some("Robert".into()),
+            verified: VerificationStatus::Changed,
+            added_at: 5,
+        };
+        let v: serde_json::Value = serde_json::from_str(&line(&ContactLine::from(&c))).unwrap();
+        assert_eq!(v["title"], "bob");
+        assert_eq!(v["verified"], "changed");
+        assert_eq!(v["display_name"], "Robert");
+    }
+}

@@ -1,0 +1,198 @@
+//! `contacts`, `requests`, `verify` and `disappear`.
+
+use sotto_client::AccountId;
+use sotto_client::chat::{Disappearing, Messenger, VerificationStatus};
+
+use super::output::{self, ContactLine, RequestLine};
+use super::{AppError, Ctx, close};
+use crate::cli::{ContactsCmd, DisappearCmd, RequestsCmd};
+
+fn parse_id(text: &str) -> Result<AccountId, AppError> {
+    text.trim()
+        .parse()
+        .map_err(|e| AppError::Usage(format!("{text:?} is not an account ID: {e}")))
+}
+
+/// Opens the account, connected when a bootstrap node is known, so notices
+/// to the other side (accepted, declined, timer changed) go out now; without
+/// one they wait in the outbox for the next connected run.
+async fn open_maybe_connected(ctx: &Ctx) -> Result<(Messenger, bool), AppError> {
+    match ctx.client_config() {
+        Ok(config) => {
+            let m = ctx.open()?;
+            match m.connect(config).await {
+                Ok(()) => Ok((m, true)),
+                Err(e) => {
+                    eprintln!("note: offline ({e}); the other side is told on the next run");
+                    Ok((m, false))
+                }
+            }
+        }
+        Err(_) => Ok((ctx.open()?, false)),
+    }
+}
+
+/// `sotto contacts …`.
+pub fn contacts(ctx: &Ctx, cmd: ContactsCmd) -> Result<(), AppError> {
+    let m = ctx.open()?;
+    match cmd {
+        ContactsCmd::Add { id, name } => {
+            let c = m.add_contact(parse_id(&id)?, name.as_deref())?;
+            say!("Added {} ({})", c.title(), c.id);
+        }
+        ContactsCmd::List { json } => {
+            let list = m.contacts()?;
+            if json {
+                for c in &list {
+                    say!("{}", output::line(&ContactLine::from(c)));
+                }
+            } else if list.is_empty() {
+                say!("No contacts yet: sotto contacts add <account ID> --name <name>");
+            } else {
+                for c in &list {
+                    let mark = match c.verified {
+                        VerificationStatus::Verified => " (verified)",
+                        VerificationStatus::Changed => " (KEY CHANGED: verify again)",
+                        VerificationStatus::Unverified => "",
+                    };
+                    say!("{}  {}{mark}", c.title(), c.id);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A request's sender: an account ID, or the display name of exactly one
+/// pending request.
+fn request_sender(m: &Messenger, who: &str) -> Result<AccountId, AppError> {
+    if let Ok(id) = who.trim().parse::<AccountId>() {
+        return Ok(id);
+    }
+    let wanted = who.trim().to_lowercase();
+    let matches: Vec<AccountId> = m
+        .requests()?
+        .into_iter()
+        .filter(|r| r.display_name.as_deref().map(str::to_lowercase) == Some(wanted.clone()))
+        .map(|r| r.from)
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(AppError::Usage(format!(
+            "no pending request from {who:?}: see sotto requests list"
+        ))),
+        _ => Err(AppError::Usage(format!(
+            "several requests are from {who:?}: use the account ID"
+        ))),
+    }
+}
+
+/// `sotto requests …`.
+pub async fn requests(ctx: &Ctx, cmd: RequestsCmd) -> Result<(), AppError> {
+    if let RequestsCmd::List { json } = cmd {
+        let m = ctx.open()?;
+        let list = m.requests()?;
+        if json {
+            for r in &list {
+                say!("{}", output::line(&RequestLine::from(r)));
+            }
+        } else if list.is_empty() {
+            say!("No message requests.");
+        } else {
+            for r in &list {
+                let who = r.display_name.clone().unwrap_or_else(|| "(no name)".into());
+                say!("{who}  {}  {} message(s)", r.from, r.messages);
+                say!("    “{}”", r.first_text);
+            }
+            say!("Answer with: sotto requests accept|decline|block <account ID>");
+        }
+        return Ok(());
+    }
+    let (m, _) = open_maybe_connected(ctx).await?;
+    let result = async {
+        match cmd {
+            RequestsCmd::Accept { id } => {
+                let from = request_sender(&m, &id)?;
+                m.accept_request(&from).await?;
+                say!("Accepted: {from} is now a contact.");
+            }
+            RequestsCmd::Decline { id } => {
+                let from = request_sender(&m, &id)?;
+                m.decline_request(&from).await?;
+                say!("Declined the request from {from}.");
+            }
+            RequestsCmd::Block { id } => {
+                let from = request_sender(&m, &id)?;
+                m.block(&from).await?;
+                say!("Blocked {from}: their messages will be dropped.");
+            }
+            RequestsCmd::List { .. } => {}
+        }
+        Ok::<(), AppError>(())
+    }
+    .await;
+    close(&m).await;
+    result
+}
+
+/// `sotto verify CONTACT [--mark]`.
+pub fn verify(ctx: &Ctx, who: &str, mark: bool) -> Result<(), AppError> {
+    let m = ctx.open()?;
+    let peer = m.resolve(who)?;
+    if mark {
+        m.mark_verified(&peer)?;
+        say!("Marked {who} verified. You will be warned if their key ever changes.");
+        return Ok(());
+    }
+    let v = m.verification(&peer)?;
+    say!("Verification code with {who}:");
+    say!();
+    for line in v.code.lines() {
+        say!("    {line}");
+    }
+    say!();
+    if let Some(qr) = crate::qr::render(&v.code.digits()) {
+        for l in qr {
+            say!("  {l}");
+        }
+        say!();
+    }
+    match v.status {
+        VerificationStatus::Verified => say!("Status: verified."),
+        VerificationStatus::Unverified => say!(
+            "Status: not verified. Compare the digits with {who} in person or on a call, then run: sotto verify {who} --mark"
+        ),
+        VerificationStatus::Changed => say!(
+            "WARNING: this code differs from the one you verified. {who}'s key changed: check with them before trusting this conversation."
+        ),
+    }
+    Ok(())
+}
+
+/// `sotto disappear CONTACT off|after-send D|after-read D`.
+pub async fn disappear(ctx: &Ctx, who: &str, mode: DisappearCmd) -> Result<(), AppError> {
+    let (m, _) = open_maybe_connected(ctx).await?;
+    let result = async {
+        let peer = m.resolve(who)?;
+        let mode = match mode {
+            DisappearCmd::Off => Disappearing::Off,
+            DisappearCmd::AfterSend { duration } => Disappearing::AfterSend(duration),
+            DisappearCmd::AfterRead { duration } => Disappearing::AfterRead(duration),
+        };
+        m.set_disappearing(&peer, mode).await?;
+        say!("Disappearing messages with {who}: {}", describe(mode));
+        Ok::<(), AppError>(())
+    }
+    .await;
+    close(&m).await;
+    result
+}
+
+/// Words for a disappearing mode.
+pub fn describe(mode: Disappearing) -> String {
+    match mode {
+        Disappearing::Off => "off".into(),
+        Disappearing::AfterSend(d) => format!("{} after sending", crate::duration::format(d)),
+        Disappearing::AfterRead(d) => format!("{} after reading", crate::duration::format(d)),
+    }
+}

@@ -1,0 +1,237 @@
+//! `sotto chat`: the terminal, the key reader, library events and the loop
+//! that ties them to the pure UI parts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crossterm::event::{self, Event, KeyEvent};
+use sotto_client::AccountId;
+use sotto_client::chat::{ChatError, ChatEvent, Messenger};
+use tokio::sync::{broadcast, mpsc};
+
+use super::convert::{conv_row, msg_row, request_row, trust};
+use super::keys::{Action, handle_key};
+use super::state::{App, Screen, VerifyView};
+use crate::app::{AppError, Ctx, close};
+
+/// Messages of the open conversation loaded at once.
+const MESSAGE_WINDOW: usize = 500;
+/// Key presses buffered between the reader thread and the loop.
+const KEY_QUEUE: usize = 64;
+/// How often the screen is refreshed when nothing happens (clock, paths).
+const IDLE_REFRESH: Duration = Duration::from_secs(5);
+
+/// Everything the screen shows from the store, read in one blocking call.
+struct Snapshot {
+    conversations: Vec<super::ConvRow>,
+    messages: Vec<super::MsgRow>,
+    requests: Vec<super::RequestRow>,
+}
+
+fn snapshot(m: &Messenger, open: Option<AccountId>) -> Result<Snapshot, ChatError> {
+    let conversations: Vec<_> = m.conversations()?.iter().map(conv_row).collect();
+    // The open conversation may have moved in the list; keep following it.
+    let peer = open
+        .filter(|p| conversations.iter().any(|c| c.peer == *p))
+        .or_else(|| conversations.first().map(|c| c.peer));
+    let messages = match peer {
+        Some(p) => m
+            .messages(&p, MESSAGE_WINDOW)?
+            .iter()
+            .map(msg_row)
+            .collect(),
+        None => Vec::new(),
+    };
+    let requests = m.requests()?.iter().map(request_row).collect();
+    Ok(Snapshot {
+        conversations,
+        messages,
+        requests,
+    })
+}
+
+/// Reloads the UI from the store (sled reads run off the async threads).
+async fn refresh(app: &mut App, m: &Messenger) {
+    let m2 = m.clone();
+    let open = app.current_peer();
+    match tokio::task::spawn_blocking(move || snapshot(&m2, open)).await {
+        Ok(Ok(s)) => {
+            app.set_conversations(s.conversations);
+            app.messages = s.messages;
+            app.set_requests(s.requests);
+        }
+        Ok(Err(e)) => app.status = Some(e.to_string()),
+        Err(e) => app.status = Some(format!("reading the store failed: {e}")),
+    }
+    app.path = m.path_status();
+}
+
+/// Reads keys on a thread of its own (crossterm's reads block) into a bounded
+/// queue; stops when `stop` is set.
+fn key_reader(tx: mpsc::Sender<KeyEvent>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        match event::poll(Duration::from_millis(100)) {
+            Ok(true) => {
+                if let Ok(Event::Key(k)) = event::read()
+                    && tx.blocking_send(k).is_err()
+                {
+                    return;
+                }
+            }
+            Ok(false) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Carries out what a key asked for.
+async fn act(app: &mut App, m: &Messenger, action: Action) -> Result<(), ChatError> {
+    match action {
+        Action::None => {}
+        Action::Open(peer) => {
+            refresh(app, m).await;
+            m.mark_read(&peer).await?;
+        }
+        Action::Send { to, text } => {
+            m.set_typing(&to, false).await?;
+            m.send_text(&to, &text).await?;
+            refresh(app, m).await;
+        }
+        Action::Typing { peer, typing } => m.set_typing(&peer, typing).await?,
+        Action::ShowRequests => refresh(app, m).await,
+        Action::Accept(id) => {
+            m.accept_request(&id).await?;
+            app.status = Some("Accepted: they are now a contact.".into());
+            refresh(app, m).await;
+        }
+        Action::Decline(id) => {
+            m.decline_request(&id).await?;
+            app.status = Some("Request declined.".into());
+            refresh(app, m).await;
+        }
+        Action::Block(id) => {
+            m.block(&id).await?;
+            app.status = Some("Blocked.".into());
+            refresh(app, m).await;
+        }
+        Action::ShowVerify(peer) => {
+            let v = m.verification(&peer)?;
+            let title = app
+                .conversations
+                .iter()
+                .find(|c| c.peer == peer)
+                .map_or_else(|| peer.to_string(), |c| c.title.clone());
+            app.screen = Screen::Verify(VerifyView {
+                peer,
+                title,
+                code: v.code,
+                trust: trust(v.status),
+            });
+        }
+        Action::MarkVerified(peer) => {
+            m.mark_verified(&peer)?;
+            if let Screen::Verify(view) = &mut app.screen {
+                view.trust = trust(m.verification(&peer)?.status);
+            }
+            refresh(app, m).await;
+        }
+    }
+    Ok(())
+}
+
+/// A library event: update what it touches.
+async fn on_event(app: &mut App, m: &Messenger, ev: ChatEvent) {
+    match ev {
+        ChatEvent::Path(p) => app.path = p,
+        ChatEvent::Typing { peer, typing } => {
+            if app.current_peer() == Some(peer) {
+                app.peer_typing = typing;
+            }
+        }
+        ChatEvent::SendFailed { reason, .. } => {
+            app.status = Some(format!("Not sent yet ({reason}); it stays queued."));
+        }
+        ChatEvent::Message(msg) => {
+            let open = app.current_peer() == Some(msg.peer) && app.screen == Screen::Main;
+            refresh(app, m).await;
+            if open && let Err(e) = m.mark_read(&msg.peer).await {
+                app.status = Some(e.to_string());
+            }
+        }
+        _ => refresh(app, m).await,
+    }
+}
+
+/// Runs the UI until the user quits.
+pub async fn run(ctx: &Ctx) -> Result<(), AppError> {
+    // The passphrase prompt (if any) needs the normal terminal, so the home
+    // is opened before the UI takes the screen.
+    let m = ctx.open()?;
+    let mut app = App::new(m.account_id());
+    match ctx.client_config() {
+        Ok(config) => {
+            if let Err(e) = m.connect(config).await {
+                app.status = Some(format!("Offline: {e}"));
+            }
+        }
+        Err(e) => app.status = Some(format!("Offline: {e}")),
+    }
+    // ratatui's init also installs a panic hook that restores the terminal.
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            // It may have got half way (raw mode on): undo whatever it did.
+            ratatui::restore();
+            close(&m).await;
+            return Err(AppError::Io(format!("cannot take over the terminal: {e}")));
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (key_tx, mut keys) = mpsc::channel(KEY_QUEUE);
+    let reader = {
+        let stop = stop.clone();
+        std::thread::spawn(move || key_reader(key_tx, stop))
+    };
+    let mut events = m.subscribe();
+    refresh(&mut app, &m).await;
+    if let Some(p) = app.current_peer()
+        && let Err(e) = m.mark_read(&p).await
+    {
+        app.status = Some(e.to_string());
+    }
+    let mut result = Ok(());
+    while !app.quit {
+        if let Err(e) = terminal.draw(|f| super::draw(f, &app)) {
+            result = Err(AppError::Io(format!("drawing the screen failed: {e}")));
+            break;
+        }
+        tokio::select! {
+            k = keys.recv() => match k {
+                Some(k) => {
+                    let action = handle_key(&mut app, k);
+                    if let Err(e) = act(&mut app, &m, action).await {
+                        app.status = Some(e.to_string());
+                    }
+                }
+                None => break,
+            },
+            ev = events.recv() => match ev {
+                Ok(ev) => on_event(&mut app, &m, ev).await,
+                // Fell behind: the store has everything, so re-read it.
+                Err(broadcast::error::RecvError::Lagged(_)) => refresh(&mut app, &m).await,
+                // Only when the library is gone; nothing more will come.
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = tokio::time::sleep(IDLE_REFRESH) => refresh(&mut app, &m).await,
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    ratatui::restore();
+    let _ = reader.join();
+    close(&m).await;
+    result
+}
+
+#[cfg(test)]
+mod tests;

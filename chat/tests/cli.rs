@@ -1,0 +1,458 @@
+//! The real `sotto` binary against real `sotto-node` processes on loopback
+//! (issue 5, part 4): two users init, add each other, send, read the inbox as
+//! JSON; a stranger's message is a request, which is then accepted.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::field_reassign_with_default
+)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sotto_node::config::NodeConfig;
+
+const SOTTO: &str = env!("CARGO_BIN_EXE_sotto");
+/// Nodes in the devnet. A request to an account's swarm keeps that whole
+/// swarm (5 on a devnet) off its onion path, which needs 3 other relays.
+const NODES: usize = 8;
+
+/// `sotto-node` beside `sotto` in the target directory, built if missing.
+fn node_bin() -> PathBuf {
+    let bin = Path::new(SOTTO).with_file_name("sotto-node");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-p", "sotto-node", "--bin", "sotto-node"])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "building sotto-node failed");
+    }
+    bin
+}
+
+struct Node {
+    dir: tempfile::TempDir,
+    peer: String,
+    port: u16,
+    metrics: String,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn p2p(&self) -> String {
+        format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", self.port, self.peer)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
+    }
+
+    fn directory_size(&self) -> f64 {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(&self.metrics) else {
+            return 0.0;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        if s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .is_err()
+        {
+            return 0.0;
+        }
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body.lines()
+            .find_map(|l| {
+                l.strip_prefix("sotto_directory_nodes ")
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts `NODES` nodes. Ports are chosen by binding port 0 and holding every
+/// listener until all are chosen, so no two nodes get the same port.
+fn devnet() -> Vec<Node> {
+    let bin = node_bin();
+    let held: Vec<TcpListener> = (0..NODES * 2)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<u16> = held
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    let mut nodes = Vec::new();
+    for i in 0..NODES {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(&bin)
+            .args(["init", "--network", "devnet", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let info = Command::new(&bin)
+            .args(["info", "--json", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+        nodes.push(Node {
+            dir,
+            peer: v["peer_id"].as_str().unwrap().to_string(),
+            port: ports[2 * i],
+            metrics: format!("127.0.0.1:{}", ports[2 * i + 1]),
+            child: None,
+        });
+    }
+    let boot = nodes[0].p2p();
+    for (i, n) in nodes.iter().enumerate() {
+        let mut c = NodeConfig::default();
+        c.network = "devnet".into();
+        c.listen = vec![format!("/ip4/127.0.0.1/tcp/{}", n.port)];
+        c.bootstrap = if i == 0 { vec![] } else { vec![boot.clone()] };
+        c.metrics = n.metrics.clone();
+        c.replication.anti_entropy_interval_ms = 1_000;
+        c.replication.retry_interval_ms = 500;
+        c.directory.check_interval_ms = 1_000;
+        c.directory.pull_interval_ms = 1_000;
+        std::fs::write(n.dir.path().join("node.toml"), toml::to_string(&c).unwrap()).unwrap();
+    }
+    // Let go of the ports only now, right before the nodes bind them.
+    drop(held);
+    for n in &mut nodes {
+        let log = std::fs::File::create(n.dir.path().join("node.log")).unwrap();
+        n.child = Some(
+            Command::new(&bin)
+                .args(["run", "--log", "info", "--data-dir"])
+                .arg(n.dir.path())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !nodes.iter().all(|n| n.directory_size() == NODES as f64) {
+        if Instant::now() > deadline {
+            for n in &nodes {
+                eprintln!("--- node {}:\n{}", n.peer, n.log());
+            }
+            panic!("the devnet did not form one directory of {NODES}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    nodes
+}
+
+/// One user: a home directory and the devnet's bootstrap file.
+struct User {
+    home: tempfile::TempDir,
+    bootstrap: PathBuf,
+}
+
+impl User {
+    fn new(bootstrap: &Path) -> User {
+        User {
+            home: tempfile::tempdir().unwrap(),
+            bootstrap: bootstrap.to_path_buf(),
+        }
+    }
+
+    /// Runs `sotto` with this home; killed if it runs past `limit`.
+    fn run(&self, args: &[&str], limit: Duration) -> Output {
+        let mut child = Command::new(SOTTO)
+            .arg("--home")
+            .arg(self.home.path())
+            .args(args)
+            // Settings through the environment, as a script would set them.
+            .env("SOTTO_NETWORK", "devnet")
+            .env("SOTTO_BOOTSTRAP", &self.bootstrap)
+            .env_remove("SOTTO_HOME")
+            .env_remove("SOTTO_PASSPHRASE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + limit;
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "sotto {args:?} ran past {limit:?}\nstdout: {}\nstderr: {}\nlog: {}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, Duration::from_secs(90));
+        assert!(
+            out.status.success(),
+            "sotto {args:?} failed ({}):\nstdout: {}\nstderr: {}\nlog: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("sotto.log")).unwrap_or_default()
+    }
+
+    /// `init`, returning the account ID it printed.
+    fn init(&self, name: &str) -> String {
+        let out = self.ok(&["init", "--name", name]);
+        let id = out
+            .lines()
+            .find_map(|l| l.strip_prefix("Account ID: "))
+            .unwrap_or_else(|| panic!("no Account ID line in:\n{out}"))
+            .to_string();
+        assert!(id.starts_with("sotto1"), "{id}");
+        assert!(out.contains('▀') || out.contains('▄'), "a QR code is drawn");
+        assert!(out.contains("shown only this once"), "{out}");
+        // `id` prints the same ID alone.
+        assert_eq!(self.ok(&["id"]).trim(), id);
+        id
+    }
+
+    /// `inbox --json --wait`, parsed.
+    fn inbox(&self) -> Vec<serde_json::Value> {
+        self.ok(&["inbox", "--json", "--wait", "30"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn two_users_and_a_stranger_over_real_nodes() {
+    let started = Instant::now();
+    let nodes = devnet();
+    let net_dir = tempfile::tempdir().unwrap();
+    let bootstrap = net_dir.path().join("bootstrap.txt");
+    let lines: Vec<String> = nodes.iter().map(Node::p2p).collect();
+    std::fs::write(&bootstrap, lines.join("\n") + "\n").unwrap();
+    eprintln!("devnet of {NODES} up after {:?}", started.elapsed());
+
+    let alice = User::new(&bootstrap);
+    let bob = User::new(&bootstrap);
+    let carol = User::new(&bootstrap);
+    let alice_id = alice.init("Alice");
+    let bob_id = bob.init("Bob");
+    let carol_id = carol.init("Carol");
+
+    // A second init on the same home is refused with a reason.
+    let again = alice.run(&["init"], Duration::from_secs(20));
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds an account"));
+
+    alice.ok(&["contacts", "add", &bob_id, "--name", "bob"]);
+    bob.ok(&["contacts", "add", &alice_id, "--name", "alice"]);
+    let contacts = alice.ok(&["contacts", "list", "--json"]);
+    assert!(
+        contacts.contains(&bob_id) && contacts.contains("\"title\":\"bob\""),
+        "{contacts}"
+    );
+
+    // A bad contact name fails with a message and the usage exit code.
+    let bad = alice.run(&["send", "nobody", "x"], Duration::from_secs(20));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nobody"));
+
+    let t = Instant::now();
+    let sent = alice.ok(&["send", "bob", "hello bob", "--timeout", "60s"]);
+    assert!(sent.contains("Sent to bob"), "{sent}");
+    eprintln!("alice's send returned after {:?}", t.elapsed());
+
+    let t = Instant::now();
+    let inbox = bob.inbox();
+    eprintln!(
+        "bob's inbox returned {} line(s) after {:?}",
+        inbox.len(),
+        t.elapsed()
+    );
+    let m = inbox
+        .iter()
+        .find(|m| m["text"] == "hello bob")
+        .unwrap_or_else(|| panic!("no message in {inbox:?}"));
+    assert_eq!(m["from"], alice_id.as_str());
+    assert_eq!(m["request"], false);
+    assert!(m["sent_at"].as_u64().unwrap() > 0);
+    let id = m["id"].as_str().unwrap();
+    assert_eq!(id.len(), 32);
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+
+    // Carol is not Bob's contact: her message is a request.
+    carol.ok(&["send", &bob_id, "hi, it's carol", "--timeout", "60s"]);
+    let inbox = bob.inbox();
+    let m = inbox
+        .iter()
+        .find(|m| m["text"] == "hi, it's carol")
+        .unwrap_or_else(|| panic!("no request in {inbox:?}"));
+    assert_eq!(m["from"], carol_id.as_str());
+    assert_eq!(m["request"], true);
+    // What was shown once is not shown again.
+    assert!(!bob.ok(&["inbox", "--json"]).contains("hi, it's carol"));
+
+    let requests = bob.ok(&["requests", "list", "--json"]);
+    assert!(requests.contains(&carol_id), "{requests}");
+    let accepted = bob.ok(&["requests", "accept", &carol_id]);
+    assert!(accepted.contains("is now a contact"), "{accepted}");
+    assert!(!bob.ok(&["requests", "list", "--json"]).contains(&carol_id));
+    assert!(bob.ok(&["contacts", "list", "--json"]).contains(&carol_id));
+
+    // The rest of the commands a user reaches for, over the same devnet.
+    let paths = alice.ok(&["paths"]);
+    assert!(paths.starts_with("Ready:"), "{paths}");
+    assert!(paths.contains("path 1: "), "{paths}");
+    let verify = alice.ok(&["verify", "bob"]);
+    let bob_verify = bob.ok(&["verify", "alice"]);
+    let code = |out: &str| -> String {
+        out.lines()
+            .map(str::trim)
+            .filter(|l| {
+                l.split(' ')
+                    .all(|g| g.len() == 5 && g.chars().all(|c| c.is_ascii_digit()))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(code(&verify).len(), 60 + 11, "{verify}");
+    assert_eq!(code(&verify), code(&bob_verify), "both sides see one code");
+    assert!(verify.contains("not verified"), "{verify}");
+    alice.ok(&["verify", "bob", "--mark"]);
+    assert!(alice.ok(&["verify", "bob"]).contains("Status: verified"));
+    let d = alice.ok(&["disappear", "bob", "after-read", "5m"]);
+    assert!(d.contains("5m after reading"), "{d}");
+
+    eprintln!("whole test took {:?}", started.elapsed());
+    drop(nodes);
+}
+
+#[test]
+fn encrypted_home_needs_its_passphrase() {
+    let user = User::new(Path::new("/nonexistent-bootstrap.txt"));
+    let run = |args: &[&str], pass: Option<&str>| {
+        let mut c = Command::new(SOTTO);
+        c.arg("--home")
+            .arg(user.home.path())
+            .args(args)
+            .env_remove("SOTTO_BOOTSTRAP")
+            .env_remove("SOTTO_HOME")
+            .stdin(Stdio::null());
+        match pass {
+            Some(p) => c.env("SOTTO_PASSPHRASE", p),
+            None => c.env_remove("SOTTO_PASSPHRASE"),
+        };
+        c.output().unwrap()
+    };
+    let out = run(&["init", "--encrypt"], Some("correct horse battery"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = run(&["id"], Some("correct horse battery"));
+    assert!(id.status.success());
+    assert!(String::from_utf8_lossy(&id.stdout).starts_with("sotto1"));
+    let wrong = run(&["id"], Some("wrong"));
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("passphrase"));
+    // No terminal to ask on and no variable: told what to do.
+    let none = run(&["id"], None);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("SOTTO_PASSPHRASE"));
+}
+
+#[test]
+fn restore_reads_the_phrase_from_stdin() {
+    use std::io::Write;
+    let first = tempfile::tempdir().unwrap();
+    let out = Command::new(SOTTO)
+        .arg("--home")
+        .arg(first.path())
+        .arg("init")
+        .env_remove("SOTTO_PASSPHRASE")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Account ID: "))
+        .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("Recovery phrase"))
+        .unwrap();
+    let phrase = lines[at + 2].trim();
+    assert_eq!(phrase.split(' ').count(), 12, "{phrase}");
+
+    let second = tempfile::tempdir().unwrap();
+    let mut child = Command::new(SOTTO)
+        .arg("--home")
+        .arg(second.path())
+        .arg("restore")
+        .env_remove("SOTTO_PASSPHRASE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", phrase.to_uppercase()).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(id));
+
+    // A phrase with a typo is refused with the reason.
+    let third = tempfile::tempdir().unwrap();
+    let mut child = Command::new(SOTTO)
+        .arg("--home")
+        .arg(third.path())
+        .arg("restore")
+        .env_remove("SOTTO_PASSPHRASE")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"apple banana\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("recovery phrase"));
+}
