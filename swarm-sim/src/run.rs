@@ -34,6 +34,7 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
     let wall = Instant::now();
     let params = s.params().map_err(|e| SimError::Setup(e.to_string()))?;
     let mut net = SimNet::new(params.clone());
+    net.overrides = s.node.clone();
     for _ in 0..s.nodes {
         net.add_node().await?;
     }
@@ -44,7 +45,11 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         .into_iter()
         .enumerate()
     {
-        let client = Client::start(net.client_config())
+        let mut config = net.client_config();
+        if let Some(c) = s.clock_skew.iter().find(|c| c.client == index) {
+            config.clock_offset_ms = c.offset_ms;
+        }
+        let client = Client::start(config)
             .await
             .map_err(|e| SimError::Setup(format!("client {index}: {e}")))?;
         users.push(Arc::new(User {
