@@ -4,6 +4,7 @@
 //! duplicated, latency, replication and memory.
 
 pub mod faults;
+pub mod flood;
 pub mod ledger;
 pub mod net;
 pub mod replication;
