@@ -268,6 +268,11 @@ impl Node {
         for task in &self.tasks {
             task.abort();
         }
+        // The one thing done on the way down is what the OS does for a
+        // killed process: its listening address is released (the memory
+        // transport only frees it when the listener is removed) and its
+        // connections close.
+        let _ = self.ctx.net.shutdown().await;
         self.net_task.abort();
         for task in self.tasks {
             let _ = tokio::time::timeout(SHUTDOWN_WAIT, task).await;

@@ -6,7 +6,7 @@ mod schedule;
 
 use serde::Deserialize;
 
-pub use schedule::{Planned, online, schedule};
+pub use schedule::{Planned, online, schedule, scheduled};
 
 /// Most nodes or clients one in-process run may start (memory and file
 /// handles are bounded by this).

@@ -122,6 +122,11 @@ impl Scenario {
         if f.client >= self.clients || target >= self.clients {
             return Err(invalid("flood: client or target out of range"));
         }
+        if (0..self.clients).filter(|&c| super::scheduled(self, c)).count() < 2 {
+            return Err(invalid(
+                "flood: at least two clients besides the flooder and its target are needed",
+            ));
+        }
         if !(f.rate > 0.0 && f.rate <= MAX_FLOOD_RATE) {
             return Err(invalid(format!(
                 "flood: rate must be above 0 and at most {MAX_FLOOD_RATE}"
