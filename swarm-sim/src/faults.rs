@@ -144,4 +144,3 @@ pub async fn apply(
         nodes,
     })
 }
-

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use sotto_protocol::AccountId;
 use serde::Serialize;
+use sotto_protocol::AccountId;
 use sotto_protocol::rpc::MessageHash;
 
 /// One message's fate.
@@ -289,6 +289,9 @@ mod tests {
             l.flood_delivered();
         });
         let f = with(&l, |l| l.flood());
-        assert_eq!((f.attempted, f.rate_limited, f.skipped, f.delivered), (1, 1, 1, 1));
+        assert_eq!(
+            (f.attempted, f.rate_limited, f.skipped, f.delivered),
+            (1, 1, 1, 1)
+        );
     }
 }

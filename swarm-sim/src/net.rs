@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use libp2p::{Multiaddr, PeerId};
 use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
 use sotto_client::ClientConfig;
 use sotto_node::clock::Clock;
 use sotto_node::config::NodeConfig;
@@ -66,11 +66,7 @@ pub struct SimNet {
 /// Node settings for a fast-moving test network: replication, handoff and
 /// directory work run every second or so, so that a run of a minute shows
 /// them.
-fn node_config(
-    listen: &Multiaddr,
-    bootstrap: Option<&Multiaddr>,
-    o: &NodeOverrides,
-) -> NodeConfig {
+fn node_config(listen: &Multiaddr, bootstrap: Option<&Multiaddr>, o: &NodeOverrides) -> NodeConfig {
     let mut c = NodeConfig {
         network: "devnet".into(),
         listen: vec![listen.to_string()],

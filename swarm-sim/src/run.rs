@@ -115,7 +115,10 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
     let deliveries = ledger::with(&ledger, |l| l.deliveries().to_vec());
     let stored = ledger::with(&ledger, |l| l.stored());
     let per_client = ledger::with(&ledger, |l| l.per_client(s.clients));
-    let flood_counts = s.flood.as_ref().map(|_| ledger::with(&ledger, |l| l.flood()));
+    let flood_counts = s
+        .flood
+        .as_ref()
+        .map(|_| ledger::with(&ledger, |l| l.flood()));
     let replication = replication::measure(&net, &stored).await;
     let nodes_at_end = net.running().count();
 

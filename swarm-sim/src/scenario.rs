@@ -216,7 +216,8 @@ mod tests {
         ));
         let crash = format!("{BASE}\n[[faults]]\nat_s = 1\nkind = \"crash\"\nnodes = [1]\n");
         assert!(Scenario::parse(&crash).is_ok());
-        let part = format!("{BASE}\n[[faults]]\nat_s = 1\nkind = \"partition\"\ngroups = [[1, 2], [2]]\n");
+        let part =
+            format!("{BASE}\n[[faults]]\nat_s = 1\nkind = \"partition\"\ngroups = [[1, 2], [2]]\n");
         assert!(matches!(
             Scenario::parse(&part),
             Err(ScenarioError::Invalid(_))

@@ -47,7 +47,10 @@ async fn skewed_clocks_do_not_lose_messages() {
     assert_eq!(report.faults[0].nodes, vec![2, 3]);
     let skewed = &report.per_client[1];
     assert!(skewed.sent > 0 && skewed.acked > 0, "{table}");
-    assert!(skewed.received > 0, "the skewed client reads its inbox: {table}");
+    assert!(
+        skewed.received > 0,
+        "the skewed client reads its inbox: {table}"
+    );
     assert_eq!(report.lost, 0, "{table}");
     assert_eq!(report.duplicates, 0, "{table}");
 }

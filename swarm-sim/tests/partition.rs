@@ -62,7 +62,9 @@ async fn no_connection_crosses_a_partition() {
     for _ in 0..6 {
         net.add_node().await.unwrap();
     }
-    net.wait_directories(6, Duration::from_secs(30)).await.unwrap();
+    net.wait_directories(6, Duration::from_secs(30))
+        .await
+        .unwrap();
     net.partition(vec![vec![3, 4, 5]]).await.unwrap();
     let side: HashSet<_> = [3, 4, 5].iter().map(|&i| net.slots[i].peer).collect();
     let crossing = || async {

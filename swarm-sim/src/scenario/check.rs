@@ -6,9 +6,7 @@ use std::collections::HashSet;
 use sotto_protocol::NetworkParams;
 use sotto_protocol::time::DAY_MS;
 
-use super::{
-    Fault, FaultKind, MAX_CLIENTS, MAX_MESSAGES, MAX_NODES, Scenario, ScenarioError,
-};
+use super::{Fault, FaultKind, MAX_CLIENTS, MAX_MESSAGES, MAX_NODES, Scenario, ScenarioError};
 
 /// Largest clock offset a scenario may give (a client or node a week off is
 /// already far outside every window the protocol accepts).
@@ -102,7 +100,9 @@ impl Scenario {
         }
         self.check_flood()?;
         if self.node.store_burst == Some(0) || self.node.store_rate_per_minute == Some(0) {
-            return Err(invalid("node: store_burst and store_rate_per_minute must be positive"));
+            return Err(invalid(
+                "node: store_burst and store_rate_per_minute must be positive",
+            ));
         }
         if self.node.max_account_bytes.is_some_and(|b| b < 64 * 1024) {
             return Err(invalid("node: max_account_bytes must be at least 65536"));
@@ -122,7 +122,11 @@ impl Scenario {
         if f.client >= self.clients || target >= self.clients {
             return Err(invalid("flood: client or target out of range"));
         }
-        if (0..self.clients).filter(|&c| super::scheduled(self, c)).count() < 2 {
+        if (0..self.clients)
+            .filter(|&c| super::scheduled(self, c))
+            .count()
+            < 2
+        {
             return Err(invalid(
                 "flood: at least two clients besides the flooder and its target are needed",
             ));
@@ -162,7 +166,9 @@ impl Scenario {
             return Err(invalid("groups is for partition, and partition needs it"));
         }
         if f.offset_ms.is_some() != (f.kind == FaultKind::ClockSkew) {
-            return Err(invalid("offset_ms is for clock_skew, and clock_skew needs it"));
+            return Err(invalid(
+                "offset_ms is for clock_skew, and clock_skew needs it",
+            ));
         }
         match f.kind {
             FaultKind::Partition => return check_groups(f, total),
@@ -179,10 +185,14 @@ impl Scenario {
                     )));
                 }
                 return match &f.nodes {
-                    Some(n) if f.count.is_none() && !n.is_empty() && n.iter().all(|&i| i < total) => {
+                    Some(n)
+                        if f.count.is_none() && !n.is_empty() && n.iter().all(|&i| i < total) =>
+                    {
                         Ok(total)
                     }
-                    _ => Err(invalid("clock_skew needs nodes (indices of existing nodes)")),
+                    _ => Err(invalid(
+                        "clock_skew needs nodes (indices of existing nodes)",
+                    )),
                 };
             }
             _ => {}
@@ -221,7 +231,9 @@ fn check_groups(f: &Fault, total: usize) -> Result<usize, ScenarioError> {
     let groups = f.groups.as_deref().unwrap_or_default();
     let mut seen = HashSet::new();
     if groups.is_empty() || groups.iter().any(|g| g.is_empty()) {
-        return Err(invalid("partition: groups must be non-empty lists of nodes"));
+        return Err(invalid(
+            "partition: groups must be non-empty lists of nodes",
+        ));
     }
     for &i in groups.iter().flatten() {
         if i >= total || !seen.insert(i) {
