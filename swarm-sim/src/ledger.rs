@@ -76,6 +76,8 @@ pub struct ClientFigures {
     pub acked: u64,
     /// Of those, delivered to their recipient.
     pub delivered: u64,
+    /// Messages sent to it.
+    pub addressed: u64,
     /// Messages to it that were delivered.
     pub received: u64,
     /// Messages to it acknowledged but not delivered.
@@ -203,6 +205,7 @@ impl Ledger {
                 f.delivered += u64::from(delivered);
             }
             if let Some(t) = out.get_mut(e.to) {
+                t.addressed += 1;
                 t.received += u64::from(delivered);
                 t.lost += u64::from(e.acked.is_some() && !delivered);
             }

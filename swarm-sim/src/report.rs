@@ -241,8 +241,8 @@ impl Report {
             row(
                 &format!("client {}", c.client),
                 format!(
-                    "sent {} acked {} delivered {}; received {} lost {}",
-                    c.sent, c.acked, c.delivered, c.received, c.lost
+                    "sent {} acked {} delivered {}; to it {} received {} lost {}",
+                    c.sent, c.acked, c.delivered, c.addressed, c.received, c.lost
                 ),
             );
         }

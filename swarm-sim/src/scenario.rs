@@ -235,6 +235,11 @@ mod tests {
         let flood = format!("{BASE}\n[flood]\nclient = 1\nrate = 1e9\nfrom_s = 0\nto_s = 2\n");
         assert!(Scenario::parse(&flood).is_err(), "rate is bounded");
         let flood = flood.replace("1e9", "20.0");
+        assert!(
+            Scenario::parse(&flood).is_err(),
+            "one scheduled client is too few"
+        );
+        let flood = flood.replace("clients = 2", "clients = 3");
         assert!(Scenario::parse(&flood).is_ok());
     }
 

@@ -12,7 +12,7 @@ use swarm_sim::Scenario;
 const SKEW: &str = r#"
 name = "skew-test"
 seed = 13
-nodes = 9
+nodes = 12
 clients = 3
 duration_s = 8
 drain_s = 15
