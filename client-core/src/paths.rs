@@ -146,6 +146,15 @@ impl Paths {
         })
     }
 
+    /// Forgets every failed node at once. For when the failures have left
+    /// too few nodes to build a path: that many nodes failing together is
+    /// a network problem (a partition, the client's own link) far more
+    /// likely than that many bad nodes, and waiting out [`AVOID_FOR`] would
+    /// keep the client offline long after the network is back.
+    pub fn forgive_all(&self) {
+        self.with(|s| s.avoid.clear());
+    }
+
     /// A ready path whose relays are all outside `exclude` and that is not in
     /// `tried`, taking turns between the ready paths.
     pub fn pick(&self, exclude: &HashSet<NodeId>, tried: &[PathRef]) -> Option<PathRef> {

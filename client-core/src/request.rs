@@ -78,11 +78,23 @@ impl Inner {
         if let Some(p) = self.paths.pick(exclude, tried) {
             return Some(p);
         }
-        let mut avoid = self.paths.avoided();
-        avoid.extend(exclude.iter().copied());
+        // What a path must avoid, and on top of it what it had better avoid
+        // (nodes that failed recently). The second is only a preference:
+        // when it leaves no path (after a partition, most nodes failed at
+        // some point), a path through them beats no request at all.
+        let mut required: HashSet<NodeId> = exclude.clone();
         for t in tried {
-            avoid.extend(t.relays.iter().skip(1).copied());
+            required.extend(t.relays.iter().skip(1).copied());
         }
+        let mut preferred = self.paths.avoided();
+        preferred.extend(required.iter().copied());
+        self.new_path(&preferred)
+            .or_else(|| self.new_path(&required))
+    }
+
+    /// A path made for one request, none of its relays in `avoid`: through
+    /// a guard that fits if any, else through any entry.
+    fn new_path(&self, avoid: &HashSet<NodeId>) -> Option<PathRef> {
         let guards = self.paths.guards();
         let allow = self.config.params.allow_same_subnet;
         let pool = self.dir(candidates);
@@ -92,13 +104,13 @@ impl Inner {
             .filter(|g| !avoid.contains(g))
             .filter_map(|g| pool.iter().find(|c| c.node == *g));
         for guard in fitting_guards {
-            if let Some(relays) = choose(&mut rng, &pool, Some(guard), RELAYS, &avoid, allow) {
+            if let Some(relays) = choose(&mut rng, &pool, Some(guard), RELAYS, avoid, allow) {
                 return Some(PathRef { slot: None, relays });
             }
         }
         // Both guards are excluded for this destination (in its swarm): an
         // entry just for this request, rather than no request at all.
-        choose(&mut rng, &pool, None, RELAYS, &avoid, allow)
+        choose(&mut rng, &pool, None, RELAYS, avoid, allow)
             .map(|relays| PathRef { slot: None, relays })
     }
 

@@ -40,6 +40,9 @@ use crate::metrics::Metrics;
 
 /// Commands queued for the swarm task before senders wait.
 const COMMAND_CAPACITY: usize = 1024;
+/// Most peers one partition cut names (a cut is a test and simulator tool;
+/// this bounds the block list it builds).
+const MAX_CUT_PEERS: usize = 4096;
 
 /// Room in the inbound channel on top of the requests in flight, for gossiped
 /// records and peer events arriving while the node is busy.
@@ -156,6 +159,7 @@ pub fn spawn(
         swarm,
         listeners,
         blocked: std::collections::HashSet::new(),
+        cut: std::collections::HashSet::new(),
         commands,
         inbound: inbound_tx,
         clock,

@@ -258,6 +258,29 @@ impl Node {
         self.ctx.net.listen_addrs().await.unwrap_or_default()
     }
 
+    /// Stops the node as a killed process would stop: every task and the
+    /// network are aborted at once, nothing is flushed, no peer is told.
+    /// What survives is what the store had already written, which is what
+    /// the node relies on by flushing before it acknowledges (tests and the
+    /// simulator; the store's handle closes when the last request task that
+    /// holds it ends).
+    pub async fn crash(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        // The one thing done on the way down is what the OS does for a
+        // killed process: its listening address is released (the memory
+        // transport only frees it when the listener is removed) and its
+        // connections close.
+        let _ = self.ctx.net.shutdown().await;
+        self.net_task.abort();
+        for task in self.tasks {
+            let _ = tokio::time::timeout(SHUTDOWN_WAIT, task).await;
+        }
+        let _ = tokio::time::timeout(SHUTDOWN_WAIT, self.net_task).await;
+        warn!(peer = %self.ctx.peer_id, "node crashed (simulated)");
+    }
+
     /// Stops the node: its tasks, then the network, then flushes the store.
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.shutdown.send(true);

@@ -15,9 +15,11 @@ use crate::scenario::{Fault, FaultKind};
 pub struct Applied {
     /// When, in ms from the start of sending.
     pub at_ms: u64,
-    /// What (`stop`, `restart`, `add_nodes`).
+    /// What (`stop`, `crash`, `restart`, `add_nodes`, `partition`, `heal`,
+    /// `clock_skew`).
     pub kind: &'static str,
-    /// The nodes it touched, by index.
+    /// The nodes it touched, by index (for a partition: the nodes cut off
+    /// from node 0's side).
     pub nodes: Vec<usize>,
 }
 
@@ -29,6 +31,7 @@ fn kind_name(k: FaultKind) -> &'static str {
         FaultKind::Restart => "restart",
         FaultKind::AddNodes => "add_nodes",
         FaultKind::Partition => "partition",
+        FaultKind::Heal => "heal",
         FaultKind::ClockSkew => "clock_skew",
     }
 }
@@ -59,7 +62,7 @@ fn stop_targets(
         let was_stopped = |i: usize| {
             earlier
                 .iter()
-                .any(|a| a.kind == "stop" && a.nodes.contains(&i))
+                .any(|a| (a.kind == "stop" || a.kind == "crash") && a.nodes.contains(&i))
         };
         members.sort_unstable_by_key(|&i| (was_stopped(i), i));
         members.truncate(count);
@@ -93,6 +96,33 @@ pub async fn apply(
             }
             targets
         }
+        FaultKind::Crash => {
+            let targets = stop_targets(net, f, seed, number, accounts, earlier);
+            for &i in &targets {
+                net.crash(i).await?;
+            }
+            targets
+        }
+        FaultKind::Partition => {
+            let groups = f.groups.clone().unwrap_or_default();
+            net.partition(groups).await?;
+            // Reported: who is away from node 0 (everyone's bootstrap).
+            let zero = net.group_of(0);
+            (0..net.slots.len())
+                .filter(|&i| net.group_of(i) != zero)
+                .collect()
+        }
+        FaultKind::Heal => {
+            net.heal().await?;
+            Vec::new()
+        }
+        FaultKind::ClockSkew => {
+            let targets = f.nodes.clone().unwrap_or_default();
+            for &i in &targets {
+                net.skew(i, f.offset_ms.unwrap_or(0))?;
+            }
+            targets
+        }
         FaultKind::Restart => {
             let targets = f.nodes.clone().unwrap_or_else(|| net.stopped());
             for &i in &targets {
@@ -106,13 +136,6 @@ pub async fn apply(
                 added.push(net.add_node().await?);
             }
             added
-        }
-        // Refused when the scenario is parsed.
-        FaultKind::Crash | FaultKind::Partition | FaultKind::ClockSkew => {
-            return Err(SimError::Setup(format!(
-                "fault kind {} is not supported yet",
-                kind_name(f.kind)
-            )));
         }
     };
     Ok(Applied {

@@ -5,6 +5,7 @@
 
 pub mod devnet;
 pub mod faults;
+pub mod flood;
 pub mod ledger;
 pub mod net;
 pub mod replication;

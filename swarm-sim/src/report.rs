@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::SimError;
 use crate::faults::Applied;
-use crate::ledger::Counts;
+use crate::ledger::{ClientFigures, Counts, FloodCounts};
 use crate::replication::Replication;
 use crate::scenario::Scenario;
 use crate::svg;
@@ -16,6 +16,10 @@ use crate::svg;
 pub struct Outcome {
     /// Final counts.
     pub counts: Counts,
+    /// Each client's share of the schedule.
+    pub per_client: Vec<ClientFigures>,
+    /// The flood's counts, if the scenario has one.
+    pub flood: Option<FloodCounts>,
     /// (ms since the start of sending, latency ms) of each first delivery.
     pub deliveries: Vec<(u64, u64)>,
     /// Replication at the end.
@@ -89,6 +93,10 @@ pub struct Report {
     pub phases: Vec<Phase>,
     /// The faults as applied.
     pub faults: Vec<Applied>,
+    /// Each client's share of the schedule (flood messages not included).
+    pub per_client: Vec<ClientFigures>,
+    /// What became of the flood's stores, if the scenario has one.
+    pub flood: Option<FloodCounts>,
     /// Wall time, setup included.
     pub wall_s: f64,
     /// (ms since the start of sending, latency ms) of each delivery; for
@@ -177,6 +185,8 @@ impl Report {
             peak_rss_mb: peak_rss_mb(),
             phases: phases(s, &o.faults, &o.deliveries),
             faults: o.faults,
+            per_client: o.per_client,
+            flood: o.flood,
             wall_s: (o.wall_s * 10.0).round() / 10.0,
             deliveries: o.deliveries,
         }
@@ -226,6 +236,25 @@ impl Report {
                 &format!("phase {}", p.name),
                 format!("{} delivered", p.delivered),
             );
+        }
+        for c in &self.per_client {
+            row(
+                &format!("client {}", c.client),
+                format!(
+                    "sent {} acked {} delivered {}; to it {} received {} lost {}",
+                    c.sent, c.acked, c.delivered, c.addressed, c.received, c.lost
+                ),
+            );
+        }
+        if let Some(f) = &self.flood {
+            row(
+                "flood stores",
+                format!(
+                    "attempted {} stored {} rate-limited {} over-quota {} failed {} skipped {}",
+                    f.attempted, f.stored, f.rate_limited, f.over_quota, f.failed, f.skipped
+                ),
+            );
+            row("flood delivered", f.delivered.to_string());
         }
         row("wall time s", format!("{:.1}", self.wall_s));
         t

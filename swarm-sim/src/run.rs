@@ -34,6 +34,7 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
     let wall = Instant::now();
     let params = s.params().map_err(|e| SimError::Setup(e.to_string()))?;
     let mut net = SimNet::new(params.clone());
+    net.overrides = s.node.clone();
     for _ in 0..s.nodes {
         net.add_node().await?;
     }
@@ -44,7 +45,11 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         .into_iter()
         .enumerate()
     {
-        let client = Client::start(net.client_config())
+        let mut config = net.client_config();
+        if let Some(c) = s.clock_skew.iter().find(|c| c.client == index) {
+            config.clock_offset_ms = c.offset_ms;
+        }
+        let client = Client::start(config)
             .await
             .map_err(|e| SimError::Setup(format!("client {index}: {e}")))?;
         users.push(Arc::new(User {
@@ -80,9 +85,26 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         params.default_ttl_ms,
     ));
 
+    let flood = s.flood.clone().and_then(|f| {
+        let user = users.get(f.client)?.clone();
+        let target = *accounts.get(f.target.unwrap_or(f.client))?;
+        Some(tokio::spawn(crate::flood::run(
+            f,
+            user,
+            target,
+            ledger.clone(),
+            start,
+            params.default_ttl_ms,
+            stop_rx.clone(),
+        )))
+    });
+
     let applied = drive(s, &mut net, &ledger, &accounts, start, progress, &sender).await?;
     let _ = stop_tx.send(true);
     sender.abort();
+    if let Some(f) = flood {
+        f.abort();
+    }
     let _ = tokio::time::timeout(STOP_WAIT, async {
         while receivers.join_next().await.is_some() {}
     })
@@ -92,6 +114,11 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
     let counts = ledger::with(&ledger, |l| l.counts());
     let deliveries = ledger::with(&ledger, |l| l.deliveries().to_vec());
     let stored = ledger::with(&ledger, |l| l.stored());
+    let per_client = ledger::with(&ledger, |l| l.per_client(s.clients));
+    let flood_counts = s
+        .flood
+        .as_ref()
+        .map(|_| ledger::with(&ledger, |l| l.flood()));
     let replication = replication::measure(&net, &stored).await;
     let nodes_at_end = net.running().count();
 
@@ -106,6 +133,8 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         s,
         Outcome {
             counts,
+            per_client,
+            flood: flood_counts,
             deliveries,
             replication,
             faults: applied,

@@ -1,12 +1,12 @@
 //! What a run does: the scenario file (TOML), its checks, and the seeded
 //! schedule of messages and faults derived from it.
 
+mod check;
 mod schedule;
 
 use serde::Deserialize;
-use sotto_protocol::NetworkParams;
 
-pub use schedule::{Planned, online, schedule};
+pub use schedule::{Planned, online, schedule, scheduled};
 
 /// Most nodes or clients one in-process run may start (memory and file
 /// handles are bounded by this).
@@ -44,12 +44,62 @@ pub struct Scenario {
     /// Faults applied at their times.
     #[serde(default)]
     pub faults: Vec<Fault>,
-    /// Network partitions (refused: not supported yet).
+    /// Node settings that a scenario may change.
     #[serde(default)]
-    pub partitions: Option<toml::Value>,
-    /// Clock skews (refused: not supported yet).
+    pub node: NodeOverrides,
+    /// Clients whose device clock is wrong from the start.
     #[serde(default)]
-    pub clock_skew: Option<toml::Value>,
+    pub clock_skew: Vec<ClientSkew>,
+    /// A client that sends far more than the nodes allow.
+    #[serde(default)]
+    pub flood: Option<Flood>,
+}
+
+/// Node configuration that a scenario may change (limits the flood meets).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeOverrides {
+    /// Stores one account may make per minute on one node.
+    pub store_rate_per_minute: Option<u32>,
+    /// Stores one account may burst on one node.
+    pub store_burst: Option<u32>,
+    /// Bytes one account may hold on one node.
+    pub max_account_bytes: Option<u64>,
+}
+
+/// A client whose device clock is off by `offset_ms` for the whole run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSkew {
+    /// The client's index.
+    pub client: usize,
+    /// How far its clock is off (negative: behind), ms.
+    pub offset_ms: i64,
+}
+
+/// One client flooding an inbox (its own unless `target` says otherwise)
+/// from `from_s` to `to_s` at `rate` stores a second, each of `size` bytes
+/// of text. Flood messages are counted apart from the schedule's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flood {
+    /// The flooding client.
+    pub client: usize,
+    /// Whose inbox it fills (default: its own).
+    pub target: Option<usize>,
+    /// Stores a second it attempts.
+    pub rate: f64,
+    /// When it starts (seconds from the start of sending).
+    pub from_s: u64,
+    /// When it stops.
+    pub to_s: u64,
+    /// Text bytes in each message.
+    #[serde(default = "default_flood_size")]
+    pub size: usize,
+}
+
+fn default_flood_size() -> usize {
+    4_000
 }
 
 fn default_drain() -> u64 {
@@ -96,15 +146,18 @@ pub struct NetworkOverrides {
 pub enum FaultKind {
     /// Stop nodes cleanly (their data stays on disk).
     Stop,
-    /// Kill nodes without a clean stop (refused: not supported yet).
+    /// Kill nodes: no clean stop, no final flush; the disk keeps only what
+    /// they had written.
     Crash,
-    /// Start stopped nodes again on their data.
+    /// Start stopped or crashed nodes again on their data.
     Restart,
     /// Start new nodes.
     AddNodes,
-    /// Split the network (refused: not supported yet).
+    /// Split the nodes into `groups` that cannot reach each other.
     Partition,
-    /// Skew nodes' clocks (refused: not supported yet).
+    /// Lift a partition.
+    Heal,
+    /// Set nodes' clocks `offset_ms` off the system clock.
     ClockSkew,
 }
 
@@ -122,6 +175,11 @@ pub struct Fault {
     pub count: Option<usize>,
     /// Take the nodes from the swarm of this client's account.
     pub swarm_of: Option<usize>,
+    /// For `partition`: groups of node indices; the nodes in no group form
+    /// one more group together.
+    pub groups: Option<Vec<Vec<usize>>>,
+    /// For `clock_skew`: the offset, ms (negative: behind).
+    pub offset_ms: Option<i64>,
 }
 
 /// Why a scenario cannot run.
@@ -133,142 +191,6 @@ pub enum ScenarioError {
     /// A value is out of range or inconsistent.
     #[error("scenario is invalid: {0}")]
     Invalid(String),
-    /// A feature the simulator does not have yet.
-    #[error("{0} is not supported yet")]
-    Unsupported(&'static str),
-}
-
-fn invalid(msg: impl Into<String>) -> ScenarioError {
-    ScenarioError::Invalid(msg.into())
-}
-
-impl Scenario {
-    /// Parses and checks a scenario.
-    pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
-        let s: Scenario = toml::from_str(text)?;
-        s.check()?;
-        Ok(s)
-    }
-
-    /// The network parameters: devnet with the overrides.
-    pub fn params(&self) -> Result<NetworkParams, ScenarioError> {
-        let mut p = NetworkParams::devnet();
-        if let Some(v) = self.network.swarm_size {
-            p.swarm_size = v;
-        }
-        if let Some(v) = self.network.store_quorum {
-            p.store_quorum = v;
-        }
-        if let Some(v) = self.network.handoff_grace_ms {
-            p.handoff_grace_ms = v;
-        }
-        p.validate().map_err(|e| invalid(format!("network: {e}")))?;
-        Ok(p)
-    }
-
-    /// Checks every rule a run relies on, so that a run never fails half way
-    /// for a reason visible in the file.
-    pub fn check(&self) -> Result<(), ScenarioError> {
-        if self.partitions.is_some() {
-            return Err(ScenarioError::Unsupported("partitions"));
-        }
-        if self.clock_skew.is_some() {
-            return Err(ScenarioError::Unsupported("clock skew"));
-        }
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(invalid(
-                "name must be non-empty ASCII letters, digits, - or _",
-            ));
-        }
-        if !(1..=MAX_NODES).contains(&self.nodes) {
-            return Err(invalid(format!("nodes must be 1 to {MAX_NODES}")));
-        }
-        if !(2..=MAX_CLIENTS).contains(&self.clients) {
-            return Err(invalid(format!("clients must be 2 to {MAX_CLIENTS}")));
-        }
-        if self.duration_s == 0 || self.duration_s > 3_600 || self.drain_s > 600 {
-            return Err(invalid(
-                "duration_s must be 1 to 3600 and drain_s at most 600",
-            ));
-        }
-        let params = self.params()?;
-        if self.nodes < usize::from(params.swarm_size) + 3 {
-            return Err(invalid(
-                "nodes must be at least swarm_size + 3 (paths need 3 relays)",
-            ));
-        }
-        match (self.messages.count, self.messages.rate) {
-            (Some(n), None) if n <= MAX_MESSAGES => {}
-            (None, Some(r)) if r > 0.0 && r * (self.duration_s as f64) <= MAX_MESSAGES as f64 => {}
-            _ => {
-                return Err(invalid(format!(
-                    "messages: give exactly one of count or rate (positive), at most {MAX_MESSAGES} in all"
-                )));
-            }
-        }
-        for o in &self.offline {
-            if o.client >= self.clients || o.from_s >= o.to_s {
-                return Err(invalid("offline: client out of range or from_s >= to_s"));
-            }
-        }
-        let mut total = self.nodes;
-        for f in &self.faults {
-            total = self.check_fault(f, total)?;
-        }
-        Ok(())
-    }
-
-    /// Checks one fault; returns the node count after it.
-    fn check_fault(&self, f: &Fault, total: usize) -> Result<usize, ScenarioError> {
-        match f.kind {
-            FaultKind::Crash => return Err(ScenarioError::Unsupported("fault kind \"crash\"")),
-            FaultKind::Partition => {
-                return Err(ScenarioError::Unsupported("fault kind \"partition\""));
-            }
-            FaultKind::ClockSkew => {
-                return Err(ScenarioError::Unsupported("fault kind \"clock_skew\""));
-            }
-            _ => {}
-        }
-        if f.at_s >= self.duration_s + self.drain_s {
-            return Err(invalid("fault at_s is after the end of the run"));
-        }
-        if let Some(c) = f.swarm_of
-            && (c >= self.clients || f.kind != FaultKind::Stop)
-        {
-            return Err(invalid(
-                "swarm_of: client out of range, or used with a kind other than stop",
-            ));
-        }
-        match (f.kind, &f.nodes, f.count) {
-            (FaultKind::AddNodes, None, Some(n)) if (1..=MAX_NODES).contains(&n) => {
-                let after = total + n;
-                if after > MAX_NODES {
-                    return Err(invalid(format!("more than {MAX_NODES} nodes in all")));
-                }
-                Ok(after)
-            }
-            (FaultKind::AddNodes, _, _) => Err(invalid("add_nodes needs count (and no nodes)")),
-            (_, Some(nodes), None) if f.swarm_of.is_none() => {
-                if nodes.is_empty() || nodes.iter().any(|&i| i == 0 || i >= total) {
-                    return Err(invalid(
-                        "fault nodes must be indices of existing nodes other than 0 (the bootstrap)",
-                    ));
-                }
-                Ok(total)
-            }
-            (FaultKind::Restart, None, None) => Ok(total),
-            (_, None, Some(n)) if n >= 1 && n < total => Ok(total),
-            _ => Err(invalid(
-                "stop needs nodes or count (count with optional swarm_of); restart takes nodes or nothing (all stopped)",
-            )),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -286,20 +208,39 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_and_unsupported_kinds_are_refused() {
+    fn unknown_keys_and_bad_new_faults_are_refused() {
         let extra = format!("{BASE}\n[network]\nbogus = 1\n");
         assert!(matches!(
             Scenario::parse(&extra),
             Err(ScenarioError::Parse(_))
         ));
         let crash = format!("{BASE}\n[[faults]]\nat_s = 1\nkind = \"crash\"\nnodes = [1]\n");
-        let err = Scenario::parse(&crash).unwrap_err();
-        assert!(err.to_string().contains("not supported yet"), "{err}");
-        let part = format!("partitions = []\n{BASE}");
+        assert!(Scenario::parse(&crash).is_ok());
+        let part =
+            format!("{BASE}\n[[faults]]\nat_s = 1\nkind = \"partition\"\ngroups = [[1, 2], [2]]\n");
         assert!(matches!(
             Scenario::parse(&part),
-            Err(ScenarioError::Unsupported(_))
+            Err(ScenarioError::Invalid(_))
         ));
+        let ok = part.replace("[[1, 2], [2]]", "[[1, 2], [3]]");
+        assert!(Scenario::parse(&ok).is_ok());
+        let no_groups = format!("{BASE}\n[[faults]]\nat_s = 1\nkind = \"partition\"\n");
+        assert!(Scenario::parse(&no_groups).is_err());
+        let skew = format!("{BASE}\n[[faults]]\nat_s = 1\nkind = \"clock_skew\"\nnodes = [2]\n");
+        assert!(Scenario::parse(&skew).is_err(), "offset_ms is required");
+        let skew = skew.replace("nodes = [2]", "nodes = [2]\noffset_ms = -60000");
+        assert!(Scenario::parse(&skew).is_ok());
+        let client = format!("{BASE}\n[[clock_skew]]\nclient = 5\noffset_ms = 1\n");
+        assert!(Scenario::parse(&client).is_err(), "client 5 does not exist");
+        let flood = format!("{BASE}\n[flood]\nclient = 1\nrate = 1e9\nfrom_s = 0\nto_s = 2\n");
+        assert!(Scenario::parse(&flood).is_err(), "rate is bounded");
+        let flood = flood.replace("1e9", "20.0");
+        assert!(
+            Scenario::parse(&flood).is_err(),
+            "one scheduled client is too few"
+        );
+        let flood = flood.replace("clients = 2", "clients = 3");
+        assert!(Scenario::parse(&flood).is_ok());
     }
 
     #[test]

@@ -26,6 +26,8 @@ const MAX_PAGES: usize = 16;
 const SEND_TRIES: usize = 4;
 /// The prefix of every message text; the message id follows.
 const TEXT_PREFIX: &str = "swarm-sim message ";
+/// The prefix of every flood message text.
+pub const FLOOD_PREFIX: &str = "swarm-sim flood ";
 
 /// A user: account and client.
 #[derive(Debug)]
@@ -93,7 +95,7 @@ impl User {
         ledger: &Shared,
         ttl_ms: u64,
     ) {
-        ledger::with(ledger, |l| l.sent(id, to));
+        ledger::with(ledger, |l| l.sent(id, self.index, to));
         let sealed = {
             let mut rng = rand::rng();
             let content = Content::new(
@@ -198,6 +200,12 @@ impl User {
             ledger::with(ledger, |l| l.delivered(u64::MAX, self.index));
             return;
         };
+        if let ContentBody::Text { text } = &opened.content.body
+            && text.starts_with(FLOOD_PREFIX)
+        {
+            ledger::with(ledger, |l| l.flood_delivered());
+            return;
+        }
         let id = match &opened.content.body {
             ContentBody::Text { text } => text
                 .strip_prefix(TEXT_PREFIX)

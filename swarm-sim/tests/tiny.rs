@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use swarm_sim::Scenario;
+use swarm_sim::scenario::FaultKind;
 
 const TINY: &str = r#"
 name = "tiny"
@@ -85,5 +86,12 @@ fn the_shipped_scenarios_parse() {
     let default = Scenario::parse(swarm_sim::DEFAULT_SCENARIO).unwrap();
     assert!(default.nodes >= 25 && default.clients == 8 && !default.offline.is_empty());
     let churn = Scenario::parse(include_str!("../../config/scenarios/churn.toml")).unwrap();
-    assert!(!churn.faults.is_empty());
+    assert!(churn.faults.iter().any(|f| f.kind == FaultKind::Crash));
+    let ph = Scenario::parse(include_str!("../../config/scenarios/partition-heal.toml")).unwrap();
+    assert!(ph.faults.iter().any(|f| f.kind == FaultKind::Partition));
+    assert!(ph.faults.iter().any(|f| f.kind == FaultKind::Heal));
+    let wave = Scenario::parse(include_str!("../../config/scenarios/join-wave.toml")).unwrap();
+    assert!(wave.faults.iter().all(|f| f.kind == FaultKind::AddNodes));
+    let flood = Scenario::parse(include_str!("../../config/scenarios/flood.toml")).unwrap();
+    assert!(flood.flood.is_some() && flood.node.max_account_bytes.is_some());
 }

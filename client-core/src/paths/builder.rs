@@ -66,11 +66,23 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 async fn build(inner: &Inner, slot: usize) -> Attempt {
     let now = inner.clock.now();
     let pool = inner.dir(candidates);
-    let avoid = inner.paths.avoided();
+    let mut avoid = inner.paths.avoided();
     let allow = inner.config.params.allow_same_subnet;
     // Three relays and a node to test them with.
     if pool.len() < RELAYS + 1 {
         return Attempt::TooFew;
+    }
+    // Avoiding most of the network cannot be the nodes' fault; forget the
+    // failures rather than stay without a path until they expire.
+    let usable = pool.iter().filter(|c| !avoid.contains(&c.node)).count();
+    if usable < (RELAYS + 1).max(pool.len() / 2) {
+        tracing::info!(
+            avoided = avoid.len(),
+            known = pool.len(),
+            "most known nodes failed recently; trying them all again"
+        );
+        inner.paths.forgive_all();
+        avoid.clear();
     }
     let (guards, save) = inner.paths.update_guards(|g| {
         let changed = g.refresh(&mut rand::rng(), now, &pool, &avoid, allow);

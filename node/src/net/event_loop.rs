@@ -63,6 +63,9 @@ pub(super) struct EventLoop {
     pub(super) listeners: Vec<libp2p::core::transport::ListenerId>,
     /// Peers found to be on another network, refused at connection.
     pub(super) blocked: std::collections::HashSet<PeerId>,
+    /// Peers cut off by a partition ([`Command::Cut`]); kept apart from
+    /// `blocked` so that healing never lets a wrong-network peer back.
+    pub(super) cut: std::collections::HashSet<PeerId>,
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) inbound: mpsc::Sender<Inbound>,
     pub(super) clock: Arc<Clock>,
@@ -186,6 +189,7 @@ impl EventLoop {
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
             }
+            Command::Cut { peers } => self.set_cut(peers),
             // Handled in `run`, which must leave its loop.
             Command::Shutdown { done } => {
                 let _ = done.send(());
@@ -275,6 +279,27 @@ impl EventLoop {
         }
     }
 
+    /// Replaces the partition cut with `peers`: the block list refuses
+    /// their connections, and open ones are closed now.
+    fn set_cut(&mut self, peers: Vec<PeerId>) {
+        let new: std::collections::HashSet<PeerId> = peers
+            .into_iter()
+            .take(super::MAX_CUT_PEERS)
+            .filter(|p| *p != self.local_peer())
+            .collect();
+        for old in self.cut.difference(&new) {
+            if !self.blocked.contains(old) {
+                self.swarm.behaviour_mut().blocked.unblock_peer(*old);
+            }
+        }
+        for peer in &new {
+            self.swarm.behaviour_mut().blocked.block_peer(*peer);
+            let _ = self.swarm.disconnect_peer_id(*peer);
+        }
+        tracing::info!(peers = new.len(), "partition cut set");
+        self.cut = new;
+    }
+
     fn count_peers(&self) {
         self.metrics
             .connected_peers
@@ -295,7 +320,9 @@ impl EventLoop {
             // peer forgotten that way is refused again at its next identify).
             if self.blocked.len() >= MAX_BLOCKED_PEERS {
                 for old in self.blocked.drain() {
-                    self.swarm.behaviour_mut().blocked.unblock_peer(old);
+                    if !self.cut.contains(&old) {
+                        self.swarm.behaviour_mut().blocked.unblock_peer(old);
+                    }
                 }
             }
             self.blocked.insert(peer);

@@ -145,6 +145,12 @@ pub enum Command {
         /// The answer.
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    /// Cut every connection with `peers` and refuse them until the next
+    /// `Cut` (an empty list lifts the cut). Models a network partition.
+    Cut {
+        /// The peers to cut off.
+        peers: Vec<PeerId>,
+    },
     /// Close the listeners and stop the task.
     Shutdown {
         /// Answered once the listeners are closed.
@@ -259,6 +265,15 @@ impl NetHandle {
     pub async fn add_addresses(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), NetError> {
         self.commands
             .send(Command::AddAddresses { peer, addrs })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Cuts the node off from `peers` (connections closed, new ones
+    /// refused), replacing any earlier cut; an empty list heals it.
+    pub async fn cut(&self, peers: Vec<PeerId>) -> Result<(), NetError> {
+        self.commands
+            .send(Command::Cut { peers })
             .await
             .map_err(|_| NetError::Stopped)
     }

@@ -25,6 +25,15 @@ pub fn online(s: &Scenario, c: usize, at_ms: u64) -> bool {
         .any(|o| o.client == c && (o.from_s * 1000..o.to_s * 1000).contains(&at_ms))
 }
 
+/// Whether client `c` takes part in the schedule: a flooder and its target
+/// do not, so that the other clients' figures show the flood's effect on
+/// them alone.
+pub fn scheduled(s: &Scenario, c: usize) -> bool {
+    !s.flood
+        .as_ref()
+        .is_some_and(|f| f.client == c || f.target == Some(c))
+}
+
 /// The messages of a run, in time order. Same scenario and seed, same
 /// schedule. Senders are online when they send (a client that is away does
 /// not write); recipients may be away, which is the point of offline windows.
@@ -41,18 +50,23 @@ pub fn schedule(s: &Scenario) -> Vec<Planned> {
     times.sort_unstable();
     let mut out = Vec::with_capacity(count);
     for at_ms in times {
-        let senders: Vec<usize> = (0..s.clients).filter(|&c| online(s, c, at_ms)).collect();
+        let senders: Vec<usize> = (0..s.clients)
+            .filter(|&c| scheduled(s, c) && online(s, c, at_ms))
+            .collect();
         if senders.is_empty() {
             continue;
         }
         let Some(&from) = senders.get(rng.random_range(0..senders.len())) else {
             continue;
         };
-        // Anyone but the sender: clients >= 2 is checked at parse time.
-        let mut to = rng.random_range(0..s.clients - 1);
-        if to >= from {
-            to += 1;
-        }
+        // Anyone scheduled but the sender: at least two are, which is
+        // checked at parse time.
+        let recipients: Vec<usize> = (0..s.clients)
+            .filter(|&c| c != from && scheduled(s, c))
+            .collect();
+        let Some(&to) = recipients.get(rng.random_range(0..recipients.len().max(1))) else {
+            continue;
+        };
         out.push(Planned {
             id: out.len() as u64,
             at_ms,
