@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use proptest::prelude::*;
-use sotto_node::store::{FirstPut, PutOutcome, QuotaScope, Store, StoreError, StoreLimits, Usage, charge};
+use sotto_node::store::{
+    FirstPut, PutOutcome, QuotaScope, Store, StoreError, StoreLimits, Usage, charge,
+};
 use sotto_protocol::constants::{MAX_RETRIEVE_BYTES, MAX_TTL_MS};
 use sotto_protocol::rpc::{
     DeleteRequest, DigestItem, ExpireRequest, ItemState, MessageHash, RetrievedMessage,
