@@ -54,6 +54,8 @@ pub enum PathStatus {
 struct ReadyPath {
     relays: Vec<NodeId>,
     failures: u32,
+    /// When it was built or a request last went through it.
+    last_ok: Instant,
 }
 
 /// The path a request goes over.
@@ -207,6 +209,41 @@ impl Paths {
         self.with(|s| s.slots.iter().flatten().map(|p| p.relays.clone()).collect())
     }
 
+    /// The ready paths nothing has gone through for `idle` or longer.
+    pub(crate) fn idle(&self, idle: Duration) -> Vec<PathRef> {
+        self.with(|s| {
+            s.slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    let p = p.as_ref()?;
+                    (p.last_ok.elapsed() >= idle).then(|| PathRef {
+                        slot: Some(i),
+                        relays: p.relays.clone(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Drops the ready path `path` (still in its slot) and wakes the builder.
+    pub(crate) fn drop_path(&self, path: &PathRef) {
+        let dropped = self.with(|s| {
+            let Some(place) = path.slot.and_then(|i| s.slots.get_mut(i)) else {
+                return false;
+            };
+            if place.as_ref().is_some_and(|p| p.relays == path.relays) {
+                *place = None;
+                self.publish(s);
+                return true;
+            }
+            false
+        });
+        if dropped {
+            self.wake.notify_one();
+        }
+    }
+
     /// Installs a built path in `slot`.
     pub(crate) fn install(&self, slot: usize, relays: Vec<NodeId>) {
         self.with(|s| {
@@ -214,6 +251,7 @@ impl Paths {
                 *place = Some(ReadyPath {
                     relays,
                     failures: 0,
+                    last_ok: Instant::now(),
                 });
             }
             s.offline = false;
@@ -301,6 +339,7 @@ impl Paths {
                 .filter(|p| p.relays == path.relays)
             {
                 p.failures = 0;
+                p.last_ok = Instant::now();
             }
             let guard = path.relays.first()?;
             s.guards.succeeded(guard).then(|| s.guards.clone())

@@ -280,3 +280,40 @@ async fn a_stopped_relay_is_routed_around_and_nothing_is_lost() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_path_with_a_dead_relay_is_rebuilt_before_any_request() {
+    tokio::time::timeout(LIMIT, async {
+        let mut net = TestNet::start(10).await;
+        let mut config = net.client_config();
+        config.path_probe_interval = Duration::from_secs(1);
+        let client = Client::start(config).await.unwrap();
+        let both = wait_status(
+            &client,
+            "two ready paths",
+            |s| matches!(s, PathStatus::Ready { hops } if hops.len() == 2),
+        )
+        .await;
+        let PathStatus::Ready { hops } = both else {
+            unreachable!()
+        };
+        // The middle relay of the first path: not a guard, so only the
+        // probe can find it dead, as no request is made from here on.
+        let middle = hops[0][1];
+        net.stop(net.index_of(&middle)).await;
+        wait_status(
+            &client,
+            "two paths without the stopped relay",
+            |s| match s {
+                PathStatus::Ready { hops } => {
+                    hops.len() == 2 && hops.iter().all(|p| !p.contains(&middle))
+                }
+                _ => false,
+            },
+        )
+        .await;
+        client.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}

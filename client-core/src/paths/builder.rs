@@ -1,7 +1,7 @@
 //! The task that keeps [`super::PATH_COUNT`] paths ready: it picks relays
 //! through the slot's guard, checks the path end to end with a `Ping` to
 //! another node, and on failure backs off and tries again, forever, until the
-//! client stops.
+//! client stops. While every path is ready it tests the idle ones now and then.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -38,6 +38,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         let Some(slot) = inner.paths.missing() else {
             tokio::select! {
                 _ = inner.paths.wake.notified() => {}
+                _ = tokio::time::sleep(inner.config.path_probe_interval) => {
+                    probe_idle(&inner).await;
+                }
                 _ = shutdown.changed() => return,
             }
             continue;
@@ -125,32 +128,86 @@ async fn build(inner: &Inner, slot: usize) -> Attempt {
         slot: None,
         relays: relays.clone(),
     };
-    let Ok(plan) = inner.dir(|d| Plan::new(d, &relays, target, now)) else {
-        return Attempt::Failed;
-    };
-    let Ok(ping) = Request::Ping.encode() else {
-        return Attempt::Failed;
-    };
-    let outcome = match send_through(&inner.net, &plan, &ping, now, &inner.rejected).await {
-        Ok(o) => o,
-        Err(_) => return Attempt::Failed,
-    };
-    let blamed = match outcome {
-        Outcome::Answer(body) => {
-            match sotto_protocol::rpc::Response::decode(&body, inner.clock.now()) {
-                Ok(Response::Pong { .. }) => {
-                    tracing::debug!(slot, "path ready");
-                    let save = inner.paths.succeeded(&path);
-                    inner.save_guards(save).await;
-                    inner.paths.install(slot, relays);
-                    return Attempt::Built;
-                }
-                _ => {
-                    inner.rejected.inc("onion", "bad_pong");
-                    Some(target)
-                }
+    match ping_through(inner, &relays, target).await {
+        Ok(()) => {
+            tracing::debug!(slot, "path ready");
+            let save = inner.paths.succeeded(&path);
+            inner.save_guards(save).await;
+            inner.paths.install(slot, relays);
+            Attempt::Built
+        }
+        Err(blamed) => {
+            let save = inner.paths.failed(&path, blamed);
+            inner.save_guards(save).await;
+            Attempt::Failed
+        }
+    }
+}
+
+/// Tests the ready paths nothing went through for the probe interval. A
+/// probe that fails in the path (a relay, or the link to the guard) drops
+/// the path at once: no request of the user is at stake, and a fresh path
+/// is cheaper than a request that finds the dead relay later. A probe whose
+/// target failed says nothing about the path; only the target is avoided.
+async fn probe_idle(inner: &Inner) {
+    for path in inner.paths.idle(inner.config.path_probe_interval) {
+        let Some(target) = inner.dir(|d| {
+            let pool = candidates(d);
+            let others: Vec<NodeId> = pool
+                .iter()
+                .map(|c| c.node)
+                .filter(|n| !path.relays.contains(n))
+                .collect();
+            others.choose(&mut rand::rng()).copied()
+        }) else {
+            continue;
+        };
+        match ping_through(inner, &path.relays, target).await {
+            Ok(()) => {
+                let save = inner.paths.succeeded(&path);
+                inner.save_guards(save).await;
+            }
+            Err(blamed) if blamed.is_some_and(|b| b == target) => {
+                let one_off = PathRef {
+                    slot: None,
+                    relays: path.relays.clone(),
+                };
+                let save = inner.paths.failed(&one_off, blamed);
+                inner.save_guards(save).await;
+            }
+            Err(blamed) => {
+                tracing::debug!(relays = ?path.relays, "idle path failed its probe: rebuilding");
+                let save = inner.paths.failed(&path, blamed);
+                inner.save_guards(save).await;
+                inner.paths.drop_path(&path);
             }
         }
+    }
+}
+
+/// Sends a `Ping` to `target` over `relays` (guard first). `Err` carries the
+/// node to blame, when the answer names one.
+async fn ping_through(
+    inner: &Inner,
+    relays: &[NodeId],
+    target: NodeId,
+) -> Result<(), Option<NodeId>> {
+    let now = inner.clock.now();
+    let plan = inner
+        .dir(|d| Plan::new(d, relays, target, now))
+        .map_err(|_| None)?;
+    let ping = Request::Ping.encode().map_err(|_| None)?;
+    let outcome = send_through(&inner.net, &plan, &ping, now, &inner.rejected)
+        .await
+        .map_err(|_| None)?;
+    Err(match outcome {
+        Outcome::Answer(body) => match Response::decode(&body, inner.clock.now()) {
+            Ok(Response::Pong { .. }) => return Ok(()),
+            _ => {
+                inner.rejected.inc("onion", "bad_pong");
+                Some(target)
+            }
+        },
         Outcome::RelayError {
             blame: Blame::Relay(n),
             ..
@@ -159,10 +216,7 @@ async fn build(inner: &Inner, slot: usize) -> Attempt {
             blame: Blame::Destination,
             ..
         } => Some(target),
-        Outcome::Transport(_) => Some(guard.node),
+        Outcome::Transport(_) => relays.first().copied(),
         Outcome::Refused | Outcome::Garbled => None,
-    };
-    let save = inner.paths.failed(&path, blamed);
-    inner.save_guards(save).await;
-    Attempt::Failed
+    })
 }

@@ -29,6 +29,10 @@ pub struct ClientConfig {
     pub onion_timeout: Duration,
     /// Most requests in flight at once; more wait for a slot.
     pub max_requests: usize,
+    /// A ready path no request has succeeded over for this long is tested
+    /// with a `Ping`, so a relay that died while the path sat idle is found
+    /// before a user's request needs the path.
+    pub path_probe_interval: Duration,
 }
 
 impl ClientConfig {
@@ -45,6 +49,7 @@ impl ClientConfig {
             rpc_timeout: Duration::from_secs(10),
             onion_timeout: Duration::from_secs(45),
             max_requests: 64,
+            path_probe_interval: Duration::from_secs(60),
         }
     }
 }
