@@ -2,7 +2,7 @@
 # Runs a local devnet of real sotto-node processes until Ctrl-C:
 #   scripts/devnet.sh                     # 8 nodes in target/devnet, ports 47000+
 #   scripts/devnet.sh --nodes 12 --base-port 52000
-# Builds sotto-node and swarm-sim in release first; every argument goes to
+# Builds sotto-node, swarm-sim and the `sotto` app in release first; every argument goes to
 # `swarm-sim devnet` (see `swarm-sim devnet --help`). Clients join with
 # target/devnet/bootstrap.txt once it is printed.
 set -euo pipefail
@@ -10,7 +10,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
-cargo build --release --manifest-path "$root/Cargo.toml" -p sotto-node -p swarm-sim
+cargo build --release --manifest-path "$root/Cargo.toml" -p sotto-node -p swarm-sim -p sotto-chat
 
 args=("$@")
 # The default data directory is relative to the current directory; anchor it
