@@ -319,3 +319,6 @@ impl LocalNet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
