@@ -147,6 +147,14 @@ pub fn fast_config() -> NodeConfig {
     c
 }
 
+/// Devnet parameters with a 2 s handoff grace, so that a handoff started in
+/// a test finishes within the test's patience.
+pub fn fast_params() -> NetworkParams {
+    let mut p = NetworkParams::devnet();
+    p.handoff_grace_ms = 2_000;
+    p
+}
+
 impl LocalNet {
     /// An empty net with [`fast_config`] settings.
     pub fn new(params: NetworkParams) -> LocalNet {

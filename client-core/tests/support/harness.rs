@@ -17,13 +17,10 @@ use sotto_client::{Client, ClientConfig, PathStatus};
 use sotto_node::localnet::LocalNet;
 use sotto_protocol::namespace::Namespace;
 use sotto_protocol::rpc::MessageHash;
-use sotto_protocol::{AccountId, NetworkParams, NodeId};
+use sotto_protocol::{AccountId, NodeId};
 
-pub fn params() -> NetworkParams {
-    let mut p = NetworkParams::devnet();
-    p.handoff_grace_ms = 2_000;
-    p
-}
+/// Test network parameters: devnet with a short handoff grace.
+pub use sotto_node::localnet::fast_params as params;
 
 /// How long a test waits for the directories to fill.
 const DIRECTORY_WAIT: Duration = Duration::from_secs(60);

@@ -24,14 +24,10 @@ use sotto_node::metrics::Metrics;
 use sotto_node::net::{self, NetConfig, NetHandle};
 use sotto_node::node::Node;
 use sotto_protocol::rpc::{ErrorKind, Request, Response, StoreRequest};
-use sotto_protocol::{AccountId, NetworkParams, NodeId};
+use sotto_protocol::{AccountId, NodeId};
 
 /// Test network parameters: devnet with a short handoff grace.
-pub fn params() -> NetworkParams {
-    let mut p = NetworkParams::devnet();
-    p.handoff_grace_ms = 2_000;
-    p
-}
+pub use sotto_node::localnet::fast_params as params;
 
 /// How long a test waits for the directories to fill.
 const DIRECTORY_WAIT: Duration = Duration::from_secs(60);
