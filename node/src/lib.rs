@@ -30,6 +30,7 @@ pub mod context;
 pub mod directory;
 pub mod http;
 pub mod identity;
+pub mod localnet;
 pub mod metrics;
 pub mod net;
 pub mod node;

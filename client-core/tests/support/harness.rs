@@ -1,5 +1,5 @@
 //! An in-process network of real service nodes over libp2p's memory transport
-//! (adapted from sotto-node's multi-node test harness), and clients started
+//! (sotto-node's `localnet`), and clients started
 //! against it.
 
 #![allow(
@@ -7,141 +7,69 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing,
-    clippy::field_reassign_with_default
+    clippy::indexing_slicing
 )]
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
-use libp2p::Multiaddr;
 use sotto_client::{Client, ClientConfig, PathStatus};
-use sotto_node::config::NodeConfig;
-use sotto_node::directory::peer_id_of;
-use sotto_node::identity::Identity;
-use sotto_node::node::{Node, NodeOptions};
+use sotto_node::localnet::LocalNet;
 use sotto_protocol::namespace::Namespace;
 use sotto_protocol::rpc::MessageHash;
-use sotto_protocol::{AccountId, NetworkParams, NodeId};
-use tempfile::TempDir;
+use sotto_protocol::{AccountId, NodeId};
 
-static NEXT_PORT: AtomicU64 = AtomicU64::new(0);
+/// Test network parameters: devnet with a short handoff grace.
+pub use sotto_node::localnet::fast_params as params;
 
-fn memory_port() -> u64 {
-    // Per-process base, above the node crate's tests' range.
-    let base = 5_000_000 + u64::from(std::process::id()) * 10_000;
-    base + NEXT_PORT.fetch_add(1, Ordering::Relaxed)
-}
+/// How long a test waits for the directories to fill.
+const DIRECTORY_WAIT: Duration = Duration::from_secs(60);
 
-pub fn params() -> NetworkParams {
-    let mut p = NetworkParams::devnet();
-    p.handoff_grace_ms = 2_000;
-    p
-}
-
-pub struct Slot {
-    pub dir: TempDir,
-    pub addr: Multiaddr,
-    pub node_id: NodeId,
-    pub node: Option<Node>,
-}
-
+/// The shared [`LocalNet`] with panicking shortcuts and client helpers.
 pub struct TestNet {
-    pub params: NetworkParams,
-    pub slots: Vec<Slot>,
-    pub bootstrap: Multiaddr,
+    pub net: LocalNet,
 }
 
-fn node_config(listen: &Multiaddr, bootstrap: Option<&Multiaddr>) -> NodeConfig {
-    let mut c = NodeConfig::default();
-    c.network = "devnet".into();
-    c.listen = vec![listen.to_string()];
-    c.bootstrap = bootstrap.iter().map(|b| b.to_string()).collect();
-    c.replication.anti_entropy_interval_ms = 1_000;
-    c.replication.retry_interval_ms = 500;
-    c.directory.check_interval_ms = 1_000;
-    c.directory.pull_interval_ms = 1_000;
-    c.limits.request_timeout_ms = 5_000;
-    c
+impl Deref for TestNet {
+    type Target = LocalNet;
+    fn deref(&self) -> &LocalNet {
+        &self.net
+    }
+}
+
+impl DerefMut for TestNet {
+    fn deref_mut(&mut self) -> &mut LocalNet {
+        &mut self.net
+    }
 }
 
 impl TestNet {
     pub async fn start(n: usize) -> TestNet {
-        let mut net = TestNet {
-            params: params(),
-            slots: Vec::new(),
-            bootstrap: Multiaddr::empty(),
-        };
-        for _ in 0..n {
-            net.add_node().await;
+        TestNet {
+            net: LocalNet::start(params(), n, DIRECTORY_WAIT).await.unwrap(),
         }
-        net.wait_directories(n).await;
-        net
     }
 
     pub async fn add_node(&mut self) -> usize {
-        let dir = tempfile::tempdir().unwrap();
-        let identity = Identity::init(dir.path(), &self.params).unwrap();
-        let node_id = identity.node_id();
-        let peer = peer_id_of(&node_id).unwrap();
-        let addr: Multiaddr = format!("/memory/{}", memory_port()).parse().unwrap();
-        if self.slots.is_empty() {
-            self.bootstrap = addr.clone().with(libp2p::multiaddr::Protocol::P2p(peer));
-        }
-        self.slots.push(Slot {
-            dir,
-            addr,
-            node_id,
-            node: None,
-        });
-        let i = self.slots.len() - 1;
-        let bootstrap = (i != 0).then_some(&self.bootstrap);
-        let mut o = NodeOptions::new(
-            self.slots[i].dir.path().to_path_buf(),
-            node_config(&self.slots[i].addr, bootstrap),
-            self.params.clone(),
-        );
-        o.memory = true;
-        self.slots[i].node = Some(Node::start(o).await.unwrap());
-        i
+        self.net.add_node().await.unwrap()
     }
 
     pub async fn stop(&mut self, i: usize) {
-        if let Some(node) = self.slots[i].node.take() {
-            node.shutdown().await.unwrap();
-        }
-    }
-
-    pub fn running(&self) -> impl Iterator<Item = (usize, &Node)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.node.as_ref().map(|n| (i, n)))
+        self.net.stop(i).await.unwrap();
     }
 
     pub fn index_of(&self, node: &NodeId) -> usize {
-        self.slots.iter().position(|s| s.node_id == *node).unwrap()
+        self.net.index_of(node).unwrap()
     }
 
     pub async fn wait_directories(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let sizes: Vec<usize> = self
-                .running()
-                .map(|(_, node)| node.context().dir(|d| d.len()))
-                .collect();
-            if sizes.iter().all(|s| *s >= n) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "directories stuck at {sizes:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.net.wait_directories(n, DIRECTORY_WAIT).await.unwrap();
     }
 
     /// The swarm of `account` by the first running node's view.
     pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
-        let (_, n) = self.running().next().unwrap();
-        n.context().dir(|d| d.swarm(account))
+        assert!(self.running().next().is_some(), "no node runs");
+        self.net.swarm(account)
     }
 
     /// Which running nodes hold the message `hash` of `account`'s inbox, and
