@@ -27,23 +27,46 @@ const MAX_REQUESTS: usize = 1_000;
 const MAX_REQUEST_MESSAGES: usize = 100;
 /// The wait after a failed round, so a dead network is not hammered.
 const FAILED_ROUND_PAUSE: Duration = Duration::from_secs(1);
+/// After a round that moved the cursor, the recent past is read again this
+/// much later. The polled member may have handed out a message before an
+/// earlier-stamped one reached it by replication; that one sits before the
+/// cursor now, and waiting for the periodic re-read could hold it back for
+/// most of [`OVERLAP_EVERY`] plus a long poll. Replication inside a swarm
+/// normally takes well under a second.
+const FOLLOW_UP_OVERLAP: Duration = Duration::from_secs(3);
 
 /// The loop: rounds until stopped.
 pub(crate) async fn run(inner: Arc<Inner>, client: Arc<Client>, mut stop: watch::Receiver<bool>) {
     let mut last_overlap: Option<Instant> = None;
+    let mut follow_up: Option<Instant> = None;
     let wait = Duration::from_millis(MAX_LONG_POLL_MS);
     while !*stop.borrow() {
-        let overlap = last_overlap.is_none_or(|t| t.elapsed() >= OVERLAP_EVERY);
+        let now = Instant::now();
+        let overlap = last_overlap.is_none_or(|t| t.elapsed() >= OVERLAP_EVERY)
+            || follow_up.is_some_and(|t| now >= t);
         if overlap {
-            last_overlap = Some(Instant::now());
+            last_overlap = Some(now);
+            follow_up = None;
         }
         // An overlap round returns at once (it re-reads the recent past), so
-        // it does not wait; the others are long polls.
-        let this_wait = if overlap { Duration::ZERO } else { wait };
+        // it does not wait; the others are long polls, cut short when a
+        // follow-up re-read is due.
+        let this_wait = match follow_up {
+            _ if overlap => Duration::ZERO,
+            Some(t) => wait.min(t.saturating_duration_since(now)),
+            None => wait,
+        };
+        let before = inner.store.cursor().ok().flatten();
         let result = tokio::select! {
             r = round(&inner, &client, this_wait, overlap) => r,
             _ = stop.changed() => return,
         };
+        if result.is_ok() && !overlap && follow_up.is_none() {
+            let after = inner.store.cursor().ok().flatten();
+            if after != before {
+                follow_up = Some(Instant::now() + FOLLOW_UP_OVERLAP);
+            }
+        }
         if let Err(e) = result {
             tracing::debug!("receive round failed: {e}");
             tokio::select! {
