@@ -5,9 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/run.rs"]
+mod support;
+
 use std::time::Duration;
 
-use swarm_sim::Scenario;
+use support::run_scenario;
 
 const SKEW: &str = r#"
 name = "skew-test"
@@ -36,13 +39,8 @@ offset_ms = -120000
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skewed_clocks_do_not_lose_messages() {
-    let s = Scenario::parse(SKEW).unwrap();
-    let report = tokio::time::timeout(Duration::from_secs(90), swarm_sim::run(&s, false))
-        .await
-        .expect("the run finishes in time")
-        .expect("the run succeeds");
+    let report = run_scenario(SKEW, Duration::from_secs(90)).await;
     let table = report.table();
-    println!("{table}");
     assert_eq!(report.faults[0].kind, "clock_skew");
     assert_eq!(report.faults[0].nodes, vec![2, 3]);
     let skewed = &report.per_client[1];

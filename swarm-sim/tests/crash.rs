@@ -4,9 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/run.rs"]
+mod support;
+
 use std::time::Duration;
 
-use swarm_sim::Scenario;
+use support::run_scenario;
 
 const CRASH: &str = r#"
 name = "crash-test"
@@ -36,13 +39,8 @@ kind = "restart"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashed_members_come_back_with_what_they_acknowledged() {
-    let s = Scenario::parse(CRASH).unwrap();
-    let report = tokio::time::timeout(Duration::from_secs(90), swarm_sim::run(&s, false))
-        .await
-        .expect("the run finishes in time")
-        .expect("the run succeeds");
+    let report = run_scenario(CRASH, Duration::from_secs(90)).await;
     let table = report.table();
-    println!("{table}");
     assert_eq!(report.faults[0].kind, "crash");
     assert_eq!(report.faults[0].nodes.len(), 2);
     assert_eq!(report.faults[1].nodes, report.faults[0].nodes, "{table}");

@@ -4,9 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/run.rs"]
+mod support;
+
 use std::time::Duration;
 
-use swarm_sim::Scenario;
+use support::run_scenario;
 
 const FLOOD: &str = r#"
 name = "flood-test"
@@ -37,13 +40,8 @@ size = 8000
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_is_refused_and_the_others_are_unaffected() {
-    let s = Scenario::parse(FLOOD).unwrap();
-    let report = tokio::time::timeout(Duration::from_secs(90), swarm_sim::run(&s, false))
-        .await
-        .expect("the run finishes in time")
-        .expect("the run succeeds");
+    let report = run_scenario(FLOOD, Duration::from_secs(90)).await;
     let table = report.table();
-    println!("{table}");
     let f = report.flood.expect("the flood is reported");
     assert!(f.attempted + f.skipped >= 100, "{table}");
     assert!(f.rate_limited > 0, "the rate limit refused some: {table}");

@@ -5,10 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashSet;
+#[path = "support/run.rs"]
+mod support;
+
 use std::time::Duration;
 
 use sotto_protocol::NetworkParams;
-use swarm_sim::Scenario;
+use support::run_scenario;
 use swarm_sim::net::SimNet;
 
 const PARTITION: &str = r#"
@@ -38,13 +41,8 @@ kind = "heal"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_cuts_connections_and_a_heal_repairs_replication() {
-    let s = Scenario::parse(PARTITION).unwrap();
-    let report = tokio::time::timeout(Duration::from_secs(90), swarm_sim::run(&s, false))
-        .await
-        .expect("the run finishes in time")
-        .expect("the run succeeds");
+    let report = run_scenario(PARTITION, Duration::from_secs(90)).await;
     let table = report.table();
-    println!("{table}");
     assert_eq!(report.faults[0].kind, "partition");
     assert_eq!(report.faults[0].nodes, vec![5, 6, 7, 8, 9]);
     assert_eq!(report.faults[1].kind, "heal");

@@ -4,8 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/run.rs"]
+mod support;
+
 use std::time::Duration;
 
+use support::run_scenario;
 use swarm_sim::Scenario;
 use swarm_sim::scenario::FaultKind;
 
@@ -42,11 +46,7 @@ kind = "restart"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_scenario_delivers_every_acked_message_once() {
-    let s = Scenario::parse(TINY).unwrap();
-    let report = tokio::time::timeout(Duration::from_secs(120), swarm_sim::run(&s, false))
-        .await
-        .expect("the run finishes in time")
-        .expect("the run succeeds");
+    let report = run_scenario(TINY, Duration::from_secs(120)).await;
     assert_eq!(report.scenario, "tiny");
     assert_eq!(report.messages_sent, 10);
     assert_eq!(report.messages_acked, 10, "{}", report.table());
