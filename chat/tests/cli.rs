@@ -393,7 +393,6 @@ fn encrypted_home_needs_its_passphrase() {
 
 #[test]
 fn restore_reads_the_phrase_from_stdin() {
-    use std::io::Write;
     let first = tempfile::tempdir().unwrap();
     let out = Command::new(SOTTO)
         .arg("--home")
@@ -416,33 +415,27 @@ fn restore_reads_the_phrase_from_stdin() {
     assert_eq!(phrase.split(' ').count(), 12, "{phrase}");
 
     let second = tempfile::tempdir().unwrap();
-    let mut child = Command::new(SOTTO)
-        .arg("--home")
-        .arg(second.path())
-        .arg("restore")
-        .env_remove("SOTTO_PASSPHRASE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{}\n", phrase.to_uppercase()).as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = restore(second.path(), &format!("{}\n", phrase.to_uppercase()));
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(id));
 
     // A phrase with a typo is refused with the reason.
     let third = tempfile::tempdir().unwrap();
+    let out = restore(third.path(), "apple banana\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("recovery phrase"));
+}
+
+/// Runs `sotto restore` into `home` with `input` on stdin.
+fn restore(home: &std::path::Path, input: &str) -> std::process::Output {
+    use std::io::Write;
     let mut child = Command::new(SOTTO)
         .arg("--home")
-        .arg(third.path())
+        .arg(home)
         .arg("restore")
         .env_remove("SOTTO_PASSPHRASE")
         .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -450,9 +443,7 @@ fn restore_reads_the_phrase_from_stdin() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"apple banana\n")
+        .write_all(input.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("recovery phrase"));
+    child.wait_with_output().unwrap()
 }
