@@ -56,25 +56,34 @@ fn titles(m: &Messenger) -> HashMap<sotto_client::AccountId, String> {
         .unwrap_or_default()
 }
 
+/// Prints `list` and marks seen what was printed, and only that: a closed
+/// pipe or a failed write part-way leaves the rest for the next `inbox`.
 fn print_messages(m: &Messenger, list: &[ChatMessage], json: bool) -> Result<(), AppError> {
     let names = titles(m);
-    for msg in list {
-        if json {
-            say!("{}", output::line(&InboxLine::from(msg)));
-        } else {
-            let who = names
-                .get(&msg.peer)
-                .cloned()
-                .unwrap_or_else(|| short_id(&msg.peer));
-            let req = if msg.request { " (request)" } else { "" };
-            say!(
-                "[{}] {who}{req}: {}",
-                crate::tui::render::clock(msg.sent_at),
-                msg.text
-            );
+    let mut printed = Vec::new();
+    let result = (|| -> Result<(), AppError> {
+        for msg in list {
+            if json {
+                say!("{}", output::line(&InboxLine::from(msg)));
+            } else {
+                let who = names
+                    .get(&msg.peer)
+                    .cloned()
+                    .unwrap_or_else(|| short_id(&msg.peer));
+                let req = if msg.request { " (request)" } else { "" };
+                say!(
+                    "[{}] {}{req}: {}",
+                    crate::tui::render::clock(msg.sent_at),
+                    output::shown(&who),
+                    output::shown(&msg.text)
+                );
+            }
+            printed.push(msg.id);
         }
-    }
-    Ok(())
+        Ok(())
+    })();
+    m.mark_seen(&printed)?;
+    result
 }
 
 /// `sotto inbox [--wait SECS] [--json]`: prints what arrived since the last
@@ -90,7 +99,7 @@ async fn inbox_on(m: &Messenger, wait: Duration, json: bool) -> Result<(), AppEr
     // A fresh client has no path for its first moments; asking before one is
     // ready would only fail, so the first fetch waits for it (bounded).
     if !wait_for_path(m, PATH_WAIT).await {
-        let unseen = m.take_unseen()?;
+        let unseen = m.unseen()?;
         if !unseen.is_empty() {
             return print_messages(m, &unseen, json);
         }
@@ -113,7 +122,7 @@ async fn inbox_on(m: &Messenger, wait: Duration, json: bool) -> Result<(), AppEr
                 tokio::time::sleep(Duration::from_millis(500).min(left)).await;
             }
         }
-        let new = m.take_unseen()?;
+        let new = m.unseen()?;
         if !new.is_empty() {
             print_messages(m, &new, json)?;
             return Ok(());

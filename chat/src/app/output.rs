@@ -100,6 +100,23 @@ impl From<&MessageRequest> for RequestLine {
     }
 }
 
+/// A peer's text made safe to print on a terminal: control characters
+/// (escape sequences could rewrite the screen or the window title) become
+/// U+FFFD; line breaks stay. Anyone may send a message request, so nothing a
+/// peer wrote reaches the terminal unfiltered. JSON output needs no filter:
+/// its encoder escapes control characters.
+pub fn shown(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// `value` as one line of JSON. These structs hold only strings and numbers,
 /// so serialising cannot fail; an empty object is the fallback all the same.
 pub fn line<T: Serialize>(value: &T) -> String {
@@ -108,6 +125,14 @@ pub fn line<T: Serialize>(value: &T) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn peer_text_cannot_drive_the_terminal() {
+        assert_eq!(
+            super::shown("hi\u{1b}]0;pwned\u{7}\nthere\r"),
+            "hi\u{FFFD}]0;pwned\u{FFFD}\nthere\u{FFFD}"
+        );
+    }
+
     use sotto_client::Account;
     use sotto_client::chat::{MessageId, MessageState};
 

@@ -38,7 +38,7 @@ pub fn contacts(ctx: &Ctx, cmd: ContactsCmd) -> Result<(), AppError> {
     match cmd {
         ContactsCmd::Add { id, name } => {
             let c = m.add_contact(parse_id(&id)?, name.as_deref())?;
-            say!("Added {} ({})", c.title(), c.id);
+            say!("Added {} ({})", output::shown(&c.title()), c.id);
         }
         ContactsCmd::List { json } => {
             let list = m.contacts()?;
@@ -55,7 +55,7 @@ pub fn contacts(ctx: &Ctx, cmd: ContactsCmd) -> Result<(), AppError> {
                         VerificationStatus::Changed => " (KEY CHANGED: verify again)",
                         VerificationStatus::Unverified => "",
                     };
-                    say!("{}  {}{mark}", c.title(), c.id);
+                    say!("{}  {}{mark}", output::shown(&c.title()), c.id);
                 }
             }
         }
@@ -100,9 +100,12 @@ pub async fn requests(ctx: &Ctx, cmd: RequestsCmd) -> Result<(), AppError> {
             say!("No message requests.");
         } else {
             for r in &list {
-                let who = r.display_name.clone().unwrap_or_else(|| "(no name)".into());
+                let who = r
+                    .display_name
+                    .as_deref()
+                    .map_or("(no name)".into(), output::shown);
                 say!("{who}  {}  {} message(s)", r.from, r.messages);
-                say!("    “{}”", r.first_text);
+                say!("    “{}”", output::shown(&r.first_text));
             }
             say!("Answer with: sotto requests accept|decline|block <account ID>");
         }

@@ -195,18 +195,46 @@ impl Messenger {
         Ok(msgs.into_iter().skip(skip).map(|(_, r)| r.msg).collect())
     }
 
-    /// Incoming messages not yet returned by this call, oldest first.
-    pub fn take_unseen(&self) -> Result<Vec<ChatMessage>, ChatError> {
+    /// Incoming messages (contacts and requests) not yet marked seen with
+    /// [`Messenger::mark_seen`], oldest first. Reading does not mark them: a
+    /// front end marks what it has shown, so a failure half-way through
+    /// showing them (a closed pipe, a crash) loses nothing.
+    pub fn unseen(&self) -> Result<Vec<ChatMessage>, ChatError> {
         let s = &self.inner.store;
         let mut out = Vec::new();
         for item in s.unseen.iter() {
-            let (k, key) = item?;
+            let (_, key) = item?;
             if let Some(rec) = s.get::<MsgRecord>(&s.messages, &key)? {
                 out.push(rec.msg);
             }
-            s.unseen.remove(k)?;
         }
-        s.flush()?;
+        Ok(out)
+    }
+
+    /// Marks `ids` seen: [`Messenger::unseen`] no longer returns them.
+    pub fn mark_seen(&self, ids: &[MessageId]) -> Result<(), ChatError> {
+        let s = &self.inner.store;
+        let ids: BTreeSet<&MessageId> = ids.iter().collect();
+        for item in s.unseen.iter() {
+            let (k, key) = item?;
+            let seen = match s.get::<MsgRecord>(&s.messages, &key)? {
+                Some(rec) => ids.contains(&rec.msg.id),
+                // Its message is gone (deleted or expired): nothing to show.
+                None => true,
+            };
+            if seen {
+                s.unseen.remove(k)?;
+            }
+        }
+        s.flush()
+    }
+
+    /// [`Messenger::unseen`], all of it marked seen at once: for a front end
+    /// that keeps what it reads (the `sotto` app prints and marks instead).
+    pub fn take_unseen(&self) -> Result<Vec<ChatMessage>, ChatError> {
+        let out = self.unseen()?;
+        let ids: Vec<MessageId> = out.iter().map(|m| m.id).collect();
+        self.mark_seen(&ids)?;
         Ok(out)
     }
 

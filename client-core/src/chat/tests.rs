@@ -72,6 +72,28 @@ fn bad_input_is_counted_and_never_delivered() {
     assert_eq!(m.take_unseen().unwrap().len(), 1);
 }
 
+#[test]
+fn unseen_messages_stay_until_marked_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = user(&dir);
+    let sender = key();
+    for text in ["one", "two"] {
+        let (msg, _) = envelope_to(&m, &sender, ContentBody::Text { text: text.into() });
+        assert!(m.inner.accept(&msg).unwrap());
+    }
+    // Reading does not consume: a front end that fails to show them loses nothing.
+    let first = m.unseen().unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(m.unseen().unwrap(), first);
+    // Only what was marked is gone.
+    m.mark_seen(&[first[0].id]).unwrap();
+    let left = m.unseen().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].text, first[1].text);
+    assert_eq!(m.take_unseen().unwrap().len(), 1);
+    assert!(m.unseen().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn peers_touch_only_what_is_theirs() {
     let dir = tempfile::tempdir().unwrap();
