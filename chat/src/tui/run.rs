@@ -94,8 +94,19 @@ async fn act(app: &mut App, m: &Messenger, action: Action) -> Result<(), ChatErr
             m.mark_read(&peer).await?;
         }
         Action::Send { to, text } => {
-            m.set_typing(&to, false).await?;
-            m.send_text(&to, &text).await?;
+            if let Err(e) = m.send_text(&to, &text).await {
+                // Not queued (blocked, too long, store full): the text goes
+                // back to the composer rather than being lost.
+                if app.composer.is_empty() {
+                    app.composer = text;
+                }
+                return Err(e);
+            }
+            // Best effort: a lost "stopped typing" must not look like a
+            // failed send.
+            if let Err(e) = m.set_typing(&to, false).await {
+                tracing::debug!("typing notice not queued: {e}");
+            }
             refresh(app, m).await;
         }
         Action::Typing { peer, typing } => m.set_typing(&peer, typing).await?,

@@ -61,6 +61,24 @@ async fn typed_message_is_queued_and_shown_with_its_tick() {
 }
 
 #[tokio::test]
+async fn a_message_the_library_refuses_stays_in_the_composer() {
+    let (_dir, m) = messenger();
+    let bob = Account::create().id();
+    m.add_contact(bob, Some("bob")).unwrap();
+    m.block(&bob).await.unwrap();
+    let mut app = App::new(m.account_id());
+    refresh(&mut app, &m).await;
+    app.composer = "kept".into();
+    let a = handle_key(&mut app, key(KeyCode::Enter));
+    assert!(
+        act(&mut app, &m, a).await.is_err(),
+        "a blocked contact refuses"
+    );
+    assert_eq!(app.composer, "kept");
+    assert!(m.messages(&bob, 10).unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn verify_screen_and_marking_reach_the_library() {
     let (_dir, m) = messenger();
     let bob = Account::create().id();
