@@ -244,14 +244,20 @@ impl Inner {
                 }
                 s.touch(&sender, now)?;
                 if is_contact {
-                    self.enqueue(
+                    // Best effort: the message is stored; a receipt the outbox
+                    // cannot take (full) must not fail the page, or the next
+                    // round would count the message a duplicate and the app
+                    // would never hear of it.
+                    if let Err(e) = self.enqueue(
                         &sender,
                         ContentBody::Receipt {
                             kind: ReceiptKind::Delivered,
                             ids: vec![content.id],
                         },
                         None,
-                    )?;
+                    ) {
+                        tracing::warn!("delivery receipt not queued: {e}");
+                    }
                 } else if !s.requests.contains_key(sender.as_bytes())? {
                     s.put(
                         &s.requests,
