@@ -92,7 +92,7 @@ impl Store {
             match tx.item(&msg.account, &msg.hash)? {
                 Some(rec @ ItemRecord::Present(p)) if rec.live_at(now) => {
                     let held = tx.message(&msg.account, &msg.hash, &p)?.message;
-                    let expiry = p.shortened.map_or(held.expiry, |(s, _)| s.min(held.expiry));
+                    let expiry = p.effective_expiry();
                     Ok(FirstPut::Held {
                         message: held,
                         expiry,
