@@ -262,9 +262,11 @@ impl Node {
     /// network are aborted at once, nothing is flushed, no peer is told.
     /// What survives is what the store had already written, which is what
     /// the node relies on by flushing before it acknowledges (tests and the
-    /// simulator; the store's handle closes when the last request task that
-    /// holds it ends).
-    pub async fn crash(self) {
+    /// simulator). Returns what the dead process still holds open, the
+    /// store among it: sled flushes everything when its last handle is
+    /// dropped, so a caller that wants the disk as a killed process leaves it
+    /// takes its copy of the data directory before dropping this.
+    pub async fn crash(self) -> Arc<Context> {
         for task in &self.tasks {
             task.abort();
         }
@@ -279,6 +281,7 @@ impl Node {
         }
         let _ = tokio::time::timeout(SHUTDOWN_WAIT, self.net_task).await;
         warn!(peer = %self.ctx.peer_id, "node crashed (simulated)");
+        self.ctx
     }
 
     /// Stops the node: its tasks, then the network, then flushes the store.

@@ -25,15 +25,15 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 impl LocalNet {
     /// Kills node `i` as `kill -9` would: its tasks are aborted without a
     /// flush, and its data directory is replaced by a copy of what was on
-    /// disk at that moment (the killed node's store handle may still flush
-    /// its buffers as it is dropped; those writes go to the old directory,
-    /// which is then thrown away). A stopped node is left as it is.
+    /// disk at that moment, taken while the dead node's store is still open
+    /// (dropping it makes sled flush its buffers; those writes go to the old
+    /// directory, which is then thrown away). A stopped node is left as it is.
     pub async fn crash(&mut self, i: usize) -> Result<(), LocalNetError> {
         let slot = self.slots.get_mut(i).ok_or(LocalNetError::NoNode(i))?;
         let Some(node) = slot.node.take() else {
             return Ok(());
         };
-        node.crash().await;
+        let still_open = node.crash().await;
         let fresh = tempfile::tempdir().map_err(LocalNetError::TempDir)?;
         let (from, to) = (slot.dir.path().to_path_buf(), fresh.path().to_path_buf());
         let copy_failed = |reason: String| LocalNetError::CrashCopy { index: i, reason };
@@ -41,6 +41,7 @@ impl LocalNet {
             .await
             .map_err(|e| copy_failed(e.to_string()))?
             .map_err(|e| copy_failed(e.to_string()))?;
+        drop(still_open);
         slot.dir = fresh;
         Ok(())
     }
