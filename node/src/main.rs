@@ -232,12 +232,15 @@ fn run(args: RunArgs) -> CliResult<()> {
 
 /// Writes `run.json` once the node listens: the bound addresses are only known
 /// then (port 0 is resolved by the kernel, asynchronously to `Node::start`).
+/// It waits (up to 5 s) until every configured address is bound: one listen
+/// address may expand to several (0.0.0.0), never to fewer.
 async fn write_run_info(node: &Node, data_dir: &Path) -> CliResult<()> {
     let peer = node.peer_id();
+    let want = node.context().config.listen.len().max(1);
     let mut listen = Vec::new();
     for _ in 0..500 {
         listen = node.listen_addrs().await;
-        if !listen.is_empty() {
+        if listen.len() >= want {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -296,9 +299,14 @@ fn info(args: InfoArgs) -> CliResult<()> {
     let peer_id = identity.peer_id().to_string();
     let position = Position::of_node(&node_id).to_hex();
     // A run file left by a crashed node names a dead process: not running.
-    let running = RunInfo::read(&args.data_dir)
-        .map_err(|e| e.to_string())?
-        .filter(|r| r.is_alive() != Some(false));
+    // A damaged run file says nothing about the node; the rest still prints.
+    let running = match RunInfo::read(&args.data_dir) {
+        Ok(r) => r.filter(|r| r.is_alive() != Some(false)),
+        Err(e) => {
+            eprintln!("sotto-node: {e}; showing the node as not running");
+            None
+        }
+    };
     if args.json {
         let out = serde_json::json!({
             "peer_id": peer_id,

@@ -3,9 +3,11 @@
 //! node actually bound.
 //!
 //! An operator may ask for port 0 (`--listen /ip4/127.0.0.1/tcp/0`,
-//! `--metrics 127.0.0.1:0`), which only the kernel resolves; scripts, the
-//! devnet and tests then read the real ports here instead of guessing free
-//! ones, which races with every other program on the machine. Tor's
+//! `--metrics 127.0.0.1:0`), which only the kernel resolves; scripts and
+//! tests then read the real ports here instead of guessing free ones, which
+//! races with every other program on the machine. (`swarm-sim devnet` gives
+//! its nodes fixed ports from `--base-port` instead, so a rerun keeps its
+//! addresses.) Tor's
 //! `ControlPortWriteToFile` serves the same purpose. The file is written once
 //! the node listens and removed on a clean stop; after a crash it stays, and
 //! [`RunInfo::is_alive`] tells a stale file from a live node.
