@@ -150,37 +150,45 @@ async fn build(inner: &Inner, slot: usize) -> Attempt {
 /// is cheaper than a request that finds the dead relay later. A probe whose
 /// target failed says nothing about the path; only the target is avoided.
 async fn probe_idle(inner: &Inner) {
-    for path in inner.paths.idle(inner.config.path_probe_interval) {
-        let Some(target) = inner.dir(|d| {
-            let pool = candidates(d);
-            let others: Vec<NodeId> = pool
-                .iter()
-                .map(|c| c.node)
-                .filter(|n| !path.relays.contains(n))
-                .collect();
-            others.choose(&mut rand::rng()).copied()
-        }) else {
-            continue;
-        };
-        match ping_through(inner, &path.relays, target).await {
-            Ok(()) => {
-                let save = inner.paths.succeeded(&path);
-                inner.save_guards(save).await;
-            }
-            Err(blamed) if blamed.is_some_and(|b| b == target) => {
-                let one_off = PathRef {
-                    slot: None,
-                    relays: path.relays.clone(),
-                };
-                let save = inner.paths.failed(&one_off, blamed);
-                inner.save_guards(save).await;
-            }
-            Err(blamed) => {
-                tracing::debug!(relays = ?path.relays, "idle path failed its probe: rebuilding");
-                let save = inner.paths.failed(&path, blamed);
-                inner.save_guards(save).await;
-                inner.paths.drop_path(&path);
-            }
+    // All at once: a probe of a dead path waits out its timeout, and the
+    // builder must not spend one such wait per path before it rebuilds.
+    let probes = inner
+        .paths
+        .idle(inner.config.path_probe_interval)
+        .into_iter()
+        .map(|path| probe(inner, path));
+    futures::future::join_all(probes).await;
+}
+
+async fn probe(inner: &Inner, path: PathRef) {
+    let Some(target) = inner.dir(|d| {
+        let others: Vec<NodeId> = candidates(d)
+            .iter()
+            .map(|c| c.node)
+            .filter(|n| !path.relays.contains(n))
+            .collect();
+        others.choose(&mut rand::rng()).copied()
+    }) else {
+        return;
+    };
+    match ping_through(inner, &path.relays, target).await {
+        Ok(()) => {
+            let save = inner.paths.succeeded(&path);
+            inner.save_guards(save).await;
+        }
+        Err(blamed) if blamed.is_some_and(|b| b == target) => {
+            let one_off = PathRef {
+                slot: None,
+                relays: path.relays.clone(),
+            };
+            let save = inner.paths.failed(&one_off, blamed);
+            inner.save_guards(save).await;
+        }
+        Err(blamed) => {
+            tracing::debug!(relays = ?path.relays, "idle path failed its probe: rebuilding");
+            let save = inner.paths.failed(&path, blamed);
+            inner.save_guards(save).await;
+            inner.paths.drop_path(&path);
         }
     }
 }
