@@ -50,7 +50,8 @@
 //! uses (DESIGN §8–§9). It keeps one account's state in a sled store under a
 //! home directory (files 0600; with a passphrase every value is sealed with
 //! XChaCha20-Poly1305 under an argon2id-derived key): contacts, message
-//! requests, conversations, the outbox, the receive cursor and what was seen.
+//! requests, conversations, the outbox, the read cursors ([`reader`]) and what
+//! was seen.
 //!
 //! - [`chat::Messenger::send_text`] stores the message as `Queued` and returns;
 //!   the outbox sends it when connected, retrying with backoff, also after a
@@ -95,6 +96,7 @@ pub mod error;
 pub mod net;
 pub mod paths;
 pub mod phrase;
+pub mod reader;
 pub mod request;
 pub mod verification;
 
@@ -102,6 +104,7 @@ pub use account::Account;
 pub use error::{Error, Result};
 pub use paths::PathStatus;
 pub use phrase::RecoveryPhrase;
+pub use reader::ReadCursors;
 pub use request::{Client, ClientConfig, ClientError};
 pub use sotto_protocol::{AccountId, AccountKey};
 pub use verification::{PublicCode, VerificationCode, public_code, verification_code};

@@ -364,6 +364,20 @@ impl Client {
         account: &sotto_protocol::AccountId,
         make: impl Fn(UnixMillis) -> Request,
     ) -> Result<Response, ClientError> {
+        swarm::swarm_request(&self.inner, account, &|_, now| make(now))
+            .await
+            .map(|(_, r)| r)
+    }
+
+    /// [`Client::swarm_request`] where the request depends on the member it
+    /// goes to (`make(member, now)`, e.g. a retrieve from the reader's cursor
+    /// on that member: [`crate::ReadCursors`]). Returns the member that
+    /// answered with its answer.
+    pub async fn swarm_request_at(
+        &self,
+        account: &sotto_protocol::AccountId,
+        make: impl Fn(NodeId, UnixMillis) -> Request,
+    ) -> Result<(NodeId, Response), ClientError> {
         swarm::swarm_request(&self.inner, account, &make).await
     }
 

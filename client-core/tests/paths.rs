@@ -17,7 +17,7 @@ use std::time::Duration;
 use harness::{TestNet, wait_status};
 use sotto_client::{Account, Client, PathStatus};
 use sotto_protocol::namespace::Namespace;
-use sotto_protocol::rpc::{Cursor, Request, Response, RetrieveRequest, StoreRequest};
+use sotto_protocol::rpc::{Request, Response, RetrieveRequest, StoreRequest};
 use sotto_protocol::time::MINUTE_MS;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -132,10 +132,11 @@ async fn store_and_long_poll_through_paths() {
         // returns within a second of its store.
         let name = net.params.name.clone();
         let key = account.key();
-        let after = Cursor { timestamp, hash };
+        let _ = hash;
         let poll = move |now| {
-            let mut r = RetrieveRequest::unsigned(key.account_id(), Namespace::INBOX, Some(after));
-            r.overlap_ms = 0;
+            // A first read of whichever member: by time, after "one".
+            let mut r = RetrieveRequest::unsigned(key.account_id(), Namespace::INBOX, None);
+            r.not_before = timestamp + 1;
             r.wait_ms = 20_000;
             Request::Retrieve(r.sign(key, &name, now).unwrap())
         };

@@ -181,25 +181,30 @@ fn main() {
     // Reads: one account with 2,000 messages, 80 KiB pages from cursors in the
     // middle, each request signed by the owner.
     let reader = AccountKey::from_entropy([99; 16]);
-    let mut cursors = Vec::new();
     for i in 0..2000u64 {
         let out = rt.block_on(svc.handle_bytes(peer, &store_bytes(&[reader.account_id()], i)));
         match Response::decode(&out, Clock::system().now()).unwrap() {
-            Response::Stored {
-                hash, timestamp, ..
-            } => cursors.push(sotto_protocol::rpc::Cursor { timestamp, hash }),
+            Response::Stored { .. } => {}
             other => panic!("{other:?}"),
         }
     }
-    cursors.sort();
     let now = Clock::system().now();
-    let retrieves: Vec<Vec<u8>> = cursors
-        .iter()
-        .step_by(20)
-        .take(50)
-        .map(|c| {
-            let mut q = RetrieveRequest::unsigned(reader.account_id(), Namespace::INBOX, Some(*c));
-            q.overlap_ms = 0;
+    // The store's instance comes with any page; the sequence numbers of the
+    // 2,000 messages follow one another, so cursors in the middle are
+    // multiples of 20 below 1,000.
+    let first = RetrieveRequest::unsigned(reader.account_id(), Namespace::INBOX, None);
+    let first = Request::Retrieve(first.sign(&reader, "devnet", now).unwrap());
+    let out = rt.block_on(svc.handle_bytes(peer, &first.encode().unwrap()));
+    let Response::Messages { cursor, .. } = Response::decode(&out, now).unwrap() else {
+        panic!("a retrieve answers a page")
+    };
+    let retrieves: Vec<Vec<u8>> = (0..50u64)
+        .map(|i| {
+            let c = sotto_protocol::rpc::ReadCursor {
+                store: cursor.store,
+                seq: i * 20,
+            };
+            let q = RetrieveRequest::unsigned(reader.account_id(), Namespace::INBOX, Some(c));
             Request::Retrieve(q.sign(&reader, "devnet", now).unwrap())
                 .encode()
                 .unwrap()

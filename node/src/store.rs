@@ -7,17 +7,19 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `messages` | `account ‖ namespace (u16 BE) ‖ timestamp (u64 BE) ‖ hash` | [`records::MessageRecord`]: owner's shortening, postcard `StoredMessage` |
+//! | `messages` | `account ‖ namespace (u16 BE) ‖ timestamp (u64 BE) ‖ hash` | [`records::MessageRecord`]: owner's shortening, sequence number, postcard `StoredMessage` |
+//! | `seqs` | `account ‖ namespace (u16 BE) ‖ seq (u64 BE)` | the message's key tail in `messages` (`timestamp ‖ hash`) |
 //! | `items` | `account ‖ hash` | [`records::ItemRecord`]: present (namespace, times, shortening + proof id) or tombstone (namespace, until, proof id) |
 //! | `proofs` | proof id (blake3 of the signed request) | reference count, then the owner's signed `DeleteRequest` or `ExpireRequest` |
 //! | `expiry` | `due (u64 BE) ‖ account ‖ hash` | empty: when the purge removes the item |
 //! | `usage` | `account` | bytes charged (u64 BE) ‖ messages (u64 BE) |
-//! | `meta` | `format`, `bytes`, `messages` | u64 BE each: on-disk format, node totals |
+//! | `meta` | `format`, `bytes`, `messages`, `store_id` | u64 BE each: on-disk format, node totals, this store's instance |
 //!
 //! `items` is the one source of truth for the state of a hash; `messages` holds
-//! the data in retrieve order, and `expiry` indexes `items` by due time. Every
-//! operation that changes anything runs as one sled transaction across all six
-//! trees, so indexes, proofs' reference counts and counters never disagree with
+//! the data, `seqs` numbers the messages in the order this node took them in
+//! (what retrieves page by: [`sotto_protocol::rpc::ReadCursor`]), and `expiry`
+//! indexes `items` by due time. Every operation that changes anything runs as
+//! one sled transaction across all seven trees, so indexes, proofs' reference counts and counters never disagree with
 //! the records, whatever fails or crashes in between.
 //!
 //! ## Crash safety
@@ -42,6 +44,7 @@
 mod error;
 mod keys;
 mod limits;
+mod migrate;
 mod purge;
 mod read;
 mod records;
@@ -56,13 +59,15 @@ use sotto_protocol::AccountId;
 
 pub use error::{QuotaScope, Result, StoreError};
 pub use limits::{PER_MESSAGE_OVERHEAD, StoreLimits, charge};
-pub use read::Page;
+pub use read::{MAX_SCAN, Page};
 pub use sync::{Accounts, Fetched};
 pub use write::{FirstPut, PutOutcome};
 
 /// The on-disk format this build writes and reads. Bump it with any change of
-/// key layout or record encoding, and say in the release notes how to move.
-pub const STORE_FORMAT: u64 = 1;
+/// key layout or record encoding, and migrate at open (`migrate.rs`). Format 2
+/// added the `seqs` tree and sequence numbers in message records; a format-1
+/// store is migrated when opened.
+pub const STORE_FORMAT: u64 = 2;
 
 /// How often sled writes to disk in the background, in ms. What a crash can
 /// lose of what was never [`Store::flush`]ed.
@@ -72,6 +77,7 @@ const FLUSH_EVERY_MS: u64 = 500;
 const META_FORMAT: &[u8] = b"format";
 const META_BYTES: &[u8] = b"bytes";
 const META_MESSAGES: &[u8] = b"messages";
+const META_STORE_ID: &[u8] = b"store_id";
 
 /// How much one account uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -94,7 +100,10 @@ pub struct Store {
     expiry: Tree,
     usage: Tree,
     meta: Tree,
+    seqs: Tree,
     limits: StoreLimits,
+    /// This store's instance ([`Store::id`]).
+    id: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -108,7 +117,8 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the store in the directory `path`, creating it if needed, with
     /// `limits`. Fails if another process has it open, or if it was written in
-    /// another [`STORE_FORMAT`].
+    /// a [`STORE_FORMAT`] this build does not know; a format-1 store is
+    /// migrated first.
     pub fn open(path: impl AsRef<Path>, limits: StoreLimits) -> Result<Store> {
         let db = sled::Config::new()
             .path(path)
@@ -121,17 +131,20 @@ impl Store {
             db.open_tree(name)
                 .map_err(|e| StoreError::engine("open", e))
         };
-        let store = Store {
+        let mut store = Store {
             messages: tree("messages")?,
             items: tree("items")?,
             proofs: tree("proofs")?,
             expiry: tree("expiry")?,
             usage: tree("usage")?,
             meta: tree("meta")?,
+            seqs: tree("seqs")?,
             db,
             limits,
+            id: 0,
         };
         store.check_format()?;
+        store.id = store.instance_id()?;
         Ok(store)
     }
 
@@ -143,7 +156,9 @@ impl Store {
         match found {
             Some(v) => {
                 let found = decode_u64("meta", META_FORMAT, &v)?;
-                if found != STORE_FORMAT {
+                if found == 1 {
+                    self.migrate_from_1()?;
+                } else if found != STORE_FORMAT {
                     return Err(StoreError::Format {
                         found,
                         expected: STORE_FORMAT,
@@ -157,6 +172,28 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// This store's instance, made at random the first time the store is
+    /// opened and kept: a reader's cursor of another instance (a store wiped
+    /// and made again under the same node key) is not taken as this one's.
+    fn instance_id(&self) -> Result<u64> {
+        let engine = |e| StoreError::engine("open", e);
+        if let Some(v) = self.meta.get(META_STORE_ID).map_err(engine)? {
+            return decode_u64("meta", META_STORE_ID, &v);
+        }
+        let id: u64 = rand::random();
+        self.meta
+            .insert(META_STORE_ID, &id.to_be_bytes())
+            .map_err(engine)?;
+        self.flush()?;
+        Ok(id)
+    }
+
+    /// This store's instance: what a [`sotto_protocol::rpc::ReadCursor`] of it
+    /// carries.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The limits the store enforces.
@@ -253,7 +290,7 @@ mod tests {
                 err,
                 StoreError::Format {
                     found: 99,
-                    expected: 1
+                    expected: 2
                 }
             ),
             "{err}"

@@ -353,9 +353,8 @@ fn sigkill_during_stores_then_restart_serves_acknowledged_and_catches_up() {
             let mut got = std::collections::BTreeSet::new();
             let mut after = None;
             for _ in 0..50 {
-                // Follow-up pages are read without the overlap, as a client does.
-                let mut req = RetrieveRequest::unsigned(a, Namespace::INBOX, after);
-                req.overlap_ms = 0;
+                // Follow-up pages go on from the node's cursor, as a client does.
+                let req = RetrieveRequest::unsigned(a, Namespace::INBOX, after);
                 let req = req.sign(&key, "devnet", now()).unwrap();
                 match handle.rpc(victim, Request::Retrieve(req)).await {
                     Ok(Response::Messages {
@@ -364,7 +363,7 @@ fn sigkill_during_stores_then_restart_serves_acknowledged_and_catches_up() {
                         more,
                     }) => {
                         got.extend(messages.iter().map(|m| m.hash));
-                        after = cursor.or(after);
+                        after = Some(cursor);
                         if !more {
                             break;
                         }

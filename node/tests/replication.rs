@@ -26,7 +26,7 @@ use sotto_protocol::rpc::{
     StoreRequest, StoredMessage,
 };
 use sotto_protocol::time::{DAY_MS, HOUR_MS};
-use sotto_protocol::{AccountId, AccountKey, Namespace};
+use sotto_protocol::{AccountId, AccountKey, Namespace, NodeKey};
 use tokio::sync::watch;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,7 +143,8 @@ async fn a_deleted_message_never_comes_back() {
         ))
         .await;
         if n.id() != nodes[0].id() {
-            assert_eq!(ack, Ok(NodeResponse::Ack { stored: 0 }));
+            // A tombstone refuses it: answered as not held.
+            assert_eq!(ack, Ok(NodeResponse::Ack { held: vec![false] }));
         }
         assert!(!n.holds(&m));
     }
@@ -281,10 +282,10 @@ async fn bad_input_is_refused_and_counted() {
             .await,
     );
     if target.serves(&signed.account) {
-        assert_eq!(r, NodeResponse::Ack { stored: 1 });
+        assert_eq!(r, NodeResponse::Ack { held: vec![true] });
         assert!(target.holds(&signed));
     } else {
-        assert_eq!(r, NodeResponse::Ack { stored: 0 });
+        assert_eq!(r, NodeResponse::Ack { held: vec![false] });
     }
 
     // A message for an account this node does not serve is skipped and
@@ -295,7 +296,9 @@ async fn bad_input_is_refused_and_counted() {
             .handle_bytes(member, &replicate(message(not_mine, 1)))
             .await,
     );
-    assert_eq!(r, NodeResponse::Ack { stored: 0 });
+    // Acknowledged as received, but not as held: it counts toward no quorum.
+    assert_eq!(r, NodeResponse::Ack { held: vec![false] });
+    assert!(!r.holds(0));
     assert!(metrics.rejected.get("replication", "not_my_swarm") >= 1);
     assert_eq!(target.held_items(&not_mine), 0);
     let m = message(mine, 2);
@@ -305,7 +308,8 @@ async fn bad_input_is_refused_and_counted() {
             .handle_bytes(member, &replicate(m.clone()))
             .await,
     );
-    assert_eq!(r, NodeResponse::Ack { stored: 1 });
+    assert_eq!(r, NodeResponse::Ack { held: vec![true] });
+    assert!(r.holds(0));
     assert!(target.holds(&m));
     // The node goes on answering.
     let r = answer(
@@ -445,4 +449,44 @@ async fn purge_removes_what_expired_and_updates_the_gauges() {
     );
     assert!(n.ctx.metrics.stored_bytes.get() > 0);
     assert!(n.holds(&long));
+}
+
+/// Wave 2 (issue "Clocks and data safety", item 4): while directory views
+/// disagree, a member that believes an account is not its own drops the
+/// message it is pushed. Its answer says so, message by message, and it counts
+/// toward no quorum: "held by N" means N copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_drops_an_out_of_swarm_item_does_not_count_toward_quorum() {
+    let (_router, nodes) = network(5, &NodeConfig::default());
+    // Node 4 learns of ten more nodes (seeds 100..110) that the others do
+    // not know yet: by its view, some accounts' swarms no longer include it.
+    for seed in 100..110u8 {
+        nodes[4].learn(record(&NodeKey::from_secret_bytes(&[seed; 32])));
+    }
+    let a = (1..=200u8)
+        .map(account)
+        .find(|a| !nodes[4].serves(a) && nodes[0].serves(a))
+        .expect("an account node 4 no longer serves by its own view");
+    assert!(
+        nodes[0].ctx.dir(|d| d.in_swarm(&a, &nodes[4].id())),
+        "node 0 still counts node 4 as a member"
+    );
+    let m = message(a, 1);
+    // Node 0 asks for all four other members: only three hold it.
+    let acked = bounded(store_and_push(&nodes[0], &m, 4)).await;
+    assert_eq!(acked, 3, "node 4's answer must not count");
+    assert!(!nodes[4].holds(&m));
+    assert!(
+        nodes[4]
+            .ctx
+            .metrics
+            .rejected
+            .get("replication", "not_my_swarm")
+            >= 1
+    );
+    // The push to node 4 is not taken as done: it waits in the backlog.
+    eventually("the refused push is in the backlog", || {
+        nodes[0].repl.backlog_len() == 1
+    })
+    .await;
 }

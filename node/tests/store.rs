@@ -10,7 +10,7 @@
     clippy::indexing_slicing
 )]
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use sotto_node::store::{
@@ -44,16 +44,16 @@ fn msg(account: AccountId, data: &[u8], timestamp: u64) -> StoredMessage {
 /// yet), page by page.
 fn everything(store: &Store, account: &AccountId) -> Vec<RetrievedMessage> {
     let mut all = Vec::new();
-    let mut after = None;
+    let mut after = 0;
     for _ in 0..1000 {
         let page = store
             .retrieve(account, Namespace::INBOX, after, 0, ALL, 0)
             .unwrap();
         all.extend(page.messages);
-        if !page.more {
+        if !page.more && !page.scan_limited {
             return all;
         }
-        after = page.cursor;
+        after = page.seq;
     }
     panic!("paging did not end");
 }
@@ -63,7 +63,7 @@ fn hashes(ms: &[RetrievedMessage]) -> Vec<MessageHash> {
 }
 
 #[test]
-fn put_then_retrieve_in_cursor_order() {
+fn put_then_retrieve_in_arrival_order() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
     let (a, b) = (key(1).account_id(), key(2).account_id());
@@ -82,8 +82,8 @@ fn put_then_retrieve_in_cursor_order() {
     public.namespace = Namespace::CONFIG; // another namespace, same account
     s.put(public, NOW).unwrap();
 
-    let page = s.retrieve(&a, Namespace::INBOX, None, 0, ALL, NOW).unwrap();
-    stored.sort_by_key(|m| m.cursor());
+    // The order this node took them in, whatever their timestamps.
+    let page = s.retrieve(&a, Namespace::INBOX, 0, 0, ALL, NOW).unwrap();
     assert_eq!(
         hashes(&page.messages),
         stored.iter().map(|m| m.hash).collect::<Vec<_>>()
@@ -91,18 +91,23 @@ fn put_then_retrieve_in_cursor_order() {
     for (got, want) in page.messages.iter().zip(&stored) {
         assert_eq!(got, &RetrievedMessage::from_stored(want, None));
     }
-    assert_eq!(page.cursor, Some(stored[4].cursor()));
+    assert!(
+        page.seq >= 5,
+        "the cursor is past the last message: {}",
+        page.seq
+    );
     assert!(!page.more);
+    let again = s
+        .retrieve(&a, Namespace::INBOX, page.seq, 0, ALL, NOW)
+        .unwrap();
+    assert!(again.messages.is_empty() && again.seq == page.seq);
     assert_eq!(s.message_count().unwrap(), 7);
     assert_eq!(s.usage(&a).unwrap().messages, 6);
-    // An empty account: an empty page, no cursor, no "more".
+    // An empty account: an empty page, the cursor where it was, no "more".
     let none = s
-        .retrieve(&key(3).account_id(), Namespace::INBOX, None, 0, ALL, NOW)
+        .retrieve(&key(3).account_id(), Namespace::INBOX, 0, 0, ALL, NOW)
         .unwrap();
-    assert_eq!(
-        (none.messages.len(), none.cursor, none.more),
-        (0, None, false)
-    );
+    assert_eq!((none.messages.len(), none.seq, none.more), (0, 0, false));
 }
 
 #[test]
@@ -145,7 +150,7 @@ fn storing_again_is_idempotent_and_merges_times() {
     assert!(
         matches!(s.put(m, NOW).unwrap(), PutOutcome::Duplicate { timestamp, .. } if timestamp == NOW + 5)
     );
-    let all = s.retrieve(&a, Namespace::INBOX, None, 0, ALL, NOW).unwrap();
+    let all = s.retrieve(&a, Namespace::INBOX, 0, 0, ALL, NOW).unwrap();
     assert_eq!(
         all.messages,
         vec![RetrievedMessage::from_stored(&later, None)]
@@ -155,7 +160,7 @@ fn storing_again_is_idempotent_and_merges_times() {
 }
 
 #[test]
-fn cursor_and_overlap() {
+fn a_late_message_lands_after_every_cursor_handed_out() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
     let a = key(1).account_id();
@@ -165,43 +170,48 @@ fn cursor_and_overlap() {
     for m in &ms {
         s.put(m.clone(), NOW).unwrap();
     }
-    let first = s.retrieve(&a, Namespace::INBOX, None, 0, ALL, NOW).unwrap();
-    let cursor = first.cursor.unwrap();
-    assert_eq!(cursor, ms[4].cursor());
-    let mut seen: HashSet<MessageHash> = hashes(&first.messages).into_iter().collect();
-
-    // Without overlap: nothing after the last message.
+    let first = s.retrieve(&a, Namespace::INBOX, 0, 0, ALL, NOW).unwrap();
+    assert_eq!(hashes(&first.messages), hashes_of(&ms));
     let p = s
-        .retrieve(&a, Namespace::INBOX, Some(cursor), 0, ALL, NOW)
+        .retrieve(&a, Namespace::INBOX, first.seq, 0, ALL, NOW)
         .unwrap();
     assert!(p.messages.is_empty() && !p.more);
 
-    // A message reaches this node late by replication, dated before the cursor.
-    let late = msg(a, b"late", NOW + 3500);
+    // A message reaches this node late (by replication, from a member whose
+    // clock is minutes slow), dated before everything handed out: it is
+    // numbered after the cursor, so the reader's next page has it.
+    let late = msg(a, b"late", NOW - 10 * 60_000);
     s.put(late.clone(), NOW).unwrap();
     let p = s
-        .retrieve(&a, Namespace::INBOX, Some(cursor), 0, ALL, NOW)
+        .retrieve(&a, Namespace::INBOX, first.seq, 0, ALL, NOW)
         .unwrap();
-    assert!(
-        p.messages.is_empty(),
-        "without overlap the late message is missed"
-    );
-    // With 1.5 s of overlap: everything from 2.5 s after NOW, so the late one
-    // and the two already seen.
-    let p = s
-        .retrieve(&a, Namespace::INBOX, Some(cursor), 1500, ALL, NOW)
+    assert_eq!(hashes(&p.messages), vec![late.hash]);
+    assert!(p.seq > first.seq);
+
+    // A merge that re-dates a held message keeps its number: a reader past
+    // it does not get it again.
+    let mut redated = ms[0].clone();
+    redated.timestamp += 1;
+    redated.expiry += 1;
+    assert!(matches!(
+        s.put(redated, NOW).unwrap(),
+        PutOutcome::Merged { .. }
+    ));
+    let p2 = s
+        .retrieve(&a, Namespace::INBOX, p.seq, 0, ALL, NOW)
         .unwrap();
-    assert_eq!(hashes(&p.messages), vec![ms[3].hash, late.hash, ms[4].hash]);
-    // The client drops what it has seen by hash.
-    let new: Vec<_> = p.messages.iter().filter(|m| seen.insert(m.hash)).collect();
-    assert_eq!(new.len(), 1);
-    assert_eq!(new[0].hash, late.hash);
-    // The overlap starts at the start of its millisecond: a message exactly
-    // `overlap` before the cursor is included.
-    let p = s
-        .retrieve(&a, Namespace::INBOX, Some(cursor), 4000, ALL, NOW)
+    assert!(p2.messages.is_empty());
+    assert_eq!(everything(&s, &a).len(), 6);
+
+    // A first read by time leaves out what is dated before `not_before`.
+    let recent = s
+        .retrieve(&a, Namespace::INBOX, 0, NOW + 2500, ALL, NOW)
         .unwrap();
-    assert_eq!(p.messages.first().unwrap().hash, ms[0].hash);
+    assert_eq!(hashes(&recent.messages), vec![ms[3].hash, ms[4].hash]);
+}
+
+fn hashes_of(ms: &[StoredMessage]) -> Vec<MessageHash> {
+    ms.iter().map(|m| m.hash).collect()
 }
 
 #[test]
@@ -212,7 +222,7 @@ fn byte_limit_pages_with_more() {
     for i in 0..10u64 {
         s.put(msg(a, &[i as u8; 1000], NOW + i), NOW).unwrap();
     }
-    let mut after = None;
+    let mut after = 0;
     let mut pages = Vec::new();
     loop {
         let p = s
@@ -224,14 +234,14 @@ fn byte_limit_pages_with_more() {
             "a page that follows `more` makes progress"
         );
         pages.push(p.messages.len());
-        after = p.cursor;
+        after = p.seq;
         if !p.more {
             break;
         }
     }
     assert_eq!(pages, vec![2, 2, 2, 2, 2]);
     // A message larger than the limit still comes, alone.
-    let p = s.retrieve(&a, Namespace::INBOX, None, 0, 10, NOW).unwrap();
+    let p = s.retrieve(&a, Namespace::INBOX, 0, 0, 10, NOW).unwrap();
     assert_eq!(p.messages.len(), 1);
     assert!(p.more);
 }
@@ -247,7 +257,7 @@ fn expired_messages_are_not_returned() {
     s.put(long.clone(), NOW).unwrap();
     let at = |now| {
         hashes(
-            &s.retrieve(&a, Namespace::INBOX, None, 0, ALL, now)
+            &s.retrieve(&a, Namespace::INBOX, 0, 0, ALL, now)
                 .unwrap()
                 .messages,
         )
@@ -371,7 +381,7 @@ fn expire_only_shortens_and_keeps_the_proof() {
     let m = msg(a, b"after read", NOW);
     s.put(m.clone(), NOW).unwrap();
     let expiry_at = |now| {
-        s.retrieve(&a, Namespace::INBOX, None, 0, ALL, now)
+        s.retrieve(&a, Namespace::INBOX, 0, 0, ALL, now)
             .unwrap()
             .messages
             .first()
@@ -613,7 +623,7 @@ fn data_and_counters_survive_reopening() {
         .unwrap();
         s.expire(&exp, NOW).unwrap();
         s.flush().unwrap();
-        page = s.retrieve(&a, Namespace::INBOX, None, 0, ALL, NOW).unwrap();
+        page = s.retrieve(&a, Namespace::INBOX, 0, 0, ALL, NOW).unwrap();
         usage = s.usage(&a).unwrap();
         total = (s.total_bytes().unwrap(), s.message_count().unwrap());
         digest = s.digest(&a, NOW).unwrap();
@@ -621,7 +631,7 @@ fn data_and_counters_survive_reopening() {
     }
     let s = open(&dir);
     assert_eq!(
-        s.retrieve(&a, Namespace::INBOX, None, 0, ALL, NOW).unwrap(),
+        s.retrieve(&a, Namespace::INBOX, 0, 0, ALL, NOW).unwrap(),
         page
     );
     assert_eq!(s.usage(&a).unwrap(), usage);
@@ -755,7 +765,13 @@ fn stores_fed_in_different_orders_converge() {
         s1.list(&a, None, 100, NOW).unwrap(),
         s2.list(&a, None, 100, NOW).unwrap()
     );
-    assert_eq!(everything(&s1, &a), everything(&s2, &a));
+    // The same messages; each store hands them out in its own arrival order.
+    let sorted = |s: &Store| {
+        let mut all = everything(s, &a);
+        all.sort_by_key(|m| m.hash);
+        all
+    };
+    assert_eq!(sorted(&s1), sorted(&s2));
     assert_eq!(s1.usage(&a).unwrap(), s2.usage(&a).unwrap());
     let merged = s1.list(&a, Some(MessageHash::ZERO), 100, NOW).unwrap().0;
     let item = merged.iter().find(|i| i.hash == ms[3].hash).unwrap();

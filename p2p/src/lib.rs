@@ -17,11 +17,12 @@ pub use swarm::{SetupError, build_swarm};
 
 use libp2p::StreamProtocol;
 
-/// Last part of the onion relay protocol name.
-pub const ONION_PROTOCOL_SUFFIX: &str = "onion/1";
+/// Last part of the onion relay protocol name. Version 2: the requests inside
+/// the packets are those of `rpc/2` (sequence cursors in `Retrieve`).
+pub const ONION_PROTOCOL_SUFFIX: &str = "onion/2";
 
 /// The libp2p protocol name for onion packets on `network`:
-/// `/sotto/<network>/onion/1`.
+/// `/sotto/<network>/onion/2`.
 pub fn onion_protocol(network: &str) -> String {
     format!("/sotto/{network}/{ONION_PROTOCOL_SUFFIX}")
 }

@@ -43,9 +43,14 @@ pub const AUTH_CLOCK_WINDOW_MS: u64 = 5 * MINUTE_MS;
 /// Longest a `Retrieve` may wait at a node for new messages (long poll). Under
 /// the 30 s idle timeouts common in NATs and proxies.
 pub const MAX_LONG_POLL_MS: u64 = 25 * SECOND_MS;
-/// How far back of the cursor a retrieve re-reads to cover replication lag
-/// between swarm members (DESIGN §5); clients drop hashes they already have.
-pub const DEFAULT_RETRIEVE_OVERLAP_MS: u64 = 2 * MINUTE_MS;
+/// How far before the newest message a reader has seen its first retrieve from
+/// a swarm member starts (that member has no sequence number of the reader's to
+/// go on: [`crate::rpc::ReadCursor`]). It must cover the clock difference of two
+/// members (each may be [`AUTH_CLOCK_WINDOW_MS`] off, so twice that) plus the
+/// time a message takes to reach every member by push or anti-entropy (seconds
+/// normally; this leaves most of an hour). A larger window only re-reads
+/// messages the reader drops by hash, once per member.
+pub const FIRST_READ_WINDOW_MS: u64 = HOUR_MS;
 /// Most hashes one `Delete` or `Expire` may name.
 pub const MAX_HASHES_PER_REQUEST: usize = 256;
 

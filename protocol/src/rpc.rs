@@ -4,12 +4,12 @@
 //! Two families of messages, each on its own libp2p protocol:
 //!
 //! - **Client RPC** ([`request::Request`] → [`response::Response`]) on
-//!   `/sotto/<network>/rpc/1`. A client's request reaches a node directly or at the
+//!   `/sotto/<network>/rpc/2`. A client's request reaches a node directly or at the
 //!   end of an onion path, so every decoder here bounds its input first
 //!   ([`crate::constants::MAX_RPC_REQUEST_LEN`]) and validates every field before
 //!   anything looks at it.
 //! - **Node-to-node replication** ([`replication::NodeRequest`] →
-//!   [`replication::NodeResponse`]) on `/sotto/<network>/replicate/1`, accepted only
+//!   [`replication::NodeResponse`]) on `/sotto/<network>/replicate/2`, accepted only
 //!   from peers whose libp2p identity is a node of the directory: pushes after a
 //!   store, and anti-entropy rounds that make a swarm converge (DESIGN §6).
 //!
@@ -29,14 +29,16 @@
 //! then [`replication::NodeRequest::authorize`] (the signatures).
 //!
 //! Every timestamp a peer hands over is checked against the receiver's clock
-//! ([`message::check_times`]): a message dated far ahead would sort after every
-//! real one and move clients' cursors past them.
+//! ([`message::check_times`]). Readers page by each member's own sequence
+//! numbers ([`read_cursor::ReadCursor`]), not by timestamps, so no clock decides
+//! whether a message is read.
 //!
 //! ## Wire stability
 //!
 //! Everything here is postcard: enums are encoded by variant index, structs by
 //! field order. New variants and fields are only ever appended; any other change
-//! bumps the protocol suffix (`rpc/2`). `tests/vectors/rpc.json` pins the bytes.
+//! bumps the protocol suffix (`rpc/2`, `replicate/2`: wave 2 changed
+//! `Retrieve` to sequence cursors and `Ack` to per-message answers). `tests/vectors/rpc.json` pins the bytes.
 //!
 //! ## Not here
 //!
@@ -47,6 +49,7 @@ pub mod auth;
 pub mod digest;
 pub mod error;
 pub mod message;
+pub mod read_cursor;
 pub mod replication;
 pub mod request;
 pub mod response;
@@ -58,23 +61,24 @@ pub use digest::{
 };
 pub use error::{ErrorKind, RpcError};
 pub use message::{Cursor, MessageHash, StoreProof, StoredMessage};
+pub use read_cursor::ReadCursor;
 pub use replication::{NodeRequest, NodeResponse};
 pub use request::{DeleteRequest, ExpireRequest, Request, RetrieveRequest, StoreRequest};
 pub use response::{Response, RetrievedMessage};
 
 /// Last part of the client RPC protocol name.
-pub const RPC_PROTOCOL_SUFFIX: &str = "rpc/1";
+pub const RPC_PROTOCOL_SUFFIX: &str = "rpc/2";
 /// Last part of the node-to-node replication protocol name.
-pub const REPLICATION_PROTOCOL_SUFFIX: &str = "replicate/1";
+pub const REPLICATION_PROTOCOL_SUFFIX: &str = "replicate/2";
 
-/// The libp2p protocol name for client RPC on `network`: `/sotto/<network>/rpc/1`.
+/// The libp2p protocol name for client RPC on `network`: `/sotto/<network>/rpc/2`.
 /// The network name in it keeps a devnet and a public network apart (DESIGN §4).
 pub fn rpc_protocol(network: &str) -> String {
     format!("/sotto/{network}/{RPC_PROTOCOL_SUFFIX}")
 }
 
 /// The libp2p protocol name for replication on `network`:
-/// `/sotto/<network>/replicate/1`.
+/// `/sotto/<network>/replicate/2`.
 pub fn replication_protocol(network: &str) -> String {
     format!("/sotto/{network}/{REPLICATION_PROTOCOL_SUFFIX}")
 }
@@ -97,8 +101,8 @@ mod tests {
 
     #[test]
     fn protocol_names_carry_the_network() {
-        assert_eq!(rpc_protocol("devnet"), "/sotto/devnet/rpc/1");
-        assert_eq!(replication_protocol("sotto"), "/sotto/sotto/replicate/1");
+        assert_eq!(rpc_protocol("devnet"), "/sotto/devnet/rpc/2");
+        assert_eq!(replication_protocol("sotto"), "/sotto/sotto/replicate/2");
         assert_ne!(rpc_protocol("devnet"), rpc_protocol("sotto"));
     }
 }

@@ -33,8 +33,8 @@ use sotto_protocol::envelope::{self, Content, ContentBody, ContentId, DisappearM
 use sotto_protocol::onion::{self, Peeled};
 use sotto_protocol::record::{NodeRecord, OnionKeyEntry, SignedNodeRecord};
 use sotto_protocol::rpc::{
-    AccountDigest, Cursor, DeleteRequest, DigestItem, ErrorKind, ExpireRequest, MessageHash,
-    NodeRequest, NodeResponse, Request, Response, RetrieveRequest, RetrievedMessage, RpcError,
+    AccountDigest, DeleteRequest, DigestItem, ErrorKind, ExpireRequest, MessageHash, NodeRequest,
+    NodeResponse, ReadCursor, Request, Response, RetrieveRequest, RetrievedMessage, RpcError,
     StoreRequest, StoredMessage,
 };
 use sotto_protocol::time::{DAY_MS, HOUR_MS, MINUTE_MS};
@@ -201,9 +201,9 @@ fn seeds<'a>(named: impl IntoIterator<Item = (&'a str, Vec<u8>)>) -> Vec<Seed> {
 fn rpc_request_seeds() -> Vec<Seed> {
     let owner = owner();
     let inbox = targets::recipient_key().account_id();
-    let cursor = Cursor {
-        timestamp: MADE_AT,
-        hash: MessageHash([0x33; 32]),
+    let cursor = ReadCursor {
+        store: 0x3333,
+        seq: 1_234,
     };
     let requests = [
         (
@@ -306,7 +306,7 @@ fn rpc_response_seeds() -> Vec<Seed> {
                     RetrievedMessage::from_stored(&first, None),
                     RetrievedMessage::from_stored(&second, None),
                 ],
-                cursor: Some(second.cursor()),
+                cursor: ReadCursor { store: 7, seq: 2 },
                 more: false,
             },
         ),
@@ -444,7 +444,12 @@ fn node_response_seeds() -> Vec<Seed> {
     let mut differing = [owner().account_id(), m.account];
     differing.sort();
     let responses = [
-        ("ack", NodeResponse::Ack { stored: 1 }),
+        (
+            "ack",
+            NodeResponse::Ack {
+                held: vec![true, false],
+            },
+        ),
         (
             "digest-diff",
             NodeResponse::DigestDiff {

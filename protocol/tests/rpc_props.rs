@@ -9,16 +9,16 @@ use proptest::prelude::*;
 
 use sotto_protocol::constants::{
     AUTH_CLOCK_WINDOW_MS, MAX_DIRECTORY_PAGE, MAX_ERROR_MESSAGE_LEN, MAX_HASHES_PER_REQUEST,
-    MAX_LISTING_PAGE, MAX_LONG_POLL_MS, MAX_RETRIEVE_BYTES, MAX_RETRY_AFTER_MS, MAX_SWARM_SIZE,
-    MAX_TTL_MS, MIN_TTL_MS,
+    MAX_LISTING_PAGE, MAX_LONG_POLL_MS, MAX_REPLICATION_BATCH, MAX_RETRIEVE_BYTES,
+    MAX_RETRY_AFTER_MS, MAX_SWARM_SIZE, MAX_TTL_MS, MIN_TTL_MS,
 };
 use sotto_protocol::record::SignedNodeRecord;
 use sotto_protocol::rpc::response::RetrievedMessage;
 use sotto_protocol::rpc::{
-    AccountDigest, Cursor, DeleteRequest, DigestAccumulator, DigestItem, ErrorKind, ExpireRequest,
-    ItemState, MessageHash, NodeRequest, NodeResponse, OwnerAuth, Reconcile, Request, Response,
-    RetrieveRequest, RpcError, StoreProof, StoreRequest, StoredMessage, account_digest, merge,
-    reconcile,
+    AccountDigest, DeleteRequest, DigestAccumulator, DigestItem, ErrorKind, ExpireRequest,
+    ItemState, MessageHash, NodeRequest, NodeResponse, OwnerAuth, ReadCursor, Reconcile, Request,
+    Response, RetrieveRequest, RpcError, StoreProof, StoreRequest, StoredMessage, account_digest,
+    merge, reconcile,
 };
 use sotto_protocol::{AccountId, AccountKey, Namespace, NodeId, UnixMillis};
 
@@ -42,8 +42,8 @@ fn hash() -> impl Strategy<Value = MessageHash> {
     any::<[u8; 32]>().prop_map(MessageHash)
 }
 
-fn cursor() -> impl Strategy<Value = Cursor> {
-    (any::<u64>(), hash()).prop_map(|(timestamp, hash)| Cursor { timestamp, hash })
+fn cursor() -> impl Strategy<Value = ReadCursor> {
+    (any::<u64>(), any::<u64>()).prop_map(|(store, seq)| ReadCursor { store, seq })
 }
 
 fn signature() -> impl Strategy<Value = [u8; 64]> {
@@ -95,18 +95,18 @@ fn retrieve() -> impl Strategy<Value = RetrieveRequest> {
         account(),
         namespace(),
         option::of(cursor()),
-        0..=MAX_TTL_MS,
+        any::<u64>(),
         1..=MAX_RETRIEVE_BYTES as u32,
         0..=MAX_LONG_POLL_MS as u32,
     )
         .prop_flat_map(
-            |(account, namespace, after, overlap_ms, max_bytes, wait_ms)| {
+            |(account, namespace, after, not_before, max_bytes, wait_ms)| {
                 let needed = namespace.read_needs_owner().unwrap_or(true);
                 auth_for(needed).prop_map(move |auth| RetrieveRequest {
                     account,
                     namespace,
                     after,
-                    overlap_ms,
+                    not_before,
                     max_bytes,
                     wait_ms,
                     auth,
@@ -189,9 +189,10 @@ fn rpc_error() -> impl Strategy<Value = RpcError> {
         .prop_map(|(kind, message, node_time)| RpcError::new(kind, message, node_time))
 }
 
-fn retrieved_page() -> impl Strategy<Value = (Vec<RetrievedMessage>, Option<Cursor>)> {
-    vec((hash(), data(), lifetime()), 0..=64).prop_map(|raw| {
-        let mut messages: Vec<_> = raw
+fn retrieved_page() -> impl Strategy<Value = (Vec<RetrievedMessage>, ReadCursor)> {
+    (vec((hash(), data(), lifetime()), 0..=64), cursor()).prop_map(|(raw, cursor)| {
+        // A member's order is its own: the messages stay in any order.
+        let messages: Vec<_> = raw
             .into_iter()
             .map(|(hash, data, (timestamp, expiry))| RetrievedMessage {
                 hash,
@@ -200,9 +201,6 @@ fn retrieved_page() -> impl Strategy<Value = (Vec<RetrievedMessage>, Option<Curs
                 expiry,
             })
             .collect();
-        messages.sort_by_key(RetrievedMessage::cursor);
-        messages.dedup_by_key(|m| m.cursor());
-        let cursor = messages.last().map(RetrievedMessage::cursor);
         (messages, cursor)
     })
 }
@@ -339,7 +337,7 @@ fn node_request() -> impl Strategy<Value = NodeRequest> {
 
 fn node_response() -> impl Strategy<Value = NodeResponse> {
     prop_oneof![
-        any::<u32>().prop_map(|stored| NodeResponse::Ack { stored }),
+        vec(any::<bool>(), 0..=MAX_REPLICATION_BATCH).prop_map(|held| NodeResponse::Ack { held }),
         vec(account(), 0..=16).prop_map(|mut differing| {
             differing.sort();
             differing.dedup();
@@ -509,12 +507,12 @@ proptest! {
 
     #[test]
     fn time_checks_refuse_exactly_the_far_future(
-        (messages, _) in retrieved_page(),
+        (messages, cursor) in retrieved_page(),
         now in prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>()],
     ) {
         let more = !messages.is_empty();
         let resp = Response::Messages {
-            cursor: messages.last().map(RetrievedMessage::cursor),
+            cursor,
             messages: messages.clone(),
             more,
         };

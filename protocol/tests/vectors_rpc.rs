@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use sotto_protocol::constants::{DEFAULT_TTL_MS, MAX_DIRECTORY_PAGE};
 use sotto_protocol::rpc::response::RetrievedMessage;
 use sotto_protocol::rpc::{
-    AccountDigest, Cursor, DeleteRequest, DigestItem, ErrorKind, ExpireRequest, ItemState,
-    MessageHash, NodeRequest, NodeResponse, Request, Response, RetrieveRequest, StoreRequest,
+    AccountDigest, DeleteRequest, DigestItem, ErrorKind, ExpireRequest, ItemState, MessageHash,
+    NodeRequest, NodeResponse, ReadCursor, Request, Response, RetrieveRequest, StoreRequest,
     account_digest,
 };
 use sotto_protocol::{AccountKey, Namespace, UnixMillis};
@@ -110,9 +110,9 @@ fn vectors() -> Vec<(&'static str, Value)> {
     let other = AccountKey::from_entropy([0xee; 16]).account_id();
     let data = b"sotto rpc test vector".to_vec();
     let hash = MessageHash::compute(&me, Namespace::INBOX, &data);
-    let cursor = Cursor {
-        timestamp: NOW - 60_000,
-        hash,
+    let cursor = ReadCursor {
+        store: 0x0102_0304_0506_0708,
+        seq: 4_321,
     };
 
     let store_signed = StoreRequest::signed(
@@ -217,10 +217,10 @@ fn vectors() -> Vec<(&'static str, Value)> {
                     timestamp: NOW,
                     expiry: NOW + DEFAULT_TTL_MS,
                 }],
-                cursor: Some(Cursor {
-                    timestamp: NOW,
-                    hash,
-                }),
+                cursor: ReadCursor {
+                    store: 0x0102_0304_0506_0708,
+                    seq: 4_322,
+                },
                 more: false,
             }),
         ),
@@ -250,6 +250,12 @@ fn vectors() -> Vec<(&'static str, Value)> {
             "node_digest_diff",
             Value::NodeResponse(NodeResponse::DigestDiff {
                 differing: vec![me],
+            }),
+        ),
+        (
+            "node_ack_per_message",
+            Value::NodeResponse(NodeResponse::Ack {
+                held: vec![true, false, true],
             }),
         ),
         (

@@ -33,17 +33,17 @@ pub struct Replication {
 fn inbox_hashes(store: &Store, account: &AccountId) -> HashSet<MessageHash> {
     let mut out = HashSet::new();
     let max = u32::try_from(MAX_RETRIEVE_BYTES).unwrap_or(u32::MAX);
-    let mut after = None;
+    let mut after = 0;
     for _ in 0..MAX_PAGES {
         let now = Clock::system().now();
         let Ok(page) = store.retrieve(account, Namespace::INBOX, after, 0, max, now) else {
             break;
         };
         out.extend(page.messages.iter().map(|m| m.hash));
-        if !page.more || page.cursor.is_none() {
+        if !(page.more || page.scan_limited) || page.seq == after {
             break;
         }
-        after = page.cursor;
+        after = page.seq;
     }
     out
 }

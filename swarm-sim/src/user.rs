@@ -2,13 +2,13 @@
 //! receive loop (long polls of its own inbox) and its sends.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
-use sotto_client::{Client, PathStatus};
+use sotto_client::{Client, PathStatus, ReadCursors};
 use sotto_protocol::envelope::{self, Content, ContentBody};
-use sotto_protocol::rpc::{Cursor, Request, Response, RetrieveRequest, StoreRequest};
+use sotto_protocol::rpc::{Request, Response, StoreRequest};
 use sotto_protocol::{AccountId, AccountKey, Namespace};
 use tokio::sync::watch;
 
@@ -17,9 +17,6 @@ use crate::ledger::{self, Shared};
 
 /// How long one long poll waits at the node for a new message.
 const POLL_WAIT_MS: u32 = 5_000;
-/// How often a poll re-reads the recent past (the protocol's overlap), to
-/// catch messages that reached the polled member late by replication.
-const OVERLAP_EVERY: Duration = Duration::from_secs(3);
 /// Most pages read in a row after a page that says `more`.
 const MAX_PAGES: usize = 16;
 /// Tries of one send before it counts as not acknowledged.
@@ -136,55 +133,51 @@ impl User {
     ) {
         let account = self.account();
         let network = self.network.clone();
-        let mut after: Option<Cursor> = None;
-        // Transport-level dedupe: the overlap re-reads messages on purpose.
+        let mut cursors = ReadCursors::new();
+        // Transport-level dedupe: a first read of a member re-reads a window
+        // of what other members handed out already.
         let mut seen = HashSet::new();
-        let mut last_overlap = Instant::now();
         while !*stop.borrow() {
             if !online() {
                 let _ = tokio::time::timeout(Duration::from_millis(200), stop.changed()).await;
                 continue;
             }
-            let overlap = last_overlap.elapsed() >= OVERLAP_EVERY;
-            if overlap {
-                last_overlap = Instant::now();
-            }
             for page in 0..MAX_PAGES {
-                let mut req = RetrieveRequest::unsigned(account, Namespace::INBOX, after);
-                if page > 0 || !overlap {
-                    req.overlap_ms = 0;
-                }
-                if page == 0 && !overlap {
-                    req.wait_ms = POLL_WAIT_MS;
-                }
-                let make = |now| match req.clone().sign(&self.key, &network, now) {
-                    Ok(r) => Request::Retrieve(r),
-                    // Signing only fails on an encoding error; a ping then
-                    // gets an answer the loop does not accept, and it waits.
-                    Err(_) => Request::Ping,
+                let make = |member, now| {
+                    let mut req = cursors.request(&member, account, Namespace::INBOX);
+                    if page == 0 {
+                        req.wait_ms = POLL_WAIT_MS;
+                    }
+                    match req.sign(&self.key, &network, now) {
+                        Ok(r) => Request::Retrieve(r),
+                        // Signing only fails on an encoding error; a ping then
+                        // gets an answer the loop does not accept, and it waits.
+                        Err(_) => Request::Ping,
+                    }
                 };
                 let answer = tokio::select! {
-                    a = self.client.swarm_request(&account, make) => a,
+                    a = self.client.swarm_request_at(&account, make) => a,
                     _ = stop.changed() => return,
                 };
-                let Ok(Response::Messages {
-                    messages,
-                    cursor,
-                    more,
-                }) = answer
+                let Ok((
+                    member,
+                    Response::Messages {
+                        messages,
+                        cursor,
+                        more,
+                    },
+                )) = answer
                 else {
                     let _ = tokio::time::timeout(Duration::from_millis(500), stop.changed()).await;
                     break;
                 };
-                for m in messages {
+                for m in &messages {
                     if !m.hash_matches(&account, Namespace::INBOX) || !seen.insert(m.hash) {
                         continue;
                     }
                     self.deliver(&m.data, &ledger);
                 }
-                if let Some(c) = cursor {
-                    after = Some(c.capped(self.client.now()));
-                }
+                cursors.advance(member, cursor, &messages, self.client.now());
                 if !more {
                     break;
                 }

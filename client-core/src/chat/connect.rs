@@ -123,13 +123,13 @@ impl Messenger {
     /// items reached the app.
     pub async fn receive_once(&self, wait: Duration) -> Result<usize, ChatError> {
         let client = self.inner.client().ok_or(ChatError::NotConnected)?;
-        // First the recent past (returns at once), then, if that brought
+        // First what is there (returns at once), then, if that brought
         // nothing new, a long poll for what comes next.
-        let found = super::receive::round(&self.inner, &client, Duration::ZERO, true).await?;
+        let found = super::receive::round(&self.inner, &client, Duration::ZERO).await?;
         if found > 0 || wait.is_zero() {
             return Ok(found);
         }
-        super::receive::round(&self.inner, &client, wait, false).await
+        super::receive::round(&self.inner, &client, wait).await
     }
 }
 

@@ -1,13 +1,13 @@
 //! The receive loop: long polls of the account's own swarm through paths,
-//! with a persisted cursor, dedupe by hash and by content id, and the handling
+//! with persisted per-member read cursors, dedupe by hash and by content id, and the handling
 //! of every content kind.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sotto_protocol::constants::MAX_LONG_POLL_MS;
 use sotto_protocol::envelope::{self, Content, ContentBody, ReceiptKind};
-use sotto_protocol::rpc::{Request, Response, RetrieveRequest, RetrievedMessage};
+use sotto_protocol::rpc::{Request, Response, RetrievedMessage};
 use sotto_protocol::{AccountId, Namespace};
 use tokio::sync::watch;
 
@@ -17,9 +17,6 @@ use crate::Client;
 
 /// Most pages read in a row after pages that say `more`.
 const MAX_PAGES: usize = 16;
-/// How often a round re-reads the recent past (messages that reached the
-/// polled member late by replication sit before the cursor).
-const OVERLAP_EVERY: Duration = Duration::from_secs(30);
 /// Most pending message requests; messages of further strangers are dropped
 /// (and counted) until some are answered.
 const MAX_REQUESTS: usize = 1_000;
@@ -27,46 +24,18 @@ const MAX_REQUESTS: usize = 1_000;
 const MAX_REQUEST_MESSAGES: usize = 100;
 /// The wait after a failed round, so a dead network is not hammered.
 const FAILED_ROUND_PAUSE: Duration = Duration::from_secs(1);
-/// After a round that moved the cursor, the recent past is read again this
-/// much later. The polled member may have handed out a message before an
-/// earlier-stamped one reached it by replication; that one sits before the
-/// cursor now, and waiting for the periodic re-read could hold it back for
-/// most of [`OVERLAP_EVERY`] plus a long poll. Replication inside a swarm
-/// normally takes well under a second.
-const FOLLOW_UP_OVERLAP: Duration = Duration::from_secs(3);
 
-/// The loop: rounds until stopped.
+/// The loop: rounds until stopped. Each round long-polls one member of the
+/// swarm, picked at random, from this reader's cursor on that member
+/// ([`crate::ReadCursors`]): a message that reached a member late is after the
+/// cursor there, so nothing needs re-reading on a timer.
 pub(crate) async fn run(inner: Arc<Inner>, client: Arc<Client>, mut stop: watch::Receiver<bool>) {
-    let mut last_overlap: Option<Instant> = None;
-    let mut follow_up: Option<Instant> = None;
     let wait = Duration::from_millis(MAX_LONG_POLL_MS);
     while !*stop.borrow() {
-        let now = Instant::now();
-        let overlap = last_overlap.is_none_or(|t| t.elapsed() >= OVERLAP_EVERY)
-            || follow_up.is_some_and(|t| now >= t);
-        if overlap {
-            last_overlap = Some(now);
-            follow_up = None;
-        }
-        // An overlap round returns at once (it re-reads the recent past), so
-        // it does not wait; the others are long polls, cut short when a
-        // follow-up re-read is due.
-        let this_wait = match follow_up {
-            _ if overlap => Duration::ZERO,
-            Some(t) => wait.min(t.saturating_duration_since(now)),
-            None => wait,
-        };
-        let before = inner.store.cursor().ok().flatten();
         let result = tokio::select! {
-            r = round(&inner, &client, this_wait, overlap) => r,
+            r = round(&inner, &client, wait) => r,
             _ = stop.changed() => return,
         };
-        if result.is_ok() && !overlap && follow_up.is_none() {
-            let after = inner.store.cursor().ok().flatten();
-            if after != before {
-                follow_up = Some(Instant::now() + FOLLOW_UP_OVERLAP);
-            }
-        }
         if let Err(e) = result {
             tracing::debug!("receive round failed: {e}");
             tokio::select! {
@@ -83,26 +52,25 @@ pub(crate) async fn round(
     inner: &Arc<Inner>,
     client: &Client,
     wait: Duration,
-    overlap: bool,
 ) -> Result<usize, ChatError> {
-    let mut after = inner.store.cursor()?;
     let network = inner.network();
     let wait_ms = u32::try_from(wait.as_millis().min(u128::from(MAX_LONG_POLL_MS))).unwrap_or(0);
     let mut new = 0;
     for page in 0..MAX_PAGES {
-        let mut req = RetrieveRequest::unsigned(inner.id, Namespace::INBOX, after);
-        if page > 0 || !overlap {
-            req.overlap_ms = 0;
-        }
-        req.wait_ms = if page == 0 { wait_ms } else { 0 };
+        let cursors = inner.store.read_cursors()?;
         let key = &inner.key;
-        let make = |now| match req.clone().sign(key, &network, now) {
-            Ok(r) => Request::Retrieve(r),
-            // Signing fails only on an encoding error; the node then answers
-            // a ping, which this round refuses below.
-            Err(_) => Request::Ping,
+        let id = inner.id;
+        let make = |member, now| {
+            let mut req = cursors.request(&member, id, Namespace::INBOX);
+            req.wait_ms = if page == 0 { wait_ms } else { 0 };
+            match req.sign(key, &network, now) {
+                Ok(r) => Request::Retrieve(r),
+                // Signing fails only on an encoding error; the node then
+                // answers a ping, which this round refuses below.
+                Err(_) => Request::Ping,
+            }
         };
-        let answer = client.swarm_request(&inner.id, make).await?;
+        let (member, answer) = client.swarm_request_at(&id, make).await?;
         let Response::Messages {
             messages,
             cursor,
@@ -129,21 +97,21 @@ pub(crate) async fn round(
                     n += 1;
                 }
             }
-            if let Some(c) = cursor {
-                let c = c.capped(now);
-                // Forward only: another round may have gone further.
-                if worker.store.cursor()?.is_none_or(|old| c > old) {
-                    worker.store.set_cursor(c)?;
-                }
+            // Read again under the lock: another round may have moved this
+            // member's cursor further, and it must not go back.
+            let mut cursors = worker.store.read_cursors()?;
+            let behind = cursors
+                .get(&member)
+                .is_some_and(|old| old.store == cursor.store && old.seq > cursor.seq);
+            if !behind {
+                cursors.advance(member, cursor, &messages, now);
+                worker.store.set_read_cursors(&cursors)?;
             }
             Ok(n)
         })
         .await
         .map_err(|e| ChatError::Store(format!("the receive task failed: {e}")))??;
         new += page_new;
-        if let Some(c) = cursor {
-            after = Some(c.capped(now));
-        }
         if !more {
             break;
         }

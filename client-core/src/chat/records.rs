@@ -1,12 +1,14 @@
 //! The records the store keeps and the operations on them that more than one
 //! part of the chat code needs: messages with their indexes, the seen set and
-//! the receive cursor.
+//! the read cursors.
 
 use serde::{Deserialize, Serialize};
 use sotto_protocol::AccountId;
 use sotto_protocol::constants::MAX_TTL_MS;
 use sotto_protocol::envelope::ContentId;
-use sotto_protocol::rpc::{Cursor, MessageHash};
+use sotto_protocol::rpc::MessageHash;
+
+use crate::reader::ReadCursors;
 use sotto_protocol::time::DAY_MS;
 
 use super::store::Store;
@@ -205,14 +207,19 @@ impl Store {
         Ok(removed)
     }
 
-    /// The persisted receive cursor.
-    pub(crate) fn cursor(&self) -> Result<Option<Cursor>, ChatError> {
-        Ok(self.get::<Option<Cursor>>(&self.meta, b"cursor")?.flatten())
+    /// The persisted read cursors on the inbox's swarm members (none yet: an
+    /// empty set, so every member is read from its start). A home of wave 1
+    /// kept one time cursor under `cursor`; it is not used any more: the first
+    /// reads fetch what the swarm holds and seen hashes drop what was had.
+    pub(crate) fn read_cursors(&self) -> Result<ReadCursors, ChatError> {
+        Ok(self
+            .get::<ReadCursors>(&self.meta, b"read_cursors")?
+            .unwrap_or_default())
     }
 
-    /// Persists the receive cursor.
-    pub(crate) fn set_cursor(&self, c: Cursor) -> Result<(), ChatError> {
-        self.put(&self.meta, b"cursor", &Some(c))
+    /// Persists the read cursors.
+    pub(crate) fn set_read_cursors(&self, c: &ReadCursors) -> Result<(), ChatError> {
+        self.put(&self.meta, b"read_cursors", c)
     }
 
     /// A conversation's record (default if none yet).

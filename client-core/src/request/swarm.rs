@@ -18,8 +18,8 @@ const MAX_MEMBERS_TRIED: usize = 4;
 pub(super) async fn swarm_request(
     inner: &Inner,
     account: &AccountId,
-    make: &impl Fn(UnixMillis) -> Request,
-) -> Result<Response, ClientError> {
+    make: &impl Fn(NodeId, UnixMillis) -> Request,
+) -> Result<(NodeId, Response), ClientError> {
     let mut tried: HashSet<NodeId> = HashSet::new();
     let mut redirects = 0usize;
     let mut unreachable = 0usize;
@@ -37,7 +37,7 @@ pub(super) async fn swarm_request(
             return Err(ClientError::SwarmUnreachable);
         };
         tried.insert(member);
-        match inner.request_raw(member, make).await {
+        match inner.request_raw(member, &|now| make(member, now)).await {
             Ok(Response::Error(e)) => match e.kind {
                 ErrorKind::WrongSwarm { swarm } => {
                     redirects += 1;
@@ -69,7 +69,7 @@ pub(super) async fn swarm_request(
                 }
                 _ => return Err(ClientError::from_rpc(e)),
             },
-            Ok(other) => return Ok(other),
+            Ok(other) => return Ok((member, other)),
             Err(ClientError::Unreachable) | Err(ClientError::UnknownNode) => {
                 unreachable += 1;
                 if unreachable >= MAX_MEMBERS_TRIED {

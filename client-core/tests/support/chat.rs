@@ -115,7 +115,7 @@ pub fn stored_expiries(net: &TestNet, account: &AccountId) -> Vec<u64> {
                 .retrieve(
                     account,
                     Namespace::INBOX,
-                    None,
+                    0,
                     0,
                     u32::MAX,
                     sotto_client_now(),

@@ -83,7 +83,7 @@ impl TestNet {
                     .retrieve(
                         account,
                         Namespace::INBOX,
-                        None,
+                        0,
                         0,
                         u32::MAX,
                         sotto_client_now(),

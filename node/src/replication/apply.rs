@@ -12,8 +12,11 @@ use crate::context::Context;
 use crate::store::StoreError;
 
 /// What keeping a batch did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Applied {
+    /// Per message of the batch, in its order: whether this node holds it now
+    /// (stored, or held already). What an `Ack` answers.
+    pub held: Vec<bool>,
     /// Messages that were new here.
     pub new_messages: u32,
     /// Messages refused because an account or the node is over its quota.
@@ -32,8 +35,9 @@ pub(super) struct Batch {
 }
 
 /// Keeps what of `batch` belongs to accounts this node serves (the rest is
-/// counted as rejected under `source`), flushes the store, and wakes the
-/// long-polls of every (account, namespace) that got a message.
+/// counted as rejected under `source`, and answered as not held), flushes the
+/// store, and wakes the long-polls of every (account, namespace) that got a
+/// message.
 ///
 /// Messages go first, then expiry changes (they need the message present),
 /// then deletes. A message the owner deleted or that has expired is skipped:
@@ -56,11 +60,16 @@ pub(super) async fn apply(
             .or_insert_with(|| ctx.dir(|d| d.in_swarm(account, &ctx.node_id)))
     };
     let before = messages.len() + deletes.len() + expiries.len();
-    let messages: Vec<_> = messages.into_iter().filter(|m| mine(&m.account)).collect();
+    // Messages keep their place in the batch (the answer is per message);
+    // one that is not ours is a `None` and is answered as not held.
+    let messages: Vec<Option<StoredMessage>> = messages
+        .into_iter()
+        .map(|m| mine(&m.account).then_some(m))
+        .collect();
     let deletes: Vec<_> = deletes.into_iter().filter(|d| mine(&d.account)).collect();
     let expiries: Vec<_> = expiries.into_iter().filter(|e| mine(&e.account)).collect();
-    let skipped = before - messages.len() - deletes.len() - expiries.len();
-    for _ in 0..skipped {
+    let kept = messages.iter().flatten().count() + deletes.len() + expiries.len();
+    for _ in 0..before - kept {
         ctx.metrics.rejected.inc(source, "not_my_swarm");
     }
 
@@ -69,20 +78,27 @@ pub(super) async fn apply(
         let mut applied = Applied::default();
         let mut touched = BTreeSet::<(AccountId, Namespace)>::new();
         for m in messages {
+            let Some(m) = m else {
+                applied.held.push(false);
+                continue;
+            };
             let key = (m.account, m.namespace);
-            match store.put(m, now) {
+            let held = match store.put(m, now) {
                 Ok(outcome) => {
                     if outcome.is_new() {
                         applied.new_messages = applied.new_messages.saturating_add(1);
                         touched.insert(key);
                     }
+                    true
                 }
                 Err(StoreError::QuotaExceeded { .. }) => {
                     applied.over_quota = applied.over_quota.saturating_add(1);
+                    false
                 }
-                Err(StoreError::Deleted { .. } | StoreError::Expired { .. }) => {}
+                Err(StoreError::Deleted { .. } | StoreError::Expired { .. }) => false,
                 Err(e) => return Err(e),
-            }
+            };
+            applied.held.push(held);
         }
         for e in &expiries {
             store.expire(e, now)?;

@@ -3,7 +3,7 @@
 
 use libp2p::PeerId;
 use sotto_protocol::constants::{MAX_LISTING_PAGE, MAX_REPLICATION_BATCH};
-use sotto_protocol::rpc::{MessageHash, NodeRequest, NodeResponse};
+use sotto_protocol::rpc::{MessageHash, NodeRequest};
 use sotto_protocol::{AccountId, UnixMillis};
 
 use super::{ReplicationError, Replicator, blocking, lock, swarm_of};
@@ -128,11 +128,19 @@ impl Replicator {
         }
     }
 
+    /// Sends one hand-off batch; whether `peer` holds every message of it
+    /// (and applied its deletes and expiry changes). A member that answers
+    /// `Ack` but does not hold a message (it thinks the account is not its
+    /// own) has not taken it over, so this copy must stay.
     async fn send_handoff(&self, peer: PeerId, request: NodeRequest) -> bool {
-        let ok = matches!(
-            self.ctx.net.node_request(peer, request).await,
-            Ok(NodeResponse::Ack { .. })
-        );
+        let count = match &request {
+            NodeRequest::Replicate { messages, .. } => messages.len(),
+            _ => 0,
+        };
+        let ok = match self.ctx.net.node_request(peer, request).await {
+            Ok(answer) => answer.is_ack() && (0..count).all(|i| answer.holds(i)),
+            Err(_) => false,
+        };
         self.ctx
             .metrics
             .pushes

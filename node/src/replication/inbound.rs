@@ -21,11 +21,11 @@ impl Replicator {
     /// then [`NodeRequest::authorize`] (the owner signatures; one bad signature
     /// refuses the whole batch, since its sender is broken or lying).
     ///
-    /// A `Replicate` keeps what belongs to accounts this node serves and answers
-    /// `Ack` with the number of new messages once they are on disk. If a
-    /// message was refused for a quota, the rest is still kept but the answer is
-    /// `QuotaExceeded`, so the sender does not count this node as holding the
-    /// batch and retries it (anti-entropy repairs it once room is made).
+    /// A `Replicate` keeps what belongs to accounts this node serves and, once
+    /// it is on disk, answers `Ack` saying message by message whether this node
+    /// holds it. A message it did not keep (another swarm by its view, over a
+    /// quota, deleted, expired) is answered `false`, so the sender counts this
+    /// node toward nothing it does not hold, and retries it.
     pub async fn handle_bytes(&self, peer: PeerId, bytes: &[u8]) -> Vec<u8> {
         let now = self.ctx.clock.now();
         let (kind, response) = self.answer(peer, bytes, now).await;
@@ -94,20 +94,7 @@ impl Replicator {
                     expiries,
                 };
                 let applied = apply::apply(&self.ctx, SOURCE, batch).await?;
-                if applied.over_quota > 0 {
-                    let e = RpcError::new(
-                        ErrorKind::QuotaExceeded,
-                        format!(
-                            "{} of the messages are over this node's quota; the rest is kept",
-                            applied.over_quota
-                        ),
-                        now,
-                    );
-                    return Ok(NodeResponse::Error(e));
-                }
-                Ok(NodeResponse::Ack {
-                    stored: applied.new_messages,
-                })
+                Ok(NodeResponse::Ack { held: applied.held })
             }
             NodeRequest::Digest { digests } => {
                 // Only accounts this node serves: for any other, a difference

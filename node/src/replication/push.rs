@@ -55,9 +55,18 @@ fn request_of<'a>(pushes: impl Iterator<Item = &'a Push>) -> NodeRequest {
     }
 }
 
-/// Whether an answer to a `Replicate` acknowledges it.
-fn acked(answer: &Result<NodeResponse, crate::net::NetError>) -> bool {
-    matches!(answer, Ok(NodeResponse::Ack { .. }))
+/// Whether `answer` to a `Replicate` acknowledges `push`, whose message (if it
+/// is a store) is the request's message number `index`: a store only if the
+/// member says it holds that message, a delete or expiry change if the answer
+/// is an `Ack` at all.
+fn acked(push: &Push, index: usize, answer: &Result<NodeResponse, crate::net::NetError>) -> bool {
+    let Ok(answer) = answer else {
+        return false;
+    };
+    match push {
+        Push::Store(_) => answer.holds(index),
+        Push::Delete(_) | Push::Expire(_) => answer.is_ack(),
+    }
 }
 
 /// Puts `entries` in the backlog, counting what a full backlog drops.
@@ -91,7 +100,7 @@ impl Pusher for Replicator {
                 // failure reaches the backlog) after the caller has its quorum.
                 // The request is time-bounded by the network handle.
                 tokio::spawn(async move {
-                    let ok = acked(&ctx.net.node_request(peer, request).await);
+                    let ok = acked(&push, 0, &ctx.net.node_request(peer, request).await);
                     ctx.metrics
                         .pushes
                         .inc(label, if ok { "ok" } else { "failed" });
@@ -186,8 +195,14 @@ impl Replicator {
                 .drain(..rest.len().min(MAX_REPLICATION_BATCH))
                 .collect();
             let request = request_of(chunk.iter().map(|p| &p.push));
-            let ok = acked(&self.ctx.net.node_request(peer, request).await);
+            let answer = self.ctx.net.node_request(peer, request).await;
+            // The request's messages are the chunk's stores, in chunk order.
+            let mut index = 0usize;
             for p in chunk {
+                let ok = acked(&p.push, index, &answer);
+                if matches!(p.push, Push::Store(_)) {
+                    index += 1;
+                }
                 let label = kind(&p.push);
                 self.ctx
                     .metrics

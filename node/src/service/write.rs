@@ -83,11 +83,12 @@ impl Service {
                 .wake(&kept.message.account, kept.message.namespace);
         }
 
-        // The quorum counts this node. A swarm smaller than the quorum (a tiny
-        // network) cannot do better than all of its members.
-        let quorum = usize::from(self.ctx.params.store_quorum)
-            .min(swarm_len)
-            .max(1);
+        // The quorum counts this node and comes from the network parameters
+        // alone: a node whose view of the swarm is smaller than the quorum (it
+        // is alone, or its directory is incomplete) cannot make a store durable
+        // by itself, so it does not say it did. Only members that answer that
+        // they hold the message count (NodeResponse::holds).
+        let quorum = usize::from(self.ctx.params.store_quorum).max(1);
         let need = quorum - 1;
         // Pushed even when already held: a client re-sends a store whose
         // quorum was not met, and pushing again is what gets it there
@@ -97,11 +98,13 @@ impl Service {
         let acked = tokio::time::timeout(wait, push).await.unwrap_or(0);
         let held_by = acked.saturating_add(1).min(MAX_SWARM_SIZE);
         if held_by < quorum {
+            self.ctx.metrics.rejected.inc("rpc", "below_quorum");
             return self.error(
                 ErrorKind::Timeout,
                 format!(
-                    "stored here but only {held_by} of quorum {quorum} members confirmed; \
-                     it will be retried: this node keeps it and pushes it again"
+                    "stored here but only {held_by} of quorum {quorum} members hold it \
+                     ({swarm_len} members known here); it will be retried: this node \
+                     keeps it and pushes it again"
                 ),
             );
         }

@@ -16,6 +16,34 @@ pub const MESSAGE_KEY_LEN: usize = KEY_LEN + 2 + CURSOR_KEY_LEN;
 pub const ITEM_KEY_LEN: usize = KEY_LEN + HASH_LEN;
 /// `expiry`: `due (u64 BE) ‖ account ‖ hash`.
 pub const DUE_KEY_LEN: usize = 8 + KEY_LEN + HASH_LEN;
+/// `seqs`: `account ‖ namespace (u16 BE) ‖ seq (u64 BE)`.
+pub const SEQ_KEY_LEN: usize = KEY_LEN + 2 + 8;
+
+/// The key of a message in `seqs`, the order this node took its messages in:
+/// by account, namespace, then this node's sequence number, so a retrieve after
+/// a sequence number is one range scan. The value is the message's
+/// [`Cursor::to_key`], its place in `messages`.
+pub fn seq_key(account: &AccountId, namespace: Namespace, seq: u64) -> Vec<u8> {
+    let mut k = message_prefix(account, namespace);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The sequence number at the end of a key of `seqs`.
+pub fn seq_key_seq(key: &[u8]) -> Result<u64> {
+    key.get(KEY_LEN + 2..)
+        .filter(|_| key.len() == SEQ_KEY_LEN)
+        .and_then(|t| <[u8; 8]>::try_from(t).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::corrupt("seqs", key, "key has the wrong length"))
+}
+
+/// The cursor a value of `seqs` points at.
+pub fn seq_value_cursor(key: &[u8], value: &[u8]) -> Result<Cursor> {
+    <&[u8; CURSOR_KEY_LEN]>::try_from(value)
+        .map(Cursor::from_key)
+        .map_err(|_| StoreError::corrupt("seqs", key, "value has the wrong length"))
+}
 
 /// The key of a message in `messages`: ordered by account, namespace, then
 /// [`Cursor::to_key`], so a retrieve is one range scan.
@@ -31,15 +59,6 @@ pub fn message_prefix(account: &AccountId, namespace: Namespace) -> Vec<u8> {
     k.extend_from_slice(account.as_bytes());
     k.extend_from_slice(&namespace.code().to_be_bytes());
     k
-}
-
-/// The cursor at the end of a key of `messages`.
-pub fn message_key_cursor(key: &[u8]) -> Result<Cursor> {
-    let tail = key
-        .get(KEY_LEN + 2..)
-        .and_then(|t| <&[u8; CURSOR_KEY_LEN]>::try_from(t).ok())
-        .ok_or_else(|| StoreError::corrupt("messages", key, "key has the wrong length"))?;
-    Ok(Cursor::from_key(tail))
 }
 
 /// The key of an item (message or tombstone) in `items`: hash order within an
@@ -148,8 +167,6 @@ mod tests {
         assert_eq!(k1.len(), MESSAGE_KEY_LEN);
         assert!(k1 < k2, "key order is cursor order");
         assert!(k2 < message_key(&acc, Namespace::CONFIG, &c1));
-        assert_eq!(message_key_cursor(&k1).unwrap(), c1);
-        assert!(message_key_cursor(&k1[1..]).is_err());
 
         let h = MessageHash([7; 32]);
         assert_eq!(parse_item_key(&item_key(&acc, &h)).unwrap(), (acc, h));
@@ -159,6 +176,23 @@ mod tests {
         assert!(dk.as_slice() < due_after(42).as_slice());
         assert!(dk.as_slice() >= due_after(41).as_slice());
         assert!(parse_due_key(&dk[..70]).is_err());
+    }
+
+    #[test]
+    fn seq_keys_sort_by_number_and_point_at_messages() {
+        let acc = AccountKey::from_entropy([3; 16]).account_id();
+        let k1 = seq_key(&acc, Namespace::INBOX, 255);
+        let k2 = seq_key(&acc, Namespace::INBOX, 256);
+        assert_eq!(k1.len(), SEQ_KEY_LEN);
+        assert!(k1 < k2 && k2 < seq_key(&acc, Namespace::CONFIG, 1));
+        assert_eq!(seq_key_seq(&k2).unwrap(), 256);
+        assert!(seq_key_seq(&k2[1..]).is_err());
+        let c = Cursor {
+            timestamp: 9,
+            hash: MessageHash([1; 32]),
+        };
+        assert_eq!(seq_value_cursor(&k1, &c.to_key()).unwrap(), c);
+        assert!(seq_value_cursor(&k1, &[0; 39]).is_err());
     }
 
     #[test]

@@ -166,13 +166,17 @@ impl ItemRecord {
     }
 }
 
-/// A held message (the `messages` tree): the message as replicated, and the
+/// A held message (the `messages` tree): the message as replicated, the
 /// owner's earliest shortening copied from its item so that a retrieve reads
-/// one tree.
+/// one tree, and the sequence number this node gave it when it took it in (its
+/// key in `seqs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageRecord {
     /// The owner's earliest signed expiry, if any.
     pub shortened: Option<UnixMillis>,
+    /// This node's sequence number of the message (1 and up); 0 only in a record
+    /// of on-disk format 1, before [`super::Store::open`] migrates it.
+    pub seq: u64,
     /// The message.
     pub message: StoredMessage,
 }
@@ -180,36 +184,55 @@ pub struct MessageRecord {
 /// Longest encoded [`StoredMessage`].
 const MAX_MESSAGE_RECORD: usize = MAX_MESSAGE_DATA + STORED_MESSAGE_OVERHEAD;
 
+/// [`MessageRecord`] header flags: format 1 wrote 0 (no shortening) or 1, and no
+/// sequence number; format 2 writes 2 or 3 and the sequence number.
+const FLAG_SEQ: u8 = 2;
+
 impl MessageRecord {
-    /// Layout: `0 or 1 ‖ shortened expiry (8, 0 when absent) ‖ postcard
-    /// StoredMessage`.
+    /// Layout: `2 or 3 (3: shortened) ‖ shortened expiry (8, 0 when absent) ‖
+    /// seq (8) ‖ postcard StoredMessage`.
     pub fn encode(&self) -> Result<Vec<u8>> {
         let body =
             codec::encode("stored message", &self.message).map_err(|e| StoreError::Encode {
                 what: "stored message",
                 reason: e.to_string(),
             })?;
-        let mut v = Vec::with_capacity(9 + body.len());
-        v.push(u8::from(self.shortened.is_some()));
+        let mut v = Vec::with_capacity(17 + body.len());
+        v.push(FLAG_SEQ | u8::from(self.shortened.is_some()));
         v.extend_from_slice(&self.shortened.unwrap_or(0).to_be_bytes());
+        v.extend_from_slice(&self.seq.to_be_bytes());
         v.extend_from_slice(&body);
         Ok(v)
     }
 
-    /// The record back from [`MessageRecord::encode`]; `key` names it in errors.
+    /// The record back from [`MessageRecord::encode`], or from format 1's
+    /// layout (`0 or 1 ‖ shortened (8) ‖ postcard`, read with `seq` 0); `key`
+    /// names it in errors.
     pub fn decode(key: &[u8], bytes: &[u8]) -> Result<Self> {
         let bad = |reason: String| StoreError::corrupt("messages", key, reason);
         let mut r = Reader(bytes);
         let flag = r.u8().ok_or_else(|| bad("empty record".into()))?;
+        if flag > (FLAG_SEQ | 1) {
+            return Err(bad(format!("unknown header flag {flag}")));
+        }
         let s = r.u64().ok_or_else(|| bad("truncated header".into()))?;
-        let shortened = match flag {
-            0 => None,
-            1 => Some(s),
-            other => return Err(bad(format!("unknown header flag {other}"))),
+        let shortened = (flag & 1 == 1).then_some(s);
+        let seq = if flag & FLAG_SEQ != 0 {
+            let seq = r.u64().ok_or_else(|| bad("truncated header".into()))?;
+            if seq == 0 {
+                return Err(bad("sequence number 0".into()));
+            }
+            seq
+        } else {
+            0
         };
         let message: StoredMessage = codec::decode("stored message", r.0, MAX_MESSAGE_RECORD)
             .map_err(|e| bad(e.to_string()))?;
-        Ok(Self { shortened, message })
+        Ok(Self {
+            shortened,
+            seq,
+            message,
+        })
     }
 }
 
@@ -368,12 +391,30 @@ mod tests {
         for shortened in [None, Some(15)] {
             let r = MessageRecord {
                 shortened,
+                seq: 77,
                 message: m.clone(),
             };
             let bytes = r.encode().unwrap();
             assert_eq!(MessageRecord::decode(b"k", &bytes).unwrap(), r);
             assert!(MessageRecord::decode(b"k", &bytes[..bytes.len() - 1]).is_err());
+            // Format 1's layout (no sequence number) still reads, with seq 0,
+            // for the migration at open.
+            let mut v1 = vec![bytes[0] & 1];
+            v1.extend_from_slice(&bytes[1..9]);
+            v1.extend_from_slice(&bytes[17..]);
+            let old = MessageRecord::decode(b"k", &v1).unwrap();
+            assert_eq!(old, MessageRecord { seq: 0, ..r });
         }
+        let mut zero = MessageRecord {
+            shortened: None,
+            seq: 1,
+            message: m.clone(),
+        }
+        .encode()
+        .unwrap();
+        zero[9..17].copy_from_slice(&[0; 8]);
+        assert!(MessageRecord::decode(b"k", &zero).is_err());
+        assert!(MessageRecord::decode(b"k", &[4; 40]).is_err());
         let d = DeleteRequest::signed(&k, "test", Namespace::INBOX, vec![m.hash], 10).unwrap();
         let p = ProofRecord {
             refs: 3,

@@ -11,7 +11,7 @@ use sotto_protocol::rpc::{Cursor, MessageHash, StoredMessage};
 use sotto_protocol::time::UnixMillis;
 
 use super::error::{QuotaScope, Result, StoreError};
-use super::keys::{due_key, item_key, message_key};
+use super::keys::{due_key, item_key, message_key, seq_key};
 use super::limits::{StoreLimits, charge};
 use super::records::{
     ItemRecord, MessageRecord, PresentItem, Proof, ProofId, ProofRecord, Tombstone,
@@ -37,6 +37,7 @@ pub(super) struct Tx<'a> {
     expiry: &'a TransactionalTree,
     usage: &'a TransactionalTree,
     meta: &'a TransactionalTree,
+    seqs: &'a TransactionalTree,
 }
 
 impl Store {
@@ -54,8 +55,9 @@ impl Store {
             &self.expiry,
             &self.usage,
             &self.meta,
+            &self.seqs,
         )
-            .transaction(|(messages, items, proofs, expiry, usage, meta)| {
+            .transaction(|(messages, items, proofs, expiry, usage, meta, seqs)| {
                 f(&Tx {
                     messages,
                     items,
@@ -63,6 +65,7 @@ impl Store {
                     expiry,
                     usage,
                     meta,
+                    seqs,
                 })
             })
             .map_err(|e| match e {
@@ -123,11 +126,54 @@ impl Tx<'_> {
         }
     }
 
+    /// Writes `rec` in `messages` and points its sequence number at it in
+    /// `seqs`.
     fn set_message(&self, rec: &MessageRecord) -> TxResult<()> {
         let m = &rec.message;
-        let key = message_key(&m.account, m.namespace, &m.cursor());
+        let cursor = m.cursor();
+        let key = message_key(&m.account, m.namespace, &cursor);
         self.messages.insert(key, rec.encode().map_err(abort)?)?;
+        self.seqs.insert(
+            seq_key(&m.account, m.namespace, rec.seq),
+            cursor.to_key().as_slice(),
+        )?;
         Ok(())
+    }
+
+    /// The next sequence number: larger than every one this store gave
+    /// before, in the order transactions commit.
+    ///
+    /// Why that order holds: a sled transaction runs its closure and commits
+    /// under sled's global write lock, so no other write commits between the
+    /// number being drawn and this transaction's commit; and sled's id
+    /// generator never hands out a number twice or goes back, across restarts
+    /// and crashes too (it persists ahead of what it hands out). So a retrieve
+    /// that read up to number `n` can never see a later commit numbered `≤ n`.
+    fn next_seq(&self) -> TxResult<u64> {
+        let id = self
+            .seqs
+            .generate_id()
+            .map_err(ConflictableTransactionError::Storage)?;
+        // 0 means "nothing read yet" in a read cursor.
+        Ok(id.saturating_add(1))
+    }
+
+    /// Gives the format-1 record at `key` of `messages` its sequence number
+    /// (the migration at open); says whether it needed one.
+    pub fn number(&self, key: &[u8]) -> TxResult<bool> {
+        let Some(v) = self.messages.get(key)? else {
+            return Ok(false);
+        };
+        let rec = MessageRecord::decode(key, &v).map_err(abort)?;
+        if rec.seq != 0 {
+            return Ok(false);
+        }
+        let rec = MessageRecord {
+            seq: self.next_seq()?,
+            ..rec
+        };
+        self.set_message(&rec)?;
+        Ok(true)
     }
 
     /// Stores a message the store has no item for, if the quotas allow it.
@@ -159,6 +205,7 @@ impl Tx<'_> {
         };
         self.set_message(&MessageRecord {
             shortened: None,
+            seq: self.next_seq()?,
             message: msg.clone(),
         })?;
         self.set_item(&msg.account, &msg.hash, &ItemRecord::Present(item))?;
@@ -178,6 +225,7 @@ impl Tx<'_> {
         self.messages
             .remove(present_key(&m.account, &m.hash, old))?;
         self.unindex(old.effective_expiry(), &m.account, &m.hash)?;
+        // Same sequence number: readers already past it have it (same hash).
         self.set_message(rec)?;
         self.set_item(&m.account, &m.hash, &ItemRecord::Present(*new))?;
         self.index(new.effective_expiry(), &m.account, &m.hash)
@@ -201,6 +249,7 @@ impl Tx<'_> {
             ))
         })?;
         let rec = MessageRecord::decode(&key, &old).map_err(abort)?;
+        self.seqs.remove(seq_key(account, p.namespace, rec.seq))?;
         self.unindex(p.effective_expiry(), account, hash)?;
         if let Some((_, id)) = p.shortened {
             self.release_proof(id)?;

@@ -262,6 +262,7 @@ fn merge_into(
     let (timestamp, expiry) = (merged.timestamp, merged.expiry);
     let rec = MessageRecord {
         shortened: held.shortened,
+        seq: held.seq,
         message: merged,
     };
     tx.replace_present(p, &rec, &new)?;

@@ -86,10 +86,15 @@ pub enum NodeRequest {
 /// A node's answer to a [`NodeRequest`]. Variants are encoded by index: only append.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeResponse {
-    /// Answer to `Replicate`: how many messages were new.
+    /// Answer to `Replicate`, message by message: `held[i]` says whether this
+    /// node now holds the request's `messages[i]` (it stored it, or already
+    /// had it). A message it did not keep (not its swarm by its view, over a
+    /// quota, deleted, expired) is `false`: only what a node holds counts
+    /// toward a store's quorum or lets a hand-off drop its copy. The deletes
+    /// and expiry changes of the batch were applied when the answer is `Ack`.
     Ack {
-        /// Messages stored that the node did not have.
-        stored: u32,
+        /// One entry per message of the request, in its order.
+        held: Vec<bool>,
     },
     /// Answer to `Digest`.
     DigestDiff {
@@ -258,6 +263,19 @@ impl NodeRequest {
 }
 
 impl NodeResponse {
+    /// Whether this answer to a `Replicate` says the node holds the request's
+    /// message at `index`. Anything but an `Ack` holds nothing; an `Ack`
+    /// shorter than the request (a broken peer) holds nothing past its end.
+    pub fn holds(&self, index: usize) -> bool {
+        matches!(self, NodeResponse::Ack { held } if held.get(index) == Some(&true))
+    }
+
+    /// Whether this is an `Ack`: the batch's deletes and expiry changes were
+    /// applied.
+    pub fn is_ack(&self) -> bool {
+        matches!(self, NodeResponse::Ack { .. })
+    }
+
     /// Decodes a node response, refusing input over [`MAX_NODE_RESPONSE_LEN`]
     /// before reading it, then checks it against the receiver's clock `now`
     /// ([`NodeResponse::validate_at`]). Signatures are checked by
@@ -288,7 +306,12 @@ impl NodeResponse {
 
     fn check(&self, now: Option<UnixMillis>) -> Result<()> {
         match self {
-            NodeResponse::Ack { .. } => Ok(()),
+            NodeResponse::Ack { held } => check_count(
+                "acknowledged messages",
+                held.len(),
+                0,
+                MAX_REPLICATION_BATCH,
+            ),
             NodeResponse::DigestDiff { differing } => {
                 check_count("differing accounts", differing.len(), 0, MAX_DIGEST_ENTRIES)?;
                 check_increasing("differing accounts", differing, |a| *a)

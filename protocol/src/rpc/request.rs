@@ -1,14 +1,12 @@
 //! Client requests to a service node (directly or at the end of an onion path),
 //! with the checks a node applies before acting on one.
 
-use std::ops::Bound;
-
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::constants::{
-    AUTH_CLOCK_WINDOW_MS, DEFAULT_RETRIEVE_OVERLAP_MS, MAX_DIRECTORY_PAGE, MAX_HASHES_PER_REQUEST,
-    MAX_LONG_POLL_MS, MAX_RETRIEVE_BYTES, MAX_RPC_REQUEST_LEN, MAX_TTL_MS, MIN_TTL_MS,
+    AUTH_CLOCK_WINDOW_MS, MAX_DIRECTORY_PAGE, MAX_HASHES_PER_REQUEST, MAX_LONG_POLL_MS,
+    MAX_RETRIEVE_BYTES, MAX_RPC_REQUEST_LEN, MAX_TTL_MS, MIN_TTL_MS,
 };
 use crate::error::{Error, Result};
 use crate::id::{AccountId, NodeId};
@@ -16,7 +14,8 @@ use crate::keys::AccountKey;
 use crate::namespace::Namespace;
 use crate::rpc::auth::{AuthError, OwnerAuth, OwnerOp, OwnerSigned};
 use crate::rpc::check_count;
-use crate::rpc::message::{Cursor, MessageHash, StoreProof, StoredMessage, check_data};
+use crate::rpc::message::{MessageHash, StoreProof, StoredMessage, check_data};
+use crate::rpc::read_cursor::ReadCursor;
 use crate::time::UnixMillis;
 
 /// A request from a client. Variants are encoded by index: only append.
@@ -61,26 +60,29 @@ pub struct StoreRequest {
     pub auth: Option<OwnerAuth>,
 }
 
-/// Read the messages of `account` in `namespace` after a cursor.
+/// Read the messages of `account` in `namespace` that one swarm member took in
+/// after the reader's [`ReadCursor`] on that member.
 ///
-/// The node returns, in cursor order, every message after
-/// [`RetrieveRequest::lower_bound`]: after `after`, or, when `overlap_ms` is not
-/// zero, from `overlap_ms` before `after`'s timestamp, to cover messages that
-/// reached this node late by replication (DESIGN §5). Clients drop hashes they
-/// already have. A page holds messages while their data adds up to at most
-/// `max_bytes`, and always at least one (so a page makes progress even when the
-/// next message is larger than `max_bytes`; no message is larger than
-/// [`MAX_RETRIEVE_BYTES`]).
+/// The member returns, in the order it took them in, the messages it numbered
+/// after `after.seq` (`after` of its own store instance); with no cursor, or one
+/// of another instance, it reads from its start but leaves out messages dated
+/// before `not_before` ([`crate::rpc::read_cursor::first_read_not_before`]).
+/// The answer's cursor is where the next retrieve of the same member goes on.
+/// Clients drop hashes they already have. A page holds messages while their data
+/// adds up to at most `max_bytes`, and always at least one (so a page makes
+/// progress even when the next message is larger than `max_bytes`; no message is
+/// larger than [`MAX_RETRIEVE_BYTES`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetrieveRequest {
     /// The account read.
     pub account: AccountId,
     /// The namespace read.
     pub namespace: Namespace,
-    /// Messages after this cursor (`None`: from the oldest).
-    pub after: Option<Cursor>,
-    /// How far before `after` to re-read, at most [`MAX_TTL_MS`].
-    pub overlap_ms: u64,
+    /// The reader's cursor on this member (`None`: first contact).
+    pub after: Option<ReadCursor>,
+    /// On a first contact, messages dated before this (Unix ms) are left out.
+    /// Ignored when `after` is this member's.
+    pub not_before: UnixMillis,
     /// Most bytes of message data in the answer, 1 to [`MAX_RETRIEVE_BYTES`].
     pub max_bytes: u32,
     /// If nothing is there, wait up to this long for a message (long poll), at
@@ -279,14 +281,14 @@ impl OwnerSigned for StoreRequest {
 }
 
 impl RetrieveRequest {
-    /// A retrieve without a signature (for namespaces anyone may read) with the
-    /// default overlap, the largest page and no waiting.
-    pub fn unsigned(account: AccountId, namespace: Namespace, after: Option<Cursor>) -> Self {
+    /// A retrieve without a signature (for namespaces anyone may read) from
+    /// `after`, the largest page, no waiting and no `not_before`.
+    pub fn unsigned(account: AccountId, namespace: Namespace, after: Option<ReadCursor>) -> Self {
         Self {
             account,
             namespace,
             after,
-            overlap_ms: DEFAULT_RETRIEVE_OVERLAP_MS,
+            not_before: 0,
             // MAX_RETRIEVE_BYTES is 80 KiB, far below u32::MAX.
             max_bytes: u32::try_from(MAX_RETRIEVE_BYTES).unwrap_or(u32::MAX),
             wait_ms: 0,
@@ -300,7 +302,7 @@ impl RetrieveRequest {
         key: &AccountKey,
         network: &str,
         namespace: Namespace,
-        after: Option<Cursor>,
+        after: Option<ReadCursor>,
         wait_ms: u32,
         now: UnixMillis,
     ) -> Result<Self> {
@@ -317,26 +319,20 @@ impl RetrieveRequest {
         Ok(self)
     }
 
-    /// Where the answer starts, as a bound on [`Cursor`]s: after `after` exactly
-    /// when there is no overlap, otherwise from the start of the millisecond
-    /// `overlap_ms` before `after`'s timestamp.
-    pub fn lower_bound(&self) -> Bound<Cursor> {
-        match self.after {
-            None => Bound::Unbounded,
-            Some(after) if self.overlap_ms == 0 => Bound::Excluded(after),
-            Some(after) => Bound::Included(Cursor {
-                timestamp: after.timestamp.saturating_sub(self.overlap_ms),
-                hash: MessageHash::ZERO,
-            }),
-        }
+    /// The sequence number a member whose store instance is `store` reads
+    /// after: the cursor's if it is of that instance, else 0 (from the start,
+    /// with `not_before`).
+    pub fn after_seq(&self, store: u64) -> u64 {
+        self.after.filter(|c| c.store == store).map_or(0, |c| c.seq)
     }
 
-    /// Whether a message at `cursor` belongs in the answer.
-    pub fn wants(&self, cursor: &Cursor) -> bool {
-        match self.lower_bound() {
-            Bound::Unbounded => true,
-            Bound::Excluded(b) => *cursor > b,
-            Bound::Included(b) => *cursor >= b,
+    /// The oldest timestamp a member whose store instance is `store` returns:
+    /// `not_before` on a first contact, none (0) when reading on from its own
+    /// cursor.
+    pub fn not_before_for(&self, store: u64) -> UnixMillis {
+        match self.after {
+            Some(c) if c.store == store => 0,
+            _ => self.not_before,
         }
     }
 
@@ -359,15 +355,6 @@ impl RetrieveRequest {
                 reason: format!("{} is not 1 to {MAX_RETRIEVE_BYTES}", self.max_bytes),
             });
         }
-        if self.overlap_ms > MAX_TTL_MS {
-            return Err(Error::OutOfRange {
-                what: "overlap_ms",
-                reason: format!(
-                    "{} ms is longer than any message lives ({MAX_TTL_MS} ms)",
-                    self.overlap_ms
-                ),
-            });
-        }
         check_auth_present(self)
     }
 }
@@ -386,11 +373,11 @@ impl OwnerSigned for RetrieveRequest {
     fn needs_owner(&self) -> Result<bool> {
         self.namespace.read_needs_owner()
     }
-    /// `(after, overlap_ms, max_bytes, wait_ms)`.
+    /// `(after, not_before, max_bytes, wait_ms)`.
     fn signed_params(&self) -> Result<Vec<u8>> {
         codec::encode(
             "retrieve parameters",
-            &(&self.after, self.overlap_ms, self.max_bytes, self.wait_ms),
+            &(&self.after, self.not_before, self.max_bytes, self.wait_ms),
         )
     }
 }

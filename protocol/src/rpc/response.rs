@@ -17,6 +17,7 @@ use crate::rpc::error::{ErrorKind, RpcError};
 use crate::rpc::message::{
     Cursor, MessageHash, StoredMessage, check_data, check_lifetime, check_times,
 };
+use crate::rpc::read_cursor::ReadCursor;
 use crate::time::UnixMillis;
 
 /// A node's answer to a [`crate::rpc::Request`]. Variants are encoded by index:
@@ -39,19 +40,16 @@ pub enum Response {
     },
     /// A page of messages (answer to `Retrieve`).
     ///
-    /// A client keeps as its next `after` the page's cursor
-    /// [capped](Cursor::capped) at its estimate of the node's clock, never the
-    /// page's cursor as it is: a swarm member may date a message up to the clock
-    /// window ahead, and a cursor moved there would skip every real message
-    /// stored until then. A client follows `more` with `overlap_ms` 0 (the overlap
-    /// is for the first page of a poll) and caps how many pages it asks for in a
-    /// row, since a node decides what `more` says.
+    /// The messages come in the order this member took them in (its sequence
+    /// numbers), not by timestamp. The client keeps `cursor` for its next
+    /// retrieve of *this* member, follows `more` at once, and caps how many
+    /// pages it asks for in a row, since a node decides what `more` says.
     Messages {
-        /// Messages in strictly increasing [`Cursor`] order.
+        /// At most [`MAX_RETRIEVE_MESSAGES`] messages.
         messages: Vec<RetrievedMessage>,
-        /// The cursor of the last message; `None` when the page is empty (keep
-        /// the old cursor).
-        cursor: Option<Cursor>,
+        /// Where the next retrieve of this member goes on. It can move on an
+        /// empty page (the member passed over expired or too old messages).
+        cursor: ReadCursor,
         /// Whether more messages follow right away (ask again without waiting).
         /// Never set on an empty page: a page that says "more" must make progress.
         more: bool,
@@ -181,7 +179,7 @@ pub(crate) fn check_records(
     Ok(())
 }
 
-fn check_page(messages: &[RetrievedMessage], cursor: &Option<Cursor>, more: bool) -> Result<()> {
+fn check_page(messages: &[RetrievedMessage], more: bool) -> Result<()> {
     check_count(
         "retrieved messages",
         messages.len(),
@@ -195,31 +193,16 @@ fn check_page(messages: &[RetrievedMessage], cursor: &Option<Cursor>, more: bool
         });
     }
     let mut total = 0usize;
-    let mut last: Option<Cursor> = None;
     for m in messages {
         check_data(&m.data)?;
         check_lifetime(m.timestamp, m.expiry)?;
         total = total.saturating_add(m.data.len());
-        let here = m.cursor();
-        if last.is_some_and(|l| l >= here) {
-            return Err(Error::OutOfRange {
-                what: "retrieved messages",
-                reason: "not in strictly increasing (timestamp, hash) order".into(),
-            });
-        }
-        last = Some(here);
     }
     if total > MAX_RETRIEVE_BYTES {
         return Err(Error::TooLarge {
             what: "retrieved data",
             len: total,
             max: MAX_RETRIEVE_BYTES,
-        });
-    }
-    if *cursor != last {
-        return Err(Error::OutOfRange {
-            what: "retrieve cursor",
-            reason: "is not the cursor of the last message".into(),
         });
     }
     Ok(())
@@ -247,8 +230,8 @@ impl Response {
     }
 
     /// [`Response::validate`], then every timestamp and expiry in it against the
-    /// client's clock `now` ([`check_times`]): a message dated far ahead would
-    /// sort after every real one and drag a client's cursor past them.
+    /// client's clock `now` ([`check_times`]): a message dated far ahead is not
+    /// one any honest member accepted.
     pub fn validate_at(&self, now: UnixMillis) -> Result<()> {
         self.validate()?;
         match self {
@@ -264,8 +247,7 @@ impl Response {
 
     /// Checks the bounds a client relies on, with no clock: at most
     /// [`MAX_RETRIEVE_MESSAGES`] messages with at most [`MAX_RETRIEVE_BYTES`] of
-    /// data in increasing cursor order, with the cursor of the last, and no
-    /// `more` on an empty page; hash lists of at most
+    /// data, and no `more` on an empty page; hash lists of at most
     /// [`MAX_HASHES_PER_REQUEST`]; at most [`MAX_SWARM_SIZE`] swarm records and
     /// [`MAX_DIRECTORY_PAGE`] directory records and no `next` after an empty
     /// page; error messages of at most
@@ -288,11 +270,7 @@ impl Response {
                 }
                 Ok(())
             }
-            Response::Messages {
-                messages,
-                cursor,
-                more,
-            } => check_page(messages, cursor, *more),
+            Response::Messages { messages, more, .. } => check_page(messages, *more),
             Response::Deleted { hashes } | Response::Expired { hashes, .. } => {
                 check_count("hashes", hashes.len(), 0, MAX_HASHES_PER_REQUEST)
             }
@@ -346,7 +324,10 @@ mod tests {
     }
 
     fn page(messages: Vec<RetrievedMessage>, more: bool) -> Response {
-        let cursor = messages.last().map(RetrievedMessage::cursor);
+        let cursor = ReadCursor {
+            store: 7,
+            seq: messages.len() as u64,
+        };
         Response::Messages {
             messages,
             cursor,
@@ -368,28 +349,17 @@ mod tests {
             msg(NOW + 1, vec![2]),
             msg(NOW + 1, vec![3]),
         ];
-        let mut sorted = ms.clone();
-        sorted.sort_by_key(RetrievedMessage::cursor);
-        let good = page(sorted.clone(), false);
-        assert_eq!(
-            Response::decode(&good.encode().unwrap(), NOW).unwrap(),
-            good
-        );
-
-        let mut reversed = sorted.clone();
+        // A member's order is the order it took messages in, whatever their
+        // timestamps: any order is well-formed.
+        let mut reversed = ms.clone();
         reversed.reverse();
-        let bad_order = Response::Messages {
-            messages: reversed,
-            cursor: sorted.last().map(RetrievedMessage::cursor),
-            more: false,
-        };
-        assert!(bad_order.validate().is_err());
-        let bad_cursor = Response::Messages {
-            messages: sorted.clone(),
-            cursor: None,
-            more: false,
-        };
-        assert!(bad_cursor.validate().is_err());
+        for order in [ms.clone(), reversed] {
+            let good = page(order, false);
+            assert_eq!(
+                Response::decode(&good.encode().unwrap(), NOW).unwrap(),
+                good
+            );
+        }
         page(vec![], false).validate().unwrap();
         page(vec![msg(NOW, vec![1])], true).validate().unwrap();
 

@@ -168,9 +168,6 @@ fn retrieve_limits_are_typed_errors() {
             })
         ));
     }
-    let mut r = RetrieveRequest::unsigned(a, Namespace::PUBLIC, None);
-    r.overlap_ms = MAX_TTL_MS + 1;
-    assert!(Request::Retrieve(r).validate().is_err());
 
     // The inbox and config are the owner's to read.
     for ns in [Namespace::INBOX, Namespace::CONFIG] {
@@ -263,9 +260,9 @@ fn decode_refuses_oversized_and_truncated_input() {
             &k,
             NET,
             Namespace::INBOX,
-            Some(Cursor {
-                timestamp: NOW,
-                hash: MessageHash([9; 32]),
+            Some(ReadCursor {
+                store: 3,
+                seq: 9_000,
             }),
             1000,
             NOW,
@@ -311,15 +308,18 @@ fn auth_does_not_transfer() {
         Request::Retrieve(retrieve).authorize(NET, NOW),
         Err(AuthError::BadSignature)
     );
-    // A retrieve's cursor and wait are covered.
+    // A retrieve's cursor, time bound and wait are covered.
     let r = RetrieveRequest::signed(&k, NET, Namespace::INBOX, None, 0, NOW).unwrap();
     let mut moved = r.clone();
-    moved.after = Some(Cursor {
-        timestamp: 1,
-        hash: MessageHash::ZERO,
-    });
+    moved.after = Some(ReadCursor { store: 1, seq: 1 });
     assert_eq!(
         Request::Retrieve(moved).authorize(NET, NOW),
+        Err(AuthError::BadSignature)
+    );
+    let mut older = r.clone();
+    older.not_before = 1;
+    assert_eq!(
+        Request::Retrieve(older).authorize(NET, NOW),
         Err(AuthError::BadSignature)
     );
     let mut waits = r.clone();
@@ -342,26 +342,18 @@ fn auth_does_not_transfer() {
 }
 
 #[test]
-fn retrieve_bounds_and_overlap() {
+fn retrieve_cursors_apply_to_their_own_store_only() {
     let a = key(7).account_id();
-    let c = |t, h| Cursor {
-        timestamp: t,
-        hash: MessageHash([h; 32]),
-    };
     let mut r = RetrieveRequest::unsigned(a, Namespace::PUBLIC, None);
-    assert!(r.wants(&c(0, 0)));
-    r.after = Some(c(10_000, 5));
-    r.overlap_ms = 0;
-    assert_eq!(r.lower_bound(), Bound::Excluded(c(10_000, 5)));
-    assert!(!r.wants(&c(10_000, 5)));
-    assert!(!r.wants(&c(10_000, 4)));
-    assert!(r.wants(&c(10_000, 6)));
-    r.overlap_ms = 1_000;
-    assert!(r.wants(&c(9_000, 0)));
-    assert!(r.wants(&c(10_000, 5)));
-    assert!(!r.wants(&c(8_999, 255)));
-    r.overlap_ms = 20_000;
-    assert!(r.wants(&c(0, 0)));
+    r.not_before = 500;
+    // First contact: from the start, by time.
+    assert_eq!((r.after_seq(7), r.not_before_for(7)), (0, 500));
+    // On from this store's cursor: by sequence only.
+    r.after = Some(ReadCursor { store: 7, seq: 42 });
+    assert_eq!((r.after_seq(7), r.not_before_for(7)), (42, 0));
+    // A cursor of another store instance (a wiped and re-made store) is a
+    // first contact there.
+    assert_eq!((r.after_seq(8), r.not_before_for(8)), (0, 500));
 }
 
 #[test]
