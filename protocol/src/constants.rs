@@ -40,13 +40,29 @@ pub const MIN_TTL_MS: u64 = 10 * SECOND_MS;
 /// ±60 s makes phones with a drifting clock fail to send (session-desktop#1524);
 /// every error reply also carries the node's time so clients correct themselves.
 pub const AUTH_CLOCK_WINDOW_MS: u64 = 5 * MINUTE_MS;
+/// How far a node's clock may be off the network's time while the protocol
+/// still works for it (wave 2): the clock model every time check below is
+/// derived from. Servers keep NTP time to well under a second; this allows a
+/// node whose time service broke to go on for hours before it matters.
+/// Clients are not bound by it: they learn the network's time from the nodes.
+pub const MAX_NODE_CLOCK_ERROR_MS: u64 = 5 * MINUTE_MS;
+/// How far ahead of a node's clock a time that *another node's* clock made may
+/// be (a message's timestamp, a record's `issued_at`): two nodes each up to
+/// [`MAX_NODE_CLOCK_ERROR_MS`] off, in opposite directions. A client corrected
+/// to the network's time uses it too, for times a node's clock made.
+pub const PEER_CLOCK_TOLERANCE_MS: u64 = 2 * MAX_NODE_CLOCK_ERROR_MS;
+/// How far ahead of a node's clock the timestamp of an owner's signed request
+/// that arrives by replication may be: the signing client was within
+/// [`AUTH_CLOCK_WINDOW_MS`] of the member that took it, which was up to
+/// [`PEER_CLOCK_TOLERANCE_MS`] ahead of this one.
+pub const REPLICATED_AUTH_TOLERANCE_MS: u64 = AUTH_CLOCK_WINDOW_MS + PEER_CLOCK_TOLERANCE_MS;
 /// Longest a `Retrieve` may wait at a node for new messages (long poll). Under
 /// the 30 s idle timeouts common in NATs and proxies.
 pub const MAX_LONG_POLL_MS: u64 = 25 * SECOND_MS;
 /// How far before the newest message a reader has seen its first retrieve from
 /// a swarm member starts (that member has no sequence number of the reader's to
 /// go on: [`crate::rpc::ReadCursor`]). It must cover the clock difference of two
-/// members (each may be [`AUTH_CLOCK_WINDOW_MS`] off, so twice that) plus the
+/// members ([`PEER_CLOCK_TOLERANCE_MS`]) plus the
 /// time a message takes to reach every member by push or anti-entropy (seconds
 /// normally; this leaves most of an hour). A larger window only re-reads
 /// messages the reader drops by hash, once per member.
@@ -59,8 +75,9 @@ pub const MAX_HASHES_PER_REQUEST: usize = 256;
 /// Longest validity of a node record: 2 h, so a dead node leaves every directory
 /// within two hours even if nobody notices it is gone.
 pub const MAX_RECORD_LIFETIME_MS: u64 = 2 * HOUR_MS;
-/// How far in the future a record's `issued_at` may be (clock skew between nodes).
-pub const RECORD_CLOCK_SKEW_MS: u64 = 5 * MINUTE_MS;
+/// How far in the future a record's `issued_at` may be: the clock difference
+/// two nodes may have ([`PEER_CLOCK_TOLERANCE_MS`]).
+pub const RECORD_CLOCK_SKEW_MS: u64 = PEER_CLOCK_TOLERANCE_MS;
 /// Most listen addresses in one record.
 pub const MAX_RECORD_ADDRS: usize = 8;
 /// Longest listen address (a multiaddr in its text form).

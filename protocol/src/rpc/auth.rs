@@ -42,7 +42,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::bytes64;
-use crate::constants::{AUTH_CLOCK_WINDOW_MS, HASH_LEN, KEY_LEN, SIGNATURE_LEN};
+use crate::constants::{
+    AUTH_CLOCK_WINDOW_MS, HASH_LEN, KEY_LEN, REPLICATED_AUTH_TOLERANCE_MS, SIGNATURE_LEN,
+};
 use crate::error::Error;
 use crate::id::AccountId;
 use crate::keys::{self, AccountKey};
@@ -198,11 +200,13 @@ impl OwnerAuth {
         Ok(())
     }
 
-    /// The signature's timestamp is not after `now` + [`AUTH_CLOCK_WINDOW_MS`]: the
-    /// check for signed requests that arrive by replication, which may be old but
-    /// never from the future.
+    /// The signature's timestamp is not after `now` +
+    /// [`REPLICATED_AUTH_TOLERANCE_MS`]: the check for signed requests that
+    /// arrive by replication, which may be old but never from the future (the
+    /// member that took it may have been ahead of this node by two node clock
+    /// errors).
     pub fn check_not_after(&self, now: UnixMillis) -> Result<(), AuthError> {
-        if self.timestamp > now.saturating_add(AUTH_CLOCK_WINDOW_MS) {
+        if self.timestamp > now.saturating_add(REPLICATED_AUTH_TOLERANCE_MS) {
             return Err(self.skew(now));
         }
         Ok(())
@@ -283,7 +287,7 @@ pub trait OwnerSigned {
 
     /// Like [`OwnerSigned::authorize`], for a signed request that reached this node
     /// by replication: the signature's timestamp may be any time up to `now` +
-    /// [`AUTH_CLOCK_WINDOW_MS`] (see the module documentation on replay).
+    /// [`REPLICATED_AUTH_TOLERANCE_MS`] (see the module documentation on replay).
     fn authorize_replicated(&self, network: &str, now: UnixMillis) -> Result<(), AuthError> {
         check_auth(self, network, |auth| auth.check_not_after(now))
     }
@@ -496,28 +500,34 @@ mod tests {
                 .check_window(u64::MAX - AUTH_CLOCK_WINDOW_MS - 1)
                 .is_err()
         );
-        // Not-after: old signatures pass, the future past the window does not, and
+        // Not-after: old signatures pass, the future past the tolerance does not, and
         // `now + window` saturates instead of wrapping.
         at(0).check_not_after(u64::MAX).unwrap();
         at(u64::MAX).check_not_after(u64::MAX).unwrap();
         at(u64::MAX)
-            .check_not_after(u64::MAX - AUTH_CLOCK_WINDOW_MS)
+            .check_not_after(u64::MAX - REPLICATED_AUTH_TOLERANCE_MS)
             .unwrap();
         assert!(
             at(u64::MAX)
-                .check_not_after(u64::MAX - AUTH_CLOCK_WINDOW_MS - 1)
+                .check_not_after(u64::MAX - REPLICATED_AUTH_TOLERANCE_MS - 1)
                 .is_err()
         );
-        at(NOW + AUTH_CLOCK_WINDOW_MS).check_not_after(NOW).unwrap();
+        at(NOW + REPLICATED_AUTH_TOLERANCE_MS)
+            .check_not_after(NOW)
+            .unwrap();
         assert_eq!(
-            at(NOW + AUTH_CLOCK_WINDOW_MS + 1).check_not_after(NOW),
+            at(NOW + REPLICATED_AUTH_TOLERANCE_MS + 1).check_not_after(NOW),
             Err(AuthError::ClockSkew {
                 node_time: NOW,
-                their_time: NOW + AUTH_CLOCK_WINDOW_MS + 1
+                their_time: NOW + REPLICATED_AUTH_TOLERANCE_MS + 1
             })
         );
-        at(AUTH_CLOCK_WINDOW_MS).check_not_after(0).unwrap();
-        assert!(at(AUTH_CLOCK_WINDOW_MS + 1).check_not_after(0).is_err());
+        at(REPLICATED_AUTH_TOLERANCE_MS).check_not_after(0).unwrap();
+        assert!(
+            at(REPLICATED_AUTH_TOLERANCE_MS + 1)
+                .check_not_after(0)
+                .is_err()
+        );
     }
 
     #[test]

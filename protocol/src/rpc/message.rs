@@ -6,7 +6,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::constants::{AUTH_CLOCK_WINDOW_MS, HASH_LEN, MAX_MESSAGE_DATA, MAX_TTL_MS, MIN_TTL_MS};
+use crate::constants::{
+    HASH_LEN, MAX_MESSAGE_DATA, MAX_TTL_MS, MIN_TTL_MS, PEER_CLOCK_TOLERANCE_MS,
+};
 use crate::error::{Error, Result};
 use crate::id::AccountId;
 use crate::namespace::Namespace;
@@ -91,22 +93,6 @@ impl Cursor {
         ts.copy_from_slice(&self.timestamp.to_be_bytes());
         hash.copy_from_slice(&self.hash.0);
         key
-    }
-
-    /// The cursor a client keeps after a page, given its best estimate of the
-    /// node's clock `now`: this cursor, but never past the start of `now`.
-    ///
-    /// A member of the swarm can hand out a message dated up to
-    /// [`AUTH_CLOCK_WINDOW_MS`] ahead (validation allows that much clock skew). A
-    /// client that moved its cursor there would skip every real message stored
-    /// in the meantime; capped at `now`, it reads the future-dated message again
-    /// until its time comes (and drops it by hash), and misses nothing.
-    pub fn capped(self, now: UnixMillis) -> Cursor {
-        let cap = Cursor {
-            timestamp: now,
-            hash: MessageHash::ZERO,
-        };
-        self.min(cap)
     }
 
     /// The cursor back from [`Cursor::to_key`].
@@ -248,10 +234,9 @@ impl StoredMessage {
     }
 
     /// [`Self::validate`], then the checks against the receiving node's clock
-    /// `now` ([`check_times`]): no timestamp more than [`AUTH_CLOCK_WINDOW_MS`]
-    /// ahead, no expiry more than [`MAX_TTL_MS`] ahead. A far-future timestamp
-    /// would otherwise sort after every real message and move clients' cursors
-    /// past them. Run on every message that arrives by replication.
+    /// `now` ([`check_times`]): no timestamp more than
+    /// [`PEER_CLOCK_TOLERANCE_MS`] ahead, no expiry more than [`MAX_TTL_MS`]
+    /// (plus that) ahead. Run on every message that arrives by replication.
     pub fn validate_at(&self, now: UnixMillis) -> Result<()> {
         self.validate()?;
         check_times(self.timestamp, self.expiry, now)
@@ -259,7 +244,7 @@ impl StoredMessage {
 
     /// Checks the owner's store proof: one Ed25519 verification of the original
     /// store's signature on `network`, whose timestamp must be within
-    /// [`AUTH_CLOCK_WINDOW_MS`] of this message's `timestamp` (the first node
+    /// [`crate::constants::AUTH_CLOCK_WINDOW_MS`] of this message's `timestamp` (the first node
     /// accepted the store within that window of the clock it wrote there). Run it
     /// after [`Self::validate_at`]. Without it, any node could replicate a forged
     /// profile or setting into an account's owner-only namespaces.
@@ -333,20 +318,21 @@ pub(crate) fn check_data(data: &[u8]) -> Result<()> {
 }
 
 /// The checks of a message's times against the checker's clock `now`: the
-/// timestamp at most [`AUTH_CLOCK_WINDOW_MS`] ahead of `now` (node clocks differ
-/// by about that much), and the expiry at most [`MAX_TTL_MS`] ahead of `now`.
-/// Used by nodes on replicated messages and by clients on retrieved ones.
+/// timestamp at most [`PEER_CLOCK_TOLERANCE_MS`] ahead of `now` (another node's
+/// clock made it; two node clocks may differ by that much), and the expiry at
+/// most [`MAX_TTL_MS`] plus that ahead of `now`. Used by nodes on replicated
+/// messages and by clients on retrieved ones.
 pub fn check_times(timestamp: UnixMillis, expiry: UnixMillis, now: UnixMillis) -> Result<()> {
-    if timestamp > now.saturating_add(AUTH_CLOCK_WINDOW_MS) {
+    if timestamp > now.saturating_add(PEER_CLOCK_TOLERANCE_MS) {
         return Err(Error::OutOfRange {
             what: "message timestamp",
             reason: format!(
                 "{timestamp} ms is more than {} s ahead of the clock ({now} ms)",
-                AUTH_CLOCK_WINDOW_MS / 1000
+                PEER_CLOCK_TOLERANCE_MS / 1000
             ),
         });
     }
-    if expiry > now.saturating_add(MAX_TTL_MS) {
+    if expiry > now.saturating_add(MAX_TTL_MS + PEER_CLOCK_TOLERANCE_MS) {
         return Err(Error::OutOfRange {
             what: "message expiry",
             reason: format!(

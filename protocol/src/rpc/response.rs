@@ -432,11 +432,11 @@ mod tests {
                 ..
             })
         ));
-        // Within the window of the client's clock: accepted.
-        let edge = msg(NOW + AUTH_CLOCK_WINDOW_MS, vec![3]);
+        // Within two node clock errors of the client's clock: accepted.
+        let edge = msg(NOW + PEER_CLOCK_TOLERANCE_MS, vec![3]);
         edge.validate_at(NOW).unwrap();
         assert!(
-            msg(NOW + AUTH_CLOCK_WINDOW_MS + 1, vec![3])
+            msg(NOW + PEER_CLOCK_TOLERANCE_MS + 1, vec![3])
                 .validate_at(NOW)
                 .is_err()
         );

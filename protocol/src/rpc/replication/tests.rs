@@ -4,6 +4,7 @@
 use super::*;
 use crate::constants::{
     AUTH_CLOCK_WINDOW_MS, MAX_HASHES_PER_REQUEST, MAX_MESSAGE_DATA, MAX_TTL_MS,
+    REPLICATED_AUTH_TOLERANCE_MS,
 };
 use crate::keys::AccountKey;
 use crate::namespace::Namespace;
@@ -183,7 +184,7 @@ fn unsigned_or_forged_deletes_and_expiries_are_refused() {
         NET,
         Namespace::INBOX,
         h,
-        NOW + AUTH_CLOCK_WINDOW_MS + 1,
+        NOW + REPLICATED_AUTH_TOLERANCE_MS + 1,
     )
     .unwrap();
     assert!(matches!(

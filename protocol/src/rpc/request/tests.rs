@@ -444,7 +444,7 @@ fn replicated_deletes_and_expiries_need_the_owner_not_a_recent_clock() {
     delete.authorize_replicated(NET, NOW).unwrap();
     expire.authorize_replicated(NET, NOW).unwrap();
     // From the future: refused by both.
-    let ahead = NOW + AUTH_CLOCK_WINDOW_MS + 1;
+    let ahead = NOW + crate::constants::REPLICATED_AUTH_TOLERANCE_MS + 1;
     let future = DeleteRequest::signed(&k, NET, Namespace::PUBLIC, h.clone(), ahead).unwrap();
     assert_eq!(
         future.authorize_replicated(NET, NOW),
