@@ -52,7 +52,10 @@ fn check_prints_verdicts_and_fails_the_exit_status() {
         .and_then(|l| l.split_whitespace().last())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no delivered count: {all}"));
-    assert!(delivered > 0, "nothing delivered, no latency to fail on: {all}");
+    assert!(
+        delivered > 0,
+        "nothing delivered, no latency to fail on: {all}"
+    );
     assert!(stdout.contains("check lost <= 4"), "{all}");
     assert!(stdout.contains("PASS (measured 0)"), "{all}");
     assert!(stdout.contains("check p99_latency_ms <= 0"), "{all}");

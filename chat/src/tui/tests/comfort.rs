@@ -92,7 +92,10 @@ fn scrollback_shows_older_messages() {
     handle_key(&mut app, key(KeyCode::Enter));
     assert_eq!(app.scroll, 0);
     let s = rows(&screen_of(&app, 100, 24)).join("\n");
-    assert!(s.contains("message 59") && !s.contains("PgDn for newer"), "{s}");
+    assert!(
+        s.contains("message 59") && !s.contains("PgDn for newer"),
+        "{s}"
+    );
 }
 
 #[test]
