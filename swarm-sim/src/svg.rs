@@ -195,21 +195,6 @@ pub fn deliveries(times_ms: &[u64], end_ms: u64, away: &[Band], faults: &[Marker
     );
     let (x0, y0, pw, ph) = plot();
     let x_of = |ms: u64| x0 + pw * ms.min(span_ms) as f64 / span_ms as f64;
-    for (i, b) in away.iter().enumerate() {
-        // Bands of several clients stack in thin rows so each stays visible.
-        let row = y0 + 12.0 * (i % 4) as f64;
-        let (xa, xb) = (x_of(b.from_ms), x_of(b.to_ms));
-        let _ = writeln!(
-            s,
-            "<rect class=\"away\" x=\"{xa:.1}\" y=\"{y0}\" width=\"{:.1}\" height=\"{ph}\" fill=\"#f0c040\" opacity=\"0.18\"><title>{}</title></rect>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#8a6d00\">{}</text>",
-            (xb - xa).max(1.0),
-            esc(&b.label),
-            xa + 2.0,
-            row + 10.0,
-            esc(&b.label)
-        );
-    }
     let bw = pw / bins.len().max(1) as f64;
     for (i, &c) in bins.iter().enumerate() {
         let h = ph * c as f64 / top as f64;
@@ -219,6 +204,24 @@ pub fn deliveries(times_ms: &[u64], end_ms: u64, away: &[Band], faults: &[Marker
             x0 + bw * i as f64,
             y0 + ph - h,
             (bw - 1.0).max(0.5)
+        );
+    }
+    // Away windows over the bars, tinted, each labelled in a row of its own
+    // on a white ground so bars do not hide it.
+    for (i, b) in away.iter().enumerate() {
+        let row = y0 + 4.0 + 14.0 * (i % 6) as f64;
+        let (xa, xb) = (x_of(b.from_ms), x_of(b.to_ms));
+        let label_w = 6.0 * b.label.chars().count() as f64 + 4.0;
+        let _ = writeln!(
+            s,
+            "<rect class=\"away\" x=\"{xa:.1}\" y=\"{y0}\" width=\"{:.1}\" height=\"{ph}\" fill=\"#f0a000\" opacity=\"0.25\"><title>{}</title></rect>\
+             <rect x=\"{xa:.1}\" y=\"{row:.1}\" width=\"{label_w:.1}\" height=\"13\" fill=\"white\" opacity=\"0.85\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#8a5a00\">{}</text>",
+            (xb - xa).max(1.0),
+            esc(&b.label),
+            xa + 2.0,
+            row + 10.0,
+            esc(&b.label)
         );
     }
     for (i, f) in faults.iter().enumerate() {
@@ -300,7 +303,7 @@ mod tests {
         assert_eq!(s.matches("class=\"away\"").count(), 1);
         assert!(s.contains(">client 2 away<"));
         // One bar a second over the whole run (the drain included).
-        assert_eq!(s.matches("<rect x=").count(), 51);
+        assert_eq!(s.matches("fill=\"#4a78b0\"").count(), 51);
         assert!(deliveries(&[], 0, &[], &[]).contains("</svg>"));
         assert!(esc("a<b & \"c\"").contains("&lt;b &amp; &quot;c&quot;"));
     }
