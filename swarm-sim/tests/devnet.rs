@@ -294,7 +294,7 @@ fn devnet_serves_a_client_and_stops_cleanly_on_sigint() {
     );
     assert!(addrs[0].to_string().contains(&format!("/tcp/{base}/")));
     assert!(
-        read(&devnet.out).contains("sotto --bootstrap"),
+        read(&devnet.out).contains("sotto --network devnet --bootstrap"),
         "{}",
         devnet.output()
     );
