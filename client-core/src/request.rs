@@ -325,6 +325,14 @@ impl Client {
         self.inner.paths.guards()
     }
 
+    /// The addresses the directory lists for `node` (none if it does not
+    /// know it): for showing a path's hops to a person.
+    pub fn node_addrs(&self, node: &NodeId) -> Vec<libp2p::Multiaddr> {
+        self.inner
+            .dir(|d| d.get(node).map(|n| n.addrs.clone()))
+            .unwrap_or_default()
+    }
+
     /// How many nodes the directory holds.
     pub fn directory_len(&self) -> usize {
         self.inner.dir(Directory::len)

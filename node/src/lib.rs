@@ -19,6 +19,7 @@
 //! - [`announce`]: keeping the directory filled and the own record published.
 //! - [`http`]: the `/metrics` endpoint.
 //! - [`node`]: starting and stopping a whole node.
+//! - [`stdio`]: stdout and stderr that a closed pipe cannot crash; colour only on a terminal.
 //!
 //! The rules of the wire (what is valid, what is signed, how replicas merge)
 //! are not here: they live in `sotto-protocol`, and the node calls them.
@@ -38,6 +39,7 @@ pub mod relay;
 pub mod replication;
 pub mod runinfo;
 pub mod service;
+pub mod stdio;
 pub mod store;
 
 pub use store::{Store, StoreError, StoreLimits};

@@ -12,6 +12,8 @@ use sotto_node::config::NodeConfig;
 use sotto_node::identity::{Identity, NODE_KEY_FILE, ONION_KEY_FILE};
 use sotto_node::node::{Node, NodeOptions};
 use sotto_node::runinfo::{RUN_FILE, RunInfo};
+use sotto_node::stdio::{LossyStderr, stderr_colour};
+use sotto_node::{errln, outln};
 use sotto_protocol::{NetworkParams, Position};
 
 /// The configuration file `init` writes into the data directory.
@@ -107,13 +109,24 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, so it reads well in a journal.
-            eprintln!("sotto-node: {}", e.replace('\n', " "));
+            errln!("sotto-node: {}", e.replace('\n', " "));
             ExitCode::FAILURE
         }
     }
 }
 
 type CliResult<T> = Result<T, String>;
+
+/// The network as an operator knows it: the preset the configuration names
+/// (`public`, `devnet`), or the name inside a network file. The public
+/// preset's name on the wire is `sotto`, which nobody types.
+fn network_name(configured: &str, params: &NetworkParams) -> String {
+    match NetworkParams::preset(configured) {
+        Ok(p) if p == NetworkParams::public() => "public".into(),
+        Ok(_) => configured.to_string(),
+        Err(_) => params.name.clone(),
+    }
+}
 
 fn init(args: InitArgs) -> CliResult<()> {
     let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
@@ -129,7 +142,7 @@ fn init(args: InitArgs) -> CliResult<()> {
     };
     let params = config.resolve_network(&cwd).map_err(|e| e.to_string())?;
     if params.admission_difficulty > 0 {
-        println!(
+        outln!(
             "Mining the admission proof ({} bits)...",
             params.admission_difficulty
         );
@@ -150,15 +163,15 @@ fn init(args: InitArgs) -> CliResult<()> {
         config.save(&config_path).map_err(|e| e.to_string())?;
         "written"
     };
-    println!("Node identity created in {:.2} s.", took.as_secs_f64());
-    println!("  peer id:  {}", identity.peer_id());
-    println!("  node id:  {}", identity.node_id());
-    println!("  network:  {}", params.name);
-    println!("Files in {}:", args.data_dir.display());
-    println!("  {NODE_KEY_FILE}   identity key and admission proof (secret, 0600)");
-    println!("  {ONION_KEY_FILE}  onion keys (secret, 0600)");
-    println!("  {CONFIG_FILE}  configuration ({config_note})");
-    println!(
+    outln!("Node identity created in {:.2} s.", took.as_secs_f64());
+    outln!("  peer id:  {}", identity.peer_id());
+    outln!("  node id:  {}", identity.node_id());
+    outln!("  network:  {}", network_name(&config.network, &params));
+    outln!("Files in {}:", args.data_dir.display());
+    outln!("  {NODE_KEY_FILE}   identity key and admission proof (secret, 0600)");
+    outln!("  {ONION_KEY_FILE}  onion keys (secret, 0600)");
+    outln!("  {CONFIG_FILE}  configuration ({config_note})");
+    outln!(
         "Start it with: sotto-node run --data-dir {}",
         args.data_dir.display()
     );
@@ -261,7 +274,9 @@ async fn write_run_info(node: &Node, data_dir: &Path) -> CliResult<()> {
         .map_err(|e| format!("cannot write {}: {e}", data_dir.join(RUN_FILE).display()))
 }
 
-/// Logs to stderr; RUST_LOG, when set, wins over `--log`.
+/// Logs to stderr, in colour only on a terminal (and not with `NO_COLOR`);
+/// a closed stderr drops the logs instead of stopping the node. RUST_LOG,
+/// when set, wins over `--log`.
 fn init_logging(level: &str) -> CliResult<()> {
     use tracing_subscriber::EnvFilter;
     let filter = match EnvFilter::try_from_default_env() {
@@ -273,7 +288,8 @@ fn init_logging(level: &str) -> CliResult<()> {
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(stderr_colour())
+        .with_writer(LossyStderr::default)
         .try_init()
         .map_err(|e| format!("cannot set up logging: {e}"))
 }
@@ -303,7 +319,7 @@ fn info(args: InfoArgs) -> CliResult<()> {
     let running = match RunInfo::read(&args.data_dir) {
         Ok(r) => r.filter(|r| r.is_alive() != Some(false)),
         Err(e) => {
-            eprintln!("sotto-node: {e}; showing the node as not running");
+            errln!("sotto-node: {e}; showing the node as not running");
             None
         }
     };
@@ -312,7 +328,7 @@ fn info(args: InfoArgs) -> CliResult<()> {
             "peer_id": peer_id,
             "node_id": node_id.to_string(),
             "position": position,
-            "network": params.name,
+            "network": network_name(&config.network, &params),
             "listen": config.listen,
             "data_dir": args.data_dir.display().to_string(),
             "running": running.as_ref().map(|r| serde_json::json!({
@@ -321,26 +337,42 @@ fn info(args: InfoArgs) -> CliResult<()> {
                 "metrics": r.metrics,
             })),
         });
-        println!("{out}");
+        outln!("{out}");
     } else {
-        println!("peer id:   {peer_id}");
-        println!("node id:   {node_id}");
-        println!("position:  {position}");
-        println!("network:   {}", params.name);
-        println!("listen:    {}", config.listen.join(" "));
-        println!("data dir:  {}", args.data_dir.display());
+        outln!("peer id:   {peer_id}");
+        outln!("node id:   {node_id}");
+        outln!("position:  {position}");
+        outln!("network:   {}", network_name(&config.network, &params));
+        outln!("listen:    {}", config.listen.join(" "));
+        outln!("data dir:  {}", args.data_dir.display());
         match &running {
             Some(r) => {
-                println!("running:   pid {}", r.pid);
+                outln!("running:   pid {}", r.pid);
                 for a in &r.listen {
-                    println!("bound:     {a}");
+                    outln!("bound:     {a}");
                 }
                 if let Some(m) = &r.metrics {
-                    println!("metrics:   http://{m}/metrics");
+                    outln!("metrics:   http://{m}/metrics");
                 }
             }
-            None => println!("running:   no"),
+            None => outln!("running:   no"),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_network_is_named_as_configured() {
+        let public = NetworkParams::public();
+        assert_eq!(network_name("public", &public), "public");
+        assert_eq!(network_name("sotto", &public), "public");
+        assert_eq!(network_name("devnet", &NetworkParams::devnet()), "devnet");
+        let mut custom = NetworkParams::devnet();
+        custom.name = "lab".into();
+        assert_eq!(network_name("/etc/sotto/lab.toml", &custom), "lab");
+    }
 }

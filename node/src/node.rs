@@ -204,7 +204,9 @@ impl Node {
             metrics_addr = Some(bound);
             tasks.push(task);
         }
-        info!(peer = %ctx.peer_id, network = %ctx.params.name, "node started");
+        // The network as the configuration names it (`public`, `devnet` or a
+        // file): the public preset's wire name `sotto` is not what operators wrote.
+        info!(peer = %ctx.peer_id, network = %ctx.config.network, "node started");
         Ok(Node {
             ctx,
             service,

@@ -16,6 +16,7 @@ mod node;
 mod plan;
 mod supervise;
 
+use sotto_node::errln;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -78,7 +79,7 @@ pub fn run(args: &DevnetArgs) -> Result<()> {
     let bin = node::find_binary(args.sotto_node.as_deref())?;
     plan::check_ports(&plans, &args.data_dir)?;
     if args.nodes < nodes_for_chat() {
-        eprintln!(
+        errln!(
             "swarm-sim devnet: note: with {} nodes clients cannot store or read messages \
              (a request keeps the account's swarm of {} off its path of {} relays); \
              use --nodes {} or more for chat",

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sotto_node::{errln, outln};
 use swarm_sim::{DEFAULT_SCENARIO, Scenario, SimError};
 
 /// Run real Sotto nodes and clients under a scenario and report what happened.
@@ -26,36 +27,47 @@ enum Command {
         /// Where to write the report (default target/swarm-sim/NAME/).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Exit with status 3 when the run misses one of the scenario's
+        /// `[check]` criteria (the report shows PASS or FAIL for each either way).
+        #[arg(long)]
+        check: bool,
     },
     /// Run N real sotto-node processes on loopback until Ctrl-C.
     Devnet(swarm_sim::devnet::DevnetArgs),
 }
 
+/// Exit status of `run --check` when a criterion failed (1 is any other error).
+const EXIT_CHECK_FAILED: u8 = 3;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match real_main(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_CHECK_FAILED),
         Err(e) => {
-            eprintln!("swarm-sim: {e}");
+            errln!("swarm-sim: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn real_main(cli: Cli) -> Result<(), SimError> {
-    let (text, seed, out) = match cli.command {
-        None => (DEFAULT_SCENARIO.to_string(), None, None),
+/// Runs the command; `Ok(false)` when `--check` found a failed criterion.
+fn real_main(cli: Cli) -> Result<bool, SimError> {
+    let (text, seed, out, check) = match cli.command {
+        None => (DEFAULT_SCENARIO.to_string(), None, None, false),
         Some(Command::Run {
             scenario,
             seed,
             out,
+            check,
         }) => {
             let text = std::fs::read_to_string(&scenario)
                 .map_err(|e| SimError::Setup(format!("{}: {e}", scenario.display())))?;
-            (text, seed, out)
+            (text, seed, out, check)
         }
         Some(Command::Devnet(args)) => {
-            return Ok(swarm_sim::devnet::run(&args)?);
+            swarm_sim::devnet::run(&args)?;
+            return Ok(true);
         }
     };
     let mut s = Scenario::parse(&text)?;
@@ -67,13 +79,21 @@ fn real_main(cli: Cli) -> Result<(), SimError> {
         .enable_all()
         .build()
         .map_err(|e| SimError::Setup(format!("runtime: {e}")))?;
-    eprintln!(
-        "swarm-sim: scenario {} (seed {}): {} nodes, {} clients, {} s",
-        s.name, s.seed, s.nodes, s.clients, s.duration_s
+    // The progress bar counts sending and drain together: say both.
+    errln!(
+        "swarm-sim: scenario {} (seed {}): {} nodes, {} clients, {} s sending + up to {} s drain",
+        s.name,
+        s.seed,
+        s.nodes,
+        s.clients,
+        s.duration_s,
+        s.drain_s
     );
     let report = rt.block_on(swarm_sim::run(&s, true))?;
-    report.write(&out)?;
-    println!("{}", report.table());
-    println!("  report: {}", out.join("report.json").display());
-    Ok(())
+    let files = report.write(&out)?;
+    outln!("{}", report.table());
+    for f in &files {
+        outln!("  wrote {}", f.display());
+    }
+    Ok(!check || report.failed_checks() == 0)
 }

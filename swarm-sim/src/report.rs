@@ -1,6 +1,6 @@
 //! The run's report: report.json, a table on stdout, and the SVG charts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -8,8 +8,8 @@ use crate::SimError;
 use crate::faults::Applied;
 use crate::ledger::{ClientFigures, Counts, FloodCounts};
 use crate::replication::Replication;
-use crate::scenario::Scenario;
-use crate::svg;
+use crate::scenario::{Measured, Scenario, Verdict};
+use crate::svg::{self, Band, Marker};
 
 /// What a run measured, before it is summarised.
 #[derive(Debug, Clone)]
@@ -99,6 +99,16 @@ pub struct Report {
     pub flood: Option<FloodCounts>,
     /// Wall time, setup included.
     pub wall_s: f64,
+    /// The scenario's pass criteria against this run, in the order of its
+    /// `[check]` table (empty when it has none).
+    pub checks: Vec<Verdict>,
+    /// How long the run was meant to last: sending and drain, ms (for the
+    /// charts).
+    #[serde(skip)]
+    pub planned_ms: u64,
+    /// When clients were away (for the charts).
+    #[serde(skip)]
+    pub away: Vec<Band>,
     /// (ms since the start of sending, latency ms) of each delivery; for
     /// the charts, not written to report.json.
     #[serde(skip)]
@@ -163,6 +173,29 @@ impl Report {
     pub fn new(s: &Scenario, o: Outcome) -> Report {
         let mut lat: Vec<u64> = o.deliveries.iter().map(|d| d.1).collect();
         lat.sort_unstable();
+        let latency_ms = Latency {
+            p50: percentile(&lat, 0.50),
+            p95: percentile(&lat, 0.95),
+            p99: percentile(&lat, 0.99),
+            max: lat.last().copied().unwrap_or(0),
+        };
+        let checks = s.check.evaluate(&Measured {
+            lost: o.counts.lost,
+            duplicates: o.counts.duplicates,
+            strays: o.counts.strays,
+            p99_latency_ms: latency_ms.p99,
+            replication: o.replication.fraction,
+            flood_refused: o.flood.as_ref().map(|f| f.rate_limited + f.over_quota),
+        });
+        let away = s
+            .offline
+            .iter()
+            .map(|w| Band {
+                from_ms: w.from_s * 1000,
+                to_ms: w.to_s * 1000,
+                label: format!("client {} away", w.client),
+            })
+            .collect();
         Report {
             scenario: s.name.clone(),
             seed: s.seed,
@@ -175,12 +208,7 @@ impl Report {
             lost: o.counts.lost,
             duplicates: o.counts.duplicates,
             strays: o.counts.strays,
-            latency_ms: Latency {
-                p50: percentile(&lat, 0.50),
-                p95: percentile(&lat, 0.95),
-                p99: percentile(&lat, 0.99),
-                max: lat.last().copied().unwrap_or(0),
-            },
+            latency_ms,
             replication: o.replication,
             peak_rss_mb: peak_rss_mb(),
             phases: phases(s, &o.faults, &o.deliveries),
@@ -188,6 +216,9 @@ impl Report {
             per_client: o.per_client,
             flood: o.flood,
             wall_s: (o.wall_s * 10.0).round() / 10.0,
+            checks,
+            planned_ms: (s.duration_s + s.drain_s) * 1000,
+            away,
             deliveries: o.deliveries,
         }
     }
@@ -257,21 +288,67 @@ impl Report {
             row("flood delivered", f.delivered.to_string());
         }
         row("wall time s", format!("{:.1}", self.wall_s));
+        for v in &self.checks {
+            row(
+                &format!("check {}", v.criterion),
+                format!(
+                    "{} (measured {})",
+                    if v.pass { "PASS" } else { "FAIL" },
+                    v.measured
+                ),
+            );
+        }
+        if !self.checks.is_empty() {
+            let failed = self.failed_checks();
+            row(
+                "verdict",
+                if failed == 0 {
+                    format!("PASS (all {} checks)", self.checks.len())
+                } else {
+                    format!("FAIL ({failed} of {} checks)", self.checks.len())
+                },
+            );
+        }
         t
     }
 
-    /// Writes report.json, latency.svg and deliveries.svg into `dir`.
-    pub fn write(&self, dir: &Path) -> Result<(), SimError> {
+    /// How many of the scenario's criteria the run missed.
+    pub fn failed_checks(&self) -> usize {
+        self.checks.iter().filter(|v| !v.pass).count()
+    }
+
+    /// Writes report.json, latency.svg and deliveries.svg into `dir`, and
+    /// returns their paths in that order.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, SimError> {
         let io = |e: std::io::Error| SimError::Output(format!("{}: {e}", dir.display()));
         std::fs::create_dir_all(dir).map_err(io)?;
         let json = serde_json::to_string_pretty(self)
             .map_err(|e| SimError::Output(format!("report.json: {e}")))?;
-        std::fs::write(dir.join("report.json"), json + "\n").map_err(io)?;
         let lat: Vec<u64> = self.deliveries.iter().map(|d| d.1).collect();
-        std::fs::write(dir.join("latency.svg"), svg::latency(&lat)).map_err(io)?;
         let times: Vec<u64> = self.deliveries.iter().map(|d| d.0).collect();
-        std::fs::write(dir.join("deliveries.svg"), svg::deliveries(&times)).map_err(io)?;
-        Ok(())
+        let faults: Vec<Marker> = self
+            .faults
+            .iter()
+            .map(|f| Marker {
+                at_ms: f.at_ms,
+                label: f.kind.to_string(),
+            })
+            .collect();
+        let files = [
+            ("report.json", json + "\n"),
+            ("latency.svg", svg::latency(&lat)),
+            (
+                "deliveries.svg",
+                svg::deliveries(&times, self.planned_ms, &self.away, &faults),
+            ),
+        ];
+        let mut written = Vec::with_capacity(files.len());
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(io)?;
+            written.push(path);
+        }
+        Ok(written)
     }
 }
 

@@ -18,6 +18,7 @@ use crate::replication;
 use crate::report::{Outcome, Report};
 use crate::scenario::{self, Scenario, schedule};
 use crate::user::{self, User};
+use sotto_node::errln;
 
 /// How long the nodes may take to learn of each other.
 const DIRECTORY_WAIT: Duration = Duration::from_secs(90);
@@ -218,7 +219,7 @@ async fn drive(
             let line = format!("t={:.1}s {} {:?}", now as f64 / 1000.0, a.kind, a.nodes);
             // A hidden bar (stderr is not a terminal) swallows its lines.
             if progress && bar.is_hidden() {
-                eprintln!("{line}");
+                errln!("{line}");
             } else {
                 bar.println(line);
             }
@@ -227,8 +228,14 @@ async fn drive(
         }
         let c = ledger::with(ledger, |l| l.counts());
         bar.set_position(now / 1000);
+        // The bar spans sending and drain (as the header says): name the phase.
+        let phase = if now < s.duration_s * 1000 {
+            "sending"
+        } else {
+            "draining"
+        };
         bar.set_message(format!(
-            "sent {} acked {} delivered {} pending {}",
+            "{phase}: sent {} acked {} delivered {} pending {}",
             c.sent, c.acked, c.delivered, c.lost
         ));
         let settled = sender.is_finished() && c.lost == 0 && next >= order.len();

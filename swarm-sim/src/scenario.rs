@@ -1,11 +1,13 @@
-//! What a run does: the scenario file (TOML), its checks, and the seeded
-//! schedule of messages and faults derived from it.
+//! What a run does: the scenario file (TOML), its checks, its pass criteria
+//! (`[check]`), and the seeded schedule of messages and faults derived from it.
 
 mod check;
+mod criteria;
 mod schedule;
 
 use serde::Deserialize;
 
+pub use criteria::{Criteria, Measured, Verdict};
 pub use schedule::{Planned, online, schedule, scheduled};
 
 /// Most nodes or clients one in-process run may start (memory and file
@@ -53,6 +55,9 @@ pub struct Scenario {
     /// A client that sends far more than the nodes allow.
     #[serde(default)]
     pub flood: Option<Flood>,
+    /// What the run must show to pass (`[check]`).
+    #[serde(default)]
+    pub check: Criteria,
 }
 
 /// Node configuration that a scenario may change (limits the flood meets).
@@ -241,6 +246,32 @@ mod tests {
         );
         let flood = flood.replace("clients = 2", "clients = 3");
         assert!(Scenario::parse(&flood).is_ok());
+    }
+
+    #[test]
+    fn every_shipped_scenario_parses_and_states_its_pass_criteria() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let s = Scenario::parse(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                !s.check.is_empty(),
+                "{} has no [check] table",
+                path.display()
+            );
+            seen += 1;
+        }
+        assert!(seen >= 5, "only {seen} scenarios in {}", dir.display());
+        let bad = format!("{BASE}\n[check]\nlost = 0\n");
+        assert!(
+            matches!(Scenario::parse(&bad), Err(ScenarioError::Parse(_))),
+            "criteria keys are checked too"
+        );
     }
 
     #[test]

@@ -78,6 +78,17 @@ struct Devnet {
 impl Devnet {
     /// Starts `swarm-sim devnet` on `dir`, its output going to files beside it.
     fn start(dir: &Path, nodes: u16, base: u16, extra: &[&str]) -> Devnet {
+        Devnet::start_with(dir, nodes, base, extra, None)
+    }
+
+    /// As [`Devnet::start`], with stdout going to `stdout` if given.
+    fn start_with(
+        dir: &Path,
+        nodes: u16,
+        base: u16,
+        extra: &[&str],
+        stdout: Option<Stdio>,
+    ) -> Devnet {
         let parent = dir.parent().unwrap();
         let run = std::fs::read_dir(parent).unwrap().count();
         let out = parent.join(format!("out-{run}.txt"));
@@ -93,7 +104,7 @@ impl Devnet {
         }
         let child = cmd
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out).unwrap())
+            .stdout(stdout.unwrap_or_else(|| std::fs::File::create(&out).unwrap().into()))
             .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
             .unwrap();
@@ -283,7 +294,7 @@ fn devnet_serves_a_client_and_stops_cleanly_on_sigint() {
     );
     assert!(addrs[0].to_string().contains(&format!("/tcp/{base}/")));
     assert!(
-        read(&devnet.out).contains("sotto --bootstrap"),
+        read(&devnet.out).contains("sotto --network devnet --bootstrap"),
         "{}",
         devnet.output()
     );
@@ -316,6 +327,40 @@ fn devnet_serves_a_client_and_stops_cleanly_on_sigint() {
         !devnet.bootstrap_file().exists(),
         "bootstrap.txt outlived the devnet"
     );
+}
+
+/// `swarm-sim devnet | tee log`, then Ctrl-C: Ctrl-C stops `tee` too, so
+/// the devnet's stdout is a pipe nobody reads. It still stops every node
+/// cleanly, removes what it wrote, and does not panic.
+#[test]
+fn a_closed_stdout_is_no_panic_and_sigint_still_cleans_up() {
+    ensure_node_binary();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    let base = free_base(4);
+    let (reader, writer) = std::io::pipe().unwrap();
+    // Closed before the devnet prints its first line.
+    drop(reader);
+    let mut devnet = Devnet::start_with(&dir, 3, base, &[], Some(Stdio::from(writer)));
+    devnet.wait_bootstrap();
+    let pids = devnet.pids(3);
+    let status = devnet.interrupt();
+    let stderr = read(&devnet.err);
+    assert_ne!(status.code(), Some(101), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(stderr.contains("every node has stopped"), "{stderr}");
+    assert!(pids.iter().all(|&p| !alive(p)));
+    assert!(
+        !devnet.bootstrap_file().exists(),
+        "bootstrap.txt left behind"
+    );
+    for i in 0..3 {
+        for f in ["node.pid", "run.json"] {
+            let path = dir.join(format!("node-{i}/{f}"));
+            assert!(!path.exists(), "{} left behind", path.display());
+        }
+    }
 }
 
 #[test]

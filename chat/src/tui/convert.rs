@@ -1,5 +1,7 @@
 //! From the chat library's values to the UI's rows.
 
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
 use sotto_client::chat::{
     ChatMessage, ConversationSummary, MessageRequest, MessageState, VerificationStatus,
 };
@@ -61,5 +63,52 @@ pub fn request_row(r: &MessageRequest) -> RequestRow {
         name: r.display_name.clone(),
         messages: r.messages,
         first_text: r.first_text.clone(),
+    }
+}
+
+/// A relay's address for a person: `ip:port` (`[ip6]:port`, `host:port`)
+/// from the first of its multiaddrs that has both; `None` if none has.
+pub fn hop_address(addrs: &[Multiaddr]) -> Option<String> {
+    addrs.iter().find_map(|a| {
+        let mut host = None;
+        let mut port = None;
+        for p in a.iter() {
+            match p {
+                Protocol::Ip4(ip) => host = Some(ip.to_string()),
+                Protocol::Ip6(ip) => host = Some(format!("[{ip}]")),
+                Protocol::Dns(h) | Protocol::Dns4(h) | Protocol::Dns6(h) => {
+                    host = Some(h.to_string());
+                }
+                Protocol::Tcp(n) | Protocol::Udp(n) => port = Some(n),
+                _ => {}
+            }
+        }
+        Some(format!("{}:{}", host?, port?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_addresses_are_ip_and_port() {
+        let a = |s: &str| s.parse::<Multiaddr>().unwrap();
+        assert_eq!(
+            hop_address(&[a(
+                "/ip4/203.0.113.7/tcp/4600/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+            )]),
+            Some("203.0.113.7:4600".into())
+        );
+        assert_eq!(
+            hop_address(&[a("/memory/5"), a("/ip6/::1/udp/9/quic-v1")]),
+            Some("[::1]:9".into())
+        );
+        assert_eq!(
+            hop_address(&[a("/dns4/localhost/tcp/1")]),
+            Some("localhost:1".into())
+        );
+        assert_eq!(hop_address(&[a("/memory/5")]), None);
+        assert_eq!(hop_address(&[]), None);
     }
 }

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crossterm::event::{self, Event, KeyEvent};
-use sotto_client::AccountId;
+use crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyEvent};
 use sotto_client::chat::{ChatError, ChatEvent, Messenger};
+use sotto_client::{AccountId, PathStatus};
 use tokio::sync::{broadcast, mpsc};
 
-use super::convert::{conv_row, msg_row, request_row, trust};
-use super::keys::{Action, handle_key};
-use super::state::{App, Screen, VerifyView};
+use super::convert::{conv_row, hop_address, msg_row, request_row, trust};
+use super::keys::{Action, handle_key, handle_paste};
+use super::state::{App, Clears, Screen, VerifyView};
 use crate::app::{AppError, Ctx, close};
 
 /// Messages of the open conversation loaded at once.
@@ -51,6 +51,34 @@ fn snapshot(m: &Messenger, open: Option<AccountId>) -> Result<Snapshot, ChatErro
     })
 }
 
+/// What the terminal sends the UI.
+enum Input {
+    /// A key press.
+    Key(KeyEvent),
+    /// Text pasted at once (bracketed paste): never sent by itself.
+    Paste(String),
+}
+
+/// Most bytes of one paste taken; the composer holds far fewer anyway.
+const MAX_PASTE_BYTES: usize = 64 * 1024;
+
+/// A new path state, with each hop's address looked up in the directory.
+fn set_path(app: &mut App, m: &Messenger, path: PathStatus) {
+    app.hops = match &path {
+        PathStatus::Ready { hops } => hops
+            .iter()
+            .map(|relays| {
+                relays
+                    .iter()
+                    .map(|n| hop_address(&m.node_addrs(n)).unwrap_or_else(|| n.short()))
+                    .collect()
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    app.set_path(path);
+}
+
 /// Reloads the UI from the store (sled reads run off the async threads).
 async fn refresh(app: &mut App, m: &Messenger) {
     let m2 = m.clone();
@@ -61,21 +89,33 @@ async fn refresh(app: &mut App, m: &Messenger) {
             app.messages = s.messages;
             app.set_requests(s.requests);
         }
-        Ok(Err(e)) => app.status = Some(e.to_string()),
-        Err(e) => app.status = Some(format!("reading the store failed: {e}")),
+        Ok(Err(e)) => app.notice(e.to_string(), Clears::OnKey),
+        Err(e) => app.notice(format!("reading the store failed: {e}"), Clears::OnKey),
     }
-    app.path = m.path_status();
+    set_path(app, m, m.path_status());
 }
 
-/// Reads keys on a thread of its own (crossterm's reads block) into a bounded
-/// queue; stops when `stop` is set.
-fn key_reader(tx: mpsc::Sender<KeyEvent>, stop: Arc<AtomicBool>) {
+/// Reads keys and pastes on a thread of its own (crossterm's reads block)
+/// into a bounded queue; stops when `stop` is set.
+fn key_reader(tx: mpsc::Sender<Input>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         match event::poll(Duration::from_millis(100)) {
             Ok(true) => {
-                if let Ok(Event::Key(k)) = event::read()
-                    && tx.blocking_send(k).is_err()
-                {
+                let input = match event::read() {
+                    Ok(Event::Key(k)) => Input::Key(k),
+                    Ok(Event::Paste(mut text)) => {
+                        if text.len() > MAX_PASTE_BYTES {
+                            let mut cut = MAX_PASTE_BYTES;
+                            while !text.is_char_boundary(cut) {
+                                cut -= 1;
+                            }
+                            text.truncate(cut);
+                        }
+                        Input::Paste(text)
+                    }
+                    _ => continue,
+                };
+                if tx.blocking_send(input).is_err() {
                     return;
                 }
             }
@@ -98,7 +138,7 @@ async fn act(app: &mut App, m: &Messenger, action: Action) -> Result<(), ChatErr
                 // Not queued (blocked, too long, store full): the text goes
                 // back to the composer rather than being lost.
                 if app.composer.is_empty() {
-                    app.composer = text;
+                    app.composer.set(&text);
                 }
                 return Err(e);
             }
@@ -113,17 +153,17 @@ async fn act(app: &mut App, m: &Messenger, action: Action) -> Result<(), ChatErr
         Action::ShowRequests => refresh(app, m).await,
         Action::Accept(id) => {
             m.accept_request(&id).await?;
-            app.status = Some("Accepted: they are now a contact.".into());
+            app.notice("Accepted: they are now a contact.", Clears::OnKey);
             refresh(app, m).await;
         }
         Action::Decline(id) => {
             m.decline_request(&id).await?;
-            app.status = Some("Request declined.".into());
+            app.notice("Request declined.", Clears::OnKey);
             refresh(app, m).await;
         }
         Action::Block(id) => {
             m.block(&id).await?;
-            app.status = Some("Blocked.".into());
+            app.notice("Blocked.", Clears::OnKey);
             refresh(app, m).await;
         }
         Action::ShowVerify(peer) => {
@@ -140,6 +180,7 @@ async fn act(app: &mut App, m: &Messenger, action: Action) -> Result<(), ChatErr
                 trust: trust(v.status),
             });
         }
+        Action::AddContact { id, name } => add_contact(app, m, &id, name.as_deref()).await?,
         Action::MarkVerified(peer) => {
             m.mark_verified(&peer)?;
             if let Screen::Verify(view) = &mut app.screen {
@@ -151,23 +192,63 @@ async fn act(app: &mut App, m: &Messenger, action: Action) -> Result<(), ChatErr
     Ok(())
 }
 
+/// Adds the contact typed into the new-chat form (or finds it) and opens
+/// its conversation. A mistyped ID keeps the form open with the reason.
+async fn add_contact(
+    app: &mut App,
+    m: &Messenger,
+    id: &str,
+    name: Option<&str>,
+) -> Result<(), ChatError> {
+    let peer: AccountId = match id.parse() {
+        Ok(p) => p,
+        Err(e) => {
+            app.notice(format!("Not an account ID: {e}"), Clears::OnKey);
+            return Ok(());
+        }
+    };
+    if peer == app.me {
+        app.notice("That is your own ID.", Clears::OnKey);
+        return Ok(());
+    }
+    // A known conversation just opens; a name given renames the contact.
+    if app.title_of(&peer).is_none() || name.is_some() {
+        m.add_contact(peer, name)?;
+    }
+    app.screen = Screen::Main;
+    refresh(app, m).await;
+    if app.open(peer) {
+        refresh(app, m).await;
+        m.mark_read(&peer).await?;
+    }
+    Ok(())
+}
+
 /// A library event: update what it touches.
 async fn on_event(app: &mut App, m: &Messenger, ev: ChatEvent) {
     match ev {
-        ChatEvent::Path(p) => app.path = p,
+        ChatEvent::Path(p) => set_path(app, m, p),
         ChatEvent::Typing { peer, typing } => {
             if app.current_peer() == Some(peer) {
                 app.peer_typing = typing;
             }
         }
         ChatEvent::SendFailed { reason, .. } => {
-            app.status = Some(format!("Not sent yet ({reason}); it stays queued."));
+            app.notice(
+                format!("Not sent yet ({reason}); it stays queued."),
+                Clears::OnPath,
+            );
+        }
+        ChatEvent::StateChanged { .. } => {
+            // A message moved on: whatever held the network back is over.
+            app.network_ok();
+            refresh(app, m).await;
         }
         ChatEvent::Message(msg) => {
             let open = app.current_peer() == Some(msg.peer) && app.screen == Screen::Main;
             refresh(app, m).await;
             if open && let Err(e) = m.mark_read(&msg.peer).await {
-                app.status = Some(e.to_string());
+                app.notice(e.to_string(), Clears::OnKey);
             }
         }
         _ => refresh(app, m).await,
@@ -180,13 +261,14 @@ pub async fn run(ctx: &Ctx) -> Result<(), AppError> {
     // is opened before the UI takes the screen.
     let m = ctx.open()?;
     let mut app = App::new(m.account_id());
+    app.my_name = m.display_name();
     match ctx.client_config() {
         Ok(config) => {
             if let Err(e) = m.connect(config).await {
-                app.status = Some(format!("Offline: {e}"));
+                app.notice(format!("Offline: {e}"), Clears::OnPath);
             }
         }
-        Err(e) => app.status = Some(format!("Offline: {e}")),
+        Err(e) => app.notice(format!("Offline: {e}"), Clears::OnPath),
     }
     // ratatui's init also installs a panic hook that restores the terminal.
     let mut terminal = match ratatui::try_init() {
@@ -198,6 +280,10 @@ pub async fn run(ctx: &Ctx) -> Result<(), AppError> {
             return Err(AppError::Io(format!("cannot take over the terminal: {e}")));
         }
     };
+    // Pasted text arrives whole instead of as keys (its newlines would send).
+    if let Err(e) = crossterm::execute!(std::io::stdout(), EnableBracketedPaste) {
+        tracing::debug!("bracketed paste not available: {e}");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let (key_tx, mut keys) = mpsc::channel(KEY_QUEUE);
     let reader = {
@@ -209,20 +295,28 @@ pub async fn run(ctx: &Ctx) -> Result<(), AppError> {
     if let Some(p) = app.current_peer()
         && let Err(e) = m.mark_read(&p).await
     {
-        app.status = Some(e.to_string());
+        app.notice(e.to_string(), Clears::OnKey);
     }
     let mut result = Ok(());
     while !app.quit {
+        if let Ok(size) = terminal.size() {
+            let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+            app.page = super::render::page_lines(&app, area);
+            app.scroll = app.scroll.min(super::render::max_scroll(&app, area));
+        }
         if let Err(e) = terminal.draw(|f| super::draw(f, &app)) {
             result = Err(AppError::Io(format!("drawing the screen failed: {e}")));
             break;
         }
         tokio::select! {
             k = keys.recv() => match k {
-                Some(k) => {
-                    let action = handle_key(&mut app, k);
+                Some(input) => {
+                    let action = match input {
+                        Input::Key(k) => handle_key(&mut app, k),
+                        Input::Paste(text) => handle_paste(&mut app, &text),
+                    };
                     if let Err(e) = act(&mut app, &m, action).await {
-                        app.status = Some(e.to_string());
+                        app.notice(e.to_string(), Clears::OnKey);
                     }
                 }
                 None => break,
@@ -238,6 +332,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), AppError> {
         }
     }
     stop.store(true, Ordering::Relaxed);
+    let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
     ratatui::restore();
     let _ = reader.join();
     close(&m).await;

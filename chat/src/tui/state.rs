@@ -2,6 +2,8 @@
 
 use sotto_client::{AccountId, PathStatus, VerificationCode};
 
+pub use super::composer::Composer;
+
 /// Most characters the composer holds; the library refuses longer texts anyway
 /// and an unbounded line would grow without limit on a stuck key.
 pub const MAX_COMPOSER_CHARS: usize = 4000;
@@ -98,6 +100,28 @@ pub struct VerifyView {
     pub trust: Trust,
 }
 
+/// The form that starts a conversation: an account ID and a name for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewChat {
+    /// The ID as typed.
+    pub id: String,
+    /// The name to give the contact (optional).
+    pub name: String,
+    /// Whether the name field has the focus (else the ID field).
+    pub on_name: bool,
+}
+
+impl NewChat {
+    /// The field that has the focus.
+    pub fn field(&mut self) -> &mut String {
+        if self.on_name {
+            &mut self.name
+        } else {
+            &mut self.id
+        }
+    }
+}
+
 /// Which screen is up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Screen {
@@ -107,6 +131,35 @@ pub enum Screen {
     Requests,
     /// A contact's verification code and its QR.
     Verify(VerifyView),
+    /// Adding a contact to write to.
+    NewChat(NewChat),
+}
+
+/// A panel drawn over the main screen; Esc closes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Panel {
+    /// The onion paths, hop by hop.
+    Paths,
+    /// Every key and what the ticks mean.
+    Help,
+}
+
+/// When a status line goes away by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clears {
+    /// At the next key press (answers to what the user just did).
+    OnKey,
+    /// When a path is ready again (network trouble).
+    OnPath,
+}
+
+/// A line above the composer: an error or a confirmation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// What it says.
+    pub text: String,
+    /// When it goes away.
+    pub clears: Clears,
 }
 
 /// The whole UI state.
@@ -114,26 +167,36 @@ pub enum Screen {
 pub struct App {
     /// Own account.
     pub me: AccountId,
+    /// Own display name, if one is set.
+    pub my_name: Option<String>,
     /// Conversations, newest activity first.
     pub conversations: Vec<ConvRow>,
     /// Index of the open conversation in `conversations`.
     pub selected: usize,
     /// Messages of the open conversation, oldest first.
     pub messages: Vec<MsgRow>,
+    /// Lines the message view is scrolled back from the newest (0: newest
+    /// at the bottom).
+    pub scroll: usize,
+    /// Lines PgUp and PgDn move (the runner sets it from the screen size).
+    pub page: usize,
     /// Text being written.
-    pub composer: String,
+    pub composer: Composer,
     /// Pending requests.
     pub requests: Vec<RequestRow>,
     /// Selected request.
     pub request_selected: usize,
     /// Path state.
     pub path: PathStatus,
-    /// Whether the hops of each path are shown.
-    pub show_hops: bool,
+    /// Each ready path's hops as shown: the relay's address where the
+    /// directory knows it, else its short node id; guard first.
+    pub hops: Vec<Vec<String>>,
+    /// The panel over the main screen, if one is open.
+    pub panel: Option<Panel>,
     /// Current screen.
     pub screen: Screen,
     /// Last notice (an error or a confirmation), shown above the composer.
-    pub status: Option<String>,
+    pub status: Option<Status>,
     /// Whether the open conversation's peer is typing.
     pub peer_typing: bool,
     /// Set when the user asked to leave.
@@ -145,14 +208,18 @@ impl App {
     pub fn new(me: AccountId) -> Self {
         Self {
             me,
+            my_name: None,
             conversations: Vec::new(),
             selected: 0,
             messages: Vec::new(),
-            composer: String::new(),
+            scroll: 0,
+            page: 10,
+            composer: Composer::default(),
             requests: Vec::new(),
             request_selected: 0,
             path: PathStatus::Offline,
-            show_hops: false,
+            hops: Vec::new(),
+            panel: None,
             screen: Screen::Main,
             status: None,
             peer_typing: false,
@@ -165,14 +232,85 @@ impl App {
         self.conversations.get(self.selected).map(|c| c.peer)
     }
 
-    /// Replaces the conversation list, keeping the same peer open if it is
-    /// still there (the list reorders as messages arrive).
+    /// Replaces the conversation list without moving rows under the
+    /// cursor: conversations already listed keep their places (updated),
+    /// new ones come first in the order given, gone ones leave, and the open
+    /// conversation stays selected. The list is sorted by activity when the
+    /// UI starts, not while one reads it.
     pub fn set_conversations(&mut self, rows: Vec<ConvRow>) {
         let open = self.current_peer();
-        self.conversations = rows;
+        let mut fresh: Vec<ConvRow> = rows
+            .iter()
+            .filter(|r| !self.conversations.iter().any(|c| c.peer == r.peer))
+            .cloned()
+            .collect();
+        let kept = self
+            .conversations
+            .iter()
+            .filter_map(|c| rows.iter().find(|r| r.peer == c.peer).cloned());
+        fresh.extend(kept);
+        self.conversations = fresh;
         self.selected = open
             .and_then(|p| self.conversations.iter().position(|c| c.peer == p))
             .unwrap_or(0);
+    }
+
+    /// Opens the conversation with `peer` if it is listed; true if it was.
+    pub fn open(&mut self, peer: AccountId) -> bool {
+        match self.conversations.iter().position(|c| c.peer == peer) {
+            Some(i) => {
+                if i != self.selected {
+                    self.selected = i;
+                    self.messages.clear();
+                    self.scroll = 0;
+                    self.peer_typing = false;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Shows `text` above the composer until `clears`.
+    pub fn notice(&mut self, text: impl Into<String>, clears: Clears) {
+        self.status = Some(Status {
+            text: text.into(),
+            clears,
+        });
+    }
+
+    /// The status line's text, if any.
+    pub fn status_text(&self) -> Option<&str> {
+        self.status.as_ref().map(|s| s.text.as_str())
+    }
+
+    /// A new path state; a ready path clears network trouble from the
+    /// status line.
+    pub fn set_path(&mut self, path: PathStatus) {
+        if matches!(path, PathStatus::Ready { .. }) {
+            self.network_ok();
+        }
+        self.path = path;
+    }
+
+    /// The network works again (a path is ready, a message moved on):
+    /// network trouble leaves the status line.
+    pub fn network_ok(&mut self) {
+        if self
+            .status
+            .as_ref()
+            .is_some_and(|s| s.clears == Clears::OnPath)
+        {
+            self.status = None;
+        }
+    }
+
+    /// A title for `peer`: the conversation's (the contact's name) if listed.
+    pub fn title_of(&self, peer: &AccountId) -> Option<&str> {
+        self.conversations
+            .iter()
+            .find(|c| c.peer == *peer)
+            .map(|c| c.title.as_str())
     }
 
     /// Replaces the request list, keeping the selection in range.

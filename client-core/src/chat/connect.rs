@@ -79,6 +79,15 @@ impl Messenger {
         }
     }
 
+    /// The addresses the directory lists for `node` (none when not
+    /// connected or not known), to show a path's hops.
+    pub fn node_addrs(&self, node: &sotto_protocol::NodeId) -> Vec<libp2p::Multiaddr> {
+        self.inner
+            .client()
+            .map(|c| c.node_addrs(node))
+            .unwrap_or_default()
+    }
+
     /// Stops the tasks and the network client and flushes the store. Queued
     /// messages stay queued for the next run.
     pub async fn shutdown(&self) {

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, PipeReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use sotto_node::errln;
 use tokio::sync::oneshot;
 
 /// Size at which a log file is moved aside and a new one started.
@@ -33,7 +34,7 @@ pub fn pump(pipe: PipeReader, path: PathBuf, max: u64) -> std::io::Result<onesho
         .spawn(move || {
             if let Err(e) = copy(pipe, file, &path, max) {
                 // Nowhere better to say it: the log itself is what failed.
-                eprintln!("swarm-sim devnet: log {}: {e}", path.display());
+                errln!("swarm-sim devnet: log {}: {e}", path.display());
             }
             let _ = done.send(());
         })?;

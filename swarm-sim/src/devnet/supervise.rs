@@ -12,6 +12,7 @@ use super::metrics::{self, DIRECTORY_NODES};
 use super::node::NodeProc;
 use super::plan::{BOOTSTRAP_FILE, NodePlan};
 use super::{DevnetError, Result};
+use sotto_node::{errln, outln};
 
 /// How often directories are checked while waiting for them.
 const READY_POLL: Duration = Duration::from_millis(500);
@@ -84,7 +85,7 @@ pub async fn supervise(s: Settings, plans: Vec<NodePlan>) -> Result<()> {
         let name = plan.name();
         tokio::select! {
             sig = signals.recv() => {
-                eprintln!("swarm-sim devnet: {sig} while preparing {name}; nothing is running");
+                errln!("swarm-sim devnet: {sig} while preparing {name}; nothing is running");
                 return Ok(());
             }
             prepared = NodeProc::prepare(&s.bin, plan) => nodes.push(prepared?),
@@ -108,7 +109,7 @@ async fn run_nodes(
     for (i, n) in nodes.iter_mut().enumerate() {
         n.spawn(&s.bin, (i > 0).then_some(&boot), &s.log)?;
     }
-    eprintln!(
+    errln!(
         "swarm-sim devnet: started {} nodes in {}; waiting for every directory to list all of them",
         nodes.len(),
         s.data_dir.display()
@@ -131,7 +132,7 @@ async fn wait_ready(s: &Settings, nodes: &mut [NodeProc], signals: &mut Signals)
     loop {
         tokio::select! {
             sig = signals.recv() => {
-                eprintln!("swarm-sim devnet: {sig} before the devnet was ready; stopping");
+                errln!("swarm-sim devnet: {sig} before the devnet was ready; stopping");
                 return Ok(false);
             }
             _ = tokio::time::sleep(READY_POLL) => {}
@@ -163,7 +164,7 @@ async fn wait_ready(s: &Settings, nodes: &mut [NodeProc], signals: &mut Signals)
         }
         let complete = nodes.len() - behind.len();
         if shown != Some(complete) {
-            eprintln!(
+            errln!(
                 "swarm-sim devnet: {complete} of {} directories complete",
                 nodes.len()
             );
@@ -190,7 +191,7 @@ async fn watch(
     loop {
         tokio::select! {
             sig = signals.recv() => {
-                eprintln!("swarm-sim devnet: {sig}: stopping every node");
+                errln!("swarm-sim devnet: {sig}: stopping every node");
                 return Ok(());
             }
             _ = tokio::time::sleep(WATCH_POLL) => {}
@@ -203,7 +204,7 @@ async fn watch(
             if s.stop_on_node_exit {
                 return Err(err);
             }
-            eprintln!(
+            errln!(
                 "swarm-sim devnet: {err}\nswarm-sim devnet: going on with the other nodes \
                  (--stop-on-node-exit stops the devnet instead)"
             );
@@ -215,7 +216,7 @@ async fn watch(
             // New clients should not be sent to a node that is gone.
             let addrs = bootstrap_addrs(nodes);
             write_bootstrap(bootstrap, &addrs)?;
-            eprintln!(
+            errln!(
                 "swarm-sim devnet: {} now lists {}",
                 bootstrap.display(),
                 addrs.join(" ")
@@ -250,7 +251,7 @@ async fn stop_all(nodes: &mut [NodeProc], signals: &mut Signals) {
     if running == 0 {
         return;
     }
-    eprintln!("swarm-sim devnet: stopping {running} nodes (SIGTERM)");
+    errln!("swarm-sim devnet: stopping {running} nodes (SIGTERM)");
     for n in nodes.iter() {
         n.terminate();
     }
@@ -262,7 +263,7 @@ async fn stop_all(nodes: &mut [NodeProc], signals: &mut Signals) {
                 && !exit.clean
                 && !killing
             {
-                eprintln!(
+                errln!(
                     "swarm-sim devnet: {} stopped with {}; see {}",
                     n.plan.name(),
                     exit.status,
@@ -276,7 +277,7 @@ async fn stop_all(nodes: &mut [NodeProc], signals: &mut Signals) {
         let now = Instant::now();
         if killing && now >= deadline + KILL_TIMEOUT {
             for n in nodes.iter().filter(|n| n.is_running()) {
-                eprintln!(
+                errln!(
                     "swarm-sim devnet: {} is still there after SIGKILL; giving up on it",
                     n.plan.name()
                 );
@@ -294,7 +295,7 @@ async fn stop_all(nodes: &mut [NodeProc], signals: &mut Signals) {
                     Some(sig) => format!("second {sig}"),
                     None => format!("not stopped {} s after SIGTERM", STOP_TIMEOUT.as_secs()),
                 };
-                eprintln!("swarm-sim devnet: {} {why}: sending SIGKILL", n.plan.name());
+                errln!("swarm-sim devnet: {} {why}: sending SIGKILL", n.plan.name());
                 n.kill();
             }
         }
@@ -302,7 +303,7 @@ async fn stop_all(nodes: &mut [NodeProc], signals: &mut Signals) {
     for n in nodes.iter_mut() {
         n.wait_log().await;
     }
-    eprintln!("swarm-sim devnet: every node has stopped");
+    errln!("swarm-sim devnet: every node has stopped");
 }
 
 fn remove_if_present(path: &Path) -> Result<()> {
@@ -329,12 +330,12 @@ fn write_bootstrap(path: &Path, addrs: &[String]) -> Result<()> {
 }
 
 fn print_ready(nodes: &[NodeProc], bootstrap: &Path, addrs: &[String]) {
-    println!(
+    outln!(
         "devnet ready: {} sotto-node processes, every directory complete",
         nodes.len()
     );
     for n in nodes {
-        println!(
+        outln!(
             "  {:<8} {}  metrics http://{}/metrics  log {}",
             n.plan.name(),
             n.p2p_addr(),
@@ -342,13 +343,13 @@ fn print_ready(nodes: &[NodeProc], bootstrap: &Path, addrs: &[String]) {
             n.plan.log_path().display()
         );
     }
-    println!("bootstrap addresses (in {}):", bootstrap.display());
+    outln!("bootstrap addresses (in {}):", bootstrap.display());
     for a in addrs {
-        println!("  {a}");
+        outln!("  {a}");
     }
-    println!(
-        "chat over it: sotto --bootstrap {} ... (every client of this devnet uses that file)",
+    outln!(
+        "chat over it: sotto --network devnet --bootstrap {} ... (every client of this devnet uses both)",
         bootstrap.display()
     );
-    println!("Ctrl-C stops every node.");
+    outln!("Ctrl-C stops every node.");
 }

@@ -99,6 +99,7 @@ impl Scenario {
             }
         }
         self.check_flood()?;
+        self.check.check(self.flood.is_some())?;
         if self.node.store_burst == Some(0) || self.node.store_rate_per_minute == Some(0) {
             return Err(invalid(
                 "node: store_burst and store_rate_per_minute must be positive",

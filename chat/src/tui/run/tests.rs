@@ -68,13 +68,13 @@ async fn a_message_the_library_refuses_stays_in_the_composer() {
     m.block(&bob).await.unwrap();
     let mut app = App::new(m.account_id());
     refresh(&mut app, &m).await;
-    app.composer = "kept".into();
+    app.composer.set("kept");
     let a = handle_key(&mut app, key(KeyCode::Enter));
     assert!(
         act(&mut app, &m, a).await.is_err(),
         "a blocked contact refuses"
     );
-    assert_eq!(app.composer, "kept");
+    assert_eq!(app.composer.text(), "kept");
     assert!(m.messages(&bob, 10).unwrap().is_empty());
 }
 
@@ -100,4 +100,41 @@ async fn verify_screen_and_marking_reach_the_library() {
         VerificationStatus::Verified
     );
     assert!(screen(&app).contains("✔ Verified"));
+}
+
+#[tokio::test]
+async fn a_contact_added_in_the_ui_opens_with_its_name() {
+    let (_dir, m) = messenger();
+    let bob = Account::create().id();
+    let mut app = App::new(m.account_id());
+    refresh(&mut app, &m).await;
+    assert_eq!(app.current_peer(), None);
+    // A typo keeps the form open and says why.
+    let mut typo = bob.to_string();
+    typo.pop();
+    typo.push(if bob.to_string().ends_with('q') {
+        'p'
+    } else {
+        'q'
+    });
+    app.screen = Screen::NewChat(super::super::NewChat::default());
+    let a = Action::AddContact {
+        id: typo,
+        name: None,
+    };
+    act(&mut app, &m, a).await.unwrap();
+    assert!(matches!(app.screen, Screen::NewChat(_)));
+    assert!(app.status_text().unwrap().contains("Not an account ID"));
+    assert!(m.contacts().unwrap().is_empty());
+
+    let a = Action::AddContact {
+        id: bob.to_string(),
+        name: Some("Bob".into()),
+    };
+    act(&mut app, &m, a).await.unwrap();
+    assert_eq!(app.screen, Screen::Main);
+    assert_eq!(app.current_peer(), Some(bob));
+    assert_eq!(m.contacts().unwrap()[0].id, bob);
+    let s = screen(&app);
+    assert!(s.contains("> Bob") && s.contains("Message to Bob"), "{s}");
 }

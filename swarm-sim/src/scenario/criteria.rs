@@ -1,0 +1,190 @@
+//! A scenario's pass criteria: the `[check]` table, bounds that the report of
+//! a run must meet for the run to show what the scenario is meant to show.
+
+use serde::{Deserialize, Serialize};
+
+use super::ScenarioError;
+
+/// The `[check]` table. Every key is optional; a run passes when it meets
+/// every bound given. `max_*` bounds are inclusive upper bounds, `min_*`
+/// inclusive lower bounds.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Criteria {
+    /// Most acknowledged messages that may stay undelivered (`lost`).
+    pub max_lost: Option<u64>,
+    /// Most deliveries of a message the app already had (`duplicates`).
+    pub max_duplicates: Option<u64>,
+    /// Most envelopes that name no message of the run (`strays`).
+    pub max_strays: Option<u64>,
+    /// Largest 99th-percentile delivery latency, ms.
+    pub max_p99_latency_ms: Option<u64>,
+    /// Smallest share (0 to 1) of messages every swarm member holds at the end.
+    pub min_replication: Option<f64>,
+    /// Fewest flood stores the nodes must refuse (rate limited or over quota);
+    /// only with a `[flood]`.
+    pub min_flood_refused: Option<u64>,
+}
+
+/// One criterion against the report: what was required, what was measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// The criterion as written, e.g. `lost <= 0`.
+    pub criterion: String,
+    /// The measured value.
+    pub measured: String,
+    /// Whether the run meets it.
+    pub pass: bool,
+}
+
+/// The figures of a run that criteria are checked against.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Measured {
+    /// Acknowledged, never delivered.
+    pub lost: u64,
+    /// Delivered twice.
+    pub duplicates: u64,
+    /// Naming no message of the run.
+    pub strays: u64,
+    /// 99th-percentile latency, ms.
+    pub p99_latency_ms: u64,
+    /// Share of messages fully replicated at the end.
+    pub replication: f64,
+    /// Flood stores refused (rate limited or over quota), if there was a flood.
+    pub flood_refused: Option<u64>,
+}
+
+fn at_most(name: &str, bound: Option<u64>, got: u64) -> Option<Verdict> {
+    bound.map(|b| Verdict {
+        criterion: format!("{name} <= {b}"),
+        measured: got.to_string(),
+        pass: got <= b,
+    })
+}
+
+impl Criteria {
+    /// Whether no criterion is given.
+    pub fn is_empty(&self) -> bool {
+        *self == Criteria::default()
+    }
+
+    /// Checks the bounds themselves; `flood` says whether the scenario has one.
+    pub fn check(&self, flood: bool) -> Result<(), ScenarioError> {
+        if self
+            .min_replication
+            .is_some_and(|r| !(0.0..=1.0).contains(&r))
+        {
+            return Err(ScenarioError::Invalid(
+                "check: min_replication must be between 0 and 1".into(),
+            ));
+        }
+        if self.min_flood_refused.is_some() && !flood {
+            return Err(ScenarioError::Invalid(
+                "check: min_flood_refused needs a [flood]".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Each criterion given, in the order of the table, against `m`.
+    pub fn evaluate(&self, m: &Measured) -> Vec<Verdict> {
+        let mut out: Vec<Verdict> = [
+            at_most("lost", self.max_lost, m.lost),
+            at_most("duplicates", self.max_duplicates, m.duplicates),
+            at_most("strays", self.max_strays, m.strays),
+            at_most("p99_latency_ms", self.max_p99_latency_ms, m.p99_latency_ms),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if let Some(min) = self.min_replication {
+            out.push(Verdict {
+                criterion: format!("replication >= {min}"),
+                measured: format!("{:.3}", m.replication),
+                pass: m.replication >= min,
+            });
+        }
+        if let Some(min) = self.min_flood_refused {
+            let got = m.flood_refused.unwrap_or(0);
+            out.push(Verdict {
+                criterion: format!("flood_refused >= {min}"),
+                measured: got.to_string(),
+                pass: got >= min,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Criteria, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn criteria_parse_and_refuse_unknown_keys() {
+        let c = parse("max_lost = 0\nmax_p99_latency_ms = 30000\nmin_replication = 1.0\n").unwrap();
+        assert_eq!(c.max_lost, Some(0));
+        assert_eq!(c.max_p99_latency_ms, Some(30_000));
+        assert_eq!(c.min_replication, Some(1.0));
+        assert!(!c.is_empty());
+        assert!(parse("").unwrap().is_empty());
+        assert!(parse("lost = 0\n").is_err(), "unknown key");
+        assert!(parse("max_lost = -1\n").is_err(), "a count is not negative");
+        let bad = parse("min_replication = 1.5\n").unwrap();
+        assert!(bad.check(false).is_err());
+        let flood = parse("min_flood_refused = 1\n").unwrap();
+        assert!(flood.check(false).is_err());
+        assert!(flood.check(true).is_ok());
+    }
+
+    #[test]
+    fn criteria_pass_and_fail() {
+        let c = Criteria {
+            max_lost: Some(0),
+            max_duplicates: Some(0),
+            max_p99_latency_ms: Some(1_000),
+            min_replication: Some(1.0),
+            min_flood_refused: Some(10),
+            ..Criteria::default()
+        };
+        let good = Measured {
+            p99_latency_ms: 1_000,
+            replication: 1.0,
+            flood_refused: Some(10),
+            ..Measured::default()
+        };
+        let v = c.evaluate(&good);
+        assert_eq!(v.len(), 5, "strays has no bound: not checked");
+        assert!(v.iter().all(|v| v.pass), "{v:?}");
+        assert_eq!(v[0].criterion, "lost <= 0");
+
+        let bad = Measured {
+            lost: 1,
+            p99_latency_ms: 1_001,
+            replication: 0.99,
+            flood_refused: Some(9),
+            ..Measured::default()
+        };
+        let v = c.evaluate(&bad);
+        let failed: Vec<&str> = v
+            .iter()
+            .filter(|v| !v.pass)
+            .map(|v| v.criterion.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "lost <= 0",
+                "p99_latency_ms <= 1000",
+                "replication >= 1",
+                "flood_refused >= 10"
+            ]
+        );
+        assert_eq!(v[0].measured, "1");
+        assert!(Criteria::default().evaluate(&bad).is_empty());
+    }
+}
