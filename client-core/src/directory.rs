@@ -290,3 +290,6 @@ pub(crate) async fn refresh_loop(inner: std::sync::Arc<crate::request::Inner>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
