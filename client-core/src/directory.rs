@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
+use sotto_protocol::constants::{KEY_LEN, MAX_RECORD_LEN, RECORD_CLOCK_SKEW_MS};
 use sotto_protocol::onion::Hop;
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
 use sotto_protocol::{AccountId, NetworkParams, NodeId, UnixMillis, swarm_for};
@@ -13,8 +14,48 @@ use sotto_protocol::{AccountId, NetworkParams, NodeId, UnixMillis, swarm_for};
 use crate::net::{Rejected, peer_id_of};
 
 mod fetch;
+mod sync;
 
 pub use fetch::{FetchError, MAX_PAGES, fetch};
+pub use sync::{MAX_SYNC_NODES, sync_clock};
+
+/// How far ahead of the client's clock a node's own times may be and still
+/// count as now: a record issued, or an onion key made valid, up to this long
+/// "in the future" is used. Nodes may be this far off the network's time
+/// (the protocol's record window), and the client's corrected clock is the
+/// median of a few nodes', so a node 5 min fast that just started or rotated
+/// its key would otherwise be unusable for 5 min to everyone with the right
+/// time, and to a client a little slow for longer.
+pub const CLOCK_MARGIN_MS: u64 = RECORD_CLOCK_SKEW_MS;
+
+/// The onion key to build packets for at `now`: of the keys not yet expired
+/// (`now < valid_until`, as the node checks) whose window starts no later
+/// than [`CLOCK_MARGIN_MS`] after `now`, the one that starts last. The node
+/// accepts a packet for any key it holds until the key's end, so a key that
+/// by the client's clock starts a little later is already good.
+pub fn usable_onion_key(record: &NodeRecord, now: UnixMillis) -> Option<[u8; KEY_LEN]> {
+    let soon = now.saturating_add(CLOCK_MARGIN_MS);
+    record
+        .onion_keys
+        .iter()
+        .filter(|e| e.valid_from <= soon && now < e.valid_until)
+        .max_by_key(|e| e.valid_from)
+        .map(|e| e.key)
+}
+
+/// The time `signed` is verified at: `now`, moved later by up to
+/// [`CLOCK_MARGIN_MS`] when the record says it was issued more than the
+/// protocol's window after `now` (its node's clock is ahead of the client's
+/// by more than the protocol allows one clock to be off). The later time
+/// only makes the expiry check stricter.
+fn verify_time(signed: &SignedNodeRecord, now: UnixMillis) -> UnixMillis {
+    let issued =
+        sotto_protocol::codec::decode::<NodeRecord>("node record", &signed.record, MAX_RECORD_LEN)
+            .map_or(0, |r| r.issued_at);
+    issued
+        .saturating_sub(RECORD_CLOCK_SKEW_MS)
+        .clamp(now, now.saturating_add(CLOCK_MARGIN_MS))
+}
 
 /// Most nodes the client keeps. Far above any network Sotto expects for years,
 /// and it bounds what a lying bootstrap node can make the client hold.
@@ -46,7 +87,7 @@ impl NodeInfo {
         params: &NetworkParams,
         now: UnixMillis,
     ) -> Option<Self> {
-        let record = signed.verify(params, now).ok()?;
+        let record = signed.verify(params, verify_time(signed, now)).ok()?;
         let peer = peer_id_of(&record.node)?;
         let addrs: Vec<Multiaddr> = record.addrs.iter().filter_map(|a| a.parse().ok()).collect();
         if addrs.is_empty() {
@@ -63,11 +104,11 @@ impl NodeInfo {
     }
 
     /// The hop a packet for this node is built with at `now`, if it has an
-    /// onion key valid then.
+    /// onion key usable then ([`usable_onion_key`]).
     pub fn hop(&self, now: UnixMillis) -> Option<Hop> {
         Some(Hop {
             node: self.record.node,
-            onion_key: self.record.current_onion_key(now)?,
+            onion_key: usable_onion_key(&self.record, now)?,
         })
     }
 }
@@ -141,12 +182,12 @@ impl Directory {
         }
     }
 
-    /// Drops records that expired, or that have no onion key valid, at `now`.
-    /// Returns how many were dropped.
+    /// Drops records that expired, or that have no usable onion key
+    /// ([`usable_onion_key`]), at `now`. Returns how many were dropped.
     pub fn prune(&mut self, now: UnixMillis) -> usize {
         let before = self.nodes.len();
         self.nodes
-            .retain(|_, n| n.record.expires_at > now && n.record.current_onion_key(now).is_some());
+            .retain(|_, n| n.record.expires_at > now && usable_onion_key(&n.record, now).is_some());
         before - self.nodes.len()
     }
 
@@ -183,11 +224,23 @@ impl Directory {
 
 /// Fetches the directory at start and every `directory_refresh` after, until
 /// shutdown. A failed fetch keeps the old directory; while the directory is
-/// empty the fetch is retried sooner.
+/// empty the fetch is retried sooner. Before a fetch, when the clock asks for
+/// it (at start, until a bootstrap node has answered; later when nodes agree
+/// the clock is far off), the bootstrap nodes are asked for the time first,
+/// so records and onion keys are checked with the network's time.
 pub(crate) async fn refresh_loop(inner: std::sync::Arc<crate::request::Inner>) {
     let mut shutdown = inner.shutdown.clone();
     let mut backoff = crate::paths::Backoff::default();
     loop {
+        if inner.clock.needs_sync() {
+            sync_clock(
+                &inner.net,
+                &inner.config.bootstrap,
+                &inner.clock,
+                &inner.rejected,
+            )
+            .await;
+        }
         let records = fetch(
             &inner.net,
             &inner.config.bootstrap,
@@ -231,7 +284,12 @@ pub(crate) async fn refresh_loop(inner: std::sync::Arc<crate::request::Inner>) {
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            // Nodes agree the clock is far off: sync and fetch again now.
+            _ = inner.clock_wake.notified() => {}
             _ = shutdown.changed() => return,
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

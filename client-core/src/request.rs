@@ -14,13 +14,13 @@ use std::sync::{Arc, RwLock};
 use libp2p::PeerId;
 use sotto_protocol::rpc::{Request, Response, RpcError};
 use sotto_protocol::{NodeId, UnixMillis};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 pub use config::ClientConfig;
 pub use error::ClientError;
 
-use crate::clock::ClientClock;
+use crate::clock::{ClientClock, Learned};
 use crate::directory::Directory;
 use crate::net::{self, NetConfig, NetError, NetHandle, Rejected};
 use crate::paths::{
@@ -35,7 +35,11 @@ const PATH_TRIES: usize = 2;
 pub(crate) struct Inner {
     pub(crate) config: ClientConfig,
     pub(crate) net: NetHandle,
+    /// The corrected clock signs requests and checks records, keys and
+    /// answers; its device clock is for local timers only.
     pub(crate) clock: ClientClock,
+    /// Wakes the directory task when the clock asks for a bootstrap sync.
+    pub(crate) clock_wake: Notify,
     pub(crate) dir: RwLock<Directory>,
     pub(crate) paths: Paths,
     pub(crate) rejected: Rejected,
@@ -215,7 +219,7 @@ impl Inner {
         let Response::Error(e) = &response else {
             return Ok(response);
         };
-        if !self.learn_time(e) {
+        if !self.learn_time(destination, e) {
             return Ok(response);
         }
         // The clock was off: sign again with the corrected one, once.
@@ -223,23 +227,29 @@ impl Inner {
         self.send(destination, &exclude, &request).await
     }
 
-    /// Corrects the clock from an error's node time when it is far off; says
-    /// whether the request is worth retrying with the corrected clock.
-    fn learn_time(&self, e: &RpcError) -> bool {
-        let offset = e.clock_offset_ms(self.clock.now());
-        let far = offset.unsigned_abs() >= crate::clock::CORRECTION_THRESHOLD_MS.unsigned_abs();
-        let is_skew = matches!(e.kind, sotto_protocol::rpc::ErrorKind::ClockSkew);
-        if !(is_skew || far) {
+    /// Takes a `ClockSkew` answer of `node` as a clock sample (no other
+    /// error moves the clock: their node time says nothing about whether
+    /// the client's clock is wrong); says whether the clock moved, so the
+    /// request is worth signing again. See [`ClientClock`] for the rule.
+    fn learn_time(&self, node: NodeId, e: &RpcError) -> bool {
+        if !matches!(e.kind, sotto_protocol::rpc::ErrorKind::ClockSkew) {
             return false;
         }
-        let changed = self.clock.learn(offset);
-        if changed {
-            tracing::info!(
-                correction_ms = self.clock.correction_ms(),
-                "corrected the clock from a node's time"
-            );
+        let learned = self.clock.observe(node, e.node_time);
+        if self.clock.needs_sync() {
+            self.clock_wake.notify_one();
         }
-        changed
+        match learned {
+            Learned::Moved(step_ms) => {
+                tracing::info!(
+                    step_ms,
+                    correction_ms = self.clock.correction_ms(),
+                    "corrected the clock from the nodes' times"
+                );
+                true
+            }
+            Learned::Unchanged => false,
+        }
     }
 }
 
@@ -284,6 +294,7 @@ impl Client {
         let (stop, shutdown) = watch::channel(false);
         let inner = Arc::new(Inner {
             clock: ClientClock::new(config.clock_offset_ms),
+            clock_wake: Notify::new(),
             dir: RwLock::new(Directory::new(config.params.clone())),
             paths: Paths::new(guards),
             rejected: Rejected::default(),
@@ -310,9 +321,21 @@ impl Client {
         self.inner.paths.subscribe()
     }
 
-    /// The corrected clock (Unix ms).
+    /// The corrected clock (Unix ms): for everything other machines see
+    /// or check (signatures, message dates, expiries asked of nodes).
     pub fn now(&self) -> UnixMillis {
         self.inner.clock.now()
+    }
+
+    /// The device's own clock (Unix ms), without the correction learned
+    /// from nodes: for local timers only.
+    pub fn device_now(&self) -> UnixMillis {
+        self.inner.clock.device_now()
+    }
+
+    /// The client's clock: its correction and how sure it is of it.
+    pub fn clock(&self) -> &ClientClock {
+        &self.inner.clock
     }
 
     /// This run's libp2p identity (fresh each run; only guards see it).

@@ -33,8 +33,12 @@ impl Messenger {
         }
         let now = inner.now();
         let mode = s.conv(to)?.mode;
+        // The local timer runs on the device clock; the swarm's copy gets
+        // the TTL (counted by the nodes' clocks).
         let (ttl, expires_at) = match mode {
-            Disappearing::AfterSend(d) => (Some(ms(d)), Some(now.saturating_add(ms(d)))),
+            Disappearing::AfterSend(d) => {
+                (Some(ms(d)), Some(inner.device_now().saturating_add(ms(d))))
+            }
             _ => (None, None),
         };
         let content = Content::new(
@@ -337,7 +341,8 @@ impl Messenger {
 
 impl super::Inner {
     /// The local part of `mark_read`: states, timers, receipts. Returns the
-    /// after-read expiry and the swarm hashes it applies to.
+    /// after-read expiry for the swarm's copies (corrected clock) and the
+    /// swarm hashes it applies to; the local timers run on the device clock.
     fn mark_read_local(
         &self,
         peer: &AccountId,
@@ -355,9 +360,9 @@ impl super::Inner {
             let mut new = rec.clone();
             new.msg.state = MessageState::Read;
             if let Disappearing::AfterRead(d) = mode {
-                let at = now.saturating_add(ms(d));
-                new.msg.expires_at = Some(rec.msg.expires_at.map_or(at, |e| e.min(at)));
-                expiry = Some(at);
+                let local = self.device_now().saturating_add(ms(d));
+                new.msg.expires_at = Some(rec.msg.expires_at.map_or(local, |e| e.min(local)));
+                expiry = Some(now.saturating_add(ms(d)));
                 hashes.extend(rec.hash);
             }
             s.update_message(&key, &rec, &new)?;

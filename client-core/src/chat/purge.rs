@@ -1,5 +1,9 @@
 //! The timer purge: removes messages whose disappearing timer ran out and
 //! tells front ends; now and then forgets old seen entries.
+//!
+//! Disappearing timers run on the device's clock ([`Inner::device_now`]),
+//! never on the clock corrected from nodes' answers: a node's time must not
+//! be able to make local messages vanish early or stay late.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,11 +46,29 @@ pub(crate) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
 }
 
 impl Inner {
-    /// Removes every message whose timer ran out; returns how many.
+    /// The device's own clock (Unix ms), for local timers: every local
+    /// `expires_at` is on this clock, and the purge compares with it.
+    pub(crate) fn device_now(&self) -> u64 {
+        match self.client() {
+            Some(c) => c.device_now(),
+            None => super::system_now(),
+        }
+    }
+
+    /// The local deadline (device clock) of a timer that ends at `at` on the
+    /// network clock (`network_now` now): the time left, counted from the
+    /// device's now.
+    pub(crate) fn local_deadline(&self, at: u64, network_now: u64) -> u64 {
+        self.device_now()
+            .saturating_add(at.saturating_sub(network_now))
+    }
+
+    /// Removes every message whose timer ran out (by the device clock);
+    /// returns how many.
     pub(crate) fn purge_expired(&self) -> Result<usize, ChatError> {
         let s = &self.store;
         let mut n = 0;
-        for (key, index) in s.expired(self.now())? {
+        for (key, index) in s.expired(self.device_now())? {
             match s.get::<MsgRecord>(&s.messages, &key)? {
                 Some(rec) => {
                     s.remove_message(&key, &rec)?;

@@ -182,12 +182,18 @@ impl Inner {
                     return Ok(false);
                 }
                 let conv = s.conv(&sender)?;
+                // The sender's timer ends at `sent_at + d` on the network's
+                // clock (never after the swarm's copy); locally it runs for
+                // the time left on the device clock.
                 let expires_at = match conv.mode {
                     Disappearing::AfterSend(d) => Some(
-                        content
-                            .sent_at
-                            .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                            .min(m.expiry),
+                        self.local_deadline(
+                            content
+                                .sent_at
+                                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                                .min(m.expiry),
+                            now,
+                        ),
                     ),
                     _ => None,
                 };
@@ -252,7 +258,8 @@ impl Inner {
                                 // The sender's copy follows the reader's timer.
                                 if let Some((_, now_rec)) = s.message(&id)? {
                                     let mut new = now_rec.clone();
-                                    let at = now.saturating_add(
+                                    // A local timer: the device clock.
+                                    let at = self.device_now().saturating_add(
                                         u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
                                     );
                                     new.msg.expires_at =

@@ -197,7 +197,8 @@ pub struct ChatMessage {
     pub received_at: u64,
     /// Outgoing: delivery state; incoming: `Delivered` (unread) or `Read`.
     pub state: MessageState,
-    /// When it disappears, if a timer runs.
+    /// When it disappears, if a timer runs (Unix ms by this device's own
+    /// clock, not the clock corrected from the network's time).
     pub expires_at: Option<u64>,
     /// Incoming from a non-contact: it sits in Requests.
     pub request: bool,

@@ -11,6 +11,7 @@ use sotto_protocol::NodeId;
 use sotto_protocol::rpc::{Request, Response};
 
 use super::{Backoff, Blame, Outcome, PathRef, Plan, RELAYS, candidates, choose, send_through};
+use crate::clock::Learned;
 use crate::request::Inner;
 
 /// Failed attempts in a row, with no path ready, after which the status says
@@ -210,7 +211,16 @@ async fn ping_through(
         .map_err(|_| None)?;
     Err(match outcome {
         Outcome::Answer(body) => match Response::decode(&body, inner.clock.now()) {
-            Ok(Response::Pong { .. }) => return Ok(()),
+            Ok(Response::Pong { node_time }) => {
+                // A clock set from one bootstrap node is refined from the
+                // times of the nodes paths are tested against.
+                if let Learned::Moved(step_ms) =
+                    inner.clock.observe_if_provisional(target, node_time)
+                {
+                    tracing::info!(step_ms, "refined the clock from the nodes' times");
+                }
+                return Ok(());
+            }
             _ => {
                 inner.rejected.inc("onion", "bad_pong");
                 Some(target)

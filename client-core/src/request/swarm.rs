@@ -1,5 +1,5 @@
 //! Requests to an account's swarm: pick a member, follow `WrongSwarm`, and try
-//! another member when one cannot be reached.
+//! another member when one cannot be reached or says the clock is off.
 
 use std::collections::HashSet;
 
@@ -23,6 +23,11 @@ pub(super) async fn swarm_request(
     let mut tried: HashSet<NodeId> = HashSet::new();
     let mut redirects = 0usize;
     let mut unreachable = 0usize;
+    // A member that says the clock is off, when the clock did not move for
+    // it (see `Inner::learn_time`), may be the one that is off: another
+    // member is asked, and its answer is a second sample. Only if every
+    // member tried says so is it the client's clock.
+    let mut skewed = false;
     loop {
         let swarm = inner.dir(|d| d.swarm(account));
         if swarm.is_empty() {
@@ -34,7 +39,7 @@ pub(super) async fn swarm_request(
             .copied()
             .collect();
         let Some(member) = left.choose(&mut rand::rng()).copied() else {
-            return Err(ClientError::SwarmUnreachable);
+            return Err(failed(skewed));
         };
         tried.insert(member);
         match inner.request_raw(member, &|now| make(member, now)).await {
@@ -61,10 +66,11 @@ pub(super) async fn swarm_request(
                         inner.paths.wake.notify_one();
                     }
                 }
-                ErrorKind::Unavailable | ErrorKind::Timeout => {
+                ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::ClockSkew => {
+                    skewed |= matches!(e.kind, ErrorKind::ClockSkew);
                     unreachable += 1;
                     if unreachable >= MAX_MEMBERS_TRIED {
-                        return Err(ClientError::SwarmUnreachable);
+                        return Err(failed(skewed));
                     }
                 }
                 _ => return Err(ClientError::from_rpc(e)),
@@ -73,13 +79,23 @@ pub(super) async fn swarm_request(
             Err(ClientError::Unreachable) | Err(ClientError::UnknownNode) => {
                 unreachable += 1;
                 if unreachable >= MAX_MEMBERS_TRIED {
-                    return Err(ClientError::SwarmUnreachable);
+                    return Err(failed(skewed));
                 }
             }
             Err(other) => return Err(other),
         }
         if tried.len() >= MAX_MEMBERS_TRIED + MAX_REDIRECTS {
-            return Err(ClientError::SwarmUnreachable);
+            return Err(failed(skewed));
         }
+    }
+}
+
+/// The error when no member took the request: the clock's fault if any
+/// member said so, else the members'.
+fn failed(skewed: bool) -> ClientError {
+    if skewed {
+        ClientError::ClockSkew
+    } else {
+        ClientError::SwarmUnreachable
     }
 }
