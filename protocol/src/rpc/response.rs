@@ -308,7 +308,7 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::constants::{AUTH_CLOCK_WINDOW_MS, MAX_MESSAGE_DATA, MAX_TTL_MS};
+    use crate::constants::{MAX_MESSAGE_DATA, MAX_TTL_MS, PEER_CLOCK_TOLERANCE_MS};
     use crate::keys::AccountKey;
     use crate::time::DAY_MS;
 

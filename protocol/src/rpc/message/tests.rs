@@ -1,7 +1,7 @@
 //! Tests of stored messages: hashes, cursors, time checks and owner proofs.
 
 use super::*;
-use crate::constants::{MAX_TTL_MS, PEER_CLOCK_TOLERANCE_MS};
+use crate::constants::{AUTH_CLOCK_WINDOW_MS, MAX_TTL_MS, PEER_CLOCK_TOLERANCE_MS};
 use crate::keys::AccountKey;
 use crate::rpc::StoreRequest;
 use crate::time::{DAY_MS, MINUTE_MS};
