@@ -13,8 +13,10 @@ use sotto_protocol::{AccountId, NetworkParams, NodeId, UnixMillis, swarm_for};
 use crate::net::{Rejected, peer_id_of};
 
 mod fetch;
+mod wrong_network;
 
 pub use fetch::{FetchError, MAX_PAGES, fetch};
+pub use wrong_network::WrongNetwork;
 
 /// Most nodes the client keeps. Far above any network Sotto expects for years,
 /// and it bounds what a lying bootstrap node can make the client hold.
@@ -198,6 +200,8 @@ pub(crate) async fn refresh_loop(inner: std::sync::Arc<crate::request::Inner>) {
         let wait = match records {
             Ok(records) => {
                 backoff.reset();
+                inner.wrong_network.send_if_modified(|w| w.take().is_some());
+                inner.fetch_error.send_if_modified(|f| f.take().is_some());
                 let now = inner.clock.now();
                 let (changed, len) = inner.dir_mut(|d| {
                     let added = records
@@ -220,7 +224,20 @@ pub(crate) async fn refresh_loop(inner: std::sync::Arc<crate::request::Inner>) {
             }
             Err(e) => {
                 tracing::debug!("directory fetch failed: {e}");
+                inner.fetch_error.send_replace(Some(e.to_string()));
                 let empty = inner.dir(Directory::is_empty);
+                if let (FetchError::WrongNetwork { theirs }, true) = (&e, empty) {
+                    let found = WrongNetwork {
+                        ours: inner.config.params.name.clone(),
+                        theirs: theirs.clone(),
+                    };
+                    tracing::warn!("{found}");
+                    inner.wrong_network.send_if_modified(|w| {
+                        let changed = w.as_ref() != Some(&found);
+                        *w = Some(found);
+                        changed
+                    });
+                }
                 let soon = backoff.next_wait();
                 if empty {
                     soon
