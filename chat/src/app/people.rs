@@ -159,7 +159,7 @@ pub async fn requests(ctx: &Ctx, cmd: RequestsCmd) -> Result<(), AppError> {
     if let RequestsCmd::Unblock { id } = &cmd {
         // Local only: the other side was never told of the block.
         let m = ctx.open()?;
-        let who = parse_id(&id)?;
+        let who = parse_id(id)?;
         if !m.blocked()?.contains(&who) {
             say!("{who} was not blocked.");
             return Ok(());
