@@ -74,8 +74,10 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
         timeout: Duration,
     },
-    /// Show new messages from contacts and requests (each is shown once:
-    /// what the terminal UI showed is not new here either).
+    /// Show new messages from contacts and requests.
+    ///
+    /// Each is shown once: what the terminal UI showed is not new here
+    /// either, and what this prints counts as read.
     Inbox {
         /// Wait up to this long for new messages when there are none:
         /// seconds, or 30s, 5m, 1h.
@@ -86,8 +88,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show a conversation: each message with its direction, time and state
-    /// (queued, sent, delivered, read). Its new messages count as read.
+    /// Show a conversation with each message's direction, time and state.
+    ///
+    /// States: queued, sent, delivered, read (yours); new or read (theirs).
+    /// Its new messages count as read once shown.
     History {
         /// Account ID, nickname or display name.
         contact: String,
@@ -99,8 +103,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Delete one of your messages for everyone (here and on the
-    /// recipient's device), by the id `send` or `history` printed.
+    /// Delete one of your messages for everyone.
+    ///
+    /// Here at once and on the recipient's device once it gets the notice;
+    /// the id is the one `send` or `history` printed.
     Delete {
         /// The message id (32 hex digits).
         id: String,
