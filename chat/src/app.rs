@@ -12,18 +12,20 @@ macro_rules! say {
 
 mod account;
 pub mod error;
+mod history;
 mod logging;
 mod messages;
 pub mod output;
 mod passphrase;
 mod people;
+mod progress;
 
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
-use sotto_client::ClientConfig;
 use sotto_client::chat::{ChatError, HomeOptions, Messenger};
+use sotto_client::{AccountId, ClientConfig};
 
 pub use error::AppError;
 
@@ -98,6 +100,21 @@ impl Ctx {
     }
 }
 
+/// The account a CONTACT argument names: an account ID, or a contact's
+/// nickname or display name. Something that looks like an ID but does not
+/// parse is explained as one (a typo breaks the checksum) rather than
+/// reported as an unknown name.
+pub fn resolve(m: &Messenger, who: &str) -> Result<AccountId, AppError> {
+    let t = who.trim();
+    if t.len() > 6
+        && t.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("sotto1"))
+        && let Err(e) = t.parse::<AccountId>()
+    {
+        return Err(AppError::Usage(format!("{t:?} is not an account ID: {e}")));
+    }
+    Ok(m.resolve(who)?)
+}
+
 /// Stops the library's tasks, bounded in time (queued work stays queued).
 pub async fn close(m: &Messenger) {
     if tokio::time::timeout(SHUTDOWN_GRACE, m.shutdown())
@@ -134,6 +151,12 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             timeout,
         } => messages::send(&ctx, &contact, &text, timeout).await,
         Command::Inbox { wait, json } => messages::inbox(&ctx, wait, json).await,
+        Command::History {
+            contact,
+            limit,
+            json,
+        } => history::history(&ctx, &contact, limit, json).await,
+        Command::Delete { id, timeout } => history::delete(&ctx, &id, timeout).await,
         Command::Paths { wait } => messages::paths(&ctx, wait).await,
         Command::Chat => crate::tui::run::run(&ctx).await,
     }

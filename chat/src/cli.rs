@@ -70,18 +70,50 @@ pub enum Command {
         /// The message.
         text: String,
         /// How long to wait for the network before giving up (the message
-        /// stays queued).
-        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+        /// stays queued): seconds, or 30s, 5m, 1h.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
         timeout: Duration,
     },
     /// Show new messages from contacts and requests.
+    ///
+    /// Each is shown once: what the terminal UI showed is not new here
+    /// either, and what this prints counts as read.
     Inbox {
-        /// Wait up to this many seconds for new messages when there are none.
-        #[arg(long, value_name = "SECS", default_value_t = 0)]
-        wait: u64,
-        /// One JSON object per line: id, from, text, sent_at, request.
+        /// Wait up to this long for new messages when there are none:
+        /// seconds, or 30s, 5m, 1h.
+        #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_wait)]
+        wait: Duration,
+        /// One JSON object per line: id, from, text, sent_at (sender's clock,
+        /// unix ms), received_at (this device's, unix ms), request.
         #[arg(long)]
         json: bool,
+    },
+    /// Show a conversation with each message's direction, time and state.
+    ///
+    /// States: queued, sent, delivered, read (yours); new or read (theirs).
+    /// Its new messages count as read once shown.
+    History {
+        /// Account ID, nickname or display name.
+        contact: String,
+        /// Only the last N messages.
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line: id, direction, text, sent_at,
+        /// received_at, state, expires_at.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete one of your messages for everyone.
+    ///
+    /// Here at once and on the recipient's device once it gets the notice;
+    /// the id is the one `send` or `history` printed.
+    Delete {
+        /// The message id (32 hex digits).
+        id: String,
+        /// How long to wait for the network to take the deletion (it stays
+        /// queued otherwise): seconds, or 30s, 5m.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_wait)]
+        timeout: Duration,
     },
     /// Messages from people who are not your contacts.
     #[command(subcommand)]
@@ -104,8 +136,8 @@ pub enum Command {
     },
     /// Show the onion paths and their hops.
     Paths {
-        /// How long to wait for a path to be ready.
-        #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+        /// How long to wait for a path to be ready: seconds, or 30s, 5m.
+        #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_wait)]
         wait: Duration,
     },
     /// Open the terminal chat UI.
@@ -115,13 +147,27 @@ pub enum Command {
 /// `contacts …`.
 #[derive(Debug, Subcommand)]
 pub enum ContactsCmd {
-    /// Add a contact by account ID.
+    /// Add a contact by account ID (an existing one is left as it is:
+    /// use `rename` to change its name).
     Add {
         /// The contact's account ID (sotto1…).
         id: String,
         /// Your name for them.
         #[arg(long, value_name = "N")]
         name: Option<String>,
+    },
+    /// Change your name for a contact.
+    Rename {
+        /// Account ID, nickname or display name.
+        contact: String,
+        /// The new name (empty to clear it).
+        name: String,
+    },
+    /// Remove a contact (the conversation stays; their messages become
+    /// requests again).
+    Remove {
+        /// Account ID, nickname or display name.
+        contact: String,
     },
     /// List contacts.
     List {
@@ -155,6 +201,12 @@ pub enum RequestsCmd {
         /// The sender's account ID.
         id: String,
     },
+    /// Unblock: their future messages arrive again (as requests unless
+    /// they are a contact).
+    Unblock {
+        /// The account ID.
+        id: String,
+    },
 }
 
 /// `disappear CONTACT …`.
@@ -180,6 +232,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     crate::duration::parse(s)
 }
 
+fn parse_wait(s: &str) -> Result<Duration, String> {
+    crate::duration::parse_wait(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,10 +257,7 @@ mod tests {
         assert_eq!(c.global.network.as_deref(), Some("devnet"));
         assert!(matches!(
             c.command,
-            Command::Inbox {
-                wait: 0,
-                json: true
-            }
+            Command::Inbox { wait, json: true } if wait.is_zero()
         ));
         let c = parse(&["--bootstrap", "b.txt", "id", "--qr"]).unwrap();
         assert_eq!(c.global.bootstrap.as_deref(), Some("b.txt"));
@@ -245,6 +298,45 @@ mod tests {
         ));
         assert!(parse(&["send", "bob"]).is_err());
         assert!(parse(&["requests", "maybe", "x"]).is_err());
+    }
+
+    /// Issue 11, item 9: every wait takes bare seconds and units alike.
+    #[test]
+    fn waits_take_seconds_or_units() {
+        let wait_of = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Inbox { wait, .. } | Command::Paths { wait } => wait,
+            Command::Send { timeout, .. } | Command::Delete { timeout, .. } => timeout,
+            other => panic!("{other:?}"),
+        };
+        for (bare, unit) in [("30", "30s"), ("300", "5m")] {
+            for cmd in [
+                vec!["inbox", "--wait"],
+                vec!["paths", "--wait"],
+                vec!["send", "bob", "hi", "--timeout"],
+                vec!["delete", "00", "--timeout"],
+            ] {
+                let with = |v: &str| {
+                    let mut a = cmd.clone();
+                    a.push(v);
+                    wait_of(&a)
+                };
+                assert_eq!(with(bare), with(unit), "{cmd:?}");
+            }
+        }
+        assert!(parse(&["inbox", "--wait", "soon"]).is_err());
+    }
+
+    #[test]
+    fn inbox_help_names_every_json_field() {
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("inbox")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for field in ["id", "from", "text", "sent_at", "received_at", "request"] {
+            assert!(help.contains(field), "{field} missing from:\n{help}");
+        }
     }
 
     #[test]

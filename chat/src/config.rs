@@ -193,9 +193,23 @@ pub fn bootstrap_addr(text: &str) -> Result<Multiaddr, ConfigError> {
 pub fn bootstrap_arg(value: &str, base: &Path) -> Result<Vec<Multiaddr>, ConfigError> {
     let v = value.trim();
     let path = base.join(v);
-    // Multiaddrs and absolute paths both start with '/': a file that exists wins.
+    // Multiaddrs and absolute paths both start with '/': a file that exists
+    // wins, and something that is neither was most likely meant as a file.
     if v.starts_with('/') && !path.is_file() {
+        let first = v.split(',').next().unwrap_or_default().trim();
+        if first.parse::<Multiaddr>().is_err() {
+            return Err(ConfigError::Read {
+                path: path.display().to_string(),
+                reason: "no such file (and it is not a multiaddr either)".into(),
+            });
+        }
         return bootstrap_list(v.split(','));
+    }
+    if !path.exists() {
+        return Err(ConfigError::Read {
+            path: path.display().to_string(),
+            reason: "no such file (--bootstrap takes a multiaddr or a file of them)".into(),
+        });
     }
     let text = read_small(&path)?;
     bootstrap_list(

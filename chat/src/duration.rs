@@ -47,6 +47,35 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The longest wait a command takes (`inbox --wait`, `paths --wait`,
+/// `send --timeout`): a day; past that a scheduler is the better tool.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses how long a command waits: bare seconds (`30`) or a number with a
+/// unit as for [`parse`] (`30s`, `5m`, `1h`); `0` means not at all. Unlike a
+/// disappearing timer, a wait guessed wrong costs nothing, so a bare number
+/// is taken as seconds.
+pub fn parse_wait(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let d = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(
+            t.parse()
+                .map_err(|_| format!("{t:?} is too large a number"))?,
+        )
+    } else if t
+        .strip_suffix(['s', 'm', 'h', 'd'])
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b == b'0'))
+    {
+        Duration::ZERO
+    } else {
+        parse(t).map_err(|e| e.replace("a timer of", "a wait of"))?
+    };
+    if d > MAX_WAIT {
+        return Err(format!("{t:?} is longer than a day"));
+    }
+    Ok(d)
+}
+
 /// The shortest text [`parse`] reads back as `d` (whole seconds).
 pub fn format(d: Duration) -> String {
     let s = d.as_secs();
@@ -90,6 +119,22 @@ mod tests {
         );
         assert!(parse("").is_err());
         assert!(parse("-5m").is_err());
+    }
+
+    #[test]
+    fn waits_take_bare_seconds_and_units() {
+        assert_eq!(parse_wait("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_wait("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_wait(" 5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_wait("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_wait("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_wait("1d"), Ok(MAX_WAIT));
+        assert!(parse_wait("2d").unwrap_err().contains("day"));
+        assert!(parse_wait("90000").unwrap_err().contains("day"));
+        assert!(parse_wait("5w").unwrap_err().contains("unknown unit"));
+        assert!(parse_wait("").is_err());
+        assert!(parse_wait("-1").is_err());
+        assert!(parse_wait("99999999999999999999").is_err());
     }
 
     #[test]

@@ -268,6 +268,31 @@ fn two_users_and_a_stranger_over_real_nodes() {
     let bob_id = bob.init("Bob");
     let carol_id = carol.init("Carol");
 
+    // Issue 11, item 1: the devnet's nodes given to a client on the public
+    // network: said at once, by name, with the flag to use.
+    let dave = User::new(&bootstrap);
+    dave.init("Dave");
+    let wrong = dave.run(
+        &[
+            "--network",
+            "public",
+            "send",
+            &bob_id,
+            "hello?",
+            "--timeout",
+            "10m",
+        ],
+        Duration::from_secs(90),
+    );
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("network \"devnet\"")
+            && err.contains("on \"public\"")
+            && err.contains("--network devnet"),
+        "{err}"
+    );
+
     // A second init on the same home is refused with a reason.
     let again = alice.run(&["init"], Duration::from_secs(20));
     assert_eq!(again.status.code(), Some(2));
@@ -321,12 +346,53 @@ fn two_users_and_a_stranger_over_real_nodes() {
     // What was shown once is not shown again.
     assert!(!bob.ok(&["inbox", "--json"]).contains("hi, it's carol"));
 
+    // Issue 11, items 5 and 6: each side's history, with states; what
+    // `inbox` printed is read.
+    let lines = |out: String| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let sent = lines(alice.ok(&["history", "bob", "--json"]));
+    let hello = sent.iter().find(|m| m["text"] == "hello bob").unwrap();
+    assert_eq!(hello["direction"], "out");
+    assert!(
+        ["sent", "delivered", "read"].contains(&hello["state"].as_str().unwrap()),
+        "{hello}"
+    );
+    let got = lines(bob.ok(&["history", "alice", "--json"]));
+    let hello = got.iter().find(|m| m["text"] == "hello bob").unwrap();
+    assert_eq!(hello["direction"], "in");
+    assert_eq!(hello["state"], "read", "inbox printed it: {hello}");
+    let text = bob.ok(&["history", "alice"]);
+    assert!(
+        text.contains("] Alice: hello bob  (read)") || text.contains("] alice: hello bob  (read)"),
+        "{text}"
+    );
+
+    // Delete for everyone: gone on both sides.
+    let sent = alice.ok(&["send", "bob", "oops, wrong chat", "--timeout", "60s"]);
+    let oops = sent.trim().rsplit(' ').next().unwrap().to_string();
+    let deleted = alice.ok(&["delete", &oops]);
+    assert!(
+        deleted.contains("Deleted here and sent the deletion"),
+        "{deleted}"
+    );
+    assert!(!alice.ok(&["history", "bob"]).contains("oops"));
+    bob.ok(&["inbox", "--wait", "3"]);
+    assert!(!bob.ok(&["history", "alice", "--json"]).contains("oops"));
+    let again = alice.run(&["delete", &oops], Duration::from_secs(60));
+    assert_eq!(again.status.code(), Some(2));
+
     let requests = bob.ok(&["requests", "list", "--json"]);
     assert!(requests.contains(&carol_id), "{requests}");
     let accepted = bob.ok(&["requests", "accept", &carol_id]);
     assert!(accepted.contains("is now a contact"), "{accepted}");
     assert!(!bob.ok(&["requests", "list", "--json"]).contains(&carol_id));
     assert!(bob.ok(&["contacts", "list", "--json"]).contains(&carol_id));
+    let removed = bob.ok(&["contacts", "remove", &carol_id]);
+    assert!(removed.contains("Removed"), "{removed}");
+    assert!(!bob.ok(&["contacts", "list", "--json"]).contains(&carol_id));
 
     // The rest of the commands a user reaches for, over the same devnet.
     let paths = alice.ok(&["paths"]);
@@ -446,4 +512,174 @@ fn restore(home: &std::path::Path, input: &str) -> std::process::Output {
         .write_all(input.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// Runs `sotto` with `home` and no settings from the environment.
+fn sotto(home: &Path, args: &[&str]) -> Output {
+    Command::new(SOTTO)
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("SOTTO_BOOTSTRAP")
+        .env_remove("SOTTO_NETWORK")
+        .env_remove("SOTTO_HOME")
+        .env_remove("SOTTO_PASSPHRASE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// A bootstrap address where nothing listens (port 1 on loopback).
+fn dead_bootstrap() -> String {
+    let peer = libp2p::identity::Keypair::generate_ed25519()
+        .public()
+        .to_peer_id();
+    format!("/ip4/127.0.0.1/tcp/1/p2p/{peer}")
+}
+
+/// Issue 11, items 5 and 9: the offline commands say what is wrong, with the
+/// bad-input exit code, the same way everywhere.
+#[test]
+fn offline_commands_explain_themselves() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    assert!(sotto(h, &["init", "--name", "Ann"]).status.success());
+    let friend = sotto_client::Account::create().id().to_string();
+    let err = |o: &Output| String::from_utf8_lossy(&o.stderr).to_string();
+    let out = |o: &Output| String::from_utf8_lossy(&o.stdout).to_string();
+
+    let added = sotto(h, &["contacts", "add", &friend, "--name", "bo"]);
+    assert!(out(&added).contains("Added bo"), "{}", err(&added));
+    // Adding again: no silent rename; the same again is a no-op.
+    let rename = sotto(h, &["contacts", "add", &friend, "--name", "robert"]);
+    assert_eq!(rename.status.code(), Some(2));
+    assert!(err(&rename).contains("contacts rename"), "{}", err(&rename));
+    let same = sotto(h, &["contacts", "add", &friend]);
+    assert!(
+        out(&same).contains("Already a contact: bo"),
+        "{}",
+        out(&same)
+    );
+    let renamed = sotto(h, &["contacts", "rename", "bo", "robert"]);
+    assert!(
+        out(&renamed).contains("Renamed: robert"),
+        "{}",
+        err(&renamed)
+    );
+    assert!(out(&sotto(h, &["contacts", "list"])).contains("robert"));
+
+    // An empty message is bad input.
+    let empty = sotto(h, &["send", "robert", "  "]);
+    assert_eq!(empty.status.code(), Some(2), "{}", err(&empty));
+    assert!(err(&empty).contains("empty"), "{}", err(&empty));
+    // A mistyped ID is explained by its checksum, as `contacts add` does.
+    let mut typo: Vec<char> = friend.chars().collect();
+    let last = typo.len() - 1;
+    typo[last] = if typo[last] == 'q' { 'p' } else { 'q' };
+    let typo: String = typo.into_iter().collect();
+    let send = sotto(h, &["send", &typo, "hi"]);
+    assert_eq!(send.status.code(), Some(2));
+    assert!(err(&send).contains("checksum"), "{}", err(&send));
+    let add = sotto(h, &["contacts", "add", &typo]);
+    assert_eq!(add.status.code(), Some(2));
+    assert!(err(&add).contains("checksum"), "{}", err(&add));
+
+    // A missing bootstrap file is named as one.
+    for missing in ["nope.txt", "/nonexistent-dir/nope.txt"] {
+        let o = sotto(h, &["--bootstrap", missing, "paths"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(err(&o).contains("no such file"), "{}", err(&o));
+    }
+
+    // History of a conversation with nothing in it yet; the message sent
+    // above was refused, so nothing was queued.
+    let hist = sotto(h, &["history", "robert"]);
+    assert!(
+        out(&hist).contains("No messages with robert yet."),
+        "{}",
+        err(&hist)
+    );
+    // Deleting what is not there.
+    let del = sotto(h, &["delete", "00112233445566778899aabbccddeeff"]);
+    assert_eq!(del.status.code(), Some(2));
+    assert!(err(&del).contains("no message of yours"), "{}", err(&del));
+    let del = sotto(h, &["delete", "xyz"]);
+    assert_eq!(del.status.code(), Some(2));
+
+    // Block and unblock.
+    let stranger = sotto_client::Account::create().id().to_string();
+    assert!(sotto(h, &["requests", "block", &stranger]).status.success());
+    let un = sotto(h, &["requests", "unblock", &stranger]);
+    assert!(out(&un).contains("Unblocked"), "{}", err(&un));
+    let un = sotto(h, &["requests", "unblock", &stranger]);
+    assert!(out(&un).contains("was not blocked"), "{}", out(&un));
+
+    // Removing a contact.
+    let rm = sotto(h, &["contacts", "remove", "robert"]);
+    assert!(out(&rm).contains("Removed robert"), "{}", err(&rm));
+    assert!(!out(&sotto(h, &["contacts", "list"])).contains("robert"));
+}
+
+/// Issue 11, items 9 and 10: with the network unreachable, `send` gives up
+/// after its timeout saying why, and writes nothing else when its output is
+/// not a terminal; on a terminal it says what it waits for.
+#[test]
+fn send_with_the_network_down() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    assert!(sotto(h, &["init"]).status.success());
+    let friend = sotto_client::Account::create().id().to_string();
+    let boot = dead_bootstrap();
+    let o = sotto(
+        h,
+        &[
+            "--bootstrap",
+            &boot,
+            "send",
+            &friend,
+            "hi",
+            "--timeout",
+            "3",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(o.stdout.is_empty());
+    assert_eq!(err.lines().count(), 1, "only the result: {err}");
+    assert!(err.contains("not sent yet"), "{err}");
+    assert!(err.contains("no node of the network is known yet"), "{err}");
+    assert!(!err.contains("onion path"), "no path was tried: {err}");
+
+    // On a terminal (util-linux `script` gives it one), the wait is explained.
+    let Ok(script) = which("script") else {
+        eprintln!("no `script` here: the terminal half is not run");
+        return;
+    };
+    let line = format!(
+        "{SOTTO} --home {} --bootstrap {boot} send {friend} again --timeout 8",
+        h.display()
+    );
+    let o = Command::new(script)
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("SOTTO_BOOTSTRAP")
+        .env_remove("SOTTO_NETWORK")
+        .env_remove("SOTTO_PASSPHRASE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        seen.contains("sotto: waiting: no node of the network is known yet"),
+        "{seen}"
+    );
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+        .ok_or(())
 }

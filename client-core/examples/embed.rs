@@ -76,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(other) => println!("{other:?}"),
                 // Fell behind: the store has everything; read it again.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    println!("missed {n} events; {} unseen messages", messenger.take_unseen()?.len());
+                    println!("missed {n} events; {} unseen messages", messenger.take_unseen().await?.len());
                 }
                 Err(_) => break,
             },

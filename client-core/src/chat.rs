@@ -25,6 +25,7 @@ mod crypt;
 mod error;
 mod outbox;
 mod purge;
+mod read;
 mod receive;
 mod records;
 mod store;

@@ -15,9 +15,11 @@ use crate::net::{Rejected, peer_id_of};
 
 mod fetch;
 mod sync;
+mod wrong_network;
 
 pub use fetch::{FetchError, MAX_PAGES, fetch};
 pub use sync::{MAX_SYNC_NODES, sync_clock};
+pub use wrong_network::WrongNetwork;
 
 /// How far ahead of the client's clock a node's own times may be and still
 /// count as now: a record issued, or an onion key made valid, up to this long
@@ -251,6 +253,8 @@ pub(crate) async fn refresh_loop(inner: std::sync::Arc<crate::request::Inner>) {
         let wait = match records {
             Ok(records) => {
                 backoff.reset();
+                inner.wrong_network.send_if_modified(|w| w.take().is_some());
+                inner.fetch_error.send_if_modified(|f| f.take().is_some());
                 let now = inner.clock.now();
                 let (changed, len) = inner.dir_mut(|d| {
                     let added = records
@@ -273,7 +277,20 @@ pub(crate) async fn refresh_loop(inner: std::sync::Arc<crate::request::Inner>) {
             }
             Err(e) => {
                 tracing::debug!("directory fetch failed: {e}");
+                inner.fetch_error.send_replace(Some(e.to_string()));
                 let empty = inner.dir(Directory::is_empty);
+                if let (FetchError::WrongNetwork { theirs }, true) = (&e, empty) {
+                    let found = WrongNetwork {
+                        ours: inner.config.params.name.clone(),
+                        theirs: theirs.clone(),
+                    };
+                    tracing::warn!("{found}");
+                    inner.wrong_network.send_if_modified(|w| {
+                        let changed = w.as_ref() != Some(&found);
+                        *w = Some(found);
+                        changed
+                    });
+                }
                 let soon = backoff.next_wait();
                 if empty {
                     soon

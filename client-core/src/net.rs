@@ -8,6 +8,7 @@
 //! user by a long-lived peer id).
 
 mod event_loop;
+pub mod identify;
 mod rejected;
 mod transport;
 
@@ -46,6 +47,10 @@ pub enum NetError {
     /// The network could not be set up.
     #[error("cannot start the network: {0}")]
     Setup(String),
+    /// The node does not speak the protocol asked for: it is on another
+    /// network (or is not a Sotto node).
+    #[error("the node does not speak this network's protocol (it may belong to another network)")]
+    Unsupported,
 }
 
 /// Which of the two protocols a request uses.
@@ -55,6 +60,9 @@ pub enum Proto {
     Rpc,
     /// An onion packet to a guard.
     Onion,
+    /// Asking a node which network it is on (libp2p identify; the bytes
+    /// sent are ignored, the answer is the raw identify message).
+    Identify,
 }
 
 /// A command for the swarm task.
@@ -104,7 +112,7 @@ impl NetHandle {
         bytes: Vec<u8>,
     ) -> Result<Vec<u8>, NetError> {
         let timeout = match proto {
-            Proto::Rpc => self.rpc_timeout,
+            Proto::Rpc | Proto::Identify => self.rpc_timeout,
             Proto::Onion => self.onion_timeout,
         };
         let (reply, rx) = oneshot::channel();
@@ -127,6 +135,16 @@ impl NetHandle {
             Ok(Err(_)) => Err(NetError::Stopped),
             Ok(Ok(answer)) => answer,
         }
+    }
+}
+
+impl NetHandle {
+    /// Asks `peer` which network it is on; `None` when it does not say (or
+    /// cannot be asked). Ends within the RPC timeout.
+    pub async fn network_of(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Option<String> {
+        let answer = self.send(Proto::Identify, peer, addrs, Vec::new()).await;
+        let version = identify::protocol_version(&answer.ok()?)?;
+        identify::network_of_version(&version)
     }
 }
 

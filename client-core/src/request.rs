@@ -21,7 +21,7 @@ pub use config::ClientConfig;
 pub use error::ClientError;
 
 use crate::clock::{ClientClock, Learned};
-use crate::directory::Directory;
+use crate::directory::{Directory, WrongNetwork};
 use crate::net::{self, NetConfig, NetError, NetHandle, Rejected};
 use crate::paths::{
     Blame, Guards, Outcome, PathRef, PathStatus, Paths, Plan, RELAYS, candidates, choose,
@@ -43,6 +43,12 @@ pub(crate) struct Inner {
     pub(crate) dir: RwLock<Directory>,
     pub(crate) paths: Paths,
     pub(crate) rejected: Rejected,
+    /// Set while the bootstrap nodes are on another network (and no
+    /// directory could be had).
+    pub(crate) wrong_network: watch::Sender<Option<WrongNetwork>>,
+    /// Why the last directory fetch failed (`None` after one succeeded, or
+    /// before the first was tried).
+    pub(crate) fetch_error: watch::Sender<Option<String>>,
     requests: Semaphore,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
@@ -62,6 +68,15 @@ impl Inner {
         match self.dir.write() {
             Ok(mut d) => f(&mut d),
             Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Why no request can go out while the directory is empty: the
+    /// bootstrap nodes are on another network, or none answered yet.
+    pub(crate) fn no_directory(&self) -> ClientError {
+        match self.wrong_network.borrow().clone() {
+            Some(w) => ClientError::WrongNetwork(w),
+            None => ClientError::NoDirectory(self.fetch_error.borrow().clone()),
         }
     }
 
@@ -129,6 +144,9 @@ impl Inner {
         let bytes = request
             .encode()
             .map_err(|e| ClientError::BadRequest(e.to_string()))?;
+        if self.dir(Directory::is_empty) {
+            return Err(self.no_directory());
+        }
         let _slot = self
             .requests
             .acquire()
@@ -298,6 +316,8 @@ impl Client {
             dir: RwLock::new(Directory::new(config.params.clone())),
             paths: Paths::new(guards),
             rejected: Rejected::default(),
+            wrong_network: watch::channel(None).0,
+            fetch_error: watch::channel(None).0,
             requests: Semaphore::new(config.max_requests.max(1)),
             net: net.handle,
             config,
@@ -319,6 +339,22 @@ impl Client {
     /// Path status changes (`Building`, `Ready` with the relays, `Offline`).
     pub fn path_status(&self) -> watch::Receiver<PathStatus> {
         self.inner.paths.subscribe()
+    }
+
+    /// Whether the bootstrap nodes turned out to be on another network
+    /// (`Some` until a directory is fetched): the client can never reach its
+    /// own network through them, so a front end should say so and stop.
+    pub fn wrong_network(&self) -> watch::Receiver<Option<WrongNetwork>> {
+        self.inner.wrong_network.subscribe()
+    }
+
+    /// Why nothing can go out yet when no node of the network is known (the
+    /// bootstrap nodes did not answer, or are on another network); `None`
+    /// once the directory holds nodes.
+    pub fn bootstrap_problem(&self) -> Option<ClientError> {
+        self.inner
+            .dir(Directory::is_empty)
+            .then(|| self.inner.no_directory())
     }
 
     /// The corrected clock (Unix ms): for everything other machines see

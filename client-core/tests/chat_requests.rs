@@ -57,7 +57,7 @@ async fn requests_accept_decline_and_block() {
         .await;
         assert!(carol.contacts().unwrap().is_empty());
         assert!(carol.conversations().unwrap().is_empty());
-        let unseen = carol.take_unseen().unwrap();
+        let unseen = carol.take_unseen().await.unwrap();
         assert_eq!(unseen.len(), 2);
         assert!(unseen.iter().all(|m| m.request));
 

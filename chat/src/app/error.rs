@@ -1,6 +1,8 @@
 //! What a command can end in, and the exit code each failure gives.
 
 use sotto_client::chat::ChatError;
+use sotto_client::directory::WrongNetwork;
+use sotto_protocol::NetworkParams;
 
 use crate::config::ConfigError;
 
@@ -21,7 +23,10 @@ pub enum AppError {
     Config(#[from] ConfigError),
     /// The chat library refused or failed.
     #[error("{0}")]
-    Chat(#[from] ChatError),
+    Chat(ChatError),
+    /// The bootstrap nodes are on another network than the one chosen.
+    #[error("{}", wrong_network_text(.0))]
+    WrongNetwork(WrongNetwork),
     /// The input makes no sense.
     #[error("{0}")]
     Usage(String),
@@ -41,7 +46,7 @@ impl AppError {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Config(_) | AppError::Usage(_) => EXIT_USAGE,
+            AppError::Config(_) | AppError::Usage(_) | AppError::WrongNetwork(_) => EXIT_USAGE,
             AppError::Network(_) => EXIT_NETWORK,
             AppError::Io(_) | AppError::OutputClosed => EXIT_FAILURE,
             AppError::Chat(e) => match e {
@@ -56,10 +61,52 @@ impl AppError {
                 | ChatError::NoAccount { .. }
                 | ChatError::AccountExists { .. }
                 | ChatError::WrongPassphrase
+                | ChatError::Invalid(_)
+                | ChatError::UnknownMessage
+                | ChatError::WrongNetwork(_)
                 | ChatError::Blocked(_) => EXIT_USAGE,
                 _ => EXIT_FAILURE,
             },
         }
+    }
+}
+
+impl From<ChatError> for AppError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::WrongNetwork(w) => AppError::WrongNetwork(w),
+            other => AppError::Chat(other),
+        }
+    }
+}
+
+/// The name a person gives a network on the wire: the preset's (`public`
+/// is `sotto` on the wire), else the wire name.
+fn preset_name(wire: &str) -> String {
+    ["public", "devnet"]
+        .into_iter()
+        .find(|p| NetworkParams::preset(p).is_ok_and(|n| n.name == wire))
+        .map_or_else(|| wire.to_string(), str::to_string)
+}
+
+/// Which network each side is on, and what to do about it.
+fn wrong_network_text(w: &WrongNetwork) -> String {
+    let ours = preset_name(&w.ours);
+    match &w.theirs {
+        Some(theirs) => {
+            let theirs = preset_name(theirs);
+            let how = if NetworkParams::preset(&theirs).is_ok() {
+                format!("--network {theirs}? (or SOTTO_NETWORK={theirs})")
+            } else {
+                "--network with its parameters file?".to_string()
+            };
+            format!(
+                "the bootstrap nodes belong to network {theirs:?}, but this client is on {ours:?}: {how}"
+            )
+        }
+        None => format!(
+            "the bootstrap nodes belong to another network than {ours:?}: check --network and --bootstrap"
+        ),
     }
 }
 
@@ -91,6 +138,38 @@ mod tests {
         assert_eq!(code(ChatError::Store("disk".into())), EXIT_FAILURE);
         assert_eq!(AppError::Network("x".into()).exit_code(), EXIT_NETWORK);
         assert_eq!(AppError::Usage("x".into()).exit_code(), EXIT_USAGE);
+    }
+
+    /// Issue 11, item 1: which network each side is on, and the flag to use.
+    #[test]
+    fn wrong_network_names_both_and_the_fix() {
+        let e = AppError::from(ChatError::WrongNetwork(WrongNetwork {
+            ours: NetworkParams::public().name,
+            theirs: Some(NetworkParams::devnet().name),
+        }));
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert_eq!(
+            e.to_string(),
+            "the bootstrap nodes belong to network \"devnet\", but this client is on \"public\": \
+             --network devnet? (or SOTTO_NETWORK=devnet)"
+        );
+        let e = AppError::WrongNetwork(WrongNetwork {
+            ours: NetworkParams::devnet().name,
+            theirs: Some(NetworkParams::public().name),
+        });
+        assert!(
+            e.to_string()
+                .ends_with("--network public? (or SOTTO_NETWORK=public)"),
+            "{e}"
+        );
+        let e = AppError::WrongNetwork(WrongNetwork {
+            ours: "mine".into(),
+            theirs: None,
+        });
+        assert!(
+            e.to_string().contains("another network than \"mine\""),
+            "{e}"
+        );
     }
 
     #[test]

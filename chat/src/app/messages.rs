@@ -4,14 +4,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use sotto_client::PathStatus;
-use sotto_client::chat::{ChatMessage, MessageState, Messenger, short_id};
+use sotto_client::chat::{ChatError, ChatMessage, MessageState, Messenger, short_id};
 use tokio::time::Instant;
 
 use super::output::{self, InboxLine};
 use super::{AppError, Ctx, close};
 
-/// Longest single long poll; the node holds a poll at most about this long.
-const POLL: Duration = Duration::from_secs(25);
 /// How long `inbox` waits for a first onion path before giving up.
 const PATH_WAIT: Duration = Duration::from_secs(20);
 
@@ -31,7 +29,12 @@ async fn send_on(
     text: &str,
     timeout: Duration,
 ) -> Result<(), AppError> {
-    let to = m.resolve(who)?;
+    if text.trim().is_empty() {
+        return Err(AppError::Usage(
+            "the message is empty: nothing to send".into(),
+        ));
+    }
+    let to = super::resolve(m, who)?;
     // Queued first: whatever happens to the network below, the message is
     // kept and a later run sends it.
     let id = m.send_text(&to, text).await?;
@@ -45,8 +48,13 @@ async fn send_on(
             "cannot reach the network ({e}); the message stays queued and is sent on the next run"
         )));
     }
-    let state = m.wait_state(&id, MessageState::Sent, timeout).await?;
-    say!("Sent to {who} ({state}); message id {id}");
+    // On a terminal, say what the wait is for; scripts get only the result.
+    let progress = super::progress::on_terminal(m, id);
+    let state = m.wait_state(&id, MessageState::Sent, timeout).await;
+    if let Some(p) = progress {
+        p.finish();
+    }
+    say!("Sent to {who} ({}); message id {id}", state?);
     Ok(())
 }
 
@@ -56,9 +64,9 @@ fn titles(m: &Messenger) -> HashMap<sotto_client::AccountId, String> {
         .unwrap_or_default()
 }
 
-/// Prints `list` and marks seen what was printed, and only that: a closed
+/// Prints `list` and marks read what was printed, and only that: a closed
 /// pipe or a failed write part-way leaves the rest for the next `inbox`.
-fn print_messages(m: &Messenger, list: &[ChatMessage], json: bool) -> Result<(), AppError> {
+async fn print_messages(m: &Messenger, list: &[ChatMessage], json: bool) -> Result<(), AppError> {
     let names = titles(m);
     let mut printed = Vec::new();
     let result = (|| -> Result<(), AppError> {
@@ -82,15 +90,17 @@ fn print_messages(m: &Messenger, list: &[ChatMessage], json: bool) -> Result<(),
         }
         Ok(())
     })();
-    m.mark_seen(&printed)?;
+    m.mark_messages_read(&printed).await?;
     result
 }
 
-/// `sotto inbox [--wait SECS] [--json]`: prints what arrived since the last
-/// call, fetching from the network first; waits up to SECS when nothing is new.
-pub async fn inbox(ctx: &Ctx, wait_secs: u64, json: bool) -> Result<(), AppError> {
+/// `sotto inbox [--wait DURATION] [--json]`: prints what arrived since the
+/// last call (or was not shown by the terminal UI), fetching from the network
+/// first; waits up to `wait` when nothing is new, printing as soon as
+/// something is.
+pub async fn inbox(ctx: &Ctx, wait: Duration, json: bool) -> Result<(), AppError> {
     let m = ctx.connected().await?;
-    let result = inbox_on(&m, Duration::from_secs(wait_secs), json).await;
+    let result = inbox_on(&m, wait, json).await;
     close(&m).await;
     result
 }
@@ -98,48 +108,30 @@ pub async fn inbox(ctx: &Ctx, wait_secs: u64, json: bool) -> Result<(), AppError
 async fn inbox_on(m: &Messenger, wait: Duration, json: bool) -> Result<(), AppError> {
     // A fresh client has no path for its first moments; asking before one is
     // ready would only fail, so the first fetch waits for it (bounded).
-    if !wait_for_path(m, PATH_WAIT).await {
+    if !wait_for_path(m, PATH_WAIT).await? {
         let unseen = m.unseen()?;
         if !unseen.is_empty() {
-            return print_messages(m, &unseen, json);
+            return print_messages(m, &unseen, json).await;
         }
         return Err(AppError::Network(format!(
             "no onion path became ready within {}: is the network reachable?",
             crate::duration::format(PATH_WAIT)
         )));
     }
-    let deadline = Instant::now() + wait;
-    let mut last_error = None;
-    let mut fetched_once = false;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match m.receive_once(left.min(POLL)).await {
-            Ok(_) => fetched_once = true,
-            Err(e) => {
-                tracing::info!("receive round failed: {e}");
-                last_error = Some(e.to_string());
-                // Do not spin on a failing network.
-                tokio::time::sleep(Duration::from_millis(500).min(left)).await;
-            }
-        }
-        let new = m.unseen()?;
-        if !new.is_empty() {
-            print_messages(m, &new, json)?;
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
+    // Whichever receive round brings a message (the background loop's or
+    // the library's own), it is printed at once.
+    let new = match m.wait_unseen(wait).await {
+        Ok(new) => new,
+        Err(e @ ChatError::WrongNetwork(_)) => return Err(e.into()),
+        Err(e) => return Err(AppError::Network(format!("could not fetch messages: {e}"))),
+    };
+    if !new.is_empty() {
+        return print_messages(m, &new, json).await;
     }
-    match (fetched_once, last_error) {
-        (false, Some(e)) => Err(AppError::Network(format!("could not fetch messages: {e}"))),
-        _ => {
-            if !json {
-                say!("No new messages.");
-            }
-            Ok(())
-        }
+    if !json {
+        say!("No new messages.");
     }
+    Ok(())
 }
 
 /// Text lines describing a path state (also used by the TUI's popup).
@@ -159,14 +151,19 @@ pub fn describe_paths(status: &PathStatus) -> Vec<String> {
 }
 
 /// Waits until a path is ready or `limit` passes; says whether one is.
-async fn wait_for_path(m: &Messenger, limit: Duration) -> bool {
+/// Bootstrap nodes of another network end the wait at once: no path will
+/// ever come through them.
+async fn wait_for_path(m: &Messenger, limit: Duration) -> Result<bool, AppError> {
     let deadline = Instant::now() + limit;
     loop {
         if matches!(m.path_status(), PathStatus::Ready { .. }) {
-            return true;
+            return Ok(true);
+        }
+        if let Some(w) = m.wrong_network() {
+            return Err(AppError::WrongNetwork(w));
         }
         if Instant::now() >= deadline {
-            return false;
+            return Ok(false);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -175,9 +172,10 @@ async fn wait_for_path(m: &Messenger, limit: Duration) -> bool {
 /// `sotto paths`: waits up to `wait` for a ready path and shows the hops.
 pub async fn paths(ctx: &Ctx, wait: Duration) -> Result<(), AppError> {
     let m = ctx.connected().await?;
-    wait_for_path(&m, wait).await;
+    let waited = wait_for_path(&m, wait).await;
     let status = m.path_status();
     close(&m).await;
+    waited?;
     for line in describe_paths(&status) {
         say!("{line}");
     }

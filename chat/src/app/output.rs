@@ -34,6 +34,65 @@ impl From<&ChatMessage> for InboxLine {
     }
 }
 
+/// One message of a conversation (`sotto history --json`).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct HistoryLine {
+    /// Message id, 32 hex digits (what `sotto delete` takes).
+    pub id: String,
+    /// "out" (yours) or "in".
+    pub direction: &'static str,
+    /// The text.
+    pub text: String,
+    /// Sender's clock, unix ms.
+    pub sent_at: u64,
+    /// When this device stored it, unix ms.
+    pub received_at: u64,
+    /// "queued", "sent", "delivered" or "read" (an incoming message is
+    /// "delivered" until read).
+    pub state: String,
+    /// When it disappears, unix ms (a disappearing timer is on).
+    pub expires_at: Option<u64>,
+    /// From someone who is not a contact (it waits in Requests).
+    pub request: bool,
+}
+
+impl From<&ChatMessage> for HistoryLine {
+    fn from(m: &ChatMessage) -> Self {
+        Self {
+            id: m.id.to_string(),
+            direction: if m.outgoing { "out" } else { "in" },
+            text: m.text.clone(),
+            sent_at: m.sent_at,
+            received_at: m.received_at,
+            state: m.state.to_string(),
+            expires_at: m.expires_at,
+            request: m.request,
+        }
+    }
+}
+
+/// Unix ms as `YYYY-MM-DD HH:MM` (UTC), for lines a person reads.
+pub fn date_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date, in 400-year eras of 146 097
+    // days (the proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rest / 3600,
+        (rest % 3600) / 60
+    )
+}
+
 /// One contact (`sotto contacts list --json`).
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct ContactLine {
@@ -163,6 +222,36 @@ mod tests {
         assert_eq!(v["received_at"], 1_700_000_000_500u64);
         assert_eq!(v["request"], true);
         assert_eq!(v.as_object().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(date_time(0), "1970-01-01 00:00");
+        assert_eq!(date_time(951_782_400_000), "2000-02-29 00:00");
+        assert_eq!(date_time(1_764_559_800_000), "2025-12-01 03:30");
+        assert_eq!(date_time(4_107_542_399_000), "2100-02-28 23:59");
+    }
+
+    #[test]
+    fn history_line_has_the_documented_fields() {
+        let id: MessageId = "00112233445566778899aabbccddeeff".parse().unwrap();
+        let m = ChatMessage {
+            id,
+            peer: Account::create().id(),
+            outgoing: true,
+            text: "hi".into(),
+            sent_at: 1,
+            received_at: 2,
+            state: MessageState::Read,
+            expires_at: Some(3),
+            request: false,
+        };
+        let v: serde_json::Value = serde_json::from_str(&line(&HistoryLine::from(&m))).unwrap();
+        assert_eq!(v["direction"], "out");
+        assert_eq!(v["state"], "read");
+        assert_eq!(v["expires_at"], 3);
+        assert_eq!(v["id"], "00112233445566778899aabbccddeeff");
+        assert_eq!(v.as_object().unwrap().len(), 8);
     }
 
     #[test]

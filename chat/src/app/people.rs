@@ -16,7 +16,7 @@ fn parse_id(text: &str) -> Result<AccountId, AppError> {
 /// Opens the account, connected when a bootstrap node is known, so notices
 /// to the other side (accepted, declined, timer changed) go out now; without
 /// one they wait in the outbox for the next connected run.
-async fn open_maybe_connected(ctx: &Ctx) -> Result<(Messenger, bool), AppError> {
+pub(super) async fn open_maybe_connected(ctx: &Ctx) -> Result<(Messenger, bool), AppError> {
     match ctx.client_config() {
         Ok(config) => {
             let m = ctx.open()?;
@@ -32,13 +32,58 @@ async fn open_maybe_connected(ctx: &Ctx) -> Result<(Messenger, bool), AppError> 
     }
 }
 
+/// A peer as a person knows them: the contact's title, else a short ID.
+pub(super) fn title_of(m: &Messenger, peer: &AccountId) -> String {
+    let title = m
+        .contacts()
+        .ok()
+        .and_then(|cs| cs.into_iter().find(|c| c.id == *peer))
+        .map_or_else(|| sotto_client::chat::short_id(peer), |c| c.title());
+    output::shown(&title)
+}
+
 /// `sotto contacts …`.
 pub fn contacts(ctx: &Ctx, cmd: ContactsCmd) -> Result<(), AppError> {
     let m = ctx.open()?;
     match cmd {
         ContactsCmd::Add { id, name } => {
-            let c = m.add_contact(parse_id(&id)?, name.as_deref())?;
+            let id = parse_id(&id)?;
+            // Adding someone again does not quietly rename them.
+            if let Some(old) = m.contacts()?.into_iter().find(|c| c.id == id) {
+                let wanted = name.as_deref().filter(|n| !n.is_empty());
+                if wanted.is_some() && wanted != old.nickname.as_deref() {
+                    return Err(AppError::Usage(format!(
+                        "{id} is already a contact, as {:?}: to rename them, run sotto contacts rename {id} NAME",
+                        old.title()
+                    )));
+                }
+                say!(
+                    "Already a contact: {} ({})",
+                    output::shown(&old.title()),
+                    old.id
+                );
+                return Ok(());
+            }
+            let c = m.add_contact(id, name.as_deref())?;
             say!("Added {} ({})", output::shown(&c.title()), c.id);
+        }
+        ContactsCmd::Rename { contact, name } => {
+            let id = super::resolve(&m, &contact)?;
+            if !m.contacts()?.iter().any(|c| c.id == id) {
+                return Err(AppError::Usage(format!(
+                    "{contact:?} is not a contact: add them with sotto contacts add ID --name NAME"
+                )));
+            }
+            let c = m.add_contact(id, Some(&name))?;
+            say!("Renamed: {} ({})", output::shown(&c.title()), c.id);
+        }
+        ContactsCmd::Remove { contact } => {
+            let id = super::resolve(&m, &contact)?;
+            let title = title_of(&m, &id);
+            m.remove_contact(&id)?;
+            say!(
+                "Removed {title} ({id}). The conversation stays; their new messages arrive as requests."
+            );
         }
         ContactsCmd::List { json } => {
             let list = m.contacts()?;
@@ -111,6 +156,20 @@ pub async fn requests(ctx: &Ctx, cmd: RequestsCmd) -> Result<(), AppError> {
         }
         return Ok(());
     }
+    if let RequestsCmd::Unblock { id } = &cmd {
+        // Local only: the other side was never told of the block.
+        let m = ctx.open()?;
+        let who = parse_id(id)?;
+        if !m.blocked()?.contains(&who) {
+            say!("{who} was not blocked.");
+            return Ok(());
+        }
+        m.unblock(&who)?;
+        say!(
+            "Unblocked {who}: their new messages arrive again (as requests unless they are a contact)."
+        );
+        return Ok(());
+    }
     let (m, _) = open_maybe_connected(ctx).await?;
     let result = async {
         match cmd {
@@ -129,7 +188,7 @@ pub async fn requests(ctx: &Ctx, cmd: RequestsCmd) -> Result<(), AppError> {
                 m.block(&from).await?;
                 say!("Blocked {from}: their messages will be dropped.");
             }
-            RequestsCmd::List { .. } => {}
+            RequestsCmd::List { .. } | RequestsCmd::Unblock { .. } => {}
         }
         Ok::<(), AppError>(())
     }
@@ -141,7 +200,7 @@ pub async fn requests(ctx: &Ctx, cmd: RequestsCmd) -> Result<(), AppError> {
 /// `sotto verify CONTACT [--mark]`.
 pub fn verify(ctx: &Ctx, who: &str, mark: bool) -> Result<(), AppError> {
     let m = ctx.open()?;
-    let peer = m.resolve(who)?;
+    let peer = super::resolve(&m, who)?;
     if mark {
         m.mark_verified(&peer)?;
         say!("Marked {who} verified. You will be warned if their key ever changes.");
@@ -176,7 +235,7 @@ pub fn verify(ctx: &Ctx, who: &str, mark: bool) -> Result<(), AppError> {
 pub async fn disappear(ctx: &Ctx, who: &str, mode: DisappearCmd) -> Result<(), AppError> {
     let (m, _) = open_maybe_connected(ctx).await?;
     let result = async {
-        let peer = m.resolve(who)?;
+        let peer = super::resolve(&m, who)?;
         let mode = match mode {
             DisappearCmd::Off => Disappearing::Off,
             DisappearCmd::AfterSend { duration } => Disappearing::AfterSend(duration),

@@ -117,6 +117,25 @@ fn bootstrap_file_and_comma_list() {
     ));
 }
 
+/// Issue 11, item 9: a missing file is named as one, relative or absolute.
+#[test]
+fn missing_bootstrap_file_says_no_such_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for given in [
+        "nope.txt".to_string(),
+        dir.path().join("nope.txt").display().to_string(),
+    ] {
+        let e = bootstrap_arg(&given, dir.path()).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("no such file"), "{text}");
+        assert!(text.contains("nope.txt"), "{text}");
+        assert!(!text.starts_with("bootstrap address"), "{text}");
+    }
+    // A multiaddr that is wrong is still explained as a multiaddr.
+    let e = bootstrap_arg("/ip4/127.0.0.1/tcp/1", dir.path()).unwrap_err();
+    assert!(e.to_string().contains("/p2p/"), "{e}");
+}
+
 #[test]
 fn bootstrap_needs_peer_id_and_valid_syntax() {
     let e = bootstrap_addr("/ip4/127.0.0.1/tcp/1").unwrap_err();

@@ -61,7 +61,16 @@ impl Messenger {
                 stop_rx.clone(),
             )),
             tokio::spawn(super::purge::run(inner.clone(), stop_rx.clone())),
-            tokio::spawn(forward_paths(inner.clone(), client.path_status(), stop_rx)),
+            tokio::spawn(forward_paths(
+                inner.clone(),
+                client.path_status(),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(forward_wrong_network(
+                inner.clone(),
+                client.wrong_network(),
+                stop_rx,
+            )),
         ];
         let running = Running { stop, tasks };
         match self.inner.running.lock() {
@@ -86,6 +95,20 @@ impl Messenger {
             .client()
             .map(|c| c.node_addrs(node))
             .unwrap_or_default()
+    }
+
+    /// Whether the bootstrap nodes turned out to be on another network
+    /// (`None` when not connected, or when they answered).
+    pub fn wrong_network(&self) -> Option<crate::directory::WrongNetwork> {
+        self.inner
+            .client()
+            .and_then(|c| c.wrong_network().borrow().clone())
+    }
+
+    /// Why nothing can go out yet, while no node of the network is known
+    /// (`None` when not connected or once nodes are known).
+    pub fn bootstrap_problem(&self) -> Option<crate::ClientError> {
+        self.inner.client().and_then(|c| c.bootstrap_problem())
     }
 
     /// Stops the tasks and the network client and flushes the store. Queued
@@ -151,6 +174,23 @@ async fn forward_paths(
     loop {
         let now = rx.borrow_and_update().clone();
         inner.emit(ChatEvent::Path(now));
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Tells front ends when the bootstrap nodes turn out to be on another network.
+async fn forward_wrong_network(
+    inner: Arc<Inner>,
+    mut rx: watch::Receiver<Option<crate::directory::WrongNetwork>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if let Some(w) = rx.borrow_and_update().clone() {
+            inner.emit(ChatEvent::WrongNetwork(w));
+        }
         tokio::select! {
             r = rx.changed() => if r.is_err() { return },
             _ = stop.changed() => return,

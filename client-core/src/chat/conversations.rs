@@ -3,10 +3,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use sotto_protocol::constants::{MAX_CONTENT_IDS, MAX_HASHES_PER_REQUEST};
-use sotto_protocol::envelope::{Content, ContentBody, ContentId, ReceiptKind};
-use sotto_protocol::rpc::{ExpireRequest, MessageHash, Request};
-use sotto_protocol::{AccountId, Namespace};
+use sotto_protocol::AccountId;
+use sotto_protocol::envelope::{Content, ContentBody};
 
 use super::records::{ContactRecord, MsgRecord};
 use super::{
@@ -107,6 +105,12 @@ impl Messenger {
                 if state >= at_least {
                     return Ok(state);
                 }
+                if state == MessageState::Queued
+                    && let Some(w) = self.wrong_network()
+                {
+                    // Through these bootstrap nodes it never will be sent.
+                    return Err(ChatError::WrongNetwork(w));
+                }
                 // Any event (or a lag) is a reason to look again.
                 if let Err(tokio::sync::broadcast::error::RecvError::Closed) = events.recv().await {
                     return Err(ChatError::NotConnected);
@@ -123,6 +127,10 @@ impl Messenger {
                     (MessageState::Queued, None) if self.inner.client().is_none() => {
                         "not connected to the network".into()
                     }
+                    (MessageState::Queued, None) if self.bootstrap_problem().is_some() => self
+                        .bootstrap_problem()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
                     (MessageState::Queued, None)
                         if !matches!(self.path_status(), crate::PathStatus::Ready { .. }) =>
                     {
@@ -199,84 +207,6 @@ impl Messenger {
         Ok(msgs.into_iter().skip(skip).map(|(_, r)| r.msg).collect())
     }
 
-    /// Incoming messages (contacts and requests) not yet marked seen with
-    /// [`Messenger::mark_seen`], oldest first. Reading does not mark them: a
-    /// front end marks what it has shown, so a failure half-way through
-    /// showing them (a closed pipe, a crash) loses nothing.
-    pub fn unseen(&self) -> Result<Vec<ChatMessage>, ChatError> {
-        let s = &self.inner.store;
-        let mut out = Vec::new();
-        for item in s.unseen.iter() {
-            let (_, key) = item?;
-            if let Some(rec) = s.get::<MsgRecord>(&s.messages, &key)? {
-                out.push(rec.msg);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Marks `ids` seen: [`Messenger::unseen`] no longer returns them.
-    pub fn mark_seen(&self, ids: &[MessageId]) -> Result<(), ChatError> {
-        let s = &self.inner.store;
-        let ids: BTreeSet<&MessageId> = ids.iter().collect();
-        for item in s.unseen.iter() {
-            let (k, key) = item?;
-            let seen = match s.get::<MsgRecord>(&s.messages, &key)? {
-                Some(rec) => ids.contains(&rec.msg.id),
-                // Its message is gone (deleted or expired): nothing to show.
-                None => true,
-            };
-            if seen {
-                s.unseen.remove(k)?;
-            }
-        }
-        s.flush()
-    }
-
-    /// [`Messenger::unseen`], all of it marked seen at once: for a front end
-    /// that keeps what it reads (the `sotto` app prints and marks instead).
-    pub fn take_unseen(&self) -> Result<Vec<ChatMessage>, ChatError> {
-        let out = self.unseen()?;
-        let ids: Vec<MessageId> = out.iter().map(|m| m.id).collect();
-        self.mark_seen(&ids)?;
-        Ok(out)
-    }
-
-    /// Marks a conversation read: read receipts (if enabled), and after-read
-    /// timers start here and on the copy the swarm keeps.
-    pub async fn mark_read(&self, peer: &AccountId) -> Result<(), ChatError> {
-        let inner = &self.inner;
-        let who = *peer;
-        let (expiry, hashes) = self.blocking(move |i| i.mark_read_local(&who)).await?;
-        if let (Some(at), Some(client)) = (expiry, inner.client()) {
-            // Shortening the swarm's copies is a network round trip: done in
-            // the background so marking read stays instant. The local copy
-            // already follows the timer, and the swarm's copy expires by its
-            // TTL anyway, so a failure is logged, not fatal.
-            let inner = inner.clone();
-            tokio::spawn(async move {
-                let network = inner.network();
-                for chunk in hashes.chunks(MAX_HASHES_PER_REQUEST) {
-                    let make = |now| match ExpireRequest::signed(
-                        &inner.key,
-                        &network,
-                        Namespace::INBOX,
-                        chunk.to_vec(),
-                        at,
-                        now,
-                    ) {
-                        Ok(r) => Request::Expire(r),
-                        Err(_) => Request::Ping,
-                    };
-                    if let Err(e) = client.swarm_request(&inner.id, make).await {
-                        tracing::warn!("could not shorten the stored copies' expiry: {e}");
-                    }
-                }
-            });
-        }
-        Ok(())
-    }
-
     /// Tells the peer typing started or stopped (nothing if disabled).
     pub async fn set_typing(&self, peer: &AccountId, typing: bool) -> Result<(), ChatError> {
         if !self.settings().typing_indicators {
@@ -289,6 +219,17 @@ impl Messenger {
             Some(sotto_protocol::constants::MIN_TTL_MS),
         )?;
         Ok(())
+    }
+
+    /// One message by id, if this device holds it.
+    pub fn message(&self, id: &MessageId) -> Result<Option<ChatMessage>, ChatError> {
+        Ok(self.inner.store.message(&id.0)?.map(|(_, r)| r.msg))
+    }
+
+    /// How many contents (messages, receipts, notices) wait in the outbox
+    /// to be sent.
+    pub fn pending_sends(&self) -> usize {
+        self.inner.store.outbox.len()
     }
 
     /// Deletes one of this account's own messages on both ends.
@@ -336,60 +277,5 @@ impl Messenger {
     /// The conversation's disappearing timer.
     pub fn disappearing(&self, peer: &AccountId) -> Result<Disappearing, ChatError> {
         Ok(self.inner.store.conv(peer)?.mode)
-    }
-}
-
-impl super::Inner {
-    /// The local part of `mark_read`: states, timers, receipts. Returns the
-    /// after-read expiry for the swarm's copies (corrected clock) and the
-    /// swarm hashes it applies to; the local timers run on the device clock.
-    fn mark_read_local(
-        &self,
-        peer: &AccountId,
-    ) -> Result<(Option<u64>, Vec<MessageHash>), ChatError> {
-        let s = &self.store;
-        let now = self.now();
-        let mode = s.conv(peer)?.mode;
-        let mut ids: Vec<ContentId> = Vec::new();
-        let mut hashes = Vec::new();
-        let mut expiry = None;
-        for (key, rec) in s.conversation(peer)? {
-            if rec.msg.outgoing || rec.msg.state >= MessageState::Read || rec.msg.request {
-                continue;
-            }
-            let mut new = rec.clone();
-            new.msg.state = MessageState::Read;
-            if let Disappearing::AfterRead(d) = mode {
-                let local = self.device_now().saturating_add(ms(d));
-                new.msg.expires_at = Some(rec.msg.expires_at.map_or(local, |e| e.min(local)));
-                expiry = Some(now.saturating_add(ms(d)));
-                hashes.extend(rec.hash);
-            }
-            s.update_message(&key, &rec, &new)?;
-            ids.push(rec.msg.id.0);
-        }
-        if self.settings_read_receipts() && s.contacts.contains_key(peer.as_bytes())? {
-            for chunk in ids.chunks(MAX_CONTENT_IDS) {
-                self.enqueue(
-                    peer,
-                    ContentBody::Receipt {
-                        kind: ReceiptKind::Read,
-                        ids: chunk.to_vec(),
-                    },
-                    None,
-                )?;
-            }
-        }
-        s.flush()?;
-        Ok((expiry, hashes))
-    }
-
-    fn settings_read_receipts(&self) -> bool {
-        let s = &self.store;
-        s.get::<super::Settings>(&s.meta, b"settings")
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-            .read_receipts
     }
 }

@@ -76,6 +76,9 @@ pub enum ChatError {
     /// The network failed.
     #[error("network: {0}")]
     Network(String),
+    /// The bootstrap nodes are on another network than this client.
+    #[error("{0}")]
+    WrongNetwork(crate::directory::WrongNetwork),
 }
 
 impl From<sled::Error> for ChatError {
@@ -95,6 +98,9 @@ impl From<sled::transaction::TransactionError<ChatError>> for ChatError {
 
 impl From<crate::ClientError> for ChatError {
     fn from(e: crate::ClientError) -> Self {
-        ChatError::Network(e.to_string())
+        match e {
+            crate::ClientError::WrongNetwork(w) => ChatError::WrongNetwork(w),
+            other => ChatError::Network(other.to_string()),
+        }
     }
 }

@@ -37,8 +37,8 @@ fn key() -> AccountKey {
     AccountKey::from_entropy(rand::random())
 }
 
-#[test]
-fn bad_input_is_counted_and_never_delivered() {
+#[tokio::test]
+async fn bad_input_is_counted_and_never_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let m = user(&dir);
     let inner = &m.inner;
@@ -69,11 +69,11 @@ fn bad_input_is_counted_and_never_delivered() {
     assert!(!inner.accept(&raw(&m, same_id)).unwrap());
     assert_eq!(m.counters().duplicates, 2);
     assert_eq!(m.requests().unwrap().len(), 1);
-    assert_eq!(m.take_unseen().unwrap().len(), 1);
+    assert_eq!(m.take_unseen().await.unwrap().len(), 1);
 }
 
-#[test]
-fn unseen_messages_stay_until_marked_seen() {
+#[tokio::test]
+async fn unseen_messages_stay_until_marked_read() {
     let dir = tempfile::tempdir().unwrap();
     let m = user(&dir);
     let sender = key();
@@ -86,12 +86,57 @@ fn unseen_messages_stay_until_marked_seen() {
     assert_eq!(first.len(), 2);
     assert_eq!(m.unseen().unwrap(), first);
     // Only what was marked is gone.
-    m.mark_seen(&[first[0].id]).unwrap();
+    m.mark_messages_read(&[first[0].id]).await.unwrap();
     let left = m.unseen().unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].text, first[1].text);
-    assert_eq!(m.take_unseen().unwrap().len(), 1);
+    assert_eq!(m.take_unseen().await.unwrap().len(), 1);
     assert!(m.unseen().unwrap().is_empty());
+}
+
+/// Issue 11, item 6: one notion of "read" whichever front end showed it.
+#[tokio::test]
+async fn read_in_one_front_end_is_not_new_in_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = user(&dir);
+    let (friend_key, other_key) = (key(), key());
+    let (friend, other) = (friend_key.account_id(), other_key.account_id());
+    m.add_contact(friend, Some("friend")).unwrap();
+    m.add_contact(other, Some("other")).unwrap();
+    for (k, text) in [(&friend_key, "a"), (&friend_key, "b"), (&other_key, "c")] {
+        let (msg, _) = envelope_to(&m, k, ContentBody::Text { text: text.into() });
+        assert!(m.inner.accept(&msg).unwrap());
+    }
+    let unread = |peer| {
+        m.conversations()
+            .unwrap()
+            .into_iter()
+            .find(|c| c.peer == peer)
+            .unwrap()
+            .unread
+    };
+    assert_eq!(m.unseen().unwrap().len(), 3);
+    assert_eq!(unread(friend), 2);
+
+    // The terminal UI opens the conversation with `friend`: its messages are
+    // no longer new for `inbox`, the other conversation's still are.
+    m.mark_read(&friend).await.unwrap();
+    let new: Vec<String> = m.unseen().unwrap().into_iter().map(|x| x.text).collect();
+    assert_eq!(new, ["c"]);
+    assert_eq!(unread(friend), 0);
+
+    // `inbox` prints the other one: read in the UI's list as well.
+    let shown = m.unseen().unwrap();
+    m.mark_messages_read(&[shown[0].id]).await.unwrap();
+    assert!(m.unseen().unwrap().is_empty());
+    assert_eq!(unread(other), 0);
+    let states: Vec<MessageState> = m
+        .messages(&other, 10)
+        .unwrap()
+        .into_iter()
+        .map(|x| x.state)
+        .collect();
+    assert_eq!(states, [MessageState::Read]);
 }
 
 #[tokio::test]
@@ -241,5 +286,39 @@ fn a_stored_code_that_no_longer_matches_is_changed() {
     assert_eq!(
         m.verification(&peer).unwrap().status,
         VerificationStatus::Changed
+    );
+}
+
+/// Issue 11, item 3: a message another receive round brought (the background
+/// loop's) ends a long wait at once.
+#[tokio::test]
+async fn waiting_ends_when_any_round_brings_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = user(&dir);
+    let waiter = tokio::spawn({
+        let m = m.clone();
+        async move { m.wait_unseen(std::time::Duration::from_secs(3600)).await }
+    });
+    // The waiter is waiting (subscribed, found nothing) before the message
+    // comes, so only the event can wake it.
+    while m.inner.events.receiver_count() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let (msg, _) = envelope_to(&m, &key(), ContentBody::Text { text: "now".into() });
+    assert!(m.inner.accept(&msg).unwrap());
+    let got = tokio::time::timeout(std::time::Duration::from_secs(60), waiter)
+        .await
+        .expect("the wait did not end when the message came")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].text, "now");
+    // Nothing new: an empty answer once the (short) wait is over.
+    m.mark_messages_read(&[got[0].id]).await.unwrap();
+    assert!(
+        m.wait_unseen(std::time::Duration::from_millis(10))
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

@@ -310,6 +310,9 @@ pub enum ChatEvent {
     },
     /// The network's path state changed.
     Path(PathStatus),
+    /// The bootstrap nodes turned out to be on another network: nothing
+    /// will be sent or received until the settings change.
+    WrongNetwork(crate::directory::WrongNetwork),
 }
 
 /// What the receive loop refused or dropped, by reason (never silently).

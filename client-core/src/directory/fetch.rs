@@ -23,6 +23,12 @@ pub enum FetchError {
     /// Every bootstrap node failed.
     #[error("no bootstrap node answered with a directory: {0}")]
     AllFailed(String),
+    /// No bootstrap node answered, and at least one is on another network.
+    #[error("the bootstrap nodes belong to {}", theirs.as_deref().map_or_else(|| "another network".to_string(), |t| format!("network {t:?}")))]
+    WrongNetwork {
+        /// Their network, when one said which.
+        theirs: Option<String>,
+    },
 }
 
 /// The raw records of the first bootstrap node in `bootstrap` that answers
@@ -37,13 +43,22 @@ pub async fn fetch(
 ) -> Result<Vec<SignedNodeRecord>, FetchError> {
     let mut last_error = None;
     let mut any = false;
+    let mut wrong: Option<Option<String>> = None;
     for addr in bootstrap {
         let Some((peer, base)) = split_peer(addr) else {
             continue;
         };
         any = true;
-        match fetch_from(net, peer, base, &now, rejected).await {
+        match fetch_from(net, peer, base.clone(), &now, rejected).await {
             Ok(records) => return Ok(records),
+            Err(PageError::Net(NetError::Unsupported)) => {
+                // It does not speak our protocol: ask which network it is on,
+                // once one has said (the others are most likely the same).
+                rejected.inc("directory", "wrong_network");
+                if !matches!(wrong, Some(Some(_))) {
+                    wrong = Some(net.network_of(peer, vec![base]).await);
+                }
+            }
             Err(e) => {
                 tracing::debug!("directory fetch from a bootstrap node failed: {e}");
                 last_error = Some(e);
@@ -52,6 +67,9 @@ pub async fn fetch(
     }
     if !any {
         return Err(FetchError::NoBootstrap);
+    }
+    if let Some(theirs) = wrong {
+        return Err(FetchError::WrongNetwork { theirs });
     }
     Err(FetchError::AllFailed(
         last_error.map_or_else(|| "no answer".into(), |e| e.to_string()),

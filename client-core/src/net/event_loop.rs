@@ -31,6 +31,7 @@ pub(super) struct EventLoop {
 enum ProtoKey {
     Rpc,
     Onion,
+    Identify,
 }
 
 impl EventLoop {
@@ -83,6 +84,10 @@ impl EventLoop {
                 ProtoKey::Onion,
                 behaviour.onion.send_request(&cmd.peer, cmd.bytes),
             ),
+            Proto::Identify => (
+                ProtoKey::Identify,
+                behaviour.identify.send_request(&cmd.peer, cmd.bytes),
+            ),
         };
         self.outstanding.insert((key, id), cmd.reply);
     }
@@ -91,6 +96,7 @@ impl EventLoop {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Rpc(e)) => self.on_rr(ProtoKey::Rpc, e),
             SwarmEvent::Behaviour(BehaviourEvent::Onion(e)) => self.on_rr(ProtoKey::Onion, e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_rr(ProtoKey::Identify, e),
             _ => {}
         }
     }
@@ -110,6 +116,7 @@ impl EventLoop {
             } => {
                 let err = match error {
                     OutboundFailure::Timeout => NetError::Timeout(self.timeout_of(key)),
+                    OutboundFailure::UnsupportedProtocols => NetError::Unsupported,
                     other => NetError::Unreachable(other.to_string()),
                 };
                 self.finish(key, request_id, Err(err));
@@ -121,7 +128,7 @@ impl EventLoop {
 
     fn timeout_of(&self, key: ProtoKey) -> Duration {
         match key {
-            ProtoKey::Rpc => self.rpc_timeout,
+            ProtoKey::Rpc | ProtoKey::Identify => self.rpc_timeout,
             ProtoKey::Onion => self.onion_timeout,
         }
     }

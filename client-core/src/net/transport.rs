@@ -1,5 +1,6 @@
 //! The client's `Swarm` (transports as `sotto_p2p::build_swarm` makes them for
-//! both sides) with the RPC and onion request-response protocols, outbound only.
+//! both sides) with the RPC and onion request-response protocols and identify asking,
+//! all outbound only.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use sotto_protocol::constants::{
 };
 use sotto_protocol::rpc::rpc_protocol;
 
+use super::identify::{IDENTIFY_PROTOCOL, IdentifyCodec};
 use super::{NetConfig, NetError};
 
 /// How long an unused connection stays open. Long enough that a guard used
@@ -30,6 +32,8 @@ pub(super) struct Behaviour {
     pub(super) rpc: request_response::Behaviour<FrameCodec>,
     /// Onion packets to guards.
     pub(super) onion: request_response::Behaviour<FrameCodec>,
+    /// Asking nodes which network they are on.
+    pub(super) identify: request_response::Behaviour<IdentifyCodec>,
 }
 
 /// The largest onion request and response: the largest size classes.
@@ -59,7 +63,21 @@ fn behaviour(network: &str, cfg: &NetConfig) -> Result<Behaviour, NetError> {
             .with_request_timeout(cfg.onion_timeout)
             .with_max_concurrent_streams(MAX_STREAMS),
     );
-    Ok(Behaviour { rpc, onion })
+    let identify = request_response::Behaviour::with_codec(
+        IdentifyCodec,
+        [(
+            proto(IDENTIFY_PROTOCOL.to_string())?,
+            ProtocolSupport::Outbound,
+        )],
+        request_response::Config::default()
+            .with_request_timeout(cfg.rpc_timeout)
+            .with_max_concurrent_streams(MAX_STREAMS),
+    );
+    Ok(Behaviour {
+        rpc,
+        onion,
+        identify,
+    })
 }
 
 /// A swarm for `keypair` on `network`. Must run inside a tokio runtime.

@@ -11,6 +11,18 @@ pub enum ClientError {
     /// No onion path can be built: too few nodes are known, or none answers.
     #[error("no onion path to the network: check the internet connection; the client keeps trying")]
     NoPath,
+    /// No node of the network is known yet: no bootstrap node has answered,
+    /// with why the last fetch failed, if one was tried. Before a fetch has
+    /// failed nothing is said about the connection.
+    #[error("no node of the network is known yet: {}", match .0 {
+        Some(e) => format!("{e}; check the bootstrap addresses and the internet connection; the client keeps trying"),
+        None => "waiting for a bootstrap node to answer".to_string(),
+    })]
+    NoDirectory(Option<String>),
+    /// The bootstrap nodes are on another network: the client cannot reach
+    /// its own through them.
+    #[error("{0}")]
+    WrongNetwork(crate::directory::WrongNetwork),
     /// The node asked is not in the client's directory.
     #[error("the node asked is not known to this client (its record is missing or expired)")]
     UnknownNode,

@@ -31,7 +31,7 @@ pub(super) async fn swarm_request(
     loop {
         let swarm = inner.dir(|d| d.swarm(account));
         if swarm.is_empty() {
-            return Err(ClientError::NoPath);
+            return Err(inner.no_directory());
         }
         let left: Vec<NodeId> = swarm
             .iter()
