@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
-use sotto_protocol::constants::{KEY_LEN, MAX_RECORD_LEN, RECORD_CLOCK_SKEW_MS};
+use sotto_protocol::constants::{
+    KEY_LEN, MAX_NODE_CLOCK_ERROR_MS, MAX_RECORD_LEN, RECORD_CLOCK_SKEW_MS,
+};
 use sotto_protocol::onion::Hop;
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
 use sotto_protocol::{AccountId, NetworkParams, NodeId, UnixMillis, swarm_for};
@@ -24,11 +26,11 @@ pub use wrong_network::WrongNetwork;
 /// How far ahead of the client's clock a node's own times may be and still
 /// count as now: a record issued, or an onion key made valid, up to this long
 /// "in the future" is used. Nodes may be this far off the network's time
-/// (the protocol's record window), and the client's corrected clock is the
+/// ([`MAX_NODE_CLOCK_ERROR_MS`]), and the client's corrected clock is the
 /// median of a few nodes', so a node 5 min fast that just started or rotated
 /// its key would otherwise be unusable for 5 min to everyone with the right
 /// time, and to a client a little slow for longer.
-pub const CLOCK_MARGIN_MS: u64 = RECORD_CLOCK_SKEW_MS;
+pub const CLOCK_MARGIN_MS: u64 = MAX_NODE_CLOCK_ERROR_MS;
 
 /// The onion key to build packets for at `now`: of the keys not yet expired
 /// (`now < valid_until`, as the node checks) whose window starts no later

@@ -440,9 +440,9 @@ mod tests {
                 .validate_at(NOW)
                 .is_err()
         );
-        // An expiry more than the longest TTL ahead.
+        // An expiry more than the longest TTL (and two node clock errors) ahead.
         let long = RetrievedMessage {
-            expiry: NOW + MAX_TTL_MS + 1,
+            expiry: NOW + MAX_TTL_MS + PEER_CLOCK_TOLERANCE_MS + 1,
             ..msg(NOW + 2, vec![4])
         };
         assert!(long.validate_at(NOW).is_err());
