@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use proptest::prelude::*;
 use sotto_node::store::{
-    FirstPut, PutOutcome, QuotaScope, Store, StoreError, StoreLimits, Usage, charge,
+    FirstPut, PutOutcome, QuotaScope, Store, StoreError, StoreLimits, TOMBSTONE_CHARGE, Usage,
+    charge,
 };
 use sotto_protocol::constants::{MAX_RETRIEVE_BYTES, MAX_TTL_MS};
 use sotto_protocol::rpc::{
@@ -290,13 +291,15 @@ fn delete_leaves_a_tombstone_that_refuses_the_message() {
     .unwrap();
     assert_eq!(s.delete(&del, NOW).unwrap(), vec![m.hash]);
     assert_eq!(hashes(&everything(&s, &a)), vec![keep.hash]);
+    // The two tombstones are charged, the deleted message no longer.
     assert_eq!(
         s.usage(&a).unwrap(),
         Usage {
-            bytes: charge(4),
+            bytes: charge(4) + 2 * TOMBSTONE_CHARGE,
             messages: 1
         }
     );
+    assert_eq!(s.total_bytes().unwrap(), charge(4) + 2 * TOMBSTONE_CHARGE);
     assert_eq!(s.message_count().unwrap(), 1);
 
     // The deleted message and the one never seen are both refused now.
@@ -544,10 +547,60 @@ fn account_quota_refuses_and_keeps_what_was_stored() {
     ));
     s.put(msg(key(2).account_id(), &[1; 1000], NOW), NOW)
         .unwrap();
-    // Deleting makes room.
+    // Deleting makes room: the message's charge less its tombstone's.
     let del = DeleteRequest::signed(&k, NET, Namespace::INBOX, vec![ms[0].hash], NOW).unwrap();
     s.delete(&del, NOW).unwrap();
-    s.put(msg(a, &[9; 1000], NOW + 9), NOW).unwrap();
+    assert_eq!(
+        s.usage(&a).unwrap().bytes,
+        2 * charge(1000) + TOMBSTONE_CHARGE
+    );
+    let room = usize::try_from(charge(1000) - TOMBSTONE_CHARGE - charge(0)).unwrap();
+    assert!(s.put(msg(a, &vec![9; room + 1], NOW + 9), NOW).is_err());
+    s.put(msg(a, &vec![9; room], NOW + 9), NOW).unwrap();
+    assert_eq!(s.usage(&a).unwrap().bytes, limits.max_account_bytes);
+}
+
+#[test]
+fn tombstones_are_charged_until_purged_and_counters_stay_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let k = key(1);
+    let a = k.account_id();
+    let held = msg(a, &[1; 100], NOW);
+    s.put(held.clone(), NOW).unwrap();
+    s.put(msg(key(2).account_id(), b"other", NOW), NOW).unwrap();
+    let unknown = MessageHash([5; 32]);
+    let del =
+        DeleteRequest::signed(&k, NET, Namespace::INBOX, vec![held.hash, unknown], NOW).unwrap();
+    s.delete(&del, NOW).unwrap();
+    let after_delete = Usage {
+        bytes: 2 * TOMBSTONE_CHARGE,
+        messages: 0,
+    };
+    assert_eq!(s.usage(&a).unwrap(), after_delete);
+    assert_eq!(s.total_bytes().unwrap(), 2 * TOMBSTONE_CHARGE + charge(5));
+    assert_eq!(s.message_count().unwrap(), 1);
+    // Deleting again charges nothing more; reopening keeps the charges.
+    s.delete(&del, NOW + 1).unwrap();
+    s.flush().unwrap();
+    drop(s);
+    let s = open(&dir);
+    assert_eq!(s.usage(&a).unwrap(), after_delete);
+    // The held message's tombstone ends with its expiry, the unknown one's
+    // with the longest a message may live: each takes its charge back.
+    assert_eq!(s.purge_expired(held.expiry, 100).unwrap(), 1);
+    assert_eq!(s.usage(&a).unwrap().bytes, TOMBSTONE_CHARGE);
+    assert_eq!(s.purge_expired(del.tombstone_expiry(None), 100).unwrap(), 2);
+    assert_eq!(s.usage(&a).unwrap(), Usage::default());
+    assert_eq!(
+        (s.total_bytes().unwrap(), s.message_count().unwrap()),
+        (0, 0)
+    );
+    // A tombstone handed off with its account is taken back too.
+    s.delete(&del, NOW).unwrap();
+    assert_eq!(s.usage(&a).unwrap().bytes, TOMBSTONE_CHARGE);
+    assert_eq!(s.remove_account(&a).unwrap(), 1);
+    assert_eq!(s.total_bytes().unwrap(), 0);
 }
 
 #[test]
@@ -899,15 +952,22 @@ proptest! {
                 }
             }
             let mut total = Usage::default();
+            let mut total_message_bytes = 0;
             for k in &keys {
                 let a = k.account_id();
                 let held = everything(&s, &a);
+                // Tombstones not purged yet (`now` 0: every item listed).
+                let (items, _) = s.list(&a, None, 1000, 0).unwrap();
+                let tombstones = items.iter().filter(|i| i.is_deleted()).count() as u64;
+                let message_bytes: u64 = held.iter().map(|m| charge(m.data.len())).sum();
                 let want = Usage {
-                    bytes: held.iter().map(|m| charge(m.data.len())).sum(),
+                    bytes: message_bytes + tombstones * TOMBSTONE_CHARGE,
                     messages: held.len() as u64,
                 };
                 prop_assert_eq!(s.usage(&a).unwrap(), want);
-                prop_assert!(want.bytes <= limits.max_account_bytes);
+                // Deletes are never refused, so tombstones may take an account
+                // past its quota; what it stores may not.
+                prop_assert!(message_bytes <= limits.max_account_bytes);
                 for m in &held {
                     prop_assert!(
                         deleted.get(&m.hash).is_none_or(|until| *until <= now),
@@ -916,10 +976,11 @@ proptest! {
                 }
                 total.bytes += want.bytes;
                 total.messages += want.messages;
+                total_message_bytes += message_bytes;
             }
             prop_assert_eq!(s.total_bytes().unwrap(), total.bytes);
             prop_assert_eq!(s.message_count().unwrap(), total.messages);
-            prop_assert!(total.bytes <= limits.max_total_bytes);
+            prop_assert!(total_message_bytes <= limits.max_total_bytes);
         }
     }
 }

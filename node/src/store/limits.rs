@@ -8,19 +8,36 @@ const MIB: u64 = 1024 * 1024;
 /// owner proof, at most 176 bytes, which
 /// [`sotto_protocol::constants::STORED_MESSAGE_OVERHEAD`] rounds to 256), its
 /// entry in `items` (key 64, value up to 59) and its expiry index key (72):
-/// about 450 bytes, rounded up to 512. Charging it means a flood of one-byte messages
-/// fills a quota as surely as large ones do, instead of filling the disk with
-/// index entries that the quota does not see.
+/// about 450 bytes. sled adds a few bytes per entry in its pages (lengths and
+/// a prefix-encoded key), and the account's `usage` entry (48 bytes) is shared
+/// by its messages; rounded up to 512. Charging it means a flood of one-byte
+/// messages fills a quota as surely as large ones do, instead of filling the
+/// disk with index entries that the quota does not see. What sled's log holds
+/// beyond the live data until it reclaims space is not charged: the free-disk
+/// watermark covers that ([`crate::store::SpaceGuard`]).
 pub const PER_MESSAGE_OVERHEAD: u64 = 512;
+
+/// What one tombstone costs until the purge removes it: its entry in `items`
+/// (key 64, value 43) and its expiry index key (72), 179 bytes, plus the
+/// owner's signed delete it refers to in `proofs`. That proof is kept once
+/// however many tombstones share it: about 200 bytes for a delete of one
+/// hash, and about 32 bytes a hash for a delete of many. So a tombstone costs
+/// between about 210 and 390 bytes with sled's per-entry bytes; charged like
+/// a message's overhead, 512, so that deleting a held message never makes its
+/// account use more than before. A fixed charge, because the proof's share
+/// changes as other tombstones sharing it are purged, and a charge must be
+/// taken back exactly as it was given.
+pub const TOMBSTONE_CHARGE: u64 = 512;
 
 /// The byte limits of a node's store. A store past one of them is refused with
 /// [`crate::store::StoreError::QuotaExceeded`]; nothing already stored is ever
 /// dropped to make room (DESIGN §5).
 ///
-/// Each message is charged its data length plus [`PER_MESSAGE_OVERHEAD`].
-/// Tombstones are not charged: they exist only behind an owner's signed delete
-/// (at most 256 hashes each), which the RPC layer rate-limits, and they expire
-/// with the message they stand for (at most 30 days after the delete).
+/// Each message is charged its data length plus [`PER_MESSAGE_OVERHEAD`], and
+/// each tombstone [`TOMBSTONE_CHARGE`] until it is purged. A delete is never
+/// refused for a quota (it is how an owner makes room), so tombstones can take
+/// an account past its limit; its stores are refused until they end (with the
+/// message they stand for, at most 30 days after the delete).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreLimits {
     /// Most bytes charged to one account, over all its namespaces. Default
@@ -69,6 +86,10 @@ mod tests {
         assert_eq!(d.max_total_bytes, 10_737_418_240);
         assert_eq!(d.max_total_bytes / d.max_account_bytes, 204);
         assert_eq!(charge(0), PER_MESSAGE_OVERHEAD);
+        // A tombstone never costs more than the message it replaces.
+        assert!(TOMBSTONE_CHARGE <= charge(0));
+        // Item entry (64 + 43), index key (72) and a lone delete's proof.
+        assert!(TOMBSTONE_CHARGE >= 64 + 43 + 72 + 200);
         // The overhead covers the record's own overhead plus the index keys.
         assert!(PER_MESSAGE_OVERHEAD >= STORED_MESSAGE_OVERHEAD as u64 + 64 + 72);
         assert_eq!(
