@@ -113,16 +113,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Runs `f` on the store on a blocking thread: store calls wait on the disk.
+/// A fatal store error is reported ([`Store::report`]): the node stops on it.
 async fn blocking<T, F>(store: &Store, f: F) -> Result<T, ReplicationError>
 where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 {
+    let reporter = store.clone();
     let store = store.clone();
     tokio::task::spawn_blocking(move || f(&store))
         .await
         .map_err(|e| ReplicationError::Join(e.to_string()))?
-        .map_err(ReplicationError::from)
+        .map_err(|e| {
+            reporter.report(&e);
+            ReplicationError::from(e)
+        })
 }
 
 /// Whether this node is in `account`'s swarm, and the other members with their

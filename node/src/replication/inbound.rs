@@ -94,6 +94,17 @@ impl Replicator {
                     expiries,
                 };
                 let applied = apply::apply(&self.ctx, SOURCE, batch).await?;
+                if applied.disk_full > 0 {
+                    let e = RpcError::new(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "disk nearly full: {} new messages refused; the rest is kept",
+                            applied.disk_full
+                        ),
+                        now,
+                    );
+                    return Ok(NodeResponse::Error(e));
+                }
                 if applied.over_quota > 0 {
                     let e = RpcError::new(
                         ErrorKind::QuotaExceeded,
