@@ -318,12 +318,14 @@ async fn store_gauges_are_true_at_start_and_after_every_store() {
         let charge = i64::try_from(sotto_node::store::charge(50)).unwrap();
         assert_eq!(ctx.metrics.stored_messages.get(), 5);
         assert_eq!(ctx.metrics.stored_bytes.get(), 5 * charge);
-        // A store moves them before its answer, whatever the answer says
+        // A store moves them before its answer (once the node is back in
+        // its own directory, so in the account's swarm), whatever the answer says
         // about the quorum (the node alone is the whole swarm here).
+        net.wait_directories(1).await;
         let req = StoreRequest::unsigned(a, Namespace::INBOX, b"one more".to_vec(), TTL);
-        net.node(0).service().handle(Request::Store(req)).await;
+        let answer = net.node(0).service().handle(Request::Store(req)).await;
         let count = i64::try_from(ctx.store.message_count().unwrap()).unwrap();
-        assert_eq!(count, 6);
+        assert_eq!(count, 6, "{answer:?}");
         assert_eq!(ctx.metrics.stored_messages.get(), count);
         assert_eq!(
             ctx.metrics.stored_bytes.get(),
