@@ -29,6 +29,10 @@ pub const PER_MESSAGE_OVERHEAD: u64 = 512;
 /// taken back exactly as it was given.
 pub const TOMBSTONE_CHARGE: u64 = 512;
 
+// It covers the item entry (64 + 43), the index key (72) and a lone delete's
+// proof (about 200).
+const _: () = assert!(TOMBSTONE_CHARGE >= 64 + 43 + 72 + 200);
+
 /// The byte limits of a node's store. A store past one of them is refused with
 /// [`crate::store::StoreError::QuotaExceeded`]; nothing already stored is ever
 /// dropped to make room (DESIGN §5).
@@ -88,8 +92,6 @@ mod tests {
         assert_eq!(charge(0), PER_MESSAGE_OVERHEAD);
         // A tombstone never costs more than the message it replaces.
         assert!(TOMBSTONE_CHARGE <= charge(0));
-        // Item entry (64 + 43), index key (72) and a lone delete's proof.
-        assert!(TOMBSTONE_CHARGE >= 64 + 43 + 72 + 200);
         // The overhead covers the record's own overhead plus the index keys.
         assert!(PER_MESSAGE_OVERHEAD >= STORED_MESSAGE_OVERHEAD as u64 + 64 + 72);
         assert_eq!(
