@@ -119,15 +119,11 @@ where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 {
-    let reporter = store.clone();
     let store = store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
+    tokio::task::spawn_blocking(move || f(&store).inspect_err(|e| store.report(e)))
         .await
         .map_err(|e| ReplicationError::Join(e.to_string()))?
-        .map_err(|e| {
-            reporter.report(&e);
-            ReplicationError::from(e)
-        })
+        .map_err(ReplicationError::from)
 }
 
 /// Whether this node is in `account`'s swarm, and the other members with their
