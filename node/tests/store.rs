@@ -561,58 +561,6 @@ fn account_quota_refuses_and_keeps_what_was_stored() {
 }
 
 #[test]
-fn tombstones_are_charged_until_purged_and_counters_stay_exact() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir);
-    let k = key(1);
-    let a = k.account_id();
-    let held = msg(a, &[1; 100], NOW);
-    s.put(held.clone(), NOW).unwrap();
-    // Another account's message, due between the two tombstones.
-    let other = StoredMessage::new(
-        key(2).account_id(),
-        Namespace::INBOX,
-        b"other".to_vec(),
-        NOW,
-        2 * DAY_MS,
-    );
-    s.put(other, NOW).unwrap();
-    let unknown = MessageHash([5; 32]);
-    let del =
-        DeleteRequest::signed(&k, NET, Namespace::INBOX, vec![held.hash, unknown], NOW).unwrap();
-    s.delete(&del, NOW).unwrap();
-    let after_delete = Usage {
-        bytes: 2 * TOMBSTONE_CHARGE,
-        messages: 0,
-    };
-    assert_eq!(s.usage(&a).unwrap(), after_delete);
-    assert_eq!(s.total_bytes().unwrap(), 2 * TOMBSTONE_CHARGE + charge(5));
-    assert_eq!(s.message_count().unwrap(), 1);
-    // Deleting again charges nothing more; reopening keeps the charges.
-    s.delete(&del, NOW + 1).unwrap();
-    s.flush().unwrap();
-    drop(s);
-    let s = open(&dir);
-    assert_eq!(s.usage(&a).unwrap(), after_delete);
-    // The held message's tombstone ends with its expiry, the unknown one's
-    // with the longest a message may live: each takes its charge back.
-    assert_eq!(s.purge_expired(held.expiry, 100).unwrap(), 1);
-    assert_eq!(s.usage(&a).unwrap().bytes, TOMBSTONE_CHARGE);
-    assert_eq!(s.purge_expired(del.tombstone_expiry(None), 100).unwrap(), 2);
-    assert_eq!(s.usage(&a).unwrap(), Usage::default());
-    assert_eq!(
-        (s.total_bytes().unwrap(), s.message_count().unwrap()),
-        (0, 0)
-    );
-    // Tombstones handed off with their account are taken back too (neither
-    // hash is held now: two tombstones).
-    s.delete(&del, NOW).unwrap();
-    assert_eq!(s.usage(&a).unwrap().bytes, 2 * TOMBSTONE_CHARGE);
-    assert_eq!(s.remove_account(&a).unwrap(), 2);
-    assert_eq!(s.total_bytes().unwrap(), 0);
-}
-
-#[test]
 fn node_quota_refuses_and_keeps_what_was_stored() {
     let dir = tempfile::tempdir().unwrap();
     let limits = StoreLimits {

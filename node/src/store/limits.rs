@@ -100,4 +100,59 @@ mod tests {
             "about 790 of the largest messages per account"
         );
     }
+
+    #[test]
+    fn tombstones_are_charged_until_purged_and_counters_stay_exact() {
+        use crate::store::{Store, Usage};
+        use sotto_protocol::rpc::{DeleteRequest, MessageHash, StoredMessage};
+        use sotto_protocol::{AccountKey, Namespace};
+        const NOW: u64 = 1_700_000_000_000;
+        const DAY_MS: u64 = 86_400_000;
+
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Store::open(dir.path(), StoreLimits::default()).unwrap();
+        let s = open();
+        let k = AccountKey::from_entropy([1; 16]);
+        let a = k.account_id();
+        let held = StoredMessage::new(a, Namespace::INBOX, vec![1; 100], NOW, DAY_MS);
+        s.put(held.clone(), NOW).unwrap();
+        // Another account's message, due between the two tombstones.
+        let b = AccountKey::from_entropy([2; 16]).account_id();
+        let other = StoredMessage::new(b, Namespace::INBOX, b"other".to_vec(), NOW, 2 * DAY_MS);
+        s.put(other, NOW).unwrap();
+        let unknown = MessageHash([5; 32]);
+        let del =
+            DeleteRequest::signed(&k, "test", Namespace::INBOX, vec![held.hash, unknown], NOW)
+                .unwrap();
+        s.delete(&del, NOW).unwrap();
+        let after_delete = Usage {
+            bytes: 2 * TOMBSTONE_CHARGE,
+            messages: 0,
+        };
+        assert_eq!(s.usage(&a).unwrap(), after_delete);
+        assert_eq!(s.total_bytes().unwrap(), 2 * TOMBSTONE_CHARGE + charge(5));
+        assert_eq!(s.message_count().unwrap(), 1);
+        // Deleting again charges nothing more; reopening keeps the charges.
+        s.delete(&del, NOW + 1).unwrap();
+        s.flush().unwrap();
+        drop(s);
+        let s = open();
+        assert_eq!(s.usage(&a).unwrap(), after_delete);
+        // The held message's tombstone ends with its expiry, the unknown one's
+        // with the longest a message may live: each takes its charge back.
+        assert_eq!(s.purge_expired(held.expiry, 100).unwrap(), 1);
+        assert_eq!(s.usage(&a).unwrap().bytes, TOMBSTONE_CHARGE);
+        assert_eq!(s.purge_expired(del.tombstone_expiry(None), 100).unwrap(), 2);
+        assert_eq!(s.usage(&a).unwrap(), Usage::default());
+        assert_eq!(
+            (s.total_bytes().unwrap(), s.message_count().unwrap()),
+            (0, 0)
+        );
+        // Tombstones handed off with their account are taken back too (neither
+        // hash is held now: two tombstones).
+        s.delete(&del, NOW).unwrap();
+        assert_eq!(s.usage(&a).unwrap().bytes, 2 * TOMBSTONE_CHARGE);
+        assert_eq!(s.remove_account(&a).unwrap(), 2);
+        assert_eq!(s.total_bytes().unwrap(), 0);
+    }
 }
