@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 pub use file::{ConfigError, MAX_CONFIG_FILE_LEN};
 
-use crate::store::StoreLimits;
+use crate::store::{DEFAULT_MIN_FREE_DISK_BYTES, StoreLimits};
 
 /// The whole node configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +58,10 @@ pub struct StoreConfig {
     pub max_account_bytes: u64,
     /// Most bytes the node holds in all.
     pub max_total_bytes: u64,
+    /// New messages are refused (`Unavailable`, "disk nearly full") while the
+    /// store's file system has less than this free; 0 turns the check off.
+    /// Default [`DEFAULT_MIN_FREE_DISK_BYTES`] (256 MiB; the constant says why).
+    pub min_free_disk_bytes: u64,
     /// How often expired messages are purged, ms.
     pub purge_interval_ms: u64,
     /// Most items one purge batch removes.
@@ -69,6 +73,7 @@ impl Default for StoreConfig {
         Self {
             max_account_bytes: StoreLimits::DEFAULT.max_account_bytes,
             max_total_bytes: StoreLimits::DEFAULT.max_total_bytes,
+            min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
             purge_interval_ms: 60_000,
             purge_batch: 1_000,
         }

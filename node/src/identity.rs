@@ -1,6 +1,8 @@
 //! The node's persistent keys in its data directory: the identity key with its
 //! admission proof (`node.key`) and the rotating onion keys (`onion.key`), and
-//! the signed node record made from them (DESIGN §4).
+//! the signed node record made from them (DESIGN §4). The identity key lasts;
+//! the onion keys are replaced at every start of the node
+//! ([`Identity::renew_onion_keys`] says why).
 //!
 //! Both files are mode 0600; a file that group or others can read is refused,
 //! as ssh refuses a private key anyone else can read.
@@ -242,10 +244,27 @@ impl Identity {
         }
     }
 
+    /// Replaces every onion key by a fresh one made at `now`, and saves it. A
+    /// starting node calls it (see `Node::start`): the replay filter that
+    /// covered the keys on disk lived in the memory of the process before, so
+    /// a packet sealed to one of them could be replayed now and make this node
+    /// answer it a second time under the same reply key. A fresh key opens no
+    /// packet made before the start; the record announced at start lists only
+    /// it, and clients holding the old record get their packets refused (as
+    /// for a node that is down) until they fetch the new one.
+    pub fn renew_onion_keys(&self, now: UnixMillis, params: &NetworkParams) -> Result<()> {
+        let mut keys = self.onion_keys();
+        let fresh = vec![OnionKey::fresh(now, params)];
+        onion::write(&self.dir.join(ONION_KEY_FILE), &fresh)?;
+        *keys = fresh;
+        Ok(())
+    }
+
     /// Makes a new current onion key if the current one is a rotation period
     /// old at `now` (or no key is valid at `now`), keeping the previous one
-    /// for its grace period. Saves the keys before using them, so a restart
-    /// never forgets a key a record has published. Returns whether it rotated.
+    /// for its grace period. Saves the keys before using them, so that the file
+    /// always holds the keys in use (a restart replaces them all, see
+    /// [`Identity::renew_onion_keys`]). Returns whether it rotated.
     pub fn rotate_if_due(&self, now: UnixMillis, params: &NetworkParams) -> Result<bool> {
         let mut keys = self.onion_keys();
         match onion::rotated(&keys, now, params) {

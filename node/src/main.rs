@@ -224,15 +224,27 @@ fn run(args: RunArgs) -> CliResult<()> {
         let opts = NodeOptions::new(args.data_dir, config, params);
         let node = Node::start(opts).await.map_err(|e| e.to_string())?;
         tracing::info!(peer_id = %node.context().peer_id, "node running");
+        // A store failure the node cannot go on from ends the process with an
+        // error, so that systemd (Restart=on-failure) starts it again.
+        let failed = |e: std::sync::Arc<str>| {
+            Err(format!(
+                "stopped because the message store failed: {e}; \
+                 check the disk holding the data directory"
+            ))
+        };
         let stopped = tokio::select! {
             r = write_run_info(&node, &data_dir) => {
                 if let Err(e) = r {
                     // Only scripts miss the file; the node itself is fine.
                     tracing::warn!("{e}");
                 }
-                wait_for_signal().await
+                tokio::select! {
+                    r = wait_for_signal() => r,
+                    e = node.failed() => failed(e),
+                }
             }
             r = wait_for_signal() => r,
+            e = node.failed() => failed(e),
         };
         tracing::info!("shutting down");
         let shut = node.shutdown().await.map_err(|e| e.to_string());

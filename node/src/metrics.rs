@@ -93,10 +93,14 @@ pub struct Metrics {
     pub directory_nodes: Gauge,
     /// Peers with an open connection.
     pub connected_peers: Gauge,
-    /// Messages held in the store.
+    /// Messages held in the store: set from the store's counters when the
+    /// node starts and after every change ([`Metrics::observe_store`]).
     pub stored_messages: Gauge,
-    /// Bytes charged in the store.
+    /// Bytes charged in the store (messages and tombstones), kept like
+    /// `stored_messages`.
     pub stored_bytes: Gauge,
+    /// Items the purge skipped because a record of theirs is corrupt.
+    pub store_corrupt_items: Counter,
     /// Replication pushes waiting to be retried.
     pub replication_backlog: Gauge,
     /// Client requests by (kind, outcome).
@@ -120,9 +124,37 @@ pub struct Metrics {
     /// Onion packets this node received as a relay or destination, by
     /// (outcome, `_`).
     pub onion: Family,
+    /// Serializes [`Metrics::observe_store`], so that the last reading set
+    /// is the latest.
+    store_reading: Mutex<()>,
 }
 
 impl Metrics {
+    /// Sets `stored_messages` and `stored_bytes` from `store`'s counters. Called
+    /// when the node starts and after every change to the store. Reading and
+    /// setting happen under one lock: of two calls racing after two writes,
+    /// the one that sets last also read last, so the gauges never stay behind
+    /// the store. The counters are two small `meta` entries that sled keeps in
+    /// memory; a failed read leaves the gauges as they were.
+    pub fn observe_store(&self, store: &crate::store::Store) {
+        let _one_at_a_time = match self.store_reading.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        match (store.message_count(), store.total_bytes()) {
+            (Ok(messages), Ok(bytes)) => {
+                self.stored_messages
+                    .set(i64::try_from(messages).unwrap_or(i64::MAX));
+                self.stored_bytes
+                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                store.report(&e);
+                tracing::warn!(error = %e, "could not read the store's totals");
+            }
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -147,7 +179,7 @@ impl Metrics {
         gauge(
             &mut out,
             "sotto_stored_bytes",
-            "Bytes charged in the store (data plus per-message overhead).",
+            "Bytes charged in the store (data plus per-message overhead, and tombstones).",
             &self.stored_bytes,
         );
         gauge(
@@ -208,6 +240,12 @@ impl Metrics {
             "sotto_purged_messages_total",
             "Messages removed because they expired.",
             &self.purged_messages,
+        );
+        counter(
+            &mut out,
+            "sotto_store_corrupt_items_total",
+            "Due items the purge skipped because a record of theirs is corrupt.",
+            &self.store_corrupt_items,
         );
         family(
             &mut out,

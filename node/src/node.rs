@@ -6,7 +6,12 @@
 //! stops them, and flushes the store last, so everything acknowledged is on disk
 //! when it returns. A node started again on the same data directory has the
 //! same identity and the same messages, and catches up from its swarm by
-//! anti-entropy.
+//! anti-entropy; it gets fresh onion keys ([`Identity::renew_onion_keys`]).
+//!
+//! A fatal failure of the store ([`StoreError::is_fatal`]) stops the node's
+//! tasks and network at once; [`Node::failed`] resolves then, and
+//! `sotto-node run` shuts down and exits non-zero so that its service manager
+//! restarts it on a fresh storage engine.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,7 +36,7 @@ use crate::net::{self, Inbound, NetConfig, NetError};
 use crate::relay::Relay;
 use crate::replication::Replicator;
 use crate::service::Service;
-use crate::store::{Store, StoreError};
+use crate::store::{DiskFree, FreeSpace, SpaceGuard, Store, StoreError};
 
 /// How many directory pulls from newly connected peers run at once.
 const CONCURRENT_PULLS: usize = 4;
@@ -52,6 +57,9 @@ pub struct NodeOptions {
     pub memory: bool,
     /// The node's clock (tests and the simulator skew it).
     pub clock: Arc<Clock>,
+    /// Where the store's free disk space is read from; `None`: `statvfs` on
+    /// the store's directory. Tests put a fake disk here.
+    pub free_space: Option<Arc<dyn FreeSpace>>,
 }
 
 impl NodeOptions {
@@ -63,6 +71,7 @@ impl NodeOptions {
             params,
             memory: false,
             clock: Arc::new(Clock::system()),
+            free_space: None,
         }
     }
 }
@@ -103,7 +112,9 @@ pub struct Node {
     relay: Arc<Relay>,
     replicator: Arc<Replicator>,
     identity: Arc<Identity>,
-    shutdown: watch::Sender<bool>,
+    /// Shared only weakly with the store watcher, so that dropping the node
+    /// still drops the sender, which stops the tasks too.
+    shutdown: Arc<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
     net_task: JoinHandle<()>,
     metrics_addr: Option<SocketAddr>,
@@ -128,23 +139,40 @@ impl Node {
             params,
             memory,
             clock,
+            free_space,
         } = opts;
         let identity = {
             let dir = data_dir.clone();
             let params = params.clone();
-            tokio::task::spawn_blocking(move || Identity::load(&dir, &params))
-                .await
-                .map_err(|e| NodeError::Internal(e.to_string()))??
+            let now = clock.now();
+            tokio::task::spawn_blocking(move || {
+                let identity = Identity::load(&dir, &params)?;
+                // Fresh onion keys at every start, never the ones on disk: the
+                // replay filter that covered those died with the last process
+                // (Identity::renew_onion_keys, docs/ARCHITECTURE.md "Onion
+                // relay"). The record announced below lists only the new key.
+                identity.renew_onion_keys(now, &params)?;
+                Ok::<_, IdentityError>(identity)
+            })
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))??
         };
         let identity = Arc::new(identity);
         let store = {
             let path = data_dir.join("store");
             let limits = config.store.limits();
-            tokio::task::spawn_blocking(move || Store::open(path, limits))
-                .await
-                .map_err(|e| NodeError::Internal(e.to_string()))??
+            let min_free = config.store.min_free_disk_bytes;
+            tokio::task::spawn_blocking(move || {
+                let source = free_space.unwrap_or_else(|| Arc::new(DiskFree::new(&path)));
+                Store::open(&path, limits)
+                    .map(|s| s.with_space_guard(SpaceGuard::new(source, min_free)))
+            })
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))??
         };
         let metrics = Arc::new(Metrics::default());
+        // True from the start, not from the first purge pass.
+        metrics.observe_store(&store);
         let listen = parse_addrs("listen", &config.listen)?;
         let bootstrap = parse_addrs("bootstrap", &config.bootstrap)?;
         let net = net::spawn(
@@ -174,6 +202,7 @@ impl Node {
         let service = Arc::new(Service::new(ctx.clone(), pusher));
         let relay = Relay::new(ctx.clone(), identity.clone(), service.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let shutdown = Arc::new(shutdown);
 
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(dispatch(
@@ -187,6 +216,11 @@ impl Node {
             shutdown_rx.clone(),
         )));
         tasks.extend(replicator.spawn_tasks(shutdown_rx.clone()));
+        tasks.push(tokio::spawn(stop_on_store_failure(
+            ctx.clone(),
+            Arc::downgrade(&shutdown),
+            shutdown_rx.clone(),
+        )));
         tasks.push(announce::spawn(
             ctx.clone(),
             identity.clone(),
@@ -250,6 +284,14 @@ impl Node {
         &self.replicator
     }
 
+    /// Resolves when the store has failed in a way the node cannot go on
+    /// from, with the error. The node stops its tasks and leaves the network
+    /// on its own then; the owner calls [`Node::shutdown`] and, for a process,
+    /// exits non-zero.
+    pub async fn failed(&self) -> Arc<str> {
+        self.ctx.store.failure().await
+    }
+
     /// Where `/metrics` is served, if it is.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
@@ -296,7 +338,10 @@ impl Node {
             }
         }
         if let Err(e) = self.ctx.net.shutdown().await {
-            warn!("the network task did not stop cleanly: {e}");
+            // After a store failure the network was stopped already.
+            if self.ctx.store.failed().is_none() {
+                warn!("the network task did not stop cleanly: {e}");
+            }
         }
         self.net_task.abort();
         let _ = self.net_task.await;
@@ -306,6 +351,32 @@ impl Node {
             .map_err(|e| NodeError::Internal(e.to_string()))??;
         info!(peer = %self.ctx.peer_id, "node stopped; store flushed");
         Ok(())
+    }
+}
+
+/// Waits for a fatal store failure ([`Store::failure`]), then says so in the
+/// log and stops the node's tasks and its network, so that the node leaves
+/// the network instead of staying in it unable to store or purge. Returns
+/// without doing anything when the node shuts down first.
+async fn stop_on_store_failure(
+    ctx: Arc<Context>,
+    stop: std::sync::Weak<watch::Sender<bool>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let failure = tokio::select! {
+        e = ctx.store.failure() => e,
+        // Errs when the node was dropped: a stop too.
+        _ = shutdown.wait_for(|s| *s) => return,
+    };
+    tracing::error!(
+        "the message store failed ({failure}); stopping the node: it leaves the network, \
+         and `sotto-node run` exits non-zero so that its service manager restarts it"
+    );
+    if let Some(stop) = stop.upgrade() {
+        let _ = stop.send(true);
+    }
+    if let Err(e) = ctx.net.shutdown().await {
+        debug!("the network task did not stop cleanly after the store failed: {e}");
     }
 }
 

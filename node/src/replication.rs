@@ -113,13 +113,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Runs `f` on the store on a blocking thread: store calls wait on the disk.
+/// A fatal store error is reported ([`Store::report`]): the node stops on it.
 async fn blocking<T, F>(store: &Store, f: F) -> Result<T, ReplicationError>
 where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
+    tokio::task::spawn_blocking(move || f(&store).inspect_err(|e| store.report(e)))
         .await
         .map_err(|e| ReplicationError::Join(e.to_string()))?
         .map_err(ReplicationError::from)

@@ -108,6 +108,13 @@ impl Service {
     /// The checks after decoding, then the request itself.
     async fn run(&self, request: Request) -> Response {
         let now = self.now();
+        if self.ctx.store.failed().is_some() {
+            // The node is on its way down: say so rather than half-answer.
+            return self.error(
+                ErrorKind::Unavailable,
+                "the node is stopping after a storage failure",
+            );
+        }
         let mut swarm_len = 1;
         if let Some(account) = request.swarm_account() {
             match self.swarm_check(&account) {

@@ -13,7 +13,7 @@
 //! | `proofs` | proof id (blake3 of the signed request) | reference count, then the owner's signed `DeleteRequest` or `ExpireRequest` |
 //! | `expiry` | `due (u64 BE) ‖ account ‖ hash` | empty: when the purge removes the item |
 //! | `usage` | `account` | bytes charged (u64 BE) ‖ messages (u64 BE) |
-//! | `meta` | `format`, `bytes`, `messages`, `store_id` | u64 BE each: on-disk format, node totals, this store's instance |
+//! | `meta` | `format`, `bytes`, `messages`, `store_id`, `charges` | u64 BE each: on-disk format, node totals, this store's instance, which items the totals charge |
 //!
 //! `items` is the one source of truth for the state of a hash; `messages` holds
 //! the data, `seqs` numbers the messages in the order this node took them in
@@ -30,6 +30,14 @@
 //! about every 500 ms); [`Store::flush`] forces them there. A node calls it before
 //! it acknowledges a store, so that an acknowledged message survives a crash.
 //!
+//! ## Full disk and engine failures
+//!
+//! Quotas bound what the store charges; the free-disk watermark
+//! ([`SpaceGuard`]) bounds what the disk can still take, and refuses new
+//! messages with [`StoreError::DiskFull`] before sled runs out of space.
+//! A failure of sled itself (an I/O error) is fatal: callers pass every error
+//! to [`Store::report`], and the node stops on [`Store::failure`].
+//!
 //! ## Clock
 //!
 //! The store never reads a clock: every call whose result depends on time takes
@@ -42,24 +50,30 @@
 //! the RPC layer's.
 
 mod error;
+mod fatal;
 mod keys;
 mod limits;
 mod migrate;
 mod purge;
 mod read;
 mod records;
+mod space;
 mod sync;
 mod tx;
+mod upgrade;
 mod write;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use sled::{Db, Tree};
 use sotto_protocol::AccountId;
 
 pub use error::{QuotaScope, Result, StoreError};
-pub use limits::{PER_MESSAGE_OVERHEAD, StoreLimits, charge};
+pub use limits::{PER_MESSAGE_OVERHEAD, StoreLimits, TOMBSTONE_CHARGE, charge};
+pub use purge::Purged;
 pub use read::{MAX_SCAN, Page};
+pub use space::{DEFAULT_MIN_FREE_DISK_BYTES, DiskFree, FreeSpace, MEASURE_EVERY, SpaceGuard};
 pub use sync::{Accounts, Fetched};
 pub use write::{FirstPut, PutOutcome};
 
@@ -78,11 +92,13 @@ const META_FORMAT: &[u8] = b"format";
 const META_BYTES: &[u8] = b"bytes";
 const META_MESSAGES: &[u8] = b"messages";
 const META_STORE_ID: &[u8] = b"store_id";
+const META_CHARGES: &[u8] = b"charges";
 
 /// How much one account uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Bytes charged ([`charge`] of each held message).
+    /// Bytes charged: [`charge`] of each held message, and
+    /// [`TOMBSTONE_CHARGE`] for each tombstone not purged yet.
     pub bytes: u64,
     /// Messages held (not counting tombstones).
     pub messages: u64,
@@ -104,6 +120,10 @@ pub struct Store {
     limits: StoreLimits,
     /// This store's instance ([`Store::id`]).
     id: u64,
+    /// The free-disk watermark.
+    space: Arc<SpaceGuard>,
+    /// The first fatal engine error.
+    fatal: Arc<fatal::Fatal>,
 }
 
 impl std::fmt::Debug for Store {
@@ -116,10 +136,15 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens the store in the directory `path`, creating it if needed, with
-    /// `limits`. Fails if another process has it open, or if it was written in
-    /// a [`STORE_FORMAT`] this build does not know; a format-1 store is
-    /// migrated first.
+    /// `limits` and no free-disk watermark: the node sets its configured one
+    /// with [`Store::with_space_guard`] (tests and benchmarks, whose data is
+    /// small, run on whatever disk they get). Fails if another process has it
+    /// open, or if it was written in a [`STORE_FORMAT`] this build does not
+    /// know; a format-1 store is migrated first. A store whose counters do not
+    /// charge tombstones yet (written by an older build) is brought up to date
+    /// too.
     pub fn open(path: impl AsRef<Path>, limits: StoreLimits) -> Result<Store> {
+        let path = path.as_ref();
         let db = sled::Config::new()
             .path(path)
             // Said here rather than left to sled's default: the module docs
@@ -141,11 +166,23 @@ impl Store {
             seqs: tree("seqs")?,
             db,
             limits,
+            space: Arc::new(SpaceGuard::new(Arc::new(DiskFree::new(path)), 0)),
+            fatal: Arc::default(),
             id: 0,
         };
         store.check_format()?;
+        store.upgrade_charges()?;
         store.id = store.instance_id()?;
         Ok(store)
+    }
+
+    /// The store with `guard` as its free-disk watermark instead of the
+    /// default (the node's configured watermark; a fake disk in tests). Call
+    /// it before cloning the store: clones made earlier keep the old guard.
+    #[must_use]
+    pub fn with_space_guard(mut self, guard: SpaceGuard) -> Store {
+        self.space = Arc::new(guard);
+        self
     }
 
     fn check_format(&self) -> Result<()> {

@@ -281,3 +281,108 @@ async fn long_poll_over_the_network_returns_within_a_second_of_the_store() {
     .await
     .expect("test took too long");
 }
+
+/// A one-node net whose purge never runs during a test.
+async fn lone_node_without_purges() -> TestNet {
+    let mut net = sotto_node::localnet::LocalNet::new(harness::params());
+    net.base.store.purge_interval_ms = 3_600_000;
+    net.add_node().await.unwrap();
+    let net = TestNet { net };
+    net.wait_directories(1).await;
+    net
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_gauges_are_true_at_start_and_after_every_store() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut net = lone_node_without_purges().await;
+        let key = account(7);
+        let a = key.account_id();
+        let store = net.node(0).context().store.clone();
+        for i in 0..5u8 {
+            let m = sotto_protocol::rpc::StoredMessage::new(
+                a,
+                Namespace::INBOX,
+                vec![i; 50],
+                now(),
+                TTL,
+            );
+            store.put(m, now()).unwrap();
+        }
+        drop(store);
+        net.stop(0).await;
+        net.restart(0).await;
+        // No purge pass has run (its interval is an hour): only the start
+        // can have set them.
+        let ctx = net.node(0).context().clone();
+        let charge = i64::try_from(sotto_node::store::charge(50)).unwrap();
+        assert_eq!(ctx.metrics.stored_messages.get(), 5);
+        assert_eq!(ctx.metrics.stored_bytes.get(), 5 * charge);
+        // A store moves them before its answer (once the node is back in
+        // its own directory, so in the account's swarm), whatever the answer says
+        // about the quorum (the node alone is the whole swarm here).
+        net.wait_directories(1).await;
+        let req = StoreRequest::unsigned(a, Namespace::INBOX, b"one more".to_vec(), TTL);
+        let answer = net.node(0).service().handle(Request::Store(req)).await;
+        let count = i64::try_from(ctx.store.message_count().unwrap()).unwrap();
+        assert_eq!(count, 6, "{answer:?}");
+        assert_eq!(ctx.metrics.stored_messages.get(), count);
+        assert_eq!(
+            ctx.metrics.stored_bytes.get(),
+            i64::try_from(ctx.store.total_bytes().unwrap()).unwrap()
+        );
+        let text = ctx.metrics.render();
+        assert!(text.contains("\nsotto_stored_messages 6\n"), "{text}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fatal_store_failure_stops_the_node() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut net = lone_node_without_purges().await;
+        let client = net.client().await;
+        let peer = net.slots[0].peer;
+        assert!(matches!(
+            client.rpc(peer, Request::Ping).await,
+            Response::Pong { .. }
+        ));
+        let ctx = net.node(0).context().clone();
+        // Not fatal: a corrupt record concerns one item.
+        ctx.store.report(&sotto_node::StoreError::Corrupt {
+            tree: "items",
+            key: "00".into(),
+            reason: "test".into(),
+        });
+        assert!(ctx.store.failed().is_none());
+        // What sled returns once the disk failed under it.
+        let io = sotto_node::StoreError::Engine {
+            op: "put",
+            source: Box::new(sled::Error::Io(std::io::Error::other("disk gone"))),
+        };
+        ctx.store.report(&io);
+        let why = tokio::time::timeout(Duration::from_secs(10), net.node(0).failed())
+            .await
+            .expect("the node saw the failure");
+        assert!(why.contains("disk gone"), "{why}");
+        // It answers no request now and has left the network.
+        match net.node(0).service().handle(Request::Ping).await {
+            Response::Error(e) => {
+                assert_eq!(e.kind, sotto_protocol::rpc::ErrorKind::Unavailable);
+            }
+            other => panic!("{other:?}"),
+        }
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while client.handle.rpc(peer, Request::Ping).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the node left the network");
+        // And its owner can still shut it down cleanly.
+        net.stop(0).await;
+    })
+    .await
+    .unwrap();
+}

@@ -246,3 +246,65 @@ async fn tampered_replayed_and_malformed_packets_never_reach_the_destination() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_restart_packets_sealed_to_the_old_onion_key_are_refused() {
+    tokio::time::timeout(LIMIT, async {
+        let mut net = TestNet::start(2).await;
+        let client = net.client().await;
+        let guard = net.slots[0].peer;
+        let before: Vec<_> = net
+            .node(0)
+            .identity()
+            .onion_secrets()
+            .iter()
+            .map(|k| k.entry.key)
+            .collect();
+        // Node 0 as the whole path (guard and destination): two packets
+        // sealed to the key it has now; the first is answered before the
+        // restart, as a previous hop would have seen it.
+        let path = [Hop {
+            node: net.slots[0].node_id,
+            onion_key: before[0],
+        }];
+        let (answered, answered_state) = build(30, &path, &Request::Ping);
+        let (unsent, _) = build(31, &path, &Request::Ping);
+        let pong = destination_answer(&client, guard, answered.clone(), &answered_state).await;
+        assert!(matches!(pong, Response::Pong { .. }), "{pong:?}");
+
+        net.stop(0).await;
+        net.restart(0).await;
+        let after = net.node(0).identity().onion_secrets();
+        assert_eq!(after.len(), 1, "only the fresh key");
+        assert!(
+            !before.contains(&after[0].entry.key),
+            "a key from before the restart"
+        );
+
+        // The replay of the answered packet and the packet never sent: the
+        // node's new replay filter has no tag of either, and neither opens.
+        for packet in [answered, unsent] {
+            let answer = client.handle.onion(guard, packet).await.unwrap();
+            assert!(answer.is_empty());
+        }
+        assert_eq!(outcome(&net, 0, "delivered"), 0);
+        assert_eq!(
+            net.node(0)
+                .context()
+                .metrics
+                .rejected
+                .get("onion", "not_for_this_node"),
+            2
+        );
+        // A packet sealed to the new key is answered.
+        let path = [Hop {
+            node: net.slots[0].node_id,
+            onion_key: after[0].entry.key,
+        }];
+        let (packet, state) = build(32, &path, &Request::Ping);
+        let pong = destination_answer(&client, guard, packet, &state).await;
+        assert!(matches!(pong, Response::Pong { .. }), "{pong:?}");
+    })
+    .await
+    .unwrap();
+}

@@ -15,12 +15,13 @@
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use sotto_node::config::NodeConfig;
 use sotto_node::context::Push;
-use sotto_node::store::charge;
+use sotto_node::store::{FreeSpace, charge};
 use sotto_protocol::constants::MAX_RPC_REQUEST_LEN;
 use sotto_protocol::rpc::{
     DeleteRequest, ErrorKind, ExpireRequest, Request, Response, RetrieveRequest,
@@ -244,6 +245,79 @@ async fn the_account_quota_refuses_and_keeps_what_it_has() {
     got.sort();
     assert_eq!(got, kept);
     assert_eq!(n.ctx.metrics.requests.get("store", "quota_exceeded"), 1);
+}
+
+/// A disk whose free space the test sets.
+#[derive(Debug)]
+struct FakeDisk(AtomicU64);
+
+impl FreeSpace for FakeDisk {
+    fn available(&self) -> std::io::Result<u64> {
+        Ok(self.0.load(Ordering::Relaxed))
+    }
+}
+
+#[tokio::test]
+async fn a_disk_at_its_watermark_refuses_new_stores_and_keeps_what_it_acknowledged() {
+    const MIB: u64 = 1 << 20;
+    let config = NodeConfig::default();
+    let min_free = config.store.min_free_disk_bytes;
+    assert_eq!(min_free, 256 * MIB, "the documented default");
+    let disk = Arc::new(FakeDisk(AtomicU64::new(min_free + 9 * MIB + MIB / 2)));
+    let n = node(Setup {
+        config,
+        free_space: Some(disk.clone()),
+        ..Setup::default()
+    });
+    let key = owner();
+    let account = key.account_id();
+    let gauges = || {
+        let m = &n.ctx.metrics;
+        (m.stored_messages.get(), m.stored_bytes.get())
+    };
+    // Each store takes a MiB of the fake disk, as sled's log might: ten fit
+    // above the watermark, the eleventh does not.
+    let mut kept = Vec::new();
+    let refused = loop {
+        let data = vec![u8::try_from(kept.len()).unwrap(); 1000];
+        match n.service.handle(inbox_store(account, &data)).await {
+            Response::Stored { .. } => {
+                kept.push(data);
+                disk.0.fetch_sub(MIB, Ordering::Relaxed);
+                // The gauges follow every store at once.
+                let count = i64::try_from(kept.len()).unwrap();
+                assert_eq!(
+                    gauges(),
+                    (count, count * i64::try_from(charge(1000)).unwrap())
+                );
+            }
+            Response::Error(e) => break e,
+            other => panic!("{other:?}"),
+        }
+        assert!(kept.len() <= 10, "stored past the watermark");
+    };
+    assert_eq!(kept.len(), 10);
+    assert_eq!(refused.kind, ErrorKind::Unavailable);
+    assert!(refused.message.contains("disk nearly full"), "{refused}");
+    assert_eq!(n.ctx.metrics.requests.get("store", "unavailable"), 1);
+    // Everything acknowledged is still there, and the node still answers a
+    // store of a message it holds (it adds nothing to the disk).
+    let mut got = data_of(n.service.handle(retrieve(&key, 0, now())).await);
+    got.sort();
+    assert_eq!(got, kept);
+    let again = n.service.handle(inbox_store(account, &kept[3])).await;
+    assert!(matches!(again, Response::Stored { .. }), "{again:?}");
+    // Deletes still work below the watermark, and free space.
+    let hash = sotto_protocol::rpc::MessageHash::compute(&account, Namespace::INBOX, &kept[0]);
+    let delete = DeleteRequest::signed(&key, NET, Namespace::INBOX, vec![hash], now()).unwrap();
+    let deleted = n.service.handle(Request::Delete(delete)).await;
+    assert!(matches!(deleted, Response::Deleted { .. }), "{deleted:?}");
+    assert_eq!(gauges().0, 9);
+    // Once the disk has room again, stores are taken again.
+    disk.0.fetch_add(100 * MIB, Ordering::Relaxed);
+    let r = n.service.handle(inbox_store(account, b"room again")).await;
+    assert!(matches!(r, Response::Stored { .. }), "{r:?}");
+    assert_eq!(gauges().0, 10);
 }
 
 #[tokio::test]

@@ -265,3 +265,26 @@ fn missing_onion_key_is_replaced() {
     );
     assert!(dir.path().join(ONION_KEY_FILE).exists());
 }
+
+#[test]
+fn renewing_replaces_every_onion_key_and_saves_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = devnet();
+    let id = Identity::init(dir.path(), &params).unwrap();
+    let t0 = id.onion_secrets()[0].entry.valid_from;
+    assert!(
+        id.rotate_if_due(t0 + params.onion_key_rotation_ms, &params)
+            .unwrap()
+    );
+    let before: Vec<_> = id.onion_secrets().iter().map(|k| k.entry.key).collect();
+    assert_eq!(before.len(), 2);
+    let t1 = t0 + params.onion_key_rotation_ms + 5;
+    id.renew_onion_keys(t1, &params).unwrap();
+    let after = id.onion_secrets();
+    assert_eq!(after.len(), 1);
+    assert!(!before.contains(&after[0].entry.key));
+    assert_eq!(after[0].entry.valid_from, t1);
+    let reloaded = Identity::load(dir.path(), &params).unwrap().onion_secrets();
+    assert_eq!(reloaded.len(), 1);
+    assert_eq!(reloaded[0].entry, after[0].entry);
+}

@@ -21,6 +21,8 @@ pub(super) struct Applied {
     pub new_messages: u32,
     /// Messages refused because an account or the node is over its quota.
     pub over_quota: u32,
+    /// New messages refused because the disk is at its free-space watermark.
+    pub disk_full: u32,
 }
 
 /// A batch of items, already decoded, validated and authorized by the caller.
@@ -41,8 +43,10 @@ pub(super) struct Batch {
 ///
 /// Messages go first, then expiry changes (they need the message present),
 /// then deletes. A message the owner deleted or that has expired is skipped:
-/// the sender's copy is stale, not wrong. A message over a quota is skipped and
-/// counted in [`Applied::over_quota`]; the rest of the batch is still kept.
+/// the sender's copy is stale, not wrong. A message over a quota, or new while
+/// the disk is at its watermark, is skipped and counted in
+/// [`Applied::over_quota`] or [`Applied::disk_full`]; the rest of the batch is
+/// still kept (deletes and expiry changes free space, so they always are).
 pub(super) async fn apply(
     ctx: &Context,
     source: &'static str,
@@ -95,6 +99,10 @@ pub(super) async fn apply(
                     applied.over_quota = applied.over_quota.saturating_add(1);
                     false
                 }
+                Err(StoreError::DiskFull { .. }) => {
+                    applied.disk_full = applied.disk_full.saturating_add(1);
+                    false
+                }
                 Err(StoreError::Deleted { .. } | StoreError::Expired { .. }) => false,
                 Err(e) => return Err(e),
             };
@@ -114,6 +122,10 @@ pub(super) async fn apply(
     for _ in 0..applied.over_quota {
         ctx.metrics.rejected.inc(source, "quota_exceeded");
     }
+    for _ in 0..applied.disk_full {
+        ctx.metrics.rejected.inc(source, "disk_full");
+    }
+    ctx.metrics.observe_store(&ctx.store);
     for (account, namespace) in &touched {
         ctx.waiters.wake(account, *namespace);
     }

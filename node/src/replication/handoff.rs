@@ -83,6 +83,7 @@ impl Replicator {
                         ctx.metrics
                             .handed_off_messages
                             .add(u64::try_from(n).unwrap_or(u64::MAX));
+                        ctx.metrics.observe_store(&ctx.store);
                     }
                     Err(e) => tracing::warn!(error = %e, "could not remove a handed-off account"),
                 }
@@ -149,21 +150,22 @@ impl Replicator {
     }
 
     /// Removes everything expired, batch after batch until a batch is not full,
-    /// and updates the stored-messages and stored-bytes gauges. Returns how
-    /// many items it removed.
+    /// counts what it removed and the corrupt items it skipped, and updates the
+    /// stored-messages and stored-bytes gauges. Returns how many items it
+    /// removed.
     pub async fn purge_once(&self) -> usize {
         let ctx = &self.ctx;
         let batch = ctx.config.store.purge_batch.max(1);
         let mut total = 0usize;
         loop {
             let now = ctx.clock.now();
-            match blocking(&ctx.store, move |s| s.purge_expired(now, batch)).await {
-                Ok(n) => {
-                    total = total.saturating_add(n);
-                    ctx.metrics
-                        .purged_messages
-                        .add(u64::try_from(n).unwrap_or(u64::MAX));
-                    if n < batch {
+            match blocking(&ctx.store, move |s| s.purge(now, batch)).await {
+                Ok(p) => {
+                    total = total.saturating_add(p.removed);
+                    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+                    ctx.metrics.purged_messages.add(count(p.removed));
+                    ctx.metrics.store_corrupt_items.add(count(p.corrupt));
+                    if p.scanned < batch {
                         break;
                     }
                 }
@@ -173,17 +175,7 @@ impl Replicator {
                 }
             }
         }
-        match blocking(&ctx.store, |s| Ok((s.message_count()?, s.total_bytes()?))).await {
-            Ok((messages, bytes)) => {
-                ctx.metrics
-                    .stored_messages
-                    .set(i64::try_from(messages).unwrap_or(i64::MAX));
-                ctx.metrics
-                    .stored_bytes
-                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
-            }
-            Err(e) => tracing::warn!(error = %e, "could not read the store's totals"),
-        }
+        ctx.metrics.observe_store(&ctx.store);
         total
     }
 }

@@ -29,10 +29,14 @@ where
 }
 
 impl Service {
-    /// The answer for a failed store call during `op`: refusals (quota,
-    /// deleted, expired) say what the client can do; failures of the node are
-    /// logged for the operator and answered without their details.
+    /// The answer for a failed store call during `op`: refusals (quota, disk
+    /// watermark, deleted, expired) say what the client can do; failures of
+    /// the node are logged for the operator and answered without their
+    /// details, and a fatal one stops the node ([`crate::store::Store::report`]).
     pub(super) fn failure(&self, op: &'static str, failure: Failure) -> Response {
+        if let Failure::Store(e) = &failure {
+            self.ctx.store.report(e);
+        }
         match failure {
             Failure::Store(e @ StoreError::QuotaExceeded { .. }) => {
                 // The store's message names the scope (account or node) and
@@ -40,8 +44,20 @@ impl Service {
                 // whether to wait or to try another swarm member.
                 self.error(ErrorKind::QuotaExceeded, e.to_string())
             }
+            Failure::Store(e @ StoreError::DiskFull { .. }) => {
+                // Another member of the swarm can take it: `Unavailable` tells
+                // the client to try one, and the message says why.
+                self.error(ErrorKind::Unavailable, e.to_string())
+            }
             Failure::Store(e @ (StoreError::Deleted { .. } | StoreError::Expired { .. })) => {
                 self.error(ErrorKind::BadRequest, e.to_string())
+            }
+            Failure::Store(e) if e.is_fatal() => {
+                // Logged once, by the node as it stops.
+                self.error(
+                    ErrorKind::Unavailable,
+                    "the node is stopping after a storage failure",
+                )
             }
             Failure::Store(e) => {
                 tracing::error!(op, "store failure: {e}");

@@ -78,6 +78,7 @@ impl Service {
             Err(f) => return self.failure("store", f),
         };
         if changed {
+            self.ctx.metrics.observe_store(&self.ctx.store);
             self.ctx
                 .waiters
                 .wake(&kept.message.account, kept.message.namespace);
@@ -128,6 +129,7 @@ impl Service {
         .await;
         match deleted {
             Ok(hashes) => {
+                self.ctx.metrics.observe_store(&self.ctx.store);
                 self.push_in_background("delete", Push::Delete(req));
                 Response::Deleted { hashes }
             }
@@ -147,6 +149,9 @@ impl Service {
         .await;
         match changed {
             Ok(hashes) => {
+                // An expiry change moves records but charges nothing; read
+                // anyway, so that every change is followed by a reading.
+                self.ctx.metrics.observe_store(&self.ctx.store);
                 let expiry = req.expiry;
                 self.push_in_background("expire", Push::Expire(req));
                 Response::Expired { hashes, expiry }

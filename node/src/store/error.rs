@@ -65,8 +65,23 @@ pub enum StoreError {
         now: UnixMillis,
     },
 
+    /// The disk holding the store is nearly full: a new message would leave
+    /// less than the free-space watermark (`[store] min_free_disk_bytes`).
+    /// Nothing was written, and everything stored before is intact; deletes,
+    /// expiry changes and the purge still work, and free space.
+    #[error(
+        "disk nearly full: {available} bytes free on this node, which keeps at least {min_free} \
+         free; new messages are refused until expired ones are purged or the operator frees space"
+    )]
+    DiskFull {
+        /// Free bytes by the last measurement, less what was admitted since.
+        available: u64,
+        /// The watermark.
+        min_free: u64,
+    },
+
     /// The storage engine failed (I/O error, full disk, a file another process
-    /// holds). The operation did not happen.
+    /// holds). The operation did not happen. See [`StoreError::is_fatal`].
     #[error("store {op} failed in the storage engine: {source}")]
     Engine {
         /// What the store was doing.
@@ -134,14 +149,34 @@ impl StoreError {
         }
     }
 
-    /// Whether this is a refusal of the request (quota, deleted, expired) rather
-    /// than a failure of the node.
+    /// Whether this is a refusal of the request (quota, disk watermark,
+    /// deleted, expired) rather than a failure of the node.
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
             StoreError::QuotaExceeded { .. }
+                | StoreError::DiskFull { .. }
                 | StoreError::Deleted { .. }
                 | StoreError::Expired { .. }
+        )
+    }
+
+    /// Whether the storage engine itself failed in a way the node cannot go on
+    /// from: an I/O error (out of space, a failing disk), corruption of sled's
+    /// own files, or a bug sled reports. sled 0.34 fails every later write
+    /// after such an error, so a node that kept running would stay in the
+    /// directory unable to store or purge; it stops instead, and its service
+    /// manager restarts it. A corrupt record of ours ([`StoreError::Corrupt`])
+    /// is not fatal: it concerns one item, which the caller skips or refuses.
+    pub fn is_fatal(&self) -> bool {
+        let StoreError::Engine { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source.downcast_ref::<sled::Error>(),
+            Some(
+                sled::Error::Io(_) | sled::Error::Corruption { .. } | sled::Error::ReportableBug(_)
+            )
         )
     }
 }
@@ -166,10 +201,25 @@ mod tests {
         assert!(e.is_refusal());
         assert!(e.to_string().contains("account storage quota exceeded"));
         let c = StoreError::corrupt("items", &[0xab, 0x01], "too short");
-        assert!(!c.is_refusal());
+        assert!(!c.is_refusal() && !c.is_fatal());
         assert_eq!(
             c.to_string(),
             "corrupt record in tree items at key ab01: too short"
         );
+    }
+
+    #[test]
+    fn engine_io_errors_are_fatal_and_others_are_not() {
+        let io = StoreError::engine("put", sled::Error::Io(std::io::Error::other("ENOSPC")));
+        assert!(io.is_fatal() && !io.is_refusal());
+        let bug = StoreError::engine("put", sled::Error::ReportableBug("x".into()));
+        assert!(bug.is_fatal());
+        let gone = StoreError::engine("put", sled::Error::CollectionNotFound(vec![1].into()));
+        assert!(!gone.is_fatal());
+        let full = StoreError::DiskFull {
+            available: 1,
+            min_free: 2,
+        };
+        assert!(full.is_refusal() && !full.is_fatal());
     }
 }

@@ -8,19 +8,40 @@ const MIB: u64 = 1024 * 1024;
 /// owner proof, at most 176 bytes, which
 /// [`sotto_protocol::constants::STORED_MESSAGE_OVERHEAD`] rounds to 256), its
 /// entry in `items` (key 64, value up to 59) and its expiry index key (72):
-/// about 450 bytes, rounded up to 512. Charging it means a flood of one-byte messages
-/// fills a quota as surely as large ones do, instead of filling the disk with
-/// index entries that the quota does not see.
+/// about 450 bytes. sled adds a few bytes per entry in its pages (lengths and
+/// a prefix-encoded key), and the account's `usage` entry (48 bytes) is shared
+/// by its messages; rounded up to 512. Charging it means a flood of one-byte
+/// messages fills a quota as surely as large ones do, instead of filling the
+/// disk with index entries that the quota does not see. What sled's log holds
+/// beyond the live data until it reclaims space is not charged: the free-disk
+/// watermark covers that ([`crate::store::SpaceGuard`]).
 pub const PER_MESSAGE_OVERHEAD: u64 = 512;
+
+/// What one tombstone costs until the purge removes it: its entry in `items`
+/// (key 64, value 43) and its expiry index key (72), 179 bytes, plus the
+/// owner's signed delete it refers to in `proofs`. That proof is kept once
+/// however many tombstones share it: about 200 bytes for a delete of one
+/// hash, and about 32 bytes a hash for a delete of many. So a tombstone costs
+/// between about 210 and 390 bytes with sled's per-entry bytes; charged like
+/// a message's overhead, 512, so that deleting a held message never makes its
+/// account use more than before. A fixed charge, because the proof's share
+/// changes as other tombstones sharing it are purged, and a charge must be
+/// taken back exactly as it was given.
+pub const TOMBSTONE_CHARGE: u64 = 512;
+
+// It covers the item entry (64 + 43), the index key (72) and a lone delete's
+// proof (about 200).
+const _: () = assert!(TOMBSTONE_CHARGE >= 64 + 43 + 72 + 200);
 
 /// The byte limits of a node's store. A store past one of them is refused with
 /// [`crate::store::StoreError::QuotaExceeded`]; nothing already stored is ever
 /// dropped to make room (DESIGN §5).
 ///
-/// Each message is charged its data length plus [`PER_MESSAGE_OVERHEAD`].
-/// Tombstones are not charged: they exist only behind an owner's signed delete
-/// (at most 256 hashes each), which the RPC layer rate-limits, and they expire
-/// with the message they stand for (at most 30 days after the delete).
+/// Each message is charged its data length plus [`PER_MESSAGE_OVERHEAD`], and
+/// each tombstone [`TOMBSTONE_CHARGE`] until it is purged. A delete is never
+/// refused for a quota (it is how an owner makes room), so tombstones can take
+/// an account past its limit; its stores are refused until they end (with the
+/// message they stand for, at most 30 days after the delete).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreLimits {
     /// Most bytes charged to one account, over all its namespaces. Default
@@ -69,6 +90,8 @@ mod tests {
         assert_eq!(d.max_total_bytes, 10_737_418_240);
         assert_eq!(d.max_total_bytes / d.max_account_bytes, 204);
         assert_eq!(charge(0), PER_MESSAGE_OVERHEAD);
+        // A tombstone never costs more than the message it replaces.
+        assert!(TOMBSTONE_CHARGE <= charge(0));
         // The overhead covers the record's own overhead plus the index keys.
         assert!(PER_MESSAGE_OVERHEAD >= STORED_MESSAGE_OVERHEAD as u64 + 64 + 72);
         assert_eq!(
@@ -76,5 +99,60 @@ mod tests {
             793,
             "about 790 of the largest messages per account"
         );
+    }
+
+    #[test]
+    fn tombstones_are_charged_until_purged_and_counters_stay_exact() {
+        use crate::store::{Store, Usage};
+        use sotto_protocol::rpc::{DeleteRequest, MessageHash, StoredMessage};
+        use sotto_protocol::{AccountKey, Namespace};
+        const NOW: u64 = 1_700_000_000_000;
+        const DAY_MS: u64 = 86_400_000;
+
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Store::open(dir.path(), StoreLimits::default()).unwrap();
+        let s = open();
+        let k = AccountKey::from_entropy([1; 16]);
+        let a = k.account_id();
+        let held = StoredMessage::new(a, Namespace::INBOX, vec![1; 100], NOW, DAY_MS);
+        s.put(held.clone(), NOW).unwrap();
+        // Another account's message, due between the two tombstones.
+        let b = AccountKey::from_entropy([2; 16]).account_id();
+        let other = StoredMessage::new(b, Namespace::INBOX, b"other".to_vec(), NOW, 2 * DAY_MS);
+        s.put(other, NOW).unwrap();
+        let unknown = MessageHash([5; 32]);
+        let del =
+            DeleteRequest::signed(&k, "test", Namespace::INBOX, vec![held.hash, unknown], NOW)
+                .unwrap();
+        s.delete(&del, NOW).unwrap();
+        let after_delete = Usage {
+            bytes: 2 * TOMBSTONE_CHARGE,
+            messages: 0,
+        };
+        assert_eq!(s.usage(&a).unwrap(), after_delete);
+        assert_eq!(s.total_bytes().unwrap(), 2 * TOMBSTONE_CHARGE + charge(5));
+        assert_eq!(s.message_count().unwrap(), 1);
+        // Deleting again charges nothing more; reopening keeps the charges.
+        s.delete(&del, NOW + 1).unwrap();
+        s.flush().unwrap();
+        drop(s);
+        let s = open();
+        assert_eq!(s.usage(&a).unwrap(), after_delete);
+        // The held message's tombstone ends with its expiry, the unknown one's
+        // with the longest a message may live: each takes its charge back.
+        assert_eq!(s.purge_expired(held.expiry, 100).unwrap(), 1);
+        assert_eq!(s.usage(&a).unwrap().bytes, TOMBSTONE_CHARGE);
+        assert_eq!(s.purge_expired(del.tombstone_expiry(None), 100).unwrap(), 2);
+        assert_eq!(s.usage(&a).unwrap(), Usage::default());
+        assert_eq!(
+            (s.total_bytes().unwrap(), s.message_count().unwrap()),
+            (0, 0)
+        );
+        // Tombstones handed off with their account are taken back too (neither
+        // hash is held now: two tombstones).
+        s.delete(&del, NOW).unwrap();
+        assert_eq!(s.usage(&a).unwrap().bytes, 2 * TOMBSTONE_CHARGE);
+        assert_eq!(s.remove_account(&a).unwrap(), 2);
+        assert_eq!(s.total_bytes().unwrap(), 0);
     }
 }

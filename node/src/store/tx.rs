@@ -12,7 +12,7 @@ use sotto_protocol::time::UnixMillis;
 
 use super::error::{QuotaScope, Result, StoreError};
 use super::keys::{due_key, item_key, message_key, seq_key};
-use super::limits::{StoreLimits, charge};
+use super::limits::{StoreLimits, TOMBSTONE_CHARGE, charge};
 use super::records::{
     ItemRecord, MessageRecord, PresentItem, Proof, ProofId, ProofRecord, Tombstone,
 };
@@ -210,7 +210,7 @@ impl Tx<'_> {
         })?;
         self.set_item(&msg.account, &msg.hash, &ItemRecord::Present(item))?;
         self.index(item.effective_expiry(), &msg.account, &msg.hash)?;
-        self.count(&msg.account, needed, true)
+        self.count(&msg.account, needed, 1, true)
     }
 
     /// Replaces the held message whose item is `old` by `rec` (same hash, other
@@ -254,7 +254,7 @@ impl Tx<'_> {
         if let Some((_, id)) = p.shortened {
             self.release_proof(id)?;
         }
-        self.count(account, charge(rec.message.data.len()), false)
+        self.count(account, charge(rec.message.data.len()), 1, false)
     }
 
     /// Removes whatever the store holds for `hash`: a message with everything
@@ -271,6 +271,7 @@ impl Tx<'_> {
             ItemRecord::Deleted(t) => {
                 self.unindex(t.until, account, hash)?;
                 self.release_proof(t.proof)?;
+                self.count(account, TOMBSTONE_CHARGE, 0, false)?;
             }
         }
         self.items.remove(item_key(account, hash).as_slice())?;
@@ -278,7 +279,7 @@ impl Tx<'_> {
     }
 
     /// Writes a tombstone for `hash` (which has no item now), referring to
-    /// `proof`.
+    /// `proof`, and charges it ([`TOMBSTONE_CHARGE`]; never refused).
     pub fn insert_tombstone(
         &self,
         account: &AccountId,
@@ -294,7 +295,8 @@ impl Tx<'_> {
             proof,
         };
         self.set_item(account, hash, &ItemRecord::Deleted(t))?;
-        self.index(until, account, hash)
+        self.index(until, account, hash)?;
+        self.count(account, TOMBSTONE_CHARGE, 0, true)
     }
 
     /// Keeps `proof` (or counts one more reference to it) and returns its id.
@@ -356,6 +358,12 @@ impl Tx<'_> {
         }
     }
 
+    /// Sets the `meta` counter `key` to `value`.
+    pub fn set_meta(&self, key: &'static [u8], value: u64) -> TxResult<()> {
+        self.meta.insert(key, &value.to_be_bytes())?;
+        Ok(())
+    }
+
     fn counter(&self, key: &'static [u8]) -> TxResult<u64> {
         match self.meta.get(key)? {
             Some(v) => decode_u64("meta", key, &v).map_err(abort),
@@ -363,9 +371,10 @@ impl Tx<'_> {
         }
     }
 
-    /// Adds (`add`) or takes away one message of `bytes` charged to `account`
-    /// and to the node. A counter that would go below zero is corrupt.
-    fn count(&self, account: &AccountId, bytes: u64, add: bool) -> TxResult<()> {
+    /// Adds (`add`) or takes away `bytes` and `messages` (1 for a message, 0
+    /// for a tombstone) charged to `account` and to the node. A counter that
+    /// would go below zero is corrupt.
+    pub fn count(&self, account: &AccountId, bytes: u64, messages: u64, add: bool) -> TxResult<()> {
         let step = |tree: &'static str, key: &[u8], v: u64, d: u64| -> TxResult<u64> {
             let r = if add {
                 v.checked_add(d)
@@ -378,7 +387,7 @@ impl Tx<'_> {
         let u = self.usage(account)?;
         let u = Usage {
             bytes: step("usage", acc, u.bytes, bytes)?,
-            messages: step("usage", acc, u.messages, 1)?,
+            messages: step("usage", acc, u.messages, messages)?,
         };
         if u == Usage::default() {
             self.usage.remove(acc)?;
@@ -387,7 +396,12 @@ impl Tx<'_> {
         }
         let total = step("meta", META_BYTES, self.counter(META_BYTES)?, bytes)?;
         self.meta.insert(META_BYTES, &total.to_be_bytes())?;
-        let n = step("meta", META_MESSAGES, self.counter(META_MESSAGES)?, 1)?;
+        let n = step(
+            "meta",
+            META_MESSAGES,
+            self.counter(META_MESSAGES)?,
+            messages,
+        )?;
         self.meta.insert(META_MESSAGES, &n.to_be_bytes())?;
         Ok(())
     }

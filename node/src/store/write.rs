@@ -9,7 +9,9 @@ use sotto_protocol::time::UnixMillis;
 
 use super::Store;
 use super::error::{Result, StoreError};
+use super::limits::charge;
 use super::records::{ItemRecord, MessageRecord, PresentItem, Proof};
+use super::space::SpaceGuard;
 use super::tx::{TxResult, abort};
 
 /// What [`Store::put_first`] did.
@@ -72,11 +74,14 @@ impl Store {
     ///   lasts, so a deleted message never comes back.
     /// - Refused with [`StoreError::Expired`] if it has expired at `now`.
     /// - Refused with [`StoreError::QuotaExceeded`] if its charge would take the
-    ///   account or the node past its limit; nothing is written then.
+    ///   account or the node past its limit, and with [`StoreError::DiskFull`]
+    ///   if it is new here and would leave the disk below the free-space
+    ///   watermark; nothing is written then. A copy of a held message is
+    ///   merged whatever the disk: it adds nothing.
     pub fn put(&self, msg: StoredMessage, now: UnixMillis) -> Result<PutOutcome> {
         check_live(&msg, now)?;
         let limits = self.limits;
-        self.transact("put", |tx| put_in(tx, &msg, &limits, now))
+        self.transact("put", |tx| put_in(tx, &msg, &limits, &self.space, now))
     }
 
     /// Stores a message a client sent, as [`Store::put`] does, unless a live
@@ -98,7 +103,7 @@ impl Store {
                         expiry,
                     })
                 }
-                _ => put_in(tx, &msg, &limits, now).map(FirstPut::Put),
+                _ => put_in(tx, &msg, &limits, &self.space, now).map(FirstPut::Put),
             }
         })
     }
@@ -212,9 +217,14 @@ fn put_in(
     tx: &super::tx::Tx<'_>,
     msg: &StoredMessage,
     limits: &super::limits::StoreLimits,
+    space: &SpaceGuard,
     now: UnixMillis,
 ) -> TxResult<PutOutcome> {
     let (account, hash) = (&msg.account, &msg.hash);
+    // Only a message new here adds to the disk. sled may run this body again
+    // on a conflict and admit twice: that over-reserves until the next
+    // measurement, which errs on the safe side.
+    let admit = || space.admit(charge(msg.data.len())).map_err(abort);
     match tx.item(account, hash)? {
         Some(ItemRecord::Deleted(t)) if t.until > now => Err(abort(StoreError::Deleted {
             account: *account,
@@ -223,12 +233,14 @@ fn put_in(
         Some(rec @ ItemRecord::Deleted(_)) => {
             // The tombstone is over and not purged yet: the delete has
             // nothing left to do (DeleteRequest::tombstone_expiry).
+            admit()?;
             tx.remove_item(account, hash, &rec)?;
             tx.insert_new(msg, limits)?;
             Ok(PutOutcome::Stored)
         }
         Some(ItemRecord::Present(p)) => merge_into(tx, msg, &p),
         None => {
+            admit()?;
             tx.insert_new(msg, limits)?;
             Ok(PutOutcome::Stored)
         }

@@ -11,7 +11,7 @@ use sotto_node::directory::{Directory, peer_id_of};
 use sotto_node::metrics::Metrics;
 use sotto_node::net::NetHandle;
 use sotto_node::service::Service;
-use sotto_node::store::Store;
+use sotto_node::store::{FreeSpace, SpaceGuard, Store};
 use sotto_protocol::constants::PROTOCOL_VERSION;
 use sotto_protocol::record::{NodeRecord, OnionKeyEntry};
 use sotto_protocol::rpc::{Request, Response, RetrieveRequest, RpcError, StoreRequest};
@@ -66,6 +66,8 @@ pub struct Setup {
     pub acks: usize,
     pub params: NetworkParams,
     pub config: NodeConfig,
+    /// A fake disk for the store's free-space watermark, read at every store.
+    pub free_space: Option<Arc<dyn FreeSpace>>,
 }
 
 impl Default for Setup {
@@ -75,6 +77,7 @@ impl Default for Setup {
             acks: 4,
             params: NetworkParams::devnet(),
             config: NodeConfig::default(),
+            free_space: None,
         }
     }
 }
@@ -118,7 +121,11 @@ pub fn directory(params: &NetworkParams, now: u64) -> Directory {
 pub fn node(setup: Setup) -> Node {
     let now = now();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), setup.config.store.limits()).unwrap();
+    let mut store = Store::open(dir.path(), setup.config.store.limits()).unwrap();
+    if let Some(disk) = setup.free_space {
+        let min_free = setup.config.store.min_free_disk_bytes;
+        store = store.with_space_guard(SpaceGuard::measuring_every(disk, min_free, Duration::ZERO));
+    }
     let directory = directory(&setup.params, now);
     let swarm = directory.swarm(&owner().account_id());
     let node_id: NodeId = *directory
