@@ -295,7 +295,9 @@ impl Identity {
         let onion_keys = self
             .onion_keys()
             .iter()
-            .filter(|k| k.entry.is_valid_at(now))
+            // Every key not ended yet, also one that by a clock stepped back
+            // starts "later" (onion::rotated says why it is kept).
+            .filter(|k| now < k.entry.valid_until)
             .map(|k| k.entry)
             .collect();
         let record = NodeRecord {

@@ -135,8 +135,16 @@ pub(super) fn write(path: &Path, keys: &[OnionKey]) -> Result<(), IdentityError>
 }
 
 /// The keys after a rotation check at `now`: unchanged (`None`) unless the
-/// current key is a full rotation period old or no key is valid any more; then
-/// a fresh current key plus the previous one if it is still inside its window.
+/// current key is a full rotation period old or has ended; then a fresh
+/// current key plus the previous one if it has not ended.
+///
+/// A key whose window starts after `now` is not due: the node's clock stepped
+/// back (an NTP correction, an operator's fix) past the moment the key was
+/// made. Replacing it then would withdraw the key every directory knows, while
+/// the new record, dated earlier than the last one, is ignored by every
+/// directory until the clock passes the old date again, so no client could
+/// reach the node in between. The relay accepts a packet for a key it holds
+/// until the key's end, whatever its start.
 pub(super) fn rotated(
     keys: &[OnionKey],
     now: UnixMillis,
@@ -148,7 +156,7 @@ pub(super) fn rotated(
                 .entry
                 .valid_from
                 .saturating_add(params.onion_key_rotation_ms)
-                || !current.entry.is_valid_at(now)
+                || now >= current.entry.valid_until
         }
         None => true,
     };
@@ -158,7 +166,7 @@ pub(super) fn rotated(
     let mut next = vec![OnionKey::fresh(now, params)];
     next.extend(
         keys.iter()
-            .filter(|k| k.entry.is_valid_at(now))
+            .filter(|k| now < k.entry.valid_until)
             .take(MAX_KEPT_ONION_KEYS - 1)
             .cloned(),
     );

@@ -230,6 +230,28 @@ fn onion_keys_rotate_keep_the_previous_one_and_persist() {
 }
 
 #[test]
+fn a_clock_stepped_back_keeps_the_published_onion_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = devnet();
+    let id = Identity::init(dir.path(), &params).unwrap();
+    let key = id.onion_secrets()[0].entry;
+    // The clock steps 4 minutes back, to before the key was made: the key is
+    // kept (replacing it would withdraw what every directory knows while the
+    // earlier-dated record is ignored), and the record still carries it.
+    let back = key.valid_from - 4 * 60_000;
+    assert!(!id.rotate_if_due(back, &params).unwrap());
+    assert_eq!(id.onion_secrets()[0].entry, key);
+    let rec = id
+        .record(&params, &[addr("/ip4/127.0.0.1/tcp/1")], back)
+        .unwrap();
+    let rec = rec.verify(&params, back).unwrap();
+    assert_eq!(
+        rec.onion_keys.iter().map(|e| e.key).collect::<Vec<_>>(),
+        vec![key.key]
+    );
+}
+
+#[test]
 fn admission_is_mined_again_for_another_network() {
     let dir = tempfile::tempdir().unwrap();
     let id = Identity::init(dir.path(), &devnet()).unwrap();
