@@ -1,6 +1,7 @@
 //! Sotto's fuzz targets (run with `cargo fuzz`, see `README.md`).
 //!
-//! The logic of every target lives here, in [`protocol`] and [`client`], and the
+//! The logic of every target lives here, in [`protocol`], [`deep`], [`p2p`],
+//! [`client`] and [`messenger`] (with the sealing helpers in [`seal`]), and the
 //! binaries in `fuzz_targets/` only hand libFuzzer's bytes to it. The workspace's
 //! tests include the same files (`protocol/tests/fuzz_corpus.rs`,
 //! `client-core/tests/fuzz_corpus.rs`) and replay `corpus/<target>/` through them,
@@ -10,4 +11,9 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod deep;
+pub mod messenger;
+pub mod p2p;
 pub mod protocol;
+pub mod replay;
+pub mod seal;
