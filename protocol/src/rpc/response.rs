@@ -14,9 +14,7 @@ use crate::namespace::Namespace;
 use crate::record::SignedNodeRecord;
 use crate::rpc::check_count;
 use crate::rpc::error::{ErrorKind, RpcError};
-use crate::rpc::message::{
-    Cursor, MessageHash, StoredMessage, check_data, check_lifetime, check_times,
-};
+use crate::rpc::message::{MessageHash, StoredMessage, check_data, check_lifetime, check_times};
 use crate::rpc::read_cursor::ReadCursor;
 use crate::time::UnixMillis;
 
@@ -117,14 +115,6 @@ impl RetrievedMessage {
             data: m.data.clone(),
             timestamp: m.timestamp,
             expiry: shortened.map_or(m.expiry, |s| s.min(m.expiry)),
-        }
-    }
-
-    /// Its place in the account's order.
-    pub fn cursor(&self) -> Cursor {
-        Cursor {
-            timestamp: self.timestamp,
-            hash: self.hash,
         }
     }
 
