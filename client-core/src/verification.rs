@@ -1,7 +1,7 @@
 //! Verification codes (DESIGN §3): the 60-digit code two contacts compare to be
 //! sure they hold each other's real keys, and the 30-digit public code of one key.
 //!
-//! ## Derivation (version 1)
+//! ## Derivation (version 2)
 //!
 //! Both codes come from one construction, `stretch(context, input)`:
 //!
@@ -13,22 +13,30 @@
 //! group k = (out[5k .. 5k+5] as a big-endian 40-bit number) mod 100 000
 //! ```
 //!
-//! - **Verification code**: context [`VERIFICATION_CODE_CONTEXT`], input
-//!   `lo ‖ hi`, the two 32-byte Ed25519 keys sorted by their bytes, so both
-//!   sides compute the same code whoever is "a". 12 groups, 60 digits.
-//! - **Public code**: context [`PUBLIC_CODE_CONTEXT`], input the one key.
-//!   6 groups, 30 digits.
+//! - **Public code** of one key: context [`PUBLIC_CODE_CONTEXT`], input the
+//!   32-byte Ed25519 key. 6 groups, 30 digits.
+//! - **Verification code** of two accounts: their two public codes, the smaller
+//!   (compared digit by digit) first. 12 groups, 60 digits. Both sides compute
+//!   the same code whoever is "a", and each side finds its own public code as one
+//!   of the two halves. This is the shape of Signal's safety numbers (one
+//!   fingerprint per key, displayed sorted).
+//!
+//! **Why one half per key**: a man in the middle gives Alice his key `M_B` in place
+//! of Bob's. With one joint hash over both keys (version 1 of this module) he only
+//! needed `code(A, M_B) == code(M_A, B)`, a collision he could search from both
+//! sides; a user who compared just two groups (10 digits) was beaten after about
+//! 2 · √(10¹⁰) ≈ 2¹⁸ tries of 5200 hashes each, ≈ 2³⁰ hashes. With one half per
+//! key he needs `public_code(M_B) == public_code(B)` on the digits the user
+//! compares: a second preimage, which no birthday search shortens. Two groups then
+//! cost 10¹⁰ tries ≈ 2⁴⁵ hashes, the whole code ≈ 2^99.7 × 5200.
 //!
 //! **Why 5200 rounds**: it is the iteration count of Signal's safety numbers. A
 //! code is checked by eye, so an attacker wins by finding *some* key whose code
 //! matches the victim's; every key they try costs 5200 hashes instead of one.
 //!
-//! **Why these lengths**: 12 groups of 5 digits is ≈ 199 bits; 6 groups ≈ 99.7 bits,
-//! the size of each half of a Signal safety number. Grinding a key for a given
-//! public code would take about 2^99.7 × 5200 hashes. For a verification code, a
-//! man in the middle substitutes *both* keys (M_A to Bob, M_B to Alice) and needs
-//! only `code(A, M_B) == code(M_A, B)`, a collision he searches from both sides:
-//! about 2^99.5 × 5200 hashes, the same level as Signal's safety numbers.
+//! **Earlier codes**: a contact marked verified under version 1 stays verified;
+//! `verification_code_v1` recomputes that code so the stored mark can be
+//! recognised.
 //!
 //! **Bias**: 2^40 is not a multiple of 100 000, so the low values of a group are
 //! more likely by at most 1 in 11 million: no use to an attacker.
@@ -43,7 +51,8 @@ use sotto_protocol::AccountId;
 
 use crate::error::{Error, Result};
 
-/// blake3 `derive_key` context of the verification code between two accounts.
+/// blake3 `derive_key` context of the version-1 verification code, kept to
+/// recognise contacts verified before version 2.
 pub const VERIFICATION_CODE_CONTEXT: &str = "sotto verification code v1";
 /// blake3 `derive_key` context of an account's public code.
 pub const PUBLIC_CODE_CONTEXT: &str = "sotto public code v1";
@@ -76,6 +85,19 @@ pub struct PublicCode(Groups<PUBLIC_CODE_GROUPS>);
 /// The verification code between accounts `a` and `b`. The order does not matter:
 /// `verification_code(a, b) == verification_code(b, a)`.
 pub fn verification_code(a: &AccountId, b: &AccountId) -> VerificationCode {
+    let (pa, pb) = (public_code(a).0.0, public_code(b).0.0);
+    let (lo, hi) = if pa <= pb { (pa, pb) } else { (pb, pa) };
+    let mut groups = [0u32; VERIFICATION_CODE_GROUPS];
+    let (first, second) = groups.split_at_mut(PUBLIC_CODE_GROUPS);
+    first.copy_from_slice(&lo);
+    second.copy_from_slice(&hi);
+    VerificationCode(Groups(groups))
+}
+
+/// The version-1 verification code: one joint hash over both keys, sorted by
+/// their bytes (context [`VERIFICATION_CODE_CONTEXT`]). Only for recognising a
+/// contact that was marked verified before version 2; never shown.
+pub(crate) fn verification_code_v1(a: &AccountId, b: &AccountId) -> VerificationCode {
     let (lo, hi) = if a.as_bytes() <= b.as_bytes() {
         (a, b)
     } else {
@@ -290,10 +312,10 @@ mod tests {
         assert_eq!(public.lines().join(" "), public.to_string());
     }
 
-    /// Recomputes the code step by step as the module docs describe it, through
-    /// blake3's one-shot functions rather than the reused hasher of `derive`.
+    /// Recomputes the version-1 code step by step, through blake3's one-shot
+    /// functions rather than the reused hasher of `derive`.
     #[test]
-    fn derivation_follows_the_module_docs() {
+    fn v1_derivation_follows_its_description() {
         let (a, b) = (id(1), id(2));
         let (lo, hi) = if a.as_bytes() < b.as_bytes() {
             (a, b)
@@ -323,7 +345,20 @@ mod tests {
                 (n % 100_000) as u32
             })
             .collect();
-        assert_eq!(verification_code(&a, &b).groups().to_vec(), expected);
+        assert_eq!(verification_code_v1(&a, &b).groups().to_vec(), expected);
+    }
+
+    /// Each half of a verification code is one key's public code, the smaller
+    /// first, so a substituted key must match the victim's own public code (a
+    /// second preimage) on whatever groups the users compare.
+    #[test]
+    fn verification_code_is_both_public_codes_sorted() {
+        for (x, y) in [(1u8, 2u8), (2, 1), (5, 9), (9, 5), (7, 7)] {
+            let (a, b) = (id(x), id(y));
+            let (pa, pb) = (public_code(&a).digits(), public_code(&b).digits());
+            let sorted = if pa <= pb { pa + &pb } else { pb + &pa };
+            assert_eq!(verification_code(&a, &b).digits(), sorted);
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::records::{ContactRecord, RequestRecord};
 use super::{
     ChatError, Contact, MessageRequest, Messenger, Verification, VerificationStatus, check_name,
 };
+use crate::verification::verification_code_v1;
 use crate::verification_code;
 
 impl Messenger {
@@ -216,6 +217,10 @@ impl Messenger {
         Ok(match s.get::<String>(&s.verified, peer.as_bytes())? {
             None => VerificationStatus::Unverified,
             Some(stored) if stored == code => VerificationStatus::Verified,
+            // Marked under the version-1 code (one joint hash): the same two keys.
+            Some(stored) if stored == verification_code_v1(&self.inner.id, peer).digits() => {
+                VerificationStatus::Verified
+            }
             Some(_) => VerificationStatus::Changed,
         })
     }

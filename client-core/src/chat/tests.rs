@@ -289,6 +289,26 @@ fn a_stored_code_that_no_longer_matches_is_changed() {
     );
 }
 
+/// A contact marked verified under the version-1 code (one joint hash) stays
+/// verified after the code became one half per key.
+#[test]
+fn a_contact_verified_under_the_v1_code_stays_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = user(&dir);
+    let peer = key().account_id();
+    let v1 = crate::verification::verification_code_v1(&m.account_id(), &peer).digits();
+    assert_ne!(
+        v1,
+        crate::verification_code(&m.account_id(), &peer).digits()
+    );
+    let s = &m.inner.store;
+    s.put(&s.verified, peer.as_bytes(), &v1).unwrap();
+    assert_eq!(
+        m.verification(&peer).unwrap().status,
+        VerificationStatus::Verified
+    );
+}
+
 /// Issue 11, item 3: a message another receive round brought (the background
 /// loop's) ends a long wait at once.
 #[tokio::test]
