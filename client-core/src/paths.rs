@@ -8,6 +8,7 @@
 //! [`Paths::pick`]), so the hop rules hold for every request.
 
 mod backoff;
+pub mod bias;
 pub(crate) mod builder;
 mod guards;
 mod select;
@@ -21,6 +22,7 @@ use sotto_protocol::NodeId;
 use tokio::sync::{Notify, watch};
 
 pub use backoff::{BASE_BACKOFF, Backoff, MAX_BACKOFF};
+pub use bias::{PathBias, Verdict};
 pub use guards::{GUARD_COUNT, GUARD_FILE, GUARD_LIFETIME_MS, GUARD_MAX_FAILURES, Guard, Guards};
 pub use select::{Candidate, RELAYS, candidates, choose, compatible};
 pub use send::{Blame, Outcome, Plan, PlanError, send_through};
@@ -72,6 +74,9 @@ struct State {
     slots: Vec<Option<ReadyPath>>,
     guards: Guards,
     avoid: HashMap<NodeId, Instant>,
+    /// How much each relay's word has moved the avoid list, and how the
+    /// guards' paths fare ([`bias`]).
+    bias: PathBias,
     offline: bool,
     /// Which slot the next request tries first (they take turns).
     turn: usize,
@@ -95,6 +100,7 @@ impl Paths {
                 slots: vec![None; PATH_COUNT],
                 guards,
                 avoid: HashMap::new(),
+                bias: PathBias::default(),
                 offline: false,
                 turn: 0,
             }),
@@ -287,24 +293,51 @@ impl Paths {
         });
     }
 
-    /// Counts a failed request over `path`, blaming `blamed` if known: that node
-    /// is left out of new paths for [`AVOID_FOR`], and counted against it if
-    /// it is a guard. A ready path that reaches [`PATH_FAILURE_LIMIT`] failures
-    /// is dropped and the builder woken. Returns the guards to save if they
-    /// changed.
+    /// Counts a failed request over `path`, blaming `blamed` if known. The
+    /// blamed node is left out of new paths for [`AVOID_FOR`] and counted
+    /// against it if it is a guard, unless the relay that reported it has
+    /// already pushed out too many nodes: then the reporter is avoided instead
+    /// ([`bias`], rule 2). A failure in the path counts against its guard's
+    /// success rate, and a guard whose paths fail far more than the other's is
+    /// dropped (rule 3). A ready path that reaches [`PATH_FAILURE_LIMIT`]
+    /// failures is dropped and the builder woken. Returns the guards to save
+    /// if they changed.
     pub fn failed(&self, path: &PathRef, blamed: Option<NodeId>) -> Option<Guards> {
         let mut save = None;
         let mut dropped = false;
         self.with(|s| {
+            let now = Instant::now();
             if let Some(node) = blamed {
+                let reporter = reporter_of(&path.relays, &node);
+                let avoided = match (s.bias.accuse(reporter, node, now), reporter) {
+                    (Verdict::AvoidReporter, Some(reporter)) => {
+                        tracing::info!(
+                            %reporter, accused = %node,
+                            "relay has accused too many nodes lately: avoiding it instead"
+                        );
+                        reporter
+                    }
+                    _ => node,
+                };
                 if s.avoid.len() >= MAX_AVOIDED {
                     let oldest = s.avoid.iter().min_by_key(|(_, t)| **t).map(|(n, _)| *n);
                     if let Some(oldest) = oldest {
                         s.avoid.remove(&oldest);
                     }
                 }
-                s.avoid.insert(node, Instant::now() + AVOID_FOR);
-                if s.guards.failed(&node) {
+                s.avoid.insert(avoided, now + AVOID_FOR);
+                if s.guards.failed(&avoided) {
+                    save = Some(s.guards.clone());
+                }
+            }
+            // A destination that did not answer says nothing of the path.
+            let path_at_fault = blamed.is_none_or(|b| path.relays.contains(&b));
+            if let Some(guard) = path.relays.first().copied()
+                && path_at_fault
+            {
+                s.bias.attempt(guard, false);
+                if judge_guards(s) {
+                    dropped = true;
                     save = Some(s.guards.clone());
                 }
             }
@@ -327,6 +360,11 @@ impl Paths {
         save
     }
 
+    /// The success record of `guard`'s paths since the client started.
+    pub fn guard_record(&self, guard: &NodeId) -> bias::GuardRecord {
+        self.with(|s| s.bias.record(guard))
+    }
+
     /// Counts a request that went through `path`: its failures start again
     /// from zero, and so do its guard's. Returns the guards to save if they
     /// changed.
@@ -342,7 +380,51 @@ impl Paths {
                 p.last_ok = Instant::now();
             }
             let guard = path.relays.first()?;
+            s.bias.attempt(*guard, true);
             s.guards.succeeded(guard).then(|| s.guards.clone())
         })
     }
 }
+
+/// Who reported a failure of `accused` on a path of `relays`: the relay before
+/// it, or the exit when the accused is the destination. `None` when the client
+/// itself saw the guard fail.
+fn reporter_of(relays: &[NodeId], accused: &NodeId) -> Option<NodeId> {
+    match relays.iter().position(|r| r == accused) {
+        Some(0) => None,
+        Some(i) => relays.get(i - 1).copied(),
+        None => relays.last().copied(),
+    }
+}
+
+/// Drops a guard whose paths fail far more than the other's ([`bias`], rule 3),
+/// and the ready paths through it. Returns whether one was dropped.
+fn judge_guards(s: &mut State) -> bool {
+    let guards: Vec<NodeId> = s.guards.list().iter().map(|g| g.node).collect();
+    s.bias.keep_guards(&guards);
+    let Some(bad) = s.bias.biased_guard(&guards) else {
+        return false;
+    };
+    let record = s.bias.record(&bad);
+    tracing::warn!(
+        guard = %bad,
+        attempts = record.attempts,
+        successes = record.successes,
+        "dropping a guard whose paths fail far more often than the other guard's (path bias)"
+    );
+    s.guards.condemn(&bad);
+    let others: Vec<NodeId> = guards.into_iter().filter(|g| *g != bad).collect();
+    s.bias.keep_guards(&others);
+    for slot in s.slots.iter_mut() {
+        if slot
+            .as_ref()
+            .is_some_and(|p| p.relays.first() == Some(&bad))
+        {
+            *slot = None;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests;

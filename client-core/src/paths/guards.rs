@@ -184,6 +184,18 @@ impl Guards {
         }
     }
 
+    /// Marks `node`, if it is a guard, to be replaced at the next refresh (its
+    /// paths fail far more than the other guard's). Returns whether it is one.
+    pub fn condemn(&mut self, node: &NodeId) -> bool {
+        match self.list.iter_mut().find(|g| g.node == *node) {
+            Some(g) => {
+                g.failures = g.failures.max(GUARD_MAX_FAILURES);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Clears the failures of `node` if it is a guard with any; returns
     /// whether that changed anything.
     pub fn succeeded(&mut self, node: &NodeId) -> bool {
