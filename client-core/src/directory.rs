@@ -1,5 +1,6 @@
 //! The client's view of the network: every verified, unexpired node record,
-//! fetched page by page from bootstrap nodes (DESIGN §4), and the swarms
+//! fetched page by page from several bootstrap nodes (DESIGN §4) and, once
+//! paths are ready, from random directory nodes through them; and the swarms
 //! computed from it.
 
 use std::collections::BTreeMap;
@@ -17,10 +18,12 @@ use crate::net::{Rejected, peer_id_of};
 
 mod fetch;
 mod sync;
+mod via_paths;
 mod wrong_network;
 
-pub use fetch::{FetchError, MAX_PAGES, fetch};
+pub use fetch::{DIRECTORY_SOURCES, FetchError, MAX_PAGES, fetch};
 pub use sync::{MAX_SYNC_NODES, sync_clock};
+pub use via_paths::PATH_SOURCES;
 pub use wrong_network::WrongNetwork;
 
 /// How far ahead of the client's clock a node's own times may be and still
@@ -231,82 +234,114 @@ impl Directory {
 /// empty the fetch is retried sooner. Before a fetch, when the clock asks for
 /// it (at start, until a bootstrap node has answered; later when nodes agree
 /// the clock is far off), the bootstrap nodes are asked for the time first,
-/// so records and onion keys are checked with the network's time.
+/// so records and onion keys are checked with the network's time. Every
+/// `path_directory_interval`, once paths are ready, random directory nodes are
+/// asked through them as well (`via_paths`).
 pub(crate) async fn refresh_loop(inner: std::sync::Arc<crate::request::Inner>) {
+    use tokio::time::Instant;
     let mut shutdown = inner.shutdown.clone();
     let mut backoff = crate::paths::Backoff::default();
+    let mut next_bootstrap = Instant::now();
+    let mut next_via_paths = Instant::now();
     loop {
-        if inner.clock.needs_sync() {
-            sync_clock(
-                &inner.net,
-                &inner.config.bootstrap,
-                &inner.clock,
-                &inner.rejected,
-            )
-            .await;
+        if Instant::now() >= next_bootstrap {
+            let wait = from_bootstrap(&inner, &mut backoff).await;
+            next_bootstrap = Instant::now() + wait;
         }
-        let records = fetch(
+        // Nodes reached through paths, too (nothing while no path is ready),
+        // on their own schedule: whether or not the bootstrap nodes answer.
+        if Instant::now() >= next_via_paths {
+            let records = via_paths::fetch_via_paths(&inner).await;
+            if !records.is_empty() {
+                merge(&inner, &records);
+            }
+            next_via_paths = Instant::now() + inner.config.path_directory_interval;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_bootstrap.min(next_via_paths)) => {}
+            // Nodes agree the clock is far off: sync and fetch again now.
+            _ = inner.clock_wake.notified() => next_bootstrap = Instant::now(),
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// One fetch from the bootstrap nodes (after a clock sync when the clock asks
+/// for one); returns how long to wait before the next.
+async fn from_bootstrap(
+    inner: &crate::request::Inner,
+    backoff: &mut crate::paths::Backoff,
+) -> std::time::Duration {
+    if inner.clock.needs_sync() {
+        sync_clock(
             &inner.net,
             &inner.config.bootstrap,
-            || inner.clock.now(),
+            &inner.clock,
             &inner.rejected,
         )
         .await;
-        let wait = match records {
-            Ok(records) => {
-                backoff.reset();
-                inner.wrong_network.send_if_modified(|w| w.take().is_some());
-                inner.fetch_error.send_if_modified(|f| f.take().is_some());
-                let now = inner.clock.now();
-                let (changed, len) = inner.dir_mut(|d| {
-                    let added = records
-                        .iter()
-                        .filter(|r| d.insert(r, now, &inner.rejected))
-                        .count();
-                    let pruned = d.prune(now);
-                    (added + pruned > 0, d.len())
-                });
-                tracing::debug!(nodes = len, "directory refreshed");
-                if changed {
-                    // Paths through nodes that left are dropped; the builder
-                    // may now have enough nodes.
-                    let still: std::collections::HashSet<NodeId> =
-                        inner.dir(|d| d.ids().into_iter().collect());
-                    inner.paths.retain(|n| still.contains(n));
-                    inner.paths.wake.notify_one();
-                }
-                inner.config.directory_refresh
-            }
-            Err(e) => {
-                tracing::debug!("directory fetch failed: {e}");
-                inner.fetch_error.send_replace(Some(e.to_string()));
-                let empty = inner.dir(Directory::is_empty);
-                if let (FetchError::WrongNetwork { theirs }, true) = (&e, empty) {
-                    let found = WrongNetwork {
-                        ours: inner.config.params.name.clone(),
-                        theirs: theirs.clone(),
-                    };
-                    tracing::warn!("{found}");
-                    inner.wrong_network.send_if_modified(|w| {
-                        let changed = w.as_ref() != Some(&found);
-                        *w = Some(found);
-                        changed
-                    });
-                }
-                let soon = backoff.next_wait();
-                if empty {
-                    soon
-                } else {
-                    soon.min(inner.config.directory_refresh)
-                }
-            }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            // Nodes agree the clock is far off: sync and fetch again now.
-            _ = inner.clock_wake.notified() => {}
-            _ = shutdown.changed() => return,
+    }
+    let records = fetch(
+        &inner.net,
+        &inner.config.bootstrap,
+        || inner.clock.now(),
+        &inner.rejected,
+    )
+    .await;
+    match records {
+        Ok(records) => {
+            backoff.reset();
+            inner.wrong_network.send_if_modified(|w| w.take().is_some());
+            inner.fetch_error.send_if_modified(|f| f.take().is_some());
+            merge(inner, &records);
+            inner.config.directory_refresh
         }
+        Err(e) => {
+            tracing::debug!("directory fetch failed: {e}");
+            inner.fetch_error.send_replace(Some(e.to_string()));
+            let empty = inner.dir(Directory::is_empty);
+            if let (FetchError::WrongNetwork { theirs }, true) = (&e, empty) {
+                let found = WrongNetwork {
+                    ours: inner.config.params.name.clone(),
+                    theirs: theirs.clone(),
+                };
+                tracing::warn!("{found}");
+                inner.wrong_network.send_if_modified(|w| {
+                    let changed = w.as_ref() != Some(&found);
+                    *w = Some(found);
+                    changed
+                });
+            }
+            let soon = backoff.next_wait();
+            if empty {
+                soon
+            } else {
+                soon.min(inner.config.directory_refresh)
+            }
+        }
+    }
+}
+
+/// Verifies and inserts `records` into the directory, prunes what expired, and
+/// when that changed anything drops paths through nodes that left and wakes
+/// the path builder.
+fn merge(inner: &crate::request::Inner, records: &[SignedNodeRecord]) {
+    let now = inner.clock.now();
+    let (changed, len) = inner.dir_mut(|d| {
+        let added = records
+            .iter()
+            .filter(|r| d.insert(r, now, &inner.rejected))
+            .count();
+        let pruned = d.prune(now);
+        (added + pruned > 0, d.len())
+    });
+    tracing::debug!(nodes = len, "directory refreshed");
+    if changed {
+        // Paths through nodes that left are dropped; the builder may now have
+        // enough nodes.
+        let still: std::collections::HashSet<NodeId> = inner.dir(|d| d.ids().into_iter().collect());
+        inner.paths.retain(|n| still.contains(n));
+        inner.paths.wake.notify_one();
     }
 }
 

@@ -1,7 +1,14 @@
-//! Fetching the directory from a bootstrap node with `GetDirectory`, page by
-//! page, trusting nothing the node says without checking it.
+//! Fetching the directory from bootstrap nodes with `GetDirectory`, page by
+//! page, trusting nothing a node says without checking it.
+//!
+//! No single bootstrap node decides what the client knows: the records of up
+//! to [`DIRECTORY_SOURCES`] bootstrap nodes (in random order) are merged, so a
+//! bootstrap node that leaves honest nodes out is outvoted by any honest one
+//! asked with it (records are signed, so a node can only leave out, not forge).
+//! Later, nodes reached through onion paths are asked too (`via_paths`).
 
-use libp2p::Multiaddr;
+use libp2p::{Multiaddr, PeerId};
+use rand::seq::SliceRandom;
 use sotto_protocol::constants::MAX_DIRECTORY_PAGE;
 use sotto_protocol::record::SignedNodeRecord;
 use sotto_protocol::rpc::{Request, Response};
@@ -12,6 +19,9 @@ use crate::net::{NetError, NetHandle, Proto, Rejected, split_peer};
 /// Most pages asked of one bootstrap node: the node decides whether there is a
 /// next page, so without a cap a lying one could keep the client asking.
 pub const MAX_PAGES: usize = 64;
+/// Bootstrap nodes whose directories are merged at each fetch (when that many
+/// are configured and answer).
+pub const DIRECTORY_SOURCES: usize = 3;
 
 /// Why no directory could be fetched.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -31,42 +41,62 @@ pub enum FetchError {
     },
 }
 
-/// The raw records of the first bootstrap node in `bootstrap` that answers
-/// (the caller verifies each against its clock when it inserts it). Pages are
-/// chained by their `next` ids, which must move forward past every record of
-/// the page; a page that breaks that rule ends the fetch with what came before.
+/// The raw records of up to [`DIRECTORY_SOURCES`] bootstrap nodes of
+/// `bootstrap` that answer, merged (the caller verifies each record against its
+/// clock when it inserts it, and keeps the newest of a node). The nodes are
+/// asked in random order, [`DIRECTORY_SOURCES`] at a time, until that many
+/// answered or every one was asked. Pages are chained by their `next` ids,
+/// which must move forward past every record of the page; a page that breaks
+/// that rule ends that node's fetch with what came before.
 pub async fn fetch(
     net: &NetHandle,
     bootstrap: &[Multiaddr],
     now: impl Fn() -> UnixMillis,
     rejected: &Rejected,
 ) -> Result<Vec<SignedNodeRecord>, FetchError> {
+    let mut usable: Vec<(PeerId, Multiaddr)> = bootstrap.iter().filter_map(split_peer).collect();
+    if usable.is_empty() {
+        return Err(FetchError::NoBootstrap);
+    }
+    usable.shuffle(&mut rand::rng());
     let mut last_error = None;
-    let mut any = false;
     let mut wrong: Option<Option<String>> = None;
-    for addr in bootstrap {
-        let Some((peer, base)) = split_peer(addr) else {
-            continue;
-        };
-        any = true;
-        match fetch_from(net, peer, base.clone(), &now, rejected).await {
-            Ok(records) => return Ok(records),
-            Err(PageError::Net(NetError::Unsupported)) => {
-                // It does not speak our protocol: ask which network it is on,
-                // once one has said (the others are most likely the same).
-                rejected.inc("directory", "wrong_network");
-                if !matches!(wrong, Some(Some(_))) {
-                    wrong = Some(net.network_of(peer, vec![base]).await);
+    let mut answered = 0usize;
+    let mut out = Vec::new();
+    let mut asked = 0usize;
+    while answered < DIRECTORY_SOURCES && asked < usable.len() {
+        let take = DIRECTORY_SOURCES - answered;
+        let group = usable.iter().skip(asked).take(take);
+        asked += take;
+        let now = &now;
+        let asks = group.map(|(peer, base)| async move {
+            let result = fetch_from(net, *peer, base.clone(), now, rejected).await;
+            (*peer, base, result)
+        });
+        for (peer, base, result) in futures::future::join_all(asks).await {
+            match result {
+                Ok(records) => {
+                    answered += 1;
+                    out.extend(records);
                 }
-            }
-            Err(e) => {
-                tracing::debug!("directory fetch from a bootstrap node failed: {e}");
-                last_error = Some(e);
+                Err(PageError::Net(NetError::Unsupported)) => {
+                    // It does not speak our protocol: ask which network it is
+                    // on, once one has said (the others are most likely the
+                    // same).
+                    rejected.inc("directory", "wrong_network");
+                    if !matches!(wrong, Some(Some(_))) {
+                        wrong = Some(net.network_of(peer, vec![base.clone()]).await);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("directory fetch from a bootstrap node failed: {e}");
+                    last_error = Some(e);
+                }
             }
         }
     }
-    if !any {
-        return Err(FetchError::NoBootstrap);
+    if answered > 0 {
+        return Ok(out);
     }
     if let Some(theirs) = wrong {
         return Err(FetchError::WrongNetwork { theirs });

@@ -20,8 +20,12 @@ pub struct ClientConfig {
     /// How far the device clock is off (tests and the simulator model a wrong
     /// clock with it; 0 in real use).
     pub clock_offset_ms: i64,
-    /// How often the directory is fetched again.
+    /// How often the directory is fetched again from the bootstrap nodes.
     pub directory_refresh: Duration,
+    /// How often, once paths are ready, a few random directory nodes are also
+    /// asked for their directory through onion paths, so that no bootstrap
+    /// node decides alone which nodes the client knows.
+    pub path_directory_interval: Duration,
     /// Timeout of a direct RPC (directory fetches).
     pub rpc_timeout: Duration,
     /// Timeout of a request over a path: every hop plus a long poll of up to
@@ -46,6 +50,7 @@ impl ClientConfig {
             memory: false,
             clock_offset_ms: 0,
             directory_refresh: Duration::from_secs(10 * 60),
+            path_directory_interval: Duration::from_secs(10 * 60),
             rpc_timeout: Duration::from_secs(10),
             onion_timeout: Duration::from_secs(45),
             max_requests: 64,
