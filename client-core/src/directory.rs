@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use sotto_protocol::constants::{
     KEY_LEN, MAX_NODE_CLOCK_ERROR_MS, MAX_RECORD_LEN, RECORD_CLOCK_SKEW_MS,
@@ -68,8 +67,9 @@ fn verify_time(signed: &SignedNodeRecord, now: UnixMillis) -> UnixMillis {
 /// and it bounds what a lying bootstrap node can make the client hold.
 pub const MAX_NODES: usize = MAX_PAGES * sotto_protocol::constants::MAX_DIRECTORY_PAGE;
 
-/// A /24 IPv4 network: the first three bytes of an address.
-pub type Subnet = [u8; 3];
+/// A network group (IPv4 /24, IPv6 /48, or "no routable address"): two relays
+/// of one group never share a path on a public network.
+pub type Subnet = sotto_protocol::record::netgroup::NetGroup;
 
 /// One node as the client knows it.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ pub struct NodeInfo {
     pub peer: PeerId,
     /// Its addresses that parse as multiaddrs.
     pub addrs: Vec<Multiaddr>,
-    /// The /24 networks of its IPv4 addresses.
+    /// Its network groups (`record::netgroup::groups_of`).
     pub subnets: Vec<Subnet>,
 }
 
@@ -100,7 +100,10 @@ impl NodeInfo {
         if addrs.is_empty() {
             return None;
         }
-        let subnets = subnets_of(&addrs);
+        let subnets = sotto_protocol::record::netgroup::groups_of(
+            record.addrs.iter().map(String::as_str),
+            params.allow_same_subnet,
+        );
         Some(Self {
             record,
             signed: signed.clone(),
@@ -118,22 +121,6 @@ impl NodeInfo {
             onion_key: usable_onion_key(&self.record, now)?,
         })
     }
-}
-
-/// The /24 networks of the IPv4 addresses among `addrs`, without repeats.
-pub fn subnets_of(addrs: &[Multiaddr]) -> Vec<Subnet> {
-    let mut out: Vec<Subnet> = Vec::new();
-    for addr in addrs {
-        for p in addr.iter() {
-            if let Protocol::Ip4(ip) = p {
-                let [a, b, c, _] = ip.octets();
-                if !out.contains(&[a, b, c]) {
-                    out.push([a, b, c]);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Every verified, unexpired record, by node id.

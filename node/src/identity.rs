@@ -67,7 +67,10 @@ pub enum IdentityError {
         source: std::io::Error,
     },
     /// None of the addresses can go into a record.
-    #[error("no address to announce: listening only on unspecified or unparsable addresses")]
+    #[error(
+        "no address to announce: listening only on unspecified or unparsable addresses, \
+         or (on a public network) only on loopback or private ones"
+    )]
     NoAddresses,
     /// The record could not be made.
     #[error("cannot make the node record: {0}")]
@@ -278,8 +281,8 @@ impl Identity {
     }
 
     /// The node's signed record at `now` for `params`, listing `addrs`
-    /// (unspecified addresses left out, `/p2p/…` stripped, at most
-    /// [`MAX_RECORD_ADDRS`]) and the onion keys valid at `now`; the onion keys
+    /// (unspecified addresses left out, on public networks local ones too,
+    /// `/p2p/…` stripped, at most [`MAX_RECORD_ADDRS`]) and the onion keys valid at `now`; the onion keys
     /// are rotated first if due.
     pub fn record(
         &self,
@@ -288,7 +291,11 @@ impl Identity {
         now: UnixMillis,
     ) -> Result<SignedNodeRecord> {
         self.rotate_if_due(now, params)?;
-        let addrs = announceable(addrs);
+        let mut addrs = announceable(addrs);
+        if !params.allow_same_subnet {
+            // Others would refuse the whole record for one local address.
+            addrs.retain(|a| sotto_protocol::record::netgroup::is_public(a));
+        }
         if addrs.is_empty() {
             return Err(IdentityError::NoAddresses);
         }

@@ -28,8 +28,10 @@ pub struct NetworkParams {
     /// bit doubles the work of placing a node; 0 for tests, 20 for public networks
     /// (about a second of hashing per node identity).
     pub admission_difficulty: u8,
-    /// Whether a path may use several relays from one /24 (IPv4) network.
-    /// Only devnets on loopback need this.
+    /// Whether the network is local: a path may use several relays from one
+    /// network group (IPv4 /24, IPv6 /48, see `record::netgroup`), and records
+    /// may list loopback and private addresses. Only devnets on loopback or a
+    /// LAN need this; a public network refuses records with such addresses.
     pub allow_same_subnet: bool,
     /// Lifetime of a node record, at most 2 h.
     pub record_lifetime_ms: u64,

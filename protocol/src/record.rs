@@ -10,6 +10,7 @@
 //! Nothing here reads a clock: the caller passes `now`.
 
 pub mod admission;
+pub mod netgroup;
 
 use serde::{Deserialize, Serialize};
 
@@ -242,7 +243,8 @@ impl SignedNodeRecord {
     /// canonical encoding within [`MAX_RECORD_LEN`], version, network name,
     /// issued no later than [`RECORD_CLOCK_SKEW_MS`] after `now`, not expired,
     /// lifetime within the network's limit, bounds ([`NodeRecord::check_bounds`]),
-    /// admission proof at the network's difficulty, and last the signature by
+    /// on networks that keep paths to distinct subnets only public addresses
+    /// ([`netgroup::is_public`]), admission proof at the network's difficulty, and last the signature by
     /// the record's own node key.
     pub fn verify(&self, params: &NetworkParams, now: UnixMillis) -> Result<NodeRecord> {
         let what = "node record";
@@ -258,6 +260,17 @@ impl SignedNodeRecord {
         }
         check_times(&record, params, now)?;
         record.check_bounds()?;
+        if !params.allow_same_subnet
+            && let Some(addr) = record.addrs.iter().find(|a| !netgroup::is_public(a))
+        {
+            return Err(Error::OutOfRange {
+                what: "node record address",
+                reason: format!(
+                    "{addr:?} cannot be reached from the internet (loopback, private or \
+                     local); this network lists public addresses only"
+                ),
+            });
+        }
         admission::check_admission(
             &record.node,
             record.admission_nonce,

@@ -266,7 +266,7 @@ mod tests {
         (0..n)
             .map(|i| Candidate {
                 node: NodeId([i; 32]),
-                subnets: vec![[10, 0, i]],
+                subnets: vec![crate::directory::Subnet::V4([10, 0, i])],
             })
             .collect()
     }

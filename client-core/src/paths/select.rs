@@ -1,7 +1,9 @@
 //! Choosing a path's relays (DESIGN §7): distinct nodes, none of the nodes the
 //! request must avoid (the destination, and its swarm when it is a swarm
-//! member), and at most one relay per /24 IPv4 network unless the network
-//! allows same-subnet paths (devnets on loopback).
+//! member), and at most one relay per network group (IPv4 /24, IPv6 /48, and
+//! one shared group for nodes without a routable address; see
+//! `sotto_protocol::record::netgroup`) unless the network allows same-subnet
+//! paths (devnets on loopback).
 
 use std::collections::HashSet;
 
@@ -23,7 +25,7 @@ const ATTEMPTS: usize = 8;
 pub struct Candidate {
     /// The node.
     pub node: NodeId,
-    /// The /24 networks of its IPv4 addresses.
+    /// Its network groups.
     pub subnets: Vec<Subnet>,
 }
 
@@ -37,8 +39,8 @@ pub fn candidates(dir: &Directory) -> Vec<Candidate> {
         .collect()
 }
 
-/// Whether `a` and `b` may be on one path: not the same node, and not on one
-/// /24 network unless `allow_same_subnet`.
+/// Whether `a` and `b` may be on one path: not the same node, and not in one
+/// network group unless `allow_same_subnet`.
 pub fn compatible(a: &Candidate, b: &Candidate, allow_same_subnet: bool) -> bool {
     a.node != b.node && (allow_same_subnet || !a.subnets.iter().any(|s| b.subnets.contains(s)))
 }
@@ -84,7 +86,7 @@ mod tests {
     fn cand(i: u8, subnet: u8) -> Candidate {
         Candidate {
             node: NodeId([i; 32]),
-            subnets: vec![[10, 0, subnet]],
+            subnets: vec![crate::directory::Subnet::V4([10, 0, subnet])],
         }
     }
 
@@ -124,23 +126,41 @@ mod tests {
             let path = choose(&mut rng, &pool, None, RELAYS, &none, false).unwrap();
             let nets: HashSet<u8> = path
                 .iter()
-                .map(|n| pool.iter().find(|c| c.node == *n).unwrap().subnets[0][2])
+                .map(
+                    |n| match pool.iter().find(|c| c.node == *n).unwrap().subnets[0] {
+                        crate::directory::Subnet::V4([_, _, net]) => net,
+                        other => panic!("{other:?}"),
+                    },
+                )
                 .collect();
             assert_eq!(nets.len(), RELAYS);
         }
     }
 
+    /// Issue 13: a node with no routable address used to be "on no network"
+    /// and so compatible with every node; now such nodes share one group.
     #[test]
-    fn nodes_without_ipv4_have_no_subnet_rule() {
-        let a = Candidate {
-            node: NodeId([1; 32]),
-            subnets: vec![],
+    fn nodes_without_a_routable_address_share_one_group() {
+        let names_only = |i: u8, name: &str| Candidate {
+            node: NodeId([i; 32]),
+            subnets: sotto_protocol::record::netgroup::groups_of(
+                [format!("/dns/{name}/tcp/1").as_str()],
+                false,
+            ),
         };
-        let b = Candidate {
-            node: NodeId([2; 32]),
-            subnets: vec![],
-        };
-        assert!(compatible(&a, &b, false));
+        let (a, b) = (names_only(1, "a.org"), names_only(2, "b.org"));
+        assert!(!compatible(&a, &b, false));
+        assert!(compatible(&a, &b, true));
         assert!(!compatible(&a, &a, true));
+        // IPv6: one /48 is one group.
+        let v6 = |i: u8, addr: &str| Candidate {
+            node: NodeId([i; 32]),
+            subnets: sotto_protocol::record::netgroup::groups_of([addr], false),
+        };
+        let c = v6(3, "/ip6/2a01:4f8:1:1::1/tcp/1");
+        let d = v6(4, "/ip6/2a01:4f8:1:2::1/tcp/1");
+        let e = v6(5, "/ip6/2a01:4f8:2::1/tcp/1");
+        assert!(!compatible(&c, &d, false));
+        assert!(compatible(&c, &e, false));
     }
 }

@@ -16,7 +16,7 @@ fn paths() -> Paths {
     let pool: Vec<Candidate> = (1..=2)
         .map(|i| Candidate {
             node: n(i),
-            subnets: vec![[10, 0, i]],
+            subnets: vec![crate::directory::Subnet::V4([10, 0, i])],
         })
         .collect();
     let mut guards = Guards::in_memory();

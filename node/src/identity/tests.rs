@@ -310,3 +310,27 @@ fn renewing_replaces_every_onion_key_and_saves_the_new_one() {
     assert_eq!(reloaded.len(), 1);
     assert_eq!(reloaded[0].entry, after[0].entry);
 }
+
+/// Issue 13: on a public network a node leaves its local addresses out of its
+/// record (others would refuse the whole record for them).
+#[test]
+fn public_records_leave_local_addresses_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = NetworkParams {
+        admission_difficulty: 0,
+        ..NetworkParams::public()
+    };
+    let id = Identity::init(dir.path(), &params).unwrap();
+    let now = id.onion_secrets()[0].entry.valid_from + 1_000;
+    let addrs = [
+        addr("/ip4/127.0.0.1/tcp/4600"),
+        addr("/ip4/192.168.1.20/tcp/4600"),
+        addr("/ip4/8.8.8.8/tcp/4600"),
+    ];
+    let signed = id.record(&params, &addrs, now).unwrap();
+    let rec = signed.verify(&params, now).unwrap();
+    assert_eq!(rec.addrs, vec!["/ip4/8.8.8.8/tcp/4600".to_string()]);
+    // Only local addresses: nothing this network could dial.
+    let err = id.record(&params, &addrs[..2], now).unwrap_err();
+    assert!(matches!(err, IdentityError::NoAddresses), "{err}");
+}

@@ -89,6 +89,41 @@ fn sign_verify_round_trip() {
     assert_eq!(record.sign(&key).unwrap(), signed);
 }
 
+/// Issue 13: a public network refuses a record that lists an address nobody
+/// else can reach (loopback, private, link-local…); a local one accepts it.
+#[test]
+fn public_networks_refuse_local_addresses() {
+    let key = node_key(1);
+    let public = NetworkParams {
+        admission_difficulty: 0,
+        ..NetworkParams::public()
+    };
+    let mut record = sample(&key);
+    record.network = public.name.clone();
+    for local in [
+        "/ip4/127.0.0.1/tcp/4100",
+        "/ip4/10.0.0.7/tcp/4100",
+        "/ip6/fe80::1/tcp/1",
+    ] {
+        record.addrs = vec!["/ip4/8.8.8.8/tcp/4100".into(), local.into()];
+        let signed = record.sign(&key).unwrap();
+        let err = signed.verify(&public, T0 + MINUTE_MS).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot be reached"),
+            "{local}: {err}"
+        );
+    }
+    record.addrs = vec![
+        "/ip4/8.8.8.8/tcp/4100".into(),
+        "/dns/n.example.org/tcp/1".into(),
+    ];
+    let signed = record.sign(&key).unwrap();
+    assert!(signed.verify(&public, T0 + MINUTE_MS).is_ok());
+    // The devnet (a local network) takes loopback addresses.
+    let signed = sample(&key).sign(&key).unwrap();
+    assert!(signed.verify(&params(0), T0 + MINUTE_MS).is_ok());
+}
+
 #[test]
 fn every_flipped_byte_is_rejected() {
     let key = node_key(2);
