@@ -233,7 +233,10 @@ fn a_socket_open_to_others_is_refused() {
     let o = home.run(&["id"]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("mode 666") && err.contains("refusing"), "{err}");
+    assert!(
+        err.contains("mode 666") && err.contains("refusing"),
+        "{err}"
+    );
     assert!(o.stdout.is_empty());
     set(0o600);
     assert_eq!(seen(&home.run(&["id"])), direct);

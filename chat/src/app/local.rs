@@ -101,6 +101,14 @@ pub enum Unsafe {
         /// Its permission bits.
         mode: u32,
     },
+    /// The home cannot be looked at.
+    #[error("cannot look at {}: {reason}", path.display())]
+    Unreadable {
+        /// The home.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The home itself is open to others.
     #[error("{} has mode {mode:o}, open to other users: not serving other sotto commands from it (chmod 700 it)", path.display())]
     Home {
@@ -124,7 +132,10 @@ pub fn check_socket(path: &Path, meta: &std::fs::Metadata) -> Result<(), Unsafe>
 
 /// Checks that the home is ours and closed to others before serving in it.
 pub fn check_home(home: &Path) -> Result<(), Unsafe> {
-    let meta = std::fs::metadata(home).map_err(|_| Unsafe::NotASocket(home.to_path_buf()))?;
+    let meta = std::fs::metadata(home).map_err(|e| Unsafe::Unreadable {
+        path: home.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     owner_only(home, &meta, |mode| Unsafe::Home {
         path: home.to_path_buf(),
         mode,

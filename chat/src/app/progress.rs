@@ -63,7 +63,10 @@ async fn report(m: Messenger, id: MessageId, sink: Sink) {
     loop {
         let now = waiting_for(&m, failure.as_deref());
         if now != said {
-            if sink.line(Stream::Err, format_args!("sotto: {now}…")).is_err() {
+            if sink
+                .line(Stream::Err, format_args!("sotto: {now}…"))
+                .is_err()
+            {
                 return;
             }
             said = now;

@@ -154,9 +154,15 @@ mod tests {
         let e = read::<Request, _>(&mut &huge[..], MAX_REQUEST_BYTES)
             .await
             .unwrap_err();
-        assert!(matches!(e, FrameError::TooLarge { len: u32::MAX, .. }), "{e}");
+        assert!(
+            matches!(e, FrameError::TooLarge { len: u32::MAX, .. }),
+            "{e}"
+        );
         // Unknown fields and garbage do not decode.
-        let odd = encode(&serde_json::json!({"version":"1","argv":[],"network":"x","stderr_tty":false,"uid":0})).unwrap();
+        let odd = encode(
+            &serde_json::json!({"version":"1","argv":[],"network":"x","stderr_tty":false,"uid":0}),
+        )
+        .unwrap();
         assert!(matches!(
             read::<Request, _>(&mut &odd[..], MAX_REQUEST_BYTES).await,
             Err(FrameError::Decode(_))

@@ -185,7 +185,11 @@ fn busy(stream: &UnixStream, max: usize) {
         std::process::id()
     );
     let mut bytes = Vec::new();
-    for r in [Reply::Started, Reply::Err(text), Reply::Exit(EXIT_FAILURE as u8)] {
+    for r in [
+        Reply::Started,
+        Reply::Err(text),
+        Reply::Exit(EXIT_FAILURE as u8),
+    ] {
         if let Ok(b) = frame::encode(&r) {
             bytes.extend(b);
         }

@@ -76,7 +76,11 @@ async fn a_command_runs_and_its_output_and_code_come_back() {
     let replies = ask(&settings, &request(&["id"])).await;
     assert_eq!(
         replies,
-        vec![Reply::Started, Reply::Out(format!("{id}\n")), Reply::Exit(0)]
+        vec![
+            Reply::Started,
+            Reply::Out(format!("{id}\n")),
+            Reply::Exit(0)
+        ]
     );
     // A failing command: its error line and exit code, as `main` gives them.
     let replies = ask(&settings, &request(&["send", "nobody", "hi"])).await;
@@ -87,7 +91,10 @@ async fn a_command_runs_and_its_output_and_code_come_back() {
         "{replies:?}"
     );
     server.stop().await;
-    assert!(!socket_path(&settings.home).exists(), "the socket goes with the server");
+    assert!(
+        !socket_path(&settings.home).exists(),
+        "the socket goes with the server"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +104,11 @@ async fn what_needs_the_home_alone_or_another_version_is_refused_by_pid() {
     let pid = std::process::id().to_string();
     for args in [&["chat"][..], &["init"], &["restore"]] {
         let replies = ask(&settings, &request(args)).await;
-        assert_eq!(replies.last(), Some(&Reply::Exit(EXIT_FAILURE as u8)), "{args:?}");
+        assert_eq!(
+            replies.last(),
+            Some(&Reply::Exit(EXIT_FAILURE as u8)),
+            "{args:?}"
+        );
         assert!(
             matches!(&replies[1], Reply::Err(t) if t.contains(&pid) && t.contains("cannot run beside it")),
             "{replies:?}"
