@@ -16,7 +16,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::frame::{self, MAX_REQUEST_BYTES, Reply, Request};
-use super::{Kind, Unsafe, check_home, my_uid, socket_path};
+use super::{Kind, SOCKET_NAME, Unsafe, check_home, my_uid, socket_path};
 use crate::app::console::{Remote, Stream};
 use crate::app::error::{EXIT_FAILURE, EXIT_USAGE};
 use crate::app::{AppError, Ctx};
@@ -112,11 +112,17 @@ impl Server {
             path: path.clone(),
             source,
         };
-        let listener = UnixListener::bind(&path).map_err(bind_err)?;
-        // The home is owner-only, so nobody else could reach the socket
-        // before this; 0600 keeps it so should the home be opened up.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(bind_err)?;
+        // Bound under a private name, made 0600, then renamed into place: a
+        // client never sees the socket with the umask's wider mode.
+        let fresh = home.join(format!(".{SOCKET_NAME}.{}", std::process::id()));
+        let _ = std::fs::remove_file(&fresh);
+        let listener = UnixListener::bind(&fresh).map_err(bind_err)?;
+        let placed = std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| std::fs::rename(&fresh, &path));
+        if let Err(e) = placed {
+            let _ = std::fs::remove_file(&fresh);
+            return Err(bind_err(e));
+        }
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             settings: settings.clone(),

@@ -72,6 +72,18 @@ async fn closed_by_server(s: &mut UnixStream) {
 async fn a_command_runs_and_its_output_and_code_come_back() {
     let (_dir, settings, m) = home();
     let server = Server::start(&settings, m.clone()).unwrap();
+    let meta = std::fs::symlink_metadata(socket_path(&settings.home)).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let names: Vec<_> = std::fs::read_dir(&settings.home)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("sock"))
+        .collect();
+    assert_eq!(
+        names,
+        vec!["sotto.sock".to_string()],
+        "bound, then renamed into place"
+    );
     let id = m.account_id().to_string();
     let replies = ask(&settings, &request(&["id"])).await;
     assert_eq!(
@@ -156,6 +168,8 @@ async fn clients_past_the_limit_are_told_the_holder_is_busy() {
     let limits = Limits {
         max_clients: 1,
         request_timeout: PATIENCE,
+        // The silent first client is still there at the end: not waited for.
+        drain: Duration::from_millis(100),
         ..Limits::default()
     };
     let server = Server::start_with(&settings, m, limits).unwrap();
