@@ -126,6 +126,7 @@ impl Ctx {
         self.stop_serving().await;
         close(m).await;
     }
+
     /// Where the home is and how to unlock it (SOTTO_PASSPHRASE if set).
     pub fn home_options(&self) -> HomeOptions {
         HomeOptions {

@@ -58,6 +58,9 @@ pub enum ServeError {
     /// The home or a file in the way is not safe.
     #[error("{0}")]
     Unsafe(#[from] Unsafe),
+    /// Called outside a tokio runtime (there is nothing to serve with).
+    #[error("no async runtime to serve the local socket on")]
+    NoRuntime,
     /// Binding failed (a path too long for a socket, among others).
     #[error("cannot serve {}: {source}", path.display())]
     Bind {
@@ -95,6 +98,8 @@ impl Server {
         messenger: Messenger,
         limits: Limits,
     ) -> Result<Server, ServeError> {
+        // Binding and serving need a runtime; without one they would panic.
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ServeError::NoRuntime)?;
         let home = &settings.home;
         check_home(home)?;
         let path = socket_path(home);
@@ -130,7 +135,7 @@ impl Server {
             uid: my_uid(),
             limits,
         });
-        let task = tokio::spawn(accept_loop(listener, shared, stop_rx));
+        let task = runtime.spawn(accept_loop(listener, shared, stop_rx));
         Ok(Server { path, stop, task })
     }
 
