@@ -1,18 +1,24 @@
 //! Carrying out one command: settings, unlocking the home, reaching the
 //! network, and calling the chat library.
 
-/// Writes a line to stdout; a closed pipe (`sotto inbox | head`) ends the
-/// command quietly instead of panicking as `println!` would.
+/// Writes a line to the command's stdout ([`console::out`]: this process's,
+/// or the client's when served over the local socket); a closed pipe
+/// (`sotto inbox | head`) ends the command quietly instead of panicking as
+/// `println!` would.
 macro_rules! say {
+    () => {{
+        $crate::app::console::out(format_args!(""))?;
+    }};
     ($($t:tt)*) => {{
-        use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($t)*).map_err($crate::app::AppError::from)?;
+        $crate::app::console::out(format_args!($($t)*))?;
     }};
 }
 
 mod account;
+pub mod console;
 pub mod error;
 mod history;
+pub mod local;
 mod logging;
 mod messages;
 pub mod output;
@@ -22,6 +28,7 @@ mod progress;
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use sotto_client::chat::{ChatError, HomeOptions, Messenger};
@@ -34,14 +41,92 @@ use crate::config::{self, Flags, Resolved};
 
 /// How long a command waits for the library to stop its tasks on the way out.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a command that finds its home held keeps trying when the holder
+/// does not answer on the socket (it is just starting, or closing).
+const HOLDER_PATIENCE: Duration = Duration::from_secs(10);
+/// Pause between those tries.
+const HOLDER_RETRY: Duration = Duration::from_millis(100);
 
 /// Everything a command needs besides its own arguments.
 pub struct Ctx {
     /// Settings after precedence.
     pub settings: Resolved,
+    /// Set when the command runs for a client of the local socket: the
+    /// holder's messenger, and the network the client's settings name.
+    lent: Option<(Messenger, String)>,
+    /// This process's local socket, while it holds the home.
+    server: Mutex<Option<local::server::Server>>,
 }
 
 impl Ctx {
+    /// A command run by this process for itself.
+    pub fn new(settings: Resolved) -> Self {
+        Self {
+            settings,
+            lent: None,
+            server: Mutex::new(None),
+        }
+    }
+
+    /// A command run for a client over the local socket, on `messenger`
+    /// (which this process holds): it neither opens nor closes the home.
+    pub(crate) fn served(settings: Resolved, messenger: Messenger, network: String) -> Self {
+        Self {
+            settings,
+            lent: Some((messenger, network)),
+            server: Mutex::new(None),
+        }
+    }
+
+    /// Serves the home's local socket for `m` until [`Ctx::stop_serving`];
+    /// a failure only means other commands cannot share the home.
+    fn serve(&self, m: &Messenger) {
+        match local::server::Server::start(&self.settings, m.clone()) {
+            Ok(server) => {
+                let old = match self.server.lock() {
+                    Ok(mut s) => s.replace(server),
+                    Err(p) => p.into_inner().replace(server),
+                };
+                if let Some(old) = old {
+                    tokio::spawn(old.stop());
+                }
+            }
+            Err(e) => tracing::warn!("other sotto commands cannot share this home: {e}"),
+        }
+    }
+
+    /// Stops serving the local socket (commands in progress for clients
+    /// get a bounded time to finish).
+    pub async fn stop_serving(&self) {
+        let server = match self.server.lock() {
+            Ok(mut s) => s.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        if let Some(s) = server {
+            s.stop().await;
+        }
+    }
+
+    /// Connects `m` to the network, unless it already is (a served command
+    /// shares the holder's connection; the holder's own command may find a
+    /// served one connected it).
+    pub async fn connect(&self, m: &Messenger, config: ClientConfig) -> Result<(), ChatError> {
+        match m.connect(config).await {
+            Ok(()) | Err(ChatError::AlreadyConnected) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Done with `m`: stops serving other commands, then the library's tasks
+    /// (bounded in time). A served command leaves the holder's messenger be.
+    pub async fn close(&self, m: &Messenger) {
+        if self.lent.is_some() {
+            return;
+        }
+        self.stop_serving().await;
+        close(m).await;
+    }
+
     /// Where the home is and how to unlock it (SOTTO_PASSPHRASE if set).
     pub fn home_options(&self) -> HomeOptions {
         HomeOptions {
@@ -55,6 +140,15 @@ impl Ctx {
     /// Opens the account; when the home is sealed and no passphrase was set in
     /// the environment, asks for it on the terminal.
     pub fn open(&self) -> Result<Messenger, AppError> {
+        if let Some((m, _)) = &self.lent {
+            return Ok(m.clone());
+        }
+        let m = self.open_home()?;
+        self.serve(&m);
+        Ok(m)
+    }
+
+    fn open_home(&self) -> Result<Messenger, AppError> {
         let mut opts = self.home_options();
         match Messenger::open(&opts) {
             Err(ChatError::WrongPassphrase)
@@ -74,6 +168,16 @@ impl Ctx {
     /// The network client's configuration; refuses when no bootstrap node is
     /// known, since the client could never find the network.
     pub fn client_config(&self) -> Result<ClientConfig, AppError> {
+        if let Some((_, wanted)) = &self.lent
+            && *wanted != self.settings.params.name
+        {
+            return Err(AppError::Usage(format!(
+                "this home is open in sotto process {} on network {:?}, not {wanted:?}: \
+                 use its network, or close it first",
+                std::process::id(),
+                self.settings.params.name
+            )));
+        }
         if self.settings.bootstrap.is_empty() {
             return Err(AppError::Usage(
                 "no bootstrap node known: pass --bootstrap MULTIADDR|FILE, set SOTTO_BOOTSTRAP, \
@@ -93,7 +197,7 @@ impl Ctx {
     pub async fn connected(&self) -> Result<Messenger, AppError> {
         let config = self.client_config()?;
         let m = self.open()?;
-        if let Err(e) = m.connect(config).await {
+        if let Err(e) = self.connect(&m, config).await {
             return Err(AppError::Network(format!("cannot reach the network: {e}")));
         }
         Ok(m)
@@ -125,7 +229,9 @@ pub async fn close(m: &Messenger) {
     }
 }
 
-/// Runs one parsed command line.
+/// Runs one parsed command line. When another `sotto` process holds the
+/// home, the command runs through it ([`local`]), or, if it needs the home
+/// to itself, fails naming that process.
 pub async fn run(cli: Cli) -> Result<(), AppError> {
     let flags = Flags {
         home: cli.global.home.clone(),
@@ -136,28 +242,64 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
     let env = |k: &str| std::env::var(k).ok();
     let settings = config::resolve(&flags, &env, &cwd)?;
     logging::init(&settings.home, &settings.log);
-    let ctx = Ctx { settings };
-    match cli.command {
-        Command::Init { name, encrypt } => account::init(&ctx, name.as_deref(), encrypt),
-        Command::Restore { name, encrypt } => account::restore(&ctx, name.as_deref(), encrypt),
-        Command::Id { qr } => account::id(&ctx, qr),
-        Command::Contacts(c) => people::contacts(&ctx, c),
-        Command::Requests(r) => people::requests(&ctx, r).await,
-        Command::Verify { contact, mark } => people::verify(&ctx, &contact, mark),
-        Command::Disappear { contact, mode } => people::disappear(&ctx, &contact, mode).await,
+    let ctx = Ctx::new(settings);
+    let kind = local::Kind::of(&cli.command);
+    let deadline = tokio::time::Instant::now() + HOLDER_PATIENCE;
+    loop {
+        // Every command opens the home before it prints or changes
+        // anything, so finding it held means nothing happened yet.
+        let result = dispatch(&ctx, cli.command.clone()).await;
+        ctx.stop_serving().await;
+        let Err(AppError::Chat(ChatError::Locked { .. })) = &result else {
+            return result;
+        };
+        let home = &ctx.settings.home;
+        if let local::Kind::Exclusive(what) = kind {
+            return match local::client::holder_pid(home).await {
+                Some(pid) => Err(AppError::Held(format!(
+                    "{} is open in sotto process {pid}: {what} cannot run beside it (other sotto commands run through it); close it first",
+                    home.display()
+                ))),
+                None => result,
+            };
+        }
+        let argv = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        match local::client::forward(&ctx.settings, argv).await? {
+            local::client::Reach::Ran(r) => return r,
+            local::client::Reach::NoHolder if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(HOLDER_RETRY).await;
+            }
+            local::client::Reach::NoHolder => return result,
+        }
+    }
+}
+
+/// Carries out one command (for this process, or for a client of the
+/// local socket when `ctx` is a served one).
+pub(crate) async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), AppError> {
+    match command {
+        Command::Init { name, encrypt } => account::init(ctx, name.as_deref(), encrypt),
+        Command::Restore { name, encrypt } => account::restore(ctx, name.as_deref(), encrypt),
+        Command::Id { qr } => account::id(ctx, qr),
+        Command::Contacts(c) => people::contacts(ctx, c),
+        Command::Requests(r) => people::requests(ctx, r).await,
+        Command::Verify { contact, mark } => people::verify(ctx, &contact, mark),
+        Command::Disappear { contact, mode } => people::disappear(ctx, &contact, mode).await,
         Command::Send {
             contact,
             text,
             timeout,
-        } => messages::send(&ctx, &contact, &text, timeout).await,
-        Command::Inbox { wait, json } => messages::inbox(&ctx, wait, json).await,
+        } => messages::send(ctx, &contact, &text, timeout).await,
+        Command::Inbox { wait, json } => messages::inbox(ctx, wait, json).await,
         Command::History {
             contact,
             limit,
             json,
-        } => history::history(&ctx, &contact, limit, json).await,
-        Command::Delete { id, timeout } => history::delete(&ctx, &id, timeout).await,
-        Command::Paths { wait } => messages::paths(&ctx, wait).await,
-        Command::Chat => crate::tui::run::run(&ctx).await,
+        } => history::history(ctx, &contact, limit, json).await,
+        Command::Delete { id, timeout } => history::delete(ctx, &id, timeout).await,
+        Command::Paths { wait } => messages::paths(ctx, wait).await,
+        Command::Chat => crate::tui::run::run(ctx).await,
     }
 }

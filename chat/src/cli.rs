@@ -34,7 +34,7 @@ pub struct Global {
 }
 
 /// The subcommands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Create a new account in the home and show its ID and recovery phrase.
     Init {
@@ -145,7 +145,7 @@ pub enum Command {
 }
 
 /// `contacts …`.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum ContactsCmd {
     /// Add a contact by account ID (an existing one is left as it is:
     /// use `rename` to change its name).
@@ -178,7 +178,7 @@ pub enum ContactsCmd {
 }
 
 /// `requests …`.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum RequestsCmd {
     /// List pending requests.
     List {
@@ -210,7 +210,7 @@ pub enum RequestsCmd {
 }
 
 /// `disappear CONTACT …`.
-#[derive(Debug, Subcommand, PartialEq, Eq)]
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
 pub enum DisappearCmd {
     /// Keep messages.
     Off,

@@ -22,6 +22,8 @@ fn main() -> ExitCode {
     match runtime.block_on(app::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(app::AppError::OutputClosed) => ExitCode::from(EXIT_FAILURE as u8),
+        // Run by the process holding the home, which said all there is.
+        Err(app::AppError::Relayed(code)) => ExitCode::from(code),
         Err(e) => {
             eprintln!("sotto: {e}");
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))

@@ -334,6 +334,64 @@ fn two_users_and_a_stranger_over_real_nodes() {
     assert_eq!(id.len(), 32);
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
 
+    // Issue 11, item 2: while Alice's `inbox --wait` holds her home, her
+    // other commands run through it, with the output they have directly.
+    let mut holder = Command::new(SOTTO)
+        .arg("--home")
+        .arg(alice.home.path())
+        .args(["inbox", "--json", "--wait", "120"])
+        .env("SOTTO_NETWORK", "devnet")
+        .env("SOTTO_BOOTSTRAP", &bootstrap)
+        .env_remove("SOTTO_HOME")
+        .env_remove("SOTTO_PASSPHRASE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket = alice.home.path().join("sotto.sock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !socket.exists() {
+        assert!(holder.try_wait().unwrap().is_none(), "{}", alice.log());
+        assert!(
+            Instant::now() < deadline,
+            "the holder never served its socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(alice.ok(&["id"]).trim(), alice_id);
+    assert_eq!(alice.ok(&["contacts", "list", "--json"]), contacts);
+    let sent = alice.ok(&["send", "bob", "through the holder", "--timeout", "60s"]);
+    assert!(
+        sent.starts_with("Sent to bob (") && sent.contains("); message id "),
+        "{sent}"
+    );
+    assert!(holder.try_wait().unwrap().is_none(), "the home stayed held");
+    let inbox = bob.inbox();
+    assert!(
+        inbox.iter().any(|m| m["text"] == "through the holder"),
+        "{inbox:?}"
+    );
+    // Bob answers: the holder's own `inbox` prints it and ends.
+    bob.ok(&["send", "alice", "got it", "--timeout", "60s"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while holder.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the holder's inbox never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = holder.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"text\":\"got it\""),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!socket.exists(), "the socket goes with the holder");
+
     // Carol is not Bob's contact: her message is a request.
     carol.ok(&["send", &bob_id, "hi, it's carol", "--timeout", "60s"]);
     let inbox = bob.inbox();

@@ -36,6 +36,14 @@ pub enum AppError {
     /// The terminal or a file failed.
     #[error("{0}")]
     Io(String),
+    /// The home is held by another `sotto` process and the command needs it
+    /// to itself (the text names that process).
+    #[error("{0}")]
+    Held(String),
+    /// The command ran in the process holding the home, which printed its
+    /// output and error here already; this is its exit code.
+    #[error("exit code {0}")]
+    Relayed(u8),
     /// Whoever read our output went away (`sotto inbox | head`): nothing
     /// left to say to anyone.
     #[error("output closed")]
@@ -48,7 +56,8 @@ impl AppError {
         match self {
             AppError::Config(_) | AppError::Usage(_) | AppError::WrongNetwork(_) => EXIT_USAGE,
             AppError::Network(_) => EXIT_NETWORK,
-            AppError::Io(_) | AppError::OutputClosed => EXIT_FAILURE,
+            AppError::Io(_) | AppError::OutputClosed | AppError::Held(_) => EXIT_FAILURE,
+            AppError::Relayed(code) => i32::from(*code),
             AppError::Chat(e) => match e {
                 ChatError::NotSent { .. } => EXIT_NOT_SENT,
                 ChatError::Network(_) | ChatError::NotConnected => EXIT_NETWORK,

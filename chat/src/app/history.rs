@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::output::{self, HistoryLine};
 use super::people::open_maybe_connected;
-use super::{AppError, Ctx, close};
+use super::{AppError, Ctx};
 
 /// `sotto history CONTACT [--limit N] [--json]`: the last messages of a
 /// conversation, oldest first. Showing them is reading them: the
@@ -35,7 +35,7 @@ pub async fn history(ctx: &Ctx, who: &str, limit: usize, json: bool) -> Result<(
         }
     }
     m.mark_read(&peer).await?;
-    close(&m).await;
+    ctx.close(&m).await;
     Ok(())
 }
 
@@ -73,7 +73,7 @@ pub async fn delete(ctx: &Ctx, id: &str, timeout: Duration) -> Result<(), AppErr
         .map_err(|e: sotto_client::chat::BadMessageId| AppError::Usage(e.to_string()))?;
     let (m, connected) = open_maybe_connected(ctx).await?;
     let result = delete_on(&m, &id, connected, timeout).await;
-    close(&m).await;
+    ctx.close(&m).await;
     result
 }
 

@@ -8,7 +8,7 @@ use sotto_client::chat::{ChatError, ChatMessage, MessageState, Messenger, short_
 use tokio::time::Instant;
 
 use super::output::{self, InboxLine};
-use super::{AppError, Ctx, close};
+use super::{AppError, Ctx};
 
 /// How long `inbox` waits for a first onion path before giving up.
 const PATH_WAIT: Duration = Duration::from_secs(20);
@@ -18,7 +18,7 @@ const PATH_WAIT: Duration = Duration::from_secs(20);
 pub async fn send(ctx: &Ctx, who: &str, text: &str, timeout: Duration) -> Result<(), AppError> {
     let m = ctx.open()?;
     let result = send_on(ctx, &m, who, text, timeout).await;
-    close(&m).await;
+    ctx.close(&m).await;
     result
 }
 
@@ -43,7 +43,7 @@ async fn send_on(
             "{e}\nThe message stays queued and is sent on the next connected run."
         ))
     })?;
-    if let Err(e) = m.connect(config).await {
+    if let Err(e) = ctx.connect(m, config).await {
         return Err(AppError::Network(format!(
             "cannot reach the network ({e}); the message stays queued and is sent on the next run"
         )));
@@ -101,7 +101,7 @@ async fn print_messages(m: &Messenger, list: &[ChatMessage], json: bool) -> Resu
 pub async fn inbox(ctx: &Ctx, wait: Duration, json: bool) -> Result<(), AppError> {
     let m = ctx.connected().await?;
     let result = inbox_on(&m, wait, json).await;
-    close(&m).await;
+    ctx.close(&m).await;
     result
 }
 
@@ -174,7 +174,7 @@ pub async fn paths(ctx: &Ctx, wait: Duration) -> Result<(), AppError> {
     let m = ctx.connected().await?;
     let waited = wait_for_path(&m, wait).await;
     let status = m.path_status();
-    close(&m).await;
+    ctx.close(&m).await;
     waited?;
     for line in describe_paths(&status) {
         say!("{line}");

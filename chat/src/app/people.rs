@@ -4,7 +4,7 @@ use sotto_client::AccountId;
 use sotto_client::chat::{Disappearing, Messenger, VerificationStatus};
 
 use super::output::{self, ContactLine, RequestLine};
-use super::{AppError, Ctx, close};
+use super::{AppError, Ctx};
 use crate::cli::{ContactsCmd, DisappearCmd, RequestsCmd};
 
 fn parse_id(text: &str) -> Result<AccountId, AppError> {
@@ -20,10 +20,12 @@ pub(super) async fn open_maybe_connected(ctx: &Ctx) -> Result<(Messenger, bool),
     match ctx.client_config() {
         Ok(config) => {
             let m = ctx.open()?;
-            match m.connect(config).await {
+            match ctx.connect(&m, config).await {
                 Ok(()) => Ok((m, true)),
                 Err(e) => {
-                    eprintln!("note: offline ({e}); the other side is told on the next run");
+                    super::console::err(format_args!(
+                        "note: offline ({e}); the other side is told on the next run"
+                    ))?;
                     Ok((m, false))
                 }
             }
@@ -193,7 +195,7 @@ pub async fn requests(ctx: &Ctx, cmd: RequestsCmd) -> Result<(), AppError> {
         Ok::<(), AppError>(())
     }
     .await;
-    close(&m).await;
+    ctx.close(&m).await;
     result
 }
 
@@ -246,7 +248,7 @@ pub async fn disappear(ctx: &Ctx, who: &str, mode: DisappearCmd) -> Result<(), A
         Ok::<(), AppError>(())
     }
     .await;
-    close(&m).await;
+    ctx.close(&m).await;
     result
 }
 

@@ -1,12 +1,13 @@
 //! What `send` is waiting for, said on the terminal while it waits (stderr,
 //! and only when stderr is a terminal: scripts get the result alone).
 
-use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use sotto_client::PathStatus;
 use sotto_client::chat::{ChatEvent, MessageId, Messenger};
 use tokio::task::JoinHandle;
+
+use super::console::{self, Sink, Stream};
 
 /// A send that finishes this quickly says nothing but its result.
 const QUIET_START: Duration = Duration::from_secs(1);
@@ -27,12 +28,13 @@ impl Progress {
 
 /// Starts reporting what the send of `id` waits for, if stderr is a terminal.
 pub fn on_terminal(m: &Messenger, id: MessageId) -> Option<Progress> {
-    if !std::io::stderr().is_terminal() {
+    // The command's stderr: the client's, when the command runs for one.
+    if !console::stderr_is_terminal() {
         return None;
     }
     let m = m.clone();
     Some(Progress {
-        task: tokio::spawn(report(m, id)),
+        task: tokio::spawn(report(m, id, console::current())),
     })
 }
 
@@ -53,7 +55,7 @@ pub fn waiting_for(m: &Messenger, last_failure: Option<&str>) -> String {
     }
 }
 
-async fn report(m: Messenger, id: MessageId) {
+async fn report(m: Messenger, id: MessageId, sink: Sink) {
     let mut events = m.subscribe();
     tokio::time::sleep(QUIET_START).await;
     let mut said = String::new();
@@ -61,7 +63,12 @@ async fn report(m: Messenger, id: MessageId) {
     loop {
         let now = waiting_for(&m, failure.as_deref());
         if now != said {
-            let _ = writeln!(std::io::stderr().lock(), "sotto: {now}…");
+            if sink
+                .line(Stream::Err, format_args!("sotto: {now}…"))
+                .is_err()
+            {
+                return;
+            }
             said = now;
         }
         tokio::select! {

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::convert::{conv_row, hop_address, msg_row, request_row, trust};
 use super::keys::{Action, handle_key, handle_paste};
 use super::state::{App, Clears, Screen, VerifyView};
-use crate::app::{AppError, Ctx, close};
+use crate::app::{AppError, Ctx};
 
 /// Messages of the open conversation loaded at once.
 const MESSAGE_WINDOW: usize = 500;
@@ -264,7 +264,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), AppError> {
     app.my_name = m.display_name();
     match ctx.client_config() {
         Ok(config) => {
-            if let Err(e) = m.connect(config).await {
+            if let Err(e) = ctx.connect(&m, config).await {
                 app.notice(format!("Offline: {e}"), Clears::OnPath);
             }
         }
@@ -276,7 +276,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), AppError> {
         Err(e) => {
             // It may have got half way (raw mode on): undo whatever it did.
             ratatui::restore();
-            close(&m).await;
+            ctx.close(&m).await;
             return Err(AppError::Io(format!("cannot take over the terminal: {e}")));
         }
     };
@@ -335,7 +335,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), AppError> {
     let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
     ratatui::restore();
     let _ = reader.join();
-    close(&m).await;
+    ctx.close(&m).await;
     result
 }
 
