@@ -159,5 +159,6 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Command::Delete { id, timeout } => history::delete(&ctx, &id, timeout).await,
         Command::Paths { wait } => messages::paths(&ctx, wait).await,
         Command::Chat => crate::tui::run::run(&ctx).await,
+        Command::App { listen, no_open } => crate::web::run(&ctx, &listen, no_open).await,
     }
 }
