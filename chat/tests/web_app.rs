@@ -417,6 +417,8 @@ async fn two_browsers_chat_over_real_nodes() {
     alice.shot("8-paths").await;
     alice.click("#dialog-close", &alice_app).await;
 
+    more_screens(&alice, &alice_app, &bob, &bob_app).await;
+
     // A stranger whose name is markup writes to Alice.
     let stranger = tempfile::tempdir().unwrap();
     let cli = |args: Vec<String>| {
@@ -441,6 +443,14 @@ async fn two_browsers_chat_over_real_nodes() {
         }
     };
     let out = cli(vec!["init".into(), "--name".into(), EVIL.into()]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Adding Alice first queues the stranger's profile (its name) ahead of
+    // the message, so `send`, which waits for its message, sends it too.
+    let out = cli(vec!["contacts".into(), "add".into(), alice_id.clone()]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -486,6 +496,131 @@ async fn two_browsers_chat_over_real_nodes() {
     alice.client.close().await.unwrap();
     bob.client.close().await.unwrap();
     eprintln!("web app test done after {:?}", started.elapsed());
+}
+
+/// Typing, verification, the disappearing timer, delete for everyone,
+/// the dark theme and a narrow window, between Alice and Bob.
+async fn more_screens(alice: &Browser, alice_app: &App, bob: &Browser, bob_app: &App) {
+    // Bob types without sending: Alice sees it; sending ends it.
+    bob.type_into("#composer", "Still here", bob_app).await;
+    alice
+        .wait_text("#typing", "Bob is typing…", alice_app)
+        .await;
+    alice.shot("10-typing").await;
+    let enter = char::from(Key::Enter).to_string();
+    bob.wait("#composer", bob_app)
+        .await
+        .send_keys(&enter)
+        .await
+        .unwrap();
+    alice
+        .wait_text("#messages li.theirs .msg-text", "Still here", alice_app)
+        .await;
+
+    // Both see the same verification code; Alice marks Bob verified.
+    alice.click("#details-button", alice_app).await;
+    let code = alice
+        .wait("#verification-code", alice_app)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(digits.len(), 60, "{code}");
+    alice.wait("#dialog img.qr", alice_app).await;
+    alice.click("#mark-verified", alice_app).await;
+    alice
+        .wait_text(
+            "#trust-status",
+            "Verified: you compared this code with them.",
+            alice_app,
+        )
+        .await;
+    alice.shot("11-verified").await;
+    alice.click("#dialog-close", alice_app).await;
+    bob.click("#details-button", bob_app).await;
+    let theirs = bob
+        .wait("#verification-code", bob_app)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let theirs: String = theirs.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(digits, theirs, "both sides show one code");
+    bob.click("#dialog-close", bob_app).await;
+
+    // Alice turns on disappearing messages; Bob's side follows.
+    alice
+        .click(r#"#timer option[value="after-send:3600"]"#, alice_app)
+        .await;
+    bob.wait_text("#conv-title", "Alice", bob_app).await;
+    let deadline = Instant::now() + WAIT;
+    while bob
+        .js("return document.getElementById('timer').value")
+        .await
+        != json!("after-send:3600")
+    {
+        if Instant::now() > deadline {
+            bob.timeout("the timer to reach Bob", bob_app).await;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    alice
+        .click(r#"#timer option[value="off:0"]"#, alice_app)
+        .await;
+
+    // Delete for everyone: gone on both sides.
+    alice.send("a message to take back", alice_app).await;
+    bob.wait_text(
+        "#messages li.theirs .msg-text",
+        "a message to take back",
+        bob_app,
+    )
+    .await;
+    let last = alice
+        .js("return Array.from(document.querySelectorAll('#messages li.mine')).pop().dataset.id")
+        .await;
+    let last = last.as_str().unwrap().to_string();
+    alice
+        .click(
+            &format!(r#"#messages li[data-id="{last}"] button.msg-delete"#),
+            alice_app,
+        )
+        .await;
+    // "Delete this message for everyone?"
+    alice.client.accept_alert().await.unwrap();
+    let gone =
+        format!(r#"return document.querySelector('#messages li[data-id="{last}"]') === null"#);
+    for (who, app) in [(alice, alice_app), (bob, bob_app)] {
+        let deadline = Instant::now() + WAIT;
+        while who.js(&gone).await != json!(true) {
+            if Instant::now() > deadline {
+                who.timeout("the deleted message to go", app).await;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    // Dark theme, then a narrow window: one pane at a time.
+    bob.click("#settings-button", bob_app).await;
+    bob.click(r#"#settings-theme option[value="dark"]"#, bob_app)
+        .await;
+    bob.click("#settings-save", bob_app).await;
+    bob.wait(r#"html[data-theme="dark"] #conv-open"#, bob_app)
+        .await;
+    bob.shot("12-dark").await;
+    bob.client.set_window_size(420, 800).await.unwrap();
+    bob.wait("#back", bob_app).await;
+    let sidebar = bob.client.find(Locator::Css(".sidebar")).await.unwrap();
+    assert!(
+        !sidebar.is_displayed().await.unwrap(),
+        "narrow: the list hides behind the conversation"
+    );
+    bob.shot("13-narrow-conversation").await;
+    bob.click("#back", bob_app).await;
+    bob.wait(".sidebar #conversations button.conv", bob_app)
+        .await;
+    bob.shot("14-narrow-list").await;
 }
 
 /// `--listen` takes loopback addresses only: another host could reach the
