@@ -492,6 +492,36 @@ async fn two_browsers_chat_over_real_nodes() {
         .js("return document.querySelector('li.request .request-name').childElementCount")
         .await;
     assert_eq!(name_html, json!(0));
+    // Reading the whole request, then blocking the stranger from there.
+    alice.click("li.request button.view", &alice_app).await;
+    alice.wait("#request-bar", &alice_app).await;
+    alice.wait_text("#conv-title", EVIL, &alice_app).await;
+    alice
+        .wait_text(
+            "#messages li.theirs .msg-text",
+            "<b>hi</b> from a stranger",
+            &alice_app,
+        )
+        .await;
+    let composer = alice.client.find(Locator::Css("#composer")).await.unwrap();
+    assert!(
+        !composer.is_displayed().await.unwrap(),
+        "no reply before accepting"
+    );
+    alice.shot("15-stranger-conversation").await;
+    alice.click("#request-block", &alice_app).await;
+    alice.wait("#conv-empty", &alice_app).await;
+    let deadline = Instant::now() + WAIT;
+    while alice
+        .js("return document.getElementById('requests-count').hidden")
+        .await
+        != json!(true)
+    {
+        if Instant::now() > deadline {
+            alice.timeout("the blocked request to go", &alice_app).await;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     alice.client.close().await.unwrap();
     bob.client.close().await.unwrap();

@@ -103,6 +103,9 @@ function renderConversation(scroll) {
   fill($('conv-sub'), c.contact ? (c.trust === 'verified' ? 'Verified contact' : 'Contact') : 'Not a contact');
   $('key-warning').hidden = c.trust !== 'changed';
   $('request-bar').hidden = !c.request;
+  // Writing back to a request would make them a contact: accept first.
+  $('composer-form').hidden = c.request;
+  $('timer').closest('label').hidden = c.request;
   const timer = $('timer');
   const value = `${c.disappearing.mode}:${c.disappearing.seconds}`;
   if (!Array.from(timer.options).some((o) => o.value === value)) {

@@ -97,7 +97,16 @@ function renderRequests() {
       el('div', { class: 'row' },
         el('button', { type: 'button', class: 'primary accept', onclick: answer('accept'), 'aria-label': `Accept ${name}` }, 'Accept'),
         el('button', { type: 'button', class: 'decline', onclick: answer('decline'), 'aria-label': `Decline ${name}` }, 'Decline'),
-        el('button', { type: 'button', class: 'danger block', onclick: answer('block'), 'aria-label': `Block ${name}` }, 'Block'))));
+        el('button', { type: 'button', class: 'danger block', onclick: answer('block'), 'aria-label': `Block ${name}` }, 'Block'),
+        el('button', {
+          type: 'button',
+          class: 'link view',
+          'aria-label': `Read every message from ${name}`,
+          onclick: async () => {
+            closeDialog();
+            await openConversation(r.from);
+          },
+        }, 'Read all'))));
   }
 }
 
