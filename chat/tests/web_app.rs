@@ -17,289 +17,23 @@
     clippy::field_reassign_with_default
 )]
 
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "support/devnet.rs"]
 mod devnet;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::elements::Element;
+use fantoccini::Locator;
 use fantoccini::key::Key;
-use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-const SOTTO: &str = env!("CARGO_BIN_EXE_sotto");
-/// How long any one thing may take to show up: generous, for a loaded
-/// machine (six builds on two cores); waits end as soon as it is there.
-const WAIT: Duration = Duration::from_secs(240);
+use browser::{App, Browser, Proc, SOTTO, WAIT, free_port, out_dir, which};
+
 /// The display name of the stranger: markup that would run if the page
 /// ever put a name in as HTML.
 const EVIL: &str = "<img src=x onerror=alert(1)>";
-
-fn which(names: &[&str]) -> Option<PathBuf> {
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .flat_map(|d| names.iter().map(move |n| d.join(n)))
-        .find(|p| p.is_file())
-}
-
-fn out_dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web_app");
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One `sotto app` with its own home.
-struct App {
-    home: tempfile::TempDir,
-    url: String,
-    _proc: Proc,
-}
-
-impl App {
-    fn start(bootstrap: &Path) -> App {
-        let home = tempfile::tempdir().unwrap();
-        let err = std::fs::File::create(home.path().join("app.stderr")).unwrap();
-        let mut child = Command::new(SOTTO)
-            .arg("--home")
-            .arg(home.path())
-            .args(["app", "--no-open", "--listen", "127.0.0.1:0"])
-            .env("SOTTO_NETWORK", "devnet")
-            .env("SOTTO_BOOTSTRAP", bootstrap)
-            .env_remove("SOTTO_HOME")
-            .env_remove("SOTTO_PASSPHRASE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(err)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let proc = Proc(child);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + WAIT;
-        let url = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(u) = line.strip_prefix("Sotto is running at ") {
-                        break u.to_string();
-                    }
-                }
-                Err(e) => panic!(
-                    "sotto app printed no address ({e}); stderr: {}",
-                    std::fs::read_to_string(home.path().join("app.stderr")).unwrap_or_default()
-                ),
-            }
-        };
-        assert!(
-            url.starts_with("http://127.0.0.1:") && url.contains("/?token="),
-            "{url}"
-        );
-        App {
-            home,
-            url,
-            _proc: proc,
-        }
-    }
-
-    fn log(&self) -> String {
-        let read = |f: &str| std::fs::read_to_string(self.home.path().join(f)).unwrap_or_default();
-        format!(
-            "stderr:\n{}\nlog:\n{}",
-            read("app.stderr"),
-            read("sotto.log")
-        )
-    }
-}
-
-/// A browser session with its own profile.
-struct Browser {
-    client: Client,
-    name: &'static str,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    async fn open(driver: &str, chromium: &Path, name: &'static str) -> Browser {
-        let profile = tempfile::tempdir().unwrap();
-        let args = vec![
-            "--headless".to_string(),
-            "--no-sandbox".into(),
-            "--disable-gpu".into(),
-            "--disable-quic".into(),
-            "--no-first-run".into(),
-            "--disable-background-networking".into(),
-            "--disable-component-update".into(),
-            "--disable-sync".into(),
-            "--disable-dev-shm-usage".into(),
-            "--window-size=1280,800".into(),
-            format!("--user-data-dir={}", profile.path().display()),
-        ];
-        let caps = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": args},
-        });
-        let serde_json::Value::Object(caps) = caps else {
-            unreachable!()
-        };
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(driver)
-            .await
-            .unwrap();
-        Browser {
-            client,
-            name,
-            _profile: profile,
-        }
-    }
-
-    async fn shot(&self, what: &str) {
-        if let Ok(png) = self.client.screenshot().await {
-            let path = out_dir().join(format!("{}-{what}.png", self.name));
-            std::fs::write(&path, png).unwrap();
-            eprintln!("screenshot: {}", path.display());
-        }
-    }
-
-    /// What the page shows, for failure messages.
-    async fn body_text(&self) -> String {
-        match self.client.find(Locator::Css("body")).await {
-            Ok(b) => b.text().await.unwrap_or_default(),
-            Err(e) => format!("(no body: {e})"),
-        }
-    }
-
-    async fn timeout(&self, what: &str, app: &App) -> ! {
-        self.shot(&format!(
-            "timeout-{}",
-            what.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        ))
-        .await;
-        panic!(
-            "{}: {what} did not happen within {WAIT:?}\npage:\n{}\napp:\n{}",
-            self.name,
-            self.body_text().await,
-            app.log()
-        );
-    }
-
-    /// Waits until `css` matches a displayed element.
-    async fn wait(&self, css: &str, app: &App) -> Element {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(all) = self.client.find_all(Locator::Css(css)).await {
-                for e in all {
-                    if e.is_displayed().await.unwrap_or(false) {
-                        return e;
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                self.timeout(css, app).await;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    /// Waits until an element matching `css` has exactly `text`.
-    async fn wait_text(&self, css: &str, text: &str, app: &App) -> Element {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(all) = self.client.find_all(Locator::Css(css)).await {
-                for e in all {
-                    if e.text().await.is_ok_and(|t| t.trim() == text) {
-                        return e;
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                self.timeout(&format!("{css} = {text:?}"), app).await;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    async fn click(&self, css: &str, app: &App) {
-        self.wait(css, app).await.click().await.unwrap();
-    }
-
-    async fn type_into(&self, css: &str, text: &str, app: &App) {
-        self.wait(css, app).await.send_keys(text).await.unwrap();
-    }
-
-    async fn js(&self, script: &str) -> serde_json::Value {
-        self.client.execute(script, vec![]).await.unwrap()
-    }
-
-    /// First start: creates the account and returns its ID.
-    async fn create_account(&self, app: &App, name: &str) -> String {
-        self.client.goto(&app.url).await.unwrap();
-        self.type_into("#setup-name", name, app).await;
-        self.shot("1-first-start").await;
-        self.click("#setup-create", app).await;
-        self.wait("#phrase", app).await;
-        let words = self
-            .client
-            .find_all(Locator::Css("#phrase li"))
-            .await
-            .unwrap();
-        assert_eq!(words.len(), 12, "the recovery phrase has 12 words");
-        // "Continue" waits for "I wrote it down".
-        let next = self.wait("#phrase-done", app).await;
-        assert!(next.attr("disabled").await.unwrap().is_some());
-        self.shot("2-recovery-phrase").await;
-        self.click("#phrase-ack", app).await;
-        self.click("#phrase-done", app).await;
-        self.wait_text("#me-name", name, app).await;
-        self.click("#me-button", app).await;
-        let id = self.wait("#my-id", app).await.text().await.unwrap();
-        assert!(id.starts_with("sotto1"), "{id}");
-        self.wait("img.qr", app).await;
-        self.shot("3-my-id").await;
-        self.click("#dialog-close", app).await;
-        id
-    }
-
-    async fn send(&self, text: &str, app: &App) {
-        self.type_into("#composer", text, app).await;
-        let enter = char::from(Key::Enter).to_string();
-        self.wait("#composer", app)
-            .await
-            .send_keys(&enter)
-            .await
-            .unwrap();
-        self.wait_text("#messages li.mine .msg-text", text, app)
-            .await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_chat_over_real_nodes() {
@@ -511,17 +245,13 @@ async fn two_browsers_chat_over_real_nodes() {
     alice.shot("15-stranger-conversation").await;
     alice.click("#request-block", &alice_app).await;
     alice.wait("#conv-empty", &alice_app).await;
-    let deadline = Instant::now() + WAIT;
-    while alice
-        .js("return document.getElementById('requests-count').hidden")
-        .await
-        != json!(true)
-    {
-        if Instant::now() > deadline {
-            alice.timeout("the blocked request to go", &alice_app).await;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    alice
+        .wait_js(
+            "return document.getElementById('requests-count').hidden",
+            "the blocked request to go",
+            &alice_app,
+        )
+        .await;
 
     alice.client.close().await.unwrap();
     bob.client.close().await.unwrap();
@@ -531,11 +261,24 @@ async fn two_browsers_chat_over_real_nodes() {
 /// Typing, verification, the disappearing timer, delete for everyone,
 /// the dark theme and a narrow window, between Alice and Bob.
 async fn more_screens(alice: &Browser, alice_app: &App, bob: &Browser, bob_app: &App) {
-    // Bob types without sending: Alice sees it; sending ends it.
+    // Bob types without sending: Alice sees it; sending ends it. He keeps
+    // typing until she does, since a pause of a few seconds tells her he
+    // stopped (and on a loaded machine both notices may arrive together).
     bob.type_into("#composer", "Still here", bob_app).await;
-    alice
-        .wait_text("#typing", "Bob is typing…", alice_app)
-        .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let shown = alice
+            .js("const t = document.getElementById('typing'); return t.hidden ? '' : t.textContent")
+            .await;
+        if shown == json!("Bob is typing…") {
+            break;
+        }
+        if Instant::now() > deadline {
+            alice.timeout("Bob's typing to show", alice_app).await;
+        }
+        bob.type_into("#composer", ".", bob_app).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     alice.shot("10-typing").await;
     let enter = char::from(Key::Enter).to_string();
     bob.wait("#composer", bob_app)
@@ -544,7 +287,12 @@ async fn more_screens(alice: &Browser, alice_app: &App, bob: &Browser, bob_app: 
         .await
         .unwrap();
     alice
-        .wait_text("#messages li.theirs .msg-text", "Still here", alice_app)
+        .wait_js(
+            "return Array.from(document.querySelectorAll('#messages li.theirs .msg-text')) \
+             .some(e => e.textContent.startsWith('Still here'))",
+            "Bob's second message",
+            alice_app,
+        )
         .await;
 
     // Both see the same verification code; Alice marks Bob verified.
@@ -584,17 +332,12 @@ async fn more_screens(alice: &Browser, alice_app: &App, bob: &Browser, bob_app: 
         .click(r#"#timer option[value="after-send:3600"]"#, alice_app)
         .await;
     bob.wait_text("#conv-title", "Alice", bob_app).await;
-    let deadline = Instant::now() + WAIT;
-    while bob
-        .js("return document.getElementById('timer').value")
-        .await
-        != json!("after-send:3600")
-    {
-        if Instant::now() > deadline {
-            bob.timeout("the timer to reach Bob", bob_app).await;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    bob.wait_js(
+        "return document.getElementById('timer').value === 'after-send:3600'",
+        "the timer to reach Bob",
+        bob_app,
+    )
+    .await;
     alice
         .click(r#"#timer option[value="off:0"]"#, alice_app)
         .await;
@@ -622,13 +365,7 @@ async fn more_screens(alice: &Browser, alice_app: &App, bob: &Browser, bob_app: 
     let gone =
         format!(r#"return document.querySelector('#messages li[data-id="{last}"]') === null"#);
     for (who, app) in [(alice, alice_app), (bob, bob_app)] {
-        let deadline = Instant::now() + WAIT;
-        while who.js(&gone).await != json!(true) {
-            if Instant::now() > deadline {
-                who.timeout("the deleted message to go", app).await;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        who.wait_js(&gone, "the deleted message to go", app).await;
     }
 
     // Dark theme, then a narrow window: one pane at a time.
