@@ -108,3 +108,29 @@ fn open_browser(url: &str) {
         Err(e) => eprintln!("sotto: cannot open a browser ({opener}: {e}); open the address above"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn app_takes_listen_and_no_open() {
+        let c = Cli::try_parse_from(["sotto", "app"]).unwrap();
+        assert!(
+            matches!(c.command, Command::App { ref listen, no_open: false } if listen == super::DEFAULT_LISTEN)
+        );
+        let c = Cli::try_parse_from(["sotto", "app", "--listen", "[::1]:0", "--no-open"]).unwrap();
+        match c.command {
+            Command::App { listen, no_open } => {
+                assert_eq!(listen, "[::1]:0");
+                assert!(no_open);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(super::security::listen_addr(super::DEFAULT_LISTEN).is_ok());
+    }
+}

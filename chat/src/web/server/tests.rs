@@ -230,3 +230,111 @@ async fn pages_are_hardened_and_bodies_bounded() {
     assert_eq!(reply.status, 200);
     assert!(reply.body.contains("\"phase\":\"setup\""), "{}", reply.body);
 }
+
+/// The API over an account that is not connected: calls are checked and
+/// refused with reasons, and what is queued shows up.
+#[tokio::test]
+async fn api_checks_its_input() {
+    let r = start().await;
+    let host = format!("Host: {}", r.addr);
+    let cookie = sign_in(&r).await;
+    let origin = format!("Origin: http://{}", r.addr);
+    let post = |path: &str, body: &str| {
+        let head = format!("POST /api/{path} HTTP/1.1\r\n{host}\r\nCookie: {cookie}\r\n{origin}");
+        let body = body.to_string();
+        async move { send(r.addr, &head, &body).await }
+    };
+    let get = |path: &str| {
+        let head = format!("GET /api/{path} HTTP/1.1\r\n{host}\r\nCookie: {cookie}");
+        async move { send(r.addr, &head, "").await }
+    };
+    assert_eq!(
+        post("account/create", "{\"name\":\"Alice\"}").await.status,
+        200
+    );
+    let me: serde_json::Value = serde_json::from_str(&get("me").await.body).unwrap();
+    let me = me["id"].as_str().unwrap().to_string();
+    let bob = sotto_client::Account::create().id().to_string();
+
+    // Bad input is refused with a reason, never a crash.
+    assert_eq!(
+        post("contacts", "{\"id\":\"sotto1nope\"}").await.status,
+        400
+    );
+    let own = post("contacts", &format!("{{\"id\":\"{me}\"}}")).await;
+    assert_eq!(own.status, 400);
+    assert!(own.body.contains("your own"), "{}", own.body);
+    assert_eq!(post("contacts", "not json").await.status, 400);
+    assert_eq!(get("conversations/xyz").await.status, 400);
+    assert_eq!(get("nothing/here").await.status, 404);
+
+    // A contact, a queued message, a timer.
+    let added = post(
+        "contacts",
+        &format!("{{\"id\":\"{bob}\",\"name\":\"Bob\"}}"),
+    )
+    .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert_eq!(
+        post(&format!("conversations/{bob}/send"), "{\"text\":\"  \"}")
+            .await
+            .status,
+        400
+    );
+    let sent = post(
+        &format!("conversations/{bob}/send"),
+        "{\"text\":\"<b>hi</b>\"}",
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let conv: serde_json::Value =
+        serde_json::from_str(&get(&format!("conversations/{bob}")).await.body).unwrap();
+    assert_eq!(conv["title"], "Bob");
+    assert_eq!(conv["messages"][0]["text"], "<b>hi</b>");
+    assert_eq!(conv["messages"][0]["state"], "queued");
+    assert_eq!(conv["messages"][0]["outgoing"], true);
+    let timer = |mode: &str, seconds: u64| format!("{{\"mode\":\"{mode}\",\"seconds\":{seconds}}}");
+    let path = format!("conversations/{bob}/disappearing");
+    assert_eq!(post(&path, &timer("after-send", 0)).await.status, 400);
+    assert_eq!(
+        post(&path, &timer("after-send", 60 * 24 * 3600))
+            .await
+            .status,
+        400
+    );
+    assert_eq!(post(&path, &timer("sometimes", 60)).await.status, 400);
+    assert_eq!(post(&path, &timer("after-read", 300)).await.status, 200);
+    let conv: serde_json::Value =
+        serde_json::from_str(&get(&format!("conversations/{bob}")).await.body).unwrap();
+    assert_eq!(conv["disappearing"]["mode"], "after-read");
+    assert_eq!(conv["disappearing"]["seconds"], 300);
+
+    // The verification code and QR images.
+    let v: serde_json::Value =
+        serde_json::from_str(&get(&format!("contacts/{bob}/verification")).await.body).unwrap();
+    assert_eq!(v["digits"].as_str().unwrap().len(), 60);
+    assert_eq!(v["trust"], "unverified");
+    let svg = get(&format!("contacts/{bob}/code.svg")).await;
+    assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+    assert_eq!(get("me/qr.svg").await.status, 200);
+
+    // Deleting someone else's message id is refused; settings round-trip.
+    let id = conv["messages"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        post("messages/00112233445566778899aabbccddeeff/delete", "")
+            .await
+            .status,
+        400
+    );
+    assert_eq!(post(&format!("messages/{id}/delete"), "").await.status, 200);
+    let s = post(
+        "settings",
+        "{\"display_name\":\"Alice B\",\"read_receipts\":false}",
+    )
+    .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let me: serde_json::Value = serde_json::from_str(&get("me").await.body).unwrap();
+    assert_eq!(me["name"], "Alice B");
+    assert_eq!(me["read_receipts"], false);
+    assert_eq!(me["typing_indicators"], true);
+}
