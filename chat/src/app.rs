@@ -80,7 +80,7 @@ impl Ctx {
 
     /// Serves the home's local socket for `m` until [`Ctx::stop_serving`];
     /// a failure only means other commands cannot share the home.
-    fn serve(&self, m: &Messenger) {
+    pub(crate) fn serve(&self, m: &Messenger) {
         match local::server::Server::start(&self.settings, m.clone()) {
             Ok(server) => {
                 let old = match self.server.lock() {
@@ -301,5 +301,6 @@ pub(crate) async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), AppError
         Command::Delete { id, timeout } => history::delete(ctx, &id, timeout).await,
         Command::Paths { wait } => messages::paths(ctx, wait).await,
         Command::Chat => crate::tui::run::run(ctx).await,
+        Command::App { listen, no_open } => crate::web::run(ctx, &listen, no_open).await,
     }
 }

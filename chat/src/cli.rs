@@ -142,6 +142,16 @@ pub enum Command {
     },
     /// Open the terminal chat UI.
     Chat,
+    /// Open the desktop app: a local web server and your browser.
+    App {
+        /// Where to listen (loopback only: 127.0.0.1:PORT or [::1]:PORT;
+        /// port 0 picks a free one).
+        #[arg(long, value_name = "ADDR", default_value = crate::web::DEFAULT_LISTEN)]
+        listen: String,
+        /// Only print the address; do not start a browser.
+        #[arg(long)]
+        no_open: bool,
+    },
 }
 
 /// `contacts …`.

@@ -11,6 +11,7 @@
 //! - [`duration`]: `30s` / `5m` / `1h` / `1d`.
 //! - [`qr`]: QR codes drawn with Unicode half blocks.
 //! - [`tui`]: the terminal UI as pure state, key handling and render functions.
+//! - [`web`]: `sotto app`, the desktop app served to a local browser.
 //!
 //! ## Not in this crate
 //!
@@ -24,3 +25,4 @@ pub mod config;
 pub mod duration;
 pub mod qr;
 pub mod tui;
+pub mod web;

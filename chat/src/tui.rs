@@ -10,7 +10,7 @@
 //! - [`run`]: the loop joining the terminal, the keys and the library.
 
 pub mod composer;
-mod convert;
+pub(crate) mod convert;
 pub mod keys;
 pub mod render;
 pub mod run;

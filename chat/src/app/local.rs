@@ -60,6 +60,7 @@ impl Kind {
             Command::Chat => Kind::Exclusive("a second terminal UI"),
             Command::Init { .. } => Kind::Exclusive("sotto init"),
             Command::Restore { .. } => Kind::Exclusive("sotto restore"),
+            Command::App { .. } => Kind::Exclusive("the desktop app"),
             Command::Id { .. }
             | Command::Contacts(_)
             | Command::Send { .. }
