@@ -11,12 +11,12 @@
 //!   delete behind it, so no node can delete what the owner did not.
 //! - **The later timestamp wins.** Replicas of one message disagree on its
 //!   timestamp only when it was stored twice independently (a client retried at
-//!   another node) or when a member lies. The later one is kept because it is the
-//!   harmless direction for clients: a message moved later is read again and
-//!   dropped by hash, while a message moved earlier can land behind a client's
-//!   cursor and never be read. (How far a liar can move a message later is bounded
-//!   by [`crate::rpc::StoredMessage::validate_at`], and clients never keep a cursor
-//!   past their clock: [`crate::rpc::Cursor::capped`].)
+//!   another node) or when a member lies. Readers follow each member's arrival
+//!   numbers, not timestamps ([`crate::rpc::ReadCursor`]), so the choice cannot
+//!   hide a message from anyone; the later one is kept because it is the one a
+//!   reader's first, time-based read (from "newest seen − 1 h") still finds. (How
+//!   far a liar can move a message later is bounded by
+//!   [`crate::rpc::StoredMessage::validate_at`].)
 //! - **The expiry is never shortened without the owner.** Where the namespace has
 //!   an owner proof, the replica with the later `(timestamp, expiry)` wins whole,
 //!   since its proof covers both; elsewhere (inboxes, where anyone stores and no
