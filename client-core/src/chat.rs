@@ -28,6 +28,7 @@ mod purge;
 mod read;
 mod receive;
 mod records;
+mod seal;
 mod store;
 mod types;
 
@@ -134,7 +135,9 @@ impl Messenger {
         store.put(&store.meta, b"display_name", &name)?;
         store.put(&store.meta, b"settings", &Settings::default())?;
         store.flush()?;
-        Ok(Self::from_store(store, AccountKey::from_entropy(*entropy)))
+        let m = Self::from_store(store, AccountKey::from_entropy(*entropy));
+        m.inner.migrate_outbox()?;
+        Ok(m)
     }
 
     /// Opens the account in an existing home.
@@ -147,7 +150,9 @@ impl Messenger {
                 }
             })?);
         store.prune_seen()?;
-        Ok(Self::from_store(store, AccountKey::from_entropy(*entropy)))
+        let m = Self::from_store(store, AccountKey::from_entropy(*entropy));
+        m.inner.migrate_outbox()?;
+        Ok(m)
     }
 
     fn from_store(store: Store, key: AccountKey) -> Messenger {
