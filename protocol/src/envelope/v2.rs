@@ -252,7 +252,9 @@ pub fn accept_init(
 
 /// Decrypts a ratchet message on `session` and decodes its content; on success
 /// the session has advanced (store it before marking the message seen), on any
-/// error it is unchanged.
+/// error it is unchanged. Pick `session` by the unsealed sender: this function
+/// does not see who the envelope claimed to be from (only the recipient can
+/// unseal, so a mismatch can only come from the recipient itself).
 pub fn open_content(
     session: &mut Session,
     message: &RatchetMessage,
