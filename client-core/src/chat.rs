@@ -23,12 +23,15 @@ mod contacts;
 mod conversations;
 mod crypt;
 mod error;
+mod open;
 mod outbox;
+mod prekeys;
 mod purge;
 mod read;
 mod receive;
 mod records;
 mod seal;
+mod sessions;
 mod store;
 mod types;
 
@@ -40,6 +43,7 @@ use tokio::sync::{Notify, broadcast};
 use zeroize::Zeroizing;
 
 pub use error::ChatError;
+pub use open::UNREADABLE_NOTICE;
 pub use types::{
     BadMessageId, ChatCounters, ChatEvent, ChatMessage, Contact, ConversationSummary, Disappearing,
     MessageId, MessageRequest, MessageState, Settings, Verification, VerificationStatus, short_id,
@@ -90,6 +94,13 @@ pub(crate) struct Inner {
     pub(crate) counters: Mutex<ChatCounters>,
     /// One receive round at a time: the loop and `receive_once` share it.
     pub(crate) receiving: tokio::sync::Mutex<()>,
+    /// Held while a peer's sessions are read, advanced and written back, so
+    /// that sending and receiving never advance two copies of one session.
+    pub(crate) sessions_lock: Mutex<()>,
+    /// Held while the prekey secrets are read, changed and written back.
+    pub(crate) prekeys_lock: Mutex<()>,
+    /// Wakes the prekey publisher (secrets changed).
+    pub(crate) prekeys_wake: Notify,
 }
 
 impl Messenger {
@@ -169,6 +180,9 @@ impl Messenger {
                 outbox_wake: Notify::new(),
                 counters: Mutex::new(ChatCounters::default()),
                 receiving: tokio::sync::Mutex::new(()),
+                sessions_lock: Mutex::new(()),
+                prekeys_lock: Mutex::new(()),
+                prekeys_wake: Notify::new(),
             }),
         }
     }
@@ -277,6 +291,15 @@ impl Inner {
     }
 }
 
+/// Takes a lock; a poisoned one is taken as it is (the data it guards is in
+/// the store, not in the lock).
+pub(crate) fn lock(m: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
 /// Checks a display name or nickname by the protocol's profile rules.
 pub(crate) fn check_name(name: &str) -> Result<(), ChatError> {
     sotto_protocol::envelope::ContentBody::Profile {
@@ -306,3 +329,6 @@ impl Inner {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_v2;
