@@ -138,8 +138,10 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
     logging::init(&settings.home, &settings.log);
     let ctx = Ctx { settings };
     match cli.command {
-        Command::Init { name, encrypt } => account::init(&ctx, name.as_deref(), encrypt),
-        Command::Restore { name, encrypt } => account::restore(&ctx, name.as_deref(), encrypt),
+        Command::Init { name, encrypt } => account::init(&ctx, name.as_deref(), encrypt).await,
+        Command::Restore { name, encrypt } => {
+            account::restore(&ctx, name.as_deref(), encrypt).await
+        }
         Command::Id { qr } => account::id(&ctx, qr),
         Command::Contacts(c) => people::contacts(&ctx, c),
         Command::Requests(r) => people::requests(&ctx, r).await,

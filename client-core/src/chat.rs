@@ -101,6 +101,9 @@ pub(crate) struct Inner {
     pub(crate) prekeys_lock: Mutex<()>,
     /// Wakes the prekey publisher (secrets changed).
     pub(crate) prekeys_wake: Notify,
+    /// One publish at a time: each deletes the bundles it did not store, so
+    /// two at once could delete each other's.
+    pub(crate) publishing: tokio::sync::Mutex<()>,
 }
 
 impl Messenger {
@@ -183,6 +186,7 @@ impl Messenger {
                 sessions_lock: Mutex::new(()),
                 prekeys_lock: Mutex::new(()),
                 prekeys_wake: Notify::new(),
+                publishing: tokio::sync::Mutex::new(()),
             }),
         }
     }

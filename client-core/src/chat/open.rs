@@ -166,9 +166,15 @@ impl Inner {
             .is_some_and(|c| c.we_initiated() && !c.received_any())
             && now.saturating_sub(sessions.restarted_at) < RESTART_GAP_MS;
         if !sessions.restart && !just_started {
-            sessions.restart = true;
-            sessions.restarted_at = now;
-            self.enqueue(&sender, ContentBody::Typing { started: false }, None)?;
+            // Best effort: an outbox that cannot take it (full) must not fail
+            // the page, or the message would be read again forever.
+            match self.enqueue(&sender, ContentBody::Typing { started: false }, None) {
+                Ok(_) => {
+                    sessions.restart = true;
+                    sessions.restarted_at = now;
+                }
+                Err(e) => tracing::warn!("a new session could not be queued: {e}"),
+            }
         }
         let last_is_notice = s.conversation(&sender)?.last().is_some_and(|(_, r)| {
             !r.msg.outgoing && r.msg.text == UNREADABLE_NOTICE && r.msg.state < MessageState::Read

@@ -138,6 +138,7 @@ impl Inner {
 
     /// Publishes the bundle if the schedule says so; `true` if one went out.
     pub(crate) async fn publish_if_due(&self, client: &crate::Client) -> Result<bool, ChatError> {
+        let _one_at_a_time = self.publishing.lock().await;
         let now = client.now();
         let Some((bundle, version)) = self.due_bundle(now)? else {
             return Ok(false);
