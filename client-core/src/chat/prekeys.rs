@@ -112,7 +112,7 @@ impl Inner {
     /// Applies the schedule at `now`; returns the bundle to publish and the
     /// secrets' version it shows, if one must go out (first run, rotation,
     /// refill, used keys, or refresh).
-    fn due_bundle(
+    pub(crate) fn due_bundle(
         &self,
         now: u64,
     ) -> Result<Option<(sotto_protocol::prekey::SignedPrekeyBundle, u64)>, ChatError> {
@@ -146,8 +146,19 @@ impl Inner {
         let hash = crate::prekeys::publish_bundle(client, &self.key, &self.network(), &bundle)
             .await
             .map_err(|e| ChatError::Network(e.to_string()))?;
-        // Keys used while this was out raised the version past `version`:
-        // the next round publishes again.
+        self.note_published(now, hash, version)?;
+        Ok(true)
+    }
+
+    /// Records that the bundle of the secrets' `version` was stored at `now`
+    /// under `hash`. Keys used while it was out raised the version past
+    /// `version`: the next round publishes again.
+    pub(crate) fn note_published(
+        &self,
+        now: u64,
+        hash: MessageHash,
+        version: u64,
+    ) -> Result<(), ChatError> {
         let s = &self.store;
         s.put(
             &s.meta,
@@ -158,8 +169,7 @@ impl Inner {
                 version,
             },
         )?;
-        s.flush()?;
-        Ok(true)
+        s.flush()
     }
 }
 

@@ -414,3 +414,86 @@ async fn captured_envelopes_stay_unreadable_with_both_words_and_current_states()
         }
     }
 }
+
+#[tokio::test]
+async fn the_bundle_is_published_on_schedule_and_after_keys_are_used() {
+    use sotto_protocol::constants::{
+        ONE_TIME_PREKEY_BATCH, ONE_TIME_PREKEY_LOW_WATER, SIGNED_PREKEY_ROTATE_MS,
+    };
+    let (bob, _) = Home::new("Bob");
+    let (alice, _) = Home::new("Alice");
+    let inner = &bob.m.inner;
+    let t0 = system_now();
+    // Nothing published yet: due now.
+    let (first, v) = inner.due_bundle(t0).unwrap().unwrap();
+    inner.note_published(t0, MessageHash([1; 32]), v).unwrap();
+    assert!(inner.due_bundle(t0 + 1_000).unwrap().is_none());
+    assert_eq!(first.bundle.one_time_prekeys.len(), ONE_TIME_PREKEY_BATCH);
+    // A stranger's first message uses a one-time key: the bundle goes out
+    // again without it.
+    alice.m.send_text(&bob.id(), "hello").await.unwrap();
+    for m in send_all(&alice.m, &bob.m) {
+        bob.m.inner.accept(&m).unwrap();
+    }
+    assert_eq!(texts_from(&bob.m, &alice.id()), ["hello"]);
+    let (again, v) = inner.due_bundle(t0 + 2_000).unwrap().unwrap();
+    assert_eq!(
+        again.bundle.one_time_prekeys.len(),
+        ONE_TIME_PREKEY_BATCH - 1
+    );
+    inner
+        .note_published(t0 + 2_000, MessageHash([2; 32]), v)
+        .unwrap();
+    assert!(inner.due_bundle(t0 + 3_000).unwrap().is_none());
+    // A day later: refreshed. A week later: a new signed pair.
+    let day = sotto_protocol::time::DAY_MS;
+    assert!(inner.due_bundle(t0 + 2_000 + day).unwrap().is_some());
+    let (rotated, _) = inner
+        .due_bundle(t0 + SIGNED_PREKEY_ROTATE_MS + 1)
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        rotated.bundle.signed_prekey.id,
+        first.bundle.signed_prekey.id
+    );
+    // Used keys below the low-water mark are refilled to a batch.
+    let mut secrets = inner.prekey_secrets().unwrap();
+    let ids: Vec<u32> = rotated
+        .bundle
+        .one_time_prekeys
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    for id in ids
+        .iter()
+        .take(ONE_TIME_PREKEY_BATCH - ONE_TIME_PREKEY_LOW_WATER + 1)
+    {
+        secrets.mark_used(
+            &sotto_protocol::prekey::UsedPrekeys {
+                one_time: Some(*id),
+                one_time_kem: None,
+            },
+            t0,
+        );
+    }
+    assert!(secrets.unused_one_time().0 < ONE_TIME_PREKEY_LOW_WATER);
+    inner
+        .store
+        .put(&inner.store.meta, b"prekey_secrets", &secrets)
+        .unwrap();
+    let (refilled, _) = inner
+        .due_bundle(t0 + SIGNED_PREKEY_ROTATE_MS + 2)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        refilled.bundle.one_time_prekeys.len(),
+        ONE_TIME_PREKEY_BATCH
+    );
+    // The secrets are sealed at rest: no piece of their encoding is on disk.
+    let raw = inner.store.meta.get(b"prekey_secrets").unwrap().unwrap();
+    let plain = postcard::to_allocvec(&inner.prekey_secrets().unwrap()).unwrap();
+    assert!(plain.len() > 1_000);
+    for piece in plain.chunks(32).filter(|c| c.len() == 32) {
+        assert!(!raw.windows(32).any(|w| w == piece));
+    }
+}
