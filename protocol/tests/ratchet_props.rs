@@ -269,3 +269,71 @@ fn a_flood_of_far_ahead_messages_does_not_cost_the_session() {
     );
     assert_eq!(bob.receive(&good).unwrap(), c);
 }
+
+/// A contact restores its account while our first message to it is still
+/// unanswered: its new prekeys do not open our initiation, so it starts a
+/// session of its own (and again, if ours keeps arriving). Whichever session
+/// id is lower, both end on one session (rule 4 of `ratchet::choice` when
+/// ours would have won the tie).
+#[test]
+fn a_contact_restored_while_our_initiation_is_unanswered() {
+    let mut tie_break_for_ours = 0;
+    let mut tie_break_for_theirs = 0;
+    for seed in 0..12u8 {
+        let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+        let mut alice = Peer::new([1; 16], &mut rng);
+        let old_bob = Peer::new([2; 16], &mut rng);
+        let ab = alice.bundle();
+        let mut clock = NOW;
+        let mut n = 0u32;
+        let mut next = |clock: &mut UnixMillis| {
+            *clock += 1;
+            n += 1;
+            content(n, *clock)
+        };
+        let c = next(&mut clock);
+        let a1 = alice.send(&old_bob.bundle(), &c, &mut rng);
+        // Bob restores on a new machine: same words, new prekeys, no sessions.
+        let mut bob = Peer::new([2; 16], &mut rng);
+        let bb = bob.bundle();
+        let mut to_bob = vec![a1];
+        let mut converged = false;
+        for _round in 0..4 {
+            // Bob reads what Alice sent; an initiation he cannot read makes
+            // him start over, as the client does.
+            let mut unreadable = false;
+            for env in to_bob.drain(..) {
+                match bob.receive(&env) {
+                    Ok(_) => {}
+                    Err(Error::UnknownPrekey { .. }) => unreadable = true,
+                    Err(e) => panic!("unexpected {e}"),
+                }
+            }
+            if unreadable {
+                bob.sessions.start(&bob.key, &ab, clock, &mut rng).unwrap();
+            }
+            if bob.current().is_none() {
+                continue;
+            }
+            let c = next(&mut clock);
+            let env = bob.send(&ab, &c, &mut rng);
+            let before = alice.current().map(Session::id);
+            assert_eq!(alice.receive(&env).unwrap().id, c.id);
+            match (before, alice.current().map(Session::id)) {
+                (Some(a), Some(b)) if a == b => tie_break_for_ours += 1,
+                _ => tie_break_for_theirs += 1,
+            }
+            let c = next(&mut clock);
+            to_bob.push(alice.send(&bb, &c, &mut rng));
+            if alice.current().map(Session::id) == bob.current().map(Session::id) {
+                let env = to_bob.pop().unwrap();
+                assert_eq!(bob.receive(&env).unwrap().id, c.id);
+                converged = true;
+                break;
+            }
+        }
+        assert!(converged, "seed {seed}: no common session");
+    }
+    // Both orders of the ids were exercised.
+    assert!(tie_break_for_ours > 0 && tie_break_for_theirs > 0);
+}

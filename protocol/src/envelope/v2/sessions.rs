@@ -24,6 +24,9 @@ pub struct Sessions {
     current: Option<Session>,
     /// Newest last; at most `MAX_ARCHIVED_SESSIONS`.
     archived: Vec<Session>,
+    /// A peer initiation archived by the id tie-break while ours was still
+    /// unanswered (rule 4 of [`crate::ratchet::choice`]).
+    declined: Option<SessionId>,
 }
 
 /// What [`Sessions::receive`] read.
@@ -137,9 +140,25 @@ impl Sessions {
         }
         let accepted = accept_init(own, secrets, &unsealed.sender, init, message, now)?;
         let session = accepted.session.id();
-        match on_init(self.current.as_ref(), init)? {
+        let ours_unanswered = self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.we_initiated() && !c.received_any());
+        let decision = match on_init(self.current.as_ref(), init)? {
+            // Rule 4: a second, different initiation while ours is unanswered.
+            InitDecision::Archive if ours_unanswered && self.declined.is_some() => {
+                InitDecision::Adopt
+            }
+            d => d,
+        };
+        match decision {
             InitDecision::Adopt => self.make_current(accepted.session),
-            InitDecision::Archive => self.archive(accepted.session),
+            InitDecision::Archive => {
+                if ours_unanswered {
+                    self.declined = Some(session);
+                }
+                self.archive(accepted.session);
+            }
         }
         Ok(Received {
             content: accepted.content,
@@ -168,6 +187,7 @@ impl Sessions {
         if let Some(old) = self.current.replace(session) {
             self.archive(old);
         }
+        self.declined = None;
     }
 
     fn archive(&mut self, session: Session) {
