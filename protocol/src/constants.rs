@@ -289,6 +289,10 @@ pub const MAX_SKIPPED_KEYS: usize = 2000;
 /// A skipped message key older than this is dropped: no message waits longer in
 /// a swarm ([`MAX_TTL_MS`]) plus the clock difference of two peers.
 pub const SKIPPED_KEY_MAX_AGE_MS: u64 = MAX_TTL_MS + PEER_CLOCK_TOLERANCE_MS;
+/// Most archived sessions a client keeps per contact (read-only, after a
+/// simultaneous initiation or a contact's restart): each holds at most
+/// [`MAX_SKIPPED_KEYS`] keys, and two crossed initiations need only one.
+pub const MAX_ARCHIVED_SESSIONS: usize = 4;
 /// Largest encoded ratchet header: DH key (32), `pn` and `n` (5 each as varints).
 pub const MAX_RATCHET_HEADER_LEN: usize = KEY_LEN + 5 + 5;
 /// Largest encoded PQXDH initiation header: time (10), ephemeral key (32),

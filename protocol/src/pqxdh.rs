@@ -4,7 +4,7 @@
 //! X25519 or ML-KEM holds.
 //!
 //! Parameters (spec §2.2): curve X25519; hash BLAKE3, used through `derive_key`
-//! as the KDF (see [`session_secret`]); info `sotto pqxdh v2 X25519 BLAKE3
+//! as the KDF (see `session_secret` below); info `sotto pqxdh v2 X25519 BLAKE3
 //! ML-KEM-768`; pqkem ML-KEM-768 (FIPS 203); EncodeEC the 32-byte Montgomery
 //! u-coordinate. Identity keys are the account keys: the Ed25519 key signs the
 //! bundle, its birationally mapped X25519 form takes part in DH1 and DH2 (the

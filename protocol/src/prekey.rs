@@ -39,8 +39,9 @@ pub mod secrets;
 pub use bundle::{KemPrekey, PrekeyBundle, SignedPrekeyBundle, VerifiedBundle, X25519Prekey};
 pub use secrets::{PrekeySecrets, UsedPrekeys};
 
-/// The id of one prekey, unique among all prekeys (of both kinds) an account
-/// made. Ids count up from 1.
+/// The id of one prekey, unique among all prekeys (of both kinds) one secret
+/// store made. Ids count up from a random start (see
+/// [`PrekeySecrets::generate`]).
 pub type PrekeyId = u32;
 
 #[cfg(test)]

@@ -24,8 +24,15 @@
 //! can open stored envelopes and learn who sent them and their ratchet headers,
 //! but not their contents (those need the ratchet keys, long deleted).
 //!
+//! [`Sessions`] keeps one contact's current and archived sessions and applies
+//! the receive path and the initiation rule.
+//!
 //! The version byte tells v1 and v2 apart ([`version`]); [`crate::envelope::open`]
 //! still opens v1, and the client decides what it accepts.
+
+pub mod sessions;
+
+pub use sessions::{Received, Sessions};
 
 use rand_core::CryptoRng;
 use x25519_dalek::{PublicKey, StaticSecret};

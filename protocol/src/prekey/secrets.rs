@@ -72,9 +72,16 @@ pub struct PrekeySecrets {
 
 impl PrekeySecrets {
     /// A fresh store: one signed pair and full batches of one-time keys.
+    ///
+    /// Ids start at a random point (in the lower half of the `u32` range, so
+    /// they do not wrap for billions of keys): an account restored from its 12
+    /// words makes a new store, and an initiation made for the old one then
+    /// names ids the new one almost surely does not have, so it fails with
+    /// [`crate::Error::UnknownPrekey`] ("start a new session") rather than as
+    /// an undecryptable message.
     pub fn generate<R: CryptoRng + ?Sized>(now: UnixMillis, rng: &mut R) -> Self {
         let mut s = Self {
-            next_id: 1,
+            next_id: (rng.next_u32() >> 1).max(1),
             signed: Vec::new(),
             one_time: Vec::new(),
             one_time_kem: Vec::new(),

@@ -23,6 +23,17 @@
 //!    both initiated at once. The session with the lower id wins on both sides;
 //!    the other is archived, so messages already sent on it are still read.
 //!
+//! 4. One refinement needs state [`on_init`] does not see, so the caller keeps
+//!    it (`envelope::v2::Sessions` does): if case 3 already archived one
+//!    initiation of the peer while ours is still unanswered, a *second,
+//!    different* one is adopted whatever the ids. In a true simultaneous
+//!    start the peer makes exactly one initiation (repeats have its id); a
+//!    second one means the peer could not read ours (it restored its account
+//!    from the 12 words, so ours named prekeys it no longer has) and started
+//!    over. Without this, a restored peer whose contact's unanswered
+//!    initiation had the lower id would never get a session that contact
+//!    sends on. (Found by the client integration.)
+//!
 //! Why both sides converge in case 3: the side whose initiation lost receives
 //! the winner before anything of its own is answered (the winner's side never
 //! answers on the loser), so it applies rule 3 too; the side whose initiation

@@ -216,3 +216,49 @@ fn bad_inner_layouts_are_refused() {
     assert!(parse_inner(&padded).is_err());
     assert!(parse_inner(&ok_body[..20]).is_err());
 }
+
+#[test]
+fn sessions_refuse_another_contact_and_bound_the_archive() {
+    let mut w = world();
+    let bundle = w
+        .secrets
+        .bundle(&w.bob, NOW)
+        .unwrap()
+        .verify(&w.bob.account_id(), NOW)
+        .unwrap();
+    let mut s = Sessions::default();
+    assert!(s.seal(&text(1, "no session"), &mut w.rng).is_err());
+    let mut ids = Vec::new();
+    for _ in 0..crate::constants::MAX_ARCHIVED_SESSIONS + 3 {
+        ids.push(s.start(&w.alice, &bundle, NOW, &mut w.rng).unwrap());
+    }
+    assert_eq!(s.current().map(Session::id), ids.last().copied());
+    assert_eq!(s.archived().len(), crate::constants::MAX_ARCHIVED_SESSIONS);
+    assert_eq!(s.archived()[0].id(), ids[2], "the oldest went first");
+    let env = s.seal(&text(2, "hi"), &mut w.rng).unwrap();
+
+    // A bundle of another account, or an envelope from one, is refused.
+    let carol = AccountKey::from_entropy([3; 16]);
+    let carol_bundle = w
+        .secrets
+        .bundle(&carol, NOW)
+        .unwrap()
+        .verify(&carol.account_id(), NOW)
+        .unwrap();
+    assert!(s.start(&w.alice, &carol_bundle, NOW, &mut w.rng).is_err());
+    let mut bobs = Sessions::default();
+    let u = unseal(&w.bob, &env).unwrap();
+    let r = bobs.receive(&w.bob, &w.secrets, &u, NOW).unwrap();
+    assert_eq!(r.content, text(2, "hi"));
+    assert!(r.used.is_some());
+    let mut forged = u.clone();
+    forged.sender = carol.account_id();
+    assert!(bobs.receive(&w.bob, &w.secrets, &forged, NOW).is_err());
+    // The same envelope again: a duplicate, refused, nothing changed.
+    let before = codec::encode("s", &bobs).unwrap();
+    assert!(matches!(
+        bobs.receive(&w.bob, &w.secrets, &u, NOW),
+        Err(Error::OldMessage { .. })
+    ));
+    assert_eq!(codec::encode("s", &bobs).unwrap(), before);
+}
