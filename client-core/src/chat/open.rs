@@ -11,10 +11,9 @@
 //! used (`OldMessage`), which is a duplicate of a handled message. Nothing is
 //! lost, nothing reaches the app twice.
 
-use sotto_protocol::envelope::v2::{self, Body};
+use sotto_protocol::envelope::v2;
 use sotto_protocol::envelope::{Content, ContentBody, ContentId};
 use sotto_protocol::prekey::UsedPrekeys;
-use sotto_protocol::ratchet::RatchetMessage;
 use sotto_protocol::rpc::RetrievedMessage;
 use sotto_protocol::time::SECOND_MS;
 use sotto_protocol::{AccountId, Error as ProtocolError};
@@ -44,7 +43,8 @@ enum Opened {
     Duplicate,
     /// Refused without touching any session (too many skipped keys).
     Refused,
-    /// Not a valid message of the sender it names.
+    /// Not a valid message (its inner parts do not decode, or it names
+    /// another account's session).
     Forged,
     /// No session here can read it (sent under an older session, or made with
     /// prekeys this account no longer has).
@@ -74,30 +74,23 @@ impl Inner {
         }
         let _one = super::lock(&self.sessions_lock);
         let mut sessions = self.sessions(&sender)?;
-        let opened = match unsealed.body {
-            Body::Ratchet { message } => open_known(&mut sessions, None, &message, now),
-            Body::Init { init, message } => {
-                let id = init
-                    .session_id()
-                    .map_err(|e| ChatError::Invalid(e.to_string()))?;
-                if sessions.find_mut(&id).is_some() {
-                    // A repeat of the initiation: the initiator attaches it
-                    // to every message until we answer.
-                    open_known(&mut sessions, Some(id), &message, now)
-                } else {
-                    let secrets = self.prekey_secrets()?;
-                    match v2::accept_init(&self.key, &secrets, &sender, &init, &message, now) {
-                        Ok(accepted) => {
-                            sessions.take_initiation(&init, accepted.session)?;
-                            Opened::Content(Box::new(accepted.content), Some(accepted.used))
-                        }
-                        Err(ProtocolError::UnknownPrekey { .. }) => Opened::Unreadable,
-                        Err(e) => {
-                            tracing::debug!("an initiation did not open: {e}");
-                            Opened::Forged
-                        }
-                    }
-                }
+        let secrets = self.prekey_secrets()?;
+        let opened = match sessions
+            .sessions
+            .receive(&self.key, &secrets, &unsealed, now)
+        {
+            Ok(r) => Opened::Content(Box::new(r.content), r.used),
+            // The key of this message was used: a duplicate.
+            Err(ProtocolError::OldMessage { .. }) => Opened::Duplicate,
+            Err(ProtocolError::TooManySkipped { .. }) => Opened::Refused,
+            // No session opens it, or it names prekeys this account no
+            // longer has: sent under a session of before (a restore).
+            Err(ProtocolError::UnknownPrekey { .. } | ProtocolError::Decrypt { .. }) => {
+                Opened::Unreadable
+            }
+            Err(e) => {
+                tracing::debug!("an envelope v2 was refused: {e}");
+                Opened::Forged
             }
         };
         match opened {
@@ -160,10 +153,7 @@ impl Inner {
             self.count(|c| c.refused += 1);
             return Ok(());
         }
-        let just_started = sessions
-            .current
-            .as_ref()
-            .is_some_and(|c| c.we_initiated() && !c.received_any())
+        let just_started = sessions.ours_unanswered()
             && now.saturating_sub(sessions.restarted_at) < RESTART_GAP_MS;
         if !sessions.restart && !just_started {
             // Best effort: an outbox that cannot take it (full) must not fail
@@ -211,39 +201,5 @@ impl Inner {
         }
         self.emit(ChatEvent::Message(msg));
         Ok(())
-    }
-}
-
-/// Opens `message` on the session with id `only` (a repeated initiation), or
-/// else on the current session and then the archived ones, newest first.
-fn open_known(
-    sessions: &mut PeerSessions,
-    only: Option<sotto_protocol::pqxdh::SessionId>,
-    message: &RatchetMessage,
-    now: u64,
-) -> Opened {
-    let mut refused = false;
-    let candidates: Vec<&mut sotto_protocol::ratchet::Session> = match only {
-        Some(id) => sessions.find_mut(&id).into_iter().collect(),
-        None => sessions
-            .current
-            .iter_mut()
-            .chain(sessions.archived.iter_mut())
-            .collect(),
-    };
-    for session in candidates {
-        match v2::open_content(session, message, now) {
-            Ok(content) => return Opened::Content(Box::new(content), None),
-            // The key of this message was used: its header names this
-            // session's chain, so no other session is the right one.
-            Err(ProtocolError::OldMessage { .. }) => return Opened::Duplicate,
-            Err(ProtocolError::TooManySkipped { .. }) => refused = true,
-            Err(_) => {}
-        }
-    }
-    if refused {
-        Opened::Refused
-    } else {
-        Opened::Unreadable
     }
 }

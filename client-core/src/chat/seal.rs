@@ -12,7 +12,7 @@
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use sotto_protocol::constants::MAX_CONTENT_LEN_V2;
-use sotto_protocol::envelope::{Content, v2};
+use sotto_protocol::envelope::Content;
 use sotto_protocol::prekey::VerifiedBundle;
 
 use super::outbox::{OutBody, OutItem};
@@ -55,7 +55,7 @@ impl Inner {
         let needs_bundle = {
             let _one = super::lock(&self.sessions_lock);
             let p = self.sessions(&peer)?;
-            p.current.is_none() || p.restart
+            p.sessions.current().is_none() || p.restart
         };
         // The network wait happens outside the lock; what it found is used
         // only if a session is still needed once the lock is held again.
@@ -87,28 +87,24 @@ impl Inner {
         let _one = super::lock(&self.sessions_lock);
         let mut sessions = self.sessions(&peer)?;
         let mut rng = rand::rng();
-        let mut session = match (sessions.current.take(), bundle) {
-            (Some(current), _) if !sessions.restart => current,
-            (current, Some(bundle)) => {
-                if let Some(old) = current {
-                    sessions.archive(old);
-                }
-                sessions.restart = false;
-                v2::start_session(&self.key, bundle, now, &mut rng)
-                    .map_err(|e| ChatError::Session(format!("starting a session: {e}")))?
-            }
-            (current, None) => {
-                // A restart was asked for while the bundle was not fetched:
-                // try again next round (nothing changed).
-                sessions.current = current;
+        if sessions.sessions.current().is_none() || sessions.restart {
+            let Some(bundle) = bundle else {
+                // A new session is needed and no bundle was fetched (the
+                // need arose meanwhile): the next round fetches one.
                 return Err(ChatError::Session(
                     "a new session with the recipient is being started".into(),
                 ));
-            }
-        };
-        let data = v2::seal_content(&mut session, content, &mut rng)
+            };
+            sessions
+                .sessions
+                .start(&self.key, bundle, now, &mut rng)
+                .map_err(|e| ChatError::Session(format!("starting a session: {e}")))?;
+            sessions.restart = false;
+        }
+        let data = sessions
+            .sessions
+            .seal(content, &mut rng)
             .map_err(|e| ChatError::Session(format!("sealing: {e}")))?;
-        sessions.current = Some(session);
         // `item` changes only once the transaction went through: an item
         // sealed on a session that was not stored must never be sent.
         let mut sealed = item.clone();

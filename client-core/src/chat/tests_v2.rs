@@ -109,7 +109,13 @@ fn is_init(to: &Messenger, m: &RetrievedMessage) -> bool {
 }
 
 fn current_id(m: &Messenger, peer: &AccountId) -> sotto_protocol::pqxdh::SessionId {
-    m.inner.sessions(peer).unwrap().current.unwrap().id()
+    m.inner
+        .sessions(peer)
+        .unwrap()
+        .sessions
+        .current()
+        .unwrap()
+        .id()
 }
 
 #[tokio::test]
@@ -361,7 +367,7 @@ async fn captured_envelopes_stay_unreadable_with_both_words_and_current_states()
         let Body::Ratchet { message } = v2::unseal(&b.inner.key, &m.data).unwrap().body else {
             return false;
         };
-        let mut s = then.current.clone().unwrap();
+        let mut s = then.sessions.current().cloned().unwrap();
         v2::open_content(&mut s, &message, system_now()).is_ok()
     });
     assert!(readable_then);
@@ -407,7 +413,12 @@ async fn captured_envelopes_stay_unreadable_with_both_words_and_current_states()
         };
         // ... but no session, current or archived, of either side reads it.
         for p in &states {
-            for s in p.current.iter().chain(p.archived.iter()) {
+            for s in p
+                .sessions
+                .current()
+                .into_iter()
+                .chain(p.sessions.archived())
+            {
                 let mut s = s.clone();
                 assert!(v2::open_content(&mut s, &message, system_now()).is_err());
             }
