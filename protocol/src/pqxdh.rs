@@ -15,6 +15,11 @@
 //! the initiation header carries the initiator's creation time (read by
 //! [`crate::ratchet::choice`]).
 //!
+//! The KEM must bind its shared secret to the encapsulation key (the spec's
+//! security considerations on "re-encapsulation"): ML-KEM does, since its
+//! shared secret is derived with H(ek) (FIPS 203 §6.2), and the session id also
+//! hashes the ciphertext and the prekey ids.
+//!
 //! Not here: fetching bundles, and replay: an initiation without a one-time key
 //! can be replayed (spec §4.2); the client recognises one by its
 //! [`SessionId`] and uses the session it already has.

@@ -222,3 +222,21 @@ fn the_initiation_rule() {
     assert_eq!(on_init(Some(&b), &older).unwrap(), InitDecision::Archive);
     assert_eq!(on_init(Some(&b), &newer).unwrap(), InitDecision::Adopt);
 }
+
+#[test]
+fn sessions_and_prekey_secrets_store_as_json_too() {
+    let (a, mut b, mut rng) = pair(16);
+    let json = serde_json::to_string(&a).unwrap();
+    let mut back: Session = serde_json::from_str(&json).unwrap();
+    assert!(back.pending_init().is_some());
+    let m = back.encrypt(b"x", &mut rng).unwrap();
+    assert_eq!(&b.decrypt(&m, NOW).unwrap()[..], b"x");
+    let secrets = PrekeySecrets::generate(NOW, &mut rng);
+    let json = serde_json::to_string(&secrets).unwrap();
+    let back: PrekeySecrets = serde_json::from_str(&json).unwrap();
+    let bob = AccountKey::from_entropy([2; 16]);
+    assert_eq!(
+        back.bundle(&bob, NOW).unwrap(),
+        secrets.bundle(&bob, NOW).unwrap()
+    );
+}
