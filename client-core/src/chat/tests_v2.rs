@@ -508,3 +508,47 @@ async fn the_bundle_is_published_on_schedule_and_after_keys_are_used() {
         assert!(!raw.windows(32).any(|w| w == piece));
     }
 }
+
+#[tokio::test]
+async fn a_message_too_far_ahead_is_refused_and_the_session_goes_on() {
+    use sotto_protocol::constants::MAX_SKIP;
+    use sotto_protocol::envelope::{Content, ContentBody};
+    let (alice, _) = Home::new("Alice");
+    let (bob, _) = Home::new("Bob");
+    let (a, b) = (&alice.m, &bob.m);
+    a.add_contact(bob.id(), None).unwrap();
+    a.send_text(&bob.id(), "first").await.unwrap();
+    for m in send_all(a, b) {
+        b.inner.accept(&m).unwrap();
+    }
+    // A copy of Alice's sessions seals past the skip limit (what a forger
+    // holding nothing could not do, and a broken sender might).
+    let mut ahead = a.inner.sessions(&bob.id()).unwrap().sessions;
+    let mut last = Vec::new();
+    for _ in 0..=MAX_SKIP + 1 {
+        let c = Content::new(
+            &mut rand::rng(),
+            system_now(),
+            ContentBody::Typing { started: true },
+        );
+        last = ahead.seal(&c, &mut rand::rng()).unwrap();
+    }
+    let before = b
+        .inner
+        .sessions(&alice.id())
+        .unwrap()
+        .sessions
+        .current()
+        .unwrap()
+        .id();
+    assert!(!b.inner.accept(&retrieved(&bob.id(), last)).unwrap());
+    assert_eq!(b.counters().refused, 1);
+    // The session is as it was: Alice's next real message opens.
+    a.send_text(&bob.id(), "second").await.unwrap();
+    for m in send_all(a, b) {
+        b.inner.accept(&m).unwrap();
+    }
+    assert_eq!(texts_from(b, &alice.id()), ["first", "second"]);
+    assert_eq!(current_id(b, &alice.id()), before);
+    assert_eq!(b.counters().unreadable, 0);
+}
