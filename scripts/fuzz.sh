@@ -34,7 +34,8 @@ max_len() {
         onion_peel | onion_response | rpc_response | p2p_frame | node_request | node_response)
             echo $((1024 * 1024 + 8)) ;;
         onion_routing | onion_request | rpc_request) echo $((96 * 1024 + 8)) ;;
-        envelope_open | envelope_inner | client_content) echo $((64 * 1024 + 8)) ;;
+        envelope_open | envelope_inner | client_content | prekey_bundle | envelope_v2 | ratchet_message)
+            echo $((64 * 1024 + 8)) ;;
         *) echo 4096 ;;
     esac
 }

@@ -280,8 +280,8 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
 /// local socket when `ctx` is a served one).
 pub(crate) async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), AppError> {
     match command {
-        Command::Init { name, encrypt } => account::init(ctx, name.as_deref(), encrypt),
-        Command::Restore { name, encrypt } => account::restore(ctx, name.as_deref(), encrypt),
+        Command::Init { name, encrypt } => account::init(ctx, name.as_deref(), encrypt).await,
+        Command::Restore { name, encrypt } => account::restore(ctx, name.as_deref(), encrypt).await,
         Command::Id { qr } => account::id(ctx, qr),
         Command::Contacts(c) => people::contacts(ctx, c),
         Command::Requests(r) => people::requests(ctx, r).await,

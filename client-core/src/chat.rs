@@ -23,11 +23,15 @@ mod contacts;
 mod conversations;
 mod crypt;
 mod error;
+mod open;
 mod outbox;
+mod prekeys;
 mod purge;
 mod read;
 mod receive;
 mod records;
+mod seal;
+mod sessions;
 mod store;
 mod types;
 
@@ -39,6 +43,7 @@ use tokio::sync::{Notify, broadcast};
 use zeroize::Zeroizing;
 
 pub use error::ChatError;
+pub use open::UNREADABLE_NOTICE;
 pub use types::{
     BadMessageId, ChatCounters, ChatEvent, ChatMessage, Contact, ConversationSummary, Disappearing,
     MessageId, MessageRequest, MessageState, Settings, Verification, VerificationStatus, short_id,
@@ -89,6 +94,16 @@ pub(crate) struct Inner {
     pub(crate) counters: Mutex<ChatCounters>,
     /// One receive round at a time: the loop and `receive_once` share it.
     pub(crate) receiving: tokio::sync::Mutex<()>,
+    /// Held while a peer's sessions are read, advanced and written back, so
+    /// that sending and receiving never advance two copies of one session.
+    pub(crate) sessions_lock: Mutex<()>,
+    /// Held while the prekey secrets are read, changed and written back.
+    pub(crate) prekeys_lock: Mutex<()>,
+    /// Wakes the prekey publisher (secrets changed).
+    pub(crate) prekeys_wake: Notify,
+    /// One publish at a time: each deletes the bundles it did not store, so
+    /// two at once could delete each other's.
+    pub(crate) publishing: tokio::sync::Mutex<()>,
 }
 
 impl Messenger {
@@ -134,7 +149,9 @@ impl Messenger {
         store.put(&store.meta, b"display_name", &name)?;
         store.put(&store.meta, b"settings", &Settings::default())?;
         store.flush()?;
-        Ok(Self::from_store(store, AccountKey::from_entropy(*entropy)))
+        let m = Self::from_store(store, AccountKey::from_entropy(*entropy));
+        m.inner.migrate_outbox()?;
+        Ok(m)
     }
 
     /// Opens the account in an existing home.
@@ -147,7 +164,9 @@ impl Messenger {
                 }
             })?);
         store.prune_seen()?;
-        Ok(Self::from_store(store, AccountKey::from_entropy(*entropy)))
+        let m = Self::from_store(store, AccountKey::from_entropy(*entropy));
+        m.inner.migrate_outbox()?;
+        Ok(m)
     }
 
     fn from_store(store: Store, key: AccountKey) -> Messenger {
@@ -164,6 +183,10 @@ impl Messenger {
                 outbox_wake: Notify::new(),
                 counters: Mutex::new(ChatCounters::default()),
                 receiving: tokio::sync::Mutex::new(()),
+                sessions_lock: Mutex::new(()),
+                prekeys_lock: Mutex::new(()),
+                prekeys_wake: Notify::new(),
+                publishing: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -272,6 +295,15 @@ impl Inner {
     }
 }
 
+/// Takes a lock; a poisoned one is taken as it is (the data it guards is in
+/// the store, not in the lock).
+pub(crate) fn lock(m: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
 /// Checks a display name or nickname by the protocol's profile rules.
 pub(crate) fn check_name(name: &str) -> Result<(), ChatError> {
     sotto_protocol::envelope::ContentBody::Profile {
@@ -301,3 +333,6 @@ impl Inner {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_v2;

@@ -96,6 +96,7 @@ pub mod error;
 pub mod net;
 pub mod paths;
 pub mod phrase;
+pub mod prekeys;
 pub mod reader;
 pub mod request;
 pub mod verification;

@@ -30,7 +30,10 @@ async fn exchange_offline_delivery_receipts_and_no_duplicates() {
         alice.add_contact(bob.account_id(), Some("bob")).unwrap();
         bob.add_contact(alice.account_id(), None).unwrap();
 
-        // Bob is offline (never connected): the message waits in his swarm.
+        // Bob was online once (his prekey bundle is in his swarm), and is
+        // offline now: the message waits in his swarm.
+        connect(&net, &bob).await;
+        bob.shutdown().await;
         let mut alice_events = alice.subscribe();
         connect(&net, &alice).await;
         next_event(&mut alice_events, |e| match e {

@@ -49,6 +49,8 @@ async fn queued_messages_survive_a_restart() {
         let queued = alice.messages(&b, 10).unwrap();
         assert_eq!(queued.len(), 2);
         assert!(queued.iter().all(|m| m.state == MessageState::Queued));
+        // Bob's bundle must be out before Alice can start a session.
+        connect(&net, &bob).await;
         connect(&net, &alice).await;
         for id in [&one, &two] {
             alice
@@ -56,7 +58,6 @@ async fn queued_messages_survive_a_restart() {
                 .await
                 .unwrap();
         }
-        connect(&net, &bob).await;
         let got = wait_messages(&bob, &alice.account_id(), 2).await;
         let texts: Vec<&str> = got.iter().map(|m| m.text.as_str()).collect();
         assert!(

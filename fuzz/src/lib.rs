@@ -1,6 +1,6 @@
 //! Sotto's fuzz targets (run with `cargo fuzz`, see `README.md`).
 //!
-//! The logic of every target lives here, in [`protocol`], [`deep`], [`p2p`],
+//! The logic of every target lives here, in [`protocol`], [`deep`], [`messages_v2`], [`p2p`],
 //! [`client`] and [`messenger`] (with the sealing helpers in [`seal`]), and the
 //! binaries in `fuzz_targets/` only hand libFuzzer's bytes to it. The workspace's
 //! tests include the same files (`protocol/tests/fuzz_corpus.rs`,
@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod deep;
+pub mod messages_v2;
 pub mod messenger;
 pub mod p2p;
 pub mod protocol;

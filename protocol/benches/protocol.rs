@@ -5,6 +5,14 @@
 //! (the two sides interleaved round by round, medians taken) prints
 //! `peel/limit ratio: X.XX`, where the limit of peeling one layer is one X25519
 //! agreement plus one XChaCha20-Poly1305 pass over a packet of the smallest class.
+//!
+//! Messages v2 (PQXDH + Double Ratchet inside the sealed-sender layer) are measured
+//! beside envelope v1: sealing and opening a first message (with the PQXDH
+//! initiation) and a ratchet message, both when the receiver steps its DH
+//! ratchet (a reply, the usual case in a conversation) and when it only steps a
+//! chain (a second message in a row). The same paired method prints
+//! `v2/v1 open ratio: X.XX` for a ratchet message with a DH step, and the other
+//! cases beside it.
 
 #![allow(
     clippy::unwrap_used,
@@ -22,8 +30,11 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use sotto_protocol::constants::ONION_REQUEST_CLASSES;
 use sotto_protocol::crypto;
+use sotto_protocol::envelope::v2::{self as envelope_v2, Body};
 use sotto_protocol::envelope::{self, Content, ContentBody, ContentId};
 use sotto_protocol::onion::{self, Hop};
+use sotto_protocol::prekey::PrekeySecrets;
+use sotto_protocol::ratchet::{RatchetMessage, Session};
 use sotto_protocol::{AccountKey, NodeId, OnionSecret};
 use x25519_dalek::StaticSecret;
 
@@ -103,12 +114,32 @@ fn benches(c: &mut Criterion, rng: &mut ChaCha20Rng) {
         },
     };
     let sealed = envelope::seal(&alice, &bob.account_id(), &content, rng).unwrap();
+    let v2 = V2::new(&alice, &bob, &content, rng);
     let mut g = c.benchmark_group("envelope");
     g.bench_function("seal_text", |b| {
         b.iter(|| envelope::seal(&alice, &bob.account_id(), black_box(&content), rng).is_ok())
     });
     g.bench_function("open_text", |b| {
         b.iter(|| envelope::open(&bob, black_box(&sealed)).is_ok())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("envelope_v2");
+    g.bench_function("seal_first_text", |b| {
+        b.iter(|| v2.seal_first(&alice, black_box(&content), rng))
+    });
+    g.bench_function("open_first_text", |b| {
+        b.iter(|| v2.open_first(&bob, black_box(&v2.first)))
+    });
+    g.bench_function("seal_ratchet_text", |b| {
+        let mut s = v2.alice_after_reply.clone();
+        b.iter(|| envelope_v2::seal_content(&mut s, black_box(&content), rng).is_ok())
+    });
+    g.bench_function("open_ratchet_text_dh_step", |b| {
+        b.iter(|| v2.open_reply(&alice, black_box(&v2.reply)))
+    });
+    g.bench_function("open_ratchet_text_same_chain", |b| {
+        b.iter(|| v2.open_second(&alice, black_box(&v2.second_reply)))
     });
     g.finish();
 
@@ -141,6 +172,139 @@ fn benches(c: &mut Criterion, rng: &mut ChaCha20Rng) {
     let limit = median(&mut limit_ns);
     println!("peel per hop (4 KiB): {peel:.0} ns; limit (X25519 + AEAD over 4 KiB): {limit:.0} ns");
     println!("peel/limit ratio: {:.2}", peel / limit);
+
+    // The same paired method for envelope v2 against v1: v1 open, then each v2
+    // case, round by round.
+    let mut v1_ns = Vec::with_capacity(rounds);
+    let mut dh_step_ns = Vec::with_capacity(rounds);
+    let mut same_chain_ns = Vec::with_capacity(rounds);
+    let mut first_ns = Vec::with_capacity(rounds);
+    let iters = 100;
+    let first_iters = 10;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..iters {
+            black_box(envelope::open(&bob, black_box(&sealed)).is_ok());
+        }
+        v1_ns.push(t.elapsed() / iters);
+        let t = Instant::now();
+        for _ in 0..iters {
+            black_box(v2.open_reply(&alice, black_box(&v2.reply)));
+        }
+        dh_step_ns.push(t.elapsed() / iters);
+        let t = Instant::now();
+        for _ in 0..iters {
+            black_box(v2.open_second(&alice, black_box(&v2.second_reply)));
+        }
+        same_chain_ns.push(t.elapsed() / iters);
+        let t = Instant::now();
+        for _ in 0..first_iters {
+            black_box(v2.open_first(&bob, black_box(&v2.first)));
+        }
+        first_ns.push(t.elapsed() / first_iters);
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_nanos() as f64
+    };
+    let v1 = median(&mut v1_ns);
+    let dh_step = median(&mut dh_step_ns);
+    let same_chain = median(&mut same_chain_ns);
+    let first = median(&mut first_ns);
+    println!(
+        "open per envelope: v1 {v1:.0} ns; v2 ratchet with DH step {dh_step:.0} ns; \
+         v2 ratchet same chain {same_chain:.0} ns; v2 first message (PQXDH) {first:.0} ns"
+    );
+    println!("v2/v1 open ratio: {:.2}", dh_step / v1);
+    println!("v2/v1 open ratio (same chain): {:.2}", same_chain / v1);
+    println!("v2/v1 open ratio (first message): {:.2}", first / v1);
+}
+
+/// A v2 conversation set up once: Bob's prekeys, Alice's first envelope, and
+/// Alice's session before and after Bob's replies.
+struct V2 {
+    prekeys: PrekeySecrets,
+    first: Vec<u8>,
+    bundle: sotto_protocol::prekey::VerifiedBundle,
+    /// Alice's session before Bob's reply (opening it steps the DH ratchet).
+    alice_before_reply: Session,
+    /// Bob's reply (a new ratchet key).
+    reply: Vec<u8>,
+    /// Alice's session after the reply.
+    alice_after_reply: Session,
+    /// Bob's second reply in a row (same chain).
+    second_reply: Vec<u8>,
+}
+
+impl V2 {
+    fn new(alice: &AccountKey, bob: &AccountKey, content: &Content, rng: &mut ChaCha20Rng) -> Self {
+        let now = content.sent_at;
+        let prekeys = PrekeySecrets::generate(now, rng);
+        let bundle = prekeys
+            .bundle(bob, now)
+            .unwrap()
+            .verify(&bob.account_id(), now)
+            .unwrap();
+        let mut a = envelope_v2::start_session(alice, &bundle, now, rng).unwrap();
+        let first = envelope_v2::seal_content(&mut a, content, rng).unwrap();
+        let (init, message) = match envelope_v2::unseal(bob, &first).unwrap().body {
+            Body::Init { init, message } => (init, message),
+            Body::Ratchet { .. } => panic!("first envelope is not an init"),
+        };
+        let acc =
+            envelope_v2::accept_init(bob, &prekeys, &alice.account_id(), &init, &message, now)
+                .unwrap();
+        let mut b = acc.session;
+        let reply = envelope_v2::seal_content(&mut b, content, rng).unwrap();
+        let second_reply = envelope_v2::seal_content(&mut b, content, rng).unwrap();
+        let alice_before_reply = a.clone();
+        let msg = ratchet_of(alice, &reply);
+        envelope_v2::open_content(&mut a, &msg, now).unwrap();
+        Self {
+            prekeys,
+            first,
+            bundle,
+            alice_before_reply,
+            reply,
+            alice_after_reply: a,
+            second_reply,
+        }
+    }
+
+    fn seal_first(&self, alice: &AccountKey, content: &Content, rng: &mut ChaCha20Rng) -> bool {
+        let mut s = envelope_v2::start_session(alice, &self.bundle, content.sent_at, rng).unwrap();
+        envelope_v2::seal_content(&mut s, content, rng).is_ok()
+    }
+
+    /// What a recipient does with a first envelope: unseal, PQXDH, ratchet.
+    fn open_first(&self, bob: &AccountKey, env: &[u8]) -> bool {
+        let u = envelope_v2::unseal(bob, env).unwrap();
+        let Body::Init { init, message } = u.body else {
+            return false;
+        };
+        envelope_v2::accept_init(bob, &self.prekeys, &u.sender, &init, &message, 0).is_ok()
+    }
+
+    /// Unseal and open on a copy of Alice's session before the reply.
+    fn open_reply(&self, alice: &AccountKey, env: &[u8]) -> bool {
+        let mut s = self.alice_before_reply.clone();
+        let msg = ratchet_of(alice, env);
+        envelope_v2::open_content(&mut s, &msg, 0).is_ok()
+    }
+
+    /// Unseal and open on a copy of Alice's session after the first reply.
+    fn open_second(&self, alice: &AccountKey, env: &[u8]) -> bool {
+        let mut s = self.alice_after_reply.clone();
+        let msg = ratchet_of(alice, env);
+        envelope_v2::open_content(&mut s, &msg, 0).is_ok()
+    }
+}
+
+/// The ratchet message of an envelope v2.
+fn ratchet_of(own: &AccountKey, env: &[u8]) -> RatchetMessage {
+    match envelope_v2::unseal(own, env).unwrap().body {
+        Body::Init { message, .. } | Body::Ratchet { message } => message,
+    }
 }
 
 fn main() {

@@ -139,6 +139,77 @@ pub mod bytes64 {
     }
 }
 
+/// Serde helpers for fixed-size byte arrays of any length `N` (ML-KEM keys and
+/// ciphertexts, seeds), encoded as a byte string (postcard: a length, then the
+/// bytes). Decoding accepts a byte string or a sequence of exactly `N` bytes, so
+/// formats without borrowed bytes (JSON for a client's storage) work too.
+pub mod byte_array {
+    use std::fmt;
+
+    use serde::de::{Error as _, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    /// Serializes `N` bytes as a byte string.
+    pub fn serialize<S: Serializer, const N: usize>(v: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    /// Deserializes a byte string of exactly `N` bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
+        d.deserialize_bytes(ArrayVisitor::<N>)
+    }
+
+    struct ArrayVisitor<const N: usize>;
+
+    impl<'de, const N: usize> Visitor<'de> for ArrayVisitor<N> {
+        type Value = [u8; N];
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{N} bytes")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> Result<[u8; N], E> {
+            <[u8; N]>::try_from(b).map_err(|_| E::invalid_length(b.len(), &self))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
+            let mut out = [0u8; N];
+            for (i, slot) in out.iter_mut().enumerate() {
+                *slot = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(i, &self))?;
+            }
+            if seq.next_element::<u8>()?.is_some() {
+                return Err(A::Error::invalid_length(N + 1, &self));
+            }
+            Ok(out)
+        }
+    }
+
+    /// The same for a boxed array (large keys stay off the stack).
+    pub mod boxed {
+        use serde::{Deserializer, Serializer};
+
+        /// Serializes `N` bytes as a byte string.
+        #[allow(clippy::borrowed_box)] // serde's `with` hands over `&field`
+        pub fn serialize<S: Serializer, const N: usize>(
+            v: &Box<[u8; N]>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&v[..])
+        }
+
+        /// Deserializes a byte string of exactly `N` bytes into a box.
+        pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+            d: D,
+        ) -> Result<Box<[u8; N]>, D::Error> {
+            super::deserialize::<D, N>(d).map(Box::new)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

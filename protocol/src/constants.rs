@@ -224,6 +224,96 @@ pub const MAX_OWNER_OP_LEN: usize =
 /// asking for longer is broken or hostile; a client would stall on it.
 pub const MAX_RETRY_AFTER_MS: u64 = HOUR_MS;
 
+// ---- messages v2 (PQXDH + Double Ratchet) ---------------------------------------
+
+/// Version byte of an envelope v2 (sealed sender around a ratchet message, no
+/// signature). [`ENVELOPE_VERSION`] stays 1, so old envelopes are still recognised.
+pub const ENVELOPE_VERSION_V2: u8 = 2;
+/// ML-KEM-768 encapsulation (public) key length (FIPS 203, table 3).
+pub const MLKEM768_PUBLIC_KEY_LEN: usize = 1184;
+/// ML-KEM-768 ciphertext length (FIPS 203, table 3).
+pub const MLKEM768_CIPHERTEXT_LEN: usize = 1088;
+/// ML-KEM key-generation seed (d ‖ z, FIPS 203 §7.1): what the secret store keeps
+/// per KEM key instead of the 2,400-byte expanded decapsulation key.
+pub const MLKEM_SEED_LEN: usize = 64;
+/// A signed prekey (X25519 and ML-KEM alike) is replaced after 7 days (Signal's
+/// clients rotate signed prekeys on the order of a week to a month).
+pub const SIGNED_PREKEY_ROTATE_MS: u64 = 7 * DAY_MS;
+/// How long an initiator may keep a fetched bundle before fetching it again
+/// (a client rule that the retention periods below rely on).
+pub const BUNDLE_CACHE_MS: u64 = DAY_MS;
+/// How long a replaced signed prekey's secret is kept, to open initiations made
+/// with the bundle just before it was replaced: a bundle is used at most
+/// [`BUNDLE_CACHE_MS`] after it was fetched, and its initiation then waits in
+/// the swarm at most [`MAX_TTL_MS`].
+pub const OLD_SIGNED_PREKEY_KEEP_MS: u64 = MAX_TTL_MS + BUNDLE_CACHE_MS;
+/// Oldest bundle an initiator accepts: a bundle message lives at most
+/// [`MAX_TTL_MS`] in its swarm and an online owner republishes it every
+/// [`SIGNED_PREKEY_ROTATE_MS`]; an older one can only come from a node that kept
+/// it past its TTL.
+pub const MAX_BUNDLE_AGE_MS: u64 = MAX_TTL_MS;
+/// One-time prekeys of each kind (X25519, ML-KEM-768) a bundle offers when full.
+/// 50 ML-KEM keys are 59 KB: with the rest the bundle fits one stored message.
+pub const ONE_TIME_PREKEY_BATCH: usize = 50;
+/// When fewer unused one-time prekeys of a kind than this remain, the owner makes
+/// a new batch and republishes.
+pub const ONE_TIME_PREKEY_LOW_WATER: usize = 20;
+/// A one-time prekey used by a first initiation is kept this long after that use,
+/// then deleted. There is no server to hand each one out once, so a second
+/// initiator may have picked the same key from the same bundle before the owner
+/// republished: the owner can still open its initiation for three days (a bundle
+/// is cached at most [`BUNDLE_CACHE_MS`]; two days more cover an owner who went
+/// offline in between). Reuse is safe: each initiation has its own ephemeral key,
+/// so its secret differs; it only delays that key's extra forward secrecy.
+pub const ONE_TIME_PREKEY_GRACE_MS: u64 = 3 * DAY_MS;
+/// Largest encoded signed prekey bundle: account (32), time (10), signed X25519
+/// and ML-KEM prekeys, full batches of one-time keys (each with a 5-byte id
+/// and a length prefix), signature (64), with 256 bytes of framing to spare.
+pub const MAX_BUNDLE_LEN: usize = KEY_LEN
+    + 10
+    + (KEY_LEN + 5)
+    + (MLKEM768_PUBLIC_KEY_LEN + 8)
+    + 2
+    + ONE_TIME_PREKEY_BATCH * (KEY_LEN + 5)
+    + ONE_TIME_PREKEY_BATCH * (MLKEM768_PUBLIC_KEY_LEN + 8)
+    + 1
+    + SIGNATURE_LEN
+    + 256;
+/// Most message keys a single received message may make the receiver skip
+/// (Double Ratchet spec §3.2 `MAX_SKIP`, rev. 4): a message further ahead is
+/// refused, the session unchanged. 1,000 lost messages in a row is far past what
+/// a swarm loses; a forged jump of 2^32 never costs work or memory.
+pub const MAX_SKIP: u32 = 1000;
+/// Most skipped message keys a session keeps in all; the oldest go first.
+pub const MAX_SKIPPED_KEYS: usize = 2000;
+/// A skipped message key older than this is dropped: no message waits longer in
+/// a swarm ([`MAX_TTL_MS`]) plus the clock difference of two peers.
+pub const SKIPPED_KEY_MAX_AGE_MS: u64 = MAX_TTL_MS + PEER_CLOCK_TOLERANCE_MS;
+/// Most archived sessions a client keeps per contact (read-only, after a
+/// simultaneous initiation or a contact's restart): each holds at most
+/// [`MAX_SKIPPED_KEYS`] keys, and two crossed initiations need only one.
+pub const MAX_ARCHIVED_SESSIONS: usize = 4;
+/// Largest encoded ratchet header: DH key (32), `pn` and `n` (5 each as varints).
+pub const MAX_RATCHET_HEADER_LEN: usize = KEY_LEN + 5 + 5;
+/// Largest encoded PQXDH initiation header: time (10), ephemeral key (32),
+/// prekey ids (5 each, one optional), ML-KEM ciphertext (1,088 and its length).
+pub const MAX_INIT_HEADER_LEN: usize = 10 + KEY_LEN + 5 + 5 + 6 + MLKEM768_CIPHERTEXT_LEN + 3;
+/// Fixed part of an envelope v2's plaintext: sender account (32), kind (1), body
+/// length (u32).
+pub const ENVELOPE_V2_INNER_FIXED_LEN: usize = KEY_LEN + 1 + 4;
+/// Everything of a v2 envelope carrying an initiation that is not content or
+/// padding: outer header and tag, fixed inner fields, initiation header, ratchet
+/// header, the ciphertext's length prefix and its tag.
+pub const ENVELOPE_V2_INIT_OVERHEAD_LEN: usize = ENVELOPE_HEADER_LEN
+    + TAG_LEN
+    + ENVELOPE_V2_INNER_FIXED_LEN
+    + MAX_INIT_HEADER_LEN
+    + MAX_RATCHET_HEADER_LEN
+    + 3
+    + TAG_LEN;
+/// Largest encoded content a v2 envelope carries (even one with an initiation).
+pub const MAX_CONTENT_LEN_V2: usize = MAX_MESSAGE_DATA - ENVELOPE_V2_INIT_OVERHEAD_LEN;
+
 // Derived values, checked at compile time: a change that breaks one does not build.
 const _: () = {
     assert!(ONION_ROUTING_LEN == 64);
@@ -258,6 +348,13 @@ const _: () = {
     assert!(MAX_DIGEST_ENTRIES * (2 * HASH_LEN + 8) < MAX_NODE_REQUEST_LEN);
     // A full page of signed deletes fits a node-to-node message with the batch.
     assert!(MAX_OWNER_OP_LEN > MAX_HASHES_PER_REQUEST * HASH_LEN + KEY_LEN + SIGNATURE_LEN);
+    // A full prekey bundle fits one stored message.
+    assert!(MAX_BUNDLE_LEN <= MAX_MESSAGE_DATA);
+    assert!(ONE_TIME_PREKEY_LOW_WATER < ONE_TIME_PREKEY_BATCH);
+    assert!(ENVELOPE_VERSION_V2 != ENVELOPE_VERSION);
+    // A first message with a receipt's worth of content fits the 2 KiB bucket.
+    assert!(ENVELOPE_V2_INIT_OVERHEAD_LEN + 64 <= ENVELOPE_BUCKETS[1]);
+    assert!(OLD_SIGNED_PREKEY_KEEP_MS > SIGNED_PREKEY_ROTATE_MS);
 };
 
 #[cfg(test)]

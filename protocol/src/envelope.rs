@@ -19,10 +19,12 @@
 //! [`seal`] always uses the smallest bucket that fits; [`open`] accepts any bucket
 //! whose padding is all zeros, so a later sender may pad up to hide more.
 //!
-//! Not here: forward secrecy (a double ratchet is planned, DESIGN §8), dedupe by
-//! content id (the client), and what the content kinds mean to a conversation.
+//! Not here: forward secrecy (envelope v2, [`v2`], carries Double Ratchet
+//! messages without a signature), dedupe by content id (the client), and what
+//! the content kinds mean to a conversation.
 
 pub mod content;
+pub mod v2;
 
 pub use content::{Content, ContentBody, ContentId, DisappearMode, ReceiptKind};
 

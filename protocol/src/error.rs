@@ -126,6 +126,37 @@ pub enum Error {
         /// The most that fits.
         max: usize,
     },
+    /// A PQXDH initiation names a prekey this account does not have (any more):
+    /// it was replaced or used longer ago than it is kept, or never existed.
+    #[error(
+        "this first message was made with {kind} {id}, which this account no longer has: \
+         it cannot be read; a new session with the sender is needed"
+    )]
+    UnknownPrekey {
+        /// Which kind of prekey.
+        kind: &'static str,
+        /// Its id.
+        id: u32,
+    },
+    /// A ratchet message would make the receiver skip more message keys than the
+    /// limit; it was refused and the session is unchanged.
+    #[error(
+        "message skips {skipped} messages of its chain, more than the {max} allowed: refused, \
+         the session is unchanged"
+    )]
+    TooManySkipped {
+        /// Message keys it would skip.
+        skipped: u64,
+        /// The limit.
+        max: u32,
+    },
+    /// A ratchet message whose key is gone: it was read already (a duplicate) or
+    /// its skipped key was dropped for age or count.
+    #[error("message {n} of its chain was already read or arrived too late to be read")]
+    OldMessage {
+        /// Its number in its chain.
+        n: u32,
+    },
     /// An owner operation is not authorized: its signature is missing, outside
     /// the node's clock window, or does not verify.
     #[error("not authorized: {0}")]

@@ -10,6 +10,11 @@
 //!   account's messages;
 //! - **end-to-end envelopes** ([`envelope`]): sealed-sender, padded, signed and
 //!   bound to the recipient, carrying the content kinds of a conversation;
+//! - **messages v2** ([`prekey`], [`kem`], [`pqxdh`], [`ratchet`],
+//!   [`envelope::v2`]): prekey bundles with ML-KEM-768, the PQXDH handshake, the
+//!   Double Ratchet, and envelopes that carry ratchet messages with no signature
+//!   (forward secrecy, post-compromise security, a post-quantum handshake and
+//!   deniability);
 //! - **onion packets** ([`onion`]): building a layered request, peeling one layer
 //!   at a relay (a pure function returning what to do next), and the reply layers;
 //! - **node records** ([`record`]): signed, expiring, network-bound descriptions of
@@ -31,11 +36,15 @@ pub mod crypto;
 pub mod envelope;
 pub mod error;
 pub mod id;
+pub mod kem;
 pub mod keys;
 pub mod namespace;
 pub mod onion;
 pub mod params;
 pub mod position;
+pub mod pqxdh;
+pub mod prekey;
+pub mod ratchet;
 pub mod record;
 pub mod rpc;
 pub mod time;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sotto_client::ClientError;
-use sotto_protocol::envelope::{self, Content, ContentBody};
+use sotto_protocol::envelope::{Content, ContentBody};
 use sotto_protocol::rpc::{Request, Response, StoreRequest};
 use sotto_protocol::{AccountId, Namespace};
 use tokio::sync::{Semaphore, watch};
@@ -71,12 +71,12 @@ pub async fn run(
 
 /// One flood store, not retried: a refusal is what the flood is for.
 async fn store_once(user: &User, target: AccountId, text: String, ttl_ms: u64) -> FloodOutcome {
-    let sealed = {
-        let mut rng = rand::rng();
-        let content = Content::new(&mut rng, user.client.now(), ContentBody::Text { text });
-        envelope::seal(&user.key, &target, &content, &mut rng)
-    };
-    let Ok(data) = sealed else {
+    let content = Content::new(
+        &mut rand::rng(),
+        user.client.now(),
+        ContentBody::Text { text },
+    );
+    let Some(data) = user.seal(&target, &content).await else {
         return FloodOutcome::Failed;
     };
     let store = StoreRequest::unsigned(target, Namespace::INBOX, data, ttl_ms);

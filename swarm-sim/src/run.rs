@@ -53,15 +53,15 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         let client = Client::start(config)
             .await
             .map_err(|e| SimError::Setup(format!("client {index}: {e}")))?;
-        users.push(Arc::new(User {
-            index,
-            key,
-            client,
-            network: params.name.clone(),
-        }));
+        users.push(Arc::new(User::new(index, key, client, params.name.clone())));
     }
     for u in &users {
         u.wait_ready(PATH_WAIT).await?;
+    }
+    // Messages v2: nobody can start a session with a user whose prekey
+    // bundle is not in its swarm yet.
+    for u in &users {
+        u.publish().await?;
     }
     let accounts: Vec<AccountId> = users.iter().map(|u| u.account()).collect();
 

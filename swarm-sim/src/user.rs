@@ -1,5 +1,8 @@
 //! One simulated user: a real `sotto_client::Client` with an account, its
-//! receive loop (long polls of its own inbox) and its sends.
+//! receive loop (long polls of its own inbox) and its sends, all messages v2
+//! ([`v2`]: a prekey bundle in its swarm, a session per peer).
+
+pub mod v2;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -7,7 +10,7 @@ use std::time::Duration;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use sotto_client::{Client, PathStatus, ReadCursors};
-use sotto_protocol::envelope::{self, Content, ContentBody};
+use sotto_protocol::envelope::{Content, ContentBody};
 use sotto_protocol::rpc::{Request, Response, StoreRequest};
 use sotto_protocol::{AccountId, AccountKey, Namespace};
 use tokio::sync::watch;
@@ -37,6 +40,8 @@ pub struct User {
     pub client: Client,
     /// The network name requests are signed for.
     pub network: String,
+    /// Its prekeys and sessions.
+    pub keys: v2::Keys,
 }
 
 /// The account keys of `n` clients under `seed`: the same every run, and
@@ -54,6 +59,43 @@ pub fn account_keys(seed: u64, n: usize) -> Vec<AccountKey> {
 }
 
 impl User {
+    /// A user with fresh prekeys (not published yet: [`User::publish`]).
+    pub fn new(index: usize, key: AccountKey, client: Client, network: String) -> Self {
+        let keys = v2::Keys::new(client.now());
+        Self {
+            index,
+            key,
+            client,
+            network,
+            keys,
+        }
+    }
+
+    /// Publishes the user's prekey bundle in its swarm (a few tries).
+    pub async fn publish(&self) -> Result<(), SimError> {
+        let mut last = String::new();
+        for _ in 0..SEND_TRIES {
+            match self
+                .keys
+                .publish(&self.client, &self.key, &self.network)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(SimError::Setup(format!(
+            "client {} could not publish its prekeys: {last}",
+            self.index
+        )))
+    }
+
+    /// Seals `content` to `to` (messages v2).
+    pub async fn seal(&self, to: &AccountId, content: &Content) -> Option<Vec<u8>> {
+        self.keys.seal(&self.client, &self.key, to, content).await
+    }
+
     /// Its account.
     pub fn account(&self) -> AccountId {
         self.key.account_id()
@@ -93,18 +135,14 @@ impl User {
         ttl_ms: u64,
     ) {
         ledger::with(ledger, |l| l.sent(id, self.index, to));
-        let sealed = {
-            let mut rng = rand::rng();
-            let content = Content::new(
-                &mut rng,
-                self.client.now(),
-                ContentBody::Text {
-                    text: format!("{TEXT_PREFIX}{id}"),
-                },
-            );
-            envelope::seal(&self.key, &recipient, &content, &mut rng)
-        };
-        let Ok(data) = sealed else {
+        let content = Content::new(
+            &mut rand::rng(),
+            self.client.now(),
+            ContentBody::Text {
+                text: format!("{TEXT_PREFIX}{id}"),
+            },
+        );
+        let Some(data) = self.seal(&recipient, &content).await else {
             return;
         };
         // The same bytes on every try: a store that did land the first time
@@ -189,17 +227,17 @@ impl User {
     /// Deduplicates by message id only through the ledger, so that a message
     /// stored twice under two hashes shows as a duplicate.
     fn deliver(&self, data: &[u8], ledger: &Shared) {
-        let Ok(opened) = envelope::open(&self.key, data) else {
+        let Some((_, content)) = self.keys.open(&self.key, data, self.client.now()) else {
             ledger::with(ledger, |l| l.delivered(u64::MAX, self.index));
             return;
         };
-        if let ContentBody::Text { text } = &opened.content.body
+        if let ContentBody::Text { text } = &content.body
             && text.starts_with(FLOOD_PREFIX)
         {
             ledger::with(ledger, |l| l.flood_delivered());
             return;
         }
-        let id = match &opened.content.body {
+        let id = match &content.body {
             ContentBody::Text { text } => text
                 .strip_prefix(TEXT_PREFIX)
                 .and_then(|s| s.parse::<u64>().ok()),

@@ -1,7 +1,9 @@
 //! `init`, `restore` and `id`: the account itself.
 
 use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::time::Duration;
 
+use sotto_client::PathStatus;
 use sotto_client::chat::Messenger;
 
 use super::{AppError, Ctx, passphrase};
@@ -9,6 +11,46 @@ use super::{AppError, Ctx, passphrase};
 /// Most bytes of a recovery phrase read from stdin: 12 words of at most 8
 /// letters plus spacing fit easily; more is not a phrase.
 const MAX_PHRASE_BYTES: u64 = 1024;
+/// How long `init` and `restore` try to publish the new account's prekeys
+/// before leaving it to the next connected command.
+const PUBLISH_WAIT: Duration = Duration::from_secs(30);
+
+/// Publishes a new (or restored) account's prekey bundle, so that others can
+/// start a conversation with it before it is online again (messages v2: a
+/// first message needs the recipient's bundle). Best effort and bounded: the
+/// account works without it, and any connected command publishes too.
+async fn publish_keys(ctx: &Ctx, m: &Messenger) -> Result<(), AppError> {
+    const LATER: &str = "Your keys are published the first time sotto connects (send, inbox, chat): \
+                         until then nobody can start a conversation with you.";
+    let Ok(config) = ctx.client_config() else {
+        say!("{LATER}");
+        return Ok(());
+    };
+    if m.connect(config).await.is_err() {
+        say!("{LATER}");
+        return Ok(());
+    }
+    let published = tokio::time::timeout(PUBLISH_WAIT, async {
+        loop {
+            if matches!(m.path_status(), PathStatus::Ready { .. })
+                && m.publish_prekeys().await.is_ok()
+                && m.prekey_status().is_ok_and(|(_, at)| at > 0)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .is_ok();
+    super::close(m).await;
+    if published {
+        say!("Your keys are published: others can write to you now.");
+    } else {
+        say!("{LATER}");
+    }
+    Ok(())
+}
 
 fn print_id_with_qr(id: &str) -> Result<(), AppError> {
     say!("Account ID: {id}");
@@ -26,7 +68,7 @@ fn print_id_with_qr(id: &str) -> Result<(), AppError> {
 }
 
 /// `sotto init`.
-pub fn init(ctx: &Ctx, name: Option<&str>, encrypt: bool) -> Result<(), AppError> {
+pub async fn init(ctx: &Ctx, name: Option<&str>, encrypt: bool) -> Result<(), AppError> {
     let mut opts = ctx.home_options();
     if encrypt {
         opts.passphrase = Some(passphrase::new_passphrase()?);
@@ -47,11 +89,14 @@ pub fn init(ctx: &Ctx, name: Option<&str>, encrypt: bool) -> Result<(), AppError
             "Your home is encrypted: sotto will ask for the passphrase (or read SOTTO_PASSPHRASE)."
         );
     }
+    publish_keys(ctx, &m).await?;
     Ok(())
 }
 
-/// `sotto restore`: the phrase comes from stdin.
-pub fn restore(ctx: &Ctx, name: Option<&str>, encrypt: bool) -> Result<(), AppError> {
+/// `sotto restore`: the phrase comes from stdin. The restored account gets
+/// new prekeys (the old device's sessions cannot be brought back: its
+/// contacts' next messages move each conversation to a new session).
+pub async fn restore(ctx: &Ctx, name: Option<&str>, encrypt: bool) -> Result<(), AppError> {
     let mut opts = ctx.home_options();
     if encrypt {
         opts.passphrase = Some(passphrase::new_passphrase()?);
@@ -71,6 +116,7 @@ pub fn restore(ctx: &Ctx, name: Option<&str>, encrypt: bool) -> Result<(), AppEr
     }
     let m = Messenger::restore(&opts, text.trim(), name)?;
     say!("Restored account {}", m.account_id());
+    publish_keys(ctx, &m).await?;
     Ok(())
 }
 

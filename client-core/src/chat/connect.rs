@@ -61,6 +61,11 @@ impl Messenger {
                 stop_rx.clone(),
             )),
             tokio::spawn(super::purge::run(inner.clone(), stop_rx.clone())),
+            tokio::spawn(super::prekeys::run(
+                inner.clone(),
+                client.clone(),
+                stop_rx.clone(),
+            )),
             tokio::spawn(forward_paths(
                 inner.clone(),
                 client.path_status(),

@@ -70,6 +70,10 @@ pub enum ChatError {
     /// A display name or nickname breaks the rules.
     #[error("invalid name: {0}")]
     InvalidName(String),
+    /// A message could not be sealed for its recipient yet (messages v2: no
+    /// session and no published prekeys to start one, or a session failed).
+    #[error("{0}")]
+    Session(String),
     /// The local store failed.
     #[error("the local store failed: {0}")]
     Store(String),

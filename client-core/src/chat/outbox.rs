@@ -1,6 +1,9 @@
 //! The persistent outbox: every content to send (texts and the control
 //! contents: receipts, profile, request answers, timer changes, deletes) is
-//! sealed once and kept until a quorum of the recipient's swarm stored it. The
+//! kept until a quorum of the recipient's swarm stored it. It is queued as a
+//! content (sealed at rest like every stored value) and sealed to the
+//! recipient's session on its first try ([`super::seal`]): the session state
+//! and the sealed envelope are written together before anything leaves. The
 //! sender task retries with capped exponential backoff; the same sealed bytes
 //! are sent every time, so a store that landed but whose answer was lost is
 //! the same message (same hash) on the next try, never a second one.
@@ -9,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sotto_protocol::constants::{DEFAULT_TTL_MS, MAX_CONTENT_LEN, MIN_TTL_MS};
-use sotto_protocol::envelope::{self, Content, ContentBody, ContentId};
+use sotto_protocol::constants::{DEFAULT_TTL_MS, MIN_TTL_MS};
+use sotto_protocol::envelope::{Content, ContentBody, ContentId};
 use sotto_protocol::rpc::{Request, Response, StoreRequest};
 use sotto_protocol::{AccountId, Namespace};
 use tokio::sync::watch;
@@ -34,8 +37,8 @@ const IDLE_TICK: Duration = Duration::from_secs(1);
 pub(crate) struct OutItem {
     pub(crate) id: ContentId,
     pub(crate) peer: AccountId,
-    /// The sealed envelope.
-    pub(crate) data: Vec<u8>,
+    /// The content until its first try, then the sealed envelope.
+    pub(crate) body: OutBody,
     pub(crate) ttl_ms: u64,
     /// A text message (its state is tracked; others are fire-and-retry).
     pub(crate) text: bool,
@@ -43,6 +46,34 @@ pub(crate) struct OutItem {
     pub(crate) next_try: u64,
     pub(crate) last_error: Option<String>,
 }
+
+/// What an outbox item holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum OutBody {
+    /// Not sealed yet: sealing needs the recipient's session (or their
+    /// published prekeys), so it happens when the item is first sent.
+    Content(Content),
+    /// The sealed envelope, sent as it is on every try.
+    Sealed(Vec<u8>),
+}
+
+/// An outbox item as homes before Messages v2 stored it: always sealed (v1).
+#[derive(Deserialize)]
+struct LegacyOutItem {
+    id: ContentId,
+    peer: AccountId,
+    data: Vec<u8>,
+    ttl_ms: u64,
+    text: bool,
+    tries: u32,
+    next_try: u64,
+    last_error: Option<String>,
+}
+
+/// The meta key marking an outbox in the current layout.
+const OUTBOX_LAYOUT_KEY: &[u8] = b"outbox_layout";
+/// The current layout: items hold an [`OutBody`].
+const OUTBOX_LAYOUT: u32 = 2;
 
 impl Inner {
     /// Seals `body` to `peer` and puts it in the outbox; returns its id.
@@ -70,18 +101,12 @@ impl Inner {
                 reason: format!("{MAX_OUTBOX} messages already wait to be sent"),
             });
         }
-        let data =
-            envelope::seal(&self.key, peer, content, &mut rand::rng()).map_err(|e| match e {
-                sotto_protocol::Error::DoesNotFit { len, .. } => ChatError::TooLong {
-                    len,
-                    max: MAX_CONTENT_LEN,
-                },
-                other => ChatError::Invalid(other.to_string()),
-            })?;
+        // What the recipient would refuse is refused now, not at sealing.
+        super::seal::check_content(content)?;
         let item = OutItem {
             id: content.id,
             peer: *peer,
-            data,
+            body: OutBody::Content(content.clone()),
             ttl_ms: ttl_ms.unwrap_or(DEFAULT_TTL_MS).max(MIN_TTL_MS),
             text: matches!(content.body, ContentBody::Text { .. }),
             tries: 0,
@@ -143,11 +168,17 @@ impl Inner {
                 next = Some(next.map_or(item.next_try, |n| n.min(item.next_try)));
                 continue;
             }
-            let store =
-                StoreRequest::unsigned(item.peer, Namespace::INBOX, item.data.clone(), item.ttl_ms);
-            let answer = client
-                .swarm_request(&item.peer, |_| Request::Store(store.clone()))
-                .await;
+            let answer = match self.sealed_data(client, &key, &mut item).await {
+                Ok(data) => {
+                    let store =
+                        StoreRequest::unsigned(item.peer, Namespace::INBOX, data, item.ttl_ms);
+                    client
+                        .swarm_request(&item.peer, |_| Request::Store(store.clone()))
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
             match answer {
                 Ok(Response::Stored { .. }) => {
                     s.outbox.remove(&key)?;
@@ -157,7 +188,7 @@ impl Inner {
                 }
                 other => {
                     let reason = match other {
-                        Err(e) => e.to_string(),
+                        Err(e) => e,
                         Ok(r) => format!("the recipient's swarm answered {}", r.kind()),
                     };
                     item.tries = item.tries.saturating_add(1);
@@ -179,6 +210,57 @@ impl Inner {
             }
         }
         Ok(next)
+    }
+
+    /// The sealed bytes of `item` (stored at `key`), sealing it first if it
+    /// is not yet: then the session state and the sealed item are durable
+    /// before this returns, so what leaves is always on disk.
+    async fn sealed_data(
+        &self,
+        client: &crate::Client,
+        key: &[u8],
+        item: &mut OutItem,
+    ) -> Result<Vec<u8>, ChatError> {
+        if let OutBody::Sealed(data) = &item.body {
+            return Ok(data.clone());
+        }
+        self.seal_item(client, key, item).await?;
+        match &item.body {
+            OutBody::Sealed(data) => Ok(data.clone()),
+            OutBody::Content(_) => Err(ChatError::Store("an item was not sealed".into())),
+        }
+    }
+
+    /// Moves outbox items of homes from before Messages v2 (sealed v1
+    /// envelopes) to the current layout, once. They are sent as they are.
+    pub(crate) fn migrate_outbox(&self) -> Result<(), ChatError> {
+        let s = &self.store;
+        if s.get::<u32>(&s.meta, OUTBOX_LAYOUT_KEY)? == Some(OUTBOX_LAYOUT) {
+            return Ok(());
+        }
+        for entry in s.outbox.iter() {
+            let (key, raw) = entry?;
+            let item = match s.decode::<LegacyOutItem>(&s.outbox, &key, &raw) {
+                Ok(old) => OutItem {
+                    id: old.id,
+                    peer: old.peer,
+                    body: OutBody::Sealed(old.data),
+                    ttl_ms: old.ttl_ms,
+                    text: old.text,
+                    tries: old.tries,
+                    next_try: old.next_try,
+                    last_error: old.last_error,
+                },
+                Err(e) => {
+                    tracing::warn!("dropping an outbox item that does not decode: {e}");
+                    s.outbox.remove(&key)?;
+                    continue;
+                }
+            };
+            s.put(&s.outbox, &key, &item)?;
+        }
+        s.put(&s.meta, OUTBOX_LAYOUT_KEY, &OUTBOX_LAYOUT)?;
+        s.flush()
     }
 
     /// Moves an outgoing message forward to `state` (never back); emits

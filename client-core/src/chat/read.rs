@@ -218,7 +218,11 @@ impl super::Inner {
                 hashes.extend(rec.hash);
             }
             s.update_message(&key, &rec, &new)?;
-            ids.push(rec.msg.id.0);
+            // A notice of an unreadable message has no swarm copy and an id
+            // no envelope carried: the peer has nothing to mark read.
+            if rec.hash.is_some() {
+                ids.push(rec.msg.id.0);
+            }
         }
         if self.settings_read_receipts() && s.contacts.contains_key(peer.as_bytes())? {
             for chunk in ids.chunks(MAX_CONTENT_IDS) {

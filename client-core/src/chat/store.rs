@@ -49,6 +49,8 @@ pub(crate) struct Store {
     pub(crate) seen: Tree,
     /// seq → message key, of incoming messages `take_unseen` has not returned.
     pub(crate) unseen: Tree,
+    /// peer → its sessions (messages v2).
+    pub(crate) sessions: Tree,
 }
 
 /// Whether the home is being made or opened.
@@ -139,6 +141,7 @@ impl Store {
             verified: db.open_tree("verified")?,
             seen: db.open_tree("seen")?,
             unseen: db.open_tree("unseen")?,
+            sessions: db.open_tree("sessions")?,
             meta,
             db,
             home,

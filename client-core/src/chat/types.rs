@@ -324,6 +324,13 @@ pub struct ChatCounters {
     pub malformed: u64,
     /// Envelopes seen before (by hash or content id), skipped.
     pub duplicates: u64,
-    /// Contents that referred to messages the sender may not touch.
+    /// Contents that referred to messages the sender may not touch, and
+    /// messages v2 refused before decryption (too many skipped keys).
     pub refused: u64,
+    /// Messages v2 no session could read (sent under an older session, or
+    /// made with prekeys this account no longer has): each left a notice and
+    /// started a new session with its sender.
+    pub unreadable: u64,
+    /// Envelopes v1 accepted (the transition: see `receive`).
+    pub v1: u64,
 }

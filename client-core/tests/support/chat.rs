@@ -34,7 +34,9 @@ pub fn new_user(name: &str) -> (TempDir, Messenger) {
     (dir, m)
 }
 
-/// Connects and waits (bounded) for a ready path.
+/// Connects and waits (bounded) for a ready path and for the account's
+/// prekey bundle to be in its swarm (messages v2: nobody can start a session
+/// with an account before that).
 pub async fn connect(net: &TestNet, m: &Messenger) {
     m.connect(net.client_config()).await.unwrap();
     tokio::time::timeout(WAIT, async {
@@ -44,6 +46,26 @@ pub async fn connect(net: &TestNet, m: &Messenger) {
     })
     .await
     .expect("no ready path in time");
+    wait_published(m).await;
+}
+
+/// Waits (bounded) until `m`'s prekey bundle is published.
+pub async fn wait_published(m: &Messenger) {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            // The background task may be publishing right now; this waits
+            // for it and publishes only if it is still due.
+            if let Err(e) = m.publish_prekeys().await {
+                eprintln!("publishing prekeys: {e}");
+            }
+            if m.prekey_status().unwrap().1 > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the prekey bundle was never published");
 }
 
 /// Waits (bounded) until `m` holds `n` messages from `peer`.

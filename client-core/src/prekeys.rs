@@ -1,0 +1,180 @@
+//! Prekey bundles in the swarm (messages v2): publishing this account's signed
+//! bundle in its `Public` namespace, and fetching and verifying another
+//! account's before starting a session with it.
+//!
+//! The node keeps `Public` as an owner-signed store that anyone may read
+//! (DESIGN §5): only the owner stores or deletes there, a stored message lives
+//! at most 30 days, and storing never replaces anything. So *replace* is done
+//! here: the owner stores the new bundle and then deletes every other bundle it
+//! finds in its namespace (also those a former device of the same account left
+//! there, e.g. before a restore from the 12 words). A reader takes the newest
+//! bundle that verifies, so a bundle whose delete has not reached every member
+//! yet is never chosen over a newer one.
+//!
+//! Not here: the bundle's format and checks (`sotto_protocol::prekey`), the
+//! secrets and the publishing schedule of a chat account (`chat`).
+
+use sotto_protocol::constants::{MAX_HASHES_PER_REQUEST, MAX_TTL_MS};
+use sotto_protocol::prekey::{SignedPrekeyBundle, VerifiedBundle};
+use sotto_protocol::rpc::{
+    DeleteRequest, MessageHash, Request, Response, RetrieveRequest, RetrievedMessage, StoreRequest,
+};
+use sotto_protocol::{AccountId, AccountKey, Namespace, NodeId};
+
+use crate::{Client, ClientError};
+
+/// Most pages of a `Public` namespace read when looking for bundles. A bundle
+/// of full batches is about 60 KB and a page at most 80 KiB, so each page holds
+/// about one bundle; the owner deletes replaced ones, so more than a few means
+/// deletes have not landed yet, and the newest is on the last pages.
+const MAX_PUBLIC_PAGES: usize = 8;
+
+/// Why a bundle could not be published or fetched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrekeyError {
+    /// The network failed.
+    #[error("{0}")]
+    Network(#[from] ClientError),
+    /// The account has no valid bundle in its swarm.
+    #[error(
+        "the recipient has published no keys to start a conversation with (they have not been \
+         online since they created or restored their account): the message waits until they are"
+    )]
+    NoBundle,
+    /// A node answered something else than a store or retrieve answer.
+    #[error("the swarm answered {0}")]
+    Unexpected(&'static str),
+    /// The bundle could not be made or encoded.
+    #[error("the prekey bundle: {0}")]
+    Bundle(#[from] sotto_protocol::Error),
+}
+
+/// Stores `bundle` (this account's, signed by `key`) in the account's `Public`
+/// namespace for the longest TTL, then deletes every other bundle found there.
+/// Returns the stored bundle's hash. The delete is best effort: a failure is
+/// logged, and the next publish deletes what is left.
+pub async fn publish_bundle(
+    client: &Client,
+    key: &AccountKey,
+    network: &str,
+    bundle: &SignedPrekeyBundle,
+) -> Result<MessageHash, PrekeyError> {
+    let own = key.account_id();
+    let data = bundle.encode()?;
+    let answer = client
+        .swarm_request(&own, |now| {
+            match StoreRequest::signed(
+                key,
+                network,
+                Namespace::PUBLIC,
+                data.clone(),
+                MAX_TTL_MS,
+                now,
+            ) {
+                Ok(r) => Request::Store(r),
+                // Signing fails only on an encoding error; the node then
+                // answers a ping, which is refused below.
+                Err(_) => Request::Ping,
+            }
+        })
+        .await?;
+    let Response::Stored { hash, .. } = answer else {
+        return Err(PrekeyError::Unexpected(answer.kind()));
+    };
+    match public_messages(client, &own).await {
+        Ok(found) => {
+            let old: Vec<MessageHash> = found
+                .iter()
+                .filter(|m| m.hash != hash && SignedPrekeyBundle::decode(&m.data).is_ok())
+                .map(|m| m.hash)
+                .take(MAX_HASHES_PER_REQUEST)
+                .collect();
+            if !old.is_empty() {
+                let deleted = client
+                    .swarm_request(&own, |now| {
+                        match DeleteRequest::signed(
+                            key,
+                            network,
+                            Namespace::PUBLIC,
+                            old.clone(),
+                            now,
+                        ) {
+                            Ok(r) => Request::Delete(r),
+                            Err(_) => Request::Ping,
+                        }
+                    })
+                    .await;
+                if let Err(e) = deleted {
+                    tracing::debug!("replaced prekey bundles not deleted yet: {e}");
+                }
+            }
+        }
+        Err(e) => tracing::debug!("could not list the published prekey bundles: {e}"),
+    }
+    Ok(hash)
+}
+
+/// Fetches `account`'s bundles from its swarm and returns the newest that
+/// verifies (signed by `account`, not too old, not from the future, keys
+/// well formed) at `client`'s clock.
+pub async fn fetch_bundle(
+    client: &Client,
+    account: &AccountId,
+) -> Result<VerifiedBundle, PrekeyError> {
+    let found = public_messages(client, account).await?;
+    let now = client.now();
+    found
+        .iter()
+        .filter_map(|m| SignedPrekeyBundle::decode(&m.data).ok())
+        .filter_map(|b| b.verify(account, now).ok())
+        .max_by_key(|b| b.bundle().created_at)
+        .ok_or(PrekeyError::NoBundle)
+}
+
+/// What `account`'s `Public` namespace holds (at most [`MAX_PUBLIC_PAGES`]
+/// pages, all from one swarm member, so that its cursor goes on where the
+/// last page ended), keeping only messages whose hash matches.
+async fn public_messages(
+    client: &Client,
+    account: &AccountId,
+) -> Result<Vec<RetrievedMessage>, PrekeyError> {
+    let mut out = Vec::new();
+    let mut member: Option<NodeId> = None;
+    let mut after = None;
+    for _ in 0..MAX_PUBLIC_PAGES {
+        let request = Request::Retrieve(RetrieveRequest::unsigned(
+            *account,
+            Namespace::PUBLIC,
+            after,
+        ));
+        let answer = match member {
+            None => {
+                let (m, a) = client
+                    .swarm_request_at(account, |_, _| request.clone())
+                    .await?;
+                member = Some(m);
+                a
+            }
+            Some(m) => client.request(m, |_| request.clone()).await?,
+        };
+        let Response::Messages {
+            messages,
+            cursor,
+            more,
+        } = answer
+        else {
+            return Err(PrekeyError::Unexpected(answer.kind()));
+        };
+        out.extend(
+            messages
+                .into_iter()
+                .filter(|m| m.hash_matches(account, Namespace::PUBLIC)),
+        );
+        after = Some(cursor);
+        if !more {
+            break;
+        }
+    }
+    Ok(out)
+}
