@@ -197,6 +197,12 @@ impl Node {
             net: net.handle,
             waiters: Waiters::default(),
         });
+        // Directory nodes may use the request budgets' reserved shares.
+        let weak = Arc::downgrade(&ctx);
+        net.roles.set(move |peer| {
+            weak.upgrade()
+                .is_some_and(|ctx| ctx.dir(|d| d.node_of_peer(peer).is_some()))
+        });
         let replicator = Replicator::new(ctx.clone());
         let pusher: Arc<dyn Pusher> = replicator.clone();
         let service = Arc::new(Service::new(ctx.clone(), pusher));
@@ -411,12 +417,21 @@ async fn dispatch(
             Inbound::Rpc {
                 peer,
                 bytes,
-                respond,
+                mut respond,
             } => {
                 let service = service.clone();
                 tokio::spawn(async move {
-                    let out = service.handle_bytes(peer, &bytes).await;
-                    let _ = respond.send(out);
+                    let slot = respond.slot();
+                    let parked = service
+                        .handle_bytes_then(peer, &bytes, move |out| {
+                            let _ = respond.send(out);
+                        })
+                        .await;
+                    // A parked retrieve waits without a slot (and without
+                    // this task): the waiters' task answers it.
+                    if parked && let Some(slot) = slot {
+                        slot.release();
+                    }
                 });
             }
             Inbound::Node {
@@ -433,11 +448,12 @@ async fn dispatch(
             Inbound::Onion {
                 peer,
                 bytes,
-                respond,
+                mut respond,
             } => {
                 let relay = relay.clone();
                 tokio::spawn(async move {
-                    let out = relay.handle_packet(peer, bytes).await;
+                    let slot = respond.slot();
+                    let out = relay.handle_packet_releasing(peer, bytes, slot).await;
                     let _ = respond.send(out);
                 });
             }

@@ -35,6 +35,7 @@ fn config(memory: bool, bootstrap: Vec<Multiaddr>, per_peer: usize) -> NetConfig
         max_connections_per_peer: 4,
         max_concurrent_requests: 64,
         max_requests_per_peer: per_peer,
+        max_requests_per_ip: 64,
         request_timeout: Duration::from_secs(5),
         inbound_capacity: 64,
     }
@@ -245,7 +246,7 @@ async fn in_flight_bound_answers_busy_and_frees_its_slot() {
                 retry_after_ms: 1000
             }
         );
-        assert_eq!(b_metrics.rejected.get("net", "busy"), 1);
+        assert_eq!(b_metrics.rejected.get("net", "busy_peer"), 1);
 
         held.send(answer(rpc, &bytes)).unwrap();
         assert_eq!(first.await.unwrap().unwrap(), pong());
@@ -256,7 +257,42 @@ async fn in_flight_bound_answers_busy_and_frees_its_slot() {
             a.handle.rpc(b.peer_id, Request::Ping).await.unwrap(),
             pong()
         );
-        assert_eq!(b_metrics.rejected.get("net", "busy"), 1);
+        assert_eq!(b_metrics.rejected.get("net", "busy_peer"), 1);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_request_gives_its_slot_back_and_is_still_answered() {
+    timeout(LIMIT, async {
+        let (a, mut b, b_metrics) = pair(true, 1).await;
+        let first = tokio::spawn({
+            let h = a.handle.clone();
+            let peer = b.peer_id;
+            async move { h.rpc(peer, Request::Ping).await }
+        });
+        let (rpc, bytes, mut held) = next_request(&mut b.inbound).await;
+        // The node parks it (a waiting retrieve): the slot is freed, the
+        // answer still owed.
+        held.slot().expect("a slot to free").release();
+        let second = tokio::spawn({
+            let h = a.handle.clone();
+            let peer = b.peer_id;
+            async move { h.rpc(peer, Request::Ping).await }
+        });
+        let (rpc2, bytes2, held2) = next_request(&mut b.inbound).await;
+        assert_eq!(b_metrics.rejected.get("net", "busy_peer"), 0);
+        held2.send(answer(rpc2, &bytes2)).unwrap();
+        held.send(answer(rpc, &bytes)).unwrap();
+        assert_eq!(second.await.unwrap().unwrap(), pong());
+        assert_eq!(first.await.unwrap().unwrap(), pong());
+        // Freed once only: with both answered, one request at a time again.
+        let _server = serve(b.inbound);
+        assert_eq!(
+            a.handle.rpc(b.peer_id, Request::Ping).await.unwrap(),
+            pong()
+        );
     })
     .await
     .unwrap();

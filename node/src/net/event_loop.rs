@@ -19,11 +19,11 @@ use sotto_protocol::rpc::{NodeResponse, Response};
 use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
-use super::inflight::InFlight;
+use super::inflight::{InFlight, Slot};
 use super::requests::{Answer, Proto};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::net::{Command, Inbound, NetError};
+use crate::net::{Command, Inbound, NetError, PeerRoles};
 
 /// Most outbound requests waiting for an answer, all protocols together.
 /// Each holds a caller's reply channel until the peer answers or the request
@@ -48,9 +48,18 @@ pub(super) enum Offered {
 
 /// An inbound request handed to the node, waiting for its answer.
 pub(super) struct Waiting {
-    pub(super) peer: PeerId,
     pub(super) proto: Proto,
     pub(super) channel: ResponseChannel<Vec<u8>>,
+    /// Its in-flight slot, until the answer is sent or the node parks it.
+    pub(super) slot: Option<Slot>,
+}
+
+/// One in-flight budget per request-response protocol: client RPC cannot
+/// starve replication, nor onion relaying either.
+pub(super) struct Budgets {
+    pub(super) rpc: InFlight,
+    pub(super) node: InFlight,
+    pub(super) onion: InFlight,
 }
 
 /// A caller waiting for a peer's answer.
@@ -73,7 +82,15 @@ pub(super) struct EventLoop {
     /// The identify protocol version of our network.
     pub(super) protocol_version: String,
     pub(super) topic: gossipsub::IdentTopic,
-    pub(super) in_flight: InFlight,
+    pub(super) budgets: Budgets,
+    /// The IP address each connected peer came from (none on the memory
+    /// transport): requests are bounded per address as well as per peer id.
+    pub(super) peer_ips: HashMap<PeerId, std::net::IpAddr>,
+    /// Which peers are directory nodes (they may use the reserved shares).
+    pub(super) roles: Arc<PeerRoles>,
+    /// Ids of requests whose slot the node gave back early (parked waits).
+    pub(super) released: mpsc::UnboundedReceiver<u64>,
+    pub(super) released_tx: mpsc::UnboundedSender<u64>,
     pub(super) next_id: u64,
     /// Inbound requests handed to the node, by our own id.
     pub(super) waiting: HashMap<u64, Waiting>,
@@ -110,6 +127,7 @@ impl EventLoop {
                 Some((id, answer)) = self.answers.next(), if !self.answers.is_empty() => {
                     self.on_answer(id, answer);
                 }
+                Some(id) = self.released.recv() => self.on_released(id),
             }
         }
         self.stop_listening();
@@ -236,8 +254,12 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
+                endpoint,
                 ..
             } => {
+                if let Some(ip) = ip_of(endpoint.get_remote_address()) {
+                    self.peer_ips.insert(peer_id, ip);
+                }
                 if num_established.get() == 1 {
                     tracing::debug!("connected to {peer_id}");
                     let _ = self.offer(Inbound::Connected(peer_id), "inbound_full");
@@ -258,6 +280,7 @@ impl EventLoop {
                 ..
             } => {
                 if num_established == 0 {
+                    self.peer_ips.remove(&peer_id);
                     tracing::debug!("disconnected from {peer_id}");
                     let _ = self.offer(Inbound::Disconnected(peer_id), "inbound_full");
                 }
@@ -334,5 +357,15 @@ impl EventLoop {
         for addr in info.listen_addrs.into_iter().take(MAX_IDENTIFY_ADDRS) {
             kad.add_address(&peer, addr);
         }
+    }
+}
+
+/// The IP address at the start of `addr`, if it has one.
+pub(super) fn ip_of(addr: &libp2p::Multiaddr) -> Option<std::net::IpAddr> {
+    use libp2p::multiaddr::Protocol;
+    match addr.iter().next()? {
+        Protocol::Ip4(ip) => Some(ip.into()),
+        Protocol::Ip6(ip) => Some(ip.into()),
+        _ => None,
     }
 }

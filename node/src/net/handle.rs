@@ -41,7 +41,53 @@ pub enum NetError {
 }
 
 /// Where the answer to one inbound request goes: the encoded response bytes.
-pub type Responder = oneshot::Sender<Vec<u8>>;
+/// Until [`Responder::release_slot`] the request holds one of the swarm
+/// task's in-flight slots.
+#[derive(Debug)]
+pub struct Responder {
+    answer: oneshot::Sender<Vec<u8>>,
+    slot: Option<SlotRelease>,
+}
+
+/// Gives a request's in-flight slot back before its answer is sent (a parked
+/// waiting retrieve): the answer still goes through the [`Responder`].
+#[derive(Debug)]
+pub struct SlotRelease {
+    id: u64,
+    to: mpsc::UnboundedSender<u64>,
+}
+
+impl SlotRelease {
+    /// Frees the slot now.
+    pub fn release(self) {
+        // The swarm task gone: nothing holds the slot any more.
+        let _ = self.to.send(self.id);
+    }
+}
+
+impl Responder {
+    /// A responder for request `id` of the swarm task, which frees slots on `to`.
+    pub(super) fn new(
+        answer: oneshot::Sender<Vec<u8>>,
+        id: u64,
+        to: mpsc::UnboundedSender<u64>,
+    ) -> Self {
+        Self {
+            answer,
+            slot: Some(SlotRelease { id, to }),
+        }
+    }
+
+    /// Sends the answer; `Err` gives it back if nobody waits for it any more.
+    pub fn send(self, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
+        self.answer.send(bytes)
+    }
+
+    /// Takes out the handle that frees the request's slot early (once).
+    pub fn slot(&mut self) -> Option<SlotRelease> {
+        self.slot.take()
+    }
+}
 
 /// What the swarm task hands to the rest of the node.
 #[derive(Debug)]
