@@ -98,6 +98,9 @@ pub struct LimitsConfig {
     pub max_connections: u32,
     /// Most established connections with one peer.
     pub max_connections_per_peer: u32,
+    /// Most established connections of peers at one IP address (directory
+    /// nodes are not counted; a quarter of `max_connections` is kept for them).
+    pub max_connections_per_ip: usize,
     /// Most inbound requests handled at once, for each protocol (client RPC,
     /// replication, onion) separately; a quarter of each is kept for
     /// directory nodes.
@@ -132,6 +135,7 @@ impl Default for LimitsConfig {
         Self {
             max_connections: 512,
             max_connections_per_peer: 4,
+            max_connections_per_ip: 64,
             max_concurrent_requests: 256,
             max_requests_per_peer: 32,
             max_requests_per_ip: 64,

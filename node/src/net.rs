@@ -13,6 +13,7 @@
 
 mod behaviour;
 mod event_loop;
+mod guard;
 mod handle;
 mod inflight;
 mod requests;
@@ -31,7 +32,9 @@ pub use behaviour::{
     MAX_ONION_ANSWER, MAX_ONION_PACKET, ONION_EXTRA_TIMEOUT, RPC_EXTRA_TIMEOUT, protocol_version,
     records_topic,
 };
-pub use handle::{Command, Inbound, NetError, NetHandle, Responder, SlotRelease};
+pub use handle::{
+    Command, GossipId, Inbound, NetError, NetHandle, Responder, SlotRelease, Verdict,
+};
 pub use sotto_p2p::{FrameCodec, read_frame, write_frame};
 
 use crate::clock::Clock;
@@ -62,6 +65,9 @@ pub struct NetConfig {
     pub max_connections: u32,
     /// Most established connections with one peer.
     pub max_connections_per_peer: u32,
+    /// Most established connections of peers at one IP address (directory
+    /// nodes not counted).
+    pub max_connections_per_ip: usize,
     /// Most inbound requests (RPC and replication) in flight in all.
     pub max_concurrent_requests: usize,
     /// Most inbound requests in flight from one peer.
@@ -91,6 +97,7 @@ impl NetConfig {
             memory,
             max_connections: l.max_connections,
             max_connections_per_peer: l.max_connections_per_peer,
+            max_connections_per_ip: l.max_connections_per_ip,
             max_concurrent_requests: l.max_concurrent_requests,
             max_requests_per_peer: l.max_requests_per_peer,
             max_requests_per_ip: l.max_requests_per_ip,
@@ -177,7 +184,8 @@ pub fn spawn(
     metrics: Arc<Metrics>,
 ) -> Result<Net, NetError> {
     let peer_id = keypair.public().to_peer_id();
-    let mut swarm = transport::build(keypair, network, &cfg)?;
+    let roles = Arc::new(PeerRoles::default());
+    let mut swarm = transport::build(keypair, network, &cfg, roles.clone(), metrics.clone())?;
     let mut listeners = Vec::with_capacity(cfg.listen.len());
     for addr in &cfg.listen {
         let id = swarm
@@ -200,7 +208,6 @@ pub fn spawn(
     let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
     let (inbound_tx, inbound) = mpsc::channel(cfg.inbound_capacity.max(1));
     let (released_tx, released) = mpsc::unbounded_channel();
-    let roles = Arc::new(PeerRoles::default());
     let bounds = inflight::Bounds {
         total: cfg.max_concurrent_requests,
         per_peer: cfg.max_requests_per_peer,

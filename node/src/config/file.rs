@@ -170,7 +170,7 @@ impl NodeConfig {
         const SECOND: u64 = 1_000;
         const DAY: u64 = 86_400_000;
         const MILLION: u64 = 1_000_000;
-        let ranged: [(&str, u64, u64, u64); 23] = [
+        let ranged: [(&str, u64, u64, u64); 24] = [
             ("store.max_account_bytes", s.max_account_bytes, 1, u64::MAX),
             ("store.max_total_bytes", s.max_total_bytes, 1, u64::MAX),
             ("store.purge_interval_ms", s.purge_interval_ms, 10, DAY),
@@ -186,6 +186,12 @@ impl NodeConfig {
                 u64::from(l.max_connections_per_peer),
                 1,
                 1024,
+            ),
+            (
+                "limits.max_connections_per_ip",
+                l.max_connections_per_ip as u64,
+                1,
+                1 << 20,
             ),
             (
                 "limits.max_concurrent_requests",

@@ -23,15 +23,13 @@ use super::inflight::{InFlight, Slot};
 use super::requests::{Answer, Proto};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::net::{Command, Inbound, NetError, PeerRoles};
+use crate::net::{Command, GossipId, Inbound, NetError, PeerRoles, Verdict};
 
 /// Most outbound requests waiting for an answer, all protocols together.
 /// Each holds a caller's reply channel until the peer answers or the request
 /// times out, so this bounds that memory.
 pub(super) const MAX_OUTBOUND: usize = 4096;
 
-/// Most listen addresses of one peer (from identify) kept in Kademlia.
-const MAX_IDENTIFY_ADDRS: usize = 16;
 /// Most peers of other networks remembered as blocked.
 const MAX_BLOCKED_PEERS: usize = 1024;
 
@@ -208,6 +206,7 @@ impl EventLoop {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
             }
             Command::Cut { peers } => self.set_cut(peers),
+            Command::Validated { gossip, verdict } => self.report(gossip, verdict),
             // Handled in `run`, which must leave its loop.
             Command::Shutdown { done } => {
                 let _ = done.send(());
@@ -228,16 +227,25 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,
+                message_id,
                 message,
-                ..
             })) => {
-                let _ = self.offer(
+                let gossip = GossipId {
+                    id: message_id,
+                    source: propagation_source,
+                };
+                let offered = self.offer(
                     Inbound::Record {
                         peer: propagation_source,
                         bytes: message.data,
+                        gossip: Some(gossip.clone()),
                     },
                     "inbound_full",
                 );
+                if offered != Offered::Sent {
+                    // Not checked: neither forwarded nor held against the sender.
+                    self.report(gossip, Verdict::Ignore);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
@@ -302,6 +310,20 @@ impl EventLoop {
         }
     }
 
+    /// Tells gossipsub what the node made of a record.
+    fn report(&mut self, gossip: GossipId, verdict: Verdict) {
+        let acceptance = match verdict {
+            Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+            Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+            Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossip
+            .report_message_validation_result(&gossip.id, &gossip.source, acceptance);
+    }
+
     /// Replaces the partition cut with `peers`: the block list refuses
     /// their connections, and open ones are closed now.
     fn set_cut(&mut self, peers: Vec<PeerId>) {
@@ -329,7 +351,7 @@ impl EventLoop {
             .set_count(self.swarm.connected_peers().count());
     }
 
-    /// Drops peers of another network; learns the addresses of the others.
+    /// Drops peers of another network.
     fn on_identify(&mut self, peer: PeerId, info: identify::Info) {
         if info.protocol_version != self.protocol_version {
             self.metrics.rejected.inc("net", "wrong_network");
@@ -353,10 +375,14 @@ impl EventLoop {
             let _ = self.swarm.disconnect_peer_id(peer);
             return;
         }
-        let kad = &mut self.swarm.behaviour_mut().kad;
-        for addr in info.listen_addrs.into_iter().take(MAX_IDENTIFY_ADDRS) {
-            kad.add_address(&peer, addr);
-        }
+        // The listen addresses a peer claims go nowhere: anyone speaking
+        // libp2p could put itself into every routing table with whatever
+        // addresses it likes. Kademlia learns addresses from the bootstrap
+        // list and from verified node records (`Command::AddAddresses`).
+        tracing::trace!(
+            "{peer} claims {} listen addresses; not used",
+            info.listen_addrs.len()
+        );
     }
 }
 

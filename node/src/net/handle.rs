@@ -127,11 +127,33 @@ pub enum Inbound {
         peer: PeerId,
         /// The encoded record.
         bytes: Vec<u8>,
+        /// Gossip forwards it only once the node reports it valid
+        /// ([`NetHandle::report_record`]).
+        gossip: Option<GossipId>,
     },
     /// A connection to a peer opened (first connection).
     Connected(PeerId),
     /// The last connection to a peer closed.
     Disconnected(PeerId),
+}
+
+/// Which gossip message a record came in, to report on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GossipId {
+    pub(super) id: libp2p::gossipsub::MessageId,
+    pub(super) source: PeerId,
+}
+
+/// What the node made of a gossiped record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid and new: forward it.
+    Accept,
+    /// Valid but nothing new, or not checked (the node was busy): drop it
+    /// without blaming the sender.
+    Ignore,
+    /// Invalid: drop it and lower the sender's score.
+    Reject,
 }
 
 /// Commands to the swarm task.
@@ -190,6 +212,14 @@ pub enum Command {
     ListenAddrs {
         /// The answer.
         reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    /// The verdict on a gossiped record: gossipsub forwards it only if
+    /// accepted, and scores the peer that sent it.
+    Validated {
+        /// The message.
+        gossip: GossipId,
+        /// What the node made of it.
+        verdict: Verdict,
     },
     /// Cut every connection with `peers` and refuse them until the next
     /// `Cut` (an empty list lifts the cut). Models a network partition.
@@ -311,6 +341,14 @@ impl NetHandle {
     pub async fn add_addresses(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), NetError> {
         self.commands
             .send(Command::AddAddresses { peer, addrs })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Reports the verdict on the gossiped record `gossip`.
+    pub async fn report_record(&self, gossip: GossipId, verdict: Verdict) -> Result<(), NetError> {
+        self.commands
+            .send(Command::Validated { gossip, verdict })
             .await
             .map_err(|_| NetError::Stopped)
     }
