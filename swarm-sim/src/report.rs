@@ -317,8 +317,9 @@ impl Report {
             row(
                 "attack",
                 format!(
-                    "{:?}: tried {} served {} skipped {}; refused: {}",
-                    a.kind,
+                    "{}: tried {} served {} skipped {}; refused: {}",
+                    a.kind
+                        .map_or("none".to_string(), |k| format!("{k:?}").to_lowercase()),
                     a.tried,
                     a.served,
                     a.skipped,
