@@ -98,13 +98,23 @@ pub struct LimitsConfig {
     pub max_connections: u32,
     /// Most established connections with one peer.
     pub max_connections_per_peer: u32,
-    /// Most inbound requests (RPC and replication) handled at once.
+    /// Most established connections of peers at one IP address (directory
+    /// nodes are not counted; a quarter of `max_connections` is kept for them).
+    pub max_connections_per_ip: usize,
+    /// Most inbound requests handled at once, for each protocol (client RPC,
+    /// replication, onion) separately; a quarter of each is kept for
+    /// directory nodes.
     pub max_concurrent_requests: usize,
-    /// Most inbound requests from one peer handled at once.
+    /// Most inbound requests from one peer handled at once, per protocol.
     pub max_requests_per_peer: usize,
+    /// Most inbound requests from one IP address handled at once, per
+    /// protocol (directory nodes are not bounded by address).
+    pub max_requests_per_ip: usize,
     /// How long an outbound request to a peer may take, dial included, ms.
     pub request_timeout_ms: u64,
-    /// Most long-poll retrieves waiting at once.
+    /// Most long-poll retrieves waiting at once. A waiting retrieve is parked
+    /// (its request and a callback, a few hundred bytes), not a task nor a
+    /// request slot.
     pub max_long_polls: usize,
     /// Stores one account may make per minute on this node (token bucket).
     pub store_rate_per_minute: u32,
@@ -125,10 +135,12 @@ impl Default for LimitsConfig {
         Self {
             max_connections: 512,
             max_connections_per_peer: 4,
+            max_connections_per_ip: 64,
             max_concurrent_requests: 256,
             max_requests_per_peer: 32,
+            max_requests_per_ip: 64,
             request_timeout_ms: 10_000,
-            max_long_polls: 1_024,
+            max_long_polls: 65_536,
             store_rate_per_minute: 600,
             store_burst: 120,
             rate_tracked_accounts: 100_000,

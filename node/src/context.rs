@@ -1,18 +1,17 @@
 //! What every part of a running node shares: configuration, clock, store,
 //! directory, metrics, the network handle and the long-poll waiters.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use libp2p::PeerId;
-use sotto_protocol::{AccountId, Namespace, NetworkParams, NodeId};
-use tokio::sync::Notify;
+use sotto_protocol::{AccountId, NetworkParams, NodeId};
 
 use crate::clock::Clock;
 use crate::config::NodeConfig;
 use crate::directory::Directory;
 use crate::metrics::Metrics;
 use crate::net::NetHandle;
+pub use crate::service::Waiters;
 use crate::store::Store;
 
 /// The shared state of one node.
@@ -36,7 +35,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The network.
     pub net: NetHandle,
-    /// Long-poll waiters.
+    /// Parked waiting retrieves (long polls), woken by the store's writes.
     pub waiters: Waiters,
 }
 
@@ -55,42 +54,6 @@ impl Context {
         match self.directory.write() {
             Ok(mut d) => f(&mut d),
             Err(p) => f(&mut p.into_inner()),
-        }
-    }
-}
-
-/// Wakes long-poll retrieves when a message for their account and namespace is
-/// stored (by a client or by replication): no polling.
-///
-/// A waiter takes [`Waiters::subscribe`] *before* it reads the store, then
-/// awaits [`Notify::notified`]; a store calls [`Waiters::wake`] after it has
-/// written. Entries without waiters are dropped on the next wake or subscribe.
-#[derive(Debug, Default)]
-pub struct Waiters {
-    map: Mutex<HashMap<(AccountId, Namespace), Arc<Notify>>>,
-}
-
-impl Waiters {
-    /// The notifier for (`account`, `namespace`).
-    pub fn subscribe(&self, account: AccountId, namespace: Namespace) -> Arc<Notify> {
-        let mut map = match self.map.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        if map.len() > 4096 {
-            map.retain(|_, n| Arc::strong_count(n) > 1);
-        }
-        map.entry((account, namespace)).or_default().clone()
-    }
-
-    /// Wakes every waiter of (`account`, `namespace`).
-    pub fn wake(&self, account: &AccountId, namespace: Namespace) {
-        let mut map = match self.map.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        if let Some(n) = map.remove(&(*account, namespace)) {
-            n.notify_waiters();
         }
     }
 }

@@ -4,9 +4,11 @@
 //! It is deliberately minimal (one request per connection, no keep-alive, no
 //! body) and bounded like everything else that strangers can reach: the
 //! request head is read up to [`MAX_HEAD`] bytes within [`IO_TIMEOUT`], and at
-//! most [`MAX_CONNECTIONS`] are served at once; more are closed at once.
+//! most [`MAX_CONNECTIONS`] are served at once, [`MAX_PER_IP`] of them for one
+//! address (a slow client at one address cannot hold every slot: each holds
+//! one for up to [`IO_TIMEOUT`]); more are closed at once.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +25,53 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most connections served at once.
 pub const MAX_CONNECTIONS: usize = 64;
+/// The most connections of one IP address served at once: a scraper needs one.
+pub const MAX_PER_IP: usize = 4;
+
+/// Connections being served, by address.
+#[derive(Default)]
+struct PerIp(std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>);
+
+impl PerIp {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<IpAddr, usize>> {
+        match self.0.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Takes a place for `ip`, or `None` when it has its most.
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let mut map = self.lock();
+        let n = map.entry(ip).or_insert(0);
+        if *n >= MAX_PER_IP {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            of: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// A place of one address, given back on drop.
+struct IpSlot {
+    of: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut map = self.of.lock();
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
 
 /// Serves `/metrics` on `addr` until `shutdown` turns true (or its sender is
 /// dropped). Returns the bound address (useful with port 0) and the server task.
@@ -34,6 +83,7 @@ pub async fn serve(
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_ip = Arc::new(PerIp::default());
     let task = tokio::spawn(async move {
         loop {
             if *shutdown.borrow() {
@@ -48,8 +98,8 @@ pub async fn serve(
                 }
                 accepted = listener.accept() => accepted,
             };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
+            let (stream, from) = match accepted {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off briefly
                     // rather than spin.
@@ -64,9 +114,14 @@ pub async fn serve(
                 metrics.rejected.inc("metrics_http", "busy");
                 continue;
             };
+            let Some(ip_slot) = per_ip.take(from.ip()) else {
+                metrics.rejected.inc("metrics_http", "busy_ip");
+                continue;
+            };
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 let _permit = permit;
+                let _ip_slot = ip_slot;
                 if let Err(e) = answer(stream, &metrics).await {
                     tracing::debug!(error = %e, "metrics request failed");
                 }
@@ -230,6 +285,45 @@ mod tests {
         assert_eq!(metrics.rejected.get("metrics_http", "bad_request"), 2);
         let out = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n").await;
         assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    }
+
+    /// A connection from `ip` (any 127/8 address reaches a loopback server).
+    async fn connect_from(ip: &str, addr: SocketAddr) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+        socket.connect(addr).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_address_cannot_hold_every_slot() {
+        let (addr, metrics, _tx, _task) = start().await;
+        // Silent connections of one address, each holding a slot.
+        let mut held = Vec::new();
+        for _ in 0..MAX_PER_IP {
+            held.push(connect_from("127.0.0.2", addr).await);
+        }
+        // One more from that address is closed without an answer.
+        let mut extra = connect_from("127.0.0.2", addr).await;
+        let mut out = String::new();
+        tokio::time::timeout(Duration::from_secs(30), extra.read_to_string(&mut out))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(metrics.rejected.get("metrics_http", "busy_ip"), 1);
+        // Another address is still served meanwhile.
+        let mut other = connect_from("127.0.0.3", addr).await;
+        other
+            .write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        tokio::time::timeout(Duration::from_secs(30), other.read_to_string(&mut out))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        drop(held);
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@
 
 mod behaviour;
 mod event_loop;
+mod guard;
 mod handle;
 mod inflight;
 mod requests;
@@ -31,7 +32,9 @@ pub use behaviour::{
     MAX_ONION_ANSWER, MAX_ONION_PACKET, ONION_EXTRA_TIMEOUT, RPC_EXTRA_TIMEOUT, protocol_version,
     records_topic,
 };
-pub use handle::{Command, Inbound, NetError, NetHandle, Responder};
+pub use handle::{
+    Command, GossipId, Inbound, NetError, NetHandle, Responder, SlotRelease, Verdict,
+};
 pub use sotto_p2p::{FrameCodec, read_frame, write_frame};
 
 use crate::clock::Clock;
@@ -62,10 +65,16 @@ pub struct NetConfig {
     pub max_connections: u32,
     /// Most established connections with one peer.
     pub max_connections_per_peer: u32,
+    /// Most established connections of peers at one IP address (directory
+    /// nodes not counted).
+    pub max_connections_per_ip: usize,
     /// Most inbound requests (RPC and replication) in flight in all.
     pub max_concurrent_requests: usize,
     /// Most inbound requests in flight from one peer.
     pub max_requests_per_peer: usize,
+    /// Most inbound requests in flight from one IP address (peers that are
+    /// not directory nodes), per protocol.
+    pub max_requests_per_ip: usize,
     /// Timeout of an outbound replication request; RPC gets
     /// [`RPC_EXTRA_TIMEOUT`] more for long polls.
     pub request_timeout: Duration,
@@ -88,13 +97,53 @@ impl NetConfig {
             memory,
             max_connections: l.max_connections,
             max_connections_per_peer: l.max_connections_per_peer,
+            max_connections_per_ip: l.max_connections_per_ip,
             max_concurrent_requests: l.max_concurrent_requests,
             max_requests_per_peer: l.max_requests_per_peer,
+            max_requests_per_ip: l.max_requests_per_ip,
             request_timeout: Duration::from_millis(l.request_timeout_ms),
-            inbound_capacity: l.max_concurrent_requests.saturating_add(INBOUND_EVENT_ROOM),
+            // Three protocols, each with its own budget.
+            inbound_capacity: l
+                .max_concurrent_requests
+                .saturating_mul(3)
+                .saturating_add(INBOUND_EVENT_ROOM),
         }
     }
 }
+
+/// The test of [`PeerRoles`].
+type IsNode = Box<dyn Fn(&PeerId) -> bool + Send + Sync>;
+
+/// Which peers are nodes of the directory, as the node tells the swarm task
+/// once its directory exists: they may use the shares of the request
+/// budgets kept for nodes, and are not bounded per IP address.
+#[derive(Default)]
+pub struct PeerRoles {
+    is_node: std::sync::OnceLock<IsNode>,
+}
+
+impl std::fmt::Debug for PeerRoles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerRoles")
+            .field("set", &self.is_node.get().is_some())
+            .finish()
+    }
+}
+
+impl PeerRoles {
+    /// Sets the test (once; later calls are ignored).
+    pub fn set(&self, is_node: impl Fn(&PeerId) -> bool + Send + Sync + 'static) {
+        let _ = self.is_node.set(Box::new(is_node));
+    }
+
+    /// Whether `peer` is a directory node (`false` until [`PeerRoles::set`]).
+    pub fn is_node(&self, peer: &PeerId) -> bool {
+        self.is_node.get().is_some_and(|f| f(peer))
+    }
+}
+
+/// Of each protocol's request budget, the share kept for directory nodes.
+const RESERVED_FOR_NODES_DIVISOR: usize = 4;
 
 /// A running network task.
 #[derive(Debug)]
@@ -105,6 +154,8 @@ pub struct Net {
     pub inbound: mpsc::Receiver<Inbound>,
     /// This node's libp2p identity.
     pub peer_id: PeerId,
+    /// Tell the task which peers are directory nodes here.
+    pub roles: Arc<PeerRoles>,
     /// The task.
     pub task: tokio::task::JoinHandle<()>,
 }
@@ -133,7 +184,8 @@ pub fn spawn(
     metrics: Arc<Metrics>,
 ) -> Result<Net, NetError> {
     let peer_id = keypair.public().to_peer_id();
-    let mut swarm = transport::build(keypair, network, &cfg)?;
+    let roles = Arc::new(PeerRoles::default());
+    let mut swarm = transport::build(keypair, network, &cfg, roles.clone(), metrics.clone())?;
     let mut listeners = Vec::with_capacity(cfg.listen.len());
     for addr in &cfg.listen {
         let id = swarm
@@ -155,6 +207,13 @@ pub fn spawn(
 
     let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
     let (inbound_tx, inbound) = mpsc::channel(cfg.inbound_capacity.max(1));
+    let (released_tx, released) = mpsc::unbounded_channel();
+    let bounds = inflight::Bounds {
+        total: cfg.max_concurrent_requests,
+        per_peer: cfg.max_requests_per_peer,
+        per_ip: cfg.max_requests_per_ip,
+        reserved: cfg.max_concurrent_requests / RESERVED_FOR_NODES_DIVISOR,
+    };
     let event_loop = event_loop::EventLoop {
         swarm,
         listeners,
@@ -166,7 +225,15 @@ pub fn spawn(
         metrics,
         protocol_version: protocol_version(network),
         topic: records_topic(network),
-        in_flight: inflight::InFlight::new(cfg.max_concurrent_requests, cfg.max_requests_per_peer),
+        budgets: event_loop::Budgets {
+            rpc: inflight::InFlight::new(bounds),
+            node: inflight::InFlight::new(bounds),
+            onion: inflight::InFlight::new(bounds),
+        },
+        peer_ips: HashMap::new(),
+        roles: roles.clone(),
+        released,
+        released_tx,
         next_id: 0,
         waiting: HashMap::new(),
         answers: FuturesUnordered::new(),
@@ -183,6 +250,7 @@ pub fn spawn(
         handle: NetHandle::new(commands_tx, cfg.request_timeout),
         inbound,
         peer_id,
+        roles,
         task,
     })
 }

@@ -28,11 +28,11 @@ use crate::announce;
 use crate::clock::Clock;
 use crate::config::NodeConfig;
 use crate::context::{Context, Pusher, Waiters};
-use crate::directory::Directory;
+use crate::directory::{Directory, DirectoryError, Inserted};
 use crate::http;
 use crate::identity::{Identity, IdentityError};
 use crate::metrics::Metrics;
-use crate::net::{self, Inbound, NetConfig, NetError};
+use crate::net::{self, Inbound, NetConfig, NetError, Verdict};
 use crate::relay::Relay;
 use crate::replication::Replicator;
 use crate::service::Service;
@@ -40,6 +40,9 @@ use crate::store::{DiskFree, FreeSpace, SpaceGuard, Store, StoreError};
 
 /// How many directory pulls from newly connected peers run at once.
 const CONCURRENT_PULLS: usize = 4;
+/// How many gossiped records are verified at once; more are dropped unchecked
+/// (and not forwarded), the way a full channel drops them.
+const CONCURRENT_RECORD_CHECKS: usize = 8;
 /// How long shutdown waits for the node's tasks before it stops waiting.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
@@ -196,6 +199,12 @@ impl Node {
             metrics,
             net: net.handle,
             waiters: Waiters::default(),
+        });
+        // Directory nodes may use the request budgets' reserved shares.
+        let weak = Arc::downgrade(&ctx);
+        net.roles.set(move |peer| {
+            weak.upgrade()
+                .is_some_and(|ctx| ctx.dir(|d| d.node_of_peer(peer).is_some()))
         });
         let replicator = Replicator::new(ctx.clone());
         let pusher: Arc<dyn Pusher> = replicator.clone();
@@ -401,6 +410,7 @@ async fn dispatch(
         replicator,
     } = handlers;
     let pulls = Arc::new(Semaphore::new(CONCURRENT_PULLS));
+    let verifying = Arc::new(Semaphore::new(CONCURRENT_RECORD_CHECKS));
     loop {
         let item = tokio::select! {
             item = inbound.recv() => item,
@@ -411,12 +421,21 @@ async fn dispatch(
             Inbound::Rpc {
                 peer,
                 bytes,
-                respond,
+                mut respond,
             } => {
                 let service = service.clone();
                 tokio::spawn(async move {
-                    let out = service.handle_bytes(peer, &bytes).await;
-                    let _ = respond.send(out);
+                    let slot = respond.slot();
+                    let parked = service
+                        .handle_bytes_then(peer, &bytes, move |out| {
+                            let _ = respond.send(out);
+                        })
+                        .await;
+                    // A parked retrieve waits without a slot (and without
+                    // this task): the waiters' task answers it.
+                    if parked && let Some(slot) = slot {
+                        slot.release();
+                    }
                 });
             }
             Inbound::Node {
@@ -433,19 +452,46 @@ async fn dispatch(
             Inbound::Onion {
                 peer,
                 bytes,
-                respond,
+                mut respond,
             } => {
                 let relay = relay.clone();
                 tokio::spawn(async move {
-                    let out = relay.handle_packet(peer, bytes).await;
+                    let slot = respond.slot();
+                    let out = relay.handle_packet_releasing(peer, bytes, slot).await;
                     let _ = respond.send(out);
                 });
             }
-            Inbound::Record { peer, bytes } => {
-                // Refusals are counted by the directory code; nothing else to do.
-                if let Err(e) = announce::handle_record(&ctx, peer, &bytes).await {
-                    debug!(%peer, "gossiped record refused: {e}");
-                }
+            Inbound::Record {
+                peer,
+                bytes,
+                gossip,
+            } => {
+                // Verified on its own task, a few at a time, so that a flood
+                // of records does not hold up requests; gossip forwards a
+                // record only once it is reported valid.
+                let Ok(permit) = verifying.clone().try_acquire_owned() else {
+                    ctx.metrics.rejected.inc("gossip", "busy");
+                    if let Some(g) = gossip {
+                        let _ = ctx.net.report_record(g, Verdict::Ignore).await;
+                    }
+                    continue;
+                };
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    // Refusals are counted by the directory code.
+                    let verdict = match announce::handle_record(&ctx, peer, &bytes).await {
+                        Ok(Inserted::New | Inserted::Updated) => Verdict::Accept,
+                        Ok(Inserted::Unchanged) | Err(DirectoryError::Full(_)) => Verdict::Ignore,
+                        Err(e) => {
+                            debug!(%peer, "gossiped record refused: {e}");
+                            Verdict::Reject
+                        }
+                    };
+                    if let Some(g) = gossip {
+                        let _ = ctx.net.report_record(g, verdict).await;
+                    }
+                    drop(permit);
+                });
             }
             Inbound::Connected(peer) => {
                 info!(%peer, "connected");

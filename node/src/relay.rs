@@ -154,6 +154,17 @@ impl Relay {
     /// node's own answer or error sealed under the packet's reply key, or an
     /// empty answer for a packet refused before it peeled. Never fails.
     pub async fn handle_packet(&self, from: PeerId, packet: Vec<u8>) -> Vec<u8> {
+        self.handle_packet_releasing(from, packet, None).await
+    }
+
+    /// [`Relay::handle_packet`], freeing the request's in-flight `slot` if
+    /// the packet ends in a waiting retrieve at this node.
+    pub async fn handle_packet_releasing(
+        &self,
+        from: PeerId,
+        packet: Vec<u8>,
+        slot: Option<crate::net::SlotRelease>,
+    ) -> Vec<u8> {
         let peeled = match self.peel_packet(&packet) {
             Ok(peeled) => peeled,
             Err(refused) => {
@@ -172,7 +183,7 @@ impl Relay {
                 packet,
                 reply,
             } => self.forward(from, next, packet, reply).await,
-            Peeled::Deliver { request, reply } => self.deliver(from, &request, reply).await,
+            Peeled::Deliver { request, reply } => self.deliver(from, &request, reply, slot).await,
         }
     }
 

@@ -75,12 +75,18 @@ pub enum ReplicationError {
     Forged(AuthError),
 }
 
+/// Most pushes (one write to one member) in flight at once: each holds a task
+/// and its request until the member answers or the request times out.
+pub const MAX_PUSHES_IN_FLIGHT: usize = 1024;
+
 /// Replication for one node: see the module documentation.
 #[derive(Debug)]
 pub struct Replicator {
     ctx: Arc<Context>,
     /// Pushes that failed, waiting to be retried (shared with the push tasks).
     backlog: Arc<Mutex<Backlog>>,
+    /// Permits of push tasks in flight ([`MAX_PUSHES_IN_FLIGHT`]).
+    pushing: Arc<tokio::sync::Semaphore>,
     /// Accounts held that this node no longer serves, by account; only accounts
     /// the store holds are ever in it.
     leaving: Mutex<HashMap<AccountId, Leaving>>,
@@ -93,6 +99,7 @@ impl Replicator {
         Arc::new(Self {
             ctx,
             backlog: Arc::new(Mutex::new(backlog)),
+            pushing: Arc::new(tokio::sync::Semaphore::new(MAX_PUSHES_IN_FLIGHT)),
             leaving: Mutex::new(HashMap::new()),
         })
     }

@@ -17,6 +17,7 @@
 mod blocking;
 mod rate;
 mod read;
+mod wait;
 mod write;
 
 use std::sync::{Arc, Mutex};
@@ -24,11 +25,25 @@ use std::sync::{Arc, Mutex};
 use libp2p::PeerId;
 use sotto_protocol::rpc::{ErrorKind, Request, Response, RpcError};
 use sotto_protocol::{AccountId, UnixMillis};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::context::{Context, Pusher};
 
+use blocking::Failure;
 pub use rate::RateLimiter;
+pub use wait::{DEFAULT_MAX_WAITERS_PER_ACCOUNT, Reply, Waiters};
+
+/// What a client is told to wait when the node holds all the waiting
+/// retrieves it allows: long enough that a crowd of pollers spreads out.
+const WAITERS_FULL_RETRY_MS: u64 = 5_000;
+
+/// Where a request got to.
+enum Step {
+    /// Its answer.
+    Now(Response),
+    /// A retrieve that found nothing and waits: the caller parks it.
+    Wait(read::Wait),
+}
 
 /// Handles client RPC requests for one node.
 #[derive(Debug)]
@@ -36,8 +51,6 @@ pub struct Service {
     ctx: Arc<Context>,
     pusher: Arc<dyn Pusher>,
     rate: Mutex<RateLimiter>,
-    /// Permits for retrieves waiting for a message (long polls).
-    long_polls: Arc<Semaphore>,
     /// Permits for delete and expiry pushes running in the background.
     background: Arc<Semaphore>,
 }
@@ -57,7 +70,8 @@ impl Service {
         // tokio refuses (panics on) more permits than MAX_PERMITS; a config
         // asking for more gets the most there can be.
         let permits = |n: usize| n.min(Semaphore::MAX_PERMITS);
-        let long_polls = Arc::new(Semaphore::new(permits(limits.max_long_polls)));
+        ctx.waiters
+            .set_limits(limits.max_long_polls, DEFAULT_MAX_WAITERS_PER_ACCOUNT);
         let background = Arc::new(Semaphore::new(permits(
             limits.max_concurrent_requests.max(1),
         )));
@@ -65,82 +79,177 @@ impl Service {
             ctx,
             pusher,
             rate: Mutex::new(rate),
-            long_polls,
             background,
         }
     }
 
     /// Decodes, checks and runs one request from `peer`; always returns an
     /// encoded Response (an error response for bad input). Never panics on any
-    /// input.
+    /// input. A waiting retrieve is parked and awaited here.
     pub async fn handle_bytes(&self, peer: PeerId, bytes: &[u8]) -> Vec<u8> {
+        let (tx, rx) = oneshot::channel();
+        self.handle_bytes_then(peer, bytes, move |out| {
+            let _ = tx.send(out);
+        })
+        .await;
+        match rx.await {
+            Ok(out) => out,
+            // The waiter was dropped (the node is stopping).
+            Err(_) => {
+                let stopping = self.error(ErrorKind::Unavailable, "the node is stopping");
+                stopping.encode().unwrap_or_default()
+            }
+        }
+    }
+
+    /// The same, answering through `respond`. Returns `true` when the request
+    /// was parked (a waiting retrieve): `respond` is then called later, from
+    /// the task serving waiters, and the caller's request slot can be freed.
+    pub async fn handle_bytes_then(
+        &self,
+        peer: PeerId,
+        bytes: &[u8],
+        respond: impl FnOnce(Vec<u8>) + Send + 'static,
+    ) -> bool {
         let request = match Request::decode(bytes) {
             Ok(r) => r,
             Err(e) => {
                 let error = RpcError::from_error(&e, self.now());
                 tracing::debug!(%peer, len = bytes.len(), "refused RPC request: {e}");
                 self.ctx.metrics.rejected.inc("rpc", error.kind.name());
-                return self.finish(UNDECODED, Response::Error(error)).1;
+                respond(self.finish(UNDECODED, Response::Error(error)).1);
+                return false;
             }
         };
         let kind = request.kind();
-        let response = self.run(request).await;
-        self.finish(kind, response).1
+        match self.run(request).await {
+            Step::Now(response) => {
+                respond(self.finish(kind, response).1);
+                false
+            }
+            Step::Wait(wait) => {
+                let ctx = self.ctx.clone();
+                self.park(
+                    wait,
+                    Box::new(move |response| respond(finish(&ctx, kind, response).1)),
+                )
+            }
+        }
     }
 
-    /// The same, from a decoded request (the onion relay will call this later
-    /// for requests that arrive in a packet).
+    /// The same, from a decoded request (the onion relay calls this for
+    /// requests that arrive in a packet).
     pub async fn handle(&self, request: Request) -> Response {
+        self.handle_parking(request, || {}).await
+    }
+
+    /// [`Service::handle`], calling `on_park` if the request is parked (a
+    /// waiting retrieve) before it waits for its answer: the caller frees
+    /// its request slot then.
+    pub async fn handle_parking(&self, request: Request, on_park: impl FnOnce()) -> Response {
         let kind = request.kind();
         // Decoding validated a request from the wire; one built in-process has
         // not been, and validation is cheap.
-        let response = match request.validate() {
+        let step = match request.validate() {
             Ok(()) => self.run(request).await,
             Err(e) => {
                 let error = RpcError::from_error(&e, self.now());
                 self.ctx.metrics.rejected.inc("rpc", error.kind.name());
-                Response::Error(error)
+                Step::Now(Response::Error(error))
+            }
+        };
+        let response = match step {
+            Step::Now(response) => response,
+            Step::Wait(wait) => {
+                let (tx, rx) = oneshot::channel();
+                let parked = self.park(
+                    wait,
+                    Box::new(move |response| {
+                        let _ = tx.send(response);
+                    }),
+                );
+                if parked {
+                    on_park();
+                }
+                match rx.await {
+                    Ok(response) => response,
+                    Err(_) => self.error(ErrorKind::Unavailable, "the node is stopping"),
+                }
             }
         };
         self.finish(kind, response).0
     }
 
+    /// Parks a waiting retrieve; `true` if it is parked, `false` if it was
+    /// answered at once (`RateLimited`: the node holds all the waiters it
+    /// allows).
+    fn park(&self, wait: read::Wait, reply: Reply) -> bool {
+        self.serve_waiters();
+        let (parked, epoch) = wait.into_parked(reply);
+        match self.ctx.waiters.park(parked, epoch) {
+            Ok(()) => true,
+            Err((why, reply)) => {
+                let reason = match why {
+                    wait::ParkRefused::Full => "waiters_full",
+                    wait::ParkRefused::AccountFull => "account_waiters_full",
+                };
+                self.ctx.metrics.rejected.inc("rpc", reason);
+                reply(self.error(
+                    ErrorKind::RateLimited {
+                        retry_after_ms: WAITERS_FULL_RETRY_MS,
+                    },
+                    "this node holds as many waiting retrieves as it allows: ask again later",
+                ));
+                false
+            }
+        }
+    }
+
     /// The checks after decoding, then the request itself.
-    async fn run(&self, request: Request) -> Response {
+    async fn run(&self, request: Request) -> Step {
         let now = self.now();
         if self.ctx.store.failed().is_some() {
             // The node is on its way down: say so rather than half-answer.
-            return self.error(
+            return Step::Now(self.error(
                 ErrorKind::Unavailable,
                 "the node is stopping after a storage failure",
-            );
+            ));
         }
         let mut swarm_len = 1;
         if let Some(account) = request.swarm_account() {
             match self.swarm_check(&account) {
                 Ok(len) => swarm_len = len,
-                Err(refusal) => return refusal,
+                Err(refusal) => return Step::Now(refusal),
             }
         }
         if let Err(e) = request.authorize(&self.ctx.params.name, now) {
             let error = RpcError::from_auth(&e, self.now());
             self.ctx.metrics.rejected.inc("rpc", error.kind.name());
-            return Response::Error(error);
+            return Step::Now(Response::Error(error));
         }
-        match request {
+        let response = match request {
             Request::Store(req) => {
-                if let Err(retry_after_ms) = self.rate_check(&req.account, now) {
-                    self.ctx.metrics.rejected.inc("rpc", "rate_limited");
-                    return self.error(
-                        ErrorKind::RateLimited { retry_after_ms },
-                        "this account's store rate on this node is used up",
-                    );
+                if let Err(refusal) = self.charge(&req.account, 1, now) {
+                    return Step::Now(refusal);
                 }
                 self.store(req, now, swarm_len).await
             }
-            Request::Retrieve(req) => self.retrieve(req).await,
-            Request::Delete(req) => self.delete(req, now).await,
-            Request::Expire(req) => self.expire(req, now).await,
+            Request::Retrieve(req) => return self.retrieve(req).await,
+            // Deletes and expiry changes write (tombstones, records) on every
+            // member and flush: they take from the same bucket as stores, by
+            // how many hashes they name.
+            Request::Delete(req) => {
+                if let Err(refusal) = self.charge(&req.account, write_cost(req.hashes.len()), now) {
+                    return Step::Now(refusal);
+                }
+                self.delete(req, now).await
+            }
+            Request::Expire(req) => {
+                if let Err(refusal) = self.charge(&req.account, write_cost(req.hashes.len()), now) {
+                    return Step::Now(refusal);
+                }
+                self.expire(req, now).await
+            }
             Request::GetSwarm { account } => {
                 let records = self.ctx.dir(|d| d.signed_records(&d.swarm(&account)));
                 Response::Swarm { records }
@@ -150,7 +259,21 @@ impl Service {
                 Response::Directory { records, next }
             }
             Request::Ping => Response::Pong { node_time: now },
-        }
+        };
+        Step::Now(response)
+    }
+
+    /// Takes `cost` tokens of `account`'s write rate, or the `RateLimited`
+    /// answer saying when to come back.
+    fn charge(&self, account: &AccountId, cost: u64, now: UnixMillis) -> Result<(), Response> {
+        self.rate_check(account, cost, now)
+            .map_err(|retry_after_ms| {
+                self.ctx.metrics.rejected.inc("rpc", "rate_limited");
+                self.error(
+                    ErrorKind::RateLimited { retry_after_ms },
+                    "this account's write rate on this node is used up",
+                )
+            })
     }
 
     /// `Ok(members)` if this node is in `account`'s swarm (by its directory),
@@ -172,7 +295,7 @@ impl Service {
         })
     }
 
-    fn rate_check(&self, account: &AccountId, now: UnixMillis) -> Result<(), u64> {
+    fn rate_check(&self, account: &AccountId, cost: u64, now: UnixMillis) -> Result<(), u64> {
         // The critical section is a few map operations; a poisoned lock only
         // means another thread panicked between them, and every bucket is
         // valid on its own.
@@ -180,29 +303,12 @@ impl Service {
             Ok(r) => r,
             Err(p) => p.into_inner(),
         };
-        rate.check(account, now)
+        rate.check_n(account, cost, now)
     }
 
-    /// Encodes `response` (an `Internal` error if it does not encode within the
-    /// protocol's bounds) and counts the request by `kind` and outcome.
+    /// Encodes `response` and counts it ([`finish`]).
     fn finish(&self, kind: &'static str, response: Response) -> (Response, Vec<u8>) {
-        let (response, bytes) = match response.encode() {
-            Ok(bytes) => (response, bytes),
-            Err(e) => {
-                tracing::error!(kind, "could not encode the answer: {e}");
-                let internal = self.error(ErrorKind::Internal, "the answer could not be encoded");
-                // A short error always encodes; were it not to, the peer gets
-                // an empty answer, which its decoder refuses.
-                let bytes = internal.encode().unwrap_or_default();
-                (internal, bytes)
-            }
-        };
-        let outcome = match &response {
-            Response::Error(e) => e.kind.name(),
-            _ => "ok",
-        };
-        self.ctx.metrics.requests.inc(kind, outcome);
-        (response, bytes)
+        finish(&self.ctx, kind, response)
     }
 
     /// An error answer carrying the node's clock now.
@@ -214,3 +320,40 @@ impl Service {
         self.ctx.clock.now()
     }
 }
+
+/// Encodes `response` (an `Internal` error if it does not encode within the
+/// protocol's bounds) and counts the request by `kind` and outcome.
+fn finish(ctx: &Context, kind: &'static str, response: Response) -> (Response, Vec<u8>) {
+    let (response, bytes) = match response.encode() {
+        Ok(bytes) => (response, bytes),
+        Err(e) => {
+            tracing::error!(kind, "could not encode the answer: {e}");
+            let internal = Response::error(
+                ErrorKind::Internal,
+                "the answer could not be encoded",
+                ctx.clock.now(),
+            );
+            // A short error always encodes; were it not to, the peer gets
+            // an empty answer, which its decoder refuses.
+            let bytes = internal.encode().unwrap_or_default();
+            (internal, bytes)
+        }
+    };
+    let outcome = match &response {
+        Response::Error(e) => e.kind.name(),
+        _ => "ok",
+    };
+    ctx.metrics.requests.inc(kind, outcome);
+    (response, bytes)
+}
+
+/// Rate tokens a delete or expiry change of `hashes` hashes takes: one per
+/// started group of [`HASHES_PER_TOKEN`], as a store takes one.
+fn write_cost(hashes: usize) -> u64 {
+    (hashes as u64).div_ceil(HASHES_PER_TOKEN).max(1)
+}
+
+/// Hashes of a delete or expiry change that cost as much as one store: a
+/// tombstone or expiry record is small next to a message, but each is a
+/// write on every member.
+const HASHES_PER_TOKEN: u64 = 16;

@@ -75,7 +75,7 @@ pub use purge::Purged;
 pub use read::{MAX_SCAN, Page};
 pub use space::{DEFAULT_MIN_FREE_DISK_BYTES, DiskFree, FreeSpace, MEASURE_EVERY, SpaceGuard};
 pub use sync::{Accounts, Fetched};
-pub use write::{FirstPut, PutOutcome};
+pub use write::{FirstPut, PutOutcome, UNHELD_TOMBSTONE_MS};
 
 /// The on-disk format this build writes and reads. Bump it with any change of
 /// key layout or record encoding, and migrate at open (`migrate.rs`). Format 2

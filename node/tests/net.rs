@@ -33,8 +33,10 @@ fn config(memory: bool, bootstrap: Vec<Multiaddr>, per_peer: usize) -> NetConfig
         memory,
         max_connections: 64,
         max_connections_per_peer: 4,
+        max_connections_per_ip: 64,
         max_concurrent_requests: 64,
         max_requests_per_peer: per_peer,
+        max_requests_per_ip: 64,
         request_timeout: Duration::from_secs(5),
         inbound_capacity: 64,
     }
@@ -208,7 +210,7 @@ async fn records_spread_by_gossip() {
             published.push(record);
             let got = timeout(Duration::from_millis(300), async {
                 loop {
-                    if let Some(Inbound::Record { peer, bytes }) = b.inbound.recv().await {
+                    if let Some(Inbound::Record { peer, bytes, .. }) = b.inbound.recv().await {
                         return (peer, bytes);
                     }
                 }
@@ -245,7 +247,7 @@ async fn in_flight_bound_answers_busy_and_frees_its_slot() {
                 retry_after_ms: 1000
             }
         );
-        assert_eq!(b_metrics.rejected.get("net", "busy"), 1);
+        assert_eq!(b_metrics.rejected.get("net", "busy_peer"), 1);
 
         held.send(answer(rpc, &bytes)).unwrap();
         assert_eq!(first.await.unwrap().unwrap(), pong());
@@ -256,7 +258,42 @@ async fn in_flight_bound_answers_busy_and_frees_its_slot() {
             a.handle.rpc(b.peer_id, Request::Ping).await.unwrap(),
             pong()
         );
-        assert_eq!(b_metrics.rejected.get("net", "busy"), 1);
+        assert_eq!(b_metrics.rejected.get("net", "busy_peer"), 1);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_request_gives_its_slot_back_and_is_still_answered() {
+    timeout(LIMIT, async {
+        let (a, mut b, b_metrics) = pair(true, 1).await;
+        let first = tokio::spawn({
+            let h = a.handle.clone();
+            let peer = b.peer_id;
+            async move { h.rpc(peer, Request::Ping).await }
+        });
+        let (rpc, bytes, mut held) = next_request(&mut b.inbound).await;
+        // The node parks it (a waiting retrieve): the slot is freed, the
+        // answer still owed.
+        held.slot().expect("a slot to free").release();
+        let second = tokio::spawn({
+            let h = a.handle.clone();
+            let peer = b.peer_id;
+            async move { h.rpc(peer, Request::Ping).await }
+        });
+        let (rpc2, bytes2, held2) = next_request(&mut b.inbound).await;
+        assert_eq!(b_metrics.rejected.get("net", "busy_peer"), 0);
+        held2.send(answer(rpc2, &bytes2)).unwrap();
+        held.send(answer(rpc, &bytes)).unwrap();
+        assert_eq!(second.await.unwrap().unwrap(), pong());
+        assert_eq!(first.await.unwrap().unwrap(), pong());
+        // Freed once only: with both answered, one request at a time again.
+        let _server = serve(b.inbound);
+        assert_eq!(
+            a.handle.rpc(b.peer_id, Request::Ping).await.unwrap(),
+            pong()
+        );
     })
     .await
     .unwrap();
@@ -388,4 +425,112 @@ async fn listen_errors_are_returned_and_the_task_stops_with_its_handles() {
     let task = net.task;
     drop(net.handle);
     timeout(LIMIT, task).await.unwrap().unwrap();
+}
+
+/// Fresh peer ids from one address get only that address's share of the
+/// connections; a directory node from the same address still gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_bounded_per_address_but_not_for_directory_nodes() {
+    timeout(LIMIT, async {
+        let mut cfg = config(false, vec![], 8);
+        cfg.max_connections_per_ip = 2;
+        let (mut b, b_metrics) = start(NETWORK, cfg);
+        let addr = dial_addr(&b).await;
+        let mut strangers = Vec::new();
+        for _ in 0..2 {
+            let (s, _) = start(NETWORK, config(false, vec![addr.clone()], 8));
+            connected(&mut b.inbound, s.peer_id).await;
+            strangers.push(s);
+        }
+        // A third stranger from 127.0.0.1 is refused.
+        let (third, _) = start(NETWORK, config(false, vec![addr.clone()], 8));
+        while b_metrics.rejected.get("net", "connections_per_ip") == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let peers = b.handle.connected_peers().await.unwrap();
+        assert!(!peers.contains(&third.peer_id), "{peers:?}");
+        assert_eq!(peers.len(), 2);
+        // A node of the directory from the same address is let in.
+        let node = Keypair::generate_ed25519();
+        let node_id = node.public().to_peer_id();
+        b.roles.set(move |p| *p == node_id);
+        let metrics = Arc::new(Metrics::default());
+        let _node = net::spawn(
+            node,
+            NETWORK,
+            config(false, vec![addr.clone()], 8),
+            Arc::new(Clock::system()),
+            metrics,
+        )
+        .unwrap();
+        connected(&mut b.inbound, node_id).await;
+    })
+    .await
+    .unwrap();
+}
+
+/// Gossip forwards a record only once the node reports it valid: a record the
+/// middle node rejects never reaches the node behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_forwards_only_records_reported_valid() {
+    timeout(LIMIT, async {
+        let (a, b, _) = pair(true, 8).await;
+        let (mut c, _) = start(NETWORK, config(true, vec![dial_addr(&b).await], 8));
+        // C hears A only through B.
+        c.handle.cut(vec![a.peer_id]).await.unwrap();
+        // B's node: rejects records that say "bad", accepts the others.
+        let b_handle = b.handle.clone();
+        let mut b_inbound = b.inbound;
+        let judge = tokio::spawn(async move {
+            while let Some(item) = b_inbound.recv().await {
+                if let Inbound::Record {
+                    bytes,
+                    gossip: Some(g),
+                    ..
+                } = item
+                {
+                    let verdict = if bytes.starts_with(b"bad") {
+                        net::Verdict::Reject
+                    } else {
+                        net::Verdict::Accept
+                    };
+                    b_handle.report_record(g, verdict).await.unwrap();
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let mut n = 0;
+        loop {
+            // Each round: a bad record, then a good one (fresh bytes, no
+            // duplicates), until a good one reaches C through B.
+            for kind in ["bad", "good"] {
+                a.handle
+                    .publish(format!("{kind} {n}").into_bytes())
+                    .await
+                    .unwrap();
+            }
+            n += 1;
+            let got = timeout(Duration::from_millis(300), async {
+                loop {
+                    if let Some(Inbound::Record { bytes, .. }) = c.inbound.recv().await {
+                        return bytes;
+                    }
+                }
+            })
+            .await;
+            if let Ok(bytes) = got {
+                seen.push(bytes.clone());
+                if bytes.starts_with(b"good") {
+                    break;
+                }
+            }
+        }
+        assert!(
+            seen.iter().all(|r| !r.starts_with(b"bad")),
+            "a rejected record was forwarded: {seen:?}"
+        );
+        judge.abort();
+    })
+    .await
+    .unwrap();
 }

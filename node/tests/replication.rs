@@ -490,3 +490,79 @@ async fn a_member_that_drops_an_out_of_swarm_item_does_not_count_toward_quorum()
     })
     .await;
 }
+
+/// Listings, fetches and digests answer only about accounts the asking node
+/// shares with this one (issue 12): any other node of the directory could
+/// read owner-only messages and make the node scan accounts on demand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_co_members_may_list_fetch_or_compare_an_account() {
+    let (_router, nodes) = network(8, &NodeConfig::default());
+    let target = &nodes[0];
+    // An account the target serves that one other node does not.
+    let (account, outsider, member) = (1..=200)
+        .map(account)
+        .filter(|a| target.serves(a))
+        .find_map(|a| {
+            let out = nodes[1..].iter().find(|n| !n.serves(&a))?;
+            let member = nodes[1..].iter().find(|n| n.serves(&a))?;
+            Some((a, out, member))
+        })
+        .unwrap();
+    let m = message(account, 1);
+    target.ctx.store.put(m.clone(), now()).unwrap();
+    let ask = |from: PeerId, r: NodeRequest| {
+        let repl = target.repl.clone();
+        async move {
+            let bytes = repl.handle_bytes(from, &r.encode().unwrap()).await;
+            NodeResponse::decode(&bytes, now()).unwrap()
+        }
+    };
+    let list = NodeRequest::List {
+        account,
+        after: None,
+        limit: 16,
+    };
+    let fetch = NodeRequest::Fetch {
+        hashes: vec![(account, m.hash)],
+    };
+    let digest = NodeRequest::Digest {
+        digests: vec![sotto_protocol::rpc::AccountDigest {
+            account,
+            digest: [0; 32],
+            count: 0,
+        }],
+    };
+    match ask(outsider.peer(), list.clone()).await {
+        NodeResponse::Error(e) => assert_eq!(e.kind, ErrorKind::Unauthorized),
+        other => panic!("{other:?}"),
+    }
+    match ask(outsider.peer(), fetch.clone()).await {
+        NodeResponse::Messages { messages, .. } => assert!(messages.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    match ask(outsider.peer(), digest.clone()).await {
+        NodeResponse::DigestDiff { differing } => assert!(differing.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        target
+            .ctx
+            .metrics
+            .rejected
+            .get("replication", "not_a_member"),
+        3
+    );
+    // A co-member gets all three.
+    match ask(member.peer(), list).await {
+        NodeResponse::Listing { items, .. } => assert_eq!(items.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    match ask(member.peer(), fetch).await {
+        NodeResponse::Messages { messages, .. } => assert_eq!(messages, vec![m]),
+        other => panic!("{other:?}"),
+    }
+    match ask(member.peer(), digest).await {
+        NodeResponse::DigestDiff { differing } => assert_eq!(differing, vec![account]),
+        other => panic!("{other:?}"),
+    }
+}

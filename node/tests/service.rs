@@ -201,22 +201,7 @@ async fn a_long_poll_is_woken_by_a_store() {
     assert!(waited < Duration::from_secs(4), "{waited:?}");
 }
 
-#[tokio::test]
-async fn a_long_poll_with_no_free_slot_answers_at_once() {
-    let mut config = NodeConfig::default();
-    config.limits.max_long_polls = 0;
-    let n = node(Setup {
-        config,
-        ..Setup::default()
-    });
-    let r = tokio::time::timeout(
-        Duration::from_secs(3),
-        n.service.handle(retrieve(&owner(), 5_000, now())),
-    )
-    .await
-    .expect("no slot: the empty page comes back without waiting");
-    assert!(data_of(r).is_empty());
-}
+// Full waiters: tests/abuse.rs (`full_waiters_answer_rate_limited_not_an_empty_page`).
 
 #[tokio::test]
 async fn the_account_quota_refuses_and_keeps_what_it_has() {

@@ -3,6 +3,7 @@
 //! offline recipients, node faults), and reports what was delivered, lost or
 //! duplicated, latency, replication and memory.
 
+pub mod attack;
 pub mod devnet;
 pub mod faults;
 pub mod flood;

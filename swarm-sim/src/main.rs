@@ -31,6 +31,11 @@ enum Command {
         /// `[check]` criteria (the report shows PASS or FAIL for each either way).
         #[arg(long)]
         check: bool,
+        /// Also run the same scenario without its `[attack]` (same seed, same
+        /// invocation, report in OUT/baseline) and print the ratio of the
+        /// honest clients' p99 latencies.
+        #[arg(long)]
+        baseline: bool,
     },
     /// Run N real sotto-node processes on loopback until Ctrl-C.
     Devnet(swarm_sim::devnet::DevnetArgs),
@@ -53,17 +58,18 @@ fn main() -> ExitCode {
 
 /// Runs the command; `Ok(false)` when `--check` found a failed criterion.
 fn real_main(cli: Cli) -> Result<bool, SimError> {
-    let (text, seed, out, check) = match cli.command {
-        None => (DEFAULT_SCENARIO.to_string(), None, None, false),
+    let (text, seed, out, check, baseline) = match cli.command {
+        None => (DEFAULT_SCENARIO.to_string(), None, None, false, false),
         Some(Command::Run {
             scenario,
             seed,
             out,
             check,
+            baseline,
         }) => {
             let text = std::fs::read_to_string(&scenario)
                 .map_err(|e| SimError::Setup(format!("{}: {e}", scenario.display())))?;
-            (text, seed, out, check)
+            (text, seed, out, check, baseline)
         }
         Some(Command::Devnet(args)) => {
             swarm_sim::devnet::run(&args)?;
@@ -94,6 +100,25 @@ fn real_main(cli: Cli) -> Result<bool, SimError> {
     outln!("{}", report.table());
     for f in &files {
         outln!("  wrote {}", f.display());
+    }
+    if baseline {
+        // The attacker stays out of the schedule but sends nothing: the same
+        // messages, the same seed, no attack.
+        let mut calm = s.clone();
+        if let Some(a) = calm.attack.as_mut() {
+            a.to_s = a.from_s;
+        }
+        errln!("swarm-sim: baseline: the same scenario without its attack");
+        let base = rt.block_on(swarm_sim::run(&calm, true))?;
+        base.write(&out.join("baseline"))?;
+        outln!("baseline:\n{}", base.table());
+        let (attacked, calm_p99) = (report.latency_ms.p99, base.latency_ms.p99);
+        let ratio = attacked as f64 / calm_p99.max(1) as f64;
+        outln!(
+            "honest p99 latency with attack ÷ baseline: {ratio:.2} ({attacked} ms / {calm_p99} ms); lost {} vs {}",
+            report.lost,
+            base.lost
+        );
     }
     Ok(!check || report.failed_checks() == 0)
 }

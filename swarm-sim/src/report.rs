@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::SimError;
+use crate::attack::AttackCounts;
 use crate::faults::Applied;
 use crate::ledger::{ClientFigures, Counts, FloodCounts};
 use crate::replication::Replication;
@@ -20,6 +21,8 @@ pub struct Outcome {
     pub per_client: Vec<ClientFigures>,
     /// The flood's counts, if the scenario has one.
     pub flood: Option<FloodCounts>,
+    /// The attack's counts, if the scenario has one.
+    pub attack: Option<AttackCounts>,
     /// (ms since the start of sending, latency ms) of each first delivery.
     pub deliveries: Vec<(u64, u64)>,
     /// Replication at the end.
@@ -43,6 +46,17 @@ pub struct Latency {
     pub p99: u64,
     /// Largest.
     pub max: u64,
+}
+
+/// The honest clients' figures in a run with an attack.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Honest {
+    /// Their messages lost.
+    pub lost: u64,
+    /// Their messages delivered.
+    pub delivered: u64,
+    /// Their delivery latency.
+    pub latency_ms: Latency,
 }
 
 /// Deliveries within one phase of the run.
@@ -97,6 +111,11 @@ pub struct Report {
     pub per_client: Vec<ClientFigures>,
     /// What became of the flood's stores, if the scenario has one.
     pub flood: Option<FloodCounts>,
+    /// The figures of the clients that are not the attacker (the schedule's:
+    /// the attacker is left out of it), when the scenario has an attack.
+    pub honest: Option<Honest>,
+    /// What the attacker tried and what the nodes refused, by reason.
+    pub attack: Option<AttackCounts>,
     /// Wall time, setup included.
     pub wall_s: f64,
     /// The scenario's pass criteria against this run, in the order of its
@@ -215,6 +234,12 @@ impl Report {
             faults: o.faults,
             per_client: o.per_client,
             flood: o.flood,
+            honest: o.attack.as_ref().map(|_| Honest {
+                lost: o.counts.lost,
+                delivered: o.counts.delivered,
+                latency_ms,
+            }),
+            attack: o.attack,
             wall_s: (o.wall_s * 10.0).round() / 10.0,
             checks,
             planned_ms: (s.duration_s + s.drain_s) * 1000,
@@ -286,6 +311,25 @@ impl Report {
                 ),
             );
             row("flood delivered", f.delivered.to_string());
+        }
+        if let Some(a) = &self.attack {
+            let refused: Vec<String> = a.refused.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            row(
+                "attack",
+                format!(
+                    "{}: tried {} served {} skipped {}; refused: {}",
+                    a.kind
+                        .map_or("none".to_string(), |k| format!("{k:?}").to_lowercase()),
+                    a.tried,
+                    a.served,
+                    a.skipped,
+                    if refused.is_empty() {
+                        "none".to_string()
+                    } else {
+                        refused.join(", ")
+                    }
+                ),
+            );
         }
         row("wall time s", format!("{:.1}", self.wall_s));
         for v in &self.checks {

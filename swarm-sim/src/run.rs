@@ -100,11 +100,26 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         )))
     });
 
+    let attack_counts = crate::attack::Shared::default();
+    let attack = s.attack.clone().and_then(|a| {
+        let user = users.get(a.client)?.clone();
+        Some(tokio::spawn(crate::attack::run(
+            a,
+            user,
+            start,
+            attack_counts.clone(),
+            stop_rx.clone(),
+        )))
+    });
+
     let applied = drive(s, &mut net, &ledger, &accounts, start, progress, &sender).await?;
     let _ = stop_tx.send(true);
     sender.abort();
     if let Some(f) = flood {
         f.abort();
+    }
+    if let Some(a) = attack {
+        a.abort();
     }
     let _ = tokio::time::timeout(STOP_WAIT, async {
         while receivers.join_next().await.is_some() {}
@@ -136,6 +151,10 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
             counts,
             per_client,
             flood: flood_counts,
+            attack: s.attack.as_ref().map(|_| match attack_counts.lock() {
+                Ok(c) => c.clone(),
+                Err(p) => p.into_inner().clone(),
+            }),
             deliveries,
             replication,
             faults: applied,

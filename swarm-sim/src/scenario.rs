@@ -55,6 +55,9 @@ pub struct Scenario {
     /// A client that sends far more than the nodes allow.
     #[serde(default)]
     pub flood: Option<Flood>,
+    /// A client attacking the nodes with real protocol requests.
+    #[serde(default)]
+    pub attack: Option<crate::attack::Attack>,
     /// What the run must show to pass (`[check]`).
     #[serde(default)]
     pub check: Criteria,

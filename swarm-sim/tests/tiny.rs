@@ -94,4 +94,20 @@ fn the_shipped_scenarios_parse() {
     assert!(wave.faults.iter().all(|f| f.kind == FaultKind::AddNodes));
     let flood = Scenario::parse(include_str!("../../config/scenarios/flood.toml")).unwrap();
     assert!(flood.flood.is_some() && flood.node.max_account_bytes.is_some());
+    for (text, kind) in [
+        (
+            include_str!("../../config/scenarios/attack-deletes.toml"),
+            swarm_sim::attack::AttackKind::Deletes,
+        ),
+        (
+            include_str!("../../config/scenarios/attack-polls.toml"),
+            swarm_sim::attack::AttackKind::Polls,
+        ),
+    ] {
+        let s = Scenario::parse(text).unwrap();
+        let a = s.attack.as_ref().unwrap();
+        assert_eq!(a.kind, kind);
+        // The attacker is left out of the message schedule.
+        assert!(!swarm_sim::scenario::scheduled(&s, a.client));
+    }
 }

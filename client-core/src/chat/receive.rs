@@ -24,6 +24,51 @@ const MAX_REQUESTS: usize = 1_000;
 const MAX_REQUEST_MESSAGES: usize = 100;
 /// The wait after a failed round, so a dead network is not hammered.
 const FAILED_ROUND_PAUSE: Duration = Duration::from_secs(1);
+/// The longest a node's `RateLimited` answer makes the loop wait (a node
+/// asking for more is not believed beyond this).
+const MAX_RATE_LIMITED_PAUSE: Duration = Duration::from_secs(60);
+
+/// Why a round ended without its pages.
+#[derive(Debug)]
+pub(crate) enum RoundFailure {
+    /// The member asked the reader to come back later (it holds all the
+    /// waiting retrieves it allows, or the account's rate is used up).
+    RateLimited {
+        /// What it asked for.
+        retry_after_ms: u64,
+    },
+    /// Anything else.
+    Other(ChatError),
+}
+
+impl From<ChatError> for RoundFailure {
+    fn from(e: ChatError) -> Self {
+        RoundFailure::Other(e)
+    }
+}
+
+impl From<RoundFailure> for ChatError {
+    fn from(f: RoundFailure) -> Self {
+        match f {
+            RoundFailure::RateLimited { retry_after_ms } => {
+                crate::ClientError::RateLimited { retry_after_ms }.into()
+            }
+            RoundFailure::Other(e) => e,
+        }
+    }
+}
+
+/// How long the loop waits after `failure` before it polls again: what a
+/// rate-limiting node asked for (within bounds), else a short pause. Polling
+/// again at once is what turned a full node into a request storm.
+pub(crate) fn pause_after(failure: &RoundFailure) -> Duration {
+    match failure {
+        RoundFailure::RateLimited { retry_after_ms } => {
+            Duration::from_millis(*retry_after_ms).clamp(FAILED_ROUND_PAUSE, MAX_RATE_LIMITED_PAUSE)
+        }
+        RoundFailure::Other(_) => FAILED_ROUND_PAUSE,
+    }
+}
 
 /// The loop: rounds until stopped. Each round long-polls one member of the
 /// swarm, picked at random, from this reader's cursor on that member
@@ -33,13 +78,13 @@ pub(crate) async fn run(inner: Arc<Inner>, client: Arc<Client>, mut stop: watch:
     let wait = Duration::from_millis(MAX_LONG_POLL_MS);
     while !*stop.borrow() {
         let result = tokio::select! {
-            r = round(&inner, &client, wait) => r,
+            r = round_or_refusal(&inner, &client, wait) => r,
             _ = stop.changed() => return,
         };
-        if let Err(e) = result {
-            tracing::debug!("receive round failed: {e}");
+        if let Err(failure) = result {
+            tracing::debug!("receive round failed: {failure:?}");
             tokio::select! {
-                _ = tokio::time::sleep(FAILED_ROUND_PAUSE) => {}
+                _ = tokio::time::sleep(pause_after(&failure)) => {}
                 _ = stop.changed() => return,
             }
         }
@@ -53,6 +98,15 @@ pub(crate) async fn round(
     client: &Client,
     wait: Duration,
 ) -> Result<usize, ChatError> {
+    Ok(round_or_refusal(inner, client, wait).await?)
+}
+
+/// [`round`], telling a `RateLimited` answer apart.
+async fn round_or_refusal(
+    inner: &Arc<Inner>,
+    client: &Client,
+    wait: Duration,
+) -> Result<usize, RoundFailure> {
     let network = inner.network();
     let wait_ms = u32::try_from(wait.as_millis().min(u128::from(MAX_LONG_POLL_MS))).unwrap_or(0);
     let mut new = 0;
@@ -70,7 +124,13 @@ pub(crate) async fn round(
                 Err(_) => Request::Ping,
             }
         };
-        let (member, answer) = client.swarm_request_at(&id, make).await?;
+        let (member, answer) = match client.swarm_request_at(&id, make).await {
+            Ok(answer) => answer,
+            Err(crate::ClientError::RateLimited { retry_after_ms }) => {
+                return Err(RoundFailure::RateLimited { retry_after_ms });
+            }
+            Err(e) => return Err(ChatError::from(e).into()),
+        };
         let Response::Messages {
             messages,
             cursor,
@@ -80,7 +140,8 @@ pub(crate) async fn round(
             return Err(ChatError::Network(format!(
                 "the swarm answered a retrieve with {}",
                 answer.kind()
-            )));
+            ))
+            .into());
         };
         // Handling is sled work: off the async threads, and one page at a
         // time across rounds (the loop and `receive_once` may both poll; the
@@ -380,5 +441,24 @@ impl super::Messenger {
     #[doc(hidden)]
     pub fn accept_retrieved(&self, m: &RetrievedMessage) -> Result<bool, ChatError> {
         self.inner.accept(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limited_round_waits_what_the_node_asked_within_bounds() {
+        let limited = |ms| RoundFailure::RateLimited { retry_after_ms: ms };
+        assert_eq!(pause_after(&limited(5_000)), Duration::from_secs(5));
+        // Never at once, never for ever.
+        assert_eq!(pause_after(&limited(0)), FAILED_ROUND_PAUSE);
+        assert_eq!(pause_after(&limited(u64::MAX)), MAX_RATE_LIMITED_PAUSE);
+        let other = RoundFailure::Other(ChatError::Network("down".into()));
+        assert_eq!(pause_after(&other), FAILED_ROUND_PAUSE);
+        // Callers of `round` still see the typed client error.
+        let e = ChatError::from(limited(5_000));
+        assert!(e.to_string().contains("5.0 s"), "{e}");
     }
 }

@@ -164,56 +164,136 @@ impl NodeConfig {
         let s = &self.store;
         let r = &self.replication;
         let d = &self.directory;
-        let positive: [(&str, u64); 20] = [
-            ("store.max_account_bytes", s.max_account_bytes),
-            ("store.max_total_bytes", s.max_total_bytes),
-            ("store.purge_interval_ms", s.purge_interval_ms),
-            ("store.purge_batch", s.purge_batch as u64),
-            ("limits.max_connections", u64::from(l.max_connections)),
+        // Each value within a range: 0 breaks the part it sizes, and a huge
+        // interval or bound overflows the arithmetic built on it (a timer's
+        // jitter, a budget) or holds memory the host does not have.
+        const SECOND: u64 = 1_000;
+        const DAY: u64 = 86_400_000;
+        const MILLION: u64 = 1_000_000;
+        let ranged: [(&str, u64, u64, u64); 24] = [
+            ("store.max_account_bytes", s.max_account_bytes, 1, u64::MAX),
+            ("store.max_total_bytes", s.max_total_bytes, 1, u64::MAX),
+            ("store.purge_interval_ms", s.purge_interval_ms, 10, DAY),
+            ("store.purge_batch", s.purge_batch as u64, 1, MILLION),
+            (
+                "limits.max_connections",
+                u64::from(l.max_connections),
+                1,
+                1 << 20,
+            ),
             (
                 "limits.max_connections_per_peer",
                 u64::from(l.max_connections_per_peer),
+                1,
+                1024,
+            ),
+            (
+                "limits.max_connections_per_ip",
+                l.max_connections_per_ip as u64,
+                1,
+                1 << 20,
             ),
             (
                 "limits.max_concurrent_requests",
                 l.max_concurrent_requests as u64,
+                1,
+                MILLION,
             ),
             (
                 "limits.max_requests_per_peer",
                 l.max_requests_per_peer as u64,
+                1,
+                MILLION,
             ),
-            ("limits.request_timeout_ms", l.request_timeout_ms),
-            ("limits.max_long_polls", l.max_long_polls as u64),
+            (
+                "limits.max_requests_per_ip",
+                l.max_requests_per_ip as u64,
+                1,
+                MILLION,
+            ),
+            (
+                "limits.request_timeout_ms",
+                l.request_timeout_ms,
+                10,
+                10 * 60 * SECOND,
+            ),
+            (
+                "limits.max_long_polls",
+                l.max_long_polls as u64,
+                1,
+                100 * MILLION,
+            ),
             (
                 "limits.store_rate_per_minute",
                 u64::from(l.store_rate_per_minute),
+                1,
+                u64::from(u32::MAX),
             ),
-            ("limits.store_burst", u64::from(l.store_burst)),
+            (
+                "limits.store_burst",
+                u64::from(l.store_burst),
+                1,
+                u64::from(u32::MAX),
+            ),
             (
                 "limits.rate_tracked_accounts",
                 l.rate_tracked_accounts as u64,
+                1,
+                100 * MILLION,
             ),
-            ("limits.max_directory_nodes", l.max_directory_nodes as u64),
+            (
+                "limits.max_directory_nodes",
+                l.max_directory_nodes as u64,
+                1,
+                100 * MILLION,
+            ),
+            // Zero tags would refuse every onion packet: the relay closed.
+            (
+                "limits.max_replay_tags",
+                l.max_replay_tags as u64,
+                1024,
+                1_000 * MILLION,
+            ),
             (
                 "replication.anti_entropy_interval_ms",
                 r.anti_entropy_interval_ms,
+                10,
+                DAY,
             ),
-            ("replication.retry_interval_ms", r.retry_interval_ms),
-            ("replication.max_backlog", r.max_backlog as u64),
+            (
+                "replication.retry_interval_ms",
+                r.retry_interval_ms,
+                10,
+                DAY,
+            ),
+            (
+                "replication.max_backlog",
+                r.max_backlog as u64,
+                1,
+                10 * MILLION,
+            ),
             (
                 "replication.handoff_check_interval_ms",
                 r.handoff_check_interval_ms,
+                10,
+                DAY,
             ),
-            ("directory.check_interval_ms", d.check_interval_ms),
-            ("directory.pull_interval_ms", d.pull_interval_ms),
+            ("directory.check_interval_ms", d.check_interval_ms, 10, DAY),
+            ("directory.pull_interval_ms", d.pull_interval_ms, 10, DAY),
+            (
+                "directory.reannounce_margin_ms",
+                d.reannounce_margin_ms,
+                1,
+                DAY,
+            ),
         ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(invalid(key, "must be above 0"));
+        for (key, value, min, max) in ranged {
+            if !(min..=max).contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("is {value}: it must be from {min} to {max}"),
+                ));
             }
-        }
-        if d.reannounce_margin_ms == 0 {
-            return Err(invalid("directory.reannounce_margin_ms", "must be above 0"));
         }
         Ok(())
     }
@@ -309,6 +389,31 @@ mod tests {
         );
         let err = NodeConfig::from_toml("network = 5\n").unwrap_err();
         assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_naming_the_key() {
+        for (text, key) in [
+            // A huge interval once panicked in the timer's jitter arithmetic.
+            (
+                "[replication]\nanti_entropy_interval_ms = 18446744073709551615\n",
+                "replication.anti_entropy_interval_ms",
+            ),
+            // No replay tags closed the relay.
+            ("[limits]\nmax_replay_tags = 0\n", "limits.max_replay_tags"),
+            (
+                "[limits]\nmax_requests_per_ip = 0\n",
+                "limits.max_requests_per_ip",
+            ),
+            (
+                "[directory]\npull_interval_ms = 9999999999999\n",
+                "directory.pull_interval_ms",
+            ),
+        ] {
+            let err = NodeConfig::from_toml(text).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+            assert!(err.to_string().contains("must be from"), "{err}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! records, the three request-response protocols (client RPC, replication,
 //! onion packets) and connection limits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
@@ -14,7 +15,9 @@ use sotto_protocol::constants::{
 };
 use sotto_protocol::rpc::{replication_protocol, rpc_protocol};
 
-use super::NetConfig;
+use super::guard::{Guard, GuardLimits};
+use super::{NetConfig, PeerRoles};
+use crate::metrics::Metrics;
 use crate::net::NetError;
 use sotto_p2p::FrameCodec;
 
@@ -37,6 +40,12 @@ pub const MAX_ONION_ANSWER: usize = match ONION_RESPONSE_CLASSES.last() {
     Some(class) => *class,
     None => 0,
 };
+
+/// Most inbound handshakes (noise, multiplexer) in progress at once: each
+/// costs a task and crypto work before the peer is known.
+const MAX_PENDING_HANDSHAKES: u32 = 128;
+/// Most of them from one IP address.
+const MAX_PENDING_HANDSHAKES_PER_IP: usize = 16;
 
 /// How often Kademlia refreshes its routing table on its own.
 const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(5 * 60);
@@ -74,6 +83,9 @@ pub struct Behaviour {
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Refuses connections over the configured counts.
     pub limits: connection_limits::Behaviour,
+    /// Refuses connections over the bounds per IP address and past the
+    /// strangers' share of the slots.
+    pub guard: Guard,
     /// Exchanges protocol versions and listen addresses.
     pub identify: identify::Behaviour,
     /// Keeps connections alive and measures them.
@@ -100,13 +112,31 @@ fn max_streams(cfg: &NetConfig) -> usize {
 
 impl Behaviour {
     /// The behaviour of a node with `keypair` on `network`.
-    pub fn new(keypair: &Keypair, network: &str, cfg: &NetConfig) -> Result<Self, NetError> {
+    pub fn new(
+        keypair: &Keypair,
+        network: &str,
+        cfg: &NetConfig,
+        roles: Arc<PeerRoles>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, NetError> {
         let peer_id = keypair.public().to_peer_id();
 
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
                 .with_max_established(Some(cfg.max_connections))
-                .with_max_established_per_peer(Some(cfg.max_connections_per_peer)),
+                .with_max_established_per_peer(Some(cfg.max_connections_per_peer))
+                .with_max_pending_incoming(Some(MAX_PENDING_HANDSHAKES)),
+        );
+        let max_connections = usize::try_from(cfg.max_connections).unwrap_or(usize::MAX);
+        let guard = Guard::new(
+            GuardLimits {
+                pending_per_ip: MAX_PENDING_HANDSHAKES_PER_IP,
+                established_per_ip: cfg.max_connections_per_ip,
+                max_connections,
+                reserved_for_nodes: max_connections / 4,
+            },
+            roles,
+            metrics,
         );
 
         let identify = identify::Behaviour::new(
@@ -132,6 +162,10 @@ impl Behaviour {
             // A node publishes its record to every subscribed peer it knows,
             // not only its mesh, so a small network learns it at once.
             .flood_publish(true)
+            // A record is forwarded only once the node has verified it
+            // (`Command::Validated`): an invalid one stops at the first hop
+            // and costs its sender score.
+            .validate_messages()
             .build()
             .map_err(|e| NetError::Listen(format!("gossipsub configuration: {e}")))?;
         let mut gossip = gossipsub::Behaviour::new(
@@ -139,6 +173,14 @@ impl Behaviour {
             gossip_config,
         )
         .map_err(|e| NetError::Listen(format!("gossipsub: {e}")))?;
+        // Basic peer scoring: rejected records and broken promises lower a
+        // peer's score, and peers far below zero are no longer gossiped with.
+        gossip
+            .with_peer_score(
+                gossipsub::PeerScoreParams::default(),
+                gossipsub::PeerScoreThresholds::default(),
+            )
+            .map_err(|e| NetError::Listen(format!("gossipsub scoring: {e}")))?;
         gossip
             .subscribe(&records_topic(network))
             .map_err(|e| NetError::Listen(format!("gossipsub subscribe: {e}")))?;
@@ -178,6 +220,7 @@ impl Behaviour {
         Ok(Self {
             blocked: allow_block_list::Behaviour::default(),
             limits,
+            guard,
             identify,
             ping: ping::Behaviour::default(),
             kad,

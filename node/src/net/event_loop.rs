@@ -19,19 +19,17 @@ use sotto_protocol::rpc::{NodeResponse, Response};
 use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
-use super::inflight::InFlight;
+use super::inflight::{InFlight, Slot};
 use super::requests::{Answer, Proto};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::net::{Command, Inbound, NetError};
+use crate::net::{Command, GossipId, Inbound, NetError, PeerRoles, Verdict};
 
 /// Most outbound requests waiting for an answer, all protocols together.
 /// Each holds a caller's reply channel until the peer answers or the request
 /// times out, so this bounds that memory.
 pub(super) const MAX_OUTBOUND: usize = 4096;
 
-/// Most listen addresses of one peer (from identify) kept in Kademlia.
-const MAX_IDENTIFY_ADDRS: usize = 16;
 /// Most peers of other networks remembered as blocked.
 const MAX_BLOCKED_PEERS: usize = 1024;
 
@@ -48,9 +46,18 @@ pub(super) enum Offered {
 
 /// An inbound request handed to the node, waiting for its answer.
 pub(super) struct Waiting {
-    pub(super) peer: PeerId,
     pub(super) proto: Proto,
     pub(super) channel: ResponseChannel<Vec<u8>>,
+    /// Its in-flight slot, until the answer is sent or the node parks it.
+    pub(super) slot: Option<Slot>,
+}
+
+/// One in-flight budget per request-response protocol: client RPC cannot
+/// starve replication, nor onion relaying either.
+pub(super) struct Budgets {
+    pub(super) rpc: InFlight,
+    pub(super) node: InFlight,
+    pub(super) onion: InFlight,
 }
 
 /// A caller waiting for a peer's answer.
@@ -73,7 +80,15 @@ pub(super) struct EventLoop {
     /// The identify protocol version of our network.
     pub(super) protocol_version: String,
     pub(super) topic: gossipsub::IdentTopic,
-    pub(super) in_flight: InFlight,
+    pub(super) budgets: Budgets,
+    /// The IP address each connected peer came from (none on the memory
+    /// transport): requests are bounded per address as well as per peer id.
+    pub(super) peer_ips: HashMap<PeerId, std::net::IpAddr>,
+    /// Which peers are directory nodes (they may use the reserved shares).
+    pub(super) roles: Arc<PeerRoles>,
+    /// Ids of requests whose slot the node gave back early (parked waits).
+    pub(super) released: mpsc::UnboundedReceiver<u64>,
+    pub(super) released_tx: mpsc::UnboundedSender<u64>,
     pub(super) next_id: u64,
     /// Inbound requests handed to the node, by our own id.
     pub(super) waiting: HashMap<u64, Waiting>,
@@ -110,6 +125,7 @@ impl EventLoop {
                 Some((id, answer)) = self.answers.next(), if !self.answers.is_empty() => {
                     self.on_answer(id, answer);
                 }
+                Some(id) = self.released.recv() => self.on_released(id),
             }
         }
         self.stop_listening();
@@ -190,6 +206,7 @@ impl EventLoop {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
             }
             Command::Cut { peers } => self.set_cut(peers),
+            Command::Validated { gossip, verdict } => self.report(gossip, verdict),
             // Handled in `run`, which must leave its loop.
             Command::Shutdown { done } => {
                 let _ = done.send(());
@@ -210,16 +227,25 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,
+                message_id,
                 message,
-                ..
             })) => {
-                let _ = self.offer(
+                let gossip = GossipId {
+                    id: message_id,
+                    source: propagation_source,
+                };
+                let offered = self.offer(
                     Inbound::Record {
                         peer: propagation_source,
                         bytes: message.data,
+                        gossip: Some(gossip.clone()),
                     },
                     "inbound_full",
                 );
+                if offered != Offered::Sent {
+                    // Not checked: neither forwarded nor held against the sender.
+                    self.report(gossip, Verdict::Ignore);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
@@ -236,8 +262,12 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
+                endpoint,
                 ..
             } => {
+                if let Some(ip) = ip_of(endpoint.get_remote_address()) {
+                    self.peer_ips.insert(peer_id, ip);
+                }
                 if num_established.get() == 1 {
                     tracing::debug!("connected to {peer_id}");
                     let _ = self.offer(Inbound::Connected(peer_id), "inbound_full");
@@ -258,6 +288,7 @@ impl EventLoop {
                 ..
             } => {
                 if num_established == 0 {
+                    self.peer_ips.remove(&peer_id);
                     tracing::debug!("disconnected from {peer_id}");
                     let _ = self.offer(Inbound::Disconnected(peer_id), "inbound_full");
                 }
@@ -277,6 +308,20 @@ impl EventLoop {
             SwarmEvent::ListenerError { error, .. } => tracing::warn!("listener error: {error}"),
             _ => {}
         }
+    }
+
+    /// Tells gossipsub what the node made of a record.
+    fn report(&mut self, gossip: GossipId, verdict: Verdict) {
+        let acceptance = match verdict {
+            Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+            Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+            Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossip
+            .report_message_validation_result(&gossip.id, &gossip.source, acceptance);
     }
 
     /// Replaces the partition cut with `peers`: the block list refuses
@@ -306,7 +351,7 @@ impl EventLoop {
             .set_count(self.swarm.connected_peers().count());
     }
 
-    /// Drops peers of another network; learns the addresses of the others.
+    /// Drops peers of another network.
     fn on_identify(&mut self, peer: PeerId, info: identify::Info) {
         if info.protocol_version != self.protocol_version {
             self.metrics.rejected.inc("net", "wrong_network");
@@ -330,9 +375,23 @@ impl EventLoop {
             let _ = self.swarm.disconnect_peer_id(peer);
             return;
         }
-        let kad = &mut self.swarm.behaviour_mut().kad;
-        for addr in info.listen_addrs.into_iter().take(MAX_IDENTIFY_ADDRS) {
-            kad.add_address(&peer, addr);
-        }
+        // The listen addresses a peer claims go nowhere: anyone speaking
+        // libp2p could put itself into every routing table with whatever
+        // addresses it likes. Kademlia learns addresses from the bootstrap
+        // list and from verified node records (`Command::AddAddresses`).
+        tracing::trace!(
+            "{peer} claims {} listen addresses; not used",
+            info.listen_addrs.len()
+        );
+    }
+}
+
+/// The IP address at the start of `addr`, if it has one.
+pub(super) fn ip_of(addr: &libp2p::Multiaddr) -> Option<std::net::IpAddr> {
+    use libp2p::multiaddr::Protocol;
+    match addr.iter().next()? {
+        Protocol::Ip4(ip) => Some(ip.into()),
+        Protocol::Ip6(ip) => Some(ip.into()),
+        _ => None,
     }
 }

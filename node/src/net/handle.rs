@@ -41,7 +41,53 @@ pub enum NetError {
 }
 
 /// Where the answer to one inbound request goes: the encoded response bytes.
-pub type Responder = oneshot::Sender<Vec<u8>>;
+/// Until [`Responder::release_slot`] the request holds one of the swarm
+/// task's in-flight slots.
+#[derive(Debug)]
+pub struct Responder {
+    answer: oneshot::Sender<Vec<u8>>,
+    slot: Option<SlotRelease>,
+}
+
+/// Gives a request's in-flight slot back before its answer is sent (a parked
+/// waiting retrieve): the answer still goes through the [`Responder`].
+#[derive(Debug)]
+pub struct SlotRelease {
+    id: u64,
+    to: mpsc::UnboundedSender<u64>,
+}
+
+impl SlotRelease {
+    /// Frees the slot now.
+    pub fn release(self) {
+        // The swarm task gone: nothing holds the slot any more.
+        let _ = self.to.send(self.id);
+    }
+}
+
+impl Responder {
+    /// A responder for request `id` of the swarm task, which frees slots on `to`.
+    pub(super) fn new(
+        answer: oneshot::Sender<Vec<u8>>,
+        id: u64,
+        to: mpsc::UnboundedSender<u64>,
+    ) -> Self {
+        Self {
+            answer,
+            slot: Some(SlotRelease { id, to }),
+        }
+    }
+
+    /// Sends the answer; `Err` gives it back if nobody waits for it any more.
+    pub fn send(self, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
+        self.answer.send(bytes)
+    }
+
+    /// Takes out the handle that frees the request's slot early (once).
+    pub fn slot(&mut self) -> Option<SlotRelease> {
+        self.slot.take()
+    }
+}
 
 /// What the swarm task hands to the rest of the node.
 #[derive(Debug)]
@@ -81,11 +127,33 @@ pub enum Inbound {
         peer: PeerId,
         /// The encoded record.
         bytes: Vec<u8>,
+        /// Gossip forwards it only once the node reports it valid
+        /// ([`NetHandle::report_record`]).
+        gossip: Option<GossipId>,
     },
     /// A connection to a peer opened (first connection).
     Connected(PeerId),
     /// The last connection to a peer closed.
     Disconnected(PeerId),
+}
+
+/// Which gossip message a record came in, to report on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GossipId {
+    pub(super) id: libp2p::gossipsub::MessageId,
+    pub(super) source: PeerId,
+}
+
+/// What the node made of a gossiped record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid and new: forward it.
+    Accept,
+    /// Valid but nothing new, or not checked (the node was busy): drop it
+    /// without blaming the sender.
+    Ignore,
+    /// Invalid: drop it and lower the sender's score.
+    Reject,
 }
 
 /// Commands to the swarm task.
@@ -144,6 +212,14 @@ pub enum Command {
     ListenAddrs {
         /// The answer.
         reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    /// The verdict on a gossiped record: gossipsub forwards it only if
+    /// accepted, and scores the peer that sent it.
+    Validated {
+        /// The message.
+        gossip: GossipId,
+        /// What the node made of it.
+        verdict: Verdict,
     },
     /// Cut every connection with `peers` and refuse them until the next
     /// `Cut` (an empty list lifts the cut). Models a network partition.
@@ -265,6 +341,14 @@ impl NetHandle {
     pub async fn add_addresses(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), NetError> {
         self.commands
             .send(Command::AddAddresses { peer, addrs })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Reports the verdict on the gossiped record `gossip`.
+    pub async fn report_record(&self, gossip: GossipId, verdict: Verdict) -> Result<(), NetError> {
+        self.commands
+            .send(Command::Validated { gossip, verdict })
             .await
             .map_err(|_| NetError::Stopped)
     }

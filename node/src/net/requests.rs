@@ -16,7 +16,8 @@ use tokio::sync::oneshot;
 
 use super::behaviour::MAX_ONION_ANSWER;
 use super::event_loop::{EventLoop, MAX_OUTBOUND, Offered, Reply, Waiting};
-use crate::net::{Inbound, NetError};
+use super::inflight::InFlight;
+use crate::net::{Inbound, NetError, Responder};
 
 /// What a refused peer is told to wait before it tries again.
 const BUSY_RETRY_AFTER_MS: u64 = 1000;
@@ -112,7 +113,16 @@ impl EventLoop {
         }
     }
 
-    /// Hands a request to the node if the bounds allow, else answers "busy".
+    fn budget(&mut self, proto: Proto) -> &mut InFlight {
+        match proto {
+            Proto::Rpc => &mut self.budgets.rpc,
+            Proto::Node => &mut self.budgets.node,
+            Proto::Onion => &mut self.budgets.onion,
+        }
+    }
+
+    /// Hands a request to the node if its protocol's budget allows, else
+    /// answers `RateLimited`.
     fn on_request(
         &mut self,
         proto: Proto,
@@ -120,15 +130,23 @@ impl EventLoop {
         bytes: Vec<u8>,
         channel: ResponseChannel<Vec<u8>>,
     ) {
-        if !self.in_flight.try_acquire(peer) {
-            self.metrics.rejected.inc("net", "busy");
-            let kind = ErrorKind::RateLimited {
-                retry_after_ms: BUSY_RETRY_AFTER_MS,
-            };
-            self.respond_error(proto, channel, kind, "too many requests in flight");
-            return;
-        }
+        let ip = self.peer_ips.get(&peer).copied();
+        let node = self.roles.is_node(&peer);
+        let slot = match self.budget(proto).try_acquire(peer, ip, node) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                self.metrics.rejected.inc("net", refused.reason());
+                let kind = ErrorKind::RateLimited {
+                    retry_after_ms: BUSY_RETRY_AFTER_MS,
+                };
+                self.respond_error(proto, channel, kind, "too many requests in flight");
+                return;
+            }
+        };
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
         let (respond, answer) = oneshot::channel();
+        let respond = Responder::new(respond, id, self.released_tx.clone());
         let item = match proto {
             Proto::Rpc => Inbound::Rpc {
                 peer,
@@ -152,18 +170,16 @@ impl EventLoop {
             Offered::Closed => Some("the node is shutting down"),
         };
         if let Some(why) = why {
-            self.in_flight.release(&peer);
+            self.budget(proto).release(slot);
             self.respond_error(proto, channel, ErrorKind::Unavailable, why);
             return;
         }
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
         self.waiting.insert(
             id,
             Waiting {
-                peer,
                 proto,
                 channel,
+                slot: Some(slot),
             },
         );
         // The peer stops waiting after the protocol's timeout; by then the
@@ -183,17 +199,31 @@ impl EventLoop {
         );
     }
 
+    /// The node parked request `id` (a waiting retrieve): its slot is free
+    /// for others while the answer still goes back when it comes.
+    pub(super) fn on_released(&mut self, id: u64) {
+        let Some(w) = self.waiting.get_mut(&id) else {
+            return;
+        };
+        let proto = w.proto;
+        if let Some(slot) = w.slot.take() {
+            self.budget(proto).release(slot);
+        }
+    }
+
     /// Sends the node's answer (or an error standing for it) and frees the slot.
     pub(super) fn on_answer(&mut self, id: u64, answer: Answer) {
         let Some(Waiting {
-            peer,
             proto,
             channel,
+            slot,
         }) = self.waiting.remove(&id)
         else {
             return;
         };
-        self.in_flight.release(&peer);
+        if let Some(slot) = slot {
+            self.budget(proto).release(slot);
+        }
         let bytes = match answer {
             Answer::Ready(bytes) if bytes.len() <= proto.max_response() => bytes,
             Answer::Ready(bytes) => {

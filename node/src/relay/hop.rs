@@ -9,7 +9,7 @@ use sotto_protocol::onion::{ReplyKey, seal_response, wrap_response};
 use sotto_protocol::rpc::{ErrorKind, Request, Response, RpcError};
 
 use super::{Next, Relay};
-use crate::net::NetError;
+use crate::net::{NetError, SlotRelease};
 
 impl Relay {
     /// Sends `packet` on to `next` and returns its answer wrapped in this
@@ -94,12 +94,25 @@ impl Relay {
     }
 
     /// Handles the client's `request` at this node and seals the answer.
-    pub(super) async fn deliver(&self, from: PeerId, request: &[u8], reply: ReplyKey) -> Vec<u8> {
+    pub(super) async fn deliver(
+        &self,
+        from: PeerId,
+        request: &[u8],
+        reply: ReplyKey,
+        slot: Option<SlotRelease>,
+    ) -> Vec<u8> {
         self.observe(from, Next::Deliver);
         let response = match Request::decode(request) {
             Ok(request) => {
                 self.count("delivered");
-                self.service.handle(request).await
+                // A waiting retrieve gives its request slot back while it
+                // waits: the wait is bounded by the waiters' own limits.
+                let on_park = move || {
+                    if let Some(slot) = slot {
+                        slot.release();
+                    }
+                };
+                self.service.handle_parking(request, on_park).await
             }
             Err(e) => {
                 // Authentic (it peeled) but not a request: the client gets a

@@ -1,8 +1,8 @@
 //! Answering other nodes' replication requests.
 
 use libp2p::PeerId;
-use sotto_protocol::UnixMillis;
 use sotto_protocol::rpc::{AccountDigest, ErrorKind, NodeRequest, NodeResponse, RpcError};
+use sotto_protocol::{AccountId, NodeId, UnixMillis};
 
 use super::apply::{self, Batch};
 use super::{Replicator, blocking};
@@ -44,7 +44,7 @@ impl Replicator {
         now: UnixMillis,
     ) -> (&'static str, NodeResponse) {
         let metrics = &self.ctx.metrics;
-        if self.ctx.dir(|d| d.node_of_peer(&peer)).is_none() {
+        let Some(from) = self.ctx.dir(|d| d.node_of_peer(&peer)) else {
             metrics.rejected.inc(SOURCE, "not_a_node");
             let e = RpcError::new(
                 ErrorKind::Unauthorized,
@@ -52,7 +52,7 @@ impl Replicator {
                 now,
             );
             return ("unknown", NodeResponse::Error(e));
-        }
+        };
         let request = match NodeRequest::decode(bytes, now) {
             Ok(r) => r,
             Err(e) => {
@@ -66,7 +66,7 @@ impl Replicator {
             metrics.rejected.inc(SOURCE, "bad_signature");
             return (kind, NodeResponse::Error(RpcError::from_auth(&e, now)));
         }
-        let response = match self.serve(request, now).await {
+        let response = match self.serve(from, request, now).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(kind, error = %e, "replication request failed on this node");
@@ -76,11 +76,23 @@ impl Replicator {
         (kind, response)
     }
 
+    /// Runs `request` of node `from`. What it reads (digests, listings,
+    /// fetched messages and proofs) is only about accounts whose swarm holds
+    /// both nodes: any other node of the directory could otherwise read
+    /// owner-only messages and make this node scan accounts on demand.
+    /// Pushes are not filtered by sender: a node leaving a swarm hands its
+    /// accounts over by pushing them (`handoff`), and `apply` keeps only what
+    /// belongs to accounts this node serves.
     async fn serve(
         &self,
+        from: NodeId,
         request: NodeRequest,
         now: UnixMillis,
     ) -> Result<NodeResponse, super::ReplicationError> {
+        let me = self.ctx.node_id;
+        let shared = |d: &crate::directory::Directory, account: &AccountId| {
+            d.in_swarm(account, &me) && d.in_swarm(account, &from)
+        };
         let store = &self.ctx.store;
         match request {
             NodeRequest::Replicate {
@@ -97,15 +109,19 @@ impl Replicator {
                 Ok(NodeResponse::Ack { held: applied.held })
             }
             NodeRequest::Digest { digests } => {
-                // Only accounts this node serves: for any other, a difference
-                // would make the peer push data here that would be refused.
-                let me = self.ctx.node_id;
+                // Only accounts both serve: for any other, a difference would
+                // make the peer push data here that would be refused, or
+                // tell a stranger what an account holds.
+                let asked = digests.len();
                 let digests: Vec<AccountDigest> = self.ctx.dir(|d| {
                     digests
                         .into_iter()
-                        .filter(|x| d.in_swarm(&x.account, &me))
+                        .filter(|x| shared(d, &x.account))
                         .collect()
                 });
+                for _ in digests.len()..asked {
+                    self.ctx.metrics.rejected.inc(SOURCE, "not_a_member");
+                }
                 let differing = blocking(store, move |s| {
                     let mut out = Vec::new();
                     for theirs in digests {
@@ -126,6 +142,15 @@ impl Replicator {
                 after,
                 limit,
             } => {
+                if !self.ctx.dir(|d| shared(d, &account)) {
+                    self.ctx.metrics.rejected.inc(SOURCE, "not_a_member");
+                    let e = RpcError::new(
+                        ErrorKind::Unauthorized,
+                        "only members of the account's swarm may list it",
+                        now,
+                    );
+                    return Ok(NodeResponse::Error(e));
+                }
                 let (items, more) = blocking(store, move |s| {
                     s.list(&account, after, usize::from(limit), now)
                 })
@@ -136,6 +161,17 @@ impl Replicator {
                 // At most one message and one proof per hash, and hashes are at
                 // most MAX_REPLICATION_BATCH: the answer has the shape and so
                 // the size bound of a replication batch.
+                // Only hashes of accounts both serve, before the store is read.
+                let asked = hashes.len();
+                let hashes: Vec<_> = self.ctx.dir(|d| {
+                    hashes
+                        .into_iter()
+                        .filter(|(account, _)| shared(d, account))
+                        .collect()
+                });
+                for _ in hashes.len()..asked {
+                    self.ctx.metrics.rejected.inc(SOURCE, "not_a_member");
+                }
                 let f = blocking(store, move |s| s.fetch(&hashes, now)).await?;
                 Ok(NodeResponse::Messages {
                     messages: f.messages,

@@ -1,18 +1,18 @@
 //! Pushing a local write to the other members of its swarm, and retrying the
 //! pushes that failed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::PeerId;
 use sotto_protocol::constants::MAX_REPLICATION_BATCH;
-use sotto_protocol::rpc::{NodeRequest, NodeResponse};
-use sotto_protocol::{NodeId, UnixMillis};
+use sotto_protocol::rpc::{MessageHash, NodeRequest, NodeResponse, StoredMessage};
+use sotto_protocol::{AccountId, NodeId};
 
-use super::backlog::{Backlog, Pending};
-use super::{Replicator, lock, swarm_of};
+use super::backlog::{Backlog, Item, Pending};
+use super::{Replicator, blocking, lock, swarm_of};
 use crate::context::{BoxFuture, Context, Push, Pusher};
 
 /// How many members the retry loop talks to at once.
@@ -24,16 +24,6 @@ fn kind(p: &Push) -> &'static str {
         Push::Store(_) => "store",
         Push::Delete(_) => "delete",
         Push::Expire(_) => "expire",
-    }
-}
-
-/// Whether `p` no longer has anything to do at `now`: its message expired, the
-/// delete's tombstone would be over, or the shortened expiry has come.
-fn outlived(p: &Push, now: UnixMillis) -> bool {
-    match p {
-        Push::Store(m) => m.expiry <= now,
-        Push::Delete(d) => d.tombstone_expiry(None) <= now,
-        Push::Expire(e) => e.expiry <= now,
     }
 }
 
@@ -75,7 +65,7 @@ fn enqueue(ctx: &Context, backlog: &Mutex<Backlog>, entries: Vec<Pending>) {
     for p in entries {
         if let Some(dropped) = b.add(p) {
             // Anti-entropy carries the same data to the member later.
-            ctx.metrics.pushes.inc(kind(&dropped.push), "dropped");
+            ctx.metrics.pushes.inc(dropped.item.kind(), "dropped");
         }
     }
     ctx.metrics.replication_backlog.set_count(b.len());
@@ -85,6 +75,7 @@ impl Pusher for Replicator {
     fn push(&self, push: Push, need: usize) -> BoxFuture<usize> {
         let ctx = Arc::clone(&self.ctx);
         let backlog = Arc::clone(&self.backlog);
+        let pushing = Arc::clone(&self.pushing);
         Box::pin(async move {
             let (_, members) = swarm_of(&ctx, &push.account());
             if members.is_empty() {
@@ -92,14 +83,27 @@ impl Pusher for Replicator {
             }
             let label = kind(&push);
             let request = request_of(std::iter::once(&push));
+            let push = Arc::new(push);
             let (tx, mut rx) = tokio::sync::mpsc::channel::<bool>(members.len());
             for (node, peer) in members {
+                // Pushes in flight are bounded: past the bound, the push goes
+                // straight to the backlog (a reference, not a copy).
+                let Ok(permit) = Arc::clone(&pushing).try_acquire_owned() else {
+                    ctx.metrics.pushes.inc(label, "deferred");
+                    enqueue(
+                        &ctx,
+                        &backlog,
+                        vec![Pending::new(node, &push, Instant::now())],
+                    );
+                    continue;
+                };
                 let (ctx, backlog, tx) = (Arc::clone(&ctx), Arc::clone(&backlog), tx.clone());
-                let (request, push) = (request.clone(), push.clone());
+                let (request, push) = (request.clone(), Arc::clone(&push));
                 // Each push runs on its own task so that it completes (and a
                 // failure reaches the backlog) after the caller has its quorum.
                 // The request is time-bounded by the network handle.
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let ok = acked(&push, 0, &ctx.net.node_request(peer, request).await);
                     ctx.metrics
                         .pushes
@@ -108,7 +112,7 @@ impl Pusher for Replicator {
                         enqueue(
                             &ctx,
                             &backlog,
-                            vec![Pending::new(node, push, Instant::now())],
+                            vec![Pending::new(node, &push, Instant::now())],
                         );
                     }
                     // The receiver may have returned already.
@@ -149,12 +153,12 @@ impl Replicator {
         let started = Instant::now();
         let mut by_member = BTreeMap::<NodeId, (PeerId, Vec<Pending>)>::new();
         for p in due {
-            let label = kind(&p.push);
-            if p.given_up(started) || outlived(&p.push, now) {
+            let label = p.item.kind();
+            if p.given_up(started) || p.item.outlived(now) {
                 ctx.metrics.pushes.inc(label, "gave_up");
                 continue;
             }
-            let account = p.push.account();
+            let account = p.item.account();
             let peer = ctx.dir(|d| {
                 d.in_swarm(&account, &p.target)
                     .then(|| d.get(&p.target).map(|e| e.peer))
@@ -194,16 +198,20 @@ impl Replicator {
             let chunk: Vec<Pending> = rest
                 .drain(..rest.len().min(MAX_REPLICATION_BATCH))
                 .collect();
-            let request = request_of(chunk.iter().map(|p| &p.push));
+            let (chunk, pushes) = self.resolve(chunk).await;
+            if chunk.is_empty() {
+                continue;
+            }
+            let request = request_of(pushes.iter());
             let answer = self.ctx.net.node_request(peer, request).await;
             // The request's messages are the chunk's stores, in chunk order.
             let mut index = 0usize;
-            for p in chunk {
-                let ok = acked(&p.push, index, &answer);
-                if matches!(p.push, Push::Store(_)) {
+            for (p, push) in chunk.into_iter().zip(&pushes) {
+                let ok = acked(push, index, &answer);
+                if matches!(push, Push::Store(_)) {
                     index += 1;
                 }
-                let label = kind(&p.push);
+                let label = p.item.kind();
                 self.ctx
                     .metrics
                     .pushes
@@ -214,5 +222,48 @@ impl Replicator {
             }
         }
         failed
+    }
+}
+
+impl Replicator {
+    /// The pushes of `chunk`: stored messages read back from the store (one
+    /// read for the chunk). An entry whose message the store no longer serves
+    /// (deleted, expired, handed off) is dropped and counted `gone`. Returns
+    /// the entries kept and their pushes, in the same order.
+    async fn resolve(&self, chunk: Vec<Pending>) -> (Vec<Pending>, Vec<Push>) {
+        let refs: Vec<(AccountId, MessageHash)> = chunk
+            .iter()
+            .filter_map(|p| match &p.item {
+                Item::Store { account, hash, .. } => Some((*account, *hash)),
+                _ => None,
+            })
+            .collect();
+        let mut found: HashMap<(AccountId, MessageHash), StoredMessage> = HashMap::new();
+        if !refs.is_empty() {
+            let now = self.ctx.clock.now();
+            match blocking(&self.ctx.store, move |s| s.fetch(&refs, now)).await {
+                Ok(f) => found.extend(f.messages.into_iter().map(|m| ((m.account, m.hash), m))),
+                // Tried again at the next round, like a failed push.
+                Err(e) => tracing::debug!("cannot read back messages to push: {e}"),
+            }
+        }
+        let mut kept = Vec::with_capacity(chunk.len());
+        let mut pushes = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            let push = match &p.item {
+                Item::Store { account, hash, .. } => match found.remove(&(*account, *hash)) {
+                    Some(m) => Push::Store(m),
+                    None => {
+                        self.ctx.metrics.pushes.inc("store", "gone");
+                        continue;
+                    }
+                },
+                Item::Delete(d) => Push::Delete(d.clone()),
+                Item::Expire(e) => Push::Expire(e.clone()),
+            };
+            kept.push(p);
+            pushes.push(push);
+        }
+        (kept, pushes)
     }
 }

@@ -67,6 +67,13 @@ impl RateLimiter {
     /// one is back in `ms` (capped at the longest wait the protocol lets a
     /// node ask for).
     pub fn check(&mut self, account: &AccountId, now: UnixMillis) -> Result<(), u64> {
+        self.check_n(account, 1, now)
+    }
+
+    /// Takes `cost` tokens of `account` at `now` (a cost over the burst takes
+    /// a full bucket). `Err(ms)`: not enough are left, and they are back in
+    /// `ms` (capped as for [`RateLimiter::check`]).
+    pub fn check_n(&mut self, account: &AccountId, cost: u64, now: UnixMillis) -> Result<(), u64> {
         let full = self.burst.saturating_mul(TOKEN);
         self.clock = self.clock.wrapping_add(1);
         let seen = self.clock;
@@ -92,11 +99,14 @@ impl RateLimiter {
             .min(full);
         bucket.updated = bucket.updated.max(now);
         bucket.seen = seen;
-        let result = if bucket.units >= TOKEN {
-            bucket.units -= TOKEN;
+        // A request dearer than the whole burst would never pass: it costs a
+        // full bucket instead.
+        let need = cost.max(1).min(self.burst.max(1)).saturating_mul(TOKEN);
+        let result = if bucket.units >= need {
+            bucket.units -= need;
             Ok(())
         } else {
-            Err(self.wait_for(TOKEN - bucket.units))
+            Err(self.wait_for(need - bucket.units))
         };
         self.order.insert(seen, *account);
         self.buckets.insert(*account, bucket);
@@ -160,6 +170,20 @@ mod tests {
             r.check(&a, later).unwrap();
         }
         assert!(r.check(&a, later).is_err());
+    }
+
+    #[test]
+    fn a_dear_request_takes_several_tokens() {
+        let mut r = RateLimiter::new(6, 10, 10);
+        let a = account(1);
+        r.check_n(&a, 8, T0).unwrap();
+        // Two left: a request of three waits for one more (10 s at 6/min).
+        assert_eq!(r.check_n(&a, 3, T0), Err(10_000));
+        r.check_n(&a, 2, T0).unwrap();
+        // A cost over the burst takes a full bucket, so it can pass at all.
+        let b = account(2);
+        r.check_n(&b, 1_000, T0).unwrap();
+        assert!(r.check(&b, T0).is_err());
     }
 
     #[test]

@@ -1,75 +1,189 @@
-//! Retrieve, with the long poll: a retrieve that finds nothing may wait for a
-//! message to arrive, woken by the store that writes it (no polling).
+//! Retrieve, with the long poll: a retrieve that finds nothing is parked in
+//! the node's [`Waiters`](super::Waiters) (no task, no request slot) and
+//! answered when a store for its account wakes it or its wait is over. Only
+//! owner-signed reads wait: a read anyone may make answers at once.
 
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use sotto_protocol::UnixMillis;
 use sotto_protocol::constants::MAX_LONG_POLL_MS;
 use sotto_protocol::rpc::{ReadCursor, Response, RetrieveRequest};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::Service;
-use super::blocking::blocking;
-use crate::store::Page;
+use super::blocking::{blocking, failure_answer};
+use super::wait::Parked;
+use super::{Service, Step};
+use crate::context::Context;
+use crate::store::{Page, Store, StoreError};
+
+/// A retrieve that found nothing and may wait.
+pub(super) struct Wait {
+    pub(super) req: RetrieveRequest,
+    pub(super) deadline: Instant,
+    pub(super) empty: ReadCursor,
+    /// The write counter of its key before the read.
+    pub(super) epoch: u64,
+}
+
+impl Wait {
+    pub(super) fn into_parked(self, reply: super::wait::Reply) -> (Parked, u64) {
+        (
+            Parked::new(self.req, self.deadline, self.empty, reply),
+            self.epoch,
+        )
+    }
+}
+
+/// How long the retrieve `req` may wait: nothing for a read that needs no
+/// owner's signature (anyone could hold such waits by the thousand), else
+/// what it asks, capped at the protocol's longest wait.
+fn wait_of(req: &RetrieveRequest) -> u64 {
+    match req.namespace.read_needs_owner() {
+        Ok(true) => u64::from(req.wait_ms).min(MAX_LONG_POLL_MS),
+        _ => 0,
+    }
+}
 
 impl Service {
-    /// Answers `req` with a page; an empty page waits up to `req.wait_ms`
-    /// (capped at the protocol's longest wait) for a message.
-    pub(super) async fn retrieve(&self, req: RetrieveRequest) -> Response {
-        let wait = u64::from(req.wait_ms).min(MAX_LONG_POLL_MS);
+    /// Answers `req` with a page, or says it waits (the caller parks it).
+    pub(super) async fn retrieve(&self, req: RetrieveRequest) -> Step {
+        let wait = wait_of(&req);
         let deadline = Instant::now() + Duration::from_millis(wait);
-        let mut permit = None;
-        let store_id = self.ctx.store.id();
-        loop {
-            // Registered before the read: a store that lands between the read
-            // and the wait still wakes this retrieve. A wake takes the notifier
-            // out of the map, so every round subscribes again.
-            let notify = self.ctx.waiters.subscribe(req.account, req.namespace);
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
+        // Taken before the read: a store that lands between the read and the
+        // park wakes the waiter at once.
+        let epoch = self.ctx.waiters.epoch(req.account, req.namespace);
+        let page = match read_page(&self.ctx, &req).await {
+            Ok(page) => page,
+            Err(answer) => return Step::Now(answer),
+        };
+        if !page.messages.is_empty() || page.scan_limited || wait == 0 {
+            return Step::Now(messages(page, self.ctx.store.id()));
+        }
+        let empty = ReadCursor {
+            store: self.ctx.store.id(),
+            seq: page.seq,
+        };
+        Step::Wait(Wait {
+            req,
+            deadline,
+            empty,
+            epoch,
+        })
+    }
 
-            let page = match self.read_page(&req).await {
-                Ok(page) => page,
-                Err(answer) => return answer,
-            };
-            if !page.messages.is_empty() || page.scan_limited || Instant::now() >= deadline {
-                return messages(page, store_id);
-            }
-            if permit.is_none() {
-                // Waiting retrieves are bounded: with every slot taken, the
-                // client gets its empty page now and asks again.
-                match self.long_polls.clone().try_acquire_owned() {
-                    Ok(p) => permit = Some(p),
-                    Err(_) => return messages(page, store_id),
+    /// Starts the task serving the parked waiters, once per node.
+    pub(super) fn serve_waiters(&self) {
+        if let Some(kick) = self.ctx.waiters.start() {
+            tokio::spawn(serve(Arc::downgrade(&self.ctx), kick));
+        }
+    }
+}
+
+/// Serves woken and expired waiters until the node's context is gone.
+async fn serve(ctx: Weak<Context>, kick: Arc<Notify>) {
+    loop {
+        let next = {
+            let Some(ctx) = ctx.upgrade() else { return };
+            serve_once(&ctx).await
+        };
+        let far = Instant::now() + Duration::from_secs(3600);
+        tokio::select! {
+            _ = kick.notified() => {}
+            _ = tokio::time::sleep_until(next.unwrap_or(far)) => {}
+        }
+    }
+}
+
+/// Reads again for the woken waiters (one blocking call for all of them),
+/// answers those with something to say, parks the others again, answers the
+/// expired ones empty, and says when the next deadline is.
+async fn serve_once(ctx: &Arc<Context>) -> Option<Instant> {
+    let woken = ctx.waiters.take_woken();
+    if !woken.is_empty() {
+        let store = ctx.store.clone();
+        let now = ctx.clock.now();
+        let read = blocking(move || {
+            Ok(woken
+                .into_iter()
+                .map(|(p, epoch)| {
+                    let page = read(&store, &p.req, now);
+                    (p, epoch, page)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await;
+        match read {
+            Ok(read) => {
+                let store_id = ctx.store.id();
+                for (p, epoch, page) in read {
+                    match page {
+                        Ok(page) => {
+                            count_corrupt(ctx, &page);
+                            if !page.messages.is_empty()
+                                || page.scan_limited
+                                || Instant::now() >= p.deadline
+                            {
+                                (p.reply)(messages(page, store_id));
+                            } else {
+                                ctx.waiters.repark(p, epoch);
+                            }
+                        }
+                        Err(e) => {
+                            let answer = failure_answer(ctx, "retrieve", super::Failure::Store(e));
+                            (p.reply)(answer);
+                        }
+                    }
                 }
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return messages(page, store_id);
+            // The waiters went with the failed task: their callbacks were
+            // dropped, which their callers take for a failed request.
+            Err(f) => {
+                let _ = failure_answer(ctx, "retrieve", f);
             }
-            // Woken: read again. The page can still be empty (the message
-            // has already expired, or was too old for a first read), so the
-            // loop waits again until the deadline.
         }
     }
+    let (expired, next) = ctx.waiters.take_expired(Instant::now());
+    for p in expired {
+        (p.reply)(Response::Messages {
+            messages: Vec::new(),
+            cursor: p.empty,
+            more: false,
+        });
+    }
+    next
+}
 
-    /// One page of `req` at the node's clock now.
-    async fn read_page(&self, req: &RetrieveRequest) -> Result<Page, Response> {
-        let store = self.ctx.store.clone();
-        let now = self.now();
-        let (account, namespace) = (req.account, req.namespace);
-        let after = req.after_seq(store.id());
-        let not_before = req.not_before_for(store.id());
-        let max_bytes = req.max_bytes;
-        let page = blocking(move || {
-            store.retrieve(&account, namespace, after, not_before, max_bytes, now)
-        })
-        .await
-        .map_err(|f| self.failure("retrieve", f))?;
-        for _ in 0..page.corrupt {
-            self.ctx.metrics.rejected.inc("store", "corrupt_record");
-        }
-        Ok(page)
+fn read(store: &Store, req: &RetrieveRequest, now: UnixMillis) -> Result<Page, StoreError> {
+    let after = req.after_seq(store.id());
+    let not_before = req.not_before_for(store.id());
+    store.retrieve(
+        &req.account,
+        req.namespace,
+        after,
+        not_before,
+        req.max_bytes,
+        now,
+    )
+}
+
+fn count_corrupt(ctx: &Context, page: &Page) {
+    for _ in 0..page.corrupt {
+        ctx.metrics.rejected.inc("store", "corrupt_record");
     }
+}
+
+/// One page of `req` at the node's clock now.
+async fn read_page(ctx: &Context, req: &RetrieveRequest) -> Result<Page, Response> {
+    let store = ctx.store.clone();
+    let now = ctx.clock.now();
+    let req2 = req.clone();
+    let page = blocking(move || read(&store, &req2, now))
+        .await
+        .map_err(|f| failure_answer(ctx, "retrieve", f))?;
+    count_corrupt(ctx, &page);
+    Ok(page)
 }
 
 fn messages(page: Page, store: u64) -> Response {

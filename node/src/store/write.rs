@@ -14,6 +14,14 @@ use super::records::{ItemRecord, MessageRecord, PresentItem, Proof};
 use super::space::SpaceGuard;
 use super::tx::{TxResult, abort};
 
+/// How long a tombstone for a hash this node never held is kept: the
+/// replication-lag window, in which a copy pushed before the delete (a retry
+/// from a member's backlog, an anti-entropy round, a member back from a
+/// partition of several hours) can still arrive. Not the longest a message may
+/// live (30 days): an owner deleting hashes nobody holds must not be able to
+/// pin a month of tombstones on every member of the swarm.
+pub const UNHELD_TOMBSTONE_MS: UnixMillis = 12 * 60 * 60 * 1000;
+
 /// What [`Store::put_first`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FirstPut {
@@ -112,9 +120,9 @@ impl Store {
     /// `now`, as one transaction. Each named message held in the request's
     /// namespace is removed and a tombstone holding the signed request takes
     /// its place until [`DeleteRequest::tombstone_expiry`] of its expiry; a hash
-    /// the store does not hold gets a tombstone until
-    /// `tombstone_expiry(None)`, so that the message cannot arrive later by
-    /// replication. Returns the hashes of the messages removed.
+    /// the store does not hold gets a tombstone for [`UNHELD_TOMBSTONE_MS`]
+    /// (at most until `tombstone_expiry(None)`), so that the message cannot
+    /// arrive later by replication. Returns the hashes of the messages removed.
     ///
     /// A hash that is already a tombstone, or is held in another namespace, is
     /// left as it is. Where the tombstone would already have ended (a delete
@@ -145,7 +153,11 @@ impl Store {
                     }
                     Some(_) => {}
                     None => {
-                        let until = req.tombstone_expiry(None);
+                        // Never held here: the tombstone only has to outlast
+                        // a copy still on its way by replication.
+                        let until = req
+                            .tombstone_expiry(None)
+                            .min(now.saturating_add(UNHELD_TOMBSTONE_MS));
                         if until > now {
                             tx.insert_tombstone(&req.account, hash, req.namespace, until, &proof)?;
                         }

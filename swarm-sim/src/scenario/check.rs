@@ -99,6 +99,19 @@ impl Scenario {
             }
         }
         self.check_flood()?;
+        if let Some(a) = &self.attack {
+            if a.client >= self.clients {
+                return Err(invalid(
+                    "attack: client is not one of the scenario's clients",
+                ));
+            }
+            if !(a.rate > 0.0 && a.rate <= crate::attack::MAX_ATTACK_RATE) || a.from_s >= a.to_s {
+                return Err(invalid(format!(
+                    "attack: rate must be above 0 and at most {}, and from_s before to_s",
+                    crate::attack::MAX_ATTACK_RATE
+                )));
+            }
+        }
         self.check.check(self.flood.is_some())?;
         if self.node.store_burst == Some(0) || self.node.store_rate_per_minute == Some(0) {
             return Err(invalid(

@@ -32,6 +32,7 @@ pub fn scheduled(s: &Scenario, c: usize) -> bool {
     !s.flood
         .as_ref()
         .is_some_and(|f| f.client == c || f.target == Some(c))
+        && s.attack.as_ref().is_none_or(|a| a.client != c)
 }
 
 /// The messages of a run, in time order. Same scenario and seed, same
