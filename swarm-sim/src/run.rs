@@ -34,8 +34,11 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
     let wall = Instant::now();
     let params = s.params().map_err(|e| SimError::Setup(e.to_string()))?;
-    let mut net = SimNet::new(params.clone());
+    let mut net = SimNet::with_links(params.clone(), s.seed, &s.latency);
     net.overrides = s.node.clone();
+    // Past a hundred nodes, joins are spread over the first few nodes, so
+    // that no node holds a connection from every other.
+    net.seeds = (s.nodes / 100).clamp(1, 16);
     for _ in 0..s.nodes {
         net.add_node().await?;
     }
@@ -46,7 +49,7 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         .into_iter()
         .enumerate()
     {
-        let mut config = net.client_config();
+        let mut config = net.client_config(index);
         if let Some(c) = s.clock_skew.iter().find(|c| c.client == index) {
             config.clock_offset_ms = c.offset_ms;
         }
@@ -140,6 +143,7 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
             replication,
             faults: applied,
             nodes_at_end,
+            network_model: net.model_summary(),
             wall_s: wall.elapsed().as_secs_f64(),
         },
     ))

@@ -98,11 +98,23 @@ impl Scenario {
                 )));
             }
         }
+        if let Some(problem) = self.latency.problem() {
+            return Err(invalid(problem));
+        }
         self.check_flood()?;
         self.check.check(self.flood.is_some())?;
         if self.node.store_burst == Some(0) || self.node.store_rate_per_minute == Some(0) {
             return Err(invalid(
                 "node: store_burst and store_rate_per_minute must be positive",
+            ));
+        }
+        if self
+            .node
+            .directory_pull_interval_ms
+            .is_some_and(|v| !(100..=3_600_000).contains(&v))
+        {
+            return Err(invalid(
+                "node: directory_pull_interval_ms must be 100 to 3600000",
             ));
         }
         if self.node.max_account_bytes.is_some_and(|b| b < 64 * 1024) {
