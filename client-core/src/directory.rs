@@ -11,7 +11,7 @@ use sotto_protocol::constants::{
 };
 use sotto_protocol::onion::Hop;
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
-use sotto_protocol::{AccountId, NetworkParams, NodeId, UnixMillis, swarm_for};
+use sotto_protocol::{AccountId, NetworkParams, NodeId, SwarmIndex, UnixMillis};
 
 use crate::net::{Rejected, peer_id_of};
 
@@ -138,6 +138,8 @@ pub fn subnets_of(addrs: &[Multiaddr]) -> Vec<Subnet> {
 pub struct Directory {
     params: NetworkParams,
     nodes: BTreeMap<NodeId, NodeInfo>,
+    /// The nodes by position, kept with `nodes`, for swarm lookups.
+    index: SwarmIndex,
 }
 
 impl Directory {
@@ -146,6 +148,7 @@ impl Directory {
         Self {
             params,
             nodes: BTreeMap::new(),
+            index: SwarmIndex::new(),
         }
     }
 
@@ -181,6 +184,7 @@ impl Directory {
             }
             None => {
                 self.nodes.insert(node, info);
+                self.index.insert(node);
                 true
             }
         }
@@ -189,10 +193,19 @@ impl Directory {
     /// Drops records that expired, or that have no usable onion key
     /// ([`usable_onion_key`]), at `now`. Returns how many were dropped.
     pub fn prune(&mut self, now: UnixMillis) -> usize {
-        let before = self.nodes.len();
-        self.nodes
-            .retain(|_, n| n.record.expires_at > now && usable_onion_key(&n.record, now).is_some());
-        before - self.nodes.len()
+        let gone: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| {
+                n.record.expires_at <= now || usable_onion_key(&n.record, now).is_none()
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gone {
+            self.nodes.remove(id);
+            self.index.remove(id);
+        }
+        gone.len()
     }
 
     /// How many nodes it holds.
@@ -220,9 +233,11 @@ impl Directory {
         self.nodes.keys().copied().collect()
     }
 
-    /// The swarm of `account` by this directory ([`swarm_for`]).
+    /// The swarm of `account` by this directory (the protocol's swarm
+    /// function, `swarm_for`, answered by an index).
     pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
-        swarm_for(account, &self.ids(), usize::from(self.params.swarm_size))
+        self.index
+            .swarm(account, usize::from(self.params.swarm_size))
     }
 }
 
