@@ -11,7 +11,7 @@ use sotto_protocol::constants::{
 };
 use sotto_protocol::onion::Hop;
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
-use sotto_protocol::{AccountId, NetworkParams, NodeId, UnixMillis, swarm_for};
+use sotto_protocol::{AccountId, NetworkParams, NodeId, SwarmIndex, UnixMillis};
 
 use crate::net::{Rejected, peer_id_of};
 
@@ -128,6 +128,8 @@ impl NodeInfo {
 pub struct Directory {
     params: NetworkParams,
     nodes: BTreeMap<NodeId, NodeInfo>,
+    /// The nodes by position, kept with `nodes`, for swarm lookups.
+    index: SwarmIndex,
 }
 
 impl Directory {
@@ -136,6 +138,7 @@ impl Directory {
         Self {
             params,
             nodes: BTreeMap::new(),
+            index: SwarmIndex::new(),
         }
     }
 
@@ -171,6 +174,7 @@ impl Directory {
             }
             None => {
                 self.nodes.insert(node, info);
+                self.index.insert(node);
                 true
             }
         }
@@ -179,10 +183,19 @@ impl Directory {
     /// Drops records that expired, or that have no usable onion key
     /// ([`usable_onion_key`]), at `now`. Returns how many were dropped.
     pub fn prune(&mut self, now: UnixMillis) -> usize {
-        let before = self.nodes.len();
-        self.nodes
-            .retain(|_, n| n.record.expires_at > now && usable_onion_key(&n.record, now).is_some());
-        before - self.nodes.len()
+        let gone: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| {
+                n.record.expires_at <= now || usable_onion_key(&n.record, now).is_none()
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gone {
+            self.nodes.remove(id);
+            self.index.remove(id);
+        }
+        gone.len()
     }
 
     /// How many nodes it holds.
@@ -210,9 +223,11 @@ impl Directory {
         self.nodes.keys().copied().collect()
     }
 
-    /// The swarm of `account` by this directory ([`swarm_for`]).
+    /// The swarm of `account` by this directory (the protocol's swarm
+    /// function, `swarm_for`, answered by an index).
     pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
-        swarm_for(account, &self.ids(), usize::from(self.params.swarm_size))
+        self.index
+            .swarm(account, usize::from(self.params.swarm_size))
     }
 }
 

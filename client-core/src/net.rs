@@ -80,6 +80,9 @@ pub(crate) struct Outbound {
 pub struct NetConfig {
     /// Use only the in-process memory transport (tests).
     pub memory: bool,
+    /// Over the memory transport, this client's endpoint in the simulator's
+    /// network model (see `sotto_p2p::simlink`).
+    pub memory_origin: Option<u64>,
     /// Timeout of a direct RPC request.
     pub rpc_timeout: Duration,
     /// Timeout of an onion request: it covers every hop and a long poll at the

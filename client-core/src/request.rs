@@ -294,6 +294,7 @@ impl Client {
             &config.params.name,
             &NetConfig {
                 memory: config.memory,
+                memory_origin: config.memory_origin,
                 rpc_timeout: config.rpc_timeout,
                 onion_timeout: config.onion_timeout,
             },

@@ -3,7 +3,9 @@
 //! `GetDirectory`, and from the node itself; each is verified in full
 //! ([`SignedNodeRecord::verify`]: signature, expiry, network, admission proof)
 //! before it is kept. Swarms are computed from it with the protocol's one
-//! swarm function (`swarm_among` over the positions the directory keeps).
+//! swarm function, answered by a [`SwarmIndex`] over the nodes' positions
+//! that the directory keeps up to date as nodes join and leave (O(log N + R)
+//! per swarm, one position hash per joining node).
 //!
 //! The directory is plain data behind the node's lock: no I/O, no clock of its
 //! own (callers pass `now`).
@@ -11,9 +13,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use libp2p::PeerId;
-use sotto_protocol::position::swarm_among;
+use sotto_protocol::codec;
+use sotto_protocol::constants::MAX_RECORD_LEN;
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
-use sotto_protocol::{AccountId, NetworkParams, NodeId, Position, UnixMillis};
+use sotto_protocol::{AccountId, NetworkParams, NodeId, SwarmIndex, UnixMillis};
 
 /// Why a record was not taken.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -77,12 +80,11 @@ pub struct Directory {
     max_nodes: usize,
     entries: BTreeMap<NodeId, Entry>,
     by_peer: HashMap<PeerId, NodeId>,
-    /// Node ids in order, rebuilt on every membership change.
+    /// Node ids in order, kept with `entries`.
     nodes: Vec<NodeId>,
-    /// Each node with its position, rebuilt with `nodes`: swarms are computed
-    /// on every request, and hashing every node's position each time would
-    /// cost one blake3 per node of the network.
-    placed: Vec<(Position, NodeId)>,
+    /// The nodes by position, kept with `entries`: swarms are computed on
+    /// every request, many times per replication round.
+    index: SwarmIndex,
     /// Bumped on every membership change (not on a mere record refresh).
     version: u64,
 }
@@ -96,7 +98,7 @@ impl Directory {
             entries: BTreeMap::new(),
             by_peer: HashMap::new(),
             nodes: Vec::new(),
-            placed: Vec::new(),
+            index: SwarmIndex::new(),
             version: 0,
         }
     }
@@ -113,6 +115,9 @@ impl Directory {
         signed: SignedNodeRecord,
         now: UnixMillis,
     ) -> Result<Inserted, DirectoryError> {
+        if self.holds_exactly(&signed, now) {
+            return Ok(Inserted::Unchanged);
+        }
         let record = signed
             .verify(&self.params, now)
             .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
@@ -143,10 +148,28 @@ impl Directory {
                         peer,
                     },
                 );
+                if let Err(at) = self.nodes.binary_search(&node) {
+                    self.nodes.insert(at, node);
+                }
+                self.index.insert(node);
                 self.membership_changed();
                 Ok(Inserted::New)
             }
         }
+    }
+
+    /// Whether the directory holds exactly these signed bytes (verified when
+    /// they were taken). A directory pull and every repeat of a gossiped
+    /// record bring mostly records already held: this spares them the
+    /// signature check, at the cost of decoding the record to find its node.
+    /// An expired record is never "held": it goes through the full check and
+    /// is refused as before.
+    fn holds_exactly(&self, signed: &SignedNodeRecord, now: UnixMillis) -> bool {
+        codec::decode::<NodeRecord>("node record", &signed.record, MAX_RECORD_LEN)
+            .ok()
+            .filter(|r| r.expires_at > now)
+            .and_then(|r| self.entries.get(&r.node))
+            .is_some_and(|held| held.signed == *signed)
     }
 
     /// Drops every record expired at `now`; returns the nodes dropped.
@@ -161,20 +184,18 @@ impl Directory {
             if let Some(e) = self.entries.remove(n) {
                 self.by_peer.remove(&e.peer);
             }
+            self.index.remove(n);
         }
         if !gone.is_empty() {
+            self.nodes = self.entries.keys().copied().collect();
             self.membership_changed();
         }
         gone
     }
 
+    /// Marks a join or leave (the lists are updated by the caller: a join
+    /// costs one position hash, not one per node of the network).
     fn membership_changed(&mut self) {
-        self.nodes = self.entries.keys().copied().collect();
-        self.placed = self
-            .nodes
-            .iter()
-            .map(|n| (Position::of_node(n), *n))
-            .collect();
         self.version = self.version.wrapping_add(1);
     }
 
@@ -215,7 +236,8 @@ impl Directory {
 
     /// The swarm of `account`: the R nodes closest to it (DESIGN §4).
     pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
-        swarm_among(account, &self.placed, usize::from(self.params.swarm_size))
+        self.index
+            .swarm(account, usize::from(self.params.swarm_size))
     }
 
     /// Whether `node` is in the swarm of `account`.

@@ -122,8 +122,13 @@ pub struct LocalNet {
     pub base: NodeConfig,
     /// Every node ever added, by index.
     pub slots: Vec<Slot>,
-    /// Node 0's address with its peer id, everyone's bootstrap.
+    /// Node 0's address with its peer id, the clients' bootstrap (and the
+    /// nodes' while `seeds` is 1).
     pub bootstrap: Multiaddr,
+    /// How many of the first nodes the others bootstrap from, spread evenly
+    /// (1: everyone from node 0). A large net spreads its joins so that no
+    /// node takes a connection from every other.
+    pub seeds: usize,
     /// The partition in force: groups of node indices (the nodes in none
     /// form one more group), or `None` when the net is whole.
     pub partition: Option<Vec<Vec<usize>>>,
@@ -167,6 +172,7 @@ impl LocalNet {
             base: fast_config(),
             slots: Vec::new(),
             bootstrap: Multiaddr::empty(),
+            seeds: 1,
             partition: None,
         }
     }
@@ -189,6 +195,16 @@ impl LocalNet {
     /// Makes and starts one more node (node 0 bootstraps everyone); returns
     /// its index.
     pub async fn add_node(&mut self) -> Result<usize, LocalNetError> {
+        let i = self.add_slot()?;
+        self.restart(i).await?;
+        Ok(i)
+    }
+
+    /// Makes one more node (identity, data directory and address) without
+    /// starting it, so that a caller can prepare for its address (the
+    /// simulator places it in its network model) before
+    /// [`LocalNet::restart`] starts it; returns its index.
+    pub fn add_slot(&mut self) -> Result<usize, LocalNetError> {
         let i = self.slots.len();
         let dir = tempfile::tempdir().map_err(LocalNetError::TempDir)?;
         let identity = Identity::init(dir.path(), &self.params)?;
@@ -206,7 +222,6 @@ impl LocalNet {
             clock: Arc::new(Clock::system()),
             node: None,
         });
-        self.restart(i).await?;
         Ok(i)
     }
 
@@ -218,7 +233,9 @@ impl LocalNet {
         c.bootstrap = if i == 0 {
             Vec::new()
         } else {
-            vec![self.bootstrap.to_string()]
+            let seed = (i - 1) % self.seeds.clamp(1, i);
+            let slot = self.slots.get(seed).ok_or(LocalNetError::NoNode(seed))?;
+            vec![slot.addr.clone().with(Protocol::P2p(slot.peer)).to_string()]
         };
         Ok(c)
     }

@@ -4,16 +4,18 @@
 //! one place so the two sides cannot drift: the names of Sotto's libp2p
 //! protocols (each carries the network name, so a devnet and the public network
 //! never mix, DESIGN §4), the framing codec of its request-response
-//! protocols, and how a swarm's transports are built.
+//! protocols, how a swarm's transports are built, and the simulated links the
+//! swarm simulator puts on memory connections.
 //!
 //! Wire rules (what a frame's bytes mean) stay in `sotto-protocol`, which knows
 //! nothing of libp2p.
 
 pub mod codec;
+pub mod simlink;
 pub mod swarm;
 
 pub use codec::{FrameCodec, read_frame, write_frame};
-pub use swarm::{SetupError, build_swarm};
+pub use swarm::{SetupError, build_swarm, build_swarm_from};
 
 use libp2p::StreamProtocol;
 

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use libp2p::core::transport::MemoryTransport;
 use libp2p::core::upgrade::Version;
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{Swarm, SwarmBuilder, Transport, noise, tcp, yamux};
+
+use crate::simlink::LinkedMemory;
 
 /// Why a swarm could not be built: which part, and what it said.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -30,10 +31,26 @@ fn setup_error(what: &'static str, e: impl std::fmt::Display) -> SetupError {
 /// A swarm for `keypair` running `behaviour`, over the memory transport when
 /// `memory` is set and over TCP, QUIC and DNS otherwise; a connection with no
 /// stream open is closed after `idle`. Must run inside a tokio runtime.
+///
+/// Over the memory transport, the swarm's simulated-link endpoint (see
+/// [`crate::simlink`]) is its first listen port.
 pub fn build_swarm<B: NetworkBehaviour>(
     keypair: Keypair,
     behaviour: B,
     memory: bool,
+    idle: Duration,
+) -> Result<Swarm<B>, SetupError> {
+    build_swarm_from(keypair, behaviour, memory, None, idle)
+}
+
+/// [`build_swarm`] for a swarm whose simulated-link endpoint over the memory
+/// transport is `origin` (a swarm that never listens, such as a client, has
+/// no other); `None` means its first listen port.
+pub fn build_swarm_from<B: NetworkBehaviour>(
+    keypair: Keypair,
+    behaviour: B,
+    memory: bool,
+    origin: Option<u64>,
     idle: Duration,
 ) -> Result<Swarm<B>, SetupError> {
     let swarm_config = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(idle);
@@ -42,7 +59,7 @@ pub fn build_swarm<B: NetworkBehaviour>(
         builder
             .with_other_transport(|key| {
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                    MemoryTransport::default()
+                    LinkedMemory::new(origin)
                         .upgrade(Version::V1)
                         .authenticate(noise::Config::new(key)?)
                         .multiplex(yamux::Config::default())

@@ -54,5 +54,5 @@ pub use id::{AccountId, AccountIdError, NodeId};
 pub use keys::{AccountKey, NodeKey, OnionSecret};
 pub use namespace::Namespace;
 pub use params::NetworkParams;
-pub use position::{Position, swarm_for};
+pub use position::{Position, SwarmIndex, swarm_for};
 pub use time::UnixMillis;

@@ -1,7 +1,11 @@
 //! Positions in the 256-bit DHT keyspace, XOR distance, and the one swarm function
 //! that nodes and clients share.
 
+mod index;
+
 use serde::{Deserialize, Serialize};
+
+pub use index::SwarmIndex;
 
 use crate::constants::HASH_LEN;
 use crate::id::{AccountId, NodeId};
@@ -61,9 +65,10 @@ pub fn swarm_for(account: &AccountId, nodes: &[NodeId], r: usize) -> Vec<NodeId>
     swarm_among(account, &placed, r)
 }
 
-/// [`swarm_for`] over nodes whose positions the caller has already computed
-/// (a node's directory keeps them, so a request does not hash every node of the
-/// network again). `placed` must pair each node with `Position::of_node` of it.
+/// [`swarm_for`] over nodes whose positions the caller has already computed.
+/// `placed` must pair each node with `Position::of_node` of it. This sorts
+/// the whole list per call; code that asks often keeps a [`SwarmIndex`]
+/// instead (same answers, O(log N + r) per call).
 pub fn swarm_among(account: &AccountId, placed: &[(Position, NodeId)], r: usize) -> Vec<NodeId> {
     let target = Position::of_account(account);
     let mut ranked: Vec<(Distance, NodeId)> = placed

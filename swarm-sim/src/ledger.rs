@@ -26,9 +26,20 @@ pub struct Ledger {
     entries: HashMap<u64, Entry>,
     duplicates: u64,
     strays: u64,
-    /// (ms since the start of sending, latency ms) of each first delivery.
-    deliveries: Vec<(u64, u64)>,
+    /// Each first delivery.
+    deliveries: Vec<Delivery>,
     flood: FloodCounts,
+}
+
+/// The first delivery of one message to its recipient's app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// When, ms since the start of sending.
+    pub at_ms: u64,
+    /// How long after its send started, ms.
+    pub latency_ms: u64,
+    /// The recipient client.
+    pub to: usize,
 }
 
 /// What became of a flood's stores (counted apart from the schedule).
@@ -158,7 +169,11 @@ impl Ledger {
                 } else {
                     let latency = now.duration_since(e.sent_at).as_millis() as u64;
                     e.delivered_ms = Some(latency);
-                    self.deliveries.push((at_ms, latency));
+                    self.deliveries.push(Delivery {
+                        at_ms,
+                        latency_ms: latency,
+                        to: by,
+                    });
                 }
             }
             _ => self.strays += 1,
@@ -235,8 +250,8 @@ impl Ledger {
         c
     }
 
-    /// Every first delivery: (ms since the start of sending, latency ms).
-    pub fn deliveries(&self) -> &[(u64, u64)] {
+    /// Every first delivery.
+    pub fn deliveries(&self) -> &[Delivery] {
         &self.deliveries
     }
 

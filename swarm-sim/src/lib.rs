@@ -8,6 +8,7 @@ pub mod devnet;
 pub mod faults;
 pub mod flood;
 pub mod ledger;
+pub mod links;
 pub mod net;
 pub mod replication;
 pub mod report;

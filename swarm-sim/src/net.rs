@@ -1,16 +1,28 @@
 //! The simulated network: sotto-node's [`LocalNet`] (real nodes in this
 //! process over libp2p's memory transport, each on a temporary data
-//! directory that survives its restarts) with the scenario's node settings.
+//! directory that survives its restarts) with the scenario's node settings
+//! and, unless the scenario switches it off, the network model of
+//! [`crate::links`] on every connection.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use libp2p::multiaddr::Protocol;
+use sotto_p2p::simlink::Attached;
 
 use sotto_client::ClientConfig;
 use sotto_node::localnet::{LocalNet, LocalNetError};
 use sotto_protocol::NetworkParams;
 
 use crate::SimError;
+use crate::links::{LatencySettings, ModelSummary, RegionModel};
 use crate::scenario::NodeOverrides;
+
+/// Clients' endpoints in the network model: numbers no memory listener uses
+/// (node ports are far below), unique in this process.
+static NEXT_CLIENT_ENDPOINT: AtomicU64 = AtomicU64::new(1 << 62);
 
 /// The simulated network.
 #[derive(Debug)]
@@ -20,6 +32,10 @@ pub struct SimNet {
     /// Node settings the scenario changes; they apply to nodes started (or
     /// restarted) after they are set.
     pub overrides: NodeOverrides,
+    /// The network model, when links are delayed.
+    links: Option<Arc<RegionModel>>,
+    /// Endpoints placed in the model, detached when the net is dropped.
+    placed: Vec<Attached>,
 }
 
 impl Deref for SimNet {
@@ -40,12 +56,30 @@ fn setup(e: LocalNetError) -> SimError {
 }
 
 impl SimNet {
-    /// An empty net.
+    /// An empty net without a network model (links deliver at once).
     pub fn new(params: NetworkParams) -> SimNet {
         SimNet {
             net: LocalNet::new(params),
             overrides: NodeOverrides::default(),
+            links: None,
+            placed: Vec::new(),
         }
+    }
+
+    /// An empty net whose links follow `latency` (none when it is off),
+    /// seeded by `seed`.
+    pub fn with_links(params: NetworkParams, seed: u64, latency: &LatencySettings) -> SimNet {
+        let mut net = SimNet::new(params);
+        if latency.enabled() {
+            net.links = Some(RegionModel::new(seed, latency.clone()));
+        }
+        net
+    }
+
+    /// Which network model runs and how it placed nodes and clients; `None`
+    /// when links are not delayed.
+    pub fn model_summary(&self) -> Option<ModelSummary> {
+        self.links.as_ref().map(|m| m.summary())
     }
 
     /// Puts the scenario's node settings into the settings nodes start with.
@@ -60,12 +94,28 @@ impl SimNet {
         if let Some(v) = o.max_account_bytes {
             c.store.max_account_bytes = v;
         }
+        if let Some(v) = o.directory_pull_interval_ms {
+            c.directory.pull_interval_ms = v;
+        }
     }
 
     /// Makes and starts one more node (node 0 bootstraps everyone).
     pub async fn add_node(&mut self) -> Result<usize, SimError> {
         self.apply_overrides();
-        self.net.add_node().await.map_err(setup)
+        let i = self.net.add_slot().map_err(setup)?;
+        if let Some(model) = &self.links {
+            let port = self.net.slots.get(i).and_then(|s| {
+                s.addr.iter().find_map(|p| match p {
+                    Protocol::Memory(port) => Some(port),
+                    _ => None,
+                })
+            });
+            if let Some(port) = port {
+                self.placed.push(model.place(port, i, false));
+            }
+        }
+        self.net.restart(i).await.map_err(setup)?;
+        Ok(i)
     }
 
     /// Starts node `i` on its data dir and address; a running node is left
@@ -114,10 +164,16 @@ impl SimNet {
         self.net.wait_directories(n, limit).await.map_err(setup)
     }
 
-    /// A client configuration for this net (memory transport).
-    pub fn client_config(&self) -> ClientConfig {
+    /// A client configuration for this net (memory transport), for the
+    /// client with this index (it has its place in the network model).
+    pub fn client_config(&mut self, index: usize) -> ClientConfig {
         let mut c = ClientConfig::new(self.params.clone(), vec![self.bootstrap.clone()]);
         c.memory = true;
+        if let Some(model) = &self.links {
+            let endpoint = NEXT_CLIENT_ENDPOINT.fetch_add(1, Ordering::Relaxed);
+            self.placed.push(model.place(endpoint, index, true));
+            c.memory_origin = Some(endpoint);
+        }
         // Faults change the network within seconds; a client must see it.
         c.directory_refresh = Duration::from_secs(2);
         c.onion_timeout = Duration::from_secs(35);

@@ -7,7 +7,8 @@ use serde::Serialize;
 use crate::SimError;
 use crate::attack::AttackCounts;
 use crate::faults::Applied;
-use crate::ledger::{ClientFigures, Counts, FloodCounts};
+use crate::ledger::{ClientFigures, Counts, Delivery, FloodCounts};
+use crate::links::ModelSummary;
 use crate::replication::Replication;
 use crate::scenario::{Measured, Scenario, Verdict};
 use crate::svg::{self, Band, Marker};
@@ -23,8 +24,10 @@ pub struct Outcome {
     pub flood: Option<FloodCounts>,
     /// The attack's counts, if the scenario has one.
     pub attack: Option<AttackCounts>,
-    /// (ms since the start of sending, latency ms) of each first delivery.
-    pub deliveries: Vec<(u64, u64)>,
+    /// Each first delivery.
+    pub deliveries: Vec<Delivery>,
+    /// The network model that ran, if links were delayed.
+    pub network_model: Option<ModelSummary>,
     /// Replication at the end.
     pub replication: Replication,
     /// The faults as applied.
@@ -97,8 +100,13 @@ pub struct Report {
     pub duplicates: u64,
     /// Envelopes that named no message of this run.
     pub strays: u64,
-    /// Delivery latency.
+    /// Delivery latency of every delivered message.
     pub latency_ms: Latency,
+    /// Delivery latency of the messages whose recipient was online from the
+    /// send to the delivery (what a person with the app open waits).
+    pub latency_online_ms: Latency,
+    /// The network model on the links (`None`: links delivered at once).
+    pub network_model: Option<ModelSummary>,
     /// Replication at the end.
     pub replication: Replication,
     /// `VmHWM` of this process, MB (all nodes and clients share it).
@@ -128,10 +136,9 @@ pub struct Report {
     /// When clients were away (for the charts).
     #[serde(skip)]
     pub away: Vec<Band>,
-    /// (ms since the start of sending, latency ms) of each delivery; for
-    /// the charts, not written to report.json.
+    /// Each delivery; for the charts, not written to report.json.
     #[serde(skip)]
-    pub deliveries: Vec<(u64, u64)>,
+    pub deliveries: Vec<Delivery>,
 }
 
 /// The value at fraction `q` of sorted `v` (nearest rank).
@@ -143,6 +150,27 @@ fn percentile(v: &[u64], q: f64) -> u64 {
     v.get(rank - 1).copied().unwrap_or(0)
 }
 
+impl Latency {
+    /// The percentiles of `v`.
+    fn of(mut v: Vec<u64>) -> Latency {
+        v.sort_unstable();
+        Latency {
+            p50: percentile(&v, 0.50),
+            p95: percentile(&v, 0.95),
+            p99: percentile(&v, 0.99),
+            max: v.last().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// Whether `d`'s recipient was online from the send to the delivery.
+fn online_throughout(s: &Scenario, d: &Delivery) -> bool {
+    let sent = d.at_ms.saturating_sub(d.latency_ms);
+    !s.offline
+        .iter()
+        .any(|o| o.client == d.to && o.from_s * 1000 <= d.at_ms && sent < o.to_s * 1000)
+}
+
 /// The peak resident set of this process, from /proc (Linux only).
 pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -151,7 +179,7 @@ pub fn peak_rss_mb() -> Option<f64> {
     Some((kb / 1024.0 * 10.0).round() / 10.0)
 }
 
-fn phases(s: &Scenario, faults: &[Applied], deliveries: &[(u64, u64)]) -> Vec<Phase> {
+fn phases(s: &Scenario, faults: &[Applied], deliveries: &[Delivery]) -> Vec<Phase> {
     let mut cuts: Vec<(u64, String)> = faults
         .iter()
         .map(|f| (f.at_ms, format!("after {} {:?}", f.kind, f.nodes)))
@@ -179,8 +207,8 @@ fn phases(s: &Scenario, faults: &[Applied], deliveries: &[(u64, u64)]) -> Vec<Ph
             delivered: 0,
         });
     }
-    for (at, _) in deliveries {
-        if let Some(p) = out.iter_mut().rev().find(|p| p.from_ms <= *at) {
+    for d in deliveries {
+        if let Some(p) = out.iter_mut().rev().find(|p| p.from_ms <= d.at_ms) {
             p.delivered += 1;
         }
     }
@@ -190,14 +218,14 @@ fn phases(s: &Scenario, faults: &[Applied], deliveries: &[(u64, u64)]) -> Vec<Ph
 impl Report {
     /// Summarises a run.
     pub fn new(s: &Scenario, o: Outcome) -> Report {
-        let mut lat: Vec<u64> = o.deliveries.iter().map(|d| d.1).collect();
-        lat.sort_unstable();
-        let latency_ms = Latency {
-            p50: percentile(&lat, 0.50),
-            p95: percentile(&lat, 0.95),
-            p99: percentile(&lat, 0.99),
-            max: lat.last().copied().unwrap_or(0),
-        };
+        let latency_ms = Latency::of(o.deliveries.iter().map(|d| d.latency_ms).collect());
+        let latency_online_ms = Latency::of(
+            o.deliveries
+                .iter()
+                .filter(|d| online_throughout(s, d))
+                .map(|d| d.latency_ms)
+                .collect(),
+        );
         let checks = s.check.evaluate(&Measured {
             lost: o.counts.lost,
             duplicates: o.counts.duplicates,
@@ -228,6 +256,8 @@ impl Report {
             duplicates: o.counts.duplicates,
             strays: o.counts.strays,
             latency_ms,
+            latency_online_ms,
+            network_model: o.network_model,
             replication: o.replication,
             peak_rss_mb: peak_rss_mb(),
             phases: phases(s, &o.faults, &o.deliveries),
@@ -267,9 +297,28 @@ impl Report {
         row("lost (acked, undelivered)", self.lost.to_string());
         row("duplicates", self.duplicates.to_string());
         row("strays", self.strays.to_string());
+        row(
+            "network model",
+            self.network_model
+                .as_ref()
+                .map_or("none (no delay)".into(), |m| {
+                    format!(
+                        "{}: {} regions, loss {}, client access {} ms",
+                        m.model,
+                        m.nodes_per_region.len().max(m.clients_per_region.len()),
+                        m.loss,
+                        m.client_access_ms
+                    )
+                }),
+        );
         let l = self.latency_ms;
         row(
             "latency ms p50/p95/p99/max",
+            format!("{}/{}/{}/{}", l.p50, l.p95, l.p99, l.max),
+        );
+        let l = self.latency_online_ms;
+        row(
+            "  recipient online",
             format!("{}/{}/{}/{}", l.p50, l.p95, l.p99, l.max),
         );
         row(
@@ -368,8 +417,8 @@ impl Report {
         std::fs::create_dir_all(dir).map_err(io)?;
         let json = serde_json::to_string_pretty(self)
             .map_err(|e| SimError::Output(format!("report.json: {e}")))?;
-        let lat: Vec<u64> = self.deliveries.iter().map(|d| d.1).collect();
-        let times: Vec<u64> = self.deliveries.iter().map(|d| d.0).collect();
+        let lat: Vec<u64> = self.deliveries.iter().map(|d| d.latency_ms).collect();
+        let times: Vec<u64> = self.deliveries.iter().map(|d| d.at_ms).collect();
         let faults: Vec<Marker> = self
             .faults
             .iter()
@@ -399,6 +448,28 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn online_latency_leaves_out_recipients_away_during_the_wait() {
+        let text = "name = \"t\"\nseed = 1\nnodes = 10\nclients = 2\nduration_s = 30\n\
+                    [messages]\ncount = 4\n[[offline]]\nclient = 1\nfrom_s = 5\nto_s = 10\n";
+        let s = Scenario::parse(text).unwrap();
+        let d = |at_ms, latency_ms, to| Delivery {
+            at_ms,
+            latency_ms,
+            to,
+        };
+        // Sent before the window, delivered after it: away in between.
+        assert!(!online_throughout(&s, &d(11_000, 7_000, 1)));
+        // Sent and delivered within it, and around it for another client.
+        assert!(!online_throughout(&s, &d(6_000, 500, 1)));
+        assert!(online_throughout(&s, &d(11_000, 7_000, 0)));
+        // Before the window or after it.
+        assert!(online_throughout(&s, &d(4_000, 1_000, 1)));
+        assert!(online_throughout(&s, &d(12_000, 1_000, 1)));
+        assert!(!online_throughout(&s, &d(5_000, 0, 1)));
+        assert!(online_throughout(&s, &d(10_000, 0, 1)));
+    }
 
     #[test]
     fn percentiles_use_nearest_rank() {

@@ -34,19 +34,25 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
     let wall = Instant::now();
     let params = s.params().map_err(|e| SimError::Setup(e.to_string()))?;
-    let mut net = SimNet::new(params.clone());
+    let mut net = SimNet::with_links(params.clone(), s.seed, &s.latency);
     net.overrides = s.node.clone();
+    // Past a hundred nodes, joins are spread over the first few nodes, so
+    // that no node holds a connection from every other.
+    net.seeds = (s.nodes / 100).clamp(1, 16);
     for _ in 0..s.nodes {
         net.add_node().await?;
     }
-    net.wait_directories(s.nodes, DIRECTORY_WAIT).await?;
+    if let Err(e) = net.wait_directories(s.nodes, DIRECTORY_WAIT).await {
+        errln!("swarm-sim: {}", directory_diagnosis(&net));
+        return Err(e);
+    }
 
     let mut users = Vec::with_capacity(s.clients);
     for (index, key) in user::account_keys(s.seed, s.clients)
         .into_iter()
         .enumerate()
     {
-        let mut config = net.client_config();
+        let mut config = net.client_config(index);
         if let Some(c) = s.clock_skew.iter().find(|c| c.client == index) {
             config.clock_offset_ms = c.offset_ms;
         }
@@ -159,6 +165,7 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
             replication,
             faults: applied,
             nodes_at_end,
+            network_model: net.model_summary(),
             wall_s: wall.elapsed().as_secs_f64(),
         },
     ))
@@ -265,4 +272,35 @@ async fn drive(
     }
     bar.finish_and_clear();
     Ok(applied)
+}
+
+/// What the nodes' counters say about how records spread, for a run whose
+/// directories did not fill: records taken by outcome, inbound events
+/// dropped on a full queue, and connected peers per node.
+fn directory_diagnosis(net: &SimNet) -> String {
+    let (mut nodes, mut peers) = (0i64, 0i64);
+    let count = |name: &'static str| -> u64 {
+        net.running()
+            .map(|(_, n)| n.context().metrics.records.get(name, ""))
+            .sum()
+    };
+    let (new, updated, unchanged, invalid) = (
+        count("new"),
+        count("updated"),
+        count("unchanged"),
+        count("invalid"),
+    );
+    let mut dropped = 0;
+    for (_, n) in net.running() {
+        let m = &n.context().metrics;
+        nodes += 1;
+        peers += m.connected_peers.get();
+        dropped += m.rejected.sum_first("net");
+    }
+    format!(
+        "directory diagnosis over {nodes} nodes: records new {new} updated {updated} \
+         unchanged {unchanged} invalid {invalid}; inbound events dropped {dropped}; \
+         connected peers per node {:.1}",
+        peers as f64 / nodes.max(1) as f64
+    )
 }

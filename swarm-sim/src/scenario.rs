@@ -7,12 +7,14 @@ mod schedule;
 
 use serde::Deserialize;
 
+pub use crate::links::LatencySettings;
+
 pub use criteria::{Criteria, Measured, Verdict};
 pub use schedule::{Planned, online, schedule, scheduled};
 
 /// Most nodes or clients one in-process run may start (memory and file
 /// handles are bounded by this).
-pub const MAX_NODES: usize = 200;
+pub const MAX_NODES: usize = 1_000;
 /// Most clients one run may start.
 pub const MAX_CLIENTS: usize = 64;
 /// Most messages one run may schedule.
@@ -61,6 +63,9 @@ pub struct Scenario {
     /// What the run must show to pass (`[check]`).
     #[serde(default)]
     pub check: Criteria,
+    /// The network model on every link (`[latency]`; on by default).
+    #[serde(default)]
+    pub latency: LatencySettings,
 }
 
 /// Node configuration that a scenario may change (limits the flood meets).
@@ -73,6 +78,10 @@ pub struct NodeOverrides {
     pub store_burst: Option<u32>,
     /// Bytes one account may hold on one node.
     pub max_account_bytes: Option<u64>,
+    /// How often a node pulls the whole directory from a peer, ms (the
+    /// simulator's default is 1 s, so that small nets fill at once; a large
+    /// net pulls less often and relies on gossip, as the real network does).
+    pub directory_pull_interval_ms: Option<u64>,
 }
 
 /// A client whose device clock is off by `offset_ms` for the whole run.

@@ -87,6 +87,12 @@ pub(super) fn build(
     cfg: &NetConfig,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let behaviour = behaviour(network, cfg)?;
-    sotto_p2p::build_swarm(keypair, behaviour, cfg.memory, IDLE_CONNECTION_TIMEOUT)
-        .map_err(|e| NetError::Setup(e.to_string()))
+    sotto_p2p::build_swarm_from(
+        keypair,
+        behaviour,
+        cfg.memory,
+        cfg.memory_origin,
+        IDLE_CONNECTION_TIMEOUT,
+    )
+    .map_err(|e| NetError::Setup(e.to_string()))
 }

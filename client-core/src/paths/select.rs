@@ -7,8 +7,8 @@
 
 use std::collections::HashSet;
 
-use rand::Rng;
 use rand::seq::SliceRandom;
+use rand::{Rng, RngExt};
 use sotto_protocol::NodeId;
 
 use crate::directory::{Directory, Subnet};
@@ -19,6 +19,10 @@ pub const RELAYS: usize = 3;
 /// Shuffles tried before giving up: a greedy pick in random order can miss a
 /// subnet-compatible set that another order finds.
 const ATTEMPTS: usize = 8;
+/// Random draws from the pool tried before shuffling it: in a large
+/// directory a few draws find the relays, where a shuffle costs the whole
+/// directory per path.
+const DRAWS: usize = 64;
 
 /// A node that may be picked, with the networks it is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +63,9 @@ pub fn choose<R: Rng + ?Sized>(
     if first.is_some_and(|f| exclude.contains(&f.node)) {
         return None;
     }
+    if let Some(found) = draw(rng, pool, first, count, exclude, allow_same_subnet) {
+        return Some(found);
+    }
     let mut order: Vec<&Candidate> = pool.iter().filter(|c| !exclude.contains(&c.node)).collect();
     for _ in 0..ATTEMPTS {
         order.shuffle(rng);
@@ -76,6 +83,37 @@ pub fn choose<R: Rng + ?Sized>(
         }
     }
     None
+}
+
+/// [`choose`] by drawing candidates at random (with replacement, skipping
+/// the excluded and the incompatible): each relay is uniform among those that
+/// fit, as with the greedy pick over a shuffled pool, at a cost that does not
+/// grow with the pool. `None` when [`DRAWS`] draws did not complete the set.
+fn draw<R: Rng + ?Sized>(
+    rng: &mut R,
+    pool: &[Candidate],
+    first: Option<&Candidate>,
+    count: usize,
+    exclude: &HashSet<NodeId>,
+    allow_same_subnet: bool,
+) -> Option<Vec<NodeId>> {
+    if pool.is_empty() {
+        return None;
+    }
+    let mut chosen: Vec<&Candidate> = first.into_iter().collect();
+    for _ in 0..DRAWS {
+        if chosen.len() >= count {
+            break;
+        }
+        let Some(c) = pool.get(rng.random_range(0..pool.len())) else {
+            continue;
+        };
+        if !exclude.contains(&c.node) && chosen.iter().all(|p| compatible(p, c, allow_same_subnet))
+        {
+            chosen.push(c);
+        }
+    }
+    (chosen.len() == count).then(|| chosen.iter().map(|c| c.node).collect())
 }
 
 #[cfg(test)]

@@ -17,6 +17,10 @@ pub struct ClientConfig {
     pub state_dir: Option<PathBuf>,
     /// Use the in-process memory transport (tests and the simulator).
     pub memory: bool,
+    /// Over the memory transport, the endpoint number the simulator's
+    /// network model knows this client by (`sotto_p2p::simlink`); `None`
+    /// outside a simulation.
+    pub memory_origin: Option<u64>,
     /// How far the device clock is off (tests and the simulator model a wrong
     /// clock with it; 0 in real use).
     pub clock_offset_ms: i64,
@@ -48,6 +52,7 @@ impl ClientConfig {
             bootstrap,
             state_dir: None,
             memory: false,
+            memory_origin: None,
             clock_offset_ms: 0,
             directory_refresh: Duration::from_secs(10 * 60),
             path_directory_interval: Duration::from_secs(10 * 60),

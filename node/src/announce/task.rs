@@ -18,9 +18,13 @@ use crate::identity::Identity;
 /// How often the task wakes up: the start-up retries and every interval
 /// below are multiples of it.
 const TICK: Duration = Duration::from_secs(1);
-/// For this long after start the record is published again every
-/// [`STARTUP_REPUBLISH`]: gossip meshes form only once peers have exchanged
-/// subscriptions, so the first publications often reach nobody.
+/// For this long after start the record is published again, first
+/// [`STARTUP_REPUBLISH`] after the first publication and then at doubling
+/// gaps (5, 10, 20, 40 s): gossip meshes form only once peers have exchanged
+/// subscriptions, so the first publications often reach nobody. The gaps
+/// double because every publication is a fresh record that every node of
+/// the network verifies: at a fixed 5 s, a thousand nodes starting together
+/// would make each node check twelve thousand records in their first minute.
 const STARTUP_WINDOW: Duration = Duration::from_secs(60);
 /// See [`STARTUP_WINDOW`].
 const STARTUP_REPUBLISH: Duration = Duration::from_secs(5);
@@ -85,6 +89,7 @@ async fn run(ctx: Arc<Context>, identity: Arc<Identity>, mut shutdown: watch::Re
     let started = Instant::now();
     let mut own: Option<NodeRecord> = None;
     let mut last_publish: Option<Instant> = None;
+    let mut startup_gap = STARTUP_REPUBLISH;
     let mut next_check = started + check_every;
     let mut next_pull = started;
     let mut warned = false;
@@ -94,7 +99,10 @@ async fn run(ctx: Arc<Context>, identity: Arc<Identity>, mut shutdown: watch::Re
         }
         let now = Instant::now();
         let early_republish = now.duration_since(started) < STARTUP_WINDOW
-            && last_publish.is_some_and(|t| now.duration_since(t) >= STARTUP_REPUBLISH);
+            && last_publish.is_some_and(|t| now.duration_since(t) >= startup_gap);
+        if early_republish {
+            startup_gap = startup_gap.saturating_mul(2);
+        }
         let mut want_announce = own.is_none() || early_republish;
 
         if now >= next_check {

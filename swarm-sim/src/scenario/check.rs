@@ -98,6 +98,9 @@ impl Scenario {
                 )));
             }
         }
+        if let Some(problem) = self.latency.problem() {
+            return Err(invalid(problem));
+        }
         self.check_flood()?;
         if let Some(a) = &self.attack {
             if a.client >= self.clients {
@@ -116,6 +119,15 @@ impl Scenario {
         if self.node.store_burst == Some(0) || self.node.store_rate_per_minute == Some(0) {
             return Err(invalid(
                 "node: store_burst and store_rate_per_minute must be positive",
+            ));
+        }
+        if self
+            .node
+            .directory_pull_interval_ms
+            .is_some_and(|v| !(100..=3_600_000).contains(&v))
+        {
+            return Err(invalid(
+                "node: directory_pull_interval_ms must be 100 to 3600000",
             ));
         }
         if self.node.max_account_bytes.is_some_and(|b| b < 64 * 1024) {

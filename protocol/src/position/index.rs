@@ -1,0 +1,216 @@
+//! An index over node positions that answers the swarm function in
+//! O(log N + r) instead of sorting the whole directory per call.
+//!
+//! The nodes closest to a point by XOR distance are not neighbours in sorted
+//! order, but every set of positions sharing a prefix is a contiguous run of
+//! the sorted list, and XOR distance is decided by the first differing bit.
+//! So the closest nodes are found by walking the implicit binary trie over
+//! the sorted list: at each bit, the half matching the target's bit is
+//! closer than all of the other half; take from it first, then from the
+//! other half only as many as are still missing. Each step is one binary
+//! search, and the walk descends about log2(N / r) bits before a run is small
+//! enough to take whole.
+
+use crate::id::{AccountId, NodeId};
+
+use super::{Distance, Position};
+
+/// Nodes with their positions, sorted by position; what [`SwarmIndex::swarm`]
+/// searches. Holds each node once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwarmIndex {
+    sorted: Vec<(Position, NodeId)>,
+}
+
+/// Bit `i` (0 is the most significant) of `p`.
+fn bit(p: &Position, i: usize) -> bool {
+    p.0.get(i / 8).is_some_and(|b| b & (0x80 >> (i % 8)) != 0)
+}
+
+/// Bits in a position.
+const BITS: usize = crate::constants::HASH_LEN * 8;
+
+impl SwarmIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An index of `nodes` (duplicates are kept once); hashes each node's
+    /// position once.
+    pub fn of_nodes<'a>(nodes: impl IntoIterator<Item = &'a NodeId>) -> Self {
+        let mut sorted: Vec<(Position, NodeId)> = nodes
+            .into_iter()
+            .map(|n| (Position::of_node(n), *n))
+            .collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        Self { sorted }
+    }
+
+    /// Adds `node`; false if it was there already. O(N) moves, one hash.
+    pub fn insert(&mut self, node: NodeId) -> bool {
+        let entry = (Position::of_node(&node), node);
+        match self.sorted.binary_search(&entry) {
+            Ok(_) => false,
+            Err(at) => {
+                self.sorted.insert(at, entry);
+                true
+            }
+        }
+    }
+
+    /// Removes `node`; false if it was not there.
+    pub fn remove(&mut self, node: &NodeId) -> bool {
+        let entry = (Position::of_node(node), *node);
+        match self.sorted.binary_search(&entry) {
+            Ok(at) => {
+                self.sorted.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// How many nodes it holds.
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// Whether it holds no node.
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
+    /// The swarm of `account`: the same answer as
+    /// [`swarm_for`](super::swarm_for) over the indexed nodes.
+    pub fn swarm(&self, account: &AccountId, r: usize) -> Vec<NodeId> {
+        self.closest(&Position::of_account(account), r)
+    }
+
+    /// The `r` nodes closest to `target` by XOR distance, closest first
+    /// (ties, which need equal positions, by node id).
+    pub fn closest(&self, target: &Position, r: usize) -> Vec<NodeId> {
+        let mut found = Vec::with_capacity(r.min(self.sorted.len()));
+        collect(&self.sorted, target, 0, r, &mut found);
+        let mut ranked: Vec<(Distance, NodeId)> = found
+            .into_iter()
+            .map(|(p, n)| (p.distance(target), *n))
+            .collect();
+        ranked.sort_unstable();
+        ranked.truncate(r);
+        ranked.into_iter().map(|(_, n)| n).collect()
+    }
+}
+
+/// Adds to `out` the `need` entries of `run` closest to `target`, where every
+/// entry of `run` shares its first `depth` bits with the others (and `run` is
+/// sorted). When the closest are decided only by node id (equal positions),
+/// all the tied entries are added and the caller's sort picks.
+fn collect<'a>(
+    run: &'a [(Position, NodeId)],
+    target: &Position,
+    depth: usize,
+    need: usize,
+    out: &mut Vec<&'a (Position, NodeId)>,
+) {
+    if need == 0 || run.is_empty() {
+        return;
+    }
+    if run.len() <= need || depth >= BITS {
+        out.extend(run.iter());
+        return;
+    }
+    let split = run.partition_point(|(p, _)| !bit(p, depth));
+    let (zeros, ones) = run.split_at(split);
+    let (near, far) = if bit(target, depth) {
+        (ones, zeros)
+    } else {
+        (zeros, ones)
+    };
+    let before = out.len();
+    collect(near, target, depth + 1, need, out);
+    let got = out.len() - before;
+    if got < need {
+        collect(far, target, depth + 1, need - got, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::position::{swarm_among, swarm_for};
+    use proptest::prelude::*;
+
+    fn account(seed: [u8; 32]) -> Option<AccountId> {
+        let k = ed25519_dalek::SigningKey::from_bytes(&seed);
+        AccountId::from_bytes(k.verifying_key().to_bytes()).ok()
+    }
+
+    proptest! {
+        #[test]
+        fn the_index_gives_the_swarm_function_s_answer(
+            raw in proptest::collection::vec(any::<[u8; 32]>(), 0..300),
+            seed in any::<[u8; 32]>(),
+            r in 0usize..12,
+        ) {
+            let nodes: Vec<NodeId> = raw.iter().map(|b| NodeId(*b)).collect();
+            let Some(acct) = account(seed) else { return Ok(()) };
+            let index = SwarmIndex::of_nodes(&nodes);
+            prop_assert_eq!(index.swarm(&acct, r), swarm_for(&acct, &nodes, r));
+        }
+
+        #[test]
+        fn inserts_and_removes_keep_it_equal_to_a_rebuild(
+            raw in proptest::collection::vec(any::<[u8; 32]>(), 1..100),
+            drop_every in 2usize..5,
+            seed in any::<[u8; 32]>(),
+        ) {
+            let nodes: Vec<NodeId> = raw.iter().map(|b| NodeId(*b)).collect();
+            let mut index = SwarmIndex::new();
+            for n in &nodes {
+                index.insert(*n);
+            }
+            let kept: Vec<NodeId> = nodes.iter().copied().step_by(drop_every).collect();
+            for n in nodes.iter().filter(|n| !kept.contains(n)) {
+                index.remove(n);
+            }
+            prop_assert_eq!(&index, &SwarmIndex::of_nodes(&kept));
+            let Some(acct) = account(seed) else { return Ok(()) };
+            let placed: Vec<_> = kept.iter().map(|n| (Position::of_node(n), *n)).collect();
+            prop_assert_eq!(index.swarm(&acct, 5), swarm_among(&acct, &placed, 5));
+        }
+    }
+
+    #[test]
+    fn nodes_near_the_target_on_both_sides_of_a_split_are_found() {
+        // Positions are hashes, so build the index's list by hand to put
+        // nodes exactly where the walk must cross from one half to the other.
+        let pos = |first: u8, second: u8| {
+            let mut p = [0u8; 32];
+            p[0] = first;
+            p[1] = second;
+            Position(p)
+        };
+        let mut sorted: Vec<(Position, NodeId)> = [
+            (0x00, 1),
+            (0x7f, 2),
+            (0x80, 3),
+            (0x80, 4),
+            (0xc0, 5),
+            (0xff, 6),
+        ]
+        .iter()
+        .map(|&(a, b)| (pos(a, b), NodeId([b; 32])))
+        .collect();
+        sorted.sort_unstable();
+        let index = SwarmIndex { sorted };
+        let ids = |v: Vec<NodeId>| v.iter().map(|n| n.0[0]).collect::<Vec<_>>();
+        // Target 0x7f..: 2 (same first byte), then 1 (0x00: first bit
+        // equal), then the 0x80 half in XOR order: 6 (0xff), 5 (0xc0).
+        assert_eq!(ids(index.closest(&pos(0x7f, 0), 4)), vec![2, 1, 6, 5]);
+        assert_eq!(ids(index.closest(&pos(0x80, 4), 2)), vec![4, 3]);
+        assert_eq!(ids(index.closest(&pos(0xff, 0), 9)), vec![6, 5, 3, 4, 2, 1]);
+        assert!(index.closest(&pos(0, 0), 0).is_empty());
+    }
+}
