@@ -25,6 +25,7 @@
 //! generator, so every rule can be tested and fuzzed. No tokio, libp2p or sled;
 //! networking and storage live in `sotto-node` and `sotto-client`.
 
+pub mod attachment;
 pub mod codec;
 pub mod constants;
 pub mod crypto;
