@@ -89,6 +89,7 @@
 //! `examples/embed.rs` is a whole program doing this against a live network.
 
 pub mod account;
+pub mod attach;
 pub mod chat;
 pub mod clock;
 pub mod directory;
