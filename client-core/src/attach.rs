@@ -9,12 +9,12 @@
 //! have a chunk namespace. Until then the engine is exercised against an
 //! in-memory store in its tests.
 //!
-//! - [`upload`] seals a file chunk by chunk and stores each chunk once: a
+//! - [`upload()`] seals a file chunk by chunk and stores each chunk once: a
 //!   journal next to the upload records the file's secret and, for every
 //!   chunk, the intent to store it and that it was stored, so a sender that
 //!   crashes and restarts skips what is stored and asks the store about a chunk
 //!   it was in the middle of, instead of storing anything twice.
-//! - [`download`] fetches the manifest and the chunks, checks each one (hash,
+//! - [`download()`] fetches the manifest and the chunks, checks each one (hash,
 //!   then AEAD at its position) before writing it to a private temporary file in
 //!   the target folder, and only when the whole file verified syncs it and links
 //!   it under its sanitised name with mode 0600. Nothing is ever opened or run.

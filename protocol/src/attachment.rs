@@ -8,7 +8,7 @@
 //! position ([`ChunkHash::position`], [`swarm_for_chunk`]). A file of more than
 //! one chunk also gets a manifest chunk ([`manifest`]) listing the data chunks'
 //! hashes, so the message that carries the attachment ([`Attachment`]) names only
-//! the root hash. [`file`] seals a whole file and opens it again, checking every
+//! the root hash. [`mod@file`] seals a whole file and opens it again, checking every
 //! chunk before any plaintext is handed out.
 //!
 //! The content kind that wraps an [`Attachment`] or a [`Location`] in an envelope
