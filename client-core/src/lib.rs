@@ -87,8 +87,18 @@
 //! ```
 //!
 //! `examples/embed.rs` is a whole program doing this against a live network.
+//!
+//! ## Attachments
+//!
+//! [`attach`] moves a file's chunks (format: `sotto_protocol::attachment`)
+//! through a [`attach::ChunkStore`]: [`attach::upload()`] resumes from a journal
+//! and stores no chunk twice, [`attach::download()`] verifies every chunk and only
+//! then saves the file (0600, sanitised name) in a folder. The network store
+//! and the messenger's use of it are not built yet (nodes have no chunk
+//! namespace).
 
 pub mod account;
+pub mod attach;
 pub mod chat;
 pub mod clock;
 pub mod directory;

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod attachment;
 pub mod client;
 pub mod deep;
 pub mod messages_v2;

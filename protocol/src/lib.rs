@@ -21,6 +21,9 @@
 //!   nodes with their admission proofs;
 //! - **RPC** ([`rpc`]): the requests clients and nodes send, owner signatures, and
 //!   replication messages between nodes;
+//! - **attachments** ([`attachment`]): files sealed into 64 KiB chunks addressed
+//!   by hash (STREAM over XChaCha20-Poly1305), manifests, the descriptor a
+//!   message carries, locations and safe file names;
 //! - **limits and parameters** ([`constants`], [`params`]) and the one encoding
 //!   ([`codec`], postcard with a size check before decoding).
 //!
@@ -30,6 +33,7 @@
 //! generator, so every rule can be tested and fuzzed. No tokio, libp2p or sled;
 //! networking and storage live in `sotto-node` and `sotto-client`.
 
+pub mod attachment;
 pub mod codec;
 pub mod constants;
 pub mod crypto;
