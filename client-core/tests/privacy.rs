@@ -95,29 +95,29 @@ async fn no_relay_sees_both_ends_and_the_destination_never_sees_the_client() {
 
 /// The hops of every packet that left the client, in order, as far as the
 /// observers saw it: from the guard (the event whose `from` is the client) along
-/// each `Forward` to the node that delivered it. Each event is used once.
+/// each `Forward` to the node that delivered it. A hop is linked to the next by
+/// the packet's replay tag (the tag a relay forwards is the one the next relay
+/// receives), so packets that cross the same link at once are never mixed up.
 fn chains_from(client: PeerId, events: &[(PeerId, PacketEvent)]) -> Vec<Vec<PeerId>> {
-    let mut used = vec![false; events.len()];
     let mut chains = Vec::new();
-    for (i, (guard, ev)) in events.iter().enumerate() {
-        if ev.from != client || used[i] {
+    for (guard, ev) in events {
+        if ev.from != client {
             continue;
         }
-        used[i] = true;
         let mut chain = vec![*guard];
-        let (mut at, mut next) = (*guard, ev.next);
-        while let Next::Forward(to) = next {
-            let Some(j) = (0..events.len())
-                .find(|&j| !used[j] && events[j].0 == to && events[j].1.from == at)
+        let (mut at, mut current) = (*guard, *ev);
+        while let (Next::Forward(to), Some(onward)) = (current.next, current.onward) {
+            let Some((_, next)) = events
+                .iter()
+                .find(|(node, e)| *node == to && e.from == at && e.tag == onward)
             else {
                 break;
             };
-            used[j] = true;
             chain.push(to);
             at = to;
-            next = events[j].1.next;
+            current = *next;
         }
-        if next == Next::Deliver {
+        if current.next == Next::Deliver {
             chains.push(chain);
         }
     }

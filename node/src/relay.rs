@@ -26,7 +26,8 @@ mod tests;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use libp2p::PeerId;
-use sotto_protocol::onion::{CHANGED_ON_THE_WAY, Peeled, peel, replay_tag};
+use sotto_protocol::constants::KEY_LEN;
+use sotto_protocol::onion::{CHANGED_ON_THE_WAY, Peeled, ReplayTag, peel, replay_tag};
 use tokio::sync::Semaphore;
 
 pub use replay::{Recorded, ReplayFilter};
@@ -44,13 +45,20 @@ pub enum Next {
     Deliver,
 }
 
-/// One packet this relay peeled: who sent it and where it goes.
+/// One packet this relay peeled: who sent it and where it goes, with the
+/// replay tags that let an observer of several relays follow one packet hop
+/// by hop (the tag of the packet a relay forwards is the tag the next relay
+/// receives).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketEvent {
     /// The peer the packet came from (the previous hop, or the client).
     pub from: PeerId,
     /// What the relay does with it.
     pub next: Next,
+    /// The replay tag of the packet as it arrived.
+    pub tag: ReplayTag,
+    /// The replay tag of the packet forwarded, for [`Next::Forward`].
+    pub onward: Option<ReplayTag>,
 }
 
 /// A callback told of every packet the relay peeled (see [`Relay::set_observer`]).
@@ -176,14 +184,18 @@ impl Relay {
                 return Vec::new();
             }
         };
+        // Peeled, so the size class (all the tag needs) was right.
+        let tag = replay_tag(&packet).unwrap_or(ReplayTag([0; KEY_LEN]));
         drop(packet);
         match peeled {
             Peeled::Forward {
                 next,
                 packet,
                 reply,
-            } => self.forward(from, next, packet, reply).await,
-            Peeled::Deliver { request, reply } => self.deliver(from, &request, reply, slot).await,
+            } => self.forward(from, tag, next, packet, reply).await,
+            Peeled::Deliver { request, reply } => {
+                self.deliver(from, tag, &request, reply, slot).await
+            }
         }
     }
 
@@ -246,10 +258,15 @@ impl Relay {
         self.ctx.metrics.onion.inc(outcome, "_");
     }
 
-    fn observe(&self, from: PeerId, next: Next) {
+    fn observe(&self, from: PeerId, tag: ReplayTag, next: Next, onward: Option<ReplayTag>) {
         let observer = lock(&self.observer).clone();
         if let Some(f) = observer {
-            f(PacketEvent { from, next });
+            f(PacketEvent {
+                from,
+                next,
+                tag,
+                onward,
+            });
         }
     }
 }

@@ -5,7 +5,7 @@
 use libp2p::PeerId;
 use sotto_protocol::NodeId;
 use sotto_protocol::constants::{MAX_ONION_RESPONSE, ONION_RESPONSE_CLASSES};
-use sotto_protocol::onion::{ReplyKey, seal_response, wrap_response};
+use sotto_protocol::onion::{ReplayTag, ReplyKey, replay_tag, seal_response, wrap_response};
 use sotto_protocol::rpc::{ErrorKind, Request, Response, RpcError};
 
 use super::{Next, Relay};
@@ -17,6 +17,7 @@ impl Relay {
     pub(super) async fn forward(
         &self,
         from: PeerId,
+        tag: ReplayTag,
         next: NodeId,
         packet: Vec<u8>,
         reply: ReplyKey,
@@ -31,7 +32,7 @@ impl Relay {
                 "relay could not reach the next hop: it is not in the directory",
             );
         };
-        self.observe(from, Next::Forward(peer));
+        self.observe(from, tag, Next::Forward(peer), replay_tag(&packet).ok());
         let Ok(permit) = self.forwards.try_acquire() else {
             self.count("busy");
             return self.seal_error(
@@ -97,11 +98,12 @@ impl Relay {
     pub(super) async fn deliver(
         &self,
         from: PeerId,
+        tag: ReplayTag,
         request: &[u8],
         reply: ReplyKey,
         slot: Option<SlotRelease>,
     ) -> Vec<u8> {
-        self.observe(from, Next::Deliver);
+        self.observe(from, tag, Next::Deliver, None);
         let response = match Request::decode(request) {
             Ok(request) => {
                 self.count("delivered");
