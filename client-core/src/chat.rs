@@ -278,6 +278,20 @@ impl Inner {
         }
     }
 
+    /// Gives up on the stored envelope `hash` for good: counted by `why` and
+    /// marked seen, so no receive round fetches or opens it again. Returns
+    /// `false` (no new text), for the receive paths to return.
+    pub(crate) fn drop_envelope(
+        &self,
+        hash: &[u8],
+        now: u64,
+        why: impl FnOnce(&mut ChatCounters),
+    ) -> Result<bool, ChatError> {
+        self.count(why);
+        self.store.mark_seen(b'h', hash, now)?;
+        Ok(false)
+    }
+
     /// The running network client.
     pub(crate) fn client(&self) -> Option<Arc<crate::Client>> {
         match self.client.read() {

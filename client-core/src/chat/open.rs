@@ -61,16 +61,12 @@ impl Inner {
             Ok(u) => u,
             Err(e) => {
                 tracing::debug!("an envelope v2 did not open: {e}");
-                self.count(|c| c.malformed += 1);
-                s.mark_seen(b'h', hash, now)?;
-                return Ok(false);
+                return self.drop_envelope(hash, now, |c| c.malformed += 1);
             }
         };
         let sender = unsealed.sender;
         if s.blocked.contains_key(sender.as_bytes())? {
-            self.count(|c| c.blocked += 1);
-            s.mark_seen(b'h', hash, now)?;
-            return Ok(false);
+            return self.drop_envelope(hash, now, |c| c.blocked += 1);
         }
         let _one = super::lock(&self.sessions_lock);
         let mut sessions = self.sessions(&sender)?;
@@ -111,21 +107,9 @@ impl Inner {
                 s.mark_seen(b'h', hash, now)?;
                 Ok(new)
             }
-            Opened::Duplicate => {
-                self.count(|c| c.duplicates += 1);
-                s.mark_seen(b'h', hash, now)?;
-                Ok(false)
-            }
-            Opened::Refused => {
-                self.count(|c| c.refused += 1);
-                s.mark_seen(b'h', hash, now)?;
-                Ok(false)
-            }
-            Opened::Forged => {
-                self.count(|c| c.malformed += 1);
-                s.mark_seen(b'h', hash, now)?;
-                Ok(false)
-            }
+            Opened::Duplicate => self.drop_envelope(hash, now, |c| c.duplicates += 1),
+            Opened::Refused => self.drop_envelope(hash, now, |c| c.refused += 1),
+            Opened::Forged => self.drop_envelope(hash, now, |c| c.malformed += 1),
             Opened::Unreadable => {
                 self.count(|c| c.unreadable += 1);
                 self.unreadable(sender, &mut sessions, m, now)?;

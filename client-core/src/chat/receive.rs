@@ -208,23 +208,17 @@ impl Inner {
             Ok(o) => o,
             Err(e) => {
                 tracing::debug!("an envelope did not open: {e}");
-                self.count(|c| c.malformed += 1);
-                s.mark_seen(b'h', hash, now)?;
-                return Ok(false);
+                return self.drop_envelope(hash, now, |c| c.malformed += 1);
             }
         };
         let sender = opened.sender;
         if s.blocked.contains_key(sender.as_bytes())? {
-            self.count(|c| c.blocked += 1);
-            s.mark_seen(b'h', hash, now)?;
-            return Ok(false);
+            return self.drop_envelope(hash, now, |c| c.blocked += 1);
         }
         let mut cid = sender.as_bytes().to_vec();
         cid.extend_from_slice(opened.content.id.as_bytes());
         if s.is_seen(b'c', &cid)? {
-            self.count(|c| c.duplicates += 1);
-            s.mark_seen(b'h', hash, now)?;
-            return Ok(false);
+            return self.drop_envelope(hash, now, |c| c.duplicates += 1);
         }
         // Seen only once handled: a store failure in between leaves the
         // message to be read again, never lost.
