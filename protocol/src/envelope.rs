@@ -50,7 +50,7 @@ pub const ENVELOPE_KEY_CONTEXT: &str = "sotto envelope v1";
 ///
 /// The sender is authenticated and the content was addressed to us, but the same
 /// envelope can be stored twice: dedupe by [`ContentId`] (the client's job).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Opened {
     /// Who sent it: the signature by this account verified.
     pub sender: AccountId,

@@ -15,6 +15,10 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use sotto_protocol::AccountKey;
+use sotto_protocol::attachment::stream::NONCE_PREFIX_LEN;
+use sotto_protocol::attachment::{
+    Attachment, AttachmentKind, ChunkHash, FileSecret, Location, data_chunks_for,
+};
 use sotto_protocol::constants::MAX_CONTENT_IDS;
 use sotto_protocol::envelope::{
     Content, ContentBody, ContentId, DisappearMode, ReceiptKind, open, seal,
@@ -110,6 +114,39 @@ fn cases() -> Vec<(&'static str, Content)> {
         (
             "delete-for-everyone",
             content(8, ContentBody::DeleteForEveryone { ids: vec![id(1)] }),
+        ),
+        (
+            "attachment",
+            content(
+                9,
+                ContentBody::Attachment {
+                    attachment: Attachment {
+                        kind: AttachmentKind::File,
+                        name: "report.pdf".into(),
+                        media_type: "application/pdf".into(),
+                        size: 200_000,
+                        secret: FileSecret::from_parts([0x5a; 32], [0xa5; NONCE_PREFIX_LEN]),
+                        root: ChunkHash([0x3c; 32]),
+                        chunk_count: u32::try_from(data_chunks_for(200_000)).unwrap(),
+                        thumbnail: None,
+                        duration_ms: None,
+                    },
+                    caption: Some("the draft".into()),
+                },
+            ),
+        ),
+        (
+            "location",
+            content(
+                10,
+                ContentBody::Location {
+                    location: Location {
+                        lat: 48.2104,
+                        lon: 16.3638,
+                        label: Some("Café Central".into()),
+                    },
+                },
+            ),
         ),
     ]
 }

@@ -120,7 +120,7 @@ impl Attachment {
     /// Encodes the descriptor, refusing one that breaks a rule of
     /// [`Attachment::decode`].
     pub fn encode(&self) -> AttachmentResult<Vec<u8>> {
-        self.check()?;
+        self.validate()?;
         Ok(codec::encode_bounded(
             "attachment",
             self,
@@ -133,11 +133,14 @@ impl Attachment {
     /// thumbnail only on images and a duration only on voice notes.
     pub fn decode(bytes: &[u8]) -> AttachmentResult<Self> {
         let a: Self = codec::decode("attachment", bytes, MAX_ATTACHMENT_LEN)?;
-        a.check()?;
+        a.validate()?;
         Ok(a)
     }
 
-    fn check(&self) -> AttachmentResult<()> {
+    /// Checks the rules [`Attachment::decode`] applies (lengths, size limit,
+    /// chunk count, thumbnail and duration by kind), for a descriptor that
+    /// travels inside another encoding such as an envelope content.
+    pub fn validate(&self) -> AttachmentResult<()> {
         let bad = |reason: String| -> AttachmentError {
             crate::Error::OutOfRange {
                 what: "attachment",
@@ -200,18 +203,20 @@ pub struct Location {
 impl Location {
     /// Encodes a location, refusing one [`Location::decode`] would refuse.
     pub fn encode(&self) -> AttachmentResult<Vec<u8>> {
-        self.check()?;
+        self.validate()?;
         Ok(codec::encode_bounded("location", self, MAX_LOCATION_LEN)?)
     }
 
     /// Decodes a location (size-checked first) and checks its range.
     pub fn decode(bytes: &[u8]) -> AttachmentResult<Self> {
         let l: Self = codec::decode("location", bytes, MAX_LOCATION_LEN)?;
-        l.check()?;
+        l.validate()?;
         Ok(l)
     }
 
-    fn check(&self) -> AttachmentResult<()> {
+    /// Checks the range of the coordinates and the label's length, as
+    /// [`Location::decode`] does.
+    pub fn validate(&self) -> AttachmentResult<()> {
         let in_range = |v: f64, max: f64| v.is_finite() && (-max..=max).contains(&v);
         if !in_range(self.lat, 90.0) || !in_range(self.lon, 180.0) {
             return Err(crate::Error::OutOfRange {

@@ -11,6 +11,7 @@ use std::fmt;
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 
+use crate::attachment::{Attachment, Location};
 use crate::codec;
 use crate::constants::{
     CONTENT_ID_LEN, MAX_CONTENT_IDS, MAX_CONTENT_LEN, MAX_DISAPPEAR_TIMER_MS,
@@ -18,6 +19,10 @@ use crate::constants::{
 };
 use crate::error::{Error, Result};
 use crate::time::{DAY_MS, SECOND_MS, UnixMillis};
+
+/// Longest caption of an attachment, in bytes: a sentence or two under a
+/// photo; longer words go in a text message.
+pub const MAX_CAPTION_LEN: usize = 1024;
 
 /// The random 16-byte id of one content. Receivers dedupe by it; receipts and
 /// deletes refer to contents by it.
@@ -80,7 +85,9 @@ pub enum DisappearMode {
 ///
 /// The order of the variants is the wire format (postcard encodes the index):
 /// add new kinds at the end only.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Not `Eq`: a [`Location`] holds floating-point coordinates.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub enum ContentBody {
     /// A text message. Not empty; its length is bounded only by what fits in the
     /// largest envelope ([`crate::envelope::seal`] says `DoesNotFit` otherwise).
@@ -121,6 +128,20 @@ pub enum ContentBody {
         /// The contents to delete: 1 to [`MAX_CONTENT_IDS`].
         ids: Vec<ContentId>,
     },
+    /// A file, image or voice note stored as chunks in the network
+    /// ([`crate::attachment`]); the descriptor holds its key.
+    Attachment {
+        /// What the file is and how to fetch and open it.
+        attachment: Attachment,
+        /// Words shown with it: not empty or blank if present, at most
+        /// [`MAX_CAPTION_LEN`] bytes.
+        caption: Option<String>,
+    },
+    /// A shared location.
+    Location {
+        /// Where.
+        location: Location,
+    },
 }
 
 impl ContentBody {
@@ -138,12 +159,25 @@ impl ContentBody {
             Self::DisappearingTimer { mode } => check_timer(mode),
             Self::Profile { display_name } => check_display_name(display_name),
             Self::Typing { .. } | Self::RequestResponse { .. } => Ok(()),
+            Self::Attachment {
+                attachment,
+                caption,
+            } => {
+                attachment.validate().map_err(|e| {
+                    out_of_range("attachment", format!("the descriptor is malformed: {e}"))
+                })?;
+                check_caption(caption.as_deref())
+            }
+            Self::Location { location } => location
+                .validate()
+                .map_err(|e| out_of_range("location", e.to_string())),
         }
     }
 }
 
 impl fmt::Debug for ContentBody {
-    /// Texts and display names are shown by length only.
+    /// Texts, display names, file names, captions and labels are shown by
+    /// length only; coordinates and keys not at all.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Text { text } => f
@@ -172,12 +206,32 @@ impl fmt::Debug for ContentBody {
                 .debug_struct("DeleteForEveryone")
                 .field("ids", ids)
                 .finish(),
+            Self::Attachment {
+                attachment,
+                caption,
+            } => f
+                .debug_struct("Attachment")
+                .field("kind", &attachment.kind)
+                .field("size", &attachment.size)
+                .field("chunk_count", &attachment.chunk_count)
+                .field("name_len", &attachment.name.len())
+                .field("media_type_len", &attachment.media_type.len())
+                .field(
+                    "thumbnail_len",
+                    &attachment.thumbnail.as_ref().map(Vec::len),
+                )
+                .field("caption_len", &caption.as_ref().map(String::len))
+                .finish_non_exhaustive(),
+            Self::Location { location } => f
+                .debug_struct("Location")
+                .field("label_len", &location.label.as_ref().map(String::len))
+                .finish_non_exhaustive(),
         }
     }
 }
 
 /// What one envelope carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Content {
     /// Random id; receivers dedupe by it.
     pub id: ContentId,
@@ -248,6 +302,28 @@ fn check_ids(what: &'static str, ids: &[ContentId]) -> Result<()> {
     Ok(())
 }
 
+fn check_caption(caption: Option<&str>) -> Result<()> {
+    let Some(caption) = caption else {
+        return Ok(());
+    };
+    if caption.trim().is_empty() {
+        return Err(out_of_range(
+            "attachment caption",
+            "it is empty: leave it out instead".into(),
+        ));
+    }
+    if caption.len() > MAX_CAPTION_LEN {
+        return Err(out_of_range(
+            "attachment caption",
+            format!(
+                "{} bytes, at most {MAX_CAPTION_LEN} are allowed: send the rest as a text",
+                caption.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_timer(mode: &DisappearMode) -> Result<()> {
     let ms = match mode {
         DisappearMode::Off => return Ok(()),
@@ -301,244 +377,4 @@ fn check_display_name(name: &str) -> Result<()> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn id(n: u8) -> ContentId {
-        ContentId([n; CONTENT_ID_LEN])
-    }
-
-    fn content(body: ContentBody) -> Content {
-        Content {
-            id: id(7),
-            sent_at: 1_700_000_000_000,
-            body,
-        }
-    }
-
-    /// One valid content of every kind.
-    pub(crate) fn every_kind() -> Vec<ContentBody> {
-        vec![
-            ContentBody::Text {
-                text: "hello, sotto ✓".into(),
-            },
-            ContentBody::Receipt {
-                kind: ReceiptKind::Delivered,
-                ids: vec![id(1), id(2)],
-            },
-            ContentBody::Receipt {
-                kind: ReceiptKind::Read,
-                ids: vec![id(3)],
-            },
-            ContentBody::Typing { started: true },
-            ContentBody::Typing { started: false },
-            ContentBody::DisappearingTimer {
-                mode: DisappearMode::Off,
-            },
-            ContentBody::DisappearingTimer {
-                mode: DisappearMode::AfterSend { ms: 60_000 },
-            },
-            ContentBody::DisappearingTimer {
-                mode: DisappearMode::AfterRead {
-                    ms: MAX_DISAPPEAR_TIMER_MS,
-                },
-            },
-            ContentBody::RequestResponse { accepted: true },
-            ContentBody::RequestResponse { accepted: false },
-            ContentBody::Profile {
-                display_name: "Ada Lovelace".into(),
-            },
-            ContentBody::Profile {
-                display_name: String::new(),
-            },
-            ContentBody::DeleteForEveryone {
-                ids: vec![id(9); MAX_CONTENT_IDS],
-            },
-        ]
-    }
-
-    #[test]
-    fn every_kind_round_trips() {
-        for body in every_kind() {
-            let c = content(body);
-            let bytes = c.to_bytes().unwrap();
-            assert_eq!(Content::from_bytes(&bytes).unwrap(), c);
-        }
-    }
-
-    #[test]
-    fn invalid_contents_are_refused_on_both_sides() {
-        let bad = [
-            ContentBody::Text {
-                text: String::new(),
-            },
-            ContentBody::Receipt {
-                kind: ReceiptKind::Read,
-                ids: vec![],
-            },
-            ContentBody::DeleteForEveryone {
-                ids: vec![id(1); MAX_CONTENT_IDS + 1],
-            },
-            ContentBody::DisappearingTimer {
-                mode: DisappearMode::AfterSend {
-                    ms: MIN_DISAPPEAR_TIMER_MS - 1,
-                },
-            },
-            ContentBody::DisappearingTimer {
-                mode: DisappearMode::AfterRead {
-                    ms: MAX_DISAPPEAR_TIMER_MS + 1,
-                },
-            },
-            ContentBody::Profile {
-                display_name: "x".repeat(MAX_DISPLAY_NAME_CHARS + 1),
-            },
-            ContentBody::Profile {
-                display_name: "Eve\nAlice".into(),
-            },
-            ContentBody::Profile {
-                display_name: "Bob\u{202E}ecilA".into(),
-            },
-        ];
-        for body in bad {
-            let c = content(body);
-            assert!(
-                matches!(c.to_bytes(), Err(Error::OutOfRange { .. })),
-                "{c:?} was encoded"
-            );
-            // A peer that skips validation still cannot get it past the decoder.
-            let raw = codec::encode("test", &c).unwrap();
-            assert!(
-                matches!(Content::from_bytes(&raw), Err(Error::OutOfRange { .. })),
-                "{c:?} was decoded"
-            );
-        }
-        // 64 characters are allowed even where each takes 4 bytes.
-        let name = "😀".repeat(MAX_DISPLAY_NAME_CHARS);
-        content(ContentBody::Profile { display_name: name })
-            .validate()
-            .unwrap();
-    }
-
-    #[test]
-    fn oversized_text_does_not_fit() {
-        let c = content(ContentBody::Text {
-            text: "a".repeat(MAX_CONTENT_LEN),
-        });
-        assert!(matches!(
-            c.to_bytes(),
-            Err(Error::DoesNotFit {
-                max: MAX_CONTENT_LEN,
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn decoder_refuses_trailing_bytes_and_unknown_kinds() {
-        let mut bytes = content(ContentBody::Typing { started: true })
-            .to_bytes()
-            .unwrap();
-        bytes.push(0);
-        assert!(Content::from_bytes(&bytes).is_err());
-        // id (16) + sent_at (varint 0) + an unknown variant index.
-        let mut unknown = vec![0u8; CONTENT_ID_LEN];
-        unknown.extend_from_slice(&[0, 99]);
-        assert!(matches!(
-            Content::from_bytes(&unknown),
-            Err(Error::Decode { .. })
-        ));
-    }
-
-    #[test]
-    fn only_the_canonical_encoding_decodes() {
-        let c = Content {
-            id: id(0),
-            sent_at: 0,
-            body: ContentBody::Typing { started: true },
-        };
-        let canonical = c.to_bytes().unwrap();
-        assert_eq!(Content::from_bytes(&canonical).unwrap(), c);
-        // The same value with `sent_at` as the over-long varint 0x80 0x00.
-        let mut overlong = vec![0u8; CONTENT_ID_LEN];
-        overlong.extend_from_slice(&[0x80, 0x00, 2, 1]);
-        assert!(matches!(
-            Content::from_bytes(&overlong),
-            Err(Error::Decode { .. })
-        ));
-    }
-
-    #[test]
-    fn debug_hides_what_people_wrote() {
-        let c = content(ContentBody::Text {
-            text: "meet at the old mill".into(),
-        });
-        let s = format!("{c:?}");
-        assert!(!s.contains("mill"), "{s}");
-        let p = format!(
-            "{:?}",
-            ContentBody::Profile {
-                display_name: "Grace Hopper".into()
-            }
-        );
-        assert!(!p.contains("Grace"), "{p}");
-        assert_eq!(
-            format!("{:?}", id(0xab)),
-            format!("ContentId({})", "ab".repeat(16))
-        );
-    }
-
-    fn arb_id() -> impl Strategy<Value = ContentId> {
-        any::<[u8; CONTENT_ID_LEN]>().prop_map(ContentId)
-    }
-
-    fn arb_ids() -> impl Strategy<Value = Vec<ContentId>> {
-        prop::collection::vec(arb_id(), 1..=MAX_CONTENT_IDS)
-    }
-
-    fn arb_timer() -> impl Strategy<Value = DisappearMode> {
-        let ms = MIN_DISAPPEAR_TIMER_MS..=MAX_DISAPPEAR_TIMER_MS;
-        prop_oneof![
-            Just(DisappearMode::Off),
-            ms.clone().prop_map(|ms| DisappearMode::AfterSend { ms }),
-            ms.prop_map(|ms| DisappearMode::AfterRead { ms }),
-        ]
-    }
-
-    pub(crate) fn arb_body() -> impl Strategy<Value = ContentBody> {
-        prop_oneof![
-            ".{1,300}".prop_map(|text| ContentBody::Text { text }),
-            (any::<bool>(), arb_ids()).prop_map(|(read, ids)| ContentBody::Receipt {
-                kind: if read {
-                    ReceiptKind::Read
-                } else {
-                    ReceiptKind::Delivered
-                },
-                ids,
-            }),
-            any::<bool>().prop_map(|started| ContentBody::Typing { started }),
-            arb_timer().prop_map(|mode| ContentBody::DisappearingTimer { mode }),
-            any::<bool>().prop_map(|accepted| ContentBody::RequestResponse { accepted }),
-            "[^\\p{Cc}\u{2028}\u{2029}\u{202A}-\u{202E}\u{2066}-\u{2069}]{0,64}"
-                .prop_map(|display_name| ContentBody::Profile { display_name }),
-            arb_ids().prop_map(|ids| ContentBody::DeleteForEveryone { ids }),
-        ]
-    }
-
-    proptest! {
-        #[test]
-        fn encode_decode_round_trip(id in arb_id(), sent_at in any::<u64>(), body in arb_body()) {
-            let c = Content { id, sent_at, body };
-            let bytes = c.to_bytes().unwrap();
-            prop_assert_eq!(Content::from_bytes(&bytes).unwrap(), c);
-        }
-
-        #[test]
-        fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-            // Whatever decodes must also be valid and re-encode to the same bytes.
-            if let Ok(c) = Content::from_bytes(&bytes) {
-                prop_assert_eq!(c.to_bytes().unwrap(), bytes);
-            }
-        }
-    }
-}
+pub(super) mod tests;

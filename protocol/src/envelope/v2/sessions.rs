@@ -30,7 +30,7 @@ pub struct Sessions {
 }
 
 /// What [`Sessions::receive`] read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Received {
     /// The content.
     pub content: Content,
