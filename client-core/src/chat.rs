@@ -18,6 +18,8 @@
 //!   [`Messenger::wait_state`] waits for `Sent`, `Delivered` or `Read`.
 //! - **Events** — [`Messenger::subscribe`] yields [`ChatEvent`]s.
 
+mod attachments;
+mod autofetch;
 mod connect;
 mod contacts;
 mod conversations;
@@ -42,11 +44,14 @@ use sotto_protocol::{AccountId, AccountKey};
 use tokio::sync::{Notify, broadcast};
 use zeroize::Zeroizing;
 
+pub use attachments::{AttachmentInfo, AttachmentState, default_download_dir, human_size, kind_of};
+pub use autofetch::FetchTask;
 pub use error::ChatError;
 pub use open::UNREADABLE_NOTICE;
 pub use types::{
-    BadMessageId, ChatCounters, ChatEvent, ChatMessage, Contact, ConversationSummary, Disappearing,
-    MessageId, MessageRequest, MessageState, Settings, Verification, VerificationStatus, short_id,
+    BadMessageId, ChatCounters, ChatEvent, ChatMessage, Contact, ConversationSummary,
+    DEFAULT_AUTO_FETCH_MAX_BYTES, Disappearing, MessageId, MessageRequest, MessageState, Settings,
+    Verification, VerificationStatus, short_id,
 };
 
 use crate::{Account, RecoveryPhrase};
@@ -104,6 +109,8 @@ pub(crate) struct Inner {
     /// One publish at a time: each deletes the bundles it did not store, so
     /// two at once could delete each other's.
     pub(crate) publishing: tokio::sync::Mutex<()>,
+    /// Wakes the attachment fetcher (an attachment to fetch ahead arrived).
+    pub(crate) fetch_wake: Notify,
 }
 
 impl Messenger {
@@ -187,6 +194,7 @@ impl Messenger {
                 prekeys_lock: Mutex::new(()),
                 prekeys_wake: Notify::new(),
                 publishing: tokio::sync::Mutex::new(()),
+                fetch_wake: Notify::new(),
             }),
         }
     }
@@ -217,16 +225,12 @@ impl Messenger {
         s.flush()
     }
 
-    /// The privacy settings.
+    /// The privacy and attachment settings.
     pub fn settings(&self) -> Settings {
-        let s = &self.inner.store;
-        s.get(&s.meta, b"settings")
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        self.inner.settings()
     }
 
-    /// Changes the privacy settings.
+    /// Changes the privacy and attachment settings.
     pub fn set_settings(&self, settings: Settings) -> Result<(), ChatError> {
         let s = &self.inner.store;
         s.put(&s.meta, b"settings", &settings)?;
@@ -265,6 +269,22 @@ impl Messenger {
 }
 
 impl Inner {
+    /// The settings (a home from before the attachment settings gets their
+    /// defaults; an unreadable record, all defaults).
+    pub(crate) fn settings(&self) -> Settings {
+        let s = &self.store;
+        s.get(&s.meta, b"settings")
+            .ok()
+            .flatten()
+            .or_else(|| {
+                s.get::<types::LegacySettings>(&s.meta, b"settings")
+                    .ok()
+                    .flatten()
+                    .map(Settings::from)
+            })
+            .unwrap_or_default()
+    }
+
     /// Sends an event to whoever listens (nobody listening is fine).
     pub(crate) fn emit(&self, event: ChatEvent) {
         let _ = self.events.send(event);
@@ -350,3 +370,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_v2;
+
+#[cfg(test)]
+mod tests_attach;

@@ -97,6 +97,7 @@ async fn exchange_offline_delivery_receipts_and_no_duplicates() {
         bob.set_settings(Settings {
             read_receipts: false,
             typing_indicators: true,
+            ..Settings::default()
         })
         .unwrap();
         let second = send_sent(&alice, &bob.account_id(), "second").await;

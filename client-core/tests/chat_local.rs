@@ -143,8 +143,10 @@ async fn contacts_names_settings_and_ids() {
     let s = Settings {
         read_receipts: false,
         typing_indicators: false,
+        auto_fetch_max_bytes: 0,
+        download_dir: Some("/somewhere/else".into()),
     };
-    m.set_settings(s).unwrap();
+    m.set_settings(s.clone()).unwrap();
     assert_eq!(m.settings(), s);
 
     let v = m.verification(&x).unwrap();

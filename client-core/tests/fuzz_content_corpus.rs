@@ -26,6 +26,8 @@ mod seal;
 
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
+use sotto_protocol::attachment::stream::NONCE_PREFIX_LEN;
+use sotto_protocol::attachment::{Attachment, AttachmentKind, ChunkHash, FileSecret, Location};
 use sotto_protocol::envelope::{Content, ContentBody, ContentId, DisappearMode, ReceiptKind};
 
 use messenger::{ClientFixture, client_content_with};
@@ -71,6 +73,27 @@ fn seeds() -> Vec<Seed> {
     });
     let typing = content(ContentBody::Typing { started: true });
     let accepted = content(ContentBody::RequestResponse { accepted: true });
+    let attachment = content(ContentBody::Attachment {
+        attachment: Attachment {
+            kind: AttachmentKind::Image,
+            name: "../../.bashrc".into(),
+            media_type: "image/png".into(),
+            size: 70_000,
+            secret: FileSecret::from_parts([7; 32], [9; NONCE_PREFIX_LEN]),
+            root: ChunkHash([5; 32]),
+            chunk_count: 2,
+            thumbnail: None,
+            duration_ms: None,
+        },
+        caption: Some("a picture".into()),
+    });
+    let location = content(ContentBody::Location {
+        location: Location {
+            lat: -33.8568,
+            lon: 151.2153,
+            label: Some("Opera House".into()),
+        },
+    });
     let mut bad = input(CONTACT, &text);
     bad.truncate(bad.len() - 1);
     vec![
@@ -85,6 +108,8 @@ fn seeds() -> Vec<Seed> {
         Seed::valid("request-accepted", input(3, &accepted)),
         Seed::refused("content-cut-short", bad),
         Seed::refused("content-empty", vec![CONTACT]),
+        Seed::valid("attachment", input(CONTACT | TWICE, &attachment)),
+        Seed::valid("location-from-stranger", input(STRANGER, &location)),
     ]
 }
 

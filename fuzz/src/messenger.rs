@@ -99,7 +99,7 @@ pub fn client_content(data: &[u8]) -> bool {
 /// 2, the same message is handed over a second time.
 ///
 /// Checks: a content that decodes is never counted malformed and one that does
-/// not always is; only a text from someone not blocked can be a new message; a
+/// not always is; only a text, attachment or location from someone not blocked can be a new message; a
 /// message handed over again is never new. Accepted: the content decoded and the
 /// Messenger handled it without a store error.
 pub fn client_content_with(fixture: &ClientFixture, data: &[u8]) -> bool {
@@ -143,11 +143,13 @@ pub fn client_content_with(fixture: &ClientFixture, data: &[u8]) -> bool {
             matches!(
                 decoded,
                 Some(Content {
-                    body: ContentBody::Text { .. },
+                    body: ContentBody::Text { .. }
+                        | ContentBody::Attachment { .. }
+                        | ContentBody::Location { .. },
                     ..
                 })
             ),
-            "client content: a new message from a content that is not a text"
+            "client content: a new message from a content that is not a text, attachment or location"
         );
         assert_ne!(
             selector & 3,

@@ -30,15 +30,7 @@ impl Messenger {
             return Err(ChatError::Invalid("the message is empty".into()));
         }
         let now = inner.now();
-        let mode = s.conv(to)?.mode;
-        // The local timer runs on the device clock; the swarm's copy gets
-        // the TTL (counted by the nodes' clocks).
-        let (ttl, expires_at) = match mode {
-            Disappearing::AfterSend(d) => {
-                (Some(ms(d)), Some(inner.device_now().saturating_add(ms(d))))
-            }
-            _ => (None, None),
-        };
+        let (ttl, expires_at) = inner.send_timer(to)?;
         let content = Content::new(
             &mut rand::rng(),
             now,
@@ -69,18 +61,7 @@ impl Messenger {
             }
             return Err(e);
         }
-        s.touch(to, now)?;
-        if !s.contacts.contains_key(to.as_bytes())? {
-            s.put(
-                &s.contacts,
-                to.as_bytes(),
-                &ContactRecord {
-                    nickname: None,
-                    added_at: now,
-                },
-            )?;
-            inner.enqueue_profile(to)?;
-        }
+        inner.after_send(to, now)?;
         self.flush().await?;
         Ok(MessageId(content.id))
     }
@@ -277,5 +258,43 @@ impl Messenger {
     /// The conversation's disappearing timer.
     pub fn disappearing(&self, peer: &AccountId) -> Result<Disappearing, ChatError> {
         Ok(self.inner.store.conv(peer)?.mode)
+    }
+}
+
+impl super::Inner {
+    /// The swarm TTL and the local expiry of a message sent to `to` now,
+    /// by the conversation's disappearing timer. The local timer runs on the
+    /// device clock; the swarm's copy gets the TTL (counted by the nodes'
+    /// clocks).
+    pub(crate) fn send_timer(
+        &self,
+        to: &AccountId,
+    ) -> Result<(Option<u64>, Option<u64>), ChatError> {
+        Ok(match self.store.conv(to)?.mode {
+            Disappearing::AfterSend(d) => {
+                (Some(ms(d)), Some(self.device_now().saturating_add(ms(d))))
+            }
+            _ => (None, None),
+        })
+    }
+
+    /// After a message to `to` was queued at `now`: notes the activity, and
+    /// makes `to` a contact if they were not (the user chose to talk to
+    /// them), telling them this account's profile.
+    pub(crate) fn after_send(&self, to: &AccountId, now: u64) -> Result<(), ChatError> {
+        let s = &self.store;
+        s.touch(to, now)?;
+        if !s.contacts.contains_key(to.as_bytes())? {
+            s.put(
+                &s.contacts,
+                to.as_bytes(),
+                &ContactRecord {
+                    nickname: None,
+                    added_at: now,
+                },
+            )?;
+            self.enqueue_profile(to)?;
+        }
+        Ok(())
     }
 }

@@ -83,6 +83,9 @@ pub enum ChatError {
     /// The bootstrap nodes are on another network than this client.
     #[error("{0}")]
     WrongNetwork(crate::directory::WrongNetwork),
+    /// Sending or fetching an attachment failed.
+    #[error("attachment: {0}")]
+    Attach(#[from] crate::attach::AttachError),
 }
 
 impl From<sled::Error> for ChatError {

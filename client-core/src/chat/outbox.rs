@@ -40,7 +40,8 @@ pub(crate) struct OutItem {
     /// The content until its first try, then the sealed envelope.
     pub(crate) body: OutBody,
     pub(crate) ttl_ms: u64,
-    /// A text message (its state is tracked; others are fire-and-retry).
+    /// A message a person sent (text, attachment, location): its state is
+    /// tracked; the control contents are fire-and-retry.
     pub(crate) text: bool,
     pub(crate) tries: u32,
     pub(crate) next_try: u64,
@@ -108,7 +109,12 @@ impl Inner {
             peer: *peer,
             body: OutBody::Content(content.clone()),
             ttl_ms: ttl_ms.unwrap_or(DEFAULT_TTL_MS).max(MIN_TTL_MS),
-            text: matches!(content.body, ContentBody::Text { .. }),
+            text: matches!(
+                content.body,
+                ContentBody::Text { .. }
+                    | ContentBody::Attachment { .. }
+                    | ContentBody::Location { .. }
+            ),
             tries: 0,
             next_try: 0,
             last_error: None,

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sotto_protocol::constants::MAX_LONG_POLL_MS;
-use sotto_protocol::envelope::{self, Content, ContentBody, ReceiptKind};
+use sotto_protocol::envelope::{self, Content, ContentBody, ContentId, ReceiptKind};
 use sotto_protocol::rpc::{Request, Response, RetrievedMessage};
 use sotto_protocol::{AccountId, Namespace};
 use tokio::sync::watch;
 
+use super::AttachmentState;
+use super::attachments::{Extra, summary};
 use super::records::{ContactRecord, MsgRecord, RequestRecord};
 use super::{ChatError, ChatEvent, ChatMessage, Disappearing, Inner, MessageId, MessageState};
 use crate::Client;
@@ -238,74 +240,36 @@ impl Inner {
         let s = &self.store;
         let now = self.now();
         let is_contact = s.contacts.contains_key(sender.as_bytes())?;
+        let head = (content.id, content.sent_at);
         match content.body {
             ContentBody::Text { text } => {
-                if !is_contact && !self.request_has_room(&sender)? {
-                    tracing::info!("dropped a message request: too many pending");
-                    self.count(|c| c.refused += 1);
-                    return Ok(false);
-                }
-                let conv = s.conv(&sender)?;
-                // The sender's timer ends at `sent_at + d` on the network's
-                // clock (never after the swarm's copy); locally it runs for
-                // the time left on the device clock.
-                let expires_at = match conv.mode {
-                    Disappearing::AfterSend(d) => Some(
-                        self.local_deadline(
-                            content
-                                .sent_at
-                                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                                .min(m.expiry),
-                            now,
-                        ),
-                    ),
-                    _ => None,
+                self.record_incoming(sender, head, m, text, None, is_contact)
+            }
+            ContentBody::Attachment {
+                attachment,
+                caption,
+            } => {
+                let max = self.settings().auto_fetch_max_bytes;
+                // Fetched ahead only from contacts: a stranger must not make
+                // this device fetch anything before the user says so.
+                let auto = is_contact && max > 0 && attachment.size <= max;
+                let extra = Extra::Attachment {
+                    descriptor: attachment,
+                    caption,
+                    state: AttachmentState::Pending,
+                    auto,
                 };
-                let msg = ChatMessage {
-                    id: MessageId(content.id),
-                    peer: sender,
-                    outgoing: false,
-                    text,
-                    sent_at: content.sent_at,
-                    received_at: now,
-                    state: MessageState::Delivered,
-                    expires_at,
-                    request: !is_contact,
-                };
-                let rec = MsgRecord {
-                    msg: msg.clone(),
-                    hash: Some(m.hash),
-                };
-                if !s.insert_message(&rec, true)? {
-                    self.count(|c| c.duplicates += 1);
-                    return Ok(false);
+                let text = summary(&extra);
+                let new = self.record_incoming(sender, head, m, text, Some(extra), is_contact)?;
+                if new && auto {
+                    self.queue_fetch(&head.0)?;
                 }
-                s.touch(&sender, now)?;
-                if is_contact {
-                    // Best effort: the message is stored; a receipt the outbox
-                    // cannot take (full) must not fail the page, or the next
-                    // round would count the message a duplicate and the app
-                    // would never hear of it.
-                    if let Err(e) = self.enqueue(
-                        &sender,
-                        ContentBody::Receipt {
-                            kind: ReceiptKind::Delivered,
-                            ids: vec![content.id],
-                        },
-                        None,
-                    ) {
-                        tracing::warn!("delivery receipt not queued: {e}");
-                    }
-                } else if !s.requests.contains_key(sender.as_bytes())? {
-                    s.put(
-                        &s.requests,
-                        sender.as_bytes(),
-                        &RequestRecord { received_at: now },
-                    )?;
-                    self.emit(ChatEvent::Request { from: sender });
-                }
-                self.emit(ChatEvent::Message(msg));
-                Ok(true)
+                Ok(new)
+            }
+            ContentBody::Location { location } => {
+                let extra = Extra::Location(location);
+                let text = summary(&extra);
+                self.record_incoming(sender, head, m, text, Some(extra), is_contact)
             }
             ContentBody::Receipt { kind, ids } => {
                 let state = match kind {
@@ -400,6 +364,95 @@ impl Inner {
                 Ok(false)
             }
         }
+    }
+
+    /// Stores a new incoming message (a text, or the summary of what `extra`
+    /// holds), in Requests if the sender is no contact, sends the delivery
+    /// receipt and tells front ends; `true` if it is new.
+    fn record_incoming(
+        &self,
+        sender: AccountId,
+        (id, sent_at): (ContentId, u64),
+        m: &RetrievedMessage,
+        text: String,
+        extra: Option<Extra>,
+        is_contact: bool,
+    ) -> Result<bool, ChatError> {
+        let s = &self.store;
+        let now = self.now();
+        if !is_contact && !self.request_has_room(&sender)? {
+            tracing::info!("dropped a message request: too many pending");
+            self.count(|c| c.refused += 1);
+            return Ok(false);
+        }
+        let conv = s.conv(&sender)?;
+        // The sender's timer ends at `sent_at + d` on the network's
+        // clock (never after the swarm's copy); locally it runs for
+        // the time left on the device clock.
+        let expires_at = match conv.mode {
+            Disappearing::AfterSend(d) => Some(
+                self.local_deadline(
+                    sent_at
+                        .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                        .min(m.expiry),
+                    now,
+                ),
+            ),
+            _ => None,
+        };
+        let msg = ChatMessage {
+            id: MessageId(id),
+            peer: sender,
+            outgoing: false,
+            text,
+            sent_at,
+            received_at: now,
+            state: MessageState::Delivered,
+            expires_at,
+            request: !is_contact,
+        };
+        let rec = MsgRecord {
+            msg: msg.clone(),
+            hash: Some(m.hash),
+        };
+        if s.message(&id)?.is_some() {
+            self.count(|c| c.duplicates += 1);
+            return Ok(false);
+        }
+        // What it carries first: a message is never shown without it.
+        if let Some(extra) = &extra {
+            self.put_extra(&id, extra)?;
+        }
+        if !s.insert_message(&rec, true)? {
+            self.count(|c| c.duplicates += 1);
+            return Ok(false);
+        }
+        s.touch(&sender, now)?;
+        if is_contact {
+            // Best effort: the message is stored; a receipt the outbox
+            // cannot take (full) must not fail the page, or the next
+            // round would count the message a duplicate and the app
+            // would never hear of it.
+            if let Err(e) = self.enqueue(
+                &sender,
+                ContentBody::Receipt {
+                    kind: ReceiptKind::Delivered,
+                    ids: vec![id],
+                },
+                None,
+            ) {
+                tracing::warn!("delivery receipt not queued: {e}");
+            }
+        } else if !s.requests.contains_key(sender.as_bytes())? {
+            s.put(
+                &s.requests,
+                sender.as_bytes(),
+                &RequestRecord { received_at: now },
+            )?;
+            self.emit(ChatEvent::Request { from: sender });
+        }
+        self.emit(ChatEvent::Message(msg));
+        Ok(true)
     }
 
     /// Whether a message from the stranger `from` still fits: at most

@@ -143,8 +143,21 @@ impl Store {
         self.put(&self.messages, key, new)
     }
 
-    /// Removes a message and its indexes.
+    /// Removes a message and its indexes, and what it carries: an
+    /// attachment's copy fetched into the home's cache goes with it (a copy
+    /// the user saved elsewhere is theirs and stays).
     pub(crate) fn remove_message(&self, key: &[u8], rec: &MsgRecord) -> Result<(), ChatError> {
+        if let Ok(Some(super::attachments::Extra::Attachment {
+            state: super::AttachmentState::Ready(path),
+            ..
+        })) = self.get(&self.extras, rec.msg.id.0.as_bytes())
+            && !rec.msg.outgoing
+            && path.starts_with(self.home.join("attachments"))
+            && let Err(e) = std::fs::remove_file(&path)
+        {
+            tracing::debug!("a cached attachment was not removed: {e}");
+        }
+        self.extras.remove(rec.msg.id.0.as_bytes())?;
         self.messages.remove(key)?;
         self.msgidx.remove(rec.msg.id.0.as_bytes())?;
         if let Some(at) = rec.msg.expires_at {

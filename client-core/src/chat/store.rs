@@ -51,6 +51,11 @@ pub(crate) struct Store {
     pub(crate) unseen: Tree,
     /// peer → its sessions (messages v2).
     pub(crate) sessions: Tree,
+    /// content id → what a message carries besides its text: an attachment
+    /// (descriptor, caption, download state) or a location.
+    pub(crate) extras: Tree,
+    /// content id → (), attachments waiting to be fetched ahead.
+    pub(crate) fetchq: Tree,
 }
 
 /// Whether the home is being made or opened.
@@ -142,6 +147,8 @@ impl Store {
             seen: db.open_tree("seen")?,
             unseen: db.open_tree("unseen")?,
             sessions: db.open_tree("sessions")?,
+            extras: db.open_tree("extras")?,
+            fetchq: db.open_tree("fetchq")?,
             meta,
             db,
             home,

@@ -2,6 +2,7 @@
 //! requests, settings and events.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -12,24 +13,57 @@ use sotto_protocol::envelope::{ContentId, DisappearMode};
 
 use crate::{PathStatus, VerificationCode};
 
-/// The user's choices about what the other side learns.
+/// The user's choices about what the other side learns, and about
+/// attachments.
 ///
 /// Delivery receipts are always sent to contacts (they only say the device has
 /// the message, which the sender needs to stop worrying); read receipts and
 /// typing indicators say when the user looks at the app, so they can be off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     /// Send read receipts when a conversation is marked read.
     pub read_receipts: bool,
     /// Send typing indicators.
     pub typing_indicators: bool,
+    /// Attachments from contacts of at most this many bytes are fetched into
+    /// the home's private cache as soon as they arrive; larger ones (and every
+    /// one from a stranger) wait for `save`. 0 turns fetching ahead off.
+    /// Default [`DEFAULT_AUTO_FETCH_MAX_BYTES`] (10 MB).
+    pub auto_fetch_max_bytes: u64,
+    /// Where `save` puts attachments when no folder is given; `None` means
+    /// `$XDG_DOWNLOAD_DIR`, else `$HOME/Downloads`.
+    pub download_dir: Option<PathBuf>,
 }
+
+/// Default of [`Settings::auto_fetch_max_bytes`]: 10 MB, the size of a phone
+/// photo or a short voice note many times over, and what Session allows for a
+/// whole attachment.
+pub const DEFAULT_AUTO_FETCH_MAX_BYTES: u64 = 10 * 1_000_000;
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             read_receipts: true,
             typing_indicators: true,
+            auto_fetch_max_bytes: DEFAULT_AUTO_FETCH_MAX_BYTES,
+            download_dir: None,
+        }
+    }
+}
+
+/// [`Settings`] as homes from before attachments stored them.
+#[derive(Deserialize)]
+pub(crate) struct LegacySettings {
+    pub(crate) read_receipts: bool,
+    pub(crate) typing_indicators: bool,
+}
+
+impl From<LegacySettings> for Settings {
+    fn from(old: LegacySettings) -> Self {
+        Self {
+            read_receipts: old.read_receipts,
+            typing_indicators: old.typing_indicators,
+            ..Self::default()
         }
     }
 }
@@ -313,6 +347,26 @@ pub enum ChatEvent {
     /// The bootstrap nodes turned out to be on another network: nothing
     /// will be sent or received until the settings change.
     WrongNetwork(crate::directory::WrongNetwork),
+    /// Chunks of an attachment moved (sent or fetched).
+    Transfer {
+        /// The message carrying the attachment.
+        id: MessageId,
+        /// Its conversation.
+        peer: AccountId,
+        /// `true` while uploading, `false` while downloading.
+        upload: bool,
+        /// Chunks done of the total.
+        progress: crate::attach::Progress,
+    },
+    /// A received attachment's download state changed.
+    Attachment {
+        /// The message carrying it.
+        id: MessageId,
+        /// Its conversation.
+        peer: AccountId,
+        /// The new state.
+        state: super::AttachmentState,
+    },
 }
 
 /// What the receive loop refused or dropped, by reason (never silently).
