@@ -4,10 +4,9 @@
 //!
 //! The format (chunks, manifest, descriptor, safe names) is
 //! [`sotto_protocol::attachment`]; this module moves chunks through a
-//! [`ChunkStore`], which the network implementation (chunk requests to the
-//! swarm of each chunk's hash, through onion paths) will provide once nodes
-//! have a chunk namespace. Until then the engine is exercised against an
-//! in-memory store in its tests.
+//! [`ChunkStore`]: on the network, [`NetworkChunks`] (each chunk stored in and
+//! fetched from the swarm of its own hash, through onion paths, with postage);
+//! in unit tests, an in-memory store.
 //!
 //! - [`upload()`] seals a file chunk by chunk and stores each chunk once: a
 //!   journal next to the upload records the file's secret and, for every
@@ -21,6 +20,7 @@
 
 pub mod download;
 pub mod journal;
+pub mod network;
 pub mod upload;
 
 #[cfg(test)]
@@ -32,7 +32,14 @@ use sotto_protocol::attachment::{AttachmentError, ChunkHash};
 
 pub use download::{Downloaded, download};
 pub use journal::UploadJournal;
+pub use network::NetworkChunks;
 pub use upload::{Uploaded, upload};
+
+/// Chunks an upload or a download keeps in flight at once. A client sends
+/// each request over a path of its own choosing, so a slow path or member
+/// holds up one chunk, not the transfer; six 64 KiB chunks are 384 KiB of
+/// memory and keep a few paths busy without crowding a node's request slots.
+pub const CHUNKS_IN_FLIGHT: usize = 6;
 
 /// Where chunks go: put and get by hash. The network implementation stores a
 /// chunk in the swarm of [`ChunkHash::position`]; a node checks the hash.

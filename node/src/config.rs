@@ -58,6 +58,9 @@ pub struct StoreConfig {
     pub max_account_bytes: u64,
     /// Most bytes the node holds in all.
     pub max_total_bytes: u64,
+    /// Most bytes attachment chunks take on the node, together (part of
+    /// `max_total_bytes`).
+    pub max_chunk_bytes: u64,
     /// New messages are refused (`Unavailable`, "disk nearly full") while the
     /// store's file system has less than this free; 0 turns the check off.
     /// Default [`DEFAULT_MIN_FREE_DISK_BYTES`] (256 MiB; the constant says why).
@@ -73,6 +76,7 @@ impl Default for StoreConfig {
         Self {
             max_account_bytes: StoreLimits::DEFAULT.max_account_bytes,
             max_total_bytes: StoreLimits::DEFAULT.max_total_bytes,
+            max_chunk_bytes: StoreLimits::DEFAULT.max_chunk_bytes,
             min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
             purge_interval_ms: 60_000,
             purge_batch: 1_000,
@@ -86,6 +90,7 @@ impl StoreConfig {
         StoreLimits {
             max_account_bytes: self.max_account_bytes,
             max_total_bytes: self.max_total_bytes,
+            max_chunk_bytes: self.max_chunk_bytes,
         }
     }
 }
@@ -122,6 +127,11 @@ pub struct LimitsConfig {
     pub store_burst: u32,
     /// Most accounts whose store rate is tracked (least recently seen are dropped).
     pub rate_tracked_accounts: usize,
+    /// Attachment chunks clients may store on this node per minute, all
+    /// together (token bucket; chunks pushed by co-members do not count).
+    pub chunk_rate_per_minute: u32,
+    /// How many chunks clients may store at once above that rate.
+    pub chunk_burst: u32,
     /// Most records the directory holds.
     pub max_directory_nodes: usize,
     /// Most onion replay tags kept (32 bytes each); when full, new onion
@@ -144,6 +154,8 @@ impl Default for LimitsConfig {
             store_rate_per_minute: 600,
             store_burst: 120,
             rate_tracked_accounts: 100_000,
+            chunk_rate_per_minute: 3_000,
+            chunk_burst: 1_000,
             max_directory_nodes: 20_000,
             max_replay_tags: 2_000_000,
         }

@@ -99,6 +99,11 @@ pub struct Metrics {
     /// Bytes charged in the store (messages and tombstones), kept like
     /// `stored_messages`.
     pub stored_bytes: Gauge,
+    /// Attachment chunks held, and the bytes they are charged (part of
+    /// `stored_messages` and `stored_bytes`), kept like them.
+    pub stored_chunks: Gauge,
+    /// Bytes charged to attachment chunks.
+    pub stored_chunk_bytes: Gauge,
     /// Items the purge skipped because a record of theirs is corrupt.
     pub store_corrupt_items: Counter,
     /// Replication pushes waiting to be retried.
@@ -153,6 +158,18 @@ impl Metrics {
                 tracing::warn!(error = %e, "could not read the store's totals");
             }
         }
+        match store.chunk_usage() {
+            Ok(u) => {
+                self.stored_chunks
+                    .set(i64::try_from(u.messages).unwrap_or(i64::MAX));
+                self.stored_chunk_bytes
+                    .set(i64::try_from(u.bytes).unwrap_or(i64::MAX));
+            }
+            Err(e) => {
+                store.report(&e);
+                tracing::warn!(error = %e, "could not read the store's chunk totals");
+            }
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -181,6 +198,18 @@ impl Metrics {
             "sotto_stored_bytes",
             "Bytes charged in the store (data plus per-message overhead, and tombstones).",
             &self.stored_bytes,
+        );
+        gauge(
+            &mut out,
+            "sotto_stored_chunks",
+            "Attachment chunks held in the store (part of sotto_stored_messages).",
+            &self.stored_chunks,
+        );
+        gauge(
+            &mut out,
+            "sotto_stored_chunk_bytes",
+            "Bytes charged to attachment chunks (part of sotto_stored_bytes).",
+            &self.stored_chunk_bytes,
         );
         gauge(
             &mut out,

@@ -51,6 +51,9 @@ pub struct Service {
     ctx: Arc<Context>,
     pusher: Arc<dyn Pusher>,
     rate: Mutex<RateLimiter>,
+    /// The node's one bucket for clients' chunk stores (chunks have no owner
+    /// to charge: [`Service::charge_chunk`]).
+    chunk_rate: Mutex<RateLimiter>,
     /// Permits for delete and expiry pushes running in the background.
     background: Arc<Semaphore>,
 }
@@ -75,10 +78,12 @@ impl Service {
         let background = Arc::new(Semaphore::new(permits(
             limits.max_concurrent_requests.max(1),
         )));
+        let chunk_rate = RateLimiter::new(limits.chunk_rate_per_minute, limits.chunk_burst, 1);
         Self {
             ctx,
             pusher,
             rate: Mutex::new(rate),
+            chunk_rate: Mutex::new(chunk_rate),
             background,
         }
     }
@@ -234,6 +239,12 @@ impl Service {
                 }
                 self.store(req, now, swarm_len).await
             }
+            Request::StoreChunk(req) => {
+                if let Err(refusal) = self.charge_chunk(now) {
+                    return Step::Now(refusal);
+                }
+                self.store(req.to_store(), now, swarm_len).await
+            }
             Request::Retrieve(req) => return self.retrieve(req).await,
             // Deletes and expiry changes write (tombstones, records) on every
             // member and flush: they take from the same bucket as stores, by
@@ -274,6 +285,25 @@ impl Service {
                     "this account's write rate on this node is used up",
                 )
             })
+    }
+
+    /// Takes one token of the node's chunk bucket, or the `RateLimited`
+    /// answer. Chunks come from anyone through onion paths, so no sender can
+    /// be told apart: the bucket bounds how fast the node's chunk space and
+    /// disk are written, postage bounds what filling it costs, and an honest
+    /// uploader told to wait tries another member of the chunk's swarm.
+    fn charge_chunk(&self, now: UnixMillis) -> Result<(), Response> {
+        let mut rate = match self.chunk_rate.lock() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
+        rate.check(&chunk_bucket(), now).map_err(|retry_after_ms| {
+            self.ctx.metrics.rejected.inc("rpc", "chunk_rate_limited");
+            self.error(
+                ErrorKind::RateLimited { retry_after_ms },
+                "this node takes no more attachment chunks for now",
+            )
+        })
     }
 
     /// `Ok(members)` if this node is in `account`'s swarm (by its directory),
@@ -345,6 +375,13 @@ fn finish(ctx: &Context, kind: &'static str, response: Response) -> (Response, V
     };
     ctx.metrics.requests.inc(kind, outcome);
     (response, bytes)
+}
+
+/// The key of the chunk bucket: any valid account id does, as the limiter
+/// holds this one bucket only.
+fn chunk_bucket() -> AccountId {
+    static KEY: std::sync::OnceLock<AccountId> = std::sync::OnceLock::new();
+    *KEY.get_or_init(|| sotto_protocol::attachment::ChunkHash([0; 32]).account())
 }
 
 /// Rate tokens a delete or expiry change of `hashes` hashes takes: one per

@@ -12,7 +12,7 @@
 //! | `items` | `account ‖ hash` | [`records::ItemRecord`]: present (namespace, times, shortening + proof id) or tombstone (namespace, until, proof id) |
 //! | `proofs` | proof id (blake3 of the signed request) | reference count, then the owner's signed `DeleteRequest` or `ExpireRequest` |
 //! | `expiry` | `due (u64 BE) ‖ account ‖ hash` | empty: when the purge removes the item |
-//! | `usage` | `account` | bytes charged (u64 BE) ‖ messages (u64 BE) |
+//! | `usage` | `account`, or `chunks` for all chunks together | bytes charged (u64 BE) ‖ messages (u64 BE) |
 //! | `meta` | `format`, `bytes`, `messages`, `store_id`, `charges` | u64 BE each: on-disk format, node totals, this store's instance, which items the totals charge |
 //!
 //! `items` is the one source of truth for the state of a hash; `messages` holds
@@ -93,6 +93,10 @@ const META_BYTES: &[u8] = b"bytes";
 const META_MESSAGES: &[u8] = b"messages";
 const META_STORE_ID: &[u8] = b"store_id";
 const META_CHARGES: &[u8] = b"charges";
+/// The `usage` key of the node's chunk pool: every item of
+/// [`sotto_protocol::Namespace::CHUNKS`] is charged here, against
+/// [`StoreLimits::max_chunk_bytes`]. Not 32 bytes long, so no account's key.
+const CHUNK_POOL: &[u8] = b"chunks";
 
 /// How much one account uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -247,6 +251,15 @@ impl Store {
         v.map_or(Ok(Usage::default()), |v| {
             decode_usage(account.as_bytes(), &v)
         })
+    }
+
+    /// How much the node's attachment chunks use, all together.
+    pub fn chunk_usage(&self) -> Result<Usage> {
+        let v = self
+            .usage
+            .get(CHUNK_POOL)
+            .map_err(|e| StoreError::engine("usage", e))?;
+        v.map_or(Ok(Usage::default()), |v| decode_usage(CHUNK_POOL, &v))
     }
 
     /// Bytes charged on the whole node.

@@ -15,6 +15,9 @@
 #[path = "replication/harness.rs"]
 mod harness;
 
+#[path = "replication/chunks.rs"]
+mod chunks;
+
 use harness::*;
 use libp2p::PeerId;
 use sotto_node::config::NodeConfig;

@@ -14,6 +14,9 @@
 #[path = "service/support.rs"]
 mod support;
 
+#[path = "service/chunks.rs"]
+mod chunks;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -19,6 +19,7 @@ pub mod error;
 pub mod file;
 pub mod manifest;
 pub mod name;
+pub mod postage;
 pub mod stream;
 
 pub use descriptor::{Attachment, AttachmentKind, Location};
@@ -29,13 +30,15 @@ pub use file::{
 };
 pub use manifest::Manifest;
 pub use name::{rename_on_clash, safe_file_name};
+pub use postage::{CHUNK_POSTAGE_BITS, check_postage, mine_postage, postage_bits};
 pub use stream::FileSecret;
 
 use serde::{Deserialize, Serialize};
 
 use crate::constants::{HASH_LEN, MAX_MESSAGE_DATA, MAX_ONION_REQUEST, TAG_LEN};
-use crate::id::NodeId;
-use crate::position::{Distance, Position};
+use crate::id::{AccountId, NodeId};
+use crate::position::Position;
+use crate::time::DAY_MS;
 
 /// Length of every stored chunk, padding and tag included: the largest data a
 /// node stores for one message ([`MAX_MESSAGE_DATA`], 64 KiB), so a chunk store
@@ -48,8 +51,13 @@ pub const CHUNK_DATA_LEN: usize = CHUNK_LEN - TAG_LEN;
 pub const MAX_FILE_LEN: u64 = 100 * 1_000_000;
 /// Most data chunks of one file: [`MAX_FILE_LEN`] in [`CHUNK_DATA_LEN`] pieces.
 pub const MAX_DATA_CHUNKS: usize = (MAX_FILE_LEN as usize).div_ceil(CHUNK_DATA_LEN);
-/// blake3 `derive_key` context for a chunk's position in the keyspace.
-pub const CHUNK_POSITION_CONTEXT: &str = "sotto chunk position v1";
+/// blake3 `derive_key` context of the account a chunk is stored under
+/// ([`ChunkHash::account`]).
+pub const CHUNK_ACCOUNT_CONTEXT: &str = "sotto chunk account v1";
+/// Longest a node keeps a chunk: 14 days (issue 16). A recipient who is offline
+/// longer than that finds the attachment gone and asks for it again; the
+/// node's disk is freed for the next files.
+pub const MAX_CHUNK_TTL_MS: u64 = 14 * DAY_MS;
 
 // A full manifest (length prefix, a varint count and every hash) fits one chunk,
 // so under the file limit the manifest never needs chunks of its own.
@@ -70,11 +78,35 @@ impl ChunkHash {
         Self(*blake3::hash(chunk).as_bytes())
     }
 
-    /// Where the chunk lives: derived from the hash the way an account's position
-    /// is derived from its key (blake3 `derive_key`, its own context), so chunks
-    /// spread evenly over the keyspace and no account's swarm carries them.
+    /// The account the chunk is stored under, in the nodes' chunk namespace
+    /// ([`crate::namespace::Namespace::CHUNKS`]): a valid Ed25519 point derived
+    /// from the hash (blake3 `derive_key` with [`CHUNK_ACCOUNT_CONTEXT`] over the
+    /// hash and a one-byte counter, the first counter giving a valid key; about
+    /// half of all 32-byte strings are, so two tries on average). Nobody knows a
+    /// secret key for it, so nobody can sign for it: nothing stored there can be
+    /// deleted or changed, only left to expire. Nodes place, replicate and serve
+    /// chunks with the code they use for accounts, and check on every copy that
+    /// the data hashes to its account.
+    pub fn account(&self) -> AccountId {
+        for counter in 0..=u8::MAX {
+            let mut h = blake3::Hasher::new_derive_key(CHUNK_ACCOUNT_CONTEXT);
+            h.update(&self.0);
+            h.update(&[counter]);
+            if let Ok(account) = AccountId::from_bytes(*h.finalize().as_bytes()) {
+                return account;
+            }
+        }
+        // 256 misses in a row happen with probability 2^-256; even then the
+        // answer is a fixed valid key, so the function stays total and
+        // deterministic (such a chunk would share its swarm with that key).
+        crate::keys::AccountKey::from_entropy([0; 16]).account_id()
+    }
+
+    /// Where the chunk lives: the position of its [`ChunkHash::account`], so
+    /// chunks spread evenly over the keyspace and the nodes' swarm rules apply
+    /// to them unchanged.
     pub fn position(&self) -> Position {
-        Position(blake3::derive_key(CHUNK_POSITION_CONTEXT, &self.0))
+        Position::of_account(&self.account())
     }
 
     /// The hash as lower-case hex.
@@ -84,17 +116,10 @@ impl ChunkHash {
 }
 
 /// The swarm of a chunk: the `r` distinct nodes closest to
-/// [`ChunkHash::position`] by XOR distance, closest first, ranked exactly as
-/// [`crate::position::swarm_for`] ranks nodes for an account.
+/// [`ChunkHash::position`] by XOR distance, closest first, exactly the swarm of
+/// its [`ChunkHash::account`] ([`crate::position::swarm_for`]).
 pub fn swarm_for_chunk(chunk: &ChunkHash, nodes: &[NodeId], r: usize) -> Vec<NodeId> {
-    let target = chunk.position();
-    let mut ranked: Vec<(Distance, NodeId)> = nodes
-        .iter()
-        .map(|n| (Position::of_node(n).distance(&target), *n))
-        .collect();
-    ranked.sort_unstable();
-    ranked.dedup_by(|a, b| a.1 == b.1);
-    ranked.into_iter().take(r).map(|(_, n)| n).collect()
+    crate::position::swarm_for(&chunk.account(), nodes, r)
 }
 
 /// Number of data chunks a file of `size` bytes takes: at least one (an empty
@@ -132,5 +157,22 @@ mod tests {
             assert!(Position::of_node(n).distance(&target) > worst);
         }
         assert_ne!(h.position().0, h.0);
+        assert_eq!(swarm, crate::position::swarm_for(&h.account(), &nodes, 5));
+    }
+
+    #[test]
+    fn chunk_accounts_are_valid_keys_and_differ_per_chunk() {
+        let accounts: Vec<AccountId> = (0u32..200)
+            .map(|i| ChunkHash::of(&i.to_le_bytes()).account())
+            .collect();
+        for a in &accounts {
+            assert_eq!(AccountId::from_bytes(*a.as_bytes()).unwrap(), *a);
+        }
+        let mut distinct = accounts.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), accounts.len());
+        // Deterministic.
+        assert_eq!(ChunkHash::of(b"x").account(), ChunkHash::of(b"x").account());
     }
 }

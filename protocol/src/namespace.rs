@@ -13,6 +13,11 @@ pub enum Access {
     OwnerOnly,
     /// The owner stores and deletes; anyone reads (profile, prekeys).
     OwnerStoresAnyoneReads,
+    /// Anyone stores and anyone reads; nobody deletes (items expire). The
+    /// "account" is derived from the data's hash, so a store can only put the
+    /// bytes that hash there: attachment chunks
+    /// ([`crate::attachment::ChunkHash::account`]).
+    ContentAddressed,
 }
 
 /// A namespace of an account's storage, carried on the wire as its `u16` code.
@@ -26,6 +31,8 @@ impl Namespace {
     pub const CONFIG: Namespace = Namespace(1);
     /// Public data of the account: profile, prekeys. Code 2.
     pub const PUBLIC: Namespace = Namespace(2);
+    /// Attachment chunks, each under the account its hash names. Code 3.
+    pub const CHUNKS: Namespace = Namespace(3);
 
     /// The namespace with this code, if this build knows it.
     pub fn from_code(code: u16) -> Result<Self> {
@@ -46,6 +53,7 @@ impl Namespace {
             0 => Ok(Access::AnyoneStoresOwnerReads),
             1 => Ok(Access::OwnerOnly),
             2 => Ok(Access::OwnerStoresAnyoneReads),
+            3 => Ok(Access::ContentAddressed),
             other => Err(Error::OutOfRange {
                 what: "namespace",
                 reason: format!("unknown namespace code {other}"),
@@ -55,12 +63,24 @@ impl Namespace {
 
     /// Whether storing here needs the owner's signature.
     pub fn store_needs_owner(&self) -> Result<bool> {
-        Ok(!matches!(self.access()?, Access::AnyoneStoresOwnerReads))
+        Ok(!matches!(
+            self.access()?,
+            Access::AnyoneStoresOwnerReads | Access::ContentAddressed
+        ))
     }
 
     /// Whether reading here needs the owner's signature.
     pub fn read_needs_owner(&self) -> Result<bool> {
-        Ok(!matches!(self.access()?, Access::OwnerStoresAnyoneReads))
+        Ok(!matches!(
+            self.access()?,
+            Access::OwnerStoresAnyoneReads | Access::ContentAddressed
+        ))
+    }
+
+    /// Whether an owner may delete or shorten items here (not in a
+    /// content-addressed namespace: nobody owns a chunk, it expires).
+    pub fn owner_deletes(&self) -> Result<bool> {
+        Ok(!matches!(self.access()?, Access::ContentAddressed))
     }
 }
 
@@ -77,5 +97,10 @@ mod tests {
         assert!(Namespace::CONFIG.store_needs_owner().unwrap());
         assert!(!Namespace::PUBLIC.read_needs_owner().unwrap());
         assert!(Namespace(7).access().is_err());
+        assert_eq!(Namespace::from_code(3).unwrap(), Namespace::CHUNKS);
+        assert!(!Namespace::CHUNKS.store_needs_owner().unwrap());
+        assert!(!Namespace::CHUNKS.read_needs_owner().unwrap());
+        assert!(!Namespace::CHUNKS.owner_deletes().unwrap());
+        assert!(Namespace::INBOX.owner_deletes().unwrap());
     }
 }

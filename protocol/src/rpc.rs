@@ -46,6 +46,7 @@
 //! this module only says what is well-formed and what is signed.
 
 pub mod auth;
+pub mod chunk;
 pub mod digest;
 pub mod error;
 pub mod message;
@@ -55,6 +56,7 @@ pub mod request;
 pub mod response;
 
 pub use auth::{AuthError, OwnerAuth, OwnerOp, OwnerSigned};
+pub use chunk::ChunkStoreRequest;
 pub use digest::{
     AccountDigest, DigestAccumulator, DigestItem, ItemState, Reconcile, account_digest, merge,
     reconcile,

@@ -277,12 +277,25 @@ fn rpc_request_seeds() -> Vec<Seed> {
             },
         ),
         ("ping", Request::Ping),
+        ("store-chunk", Request::StoreChunk(chunk_store())),
     ];
     for (name, request) in &requests {
         // The signed seeds pass the owner check at the targets' clock.
         assert_eq!(request.authorize(FUZZ_NETWORK, FUZZ_NOW), Ok(()), "{name}");
     }
     seeds(requests.map(|(name, r)| (name, r.encode().unwrap())))
+}
+
+/// A stamped store of one chunk (the whole 64 KiB, as on the wire).
+fn chunk_store() -> sotto_protocol::rpc::ChunkStoreRequest {
+    use sotto_protocol::attachment::{CHUNK_LEN, CHUNK_POSTAGE_BITS, ChunkHash, mine_postage};
+    let data = vec![0x5c; CHUNK_LEN];
+    let stamp = mine_postage(&ChunkHash::of(&data), CHUNK_POSTAGE_BITS, 0);
+    sotto_protocol::rpc::ChunkStoreRequest {
+        data,
+        ttl_ms: DAY_MS,
+        stamp,
+    }
 }
 
 fn rpc_response_seeds() -> Vec<Seed> {

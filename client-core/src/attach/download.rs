@@ -11,7 +11,9 @@ use sotto_protocol::attachment::{
     Attachment, AttachmentError, FileOpener, MANIFEST_INDEX, safe_file_name,
 };
 
-use super::{AttachError, AttachResult, ChunkStore, Progress, io_err};
+use futures::StreamExt;
+
+use super::{AttachError, AttachResult, CHUNKS_IN_FLIGHT, ChunkStore, Progress, io_err};
 
 /// Most alternative names tried when the sanitised name is taken.
 pub const MAX_NAME_TRIES: u32 = 9_999;
@@ -71,12 +73,16 @@ pub async fn download<S: ChunkStore>(
         .open(&temp)
         .map_err(io_err(what.clone()))?;
     let written: AttachResult<()> = async {
-        for (index, hash) in (0u32..).zip(hashes.iter()) {
-            let chunk = store
-                .get(*hash)
-                .await?
-                .ok_or(AttachmentError::MissingChunk { index })?;
+        // Several chunks are fetched at once (each over a path of its own),
+        // and used strictly in order: the opener checks each at its index.
+        let mut fetched = futures::stream::iter(hashes.iter().copied())
+            .map(|hash| store.get(hash))
+            .buffered(CHUNKS_IN_FLIGHT);
+        let mut index = 0u32;
+        while let Some(chunk) = fetched.next().await {
+            let chunk = chunk?.ok_or(AttachmentError::MissingChunk { index })?;
             let plain = opener.push(index, &chunk)?;
+            index += 1;
             file.write_all(&plain).map_err(io_err(what.clone()))?;
             done += 1;
             progress(Progress { done, total });

@@ -2,16 +2,23 @@
 //! resuming from the journal after a crash or restart.
 
 use std::fs::File;
+use std::future::Future;
 use std::io::{BufReader, Read};
 use std::path::Path;
+use std::pin::Pin;
 
 use rand::CryptoRng;
 use sotto_protocol::attachment::{
     AttachmentError, CHUNK_DATA_LEN, ChunkHash, FileSealer, FileSecret, MAX_FILE_LEN,
 };
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
 use super::journal::UploadJournal;
-use super::{AttachError, AttachResult, ChunkStore, Progress, io_err};
+use super::{
+    AttachError, AttachResult, CHUNKS_IN_FLIGHT, ChunkStore, Progress, StoreResult, io_err,
+};
 
 /// A finished upload: what the message announcing the file needs, and what
 /// this run did.
@@ -45,7 +52,7 @@ pub async fn upload<S, R>(
     mut progress: impl FnMut(Progress),
 ) -> AttachResult<Uploaded>
 where
-    S: ChunkStore,
+    S: ChunkStore + Sync,
     R: CryptoRng + ?Sized,
 {
     let what = format!("reading {}", source.display());
@@ -64,11 +71,11 @@ where
     let secret = journal.secret().clone();
     let mut sealer = FileSealer::new(secret.clone(), size)?;
     let total = sealer.chunk_count() + u32::from(sealer.chunk_count() > 1);
-    let mut counts = Counts::default();
     let mut reader = BufReader::new(File::open(source).map_err(io_err(what.clone()))?);
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; CHUNK_DATA_LEN];
     let mut left = size;
+    let mut stores = Stores::new(store, total);
     for _ in 0..sealer.chunk_count() {
         let n = left.min(CHUNK_DATA_LEN as u64) as usize;
         let piece = buf.get_mut(..n).unwrap_or_default();
@@ -76,12 +83,12 @@ where
         hasher.update(piece);
         left -= n as u64;
         let chunk = sealer.seal_next(piece)?;
-        store_once(store, &mut journal, chunk.hash, chunk.bytes, &mut counts).await?;
-        progress(Progress {
-            done: counts.done(),
-            total,
-        });
+        stores
+            .add(&mut journal, chunk.hash, chunk.bytes, &mut progress)
+            .await?;
     }
+    // Every data chunk is stored before the manifest that names them.
+    stores.drain(&mut journal, &mut progress).await?;
     if *hasher.finalize().as_bytes() != source_hash {
         // The file changed while it was read: what was stored mixes two
         // versions under one secret. Start over with a fresh secret.
@@ -94,12 +101,12 @@ where
     let chunk_count = sealer.chunk_count();
     let (root, manifest) = sealer.finish()?;
     if let Some(m) = manifest {
-        store_once(store, &mut journal, m.hash, m.bytes, &mut counts).await?;
-        progress(Progress {
-            done: counts.done(),
-            total,
-        });
+        stores
+            .add(&mut journal, m.hash, m.bytes, &mut progress)
+            .await?;
+        stores.drain(&mut journal, &mut progress).await?;
     }
+    let counts = stores.counts;
     Ok(Uploaded {
         secret,
         size,
@@ -122,29 +129,113 @@ impl Counts {
     }
 }
 
-/// Stores one chunk unless the journal says it is stored. A chunk whose store
-/// an earlier run began but did not see finish is looked up first.
-async fn store_once<S: ChunkStore>(
-    store: &S,
-    journal: &mut UploadJournal,
-    hash: ChunkHash,
-    bytes: Vec<u8>,
-    counts: &mut Counts,
-) -> AttachResult<()> {
-    if journal.is_stored(&hash) {
-        counts.already += 1;
-        return Ok(());
+/// What a chunk's store came to.
+enum Outcome {
+    /// This run stored it.
+    Stored,
+    /// An earlier run had (its store was begun but not seen to finish).
+    Found,
+}
+
+type Flight<'s> = Pin<Box<dyn Future<Output = (ChunkHash, StoreResult<Outcome>)> + Send + 's>>;
+
+/// The chunk stores of one upload, at most [`CHUNKS_IN_FLIGHT`] at once, with
+/// the journal written in step: an intent before a store starts, "stored"
+/// when it is seen to finish. On an error the stores still in flight are
+/// dropped; their intents are in the journal, so the next run asks the store
+/// about them instead of storing them again.
+struct Stores<'s, S> {
+    store: &'s S,
+    flying: FuturesUnordered<Flight<'s>>,
+    counts: Counts,
+    total: u32,
+}
+
+impl<'s, S: ChunkStore + Sync> Stores<'s, S> {
+    fn new(store: &'s S, total: u32) -> Self {
+        Self {
+            store,
+            flying: FuturesUnordered::new(),
+            counts: Counts::default(),
+            total,
+        }
     }
-    if journal.was_started(&hash) && store.has(hash).await? {
+
+    /// Starts storing one chunk unless the journal says it is stored, after
+    /// waiting for a free place in flight.
+    async fn add(
+        &mut self,
+        journal: &mut UploadJournal,
+        hash: ChunkHash,
+        bytes: Vec<u8>,
+        progress: &mut impl FnMut(Progress),
+    ) -> AttachResult<()> {
+        if journal.is_stored(&hash) {
+            self.counts.already += 1;
+            self.report(progress);
+            return Ok(());
+        }
+        while self.flying.len() >= CHUNKS_IN_FLIGHT {
+            self.land(journal, progress).await?;
+        }
+        let store = self.store;
+        let flight: Flight<'s> = if journal.was_started(&hash) {
+            // An earlier run began this store and did not see it finish.
+            Box::pin(async move {
+                let outcome = async {
+                    if store.has(hash).await? {
+                        return Ok(Outcome::Found);
+                    }
+                    store.put(hash, bytes).await.map(|()| Outcome::Stored)
+                }
+                .await;
+                (hash, outcome)
+            })
+        } else {
+            journal.record_intent(&hash)?;
+            Box::pin(async move { (hash, store.put(hash, bytes).await.map(|()| Outcome::Stored)) })
+        };
+        self.flying.push(flight);
+        Ok(())
+    }
+
+    /// Waits for every store in flight.
+    async fn drain(
+        &mut self,
+        journal: &mut UploadJournal,
+        progress: &mut impl FnMut(Progress),
+    ) -> AttachResult<()> {
+        while !self.flying.is_empty() {
+            self.land(journal, progress).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for one store in flight to finish and journals it.
+    async fn land(
+        &mut self,
+        journal: &mut UploadJournal,
+        progress: &mut impl FnMut(Progress),
+    ) -> AttachResult<()> {
+        let Some((hash, outcome)) = self.flying.next().await else {
+            return Ok(());
+        };
+        let outcome = outcome?;
         journal.record_stored(&hash)?;
-        counts.already += 1;
-        return Ok(());
+        match outcome {
+            Outcome::Stored => self.counts.stored_now += 1,
+            Outcome::Found => self.counts.already += 1,
+        }
+        self.report(progress);
+        Ok(())
     }
-    journal.record_intent(&hash)?;
-    store.put(hash, bytes).await?;
-    journal.record_stored(&hash)?;
-    counts.stored_now += 1;
-    Ok(())
+
+    fn report(&self, progress: &mut impl FnMut(Progress)) {
+        progress(Progress {
+            done: self.counts.done(),
+            total: self.total,
+        });
+    }
 }
 
 /// BLAKE3 of a file, read in chunk-sized pieces.

@@ -170,9 +170,22 @@ impl NodeConfig {
         const SECOND: u64 = 1_000;
         const DAY: u64 = 86_400_000;
         const MILLION: u64 = 1_000_000;
-        let ranged: [(&str, u64, u64, u64); 24] = [
+        let ranged: [(&str, u64, u64, u64); 27] = [
             ("store.max_account_bytes", s.max_account_bytes, 1, u64::MAX),
             ("store.max_total_bytes", s.max_total_bytes, 1, u64::MAX),
+            ("store.max_chunk_bytes", s.max_chunk_bytes, 1, u64::MAX),
+            (
+                "limits.chunk_rate_per_minute",
+                u64::from(l.chunk_rate_per_minute),
+                1,
+                u64::from(u32::MAX),
+            ),
+            (
+                "limits.chunk_burst",
+                u64::from(l.chunk_burst),
+                1,
+                u64::from(u32::MAX),
+            ),
             ("store.purge_interval_ms", s.purge_interval_ms, 10, DAY),
             ("store.purge_batch", s.purge_batch as u64, 1, MILLION),
             (

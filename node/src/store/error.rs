@@ -12,6 +12,9 @@ pub enum QuotaScope {
     Account,
     /// The whole node ([`crate::store::StoreLimits::max_total_bytes`]).
     Node,
+    /// The node's attachment chunks together
+    /// ([`crate::store::StoreLimits::max_chunk_bytes`]).
+    Chunks,
 }
 
 impl std::fmt::Display for QuotaScope {
@@ -19,6 +22,7 @@ impl std::fmt::Display for QuotaScope {
         f.write_str(match self {
             QuotaScope::Account => "account",
             QuotaScope::Node => "node",
+            QuotaScope::Chunks => "chunk",
         })
     }
 }

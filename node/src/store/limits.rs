@@ -55,13 +55,20 @@ pub struct StoreLimits {
     /// this asks for some tens of GiB of free disk, which a small volunteer VPS
     /// has. Operators with more disk raise it in the node config.
     pub max_total_bytes: u64,
+    /// Most bytes all attachment chunks together may take on the node (they
+    /// count towards [`StoreLimits::max_total_bytes`] too). Default 4 GiB: a
+    /// flood of chunks, which anyone may store with postage, can fill at most
+    /// this share and never the space inboxes need; about 64,000 chunks of
+    /// 64 KiB. A node in a network of N nodes holds about 5/N of all chunks.
+    pub max_chunk_bytes: u64,
 }
 
 impl StoreLimits {
-    /// The defaults (50 MiB per account, 10 GiB per node).
+    /// The defaults (50 MiB per account, 10 GiB per node, 4 GiB of chunks).
     pub const DEFAULT: StoreLimits = StoreLimits {
         max_account_bytes: 50 * MIB,
         max_total_bytes: 10 * 1024 * MIB,
+        max_chunk_bytes: 4 * 1024 * MIB,
     };
 }
 

@@ -16,7 +16,20 @@ use super::limits::{StoreLimits, TOMBSTONE_CHARGE, charge};
 use super::records::{
     ItemRecord, MessageRecord, PresentItem, Proof, ProofId, ProofRecord, Tombstone,
 };
-use super::{META_BYTES, META_MESSAGES, Store, Usage, decode_u64, decode_usage, encode_usage};
+use super::{
+    CHUNK_POOL, META_BYTES, META_MESSAGES, Store, Usage, decode_u64, decode_usage, encode_usage,
+};
+
+/// The `usage` key an item of `account` in `namespace` is charged to: the
+/// account's own, except chunks, which share the node's chunk pool (each chunk
+/// is an account of its own, so a per-account quota would bound nothing).
+fn charged_key(account: &AccountId, namespace: Namespace) -> &[u8] {
+    if namespace == Namespace::CHUNKS {
+        CHUNK_POOL
+    } else {
+        account.as_bytes()
+    }
+}
 
 /// A failed step: the transaction is aborted with this error (or retried by
 /// sled on a conflict).
@@ -179,13 +192,19 @@ impl Tx<'_> {
     /// Stores a message the store has no item for, if the quotas allow it.
     pub fn insert_new(&self, msg: &StoredMessage, limits: &StoreLimits) -> TxResult<()> {
         let needed = charge(msg.data.len());
-        let usage = self.usage(&msg.account)?;
-        if usage.bytes.saturating_add(needed) > limits.max_account_bytes {
+        let key = charged_key(&msg.account, msg.namespace);
+        let usage = self.usage(key)?;
+        let (scope, limit) = if msg.namespace == Namespace::CHUNKS {
+            (QuotaScope::Chunks, limits.max_chunk_bytes)
+        } else {
+            (QuotaScope::Account, limits.max_account_bytes)
+        };
+        if usage.bytes.saturating_add(needed) > limit {
             return Err(abort(StoreError::QuotaExceeded {
-                scope: QuotaScope::Account,
+                scope,
                 used: usage.bytes,
                 needed,
-                limit: limits.max_account_bytes,
+                limit,
             }));
         }
         let total = self.counter(META_BYTES)?;
@@ -210,7 +229,7 @@ impl Tx<'_> {
         })?;
         self.set_item(&msg.account, &msg.hash, &ItemRecord::Present(item))?;
         self.index(item.effective_expiry(), &msg.account, &msg.hash)?;
-        self.count(&msg.account, needed, 1, true)
+        self.count_key(key, needed, 1, true)
     }
 
     /// Replaces the held message whose item is `old` by `rec` (same hash, other
@@ -254,7 +273,12 @@ impl Tx<'_> {
         if let Some((_, id)) = p.shortened {
             self.release_proof(id)?;
         }
-        self.count(account, charge(rec.message.data.len()), 1, false)
+        self.count_key(
+            charged_key(account, p.namespace),
+            charge(rec.message.data.len()),
+            1,
+            false,
+        )
     }
 
     /// Removes whatever the store holds for `hash`: a message with everything
@@ -351,9 +375,9 @@ impl Tx<'_> {
         }
     }
 
-    fn usage(&self, account: &AccountId) -> TxResult<Usage> {
-        match self.usage.get(account.as_bytes())? {
-            Some(v) => decode_usage(account.as_bytes(), &v).map_err(abort),
+    fn usage(&self, key: &[u8]) -> TxResult<Usage> {
+        match self.usage.get(key)? {
+            Some(v) => decode_usage(key, &v).map_err(abort),
             None => Ok(Usage::default()),
         }
     }
@@ -375,6 +399,11 @@ impl Tx<'_> {
     /// for a tombstone) charged to `account` and to the node. A counter that
     /// would go below zero is corrupt.
     pub fn count(&self, account: &AccountId, bytes: u64, messages: u64, add: bool) -> TxResult<()> {
+        self.count_key(account.as_bytes(), bytes, messages, add)
+    }
+
+    /// [`Tx::count`] by `usage` key ([`charged_key`]).
+    fn count_key(&self, acc: &[u8], bytes: u64, messages: u64, add: bool) -> TxResult<()> {
         let step = |tree: &'static str, key: &[u8], v: u64, d: u64| -> TxResult<u64> {
             let r = if add {
                 v.checked_add(d)
@@ -383,8 +412,7 @@ impl Tx<'_> {
             };
             r.ok_or_else(|| abort(StoreError::corrupt(tree, key, "counter out of range")))
         };
-        let acc = account.as_bytes();
-        let u = self.usage(account)?;
+        let u = self.usage(acc)?;
         let u = Usage {
             bytes: step("usage", acc, u.bytes, bytes)?,
             messages: step("usage", acc, u.messages, messages)?,

@@ -203,6 +203,9 @@ impl StoredMessage {
         }
         check_lifetime(self.timestamp, self.expiry)?;
         let life = self.expiry - self.timestamp;
+        if self.namespace == Namespace::CHUNKS {
+            crate::rpc::chunk::check_stored_chunk(&self.account, &self.data, life)?;
+        }
         if life < MIN_TTL_MS {
             return Err(Error::OutOfRange {
                 what: "message expiry",

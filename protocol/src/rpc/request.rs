@@ -14,6 +14,7 @@ use crate::keys::AccountKey;
 use crate::namespace::Namespace;
 use crate::rpc::auth::{AuthError, OwnerAuth, OwnerOp, OwnerSigned};
 use crate::rpc::check_count;
+use crate::rpc::chunk::{ChunkStoreRequest, refuse_chunks};
 use crate::rpc::message::{MessageHash, StoreProof, StoredMessage, check_data};
 use crate::rpc::read_cursor::ReadCursor;
 use crate::time::UnixMillis;
@@ -43,6 +44,10 @@ pub enum Request {
     },
     /// Is the node there, and what time is it there.
     Ping,
+    /// Store an attachment chunk in the swarm of its hash (anyone may; it
+    /// carries postage). Read chunks back with an unsigned [`Request::Retrieve`]
+    /// in [`Namespace::CHUNKS`].
+    StoreChunk(ChunkStoreRequest),
 }
 
 /// Store `data` for `account` in `namespace` for `ttl_ms`.
@@ -246,6 +251,7 @@ impl StoreRequest {
     /// there where one is needed. No cryptography.
     pub fn validate(&self) -> Result<()> {
         namespace_known(self.namespace)?;
+        refuse_chunks(self.namespace, "store")?;
         check_data(&self.data)?;
         if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&self.ttl_ms) {
             return Err(Error::OutOfRange {
@@ -425,6 +431,7 @@ impl DeleteRequest {
     /// there where one is needed. No cryptography.
     pub fn validate(&self) -> Result<()> {
         namespace_known(self.namespace)?;
+        refuse_chunks(self.namespace, "delete")?;
         check_hashes(&self.hashes)
     }
 }
@@ -494,6 +501,7 @@ impl ExpireRequest {
     /// there where one is needed. No cryptography.
     pub fn validate(&self) -> Result<()> {
         namespace_known(self.namespace)?;
+        refuse_chunks(self.namespace, "expiry change")?;
         check_hashes(&self.hashes)
     }
 }
@@ -544,6 +552,7 @@ impl Request {
             Request::Retrieve(r) => r.validate(),
             Request::Delete(r) => r.validate(),
             Request::Expire(r) => r.validate(),
+            Request::StoreChunk(r) => r.validate(),
             Request::GetSwarm { .. } | Request::Ping => Ok(()),
             Request::GetDirectory { limit, .. } => check_count(
                 "directory limit",
@@ -563,7 +572,10 @@ impl Request {
             Request::Retrieve(r) => r.authorize(network, now),
             Request::Delete(r) => r.authorize(network, now),
             Request::Expire(r) => r.authorize(network, now),
-            Request::GetSwarm { .. } | Request::GetDirectory { .. } | Request::Ping => Ok(()),
+            Request::StoreChunk(_)
+            | Request::GetSwarm { .. }
+            | Request::GetDirectory { .. }
+            | Request::Ping => Ok(()),
         }
     }
 
@@ -577,6 +589,7 @@ impl Request {
             Request::GetSwarm { .. } => "get_swarm",
             Request::GetDirectory { .. } => "get_directory",
             Request::Ping => "ping",
+            Request::StoreChunk(_) => "store_chunk",
         }
     }
 
@@ -588,6 +601,7 @@ impl Request {
             Request::Delete(r) => Some(r.account),
             Request::Expire(r) => Some(r.account),
             Request::GetSwarm { account } => Some(*account),
+            Request::StoreChunk(r) => Some(r.hash().account()),
             Request::GetDirectory { .. } | Request::Ping => None,
         }
     }
