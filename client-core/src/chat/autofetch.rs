@@ -32,8 +32,9 @@ struct Due {
     descriptor: Attachment,
 }
 
-/// The background fetcher started by [`Messenger::start_fetching_via`]; it
-/// stops when this is dropped or [`FetchTask::stop`] is called.
+/// A fetcher over a store of the caller's choosing, started by
+/// [`Messenger::start_fetching_via`] (`connect` starts one over the network);
+/// it stops when this is dropped or [`FetchTask::stop`] is called.
 #[derive(Debug)]
 pub struct FetchTask {
     stop: watch::Sender<bool>,
@@ -163,7 +164,11 @@ impl Inner {
 }
 
 /// The fetcher: up to [`AT_ONCE`] downloads at a time until stopped.
-async fn run<S: ChunkStore>(inner: Arc<Inner>, store: S, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run<S: ChunkStore>(
+    inner: Arc<Inner>,
+    store: S,
+    mut stop: watch::Receiver<bool>,
+) {
     while !*stop.borrow() {
         let due = match inner.due_fetches(AT_ONCE) {
             Ok(d) => d,

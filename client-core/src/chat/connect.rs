@@ -1,5 +1,6 @@
 //! Starting and stopping the network side: the onion client, the receive
-//! loop, the outbox sender, the timer purge and the path-status forwarder.
+//! loop, the outbox sender, the timer purge, the attachment fetcher and the
+//! path-status forwarder.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +62,11 @@ impl Messenger {
                 stop_rx.clone(),
             )),
             tokio::spawn(super::purge::run(inner.clone(), stop_rx.clone())),
+            tokio::spawn(super::autofetch::run(
+                inner.clone(),
+                crate::attach::NetworkChunks::new(client.clone()),
+                stop_rx.clone(),
+            )),
             tokio::spawn(super::prekeys::run(
                 inner.clone(),
                 client.clone(),
