@@ -15,6 +15,7 @@ macro_rules! say {
 }
 
 mod account;
+mod attach;
 pub mod console;
 pub mod error;
 mod history;
@@ -266,6 +267,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         let argv = std::env::args_os()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
+        let argv = attach::absolute_paths(&cli.command, argv, &cwd);
         match local::client::forward(&ctx.settings, argv).await? {
             local::client::Reach::Ran(r) => return r,
             local::client::Reach::NoHolder if tokio::time::Instant::now() < deadline => {
@@ -292,6 +294,20 @@ pub(crate) async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), AppError
             text,
             timeout,
         } => messages::send(ctx, &contact, &text, timeout).await,
+        Command::SendFile {
+            contact,
+            path,
+            caption,
+            timeout,
+        } => attach::send_file(ctx, &contact, &path, caption, timeout).await,
+        Command::SendLocation {
+            contact,
+            lat,
+            lon,
+            label,
+            timeout,
+        } => attach::send_location(ctx, &contact, (lat, lon), label, timeout).await,
+        Command::Save { id, to } => attach::save(ctx, &id, to.as_deref()).await,
         Command::Inbox { wait, json } => messages::inbox(ctx, wait, json).await,
         Command::History {
             contact,

@@ -74,6 +74,51 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
         timeout: Duration,
     },
+    /// Send a file (at most 100 MB) and wait until the network holds it.
+    ///
+    /// The file is encrypted and stored as chunks in the network; exits 0
+    /// once every chunk and the message naming them are stored.
+    SendFile {
+        /// Account ID, nickname or display name.
+        contact: String,
+        /// The file.
+        path: PathBuf,
+        /// Words shown with the file.
+        #[arg(long, value_name = "TEXT")]
+        caption: Option<String>,
+        /// How long to wait for the message after the chunks are stored (it
+        /// stays queued otherwise): seconds, or 30s, 5m, 1h.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
+        timeout: Duration,
+    },
+    /// Send a location (latitude and longitude in degrees, WGS 84).
+    #[command(allow_negative_numbers = true)]
+    SendLocation {
+        /// Account ID, nickname or display name.
+        contact: String,
+        /// Latitude, -90 to 90.
+        lat: f64,
+        /// Longitude, -180 to 180.
+        lon: f64,
+        /// What the place is.
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+        /// How long to wait for the network: seconds, or 30s, 5m, 1h.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
+        timeout: Duration,
+    },
+    /// Save an attachment into a folder and print its path.
+    ///
+    /// Saved with mode 0600 under a safe name (renamed if taken), never
+    /// opened. The id is the one `inbox` or `history` printed.
+    Save {
+        /// The message id (32 hex digits).
+        id: String,
+        /// The folder [default: the download_dir setting, $XDG_DOWNLOAD_DIR
+        /// or ~/Downloads]
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
     /// Show new messages from contacts and requests.
     ///
     /// Each is shown once: what the terminal UI showed is not new here
@@ -84,7 +129,9 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_wait)]
         wait: Duration,
         /// One JSON object per line: id, from, text, sent_at (sender's clock,
-        /// unix ms), received_at (this device's, unix ms), request.
+        /// unix ms), received_at (this device's, unix ms), request, and
+        /// attachment {id, name, type, size, state} or location {lat, lon,
+        /// label} when the message carries one.
         #[arg(long)]
         json: bool,
     },
@@ -250,6 +297,7 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::path::Path;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("sotto").chain(args.iter().copied()))
@@ -272,6 +320,55 @@ mod tests {
         let c = parse(&["--bootstrap", "b.txt", "id", "--qr"]).unwrap();
         assert_eq!(c.global.bootstrap.as_deref(), Some("b.txt"));
         assert!(matches!(c.command, Command::Id { qr: true }));
+    }
+
+    #[test]
+    fn attachment_commands() {
+        let c = parse(&["send-file", "bob", "a b.pdf", "--caption", "the draft"]).unwrap();
+        match c.command {
+            Command::SendFile {
+                contact,
+                path,
+                caption,
+                timeout,
+            } => {
+                assert_eq!(contact, "bob");
+                assert_eq!(path, PathBuf::from("a b.pdf"));
+                assert_eq!(caption.as_deref(), Some("the draft"));
+                assert_eq!(timeout, Duration::from_secs(60));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Southern and western coordinates are numbers, not options.
+        let c = parse(&[
+            "send-location",
+            "bob",
+            "-33.8568",
+            "-151.2",
+            "--label",
+            "Quay",
+        ])
+        .unwrap();
+        match c.command {
+            Command::SendLocation {
+                lat, lon, label, ..
+            } => {
+                assert_eq!((lat, lon), (-33.8568, -151.2));
+                assert_eq!(label.as_deref(), Some("Quay"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["send-location", "bob", "north", "1"]).is_err());
+        let c = parse(&["save", "ab", "--to", "/tmp/x"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Save { id, to: Some(to) } if id == "ab" && to == Path::new("/tmp/x")
+        ));
+        assert!(matches!(
+            parse(&["save", "ab"]).unwrap().command,
+            Command::Save { to: None, .. }
+        ));
+        assert!(parse(&["send-file", "bob"]).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The real `sotto` binary against real `sotto-node` processes on loopback
 //! (issue 5, part 4): two users init, add each other, send, read the inbox as
-//! JSON; a stranger's message is a request, which is then accepted.
+//! JSON; a stranger's message is a request, which is then accepted; a file
+//! and a location go through the nodes (issue 16).
 
 #![allow(
     clippy::unwrap_used,
@@ -341,6 +342,69 @@ fn two_users_and_a_stranger_over_real_nodes() {
     assert!(verify.contains("not verified"), "{verify}");
     alice.ok(&["verify", "bob", "--mark"]);
     assert!(alice.ok(&["verify", "bob"]).contains("Status: verified"));
+    // Issue 16: a file of about 200 KB (four chunks and a manifest) and a
+    // location, through the real nodes; `save` gives the same bytes, 0600.
+    let files = tempfile::tempdir().unwrap();
+    let source = files.path().join("report.pdf");
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&source, &bytes).unwrap();
+    let t = Instant::now();
+    let sent = alice.ok(&[
+        "send-file",
+        "bob",
+        source.to_str().unwrap(),
+        "--caption",
+        "the draft",
+    ]);
+    assert!(sent.contains("Sent to bob"), "{sent}");
+    eprintln!("send-file of 200 kB returned after {:?}", t.elapsed());
+    let inbox = bob.inbox();
+    let m = inbox
+        .iter()
+        .find(|m| m["attachment"].is_object())
+        .unwrap_or_else(|| panic!("no attachment in {inbox:?}"));
+    let a = &m["attachment"];
+    assert_eq!(a["name"], "report.pdf");
+    assert_eq!(a["type"], "application/pdf");
+    assert_eq!(a["size"], 200_000);
+    assert_eq!(a["id"], m["id"]);
+    assert!(m["text"].as_str().unwrap().contains("the draft"), "{m}");
+    let to = files.path().join("saved");
+    let t = Instant::now();
+    let saved = bob.ok(&[
+        "save",
+        a["id"].as_str().unwrap(),
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    eprintln!("save of 200 kB returned after {:?}", t.elapsed());
+    let path = PathBuf::from(saved.trim());
+    assert_eq!(path, to.join("report.pdf"));
+    assert!(
+        std::fs::read(&path).unwrap() == bytes,
+        "the saved bytes differ"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let sent = alice.ok(&[
+        "send-location",
+        "bob",
+        "-33.8568",
+        "151.2153",
+        "--label",
+        "Opera House",
+    ]);
+    assert!(sent.contains("Sent to bob"), "{sent}");
+    let inbox = bob.inbox();
+    let m = inbox
+        .iter()
+        .find(|m| m["location"].is_object())
+        .unwrap_or_else(|| panic!("no location in {inbox:?}"));
+    assert_eq!(m["location"]["lat"], -33.8568);
+    assert_eq!(m["location"]["lon"], 151.2153);
+    assert_eq!(m["location"]["label"], "Opera House");
+
     let d = alice.ok(&["disappear", "bob", "after-read", "5m"]);
     assert!(d.contains("5m after reading"), "{d}");
 

@@ -64,6 +64,9 @@ impl Kind {
             Command::Id { .. }
             | Command::Contacts(_)
             | Command::Send { .. }
+            | Command::SendFile { .. }
+            | Command::SendLocation { .. }
+            | Command::Save { .. }
             | Command::Inbox { .. }
             | Command::History { .. }
             | Command::Delete { .. }

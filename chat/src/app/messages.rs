@@ -71,16 +71,26 @@ async fn print_messages(m: &Messenger, list: &[ChatMessage], json: bool) -> Resu
     let mut printed = Vec::new();
     let result = (|| -> Result<(), AppError> {
         for msg in list {
+            let attachment = m.attachment(&msg.id)?;
             if json {
-                say!("{}", output::line(&InboxLine::from(msg)));
+                let mut line = InboxLine::from(msg);
+                line.attachment = attachment.as_ref().map(output::AttachmentLine::from);
+                line.location = m
+                    .location(&msg.id)?
+                    .as_ref()
+                    .map(output::LocationLine::from);
+                say!("{}", output::line(&line));
             } else {
                 let who = names
                     .get(&msg.peer)
                     .cloned()
                     .unwrap_or_else(|| short_id(&msg.peer));
                 let req = if msg.request { " (request)" } else { "" };
+                let tail = attachment.map_or_else(String::new, |a| {
+                    format!(" [{}; sotto save {}]", output::state_word(&a.state), a.id)
+                });
                 say!(
-                    "[{}] {}{req}: {}",
+                    "[{}] {}{req}: {}{tail}",
                     crate::tui::render::clock(msg.sent_at),
                     output::shown(&who),
                     output::shown(&msg.text)

@@ -2,10 +2,13 @@
 //! for scripts.
 
 use serde::Serialize;
-use sotto_client::chat::{ChatMessage, Contact, MessageRequest, VerificationStatus};
+use sotto_client::chat::{
+    AttachmentInfo, AttachmentState, ChatMessage, Contact, MessageRequest, VerificationStatus,
+};
+use sotto_protocol::attachment::Location;
 
 /// One incoming message (`sotto inbox --json`).
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq)]
 pub struct InboxLine {
     /// Message id, 32 hex digits.
     pub id: String,
@@ -19,6 +22,12 @@ pub struct InboxLine {
     pub received_at: u64,
     /// From someone who is not a contact (it waits in Requests).
     pub request: bool,
+    /// The attachment the message carries (`text` then summarises it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<AttachmentLine>,
+    /// The location the message carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationLine>,
 }
 
 impl From<&ChatMessage> for InboxLine {
@@ -30,6 +39,67 @@ impl From<&ChatMessage> for InboxLine {
             sent_at: m.sent_at,
             received_at: m.received_at,
             request: m.request,
+            attachment: None,
+            location: None,
+        }
+    }
+}
+
+/// An attachment in `inbox --json`.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct AttachmentLine {
+    /// The message id, what `sotto save` takes.
+    pub id: String,
+    /// The name it is saved under (already made safe).
+    pub name: String,
+    /// The declared media type (a hint from the sender).
+    #[serde(rename = "type")]
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `pending`, `downloading`, `ready` or `failed`.
+    pub state: &'static str,
+}
+
+impl From<&AttachmentInfo> for AttachmentLine {
+    fn from(a: &AttachmentInfo) -> Self {
+        Self {
+            id: a.id.to_string(),
+            name: a.name.clone(),
+            media_type: a.media_type.clone(),
+            size: a.size,
+            state: state_word(&a.state),
+        }
+    }
+}
+
+/// One word for an attachment's state.
+pub fn state_word(s: &AttachmentState) -> &'static str {
+    match s {
+        AttachmentState::Pending => "pending",
+        AttachmentState::Downloading => "downloading",
+        AttachmentState::Ready(_) => "ready",
+        AttachmentState::Failed(_) => "failed",
+    }
+}
+
+/// A location in `inbox --json`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct LocationLine {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lon: f64,
+    /// The sender's label, if any.
+    pub label: Option<String>,
+}
+
+impl From<&Location> for LocationLine {
+    fn from(l: &Location) -> Self {
+        Self {
+            lat: l.lat,
+            lon: l.lon,
+            label: l.label.clone(),
         }
     }
 }
@@ -222,6 +292,26 @@ mod tests {
         assert_eq!(v["received_at"], 1_700_000_000_500u64);
         assert_eq!(v["request"], true);
         assert_eq!(v.as_object().unwrap().len(), 6);
+
+        let mut with = InboxLine::from(&m);
+        with.attachment = Some(AttachmentLine {
+            id: id.to_string(),
+            name: "a.pdf".into(),
+            media_type: "application/pdf".into(),
+            size: 9,
+            state: "pending",
+        });
+        with.location = Some(LocationLine {
+            lat: -1.5,
+            lon: 2.0,
+            label: None,
+        });
+        let v: serde_json::Value = serde_json::from_str(&line(&with)).unwrap();
+        assert_eq!(v["attachment"]["type"], "application/pdf");
+        assert_eq!(v["attachment"]["size"], 9);
+        assert_eq!(v["attachment"]["id"], "00112233445566778899aabbccddeeff");
+        assert_eq!(v["location"]["lat"], -1.5);
+        assert!(v["location"]["label"].is_null());
     }
 
     #[test]

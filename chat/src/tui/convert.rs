@@ -3,7 +3,8 @@
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use sotto_client::chat::{
-    ChatMessage, ConversationSummary, MessageRequest, MessageState, VerificationStatus,
+    AttachmentState, ChatMessage, ConversationSummary, MessageRequest, MessageState,
+    VerificationStatus,
 };
 
 use super::state::{ConvRow, MsgRow, RequestRow, Tick, Trust};
@@ -54,6 +55,20 @@ pub fn msg_row(m: &ChatMessage) -> MsgRow {
         tick: tick(m.state),
         expires_at: m.expires_at,
     }
+}
+
+/// A message row for a message carrying an attachment: its summary and
+/// where the file is (`[file] a.pdf (200 kB) · ready`).
+pub fn attachment_row(m: &ChatMessage, state: &AttachmentState) -> MsgRow {
+    let mut row = msg_row(m);
+    let word = match state {
+        AttachmentState::Pending => "not downloaded: Ctrl-S saves it".to_owned(),
+        AttachmentState::Downloading => "downloading".to_owned(),
+        AttachmentState::Ready(_) => "ready".to_owned(),
+        AttachmentState::Failed(why) => format!("failed ({why})"),
+    };
+    row.text = format!("{} · {word}", m.text);
+    row
 }
 
 /// A request row.

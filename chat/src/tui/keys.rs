@@ -43,6 +43,8 @@ pub enum Action {
     ShowVerify(AccountId),
     /// Mark a contact verified.
     MarkVerified(AccountId),
+    /// Save an attachment into the download folder.
+    Save(sotto_client::chat::MessageId),
     /// Add a contact and open the conversation with it.
     AddContact {
         /// The account ID as typed (the runner parses it and explains typos).
@@ -148,6 +150,13 @@ fn main_key(app: &mut App, key: KeyEvent, ctrl: bool) -> Action {
             app.screen = Screen::NewChat(NewChat::default());
             Action::None
         }
+        KeyCode::Char('s') if ctrl => match app.last_attachment {
+            Some(id) => Action::Save(id),
+            None => {
+                app.notice("No attachment in this conversation.", Clears::OnKey);
+                Action::None
+            }
+        },
         KeyCode::Char('v') if ctrl => match app.current_peer() {
             Some(p) => Action::ShowVerify(p),
             None => Action::None,

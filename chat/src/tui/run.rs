@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyEvent};
-use sotto_client::chat::{ChatError, ChatEvent, Messenger};
+use sotto_client::chat::{ChatError, ChatEvent, MessageId, Messenger};
 use sotto_client::{AccountId, PathStatus};
 use tokio::sync::{broadcast, mpsc};
 
-use super::convert::{conv_row, hop_address, msg_row, request_row, trust};
+use super::convert::{attachment_row, conv_row, hop_address, msg_row, request_row, trust};
 use super::keys::{Action, handle_key, handle_paste};
 use super::state::{App, Clears, Screen, VerifyView};
 use crate::app::{AppError, Ctx};
@@ -27,6 +27,7 @@ struct Snapshot {
     conversations: Vec<super::ConvRow>,
     messages: Vec<super::MsgRow>,
     requests: Vec<super::RequestRow>,
+    last_attachment: Option<MessageId>,
 }
 
 fn snapshot(m: &Messenger, open: Option<AccountId>) -> Result<Snapshot, ChatError> {
@@ -35,19 +36,25 @@ fn snapshot(m: &Messenger, open: Option<AccountId>) -> Result<Snapshot, ChatErro
     let peer = open
         .filter(|p| conversations.iter().any(|c| c.peer == *p))
         .or_else(|| conversations.first().map(|c| c.peer));
-    let messages = match peer {
-        Some(p) => m
-            .messages(&p, MESSAGE_WINDOW)?
-            .iter()
-            .map(msg_row)
-            .collect(),
-        None => Vec::new(),
-    };
+    let mut messages = Vec::new();
+    let mut last_attachment = None;
+    if let Some(p) = peer {
+        for msg in m.messages(&p, MESSAGE_WINDOW)? {
+            match m.attachment(&msg.id)? {
+                Some(a) => {
+                    last_attachment = Some(msg.id);
+                    messages.push(attachment_row(&msg, &a.state));
+                }
+                None => messages.push(msg_row(&msg)),
+            }
+        }
+    }
     let requests = m.requests()?.iter().map(request_row).collect();
     Ok(Snapshot {
         conversations,
         messages,
         requests,
+        last_attachment,
     })
 }
 
@@ -87,6 +94,7 @@ async fn refresh(app: &mut App, m: &Messenger) {
         Ok(Ok(s)) => {
             app.set_conversations(s.conversations);
             app.messages = s.messages;
+            app.last_attachment = s.last_attachment;
             app.set_requests(s.requests);
         }
         Ok(Err(e)) => app.notice(e.to_string(), Clears::OnKey),
@@ -181,6 +189,12 @@ async fn act(app: &mut App, m: &Messenger, action: Action) -> Result<(), ChatErr
             });
         }
         Action::AddContact { id, name } => add_contact(app, m, &id, name.as_deref()).await?,
+        Action::Save(id) => {
+            app.notice("Saving the attachment…", Clears::OnKey);
+            let path = m.save_attachment(&id, None, |_| {}).await?;
+            app.notice(format!("Saved to {}", path.display()), Clears::OnKey);
+            refresh(app, m).await;
+        }
         Action::MarkVerified(peer) => {
             m.mark_verified(&peer)?;
             if let Screen::Verify(view) = &mut app.screen {

@@ -199,6 +199,8 @@ pub struct App {
     pub status: Option<Status>,
     /// Whether the open conversation's peer is typing.
     pub peer_typing: bool,
+    /// The newest attachment of the open conversation (what Ctrl-S saves).
+    pub last_attachment: Option<sotto_client::chat::MessageId>,
     /// Set when the user asked to leave.
     pub quit: bool,
 }
@@ -223,6 +225,7 @@ impl App {
             screen: Screen::Main,
             status: None,
             peer_typing: false,
+            last_attachment: None,
             quit: false,
         }
     }

@@ -207,6 +207,49 @@ fn requests_pane_lists_and_acts() {
 }
 
 #[test]
+fn attachments_show_their_state_and_ctrl_s_saves_the_newest() {
+    let mut app = sample();
+    // No attachment: Ctrl-S says so and asks for nothing.
+    assert_eq!(handle_key(&mut app, ctrl('s')), Action::None);
+    assert_eq!(
+        app.status_text(),
+        Some("No attachment in this conversation.")
+    );
+    let peer = app.current_peer().unwrap();
+    let id: sotto_client::chat::MessageId = "00112233445566778899aabbccddeeff".parse().unwrap();
+    let msg = sotto_client::chat::ChatMessage {
+        id,
+        peer,
+        outgoing: false,
+        text: "[file] report.pdf (200 kB)".into(),
+        sent_at: 1_700_000_000_000,
+        received_at: 1_700_000_000_000,
+        state: sotto_client::chat::MessageState::Delivered,
+        expires_at: None,
+        request: false,
+    };
+    app.messages.push(convert::attachment_row(
+        &msg,
+        &sotto_client::chat::AttachmentState::Pending,
+    ));
+    app.messages.push(convert::attachment_row(
+        &msg,
+        &sotto_client::chat::AttachmentState::Ready("/x".into()),
+    ));
+    app.last_attachment = Some(id);
+    let shown = text(&screen(&app));
+    assert!(
+        shown.contains("[file] report.pdf (200 kB) · not downloaded"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("[file] report.pdf (200 kB) · ready"),
+        "{shown}"
+    );
+    assert_eq!(handle_key(&mut app, ctrl('s')), Action::Save(id));
+}
+
+#[test]
 fn verification_screen_shows_code_and_qr() {
     let mut app = sample();
     let peer = app.current_peer().unwrap();

@@ -154,6 +154,7 @@ async fn settings(m: &Messenger, body: &Bytes) -> Answer {
         m.set_settings(Settings {
             read_receipts: b.read_receipts.unwrap_or(now.read_receipts),
             typing_indicators: b.typing_indicators.unwrap_or(now.typing_indicators),
+            ..now
         })
     })
     .await?;

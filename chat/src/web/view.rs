@@ -150,5 +150,16 @@ pub fn event(m: &Messenger, ev: &ChatEvent, offline: Option<String>) -> Value {
             "type": "wrong_network",
             "text": crate::app::AppError::WrongNetwork(w.clone()).to_string(),
         }),
+        // The page shows attachments by their summary text for now.
+        ChatEvent::Transfer {
+            id, peer, progress, ..
+        } => json!({
+            "type": "transfer", "id": id.to_string(), "peer": peer.to_string(),
+            "done": progress.done, "total": progress.total,
+        }),
+        ChatEvent::Attachment { id, peer, state } => json!({
+            "type": "attachment", "id": id.to_string(), "peer": peer.to_string(),
+            "state": crate::app::output::state_word(state),
+        }),
     }
 }

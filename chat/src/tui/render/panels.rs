@@ -189,6 +189,10 @@ pub(super) fn help(frame: &mut Frame, body: Rect) {
             "message requests from people not in your contacts",
         ),
         ("Ctrl-V", "verification code of the open conversation"),
+        (
+            "Ctrl-S",
+            "save the newest attachment here into the download folder",
+        ),
         ("Ctrl-P", "onion paths, hop by hop"),
         ("Esc", "close this panel"),
         ("Ctrl-Q, Ctrl-C", "quit"),

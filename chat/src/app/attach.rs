@@ -1,0 +1,204 @@
+//! `send-file`, `send-location` and `save`: attachments from the command
+//! line. Files are read and written by the process holding the home (this one,
+//! or the holder when the command runs through the local socket), so paths
+//! are made absolute before a command line is forwarded ([`absolute_paths`]).
+
+use std::path::Path;
+use std::time::Duration;
+
+use sotto_client::attach::Progress;
+use sotto_client::chat::{MessageId, MessageState, Messenger, human_size};
+
+use super::console::{self, Stream};
+use super::{AppError, Ctx};
+use crate::cli::Command;
+
+/// Width of the progress bar, in cells.
+const BAR_CELLS: u32 = 20;
+
+/// A progress reporter for `what` on the command's stderr, when it is a
+/// terminal: one line per tenth of the chunks and one at the end (plain
+/// lines, so they read the same through the local socket).
+fn bar(what: String) -> impl FnMut(Progress) {
+    let on = console::stderr_is_terminal();
+    let sink = console::current();
+    let mut last_tenth = None;
+    move |p: Progress| {
+        if !on || p.total == 0 {
+            return;
+        }
+        let tenth = p.done * 10 / p.total;
+        if last_tenth == Some(tenth) && p.done < p.total {
+            return;
+        }
+        last_tenth = Some(tenth);
+        let filled = p.done * BAR_CELLS / p.total;
+        let cells: String = (0..BAR_CELLS)
+            .map(|i| if i < filled { '#' } else { '-' })
+            .collect();
+        let _ = sink.line(
+            Stream::Err,
+            format_args!(
+                "sotto: {what} [{cells}] {}% ({}/{} chunks)",
+                p.done * 100 / p.total,
+                p.done,
+                p.total
+            ),
+        );
+    }
+}
+
+/// `sotto send-file CONTACT PATH [--caption TEXT]`: stores every chunk
+/// through onion paths, queues the message naming them, and waits until a
+/// quorum of the recipient's swarm holds it.
+pub async fn send_file(
+    ctx: &Ctx,
+    who: &str,
+    path: &Path,
+    caption: Option<String>,
+    timeout: Duration,
+) -> Result<(), AppError> {
+    let m = ctx.connected().await?;
+    let result = send_file_on(&m, who, path, caption, timeout).await;
+    ctx.close(&m).await;
+    result
+}
+
+async fn send_file_on(
+    m: &Messenger,
+    who: &str,
+    path: &Path,
+    caption: Option<String>,
+    timeout: Duration,
+) -> Result<(), AppError> {
+    let to = super::resolve(m, who)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let id = m
+        .send_file(&to, path, caption, bar(format!("sending {name}")))
+        .await?;
+    wait_sent(m, who, &id, timeout).await
+}
+
+/// Waits until the message `id` is stored by the recipient's swarm, then
+/// says so with its id.
+async fn wait_sent(
+    m: &Messenger,
+    who: &str,
+    id: &MessageId,
+    timeout: Duration,
+) -> Result<(), AppError> {
+    let progress = super::progress::on_terminal(m, *id);
+    let state = m.wait_state(id, MessageState::Sent, timeout).await;
+    if let Some(p) = progress {
+        p.finish();
+    }
+    say!("Sent to {who} ({}); message id {id}", state?);
+    Ok(())
+}
+
+/// `sotto send-location CONTACT LAT LON [--label TEXT]`.
+pub async fn send_location(
+    ctx: &Ctx,
+    who: &str,
+    (lat, lon): (f64, f64),
+    label: Option<String>,
+    timeout: Duration,
+) -> Result<(), AppError> {
+    let m = ctx.connected().await?;
+    let result = async {
+        let to = super::resolve(&m, who)?;
+        let id = m.send_location(&to, lat, lon, label).await?;
+        wait_sent(&m, who, &id, timeout).await
+    }
+    .await;
+    ctx.close(&m).await;
+    result
+}
+
+/// `sotto save ID [--to DIR]`: saves an attachment (a copy fetched ahead,
+/// or fetched now, every chunk checked) and prints the path.
+pub async fn save(ctx: &Ctx, id: &str, to: Option<&Path>) -> Result<(), AppError> {
+    let id: MessageId = id
+        .parse()
+        .map_err(|e: sotto_client::chat::BadMessageId| AppError::Usage(e.to_string()))?;
+    let m = ctx.connected().await?;
+    let result = async {
+        let Some(info) = m.attachment(&id)? else {
+            return Err(AppError::Usage(format!(
+                "message {id} carries no attachment: `sotto inbox` and `sotto history` show ids"
+            )));
+        };
+        let what = format!("fetching {} ({})", info.name, human_size(info.size));
+        let path = m.save_attachment(&id, to, bar(what)).await?;
+        say!("{}", path.display());
+        Ok(())
+    }
+    .await;
+    ctx.close(&m).await;
+    result
+}
+
+/// `argv` with the paths of `command` made absolute against `cwd`, for a
+/// command line run by another process (the holder of the home), whose
+/// working directory is not this one's.
+pub fn absolute_paths(command: &Command, argv: Vec<String>, cwd: &Path) -> Vec<String> {
+    let path = match command {
+        Command::SendFile { path, .. } => Some(path),
+        Command::Save { to: Some(dir), .. } => Some(dir),
+        _ => None,
+    };
+    let Some(path) = path.filter(|p| p.is_relative()) else {
+        return argv;
+    };
+    let given = path.to_string_lossy().into_owned();
+    let absolute = cwd.join(path).to_string_lossy().into_owned();
+    let mut argv = argv;
+    // The last occurrence: options and contacts come before it or are
+    // spelled differently (`--to=DIR` is split below).
+    if let Some(i) = argv.iter().rposition(|a| *a == given) {
+        if let Some(a) = argv.get_mut(i) {
+            *a = absolute;
+        }
+    } else if let Some(a) = argv
+        .iter_mut()
+        .rev()
+        .find(|a| **a == format!("--to={given}"))
+    {
+        *a = format!("--to={absolute}");
+    }
+    argv
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    fn argv(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn relative_paths_are_made_absolute_for_the_holder() {
+        let cwd = Path::new("/work/here");
+        let line = argv(&["sotto", "send-file", "bob", "docs/a.pdf", "--caption", "x"]);
+        let cli = Cli::try_parse_from(&line).unwrap();
+        let out = absolute_paths(&cli.command, line, cwd);
+        assert_eq!(out[3], "/work/here/docs/a.pdf");
+        assert_eq!(out[5], "x");
+        let line = argv(&["sotto", "save", "00", "--to=dl"]);
+        let cli = Cli::try_parse_from(&line).unwrap();
+        assert_eq!(
+            absolute_paths(&cli.command, line, cwd)[3],
+            "--to=/work/here/dl"
+        );
+        let line = argv(&["sotto", "save", "00", "--to", "/abs"]);
+        let cli = Cli::try_parse_from(&line).unwrap();
+        assert_eq!(absolute_paths(&cli.command, line.clone(), cwd), line);
+    }
+}
