@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sotto_client::attach::Progress;
-use sotto_client::chat::{MessageId, MessageState, Messenger, human_size};
+use sotto_client::chat::{AttachmentState, MessageId, MessageState, Messenger, human_size};
 
 use super::console::{self, Stream};
 use super::{AppError, Ctx};
@@ -72,6 +72,7 @@ async fn send_file_on(
     timeout: Duration,
 ) -> Result<(), AppError> {
     let to = super::resolve(m, who)?;
+    need_path(m).await?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -97,6 +98,17 @@ async fn wait_sent(
     }
     say!("Sent to {who} ({}); message id {id}", state?);
     Ok(())
+}
+
+/// Waits (bounded) for a ready onion path: chunks can go nowhere before.
+async fn need_path(m: &Messenger) -> Result<(), AppError> {
+    if super::messages::wait_for_path(m, super::messages::PATH_WAIT).await? {
+        return Ok(());
+    }
+    Err(AppError::Network(format!(
+        "no onion path became ready within {}: is the network reachable?",
+        crate::duration::format(super::messages::PATH_WAIT)
+    )))
 }
 
 /// `sotto send-location CONTACT LAT LON [--label TEXT]`.
@@ -131,6 +143,9 @@ pub async fn save(ctx: &Ctx, id: &str, to: Option<&Path>) -> Result<(), AppError
                 "message {id} carries no attachment: `sotto inbox` and `sotto history` show ids"
             )));
         };
+        if !matches!(info.state, AttachmentState::Ready(_)) {
+            need_path(&m).await?;
+        }
         let what = format!("fetching {} ({})", info.name, human_size(info.size));
         let path = m.save_attachment(&id, to, bar(what)).await?;
         say!("{}", path.display());

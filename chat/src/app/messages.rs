@@ -11,7 +11,7 @@ use super::output::{self, InboxLine};
 use super::{AppError, Ctx};
 
 /// How long `inbox` waits for a first onion path before giving up.
-const PATH_WAIT: Duration = Duration::from_secs(20);
+pub(super) const PATH_WAIT: Duration = Duration::from_secs(20);
 
 /// `sotto send CONTACT TEXT`: queues, connects and waits until a quorum of
 /// the recipient's swarm holds the message.
@@ -163,7 +163,7 @@ pub fn describe_paths(status: &PathStatus) -> Vec<String> {
 /// Waits until a path is ready or `limit` passes; says whether one is.
 /// Bootstrap nodes of another network end the wait at once: no path will
 /// ever come through them.
-async fn wait_for_path(m: &Messenger, limit: Duration) -> Result<bool, AppError> {
+pub(super) async fn wait_for_path(m: &Messenger, limit: Duration) -> Result<bool, AppError> {
     let deadline = Instant::now() + limit;
     loop {
         if matches!(m.path_status(), PathStatus::Ready { .. }) {

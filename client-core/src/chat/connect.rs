@@ -62,9 +62,9 @@ impl Messenger {
                 stop_rx.clone(),
             )),
             tokio::spawn(super::purge::run(inner.clone(), stop_rx.clone())),
-            tokio::spawn(super::autofetch::run(
+            tokio::spawn(fetch_when_ready(
                 inner.clone(),
-                crate::attach::NetworkChunks::new(client.clone()),
+                client.clone(),
                 stop_rx.clone(),
             )),
             tokio::spawn(super::prekeys::run(
@@ -207,4 +207,17 @@ async fn forward_wrong_network(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Runs the attachment fetcher once a first path is ready (before that the
+/// chunk store knows no nodes, and every fetch would fail for nothing).
+async fn fetch_when_ready(inner: Arc<Inner>, client: Arc<Client>, mut stop: watch::Receiver<bool>) {
+    let mut paths = client.path_status();
+    while !matches!(*paths.borrow_and_update(), PathStatus::Ready { .. }) {
+        tokio::select! {
+            r = paths.changed() => if r.is_err() { return },
+            _ = stop.changed() => return,
+        }
+    }
+    super::autofetch::run(inner, crate::attach::NetworkChunks::new(client), stop).await;
 }

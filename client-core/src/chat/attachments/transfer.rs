@@ -266,10 +266,8 @@ impl Messenger {
             progress(Progress { done: total, total });
             return Ok(saved);
         }
-        let was_ready = matches!(state, AttachmentState::Ready(_));
-        if !was_ready {
-            inner.set_attachment_state(&id.0, peer, AttachmentState::Downloading)?;
-        }
+        // Not held here (or the copy is gone or changed): fetch it.
+        inner.set_attachment_state(&id.0, peer, AttachmentState::Downloading)?;
         let events = inner.events.clone();
         let msg_id = *id;
         let got = download(store, &descriptor, &dir, |p| {
@@ -284,23 +282,11 @@ impl Messenger {
         .await;
         match got {
             Ok(d) => {
-                if !was_ready {
-                    inner.set_attachment_state(
-                        &id.0,
-                        peer,
-                        AttachmentState::Ready(d.path.clone()),
-                    )?;
-                }
+                inner.set_attachment_state(&id.0, peer, AttachmentState::Ready(d.path.clone()))?;
                 Ok(d.path)
             }
             Err(e) => {
-                if !was_ready {
-                    inner.set_attachment_state(
-                        &id.0,
-                        peer,
-                        AttachmentState::Failed(e.to_string()),
-                    )?;
-                }
+                inner.set_attachment_state(&id.0, peer, AttachmentState::Failed(e.to_string()))?;
                 Err(e.into())
             }
         }
