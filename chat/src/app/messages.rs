@@ -87,7 +87,12 @@ async fn print_messages(m: &Messenger, list: &[ChatMessage], json: bool) -> Resu
                     .unwrap_or_else(|| short_id(&msg.peer));
                 let req = if msg.request { " (request)" } else { "" };
                 let tail = attachment.map_or_else(String::new, |a| {
-                    format!(" [{}; sotto save {}]", output::state_word(&a.state), a.id)
+                    format!(
+                        " [{}, {}; sotto save {}]",
+                        output::shown(&a.media_type),
+                        output::state_word(&a.state),
+                        a.id
+                    )
                 });
                 say!(
                     "[{}] {}{req}: {}{tail}",
