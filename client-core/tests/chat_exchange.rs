@@ -86,8 +86,17 @@ async fn exchange_offline_delivery_receipts_and_no_duplicates() {
         drop(bob);
         let bob = Messenger::open(&opts(&db)).unwrap();
         connect(&net, &bob).await;
-        let n = bob.receive_once(Duration::from_secs(1)).await.unwrap();
-        assert_eq!(n, 0);
+        // A round under load may reach no member (its errors are retried by
+        // the next round), so rounds go on until one re-read the overlap;
+        // none may bring anything new.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let n = bob.receive_once(Duration::from_secs(1)).await.unwrap();
+            assert_eq!(n, 0);
+            if bob.counters().duplicates >= 1 || Instant::now() > deadline {
+                break;
+            }
+        }
         assert_eq!(wait_messages(&bob, &alice.account_id(), 1).await.len(), 1);
         assert!(bob.take_unseen().await.unwrap().is_empty());
         let dupes = bob.counters().duplicates;
