@@ -21,7 +21,9 @@
 pub mod download;
 pub mod journal;
 pub mod network;
+pub mod thumbnail;
 pub mod upload;
+pub mod wav;
 
 #[cfg(test)]
 mod tests;
@@ -33,7 +35,9 @@ use sotto_protocol::attachment::{AttachmentError, ChunkHash};
 pub use download::{Downloaded, download};
 pub use journal::UploadJournal;
 pub use network::NetworkChunks;
+pub use thumbnail::make_thumbnail;
 pub use upload::{Uploaded, upload};
+pub use wav::{WavError, wav_file_duration_ms};
 
 /// Chunks an upload or a download keeps in flight at once. A client sends
 /// each request over a path of its own choosing, so a slow path or member

@@ -44,7 +44,9 @@ use sotto_protocol::{AccountId, AccountKey};
 use tokio::sync::{Notify, broadcast};
 use zeroize::Zeroizing;
 
-pub use attachments::{AttachmentInfo, AttachmentState, default_download_dir, human_size, kind_of};
+pub use attachments::{
+    AttachmentInfo, AttachmentState, clock_time, default_download_dir, human_size, kind_of,
+};
 pub use autofetch::FetchTask;
 pub use error::ChatError;
 pub use open::UNREADABLE_NOTICE;

@@ -76,6 +76,11 @@ pub struct AttachmentInfo {
     pub caption: Option<String>,
     /// For voice notes, the length in milliseconds.
     pub duration_ms: Option<u32>,
+    /// For images, the sender's preview (a small JPEG, at most
+    /// [`sotto_protocol::attachment::descriptor::MAX_THUMBNAIL_LEN`] bytes), opened with
+    /// the file's key; `None` if it sent none or it does not open. Only the
+    /// sender's word for what the file looks like: decode it as untrusted.
+    pub thumbnail: Option<Vec<u8>>,
     /// Where it is.
     pub state: AttachmentState,
 }
@@ -134,6 +139,11 @@ pub fn human_size(size: u64) -> String {
     }
 }
 
+/// A voice note's length as a clock: `0:12`, `3:05`, `72:00`.
+pub fn clock_time(ms: u32) -> String {
+    format!("{}:{:02}", ms / 60_000, ms / 1000 % 60)
+}
+
 /// The one-line text a message carrying `extra` shows in every front end.
 pub(crate) fn summary(extra: &Extra) -> String {
     match extra {
@@ -142,15 +152,15 @@ pub(crate) fn summary(extra: &Extra) -> String {
             caption,
             ..
         } => {
-            let tag = match (d.kind, d.duration_ms) {
-                (AttachmentKind::Image, _) => "[image]".to_owned(),
-                (AttachmentKind::VoiceNote, Some(ms)) => {
-                    format!("[voice {}:{:02}]", ms / 60_000, ms / 1000 % 60)
-                }
-                _ => "[file]".to_owned(),
-            };
             let name = safe_file_name(&d.name);
-            let mut line = format!("{tag} {name} ({})", human_size(d.size));
+            let size = human_size(d.size);
+            let mut line = match (d.kind, d.duration_ms) {
+                (AttachmentKind::Image, _) => format!("[image] {name} ({size})"),
+                (AttachmentKind::VoiceNote, Some(ms)) => {
+                    format!("[voice] {name} {} ({size})", clock_time(ms))
+                }
+                _ => format!("[file] {name} ({size})"),
+            };
             if let Some(c) = caption {
                 line.push_str(" — ");
                 line.push_str(c);
@@ -301,6 +311,13 @@ impl Messenger {
         let Some((_, rec)) = inner.store.message(&id.0)? else {
             return Ok(None);
         };
+        let thumbnail = match d.open_thumbnail() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::debug!("thumbnail of {:?} does not open: {e}", id);
+                None
+            }
+        };
         Ok(Some(AttachmentInfo {
             id: *id,
             peer: rec.msg.peer,
@@ -311,6 +328,7 @@ impl Messenger {
             size: d.size,
             caption,
             duration_ms: d.duration_ms,
+            thumbnail,
             state,
         }))
     }
@@ -361,6 +379,19 @@ mod tests {
             auto: false,
         };
         assert_eq!(summary(&extra), "[file] bashrc (1 kB) — look");
+        let mut voice = placeholder_descriptor();
+        voice.kind = AttachmentKind::VoiceNote;
+        voice.name = "memo.wav".into();
+        voice.size = 96_000;
+        voice.duration_ms = Some(72_500);
+        let extra = Extra::Attachment {
+            descriptor: voice,
+            caption: None,
+            state: AttachmentState::Pending,
+            auto: false,
+        };
+        assert_eq!(summary(&extra), "[voice] memo.wav 1:12 (96 kB)");
+        assert_eq!(clock_time(12_999), "0:12");
         let here = Extra::Location(Location {
             lat: 48.2,
             lon: -16.5,

@@ -345,3 +345,78 @@ fn settings_of_an_older_home_keep_their_choices() {
     assert_eq!(got.auto_fetch_max_bytes, DEFAULT_AUTO_FETCH_MAX_BYTES);
     assert_eq!(got.download_dir, None);
 }
+
+#[tokio::test]
+async fn an_image_arrives_with_a_thumbnail_and_a_voice_note_with_its_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, bob) = (user(&dir, "alice"), user(&dir, "bob"));
+    bob.add_contact(alice.account_id(), None).unwrap();
+    let store = Memory::default();
+
+    let picture = image::RgbImage::from_fn(640, 320, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let source = dir.path().join("Beach.PNG");
+    picture
+        .save_with_format(&source, image::ImageFormat::Png)
+        .unwrap();
+    let id = alice
+        .send_file_via(&store, &bob.account_id(), &source, None, |_| {})
+        .await
+        .unwrap();
+    assert!(
+        alice
+            .message(&id)
+            .unwrap()
+            .unwrap()
+            .text
+            .starts_with("[image] Beach.PNG (")
+    );
+    bob.inner.accept(&deliver(&alice, &id, &bob)).unwrap();
+    let info = bob.attachment(&id).unwrap().unwrap();
+    assert_eq!(info.kind, AttachmentKind::Image);
+    let thumb = info.thumbnail.expect("the image came without a thumbnail");
+    assert!(thumb.len() <= sotto_protocol::attachment::descriptor::MAX_THUMBNAIL_LEN);
+    let preview = image::load_from_memory_with_format(&thumb, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!((preview.width(), preview.height()), (160, 80));
+    assert_eq!(
+        alice.attachment(&id).unwrap().unwrap().thumbnail,
+        Some(thumb)
+    );
+
+    // A file named like a picture that is none goes without a thumbnail.
+    let fake = dir.path().join("fake.jpg");
+    std::fs::write(&fake, pattern(5_000)).unwrap();
+    let id = alice
+        .send_file_via(&store, &bob.account_id(), &fake, None, |_| {})
+        .await
+        .unwrap();
+    bob.inner.accept(&deliver(&alice, &id, &bob)).unwrap();
+    let info = bob.attachment(&id).unwrap().unwrap();
+    assert_eq!((info.kind, info.thumbnail), (AttachmentKind::Image, None));
+
+    // A voice note carries its length; one over 24 h is refused up front.
+    let memo = dir.path().join("memo.wav");
+    std::fs::write(&memo, pattern(9_000)).unwrap();
+    let puts = *store.puts.lock().unwrap();
+    let err = alice
+        .send_voice_note_via(&store, &bob.account_id(), &memo, 86_400_001, None, |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("24 h"), "{err}");
+    assert_eq!(*store.puts.lock().unwrap(), puts, "nothing uploaded");
+    let id = alice
+        .send_voice_note_via(&store, &bob.account_id(), &memo, 12_400, None, |_| {})
+        .await
+        .unwrap();
+    bob.inner.accept(&deliver(&alice, &id, &bob)).unwrap();
+    let info = bob.attachment(&id).unwrap().unwrap();
+    assert_eq!(
+        (info.kind, info.duration_ms, info.media_type.as_str()),
+        (AttachmentKind::VoiceNote, Some(12_400), "audio/wav")
+    );
+    assert_eq!(
+        bob.message(&id).unwrap().unwrap().text,
+        "[voice] memo.wav 0:12 (9 kB)"
+    );
+}

@@ -20,7 +20,7 @@ use super::{
     AttachmentState, Extra, default_download_dir, human_size, io_error, kind_of, private_dir,
 };
 use crate::attach::download::MAX_NAME_TRIES;
-use crate::attach::{ChunkStore, NetworkChunks, Progress, download, upload};
+use crate::attach::{ChunkStore, NetworkChunks, Progress, download, make_thumbnail, upload};
 use crate::chat::{ChatError, ChatEvent, MessageId, Messenger};
 
 impl Messenger {
@@ -56,12 +56,61 @@ impl Messenger {
     /// run), then the message naming it is queued in the outbox like a text.
     /// At most 100 MB. `progress` and [`ChatEvent::Transfer`] report each
     /// chunk. Returns the message's id once the message is queued.
+    /// An image (by its extension) carries a sealed JPEG thumbnail when one
+    /// can be made of it ([`make_thumbnail`], on a blocking thread).
     pub async fn send_file_via<S: ChunkStore + Sync>(
         &self,
         store: &S,
         to: &AccountId,
         path: &Path,
         caption: Option<String>,
+        progress: impl FnMut(Progress),
+    ) -> Result<MessageId, ChatError> {
+        self.send_path_via(store, to, path, caption, None, progress)
+            .await
+    }
+
+    /// [`Messenger::send_voice_note_via`] the network; needs
+    /// [`Messenger::connect`].
+    pub async fn send_voice_note(
+        &self,
+        to: &AccountId,
+        path: &Path,
+        duration_ms: u32,
+        caption: Option<String>,
+        progress: impl FnMut(Progress),
+    ) -> Result<MessageId, ChatError> {
+        let client = self.inner.client().ok_or(ChatError::NotConnected)?;
+        let store = NetworkChunks::new(client);
+        self.send_voice_note_via(&store, to, path, duration_ms, caption, progress)
+            .await
+    }
+
+    /// Sends the recording at `path` as a voice note of `duration_ms`
+    /// milliseconds (at most 24 h), otherwise as
+    /// [`Messenger::send_file_via`]. The duration is checked before anything
+    /// is uploaded.
+    pub async fn send_voice_note_via<S: ChunkStore + Sync>(
+        &self,
+        store: &S,
+        to: &AccountId,
+        path: &Path,
+        duration_ms: u32,
+        caption: Option<String>,
+        progress: impl FnMut(Progress),
+    ) -> Result<MessageId, ChatError> {
+        self.send_path_via(store, to, path, caption, Some(duration_ms), progress)
+            .await
+    }
+
+    /// A file, or with `voice` a voice note of that many milliseconds.
+    async fn send_path_via<S: ChunkStore + Sync>(
+        &self,
+        store: &S,
+        to: &AccountId,
+        path: &Path,
+        caption: Option<String>,
+        voice: Option<u32>,
         mut progress: impl FnMut(Progress),
     ) -> Result<MessageId, ChatError> {
         let inner = &self.inner;
@@ -84,14 +133,20 @@ impl Messenger {
                 human_size(MAX_FILE_LEN)
             )));
         }
-        let (kind, media_type) = kind_of(path);
+        let (kind, media_type) = match (kind_of(path), voice) {
+            ((_, media_type), Some(_)) => (AttachmentKind::VoiceNote, media_type),
+            (guess, None) => guess,
+        };
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        // The caption is checked before anything is uploaded.
+        // The caption and the duration are checked before anything is uploaded.
+        let mut placeholder = placeholder_descriptor();
+        placeholder.kind = kind;
+        placeholder.duration_ms = voice;
         check_body_rules(&ContentBody::Attachment {
-            attachment: placeholder_descriptor(),
+            attachment: placeholder,
             caption: caption.clone(),
         })?;
         let id = ContentId::random(&mut rand::rng());
@@ -111,7 +166,7 @@ impl Messenger {
             });
         })
         .await?;
-        let descriptor = Attachment {
+        let mut descriptor = Attachment {
             kind,
             name: truncate_name(&name),
             media_type: media_type.to_owned(),
@@ -120,8 +175,11 @@ impl Messenger {
             root: up.root,
             chunk_count: up.chunk_count,
             thumbnail: None,
-            duration_ms: None,
+            duration_ms: voice,
         };
+        if kind == AttachmentKind::Image {
+            attach_thumbnail(&mut descriptor, path).await;
+        }
         let content = Content {
             id,
             sent_at: inner.now(),
@@ -290,6 +348,24 @@ impl Messenger {
                 Err(e.into())
             }
         }
+    }
+}
+
+/// Seals a thumbnail of the picture at `path` into `descriptor`, made on a
+/// blocking thread; without one when it cannot be made (the file is sent all
+/// the same).
+async fn attach_thumbnail(descriptor: &mut Attachment, path: &Path) {
+    let source = path.to_path_buf();
+    let made = tokio::task::spawn_blocking(move || make_thumbnail(&source)).await;
+    let Ok(Some(preview)) = made else {
+        tracing::debug!(
+            "no thumbnail for {}: not a picture this build decodes, too large or broken",
+            path.display()
+        );
+        return;
+    };
+    if let Err(e) = descriptor.seal_thumbnail(&preview) {
+        tracing::debug!("thumbnail for {} not attached: {e}", path.display());
     }
 }
 
