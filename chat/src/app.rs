@@ -298,8 +298,15 @@ pub(crate) async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), AppError
             contact,
             path,
             caption,
+            voice,
+            duration,
             timeout,
-        } => attach::send_file(ctx, &contact, &path, caption, timeout).await,
+        } => {
+            let voice = voice.then_some(attach::Voice {
+                duration_ms: duration,
+            });
+            attach::send_file(ctx, &contact, &path, caption, voice, timeout).await
+        }
         Command::SendLocation {
             contact,
             lat,

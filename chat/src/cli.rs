@@ -86,6 +86,13 @@ pub enum Command {
         /// Words shown with the file.
         #[arg(long, value_name = "TEXT")]
         caption: Option<String>,
+        /// Send it as a voice note: its length comes from --duration, else
+        /// from the file's WAV header (other files need --duration).
+        #[arg(long)]
+        voice: bool,
+        /// The voice note's length in seconds (e.g. 12 or 12.5).
+        #[arg(long, value_name = "SECS", requires = "voice", value_parser = parse_secs_ms)]
+        duration: Option<u32>,
         /// How long to wait for the message after the chunks are stored (it
         /// stays queued otherwise): seconds, or 30s, 5m, 1h.
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
@@ -293,6 +300,21 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
     crate::duration::parse_wait(s)
 }
 
+/// Seconds (`12`, `12.5`) as whole milliseconds, at least 1 and at most 24 h.
+fn parse_secs_ms(s: &str) -> Result<u32, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let ms = (secs * 1000.0).round();
+    if !(1.0..=86_400_000.0).contains(&ms) {
+        return Err(format!(
+            "{s} seconds: a voice note lasts at least 1 ms and at most 24 h"
+        ));
+    }
+    Ok(ms as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,14 +352,48 @@ mod tests {
                 contact,
                 path,
                 caption,
+                voice,
+                duration,
                 timeout,
             } => {
                 assert_eq!(contact, "bob");
                 assert_eq!(path, PathBuf::from("a b.pdf"));
                 assert_eq!(caption.as_deref(), Some("the draft"));
+                assert_eq!((voice, duration), (false, None));
                 assert_eq!(timeout, Duration::from_secs(60));
             }
             other => panic!("{other:?}"),
+        }
+        let voice = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::SendFile {
+                voice, duration, ..
+            }) => Ok((voice, duration)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        assert_eq!(
+            voice(&["send-file", "bob", "m.wav", "--voice"]),
+            Ok((true, None))
+        );
+        assert_eq!(
+            voice(&["send-file", "bob", "m.ogg", "--voice", "--duration", "12.5"]),
+            Ok((true, Some(12_500)))
+        );
+        assert_eq!(
+            voice(&["send-file", "bob", "--duration=3", "--voice", "m.ogg"]),
+            Ok((true, Some(3_000)))
+        );
+        // A duration alone, or one that is no length, is refused.
+        assert_eq!(
+            voice(&["send-file", "bob", "m.ogg", "--duration", "3"]),
+            Err(clap::error::ErrorKind::MissingRequiredArgument)
+        );
+        for bad in ["0", "abc", "86401", "NaN", "inf", "0.0001"] {
+            assert_eq!(
+                voice(&["send-file", "bob", "m.ogg", "--voice", "--duration", bad]),
+                Err(clap::error::ErrorKind::ValueValidation),
+                "{bad}"
+            );
         }
         // Southern and western coordinates are numbers, not options.
         let c = parse(&[

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sotto_client::attach::Progress;
+use sotto_client::attach::{Progress, WavError, wav_file_duration_ms};
 use sotto_client::chat::{AttachmentState, MessageId, MessageState, Messenger, human_size};
 
 use super::console::{self, Stream};
@@ -48,20 +48,47 @@ fn bar(what: String) -> impl FnMut(Progress) {
     }
 }
 
-/// `sotto send-file CONTACT PATH [--caption TEXT]`: stores every chunk
-/// through onion paths, queues the message naming them, and waits until a
-/// quorum of the recipient's swarm holds it.
+/// `send-file --voice [--duration SECS]`: send the file as a voice note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Voice {
+    /// The length given on the command line; without it, read from the
+    /// file's WAV header.
+    pub duration_ms: Option<u32>,
+}
+
+/// `sotto send-file CONTACT PATH [--caption TEXT] [--voice [--duration
+/// SECS]]`: stores every chunk through onion paths, queues the message
+/// naming them, and waits until a quorum of the recipient's swarm holds it.
 pub async fn send_file(
     ctx: &Ctx,
     who: &str,
     path: &Path,
     caption: Option<String>,
+    voice: Option<Voice>,
     timeout: Duration,
 ) -> Result<(), AppError> {
+    // A voice note's length is known before connecting: a file that has
+    // none is refused at once.
+    let duration_ms = voice.map(|v| voice_duration(path, v)).transpose()?;
     let m = ctx.connected().await?;
-    let result = send_file_on(&m, who, path, caption, timeout).await;
+    let result = send_file_on(&m, who, path, caption, duration_ms, timeout).await;
     ctx.close(&m).await;
     result
+}
+
+/// The length of the voice note at `path`: the one given, else its WAV
+/// header's.
+fn voice_duration(path: &Path, voice: Voice) -> Result<u32, AppError> {
+    if let Some(ms) = voice.duration_ms {
+        return Ok(ms);
+    }
+    wav_file_duration_ms(path).map_err(|e| match e {
+        WavError::Io(why) => AppError::Usage(format!("cannot read {}: {why}", path.display())),
+        other => AppError::Usage(format!(
+            "{}: {other}; only a WAV file's length can be read: give it with --duration SECS",
+            path.display()
+        )),
+    })
 }
 
 async fn send_file_on(
@@ -69,6 +96,7 @@ async fn send_file_on(
     who: &str,
     path: &Path,
     caption: Option<String>,
+    voice_ms: Option<u32>,
     timeout: Duration,
 ) -> Result<(), AppError> {
     let to = super::resolve(m, who)?;
@@ -77,9 +105,11 @@ async fn send_file_on(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let id = m
-        .send_file(&to, path, caption, bar(format!("sending {name}")))
-        .await?;
+    let progress = bar(format!("sending {name}"));
+    let id = match voice_ms {
+        Some(ms) => m.send_voice_note(&to, path, ms, caption, progress).await?,
+        None => m.send_file(&to, path, caption, progress).await?,
+    };
     wait_sent(m, who, &id, timeout).await
 }
 
@@ -212,8 +242,46 @@ mod tests {
             absolute_paths(&cli.command, line, cwd)[3],
             "--to=/work/here/dl"
         );
+        let line = argv(&[
+            "sotto",
+            "send-file",
+            "bob",
+            "m.wav",
+            "--voice",
+            "--duration",
+            "2",
+        ]);
+        let cli = Cli::try_parse_from(&line).unwrap();
+        let out = absolute_paths(&cli.command, line, cwd);
+        assert_eq!(out[3..], ["/work/here/m.wav", "--voice", "--duration", "2"]);
         let line = argv(&["sotto", "save", "00", "--to", "/abs"]);
         let cli = Cli::try_parse_from(&line).unwrap();
         assert_eq!(absolute_paths(&cli.command, line.clone(), cwd), line);
+    }
+
+    #[test]
+    fn a_voice_note_needs_a_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let ogg = dir.path().join("memo.ogg");
+        std::fs::write(&ogg, b"OggS not a wav").unwrap();
+        let given = Voice {
+            duration_ms: Some(4_000),
+        };
+        assert_eq!(voice_duration(&ogg, given).unwrap(), 4_000);
+        let err = voice_duration(&ogg, Voice { duration_ms: None })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--duration"), "{err}");
+        let mut wav = b"RIFF\x24\x7d\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0".to_vec();
+        wav.extend_from_slice(&8_000u32.to_le_bytes());
+        wav.extend_from_slice(&16_000u32.to_le_bytes());
+        wav.extend_from_slice(b"\x02\0\x10\0data\x00\x7d\0\0");
+        wav.resize(wav.len() + 32_000, 0);
+        let path = dir.path().join("memo.wav");
+        std::fs::write(&path, wav).unwrap();
+        assert_eq!(
+            voice_duration(&path, Voice { duration_ms: None }).unwrap(),
+            2_000
+        );
     }
 }

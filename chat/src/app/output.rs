@@ -59,6 +59,11 @@ pub struct AttachmentLine {
     pub size: u64,
     /// `pending`, `downloading`, `ready` or `failed`.
     pub state: &'static str,
+    /// For an image, the length in bytes of the sender's JPEG preview that
+    /// came with it (null without one).
+    pub thumbnail: Option<usize>,
+    /// For a voice note, its length in milliseconds (null otherwise).
+    pub duration_ms: Option<u32>,
 }
 
 impl From<&AttachmentInfo> for AttachmentLine {
@@ -69,6 +74,8 @@ impl From<&AttachmentInfo> for AttachmentLine {
             media_type: a.media_type.clone(),
             size: a.size,
             state: state_word(&a.state),
+            thumbnail: a.thumbnail.as_ref().map(Vec::len),
+            duration_ms: a.duration_ms,
         }
     }
 }
@@ -300,6 +307,8 @@ mod tests {
             media_type: "application/pdf".into(),
             size: 9,
             state: "pending",
+            thumbnail: Some(812),
+            duration_ms: None,
         });
         with.location = Some(LocationLine {
             lat: -1.5,
@@ -310,6 +319,9 @@ mod tests {
         assert_eq!(v["attachment"]["type"], "application/pdf");
         assert_eq!(v["attachment"]["size"], 9);
         assert_eq!(v["attachment"]["id"], "00112233445566778899aabbccddeeff");
+        assert_eq!(v["attachment"]["thumbnail"], 812);
+        assert!(v["attachment"]["duration_ms"].is_null());
+        assert_eq!(v["attachment"].as_object().unwrap().len(), 7);
         assert_eq!(v["location"]["lat"], -1.5);
         assert!(v["location"]["label"].is_null());
     }
