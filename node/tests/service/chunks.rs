@@ -181,5 +181,21 @@ async fn nobody_deletes_a_chunk_or_stores_one_without_postage() {
         let r = n.service.handle(Request::Delete(del)).await;
         assert!(matches!(r, Response::Error(_)), "{r:?}");
     }
+    // A delete of the chunk's own account, built by hand (no client would
+    // sign one: nobody holds that key), is refused on the wire too.
+    let forged = Request::Delete(DeleteRequest {
+        account: chunk.hash().account(),
+        namespace: Namespace::CHUNKS,
+        hashes: vec![hash],
+        auth: sotto_protocol::rpc::OwnerAuth {
+            timestamp: now(),
+            signature: [0; 64],
+        },
+    });
+    let bytes = sotto_protocol::codec::encode("test", &forged).unwrap();
+    let answer =
+        Response::decode(&n.service.handle_bytes(n.ctx.peer_id, &bytes).await, now()).unwrap();
+    assert!(matches!(answer, Response::Error(_)), "{answer:?}");
+    assert_eq!(n.ctx.metrics.requests.get("delete", "ok"), 0);
     assert_eq!(data_of(n.service.handle(read(chunk.hash())).await).len(), 1);
 }
