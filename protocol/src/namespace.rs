@@ -33,6 +33,15 @@ impl Namespace {
     pub const PUBLIC: Namespace = Namespace(2);
     /// Attachment chunks, each under the account its hash names. Code 3.
     pub const CHUNKS: Namespace = Namespace(3);
+    /// Messages from senders without the account's delivery token (message
+    /// requests, strangers): anyone may store, with postage and within a small
+    /// quota and rate of their own, so that strangers cannot fill the space and
+    /// rate of the account's contacts ([`crate::rpc::deliver`]). Code 4.
+    pub const REQUESTS: Namespace = Namespace(4);
+    /// The hashes of the delivery tokens the owner gave its contacts: while one
+    /// is stored, a store into [`Namespace::INBOX`] must carry a token that
+    /// hashes to one of them. Only the owner stores or reads. Code 5.
+    pub const DELIVERY: Namespace = Namespace(5);
 
     /// The namespace with this code, if this build knows it.
     pub fn from_code(code: u16) -> Result<Self> {
@@ -54,6 +63,8 @@ impl Namespace {
             1 => Ok(Access::OwnerOnly),
             2 => Ok(Access::OwnerStoresAnyoneReads),
             3 => Ok(Access::ContentAddressed),
+            4 => Ok(Access::AnyoneStoresOwnerReads),
+            5 => Ok(Access::OwnerOnly),
             other => Err(Error::OutOfRange {
                 what: "namespace",
                 reason: format!("unknown namespace code {other}"),
@@ -97,10 +108,17 @@ mod tests {
         assert!(Namespace::CONFIG.store_needs_owner().unwrap());
         assert!(!Namespace::PUBLIC.read_needs_owner().unwrap());
         assert!(Namespace(7).access().is_err());
+        assert!(Namespace(6).access().is_err());
         assert_eq!(Namespace::from_code(3).unwrap(), Namespace::CHUNKS);
         assert!(!Namespace::CHUNKS.store_needs_owner().unwrap());
         assert!(!Namespace::CHUNKS.read_needs_owner().unwrap());
         assert!(!Namespace::CHUNKS.owner_deletes().unwrap());
         assert!(Namespace::INBOX.owner_deletes().unwrap());
+        assert_eq!(Namespace::from_code(4).unwrap(), Namespace::REQUESTS);
+        assert!(!Namespace::REQUESTS.store_needs_owner().unwrap());
+        assert!(Namespace::REQUESTS.read_needs_owner().unwrap());
+        assert_eq!(Namespace::from_code(5).unwrap(), Namespace::DELIVERY);
+        assert!(Namespace::DELIVERY.store_needs_owner().unwrap());
+        assert!(Namespace::DELIVERY.read_needs_owner().unwrap());
     }
 }

@@ -47,6 +47,7 @@
 
 pub mod auth;
 pub mod chunk;
+pub mod deliver;
 pub mod digest;
 pub mod error;
 pub mod message;
@@ -57,6 +58,7 @@ pub mod response;
 
 pub use auth::{AuthError, OwnerAuth, OwnerOp, OwnerSigned};
 pub use chunk::ChunkStoreRequest;
+pub use deliver::{DeliverRequest, DeliveryToken, Pass};
 pub use digest::{
     AccountDigest, DigestAccumulator, DigestItem, ItemState, Reconcile, account_digest, merge,
     reconcile,

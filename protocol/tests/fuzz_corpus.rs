@@ -278,6 +278,24 @@ fn rpc_request_seeds() -> Vec<Seed> {
         ),
         ("ping", Request::Ping),
         ("store-chunk", Request::StoreChunk(chunk_store())),
+        (
+            "deliver-token",
+            Request::Deliver(sotto_protocol::rpc::DeliverRequest::with_token(
+                inbox,
+                b"sealed envelope".to_vec(),
+                DEFAULT_TTL_MS,
+                sotto_protocol::rpc::DeliveryToken([0x42; 32]),
+            )),
+        ),
+        (
+            "deliver-postage",
+            Request::Deliver(sotto_protocol::rpc::DeliverRequest::with_postage(
+                inbox,
+                b"sealed request".to_vec(),
+                DEFAULT_TTL_MS,
+                0,
+            )),
+        ),
     ];
     for (name, request) in &requests {
         // The signed seeds pass the owner check at the targets' clock.

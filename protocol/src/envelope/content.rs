@@ -142,6 +142,13 @@ pub enum ContentBody {
         /// Where.
         location: Location,
     },
+    /// The sender's delivery token: with it, the receiver's messages go into
+    /// the sender's inbox rather than its message requests
+    /// ([`crate::rpc::deliver`]). Sent to contacts, and again when it changes.
+    DeliveryToken {
+        /// The token.
+        token: crate::rpc::DeliveryToken,
+    },
 }
 
 impl ContentBody {
@@ -158,7 +165,9 @@ impl ContentBody {
             Self::DeleteForEveryone { ids } => check_ids("delete-for-everyone ids", ids),
             Self::DisappearingTimer { mode } => check_timer(mode),
             Self::Profile { display_name } => check_display_name(display_name),
-            Self::Typing { .. } | Self::RequestResponse { .. } => Ok(()),
+            Self::Typing { .. } | Self::RequestResponse { .. } | Self::DeliveryToken { .. } => {
+                Ok(())
+            }
             Self::Attachment {
                 attachment,
                 caption,
@@ -226,6 +235,7 @@ impl fmt::Debug for ContentBody {
                 .debug_struct("Location")
                 .field("label_len", &location.label.as_ref().map(String::len))
                 .finish_non_exhaustive(),
+            Self::DeliveryToken { .. } => f.debug_struct("DeliveryToken").finish_non_exhaustive(),
         }
     }
 }

@@ -47,6 +47,10 @@ pub enum ErrorKind {
     Timeout,
     /// A bug or a storage failure on the node.
     Internal,
+    /// The account's inbox takes only stores with its delivery token, and this
+    /// one had none or an old one: deliver into its requests with postage
+    /// ([`crate::rpc::deliver`]).
+    TokenRequired,
 }
 
 impl ErrorKind {
@@ -63,6 +67,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Internal => "internal",
+            ErrorKind::TokenRequired => "token_required",
         }
     }
 }
@@ -181,6 +186,9 @@ impl fmt::Display for RpcError {
             }
             ErrorKind::Timeout => f.write_str("the node timed out")?,
             ErrorKind::Internal => f.write_str("the node had an internal error")?,
+            ErrorKind::TokenRequired => {
+                f.write_str("the inbox takes only its contacts' deliveries: send a request")?
+            }
         }
         if !self.message.is_empty() {
             // The message comes from a peer: show it, but not the characters that

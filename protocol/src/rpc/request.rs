@@ -15,6 +15,7 @@ use crate::namespace::Namespace;
 use crate::rpc::auth::{AuthError, OwnerAuth, OwnerOp, OwnerSigned};
 use crate::rpc::check_count;
 use crate::rpc::chunk::{ChunkStoreRequest, refuse_chunks};
+use crate::rpc::deliver::{DELIVERY_ITEM_LEN, DeliverRequest};
 use crate::rpc::message::{MessageHash, StoreProof, StoredMessage, check_data};
 use crate::rpc::read_cursor::ReadCursor;
 use crate::time::UnixMillis;
@@ -48,6 +49,9 @@ pub enum Request {
     /// carries postage). Read chunks back with an unsigned [`Request::Retrieve`]
     /// in [`Namespace::CHUNKS`].
     StoreChunk(ChunkStoreRequest),
+    /// Store a sealed message into an inbox with the recipient's delivery
+    /// token, or into its requests with postage ([`crate::rpc::deliver`]).
+    Deliver(DeliverRequest),
 }
 
 /// Store `data` for `account` in `namespace` for `ttl_ms`.
@@ -248,10 +252,31 @@ impl StoreRequest {
     }
 
     /// Checks the fields against the protocol's limits, and that a signature is
-    /// there where one is needed. No cryptography.
+    /// there where one is needed. No cryptography. A plain store into
+    /// [`Namespace::REQUESTS`] is refused: it needs postage
+    /// ([`Request::Deliver`]).
     pub fn validate(&self) -> Result<()> {
+        if self.namespace == Namespace::REQUESTS {
+            return Err(Error::OutOfRange {
+                what: "store",
+                reason: "a store into the requests namespace carries postage: send a delivery"
+                    .to_string(),
+            });
+        }
+        self.validate_fields()
+    }
+
+    /// [`StoreRequest::validate`] without the namespace's way in: what a
+    /// [`DeliverRequest`] checks of its store.
+    pub(crate) fn validate_fields(&self) -> Result<()> {
         namespace_known(self.namespace)?;
         refuse_chunks(self.namespace, "store")?;
+        if self.namespace == Namespace::DELIVERY && self.data.len() != DELIVERY_ITEM_LEN {
+            return Err(Error::OutOfRange {
+                what: "delivery token item",
+                reason: format!("{} bytes, an item is {DELIVERY_ITEM_LEN}", self.data.len()),
+            });
+        }
         check_data(&self.data)?;
         if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&self.ttl_ms) {
             return Err(Error::OutOfRange {
@@ -553,6 +578,7 @@ impl Request {
             Request::Delete(r) => r.validate(),
             Request::Expire(r) => r.validate(),
             Request::StoreChunk(r) => r.validate(),
+            Request::Deliver(r) => r.validate(),
             Request::GetSwarm { .. } | Request::Ping => Ok(()),
             Request::GetDirectory { limit, .. } => check_count(
                 "directory limit",
@@ -573,6 +599,7 @@ impl Request {
             Request::Delete(r) => r.authorize(network, now),
             Request::Expire(r) => r.authorize(network, now),
             Request::StoreChunk(_)
+            | Request::Deliver(_)
             | Request::GetSwarm { .. }
             | Request::GetDirectory { .. }
             | Request::Ping => Ok(()),
@@ -590,6 +617,7 @@ impl Request {
             Request::GetDirectory { .. } => "get_directory",
             Request::Ping => "ping",
             Request::StoreChunk(_) => "store_chunk",
+            Request::Deliver(_) => "deliver",
         }
     }
 
@@ -602,6 +630,7 @@ impl Request {
             Request::Expire(r) => Some(r.account),
             Request::GetSwarm { account } => Some(*account),
             Request::StoreChunk(r) => Some(r.hash().account()),
+            Request::Deliver(r) => Some(r.store.account),
             Request::GetDirectory { .. } | Request::Ping => None,
         }
     }
