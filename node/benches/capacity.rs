@@ -102,6 +102,7 @@ fn service(dir: &std::path::Path, waiters: usize) -> (Service, Arc<Context>) {
         max_account_bytes: u64::MAX,
         max_total_bytes: u64::MAX,
         max_chunk_bytes: u64::MAX,
+        max_request_bytes: u64::MAX,
     };
     let ctx = Arc::new(Context {
         params,

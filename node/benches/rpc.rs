@@ -88,6 +88,7 @@ fn service(dir: &std::path::Path) -> Service {
         max_account_bytes: u64::MAX,
         max_total_bytes: u64::MAX,
         max_chunk_bytes: u64::MAX,
+        max_request_bytes: u64::MAX,
     };
     let ctx = Context {
         params,

@@ -58,6 +58,7 @@ fn main() {
         max_account_bytes: u64::MAX,
         max_total_bytes: u64::MAX,
         max_chunk_bytes: u64::MAX,
+        max_request_bytes: u64::MAX,
     };
     let accounts: Vec<AccountId> = (0..16u8)
         .map(|i| AccountKey::from_entropy([i; 16]).account_id())

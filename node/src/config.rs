@@ -61,6 +61,9 @@ pub struct StoreConfig {
     /// Most bytes attachment chunks take on the node, together (part of
     /// `max_total_bytes`).
     pub max_chunk_bytes: u64,
+    /// Most bytes one account's message requests (stores without its delivery
+    /// token) may hold on this node, apart from `max_account_bytes`.
+    pub max_request_bytes: u64,
     /// New messages are refused (`Unavailable`, "disk nearly full") while the
     /// store's file system has less than this free; 0 turns the check off.
     /// Default [`DEFAULT_MIN_FREE_DISK_BYTES`] (256 MiB; the constant says why).
@@ -77,6 +80,7 @@ impl Default for StoreConfig {
             max_account_bytes: StoreLimits::DEFAULT.max_account_bytes,
             max_total_bytes: StoreLimits::DEFAULT.max_total_bytes,
             max_chunk_bytes: StoreLimits::DEFAULT.max_chunk_bytes,
+            max_request_bytes: StoreLimits::DEFAULT.max_request_bytes,
             min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
             purge_interval_ms: 60_000,
             purge_batch: 1_000,
@@ -91,6 +95,7 @@ impl StoreConfig {
             max_account_bytes: self.max_account_bytes,
             max_total_bytes: self.max_total_bytes,
             max_chunk_bytes: self.max_chunk_bytes,
+            max_request_bytes: self.max_request_bytes,
         }
     }
 }
@@ -132,6 +137,13 @@ pub struct LimitsConfig {
     pub chunk_rate_per_minute: u32,
     /// How many chunks clients may store at once above that rate.
     pub chunk_burst: u32,
+    /// Message requests (stores without the recipient's delivery token) one
+    /// account may receive per minute on this node, apart from its store
+    /// rate, so that strangers cannot use up its contacts' rate.
+    pub request_rate_per_minute: u32,
+    /// How many message requests an account may receive at once above that
+    /// rate.
+    pub request_burst: u32,
     /// Most records the directory holds.
     pub max_directory_nodes: usize,
     /// Most onion replay tags kept (32 bytes each); when full, new onion
@@ -156,6 +168,8 @@ impl Default for LimitsConfig {
             rate_tracked_accounts: 100_000,
             chunk_rate_per_minute: 3_000,
             chunk_burst: 1_000,
+            request_rate_per_minute: 30,
+            request_burst: 30,
             max_directory_nodes: 20_000,
             max_replay_tags: 2_000_000,
         }

@@ -15,6 +15,7 @@
 //! answers now.
 
 mod blocking;
+mod deliver;
 mod rate;
 mod read;
 mod wait;
@@ -23,8 +24,8 @@ mod write;
 use std::sync::{Arc, Mutex};
 
 use libp2p::PeerId;
-use sotto_protocol::rpc::{ErrorKind, Request, Response, RpcError};
-use sotto_protocol::{AccountId, UnixMillis};
+use sotto_protocol::rpc::{ErrorKind, Pass, Request, Response, RpcError};
+use sotto_protocol::{AccountId, Namespace, UnixMillis};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::context::{Context, Pusher};
@@ -54,6 +55,9 @@ pub struct Service {
     /// The node's one bucket for clients' chunk stores (chunks have no owner
     /// to charge: [`Service::charge_chunk`]).
     chunk_rate: Mutex<RateLimiter>,
+    /// Message-request buckets per account ([`Service::charge_request`]):
+    /// strangers' deliveries never take from the contacts' store rate.
+    request_rate: Mutex<RateLimiter>,
     /// Permits for delete and expiry pushes running in the background.
     background: Arc<Semaphore>,
 }
@@ -79,11 +83,17 @@ impl Service {
             limits.max_concurrent_requests.max(1),
         )));
         let chunk_rate = RateLimiter::new(limits.chunk_rate_per_minute, limits.chunk_burst, 1);
+        let request_rate = RateLimiter::new(
+            limits.request_rate_per_minute,
+            limits.request_burst,
+            limits.rate_tracked_accounts,
+        );
         Self {
             ctx,
             pusher,
             rate: Mutex::new(rate),
             chunk_rate: Mutex::new(chunk_rate),
+            request_rate: Mutex::new(request_rate),
             background,
         }
     }
@@ -234,10 +244,34 @@ impl Service {
         }
         let response = match request {
             Request::Store(req) => {
+                // A plain store into an inbox whose owner gave out a delivery
+                // token is a stranger's: it goes to the requests, with postage.
+                if req.namespace == Namespace::INBOX {
+                    if let Err(refusal) = self.check_token(&req.account, None, now).await {
+                        return Step::Now(refusal);
+                    }
+                }
                 if let Err(refusal) = self.charge(&req.account, 1, now) {
                     return Step::Now(refusal);
                 }
                 self.store(req, now, swarm_len).await
+            }
+            Request::Deliver(d) => {
+                let account = d.store.account;
+                let charged = match d.pass {
+                    Pass::Token(token) => {
+                        match self.check_token(&account, Some(token), now).await {
+                            Ok(()) => self.charge(&account, 1, now),
+                            Err(refusal) => Err(refusal),
+                        }
+                    }
+                    // The postage was checked with the request's shape.
+                    Pass::Postage(_) => self.charge_request(&account, now),
+                };
+                if let Err(refusal) = charged {
+                    return Step::Now(refusal);
+                }
+                self.store(d.store, now, swarm_len).await
             }
             Request::StoreChunk(req) => {
                 if let Err(refusal) = self.charge_chunk(now) {

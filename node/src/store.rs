@@ -67,7 +67,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sled::{Db, Tree};
-use sotto_protocol::AccountId;
+use sotto_protocol::{AccountId, Namespace, UnixMillis};
 
 pub use error::{QuotaScope, Result, StoreError};
 pub use limits::{PER_MESSAGE_OVERHEAD, StoreLimits, TOMBSTONE_CHARGE, charge};
@@ -97,6 +97,13 @@ const META_CHARGES: &[u8] = b"charges";
 /// [`sotto_protocol::Namespace::CHUNKS`] is charged here, against
 /// [`StoreLimits::max_chunk_bytes`]. Not 32 bytes long, so no account's key.
 const CHUNK_POOL: &[u8] = b"chunks";
+/// The `usage` key of an account's message requests ([`Namespace::REQUESTS`])
+/// is this prefix and the account id: its own quota
+/// ([`StoreLimits::max_request_bytes`]).
+/// Most delivery tokens of one account a node checks a store against: an
+/// owner rotating its token keeps the old one a while, never many.
+pub const MAX_DELIVERY_TOKENS: usize = 8;
+const REQUESTS_USAGE_PREFIX: &[u8] = b"requests/";
 
 /// How much one account uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -251,6 +258,38 @@ impl Store {
         v.map_or(Ok(Usage::default()), |v| {
             decode_usage(account.as_bytes(), &v)
         })
+    }
+
+    /// How much `account`'s message requests use
+    /// ([`Namespace::REQUESTS`], its own quota).
+    pub fn request_usage(&self, account: &AccountId) -> Result<Usage> {
+        let mut key = REQUESTS_USAGE_PREFIX.to_vec();
+        key.extend_from_slice(account.as_bytes());
+        let v = self
+            .usage
+            .get(&key)
+            .map_err(|e| StoreError::engine("usage", e))?;
+        v.map_or(Ok(Usage::default()), |v| decode_usage(&key, &v))
+    }
+
+    /// The hashes of the delivery tokens `account`'s owner stored
+    /// ([`Namespace::DELIVERY`]) and that are live at `now`: at most
+    /// [`MAX_DELIVERY_TOKENS`] (the first stored). Empty: the account's inbox
+    /// is open to plain stores.
+    pub fn delivery_token_hashes(
+        &self,
+        account: &AccountId,
+        now: UnixMillis,
+    ) -> Result<Vec<[u8; 32]>> {
+        let item = sotto_protocol::rpc::deliver::DELIVERY_ITEM_LEN;
+        let max_bytes = u32::try_from(MAX_DELIVERY_TOKENS * item).unwrap_or(u32::MAX);
+        let page = self.retrieve(account, Namespace::DELIVERY, 0, 0, max_bytes, now)?;
+        Ok(page
+            .messages
+            .iter()
+            .filter_map(|m| sotto_protocol::rpc::deliver::stored_token_hash(&m.data))
+            .take(MAX_DELIVERY_TOKENS)
+            .collect())
     }
 
     /// How much the node's attachment chunks use, all together.

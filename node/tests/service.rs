@@ -17,6 +17,9 @@ mod support;
 #[path = "service/chunks.rs"]
 mod chunks;
 
+#[path = "service/deliver.rs"]
+mod deliver;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

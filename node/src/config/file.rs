@@ -170,8 +170,21 @@ impl NodeConfig {
         const SECOND: u64 = 1_000;
         const DAY: u64 = 86_400_000;
         const MILLION: u64 = 1_000_000;
-        let ranged: [(&str, u64, u64, u64); 27] = [
+        let ranged: [(&str, u64, u64, u64); 30] = [
             ("store.max_account_bytes", s.max_account_bytes, 1, u64::MAX),
+            ("store.max_request_bytes", s.max_request_bytes, 1, u64::MAX),
+            (
+                "limits.request_rate_per_minute",
+                u64::from(l.request_rate_per_minute),
+                1,
+                u64::from(u32::MAX),
+            ),
+            (
+                "limits.request_burst",
+                u64::from(l.request_burst),
+                1,
+                u64::from(u32::MAX),
+            ),
             ("store.max_total_bytes", s.max_total_bytes, 1, u64::MAX),
             ("store.max_chunk_bytes", s.max_chunk_bytes, 1, u64::MAX),
             (

@@ -15,6 +15,9 @@ pub enum QuotaScope {
     /// The node's attachment chunks together
     /// ([`crate::store::StoreLimits::max_chunk_bytes`]).
     Chunks,
+    /// The account's message requests
+    /// ([`crate::store::StoreLimits::max_request_bytes`]).
+    Requests,
 }
 
 impl std::fmt::Display for QuotaScope {
@@ -23,6 +26,7 @@ impl std::fmt::Display for QuotaScope {
             QuotaScope::Account => "account",
             QuotaScope::Node => "node",
             QuotaScope::Chunks => "chunk",
+            QuotaScope::Requests => "requests",
         })
     }
 }

@@ -61,14 +61,24 @@ pub struct StoreLimits {
     /// this share and never the space inboxes need; about 64,000 chunks of
     /// 64 KiB. A node in a network of N nodes holds about 5/N of all chunks.
     pub max_chunk_bytes: u64,
+    /// Most bytes one account's message requests may take
+    /// ([`sotto_protocol::Namespace::REQUESTS`], what senders without its
+    /// delivery token store), charged apart from
+    /// [`StoreLimits::max_account_bytes`]. Default 2 MiB: about 30 messages
+    /// of the largest size or 2,000 typical first messages, far more than
+    /// the requests a person answers in two weeks; a stranger flooding it
+    /// fills this share only, never the contacts'.
+    pub max_request_bytes: u64,
 }
 
 impl StoreLimits {
-    /// The defaults (50 MiB per account, 10 GiB per node, 4 GiB of chunks).
+    /// The defaults (50 MiB per account, 10 GiB per node, 4 GiB of chunks,
+    /// 2 MiB of message requests per account).
     pub const DEFAULT: StoreLimits = StoreLimits {
         max_account_bytes: 50 * MIB,
         max_total_bytes: 10 * 1024 * MIB,
         max_chunk_bytes: 4 * 1024 * MIB,
+        max_request_bytes: 2 * MIB,
     };
 }
 

@@ -266,6 +266,7 @@ mod tests {
             max_account_bytes: u64::MAX,
             max_total_bytes: u64::MAX,
             max_chunk_bytes: u64::MAX,
+            max_request_bytes: u64::MAX,
         };
         let disk = Arc::new(DiskFree::new(dir.path()));
         let store = Store::open(dir.path(), unlimited)

@@ -17,17 +17,25 @@ use super::records::{
     ItemRecord, MessageRecord, PresentItem, Proof, ProofId, ProofRecord, Tombstone,
 };
 use super::{
-    CHUNK_POOL, META_BYTES, META_MESSAGES, Store, Usage, decode_u64, decode_usage, encode_usage,
+    CHUNK_POOL, META_BYTES, META_MESSAGES, REQUESTS_USAGE_PREFIX, Store, Usage, decode_u64,
+    decode_usage, encode_usage,
 };
 
 /// The `usage` key an item of `account` in `namespace` is charged to: the
 /// account's own, except chunks, which share the node's chunk pool (each chunk
-/// is an account of its own, so a per-account quota would bound nothing).
-fn charged_key(account: &AccountId, namespace: Namespace) -> &[u8] {
+/// is an account of its own, so a per-account quota would bound nothing), and
+/// the account's message requests, which have a small quota of their own
+/// ([`REQUESTS_USAGE_PREFIX`] and the account) so that strangers cannot use
+/// up its contacts' share.
+fn charged_key(account: &AccountId, namespace: Namespace) -> Vec<u8> {
     if namespace == Namespace::CHUNKS {
-        CHUNK_POOL
+        CHUNK_POOL.to_vec()
+    } else if namespace == Namespace::REQUESTS {
+        let mut k = REQUESTS_USAGE_PREFIX.to_vec();
+        k.extend_from_slice(account.as_bytes());
+        k
     } else {
-        account.as_bytes()
+        account.as_bytes().to_vec()
     }
 }
 
@@ -193,9 +201,11 @@ impl Tx<'_> {
     pub fn insert_new(&self, msg: &StoredMessage, limits: &StoreLimits) -> TxResult<()> {
         let needed = charge(msg.data.len());
         let key = charged_key(&msg.account, msg.namespace);
-        let usage = self.usage(key)?;
+        let usage = self.usage(&key)?;
         let (scope, limit) = if msg.namespace == Namespace::CHUNKS {
             (QuotaScope::Chunks, limits.max_chunk_bytes)
+        } else if msg.namespace == Namespace::REQUESTS {
+            (QuotaScope::Requests, limits.max_request_bytes)
         } else {
             (QuotaScope::Account, limits.max_account_bytes)
         };
@@ -229,7 +239,7 @@ impl Tx<'_> {
         })?;
         self.set_item(&msg.account, &msg.hash, &ItemRecord::Present(item))?;
         self.index(item.effective_expiry(), &msg.account, &msg.hash)?;
-        self.count_key(key, needed, 1, true)
+        self.count_key(&key, needed, 1, true)
     }
 
     /// Replaces the held message whose item is `old` by `rec` (same hash, other
@@ -274,7 +284,7 @@ impl Tx<'_> {
             self.release_proof(id)?;
         }
         self.count_key(
-            charged_key(account, p.namespace),
+            &charged_key(account, p.namespace),
             charge(rec.message.data.len()),
             1,
             false,

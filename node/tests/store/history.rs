@@ -36,7 +36,7 @@ proptest! {
     #[test]
     fn counters_follow_random_histories(ops in prop::collection::vec(op(), 1..40)) {
         let dir = tempfile::tempdir().unwrap();
-        let limits = StoreLimits { max_account_bytes: 6 * charge(100), max_total_bytes: 12 * charge(100), max_chunk_bytes: u64::MAX };
+        let limits = StoreLimits { max_account_bytes: 6 * charge(100), max_total_bytes: 12 * charge(100), max_chunk_bytes: u64::MAX, max_request_bytes: u64::MAX };
         let s = Store::open(dir.path(), limits).unwrap();
         let keys: Vec<AccountKey> = (1..=3).map(key).collect();
         let data = |d: u8| vec![d; 20 + 10 * usize::from(d % 9)];

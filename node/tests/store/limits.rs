@@ -11,6 +11,7 @@ fn account_quota_refuses_and_keeps_what_was_stored() {
         max_account_bytes: 3 * charge(1000),
         max_total_bytes: 100 * charge(1000),
         max_chunk_bytes: u64::MAX,
+        max_request_bytes: u64::MAX,
     };
     let s = Store::open(dir.path(), limits).unwrap();
     let k = key(1);
@@ -75,6 +76,7 @@ fn node_quota_refuses_and_keeps_what_was_stored() {
         max_account_bytes: 100 * charge(1000),
         max_total_bytes: 3 * charge(1000),
         max_chunk_bytes: u64::MAX,
+        max_request_bytes: u64::MAX,
     };
     let s = Store::open(dir.path(), limits).unwrap();
     let (a, b) = (key(1).account_id(), key(2).account_id());
