@@ -24,6 +24,7 @@ mod connect;
 mod contacts;
 mod conversations;
 mod crypt;
+mod delivery;
 mod error;
 mod open;
 mod outbox;
@@ -113,6 +114,9 @@ pub(crate) struct Inner {
     pub(crate) publishing: tokio::sync::Mutex<()>,
     /// Wakes the attachment fetcher (an attachment to fetch ahead arrived).
     pub(crate) fetch_wake: Notify,
+    /// Hashes of messages to delete from this account's swarm (it cannot
+    /// open them, or a blocked sender sent them): [`Inner::doom`].
+    pub(crate) doomed: Mutex<Vec<sotto_protocol::rpc::MessageHash>>,
 }
 
 impl Messenger {
@@ -197,6 +201,7 @@ impl Messenger {
                 prekeys_wake: Notify::new(),
                 publishing: tokio::sync::Mutex::new(()),
                 fetch_wake: Notify::new(),
+                doomed: Mutex::new(Vec::new()),
             }),
         }
     }

@@ -94,6 +94,9 @@ fn seeds() -> Vec<Seed> {
             label: Some("Opera House".into()),
         },
     });
+    let token = content(ContentBody::DeliveryToken {
+        token: sotto_protocol::rpc::DeliveryToken([0x3c; 32]),
+    });
     let mut bad = input(CONTACT, &text);
     bad.truncate(bad.len() - 1);
     vec![
@@ -110,6 +113,7 @@ fn seeds() -> Vec<Seed> {
         Seed::refused("content-empty", vec![CONTACT]),
         Seed::valid("attachment", input(CONTACT | TWICE, &attachment)),
         Seed::valid("location-from-stranger", input(STRANGER, &location)),
+        Seed::valid("delivery-token-from-stranger", input(STRANGER, &token)),
     ]
 }
 

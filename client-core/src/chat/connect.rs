@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sotto_protocol::Namespace;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -51,10 +52,19 @@ impl Messenger {
         }
         let inner = &self.inner;
         let tasks = vec![
+            // The inbox (contacts, with this account's token) and the
+            // message requests (everyone else, with postage) are read apart.
             tokio::spawn(super::receive::run(
                 inner.clone(),
                 client.clone(),
                 stop_rx.clone(),
+                Namespace::INBOX,
+            )),
+            tokio::spawn(super::receive::run(
+                inner.clone(),
+                client.clone(),
+                stop_rx.clone(),
+                Namespace::REQUESTS,
             )),
             tokio::spawn(super::outbox::run(
                 inner.clone(),

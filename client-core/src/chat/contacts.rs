@@ -21,8 +21,10 @@ impl Messenger {
         let old: Option<ContactRecord> = s.get(&s.contacts, id.as_bytes())?;
         if old.is_none() {
             // A new contact learns this account's display name (queued: it
-            // goes out with the next connect).
+            // goes out with the next connect), and the delivery token that
+            // lets its messages into this account's inbox.
             self.inner.enqueue_profile(&id)?;
+            self.inner.enqueue_token(&id)?;
         }
         let rec = ContactRecord {
             nickname: nickname.filter(|n| !n.is_empty()).map(str::to_owned),
@@ -131,6 +133,7 @@ impl Messenger {
             self.add_contact(*from, None)?;
         } else {
             self.inner.enqueue_profile(from)?;
+            self.inner.enqueue_token(from)?;
         }
         let mut delivered = Vec::new();
         for (key, rec) in s.conversation(from)? {
@@ -187,6 +190,15 @@ impl Messenger {
         s.blocked.insert(id.as_bytes(), &[][..])?;
         if s.requests.remove(id.as_bytes())?.is_some() {
             self.drop_requests(id)?;
+        }
+        // Whoever this account gave its delivery token (a contact, someone
+        // it wrote to) could keep writing into its inbox: a new token
+        // replaces it, and the other contacts are sent the new one.
+        let mut offered = b"s".to_vec();
+        offered.extend_from_slice(id.as_bytes());
+        if s.tokens.contains_key(&offered)? {
+            s.tokens.remove(&offered)?;
+            self.inner.rotate_token()?;
         }
         self.flush().await
     }

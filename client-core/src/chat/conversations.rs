@@ -294,6 +294,7 @@ impl super::Inner {
                 },
             )?;
             self.enqueue_profile(to)?;
+            self.enqueue_token(to)?;
         }
         Ok(())
     }

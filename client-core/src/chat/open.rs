@@ -54,18 +54,25 @@ enum Opened {
 impl Inner {
     /// Opens, handles and files one envelope v2 (`m`, not seen yet); `true`
     /// if a new text reached the app.
-    pub(crate) fn accept_v2(&self, m: &RetrievedMessage, now: u64) -> Result<bool, ChatError> {
+    pub(crate) fn accept_v2(
+        &self,
+        m: &RetrievedMessage,
+        now: u64,
+        ns: sotto_protocol::Namespace,
+    ) -> Result<bool, ChatError> {
         let s = &self.store;
         let hash = m.hash.as_bytes();
         let unsealed = match v2::unseal(&self.key, &m.data) {
             Ok(u) => u,
             Err(e) => {
                 tracing::debug!("an envelope v2 did not open: {e}");
+                self.doom(m.hash);
                 return self.drop_envelope(hash, now, |c| c.malformed += 1);
             }
         };
         let sender = unsealed.sender;
         if s.blocked.contains_key(sender.as_bytes())? {
+            self.doom(m.hash);
             return self.drop_envelope(hash, now, |c| c.blocked += 1);
         }
         let _one = super::lock(&self.sessions_lock);
@@ -97,7 +104,7 @@ impl Inner {
                     self.count(|c| c.duplicates += 1);
                     false
                 } else {
-                    self.handle(sender, *content, m)?
+                    self.handle(sender, *content, m, ns)?
                 };
                 self.put_sessions(&sender, &sessions)?;
                 if let Some(used) = used {
@@ -109,8 +116,13 @@ impl Inner {
             }
             Opened::Duplicate => self.drop_envelope(hash, now, |c| c.duplicates += 1),
             Opened::Refused => self.drop_envelope(hash, now, |c| c.refused += 1),
-            Opened::Forged => self.drop_envelope(hash, now, |c| c.malformed += 1),
+            Opened::Forged => {
+                self.doom(m.hash);
+                self.drop_envelope(hash, now, |c| c.malformed += 1)
+            }
             Opened::Unreadable => {
+                // No session here will ever read it: it leaves the swarm.
+                self.doom(m.hash);
                 self.count(|c| c.unreadable += 1);
                 self.unreadable(sender, &mut sessions, m, now)?;
                 self.put_sessions(&sender, &sessions)?;

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sotto_protocol::AccountId;
 use sotto_protocol::constants::{DEFAULT_TTL_MS, MIN_TTL_MS};
 use sotto_protocol::envelope::{Content, ContentBody, ContentId};
-use sotto_protocol::rpc::{Request, Response, StoreRequest};
-use sotto_protocol::{AccountId, Namespace};
+use sotto_protocol::rpc::Response;
 use tokio::sync::watch;
 
 use super::{ChatError, ChatEvent, Inner, MessageId, MessageState};
@@ -175,14 +175,12 @@ impl Inner {
                 continue;
             }
             let answer = match self.sealed_data(client, &key, &mut item).await {
-                Ok(data) => {
-                    let store =
-                        StoreRequest::unsigned(item.peer, Namespace::INBOX, data, item.ttl_ms);
-                    client
-                        .swarm_request(&item.peer, |_| Request::Store(store.clone()))
-                        .await
-                        .map_err(|e| e.to_string())
-                }
+                // With the peer's token into its inbox, else into its
+                // requests with postage (`delivery.rs`).
+                Ok(data) => self
+                    .deliver(client, &item.peer, data, item.ttl_ms)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             match answer {

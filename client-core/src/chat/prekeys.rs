@@ -1,6 +1,7 @@
 //! This account's prekeys (messages v2): the secrets, kept in the home like
 //! every other secret (sealed at rest under the passphrase), and the task that
-//! keeps a current bundle published in the account's swarm.
+//! keeps a current bundle published in the account's swarm (and this
+//! account's delivery token registered there: `delivery.rs`).
 //!
 //! Schedule (the protocol's constants, `sotto_protocol::constants`): the
 //! signed X25519 + ML-KEM pair is replaced every `SIGNED_PREKEY_ROTATE_MS`
@@ -194,6 +195,15 @@ pub(crate) async fn run(
             Ok(_) => TICK,
             Err(e) => {
                 tracing::debug!("publishing the prekey bundle: {e}");
+                RETRY
+            }
+        };
+        // The delivery token's item rides the same schedule: stored on
+        // start, when the token changes and daily (`delivery.rs`).
+        let wait = match inner.register_token_if_due(&client).await {
+            Ok(_) => wait,
+            Err(e) => {
+                tracing::debug!("registering the delivery token: {e}");
                 RETRY
             }
         };

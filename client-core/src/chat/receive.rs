@@ -72,15 +72,21 @@ pub(crate) fn pause_after(failure: &RoundFailure) -> Duration {
     }
 }
 
-/// The loop: rounds until stopped. Each round long-polls one member of the
-/// swarm, picked at random, from this reader's cursor on that member
-/// ([`crate::ReadCursors`]): a message that reached a member late is after the
-/// cursor there, so nothing needs re-reading on a timer.
-pub(crate) async fn run(inner: Arc<Inner>, client: Arc<Client>, mut stop: watch::Receiver<bool>) {
+/// The loop: rounds until stopped, in `namespace` (the connection runs one
+/// for the inbox and one for the message requests). Each round long-polls
+/// one member of the swarm, picked at random, from this reader's cursor on
+/// that member ([`crate::ReadCursors`]): a message that reached a member late
+/// is after the cursor there, so nothing needs re-reading on a timer.
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    client: Arc<Client>,
+    mut stop: watch::Receiver<bool>,
+    namespace: Namespace,
+) {
     let wait = Duration::from_millis(MAX_LONG_POLL_MS);
     while !*stop.borrow() {
         let result = tokio::select! {
-            r = round_or_refusal(&inner, &client, wait) => r,
+            r = round_or_refusal(&inner, &client, wait, namespace) => r,
             _ = stop.changed() => return,
         };
         if let Err(failure) = result {
@@ -93,31 +99,46 @@ pub(crate) async fn run(inner: Arc<Inner>, client: Arc<Client>, mut stop: watch:
     }
 }
 
-/// One round: a poll (long when `wait` > 0) and the pages after it. Returns
-/// how many new messages (texts) reached the app.
+/// One round in each namespace: what is there now (no waiting) in the inbox
+/// and the requests, then, if `wait` > 0 and that brought nothing, a long
+/// poll of both until either has something. Returns how many new messages
+/// (texts) reached the app.
 pub(crate) async fn round(
     inner: &Arc<Inner>,
     client: &Client,
     wait: Duration,
 ) -> Result<usize, ChatError> {
-    Ok(round_or_refusal(inner, client, wait).await?)
+    let mut found = 0;
+    for ns in [Namespace::INBOX, Namespace::REQUESTS] {
+        found += round_or_refusal(inner, client, Duration::ZERO, ns).await?;
+    }
+    if found > 0 || wait.is_zero() {
+        return Ok(found);
+    }
+    // Whichever answers first; the other poll is dropped (its waiter on the
+    // node ends by itself).
+    Ok(tokio::select! {
+        r = round_or_refusal(inner, client, wait, Namespace::INBOX) => r?,
+        r = round_or_refusal(inner, client, wait, Namespace::REQUESTS) => r?,
+    })
 }
 
-/// [`round`], telling a `RateLimited` answer apart.
+/// A round in `namespace`, telling a `RateLimited` answer apart.
 async fn round_or_refusal(
     inner: &Arc<Inner>,
     client: &Client,
     wait: Duration,
+    namespace: Namespace,
 ) -> Result<usize, RoundFailure> {
     let network = inner.network();
     let wait_ms = u32::try_from(wait.as_millis().min(u128::from(MAX_LONG_POLL_MS))).unwrap_or(0);
     let mut new = 0;
     for page in 0..MAX_PAGES {
-        let cursors = inner.store.read_cursors()?;
+        let cursors = inner.store.read_cursors(namespace)?;
         let key = &inner.key;
         let id = inner.id;
         let make = |member, now| {
-            let mut req = cursors.request(&member, id, Namespace::INBOX);
+            let mut req = cursors.request(&member, id, namespace);
             req.wait_ms = if page == 0 { wait_ms } else { 0 };
             match req.sign(key, &network, now) {
                 Ok(r) => Request::Retrieve(r),
@@ -146,35 +167,45 @@ async fn round_or_refusal(
             .into());
         };
         // Handling is sled work: off the async threads, and one page at a
-        // time across rounds (the loop and `receive_once` may both poll; the
+        // time across rounds (the loops and `receive_once` may all poll; the
         // network waits run in parallel, the handling never does).
-        let _one_at_a_time = inner.receiving.lock().await;
+        let one_at_a_time = inner.receiving.lock().await;
         let worker = inner.clone();
         let now = client.now();
-        let page_new = tokio::task::spawn_blocking(move || -> Result<usize, ChatError> {
+        let handled = tokio::task::spawn_blocking(move || -> Result<_, ChatError> {
             let mut n = 0;
             for m in &messages {
                 // A store failure returns before the cursor moves past the
                 // message: it is read again next round, never lost.
-                if worker.accept(m)? {
+                if worker.accept(m, namespace)? {
                     n += 1;
                 }
             }
             // Read again under the lock: another round may have moved this
             // member's cursor further, and it must not go back.
-            let mut cursors = worker.store.read_cursors()?;
+            let mut cursors = worker.store.read_cursors(namespace)?;
             let behind = cursors
                 .get(&member)
                 .is_some_and(|old| old.store == cursor.store && old.seq > cursor.seq);
             if !behind {
                 cursors.advance(member, cursor, &messages, now);
-                worker.store.set_read_cursors(&cursors)?;
+                worker.store.set_read_cursors(namespace, &cursors)?;
             }
-            Ok(n)
+            Ok((n, worker.take_doomed()))
         })
         .await
-        .map_err(|e| ChatError::Store(format!("the receive task failed: {e}")))??;
+        .map_err(|e| ChatError::Store(format!("the receive task failed: {e}")))?;
+        drop(one_at_a_time);
+        let (page_new, doomed) = handled?;
         new += page_new;
+        // What this account cannot open, or a blocked sender sent, leaves its
+        // swarm (it would hold the quota until it expires). Best effort: the
+        // message was handled, and expires anyway.
+        if !doomed.is_empty() {
+            if let Err(e) = inner.delete_own(client, namespace, doomed).await {
+                tracing::debug!("deleting unwanted messages from the swarm: {e}");
+            }
+        }
         if !more {
             break;
         }
@@ -185,10 +216,10 @@ async fn round_or_refusal(
 impl Inner {
     /// Checks, dedupes, opens and handles one retrieved message; `true` if a
     /// new text reached the app.
-    pub(crate) fn accept(&self, m: &RetrievedMessage) -> Result<bool, ChatError> {
+    pub(crate) fn accept(&self, m: &RetrievedMessage, ns: Namespace) -> Result<bool, ChatError> {
         let s = &self.store;
         let now = self.now();
-        if !m.hash_matches(&self.id, Namespace::INBOX) {
+        if !m.hash_matches(&self.id, ns) {
             self.count(|c| c.malformed += 1);
             return Ok(false);
         }
@@ -200,7 +231,7 @@ impl Inner {
         if sotto_protocol::envelope::v2::version(&m.data)
             == Some(sotto_protocol::constants::ENVELOPE_VERSION_V2)
         {
-            return self.accept_v2(m, now);
+            return self.accept_v2(m, now, ns);
         }
         // Envelope v1 (signed, no forward secrecy): accepted during the
         // transition, for items older clients queued before they moved to
@@ -210,11 +241,13 @@ impl Inner {
             Ok(o) => o,
             Err(e) => {
                 tracing::debug!("an envelope did not open: {e}");
+                self.doom(m.hash);
                 return self.drop_envelope(hash, now, |c| c.malformed += 1);
             }
         };
         let sender = opened.sender;
         if s.blocked.contains_key(sender.as_bytes())? {
+            self.doom(m.hash);
             return self.drop_envelope(hash, now, |c| c.blocked += 1);
         }
         let mut cid = sender.as_bytes().to_vec();
@@ -224,7 +257,7 @@ impl Inner {
         }
         // Seen only once handled: a store failure in between leaves the
         // message to be read again, never lost.
-        let new = self.handle(sender, opened.content, m)?;
+        let new = self.handle(sender, opened.content, m, ns)?;
         self.count(|c| c.v1 += 1);
         s.mark_seen(b'c', &cid, now)?;
         s.mark_seen(b'h', hash, now)?;
@@ -236,10 +269,15 @@ impl Inner {
         sender: AccountId,
         content: Content,
         m: &RetrievedMessage,
+        ns: Namespace,
     ) -> Result<bool, ChatError> {
         let s = &self.store;
         let now = self.now();
         let is_contact = s.contacts.contains_key(sender.as_bytes())?;
+        if ns == Namespace::REQUESTS && is_contact {
+            // A contact without this account's current token.
+            self.offer_token(&sender)?;
+        }
         let head = (content.id, content.sent_at);
         match content.body {
             ContentBody::Text { text } => {
@@ -344,6 +382,12 @@ impl Inner {
                     peer: sender,
                     display_name: name,
                 });
+                Ok(false)
+            }
+            ContentBody::DeliveryToken { token } => {
+                // It only lets this account write to the sender; blocked
+                // senders never get here.
+                self.set_peer_token(&sender, Some(token))?;
                 Ok(false)
             }
             ContentBody::DeleteForEveryone { ids } => {
@@ -487,7 +531,7 @@ impl super::Messenger {
     /// the handling of hostile envelopes through it.
     #[doc(hidden)]
     pub fn accept_retrieved(&self, m: &RetrievedMessage) -> Result<bool, ChatError> {
-        self.inner.accept(m)
+        self.inner.accept(m, sotto_protocol::Namespace::INBOX)
     }
 }
 

@@ -3,10 +3,10 @@
 //! the read cursors.
 
 use serde::{Deserialize, Serialize};
-use sotto_protocol::AccountId;
 use sotto_protocol::constants::MAX_TTL_MS;
 use sotto_protocol::envelope::ContentId;
 use sotto_protocol::rpc::MessageHash;
+use sotto_protocol::{AccountId, Namespace};
 
 use crate::reader::ReadCursors;
 use sotto_protocol::time::DAY_MS;
@@ -220,19 +220,19 @@ impl Store {
         Ok(removed)
     }
 
-    /// The persisted read cursors on the inbox's swarm members (none yet: an
+    /// The persisted read cursors of `ns` on the swarm members (none yet: an
     /// empty set, so every member is read from its start). A home of wave 1
     /// kept one time cursor under `cursor`; it is not used any more: the first
     /// reads fetch what the swarm holds and seen hashes drop what was had.
-    pub(crate) fn read_cursors(&self) -> Result<ReadCursors, ChatError> {
+    pub(crate) fn read_cursors(&self, ns: Namespace) -> Result<ReadCursors, ChatError> {
         Ok(self
-            .get::<ReadCursors>(&self.meta, b"read_cursors")?
+            .get::<ReadCursors>(&self.meta, cursors_key(ns))?
             .unwrap_or_default())
     }
 
-    /// Persists the read cursors.
-    pub(crate) fn set_read_cursors(&self, c: &ReadCursors) -> Result<(), ChatError> {
-        self.put(&self.meta, b"read_cursors", c)
+    /// Persists the read cursors of `ns`.
+    pub(crate) fn set_read_cursors(&self, ns: Namespace, c: &ReadCursors) -> Result<(), ChatError> {
+        self.put(&self.meta, cursors_key(ns), c)
     }
 
     /// A conversation's record (default if none yet).
@@ -245,5 +245,15 @@ impl Store {
         let mut c = self.conv(peer)?;
         c.last_activity = c.last_activity.max(at);
         self.put(&self.convs, peer.as_bytes(), &c)
+    }
+}
+
+/// The meta key of the read cursors of a namespace: the inbox keeps the key
+/// homes have always used.
+fn cursors_key(ns: Namespace) -> &'static [u8] {
+    if ns == Namespace::REQUESTS {
+        b"read_cursors/requests"
+    } else {
+        b"read_cursors"
     }
 }

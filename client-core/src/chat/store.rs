@@ -56,6 +56,9 @@ pub(crate) struct Store {
     pub(crate) extras: Tree,
     /// content id → (), attachments waiting to be fetched ahead.
     pub(crate) fetchq: Tree,
+    /// "t" ++ peer → the peer's delivery token; "s" ++ peer → when this
+    /// account's own token was last offered to the peer (ms).
+    pub(crate) tokens: Tree,
 }
 
 /// Whether the home is being made or opened.
@@ -149,6 +152,7 @@ impl Store {
             sessions: db.open_tree("sessions")?,
             extras: db.open_tree("extras")?,
             fetchq: db.open_tree("fetchq")?,
+            tokens: db.open_tree("tokens")?,
             meta,
             db,
             home,

@@ -43,7 +43,11 @@ async fn bad_input_is_counted_and_never_delivered() {
     let m = user(&dir);
     let inner = &m.inner;
     // Garbage, and an envelope for somebody else.
-    assert!(!inner.accept(&raw(&m, vec![7u8; 600])).unwrap());
+    assert!(
+        !inner
+            .accept(&raw(&m, vec![7u8; 600]), Namespace::INBOX)
+            .unwrap()
+    );
     let other = tempfile::tempdir().unwrap();
     let stranger_box = user(&other);
     let (mut wrong, _) = envelope_to(
@@ -52,21 +56,21 @@ async fn bad_input_is_counted_and_never_delivered() {
         ContentBody::Text { text: "x".into() },
     );
     wrong.hash = MessageHash::compute(&m.account_id(), Namespace::INBOX, &wrong.data);
-    assert!(!inner.accept(&wrong).unwrap());
+    assert!(!inner.accept(&wrong, Namespace::INBOX).unwrap());
     // A hash that does not match the data.
     let (mut forged, _) = envelope_to(&m, &key(), ContentBody::Text { text: "x".into() });
     forged.hash = MessageHash([0; 32]);
-    assert!(!inner.accept(&forged).unwrap());
+    assert!(!inner.accept(&forged, Namespace::INBOX).unwrap());
     assert_eq!(m.counters().malformed, 3);
     assert!(m.requests().unwrap().is_empty());
 
     // A real one is delivered once, by hash and by content id.
     let sender = key();
     let (msg, content) = envelope_to(&m, &sender, ContentBody::Text { text: "hi".into() });
-    assert!(inner.accept(&msg).unwrap());
-    assert!(!inner.accept(&msg).unwrap());
+    assert!(inner.accept(&msg, Namespace::INBOX).unwrap());
+    assert!(!inner.accept(&msg, Namespace::INBOX).unwrap());
     let same_id = envelope::seal(&sender, &m.account_id(), &content, &mut rand::rng()).unwrap();
-    assert!(!inner.accept(&raw(&m, same_id)).unwrap());
+    assert!(!inner.accept(&raw(&m, same_id), Namespace::INBOX).unwrap());
     assert_eq!(m.counters().duplicates, 2);
     assert_eq!(m.requests().unwrap().len(), 1);
     assert_eq!(m.take_unseen().await.unwrap().len(), 1);
@@ -79,7 +83,7 @@ async fn unseen_messages_stay_until_marked_read() {
     let sender = key();
     for text in ["one", "two"] {
         let (msg, _) = envelope_to(&m, &sender, ContentBody::Text { text: text.into() });
-        assert!(m.inner.accept(&msg).unwrap());
+        assert!(m.inner.accept(&msg, Namespace::INBOX).unwrap());
     }
     // Reading does not consume: a front end that fails to show them loses nothing.
     let first = m.unseen().unwrap();
@@ -105,7 +109,7 @@ async fn read_in_one_front_end_is_not_new_in_another() {
     m.add_contact(other, Some("other")).unwrap();
     for (k, text) in [(&friend_key, "a"), (&friend_key, "b"), (&other_key, "c")] {
         let (msg, _) = envelope_to(&m, k, ContentBody::Text { text: text.into() });
-        assert!(m.inner.accept(&msg).unwrap());
+        assert!(m.inner.accept(&msg, Namespace::INBOX).unwrap());
     }
     let unread = |peer| {
         m.conversations()
@@ -152,7 +156,7 @@ async fn peers_touch_only_what_is_theirs() {
             text: "keep".into(),
         },
     );
-    assert!(m.inner.accept(&msg).unwrap());
+    assert!(m.inner.accept(&msg, Namespace::INBOX).unwrap());
     let mine = m.send_text(&alice.account_id(), "mine").await.unwrap();
     // Eve deletes Alice's message and acknowledges ours: both refused.
     let (del, _) = envelope_to(
@@ -162,7 +166,7 @@ async fn peers_touch_only_what_is_theirs() {
             ids: vec![content.id],
         },
     );
-    m.inner.accept(&del).unwrap();
+    m.inner.accept(&del, Namespace::INBOX).unwrap();
     let (rc, _) = envelope_to(
         &m,
         &eve,
@@ -171,14 +175,14 @@ async fn peers_touch_only_what_is_theirs() {
             ids: vec![mine.0],
         },
     );
-    m.inner.accept(&rc).unwrap();
+    m.inner.accept(&rc, Namespace::INBOX).unwrap();
     // Alice deletes our message: refused too.
     let (del, _) = envelope_to(
         &m,
         &alice,
         ContentBody::DeleteForEveryone { ids: vec![mine.0] },
     );
-    m.inner.accept(&del).unwrap();
+    m.inner.accept(&del, Namespace::INBOX).unwrap();
     assert_eq!(m.counters().refused, 3);
     assert_eq!(m.messages(&alice.account_id(), 10).unwrap().len(), 2);
     // Alice's receipt moves ours forward, and never back.
@@ -190,7 +194,7 @@ async fn peers_touch_only_what_is_theirs() {
             ids: vec![mine.0],
         },
     );
-    m.inner.accept(&rc).unwrap();
+    m.inner.accept(&rc, Namespace::INBOX).unwrap();
     let (rc, _) = envelope_to(
         &m,
         &alice,
@@ -199,7 +203,7 @@ async fn peers_touch_only_what_is_theirs() {
             ids: vec![mine.0],
         },
     );
-    m.inner.accept(&rc).unwrap();
+    m.inner.accept(&rc, Namespace::INBOX).unwrap();
     let state = |m: &Messenger| {
         m.messages(&alice.account_id(), 10)
             .unwrap()
@@ -217,7 +221,7 @@ async fn peers_touch_only_what_is_theirs() {
             ids: vec![content.id],
         },
     );
-    m.inner.accept(&del).unwrap();
+    m.inner.accept(&del, Namespace::INBOX).unwrap();
     assert_eq!(m.messages(&alice.account_id(), 10).unwrap().len(), 1);
 }
 
@@ -238,7 +242,7 @@ fn blocked_senders_are_dropped_and_timers_purge() {
             text: "spam".into(),
         },
     );
-    assert!(!m.inner.accept(&msg).unwrap());
+    assert!(!m.inner.accept(&msg, Namespace::INBOX).unwrap());
     assert_eq!(m.counters().blocked, 1);
     assert!(m.requests().unwrap().is_empty());
 
@@ -259,7 +263,7 @@ fn blocked_senders_are_dropped_and_timers_purge() {
             text: "brief".into(),
         },
     );
-    assert!(m.inner.accept(&msg).unwrap());
+    assert!(m.inner.accept(&msg, Namespace::INBOX).unwrap());
     std::thread::sleep(std::time::Duration::from_millis(5));
     assert_eq!(m.inner.purge_expired().unwrap(), 1);
     assert!(m.messages(&friend.account_id(), 10).unwrap().is_empty());
@@ -325,7 +329,7 @@ async fn waiting_ends_when_any_round_brings_a_message() {
         tokio::task::yield_now().await;
     }
     let (msg, _) = envelope_to(&m, &key(), ContentBody::Text { text: "now".into() });
-    assert!(m.inner.accept(&msg).unwrap());
+    assert!(m.inner.accept(&msg, Namespace::INBOX).unwrap());
     let got = tokio::time::timeout(std::time::Duration::from_secs(60), waiter)
         .await
         .expect("the wait did not end when the message came")

@@ -157,7 +157,11 @@ async fn files_of_edge_sizes_go_from_sender_to_saved_copy_byte_for_byte() {
             sent.text
         );
 
-        assert!(bob.inner.accept(&deliver(&alice, &id, &bob)).unwrap());
+        assert!(
+            bob.inner
+                .accept(&deliver(&alice, &id, &bob), Namespace::INBOX)
+                .unwrap()
+        );
         let info = bob.attachment(&id).unwrap().unwrap();
         assert_eq!(
             (info.size, info.caption.as_deref()),
@@ -209,7 +213,9 @@ async fn large_and_stranger_attachments_wait_for_save_and_forwarding_reuses_chun
         .send_file_via(&store, &bob.account_id(), &source, None, |_| {})
         .await
         .unwrap();
-    bob.inner.accept(&deliver(&alice, &id, &bob)).unwrap();
+    bob.inner
+        .accept(&deliver(&alice, &id, &bob), Namespace::INBOX)
+        .unwrap();
     let info = bob.attachment(&id).unwrap().unwrap();
     assert_eq!(info.kind, AttachmentKind::Image);
     assert_eq!(info.media_type, "image/jpeg");
@@ -237,7 +243,10 @@ async fn large_and_stranger_attachments_wait_for_save_and_forwarding_reuses_chun
         .await
         .unwrap();
     assert_eq!(*store.puts.lock().unwrap(), puts);
-    carol.inner.accept(&deliver(&bob, &fwd, &carol)).unwrap();
+    carol
+        .inner
+        .accept(&deliver(&bob, &fwd, &carol), Namespace::INBOX)
+        .unwrap();
     assert_eq!(carol.requests().unwrap().len(), 1);
     assert_eq!(
         carol.attachment(&fwd).unwrap().unwrap().state,
@@ -261,7 +270,9 @@ async fn a_missing_chunk_fails_the_attachment_and_writes_nothing() {
         .send_file_via(&store, &bob.account_id(), &source, None, |_| {})
         .await
         .unwrap();
-    bob.inner.accept(&deliver(&alice, &id, &bob)).unwrap();
+    bob.inner
+        .accept(&deliver(&alice, &id, &bob), Namespace::INBOX)
+        .unwrap();
     let empty = Memory::default();
     let to = dir.path().join("dl");
     let err = bob
@@ -311,7 +322,9 @@ async fn limits_and_locations() {
         .send_location(&bob.account_id(), 48.2104, 16.3638, Some("Café".into()))
         .await
         .unwrap();
-    bob.inner.accept(&deliver(&alice, &id, &bob)).unwrap();
+    bob.inner
+        .accept(&deliver(&alice, &id, &bob), Namespace::INBOX)
+        .unwrap();
     let got = bob.location(&id).unwrap().unwrap();
     assert_eq!(
         (got.lat, got.lon, got.label.as_deref()),
@@ -372,7 +385,9 @@ async fn an_image_arrives_with_a_thumbnail_and_a_voice_note_with_its_length() {
             .text
             .starts_with("[image] Beach.PNG (")
     );
-    bob.inner.accept(&deliver(&alice, &id, &bob)).unwrap();
+    bob.inner
+        .accept(&deliver(&alice, &id, &bob), Namespace::INBOX)
+        .unwrap();
     let info = bob.attachment(&id).unwrap().unwrap();
     assert_eq!(info.kind, AttachmentKind::Image);
     let thumb = info.thumbnail.expect("the image came without a thumbnail");
@@ -391,7 +406,9 @@ async fn an_image_arrives_with_a_thumbnail_and_a_voice_note_with_its_length() {
         .send_file_via(&store, &bob.account_id(), &fake, None, |_| {})
         .await
         .unwrap();
-    bob.inner.accept(&deliver(&alice, &id, &bob)).unwrap();
+    bob.inner
+        .accept(&deliver(&alice, &id, &bob), Namespace::INBOX)
+        .unwrap();
     let info = bob.attachment(&id).unwrap().unwrap();
     assert_eq!((info.kind, info.thumbnail), (AttachmentKind::Image, None));
 
@@ -409,7 +426,9 @@ async fn an_image_arrives_with_a_thumbnail_and_a_voice_note_with_its_length() {
         .send_voice_note_via(&store, &bob.account_id(), &memo, 12_400, None, |_| {})
         .await
         .unwrap();
-    bob.inner.accept(&deliver(&alice, &id, &bob)).unwrap();
+    bob.inner
+        .accept(&deliver(&alice, &id, &bob), Namespace::INBOX)
+        .unwrap();
     let info = bob.attachment(&id).unwrap().unwrap();
     assert_eq!(
         (info.kind, info.duration_ms, info.media_type.as_str()),

@@ -135,7 +135,7 @@ async fn out_of_order_and_duplicates_deliver_each_message_once() {
     wire.reverse();
     let again = wire.clone();
     for m in wire.iter().chain(again.iter()) {
-        b.inner.accept(m).unwrap();
+        b.inner.accept(m, Namespace::INBOX).unwrap();
     }
     let mut got = texts_from(b, &alice.id());
     got.sort();
@@ -148,14 +148,14 @@ async fn out_of_order_and_duplicates_deliver_each_message_once() {
     b.send_text(&alice.id(), "back").await.unwrap();
     for m in send_all(b, a) {
         assert!(!is_init(a, &m), "the responder never sends an initiation");
-        a.inner.accept(&m).unwrap();
+        a.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     assert_eq!(texts_from(a, &bob.id()), ["back"]);
     a.send_text(&bob.id(), "after").await.unwrap();
     let next = send_all(a, b);
     assert!(next.iter().all(|m| !is_init(b, m)));
     for m in &next {
-        b.inner.accept(m).unwrap();
+        b.inner.accept(m, Namespace::INBOX).unwrap();
     }
     assert_eq!(texts_from(b, &alice.id()).len(), 6);
     assert_eq!(current_id(a, &bob.id()), current_id(b, &alice.id()));
@@ -199,7 +199,7 @@ async fn restart_between_every_step_loses_nothing_and_reuses_no_key() {
     let wire = send_all(&alice.m, &bob.m);
     let mut bob = bob;
     for m in &wire {
-        bob.m.inner.accept(m).unwrap();
+        bob.m.inner.accept(m, Namespace::INBOX).unwrap();
         // Bob restarts after every message.
         bob = bob.crash_and_reopen();
     }
@@ -214,12 +214,12 @@ async fn restart_between_every_step_loses_nothing_and_reuses_no_key() {
     let wire = send_all(&alice.m, &bob.m);
     let m3 = wire.last().unwrap().clone();
     for m in &wire[..wire.len() - 1] {
-        bob.m.inner.accept(m).unwrap();
+        bob.m.inner.accept(m, Namespace::INBOX).unwrap();
     }
     let bs = &bob.m.inner.store;
     let before = bs.sessions.get(aid.as_bytes()).unwrap().unwrap();
     let seen_before: Vec<_> = bs.seen.iter().keys().map(|k| k.unwrap()).collect();
-    assert!(bob.m.inner.accept(&m3).unwrap());
+    assert!(bob.m.inner.accept(&m3, Namespace::INBOX).unwrap());
     let rollback = |bs: &super::store::Store, with_session: bool| {
         if with_session {
             bs.sessions.insert(aid.as_bytes(), before.clone()).unwrap();
@@ -232,22 +232,25 @@ async fn restart_between_every_step_loses_nothing_and_reuses_no_key() {
     };
     rollback(bs, true);
     let bob = bob.crash_and_reopen();
-    assert!(!bob.m.inner.accept(&m3).unwrap(), "delivered twice");
+    assert!(
+        !bob.m.inner.accept(&m3, Namespace::INBOX).unwrap(),
+        "delivered twice"
+    );
     // A crash after the session was written but before the seen marks: the
     // key is used, the message is a duplicate.
     let bs = &bob.m.inner.store;
     rollback(bs, false);
     let bob = bob.crash_and_reopen();
-    assert!(!bob.m.inner.accept(&m3).unwrap());
+    assert!(!bob.m.inner.accept(&m3, Namespace::INBOX).unwrap());
     assert_eq!(texts_from(&bob.m, &aid).len(), 3);
     // And the conversation goes on both ways.
     bob.m.send_text(&aid, "still here").await.unwrap();
     for m in send_all(&bob.m, &alice.m) {
-        alice.m.inner.accept(&m).unwrap();
+        alice.m.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     alice.m.send_text(&bid, "four").await.unwrap();
     for m in send_all(&alice.m, &bob.m) {
-        bob.m.inner.accept(&m).unwrap();
+        bob.m.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     assert_eq!(texts_from(&bob.m, &aid).len(), 4);
     assert_eq!(texts_from(&alice.m, &bid), ["still here"]);
@@ -268,10 +271,10 @@ async fn simultaneous_initiation_ends_on_one_session() {
     let to_alice = send_all(b, a);
     assert!(to_bob.iter().chain(&to_alice).count() >= 2);
     for m in &to_bob {
-        b.inner.accept(m).unwrap();
+        b.inner.accept(m, Namespace::INBOX).unwrap();
     }
     for m in &to_alice {
-        a.inner.accept(m).unwrap();
+        a.inner.accept(m, Namespace::INBOX).unwrap();
     }
     assert_eq!(texts_from(b, &alice.id()), ["hi from alice"]);
     assert_eq!(texts_from(a, &bob.id()), ["hi from bob"]);
@@ -284,10 +287,10 @@ async fn simultaneous_initiation_ends_on_one_session() {
         let x = send_all(a, b);
         let y = send_all(b, a);
         x.iter().for_each(|m| {
-            b.inner.accept(m).unwrap();
+            b.inner.accept(m, Namespace::INBOX).unwrap();
         });
         y.iter().for_each(|m| {
-            a.inner.accept(m).unwrap();
+            a.inner.accept(m, Namespace::INBOX).unwrap();
         });
     }
     assert_eq!(current_id(a, &bob.id()), current_id(b, &alice.id()));
@@ -305,11 +308,11 @@ async fn a_contact_restored_on_a_new_machine_gets_a_new_session_by_itself() {
     bob.m.add_contact(aid, None).unwrap();
     alice.m.send_text(&bid, "before").await.unwrap();
     for m in send_all(&alice.m, &bob.m) {
-        bob.m.inner.accept(&m).unwrap();
+        bob.m.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     bob.m.send_text(&aid, "answer").await.unwrap();
     for m in send_all(&bob.m, &alice.m) {
-        alice.m.inner.accept(&m).unwrap();
+        alice.m.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     // Bob's machine is gone; the 12 words bring the account to a new one.
     drop(bob);
@@ -320,7 +323,7 @@ async fn a_contact_restored_on_a_new_machine_gets_a_new_session_by_itself() {
     // starts a new session with her (queued, nothing for the user to do).
     alice.m.send_text(&bid, "lost one").await.unwrap();
     for m in send_all(&alice.m, &bob) {
-        bob.inner.accept(&m).unwrap();
+        bob.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     assert!(bob.counters().unreadable >= 1);
     let notices = texts_from(&bob, &aid);
@@ -331,12 +334,12 @@ async fn a_contact_restored_on_a_new_machine_gets_a_new_session_by_itself() {
     let later = system_now() + 1_000;
     for m in send_all_at(&bob, &alice.m, later) {
         assert!(is_init(&alice.m, &m));
-        alice.m.inner.accept(&m).unwrap();
+        alice.m.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     assert_eq!(current_id(&alice.m, &bid), current_id(&bob, &aid));
     alice.m.send_text(&bid, "found you").await.unwrap();
     for m in send_all(&alice.m, &bob) {
-        bob.inner.accept(&m).unwrap();
+        bob.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     assert_eq!(texts_from(&bob, &aid), [UNREADABLE_NOTICE, "found you"]);
     assert_eq!(alice.m.counters().unreadable, 0);
@@ -353,11 +356,11 @@ async fn captured_envelopes_stay_unreadable_with_both_words_and_current_states()
     // The first exchange, then a capture of everything Alice sends next.
     a.send_text(&bid, "first").await.unwrap();
     for m in send_all(a, b) {
-        b.inner.accept(&m).unwrap();
+        b.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     b.send_text(&aid, "reply").await.unwrap();
     for m in send_all(b, a) {
-        a.inner.accept(&m).unwrap();
+        a.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     a.send_text(&bid, "secret").await.unwrap();
     let captured = send_all(a, b);
@@ -372,17 +375,17 @@ async fn captured_envelopes_stay_unreadable_with_both_words_and_current_states()
     });
     assert!(readable_then);
     for m in &captured {
-        b.inner.accept(m).unwrap();
+        b.inner.accept(m, Namespace::INBOX).unwrap();
     }
     // The conversation goes on: a few round trips move both ratchets.
     for i in 0..3 {
         b.send_text(&aid, &format!("b{i}")).await.unwrap();
         for m in send_all(b, a) {
-            a.inner.accept(&m).unwrap();
+            a.inner.accept(&m, Namespace::INBOX).unwrap();
         }
         a.send_text(&bid, &format!("a{i}")).await.unwrap();
         for m in send_all(a, b) {
-            b.inner.accept(&m).unwrap();
+            b.inner.accept(&m, Namespace::INBOX).unwrap();
         }
     }
     // The attacker: both accounts' words and both current ratchet states.
@@ -444,7 +447,7 @@ async fn the_bundle_is_published_on_schedule_and_after_keys_are_used() {
     // again without it.
     alice.m.send_text(&bob.id(), "hello").await.unwrap();
     for m in send_all(&alice.m, &bob.m) {
-        bob.m.inner.accept(&m).unwrap();
+        bob.m.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     assert_eq!(texts_from(&bob.m, &alice.id()), ["hello"]);
     let (again, v) = inner.due_bundle(t0 + 2_000).unwrap().unwrap();
@@ -519,7 +522,7 @@ async fn a_message_too_far_ahead_is_refused_and_the_session_goes_on() {
     a.add_contact(bob.id(), None).unwrap();
     a.send_text(&bob.id(), "first").await.unwrap();
     for m in send_all(a, b) {
-        b.inner.accept(&m).unwrap();
+        b.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     // A copy of Alice's sessions seals past the skip limit (what a forger
     // holding nothing could not do, and a broken sender might).
@@ -541,12 +544,16 @@ async fn a_message_too_far_ahead_is_refused_and_the_session_goes_on() {
         .current()
         .unwrap()
         .id();
-    assert!(!b.inner.accept(&retrieved(&bob.id(), last)).unwrap());
+    assert!(
+        !b.inner
+            .accept(&retrieved(&bob.id(), last), Namespace::INBOX)
+            .unwrap()
+    );
     assert_eq!(b.counters().refused, 1);
     // The session is as it was: Alice's next real message opens.
     a.send_text(&bob.id(), "second").await.unwrap();
     for m in send_all(a, b) {
-        b.inner.accept(&m).unwrap();
+        b.inner.accept(&m, Namespace::INBOX).unwrap();
     }
     assert_eq!(texts_from(b, &alice.id()), ["first", "second"]);
     assert_eq!(current_id(b, &alice.id()), before);

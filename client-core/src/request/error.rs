@@ -47,6 +47,10 @@ pub enum ClientError {
     /// The clock is too far off even after correcting it from the node's time.
     #[error("this device's clock is too far off the network's: set the clock right")]
     ClockSkew,
+    /// The recipient's inbox takes only deliveries with its current token
+    /// (its contacts'): deliver into its requests with postage instead.
+    #[error("the recipient takes messages from its contacts only: deliver a request")]
+    TokenRequired,
     /// The node refused the request for another reason.
     #[error("the node refused the request: {0}")]
     Refused(RpcError),
@@ -71,6 +75,7 @@ impl ClientError {
                 ClientError::RateLimited { retry_after_ms }
             }
             ErrorKind::ClockSkew => ClientError::ClockSkew,
+            ErrorKind::TokenRequired => ClientError::TokenRequired,
             _ => ClientError::Refused(e),
         }
     }
