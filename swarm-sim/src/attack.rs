@@ -1,11 +1,13 @@
 //! Attackers that use the real protocol against the nodes (issue 12), each a
 //! scenario client left out of the message schedule: `deletes` signs deletes
 //! of random hashes of its own account (tombstones on every member), `polls`
-//! holds as many waiting retrieves of its own inbox as the nodes let it. The
+//! holds as many waiting retrieves of its own inbox as the nodes let it,
+//! `inbox` floods a victim's inbox as a stranger (no delivery token). The
 //! report's `attack` counts what was tried and what the nodes refused, by
 //! reason; the honest clients' figures show what the attack cost them.
 
 mod deletes;
+mod inbox;
 mod polls;
 
 use std::collections::BTreeMap;
@@ -30,6 +32,9 @@ pub enum AttackKind {
     Deletes,
     /// Long-poll retrieves of its own inbox, 25 s each.
     Polls,
+    /// A stranger's stores into the `victim`'s inbox (no token) and paid
+    /// message requests.
+    Inbox,
 }
 
 /// `[attack]`: one client attacking from `from_s` to `to_s` at `rate`
@@ -47,6 +52,9 @@ pub struct Attack {
     pub from_s: u64,
     /// When it stops.
     pub to_s: u64,
+    /// The client attacked, for kinds aimed at someone else (`inbox`).
+    #[serde(default)]
+    pub victim: usize,
 }
 
 /// The most requests a second an attack may ask for.
@@ -84,6 +92,7 @@ fn count(c: &Shared, outcome: Result<(), ClientError>) {
         Err(e) => {
             let reason = match e {
                 ClientError::RateLimited { .. } => "rate_limited",
+                ClientError::TokenRequired => "token_required",
                 ClientError::OverQuota => "over_quota",
                 ClientError::Refused(_) => "refused",
                 ClientError::SwarmUnreachable | ClientError::Unreachable => "unreachable",
@@ -110,6 +119,7 @@ fn times(a: &Attack) -> Vec<u64> {
 pub async fn run(
     a: Attack,
     user: Arc<User>,
+    victim: sotto_protocol::AccountId,
     start: Instant,
     counts: Shared,
     mut stop: watch::Receiver<bool>,
@@ -134,6 +144,7 @@ pub async fn run(
             let outcome = match a.kind {
                 AttackKind::Deletes => deletes::once(&user).await,
                 AttackKind::Polls => polls::once(&user).await,
+                AttackKind::Inbox => inbox::once(&user, victim).await,
             };
             count(&counts, outcome);
             drop(permit);
@@ -157,6 +168,7 @@ mod tests {
             rate: 4.0,
             from_s: 2,
             to_s: 5,
+            victim: 0,
         };
         let t = times(&a);
         assert_eq!(t.len(), 12);

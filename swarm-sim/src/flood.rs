@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sotto_client::ClientError;
+use sotto_protocol::AccountId;
 use sotto_protocol::envelope::{Content, ContentBody};
-use sotto_protocol::rpc::{Request, Response, StoreRequest};
-use sotto_protocol::{AccountId, Namespace};
+use sotto_protocol::rpc::{DeliverRequest, Request, Response};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -79,10 +79,12 @@ async fn store_once(user: &User, target: AccountId, text: String, ttl_ms: u64) -
     let Some(data) = user.seal(&target, &content).await else {
         return FloodOutcome::Failed;
     };
-    let store = StoreRequest::unsigned(target, Namespace::INBOX, data, ttl_ms);
+    // The flooder is one of the target's contacts (it holds the token): the
+    // flood tests the contacts' own rate and quota.
+    let d = DeliverRequest::with_token(target, data, ttl_ms, crate::user::sim_token(&target));
     let answer = user
         .client
-        .swarm_request(&target, |_| Request::Store(store.clone()))
+        .swarm_request(&target, |_| Request::Deliver(d.clone()))
         .await;
     match answer {
         Ok(Response::Stored { .. }) => FloodOutcome::Stored,

@@ -10,8 +10,9 @@ use std::time::Duration;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use sotto_client::{Client, PathStatus, ReadCursors};
+use sotto_protocol::constants::MAX_TTL_MS;
 use sotto_protocol::envelope::{Content, ContentBody};
-use sotto_protocol::rpc::{Request, Response, StoreRequest};
+use sotto_protocol::rpc::{DeliverRequest, DeliveryToken, Request, Response, StoreRequest};
 use sotto_protocol::{AccountId, AccountKey, Namespace};
 use tokio::sync::watch;
 
@@ -58,6 +59,18 @@ pub fn account_keys(seed: u64, n: usize) -> Vec<AccountKey> {
         .collect()
 }
 
+/// The delivery token of `account` in the simulator: derived from the
+/// account, so that every scheduled sender holds its recipients' tokens as
+/// contacts who exchanged them earlier would (the chat sends them inside
+/// envelopes; the nodes' side, registration and checks, is the real one). An
+/// `[attack]` client of kind `inbox` plays a stranger and does not use it.
+pub fn sim_token(account: &AccountId) -> DeliveryToken {
+    DeliveryToken(blake3::derive_key(
+        "swarm-sim delivery token v1",
+        account.as_bytes(),
+    ))
+}
+
 impl User {
     /// A user with fresh prekeys (not published yet: [`User::publish`]).
     pub fn new(index: usize, key: AccountKey, client: Client, network: String) -> Self {
@@ -71,7 +84,8 @@ impl User {
         }
     }
 
-    /// Publishes the user's prekey bundle in its swarm (a few tries).
+    /// Publishes the user's prekey bundle in its swarm and registers its
+    /// delivery token there (a few tries).
     pub async fn publish(&self) -> Result<(), SimError> {
         let mut last = String::new();
         for _ in 0..SEND_TRIES {
@@ -80,7 +94,10 @@ impl User {
                 .publish(&self.client, &self.key, &self.network)
                 .await
             {
-                Ok(()) => return Ok(()),
+                Ok(()) => match self.register_token().await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last = e,
+                },
                 Err(e) => last = e,
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -89,6 +106,33 @@ impl User {
             "client {} could not publish its prekeys: {last}",
             self.index
         )))
+    }
+
+    /// Stores the hash of this user's delivery token in its swarm: from then
+    /// on its inbox takes only deliveries with the token.
+    async fn register_token(&self) -> Result<(), String> {
+        let data = sim_token(&self.account()).delivery_item(self.client.now());
+        let answer = self
+            .client
+            .swarm_request(&self.account(), |now| {
+                match StoreRequest::signed(
+                    &self.key,
+                    &self.network,
+                    Namespace::DELIVERY,
+                    data.clone(),
+                    MAX_TTL_MS,
+                    now,
+                ) {
+                    Ok(r) => Request::Store(r),
+                    Err(_) => Request::Ping,
+                }
+            })
+            .await;
+        match answer {
+            Ok(Response::Stored { .. }) => Ok(()),
+            Ok(other) => Err(format!("the token's store was answered {}", other.kind())),
+            Err(e) => Err(format!("the token's store failed: {e}")),
+        }
     }
 
     /// Seals `content` to `to` (messages v2).
@@ -146,12 +190,14 @@ impl User {
             return;
         };
         // The same bytes on every try: a store that did land the first time
-        // is the same message (same hash), never a second one.
-        let store = StoreRequest::unsigned(recipient, Namespace::INBOX, data, ttl_ms);
+        // is the same message (same hash), never a second one. Scheduled
+        // senders are the recipient's contacts: its token lets them into its
+        // inbox.
+        let d = DeliverRequest::with_token(recipient, data, ttl_ms, sim_token(&recipient));
         for _ in 0..SEND_TRIES {
             let answer = self
                 .client
-                .swarm_request(&recipient, |_| Request::Store(store.clone()))
+                .swarm_request(&recipient, |_| Request::Deliver(d.clone()))
                 .await;
             if let Ok(Response::Stored { hash, .. }) = answer {
                 ledger::with(ledger, |l| l.acked(id, recipient, hash));

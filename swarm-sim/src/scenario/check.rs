@@ -108,6 +108,12 @@ impl Scenario {
                     "attack: client is not one of the scenario's clients",
                 ));
             }
+            let aimed = a.kind == crate::attack::AttackKind::Inbox;
+            if aimed && (a.victim >= self.clients || a.victim == a.client) {
+                return Err(invalid(
+                    "attack: victim must be one of the scenario's clients, not the attacker",
+                ));
+            }
             if !(a.rate > 0.0 && a.rate <= crate::attack::MAX_ATTACK_RATE) || a.from_s >= a.to_s {
                 return Err(invalid(format!(
                     "attack: rate must be above 0 and at most {}, and from_s before to_s",
