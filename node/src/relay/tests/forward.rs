@@ -12,7 +12,7 @@ use sotto_protocol::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::directory::peer_id_of;
+use crate::directory::{VerifiedRecord, peer_id_of};
 use crate::net::{Command, NetError};
 use crate::relay::{Next, PacketEvent};
 
@@ -86,7 +86,12 @@ fn add_next_hop(s: &Setup, key: &NodeKey, onion: &OnionSecret) {
         admission_nonce: 0,
     };
     s.ctx
-        .dir_mut(|d| d.insert(record.sign(key).unwrap(), now))
+        .dir_mut(|d| {
+            d.insert(
+                VerifiedRecord::verify(record.sign(key).unwrap(), d.params(), now)?,
+                now,
+            )
+        })
         .unwrap();
 }
 
