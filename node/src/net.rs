@@ -5,9 +5,10 @@
 //! the network.
 //!
 //! [`spawn`] builds the swarm (identify, ping, Kademlia, gossipsub for node
-//! records, client RPC, replication and onion packets over request-response,
-//! connection
-//! limits) and starts the task. The task only moves bytes: it bounds their
+//! records, client RPC, outbound replication and onion packets over
+//! request-response, inbound replication over raw streams refused to peers
+//! that are not nodes before anything is read, connection limits) and starts
+//! the task. The task only moves bytes: it bounds their
 //! size and how many requests are in flight, and the protocol crate decodes
 //! and checks them.
 
@@ -17,6 +18,7 @@ mod guard;
 mod handle;
 mod inflight;
 mod requests;
+mod streams;
 mod transport;
 
 use std::collections::HashMap;
@@ -186,6 +188,21 @@ pub fn spawn(
     let peer_id = keypair.public().to_peer_id();
     let roles = Arc::new(PeerRoles::default());
     let mut swarm = transport::build(keypair, network, &cfg, roles.clone(), metrics.clone())?;
+    let incoming = swarm
+        .behaviour()
+        .node_streams
+        .new_control()
+        .accept(behaviour::node_protocol(network)?)
+        .map_err(|e| NetError::Listen(format!("replication streams: {e}")))?;
+    let per_peer = behaviour::max_streams(&cfg);
+    let node_streams = streams::NodeStreams::new(
+        incoming,
+        streams::StreamBounds {
+            per_peer,
+            total: cfg.max_concurrent_requests.saturating_mul(2).max(per_peer),
+            timeout: cfg.request_timeout,
+        },
+    );
     let mut listeners = Vec::with_capacity(cfg.listen.len());
     for addr in &cfg.listen {
         let id = swarm
@@ -236,6 +253,7 @@ pub fn spawn(
         released_tx,
         next_id: 0,
         waiting: HashMap::new(),
+        node_streams,
         answers: FuturesUnordered::new(),
         rpc_out: HashMap::new(),
         node_out: HashMap::new(),
