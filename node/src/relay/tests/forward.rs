@@ -69,7 +69,7 @@ fn scripted(script: Vec<Script>, next_key: OnionSecret) -> NetHandle {
 }
 
 /// The next hop's signed record, put in the relay's directory.
-fn add_next_hop(s: &Setup, key: &NodeKey, onion: &OnionSecret) {
+pub(super) fn add_next_hop(s: &Setup, key: &NodeKey, onion: &OnionSecret) {
     let now = s.ctx.clock.now();
     let record = NodeRecord {
         version: PROTOCOL_VERSION,
@@ -96,7 +96,7 @@ fn add_next_hop(s: &Setup, key: &NodeKey, onion: &OnionSecret) {
 }
 
 /// The error a relay sealed in `answer`, as the client reads it.
-fn relay_error(state: &ReplyState, answer: &[u8]) -> sotto_protocol::rpc::RpcError {
+pub(super) fn relay_error(state: &ReplyState, answer: &[u8]) -> sotto_protocol::rpc::RpcError {
     match open_response(state, answer).unwrap() {
         OpenedResponse::RelayError { hop: 0, body } => {
             match Response::decode(&body, Clock::system().now()).unwrap() {
