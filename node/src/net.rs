@@ -43,6 +43,11 @@ use crate::clock::Clock;
 use crate::config::LimitsConfig;
 use crate::metrics::Metrics;
 
+/// Replication requests read from streams and waiting for the swarm task to
+/// hand them to the node; when it is full the stream acceptor waits (and
+/// streams arriving meanwhile are reset by `libp2p-stream`).
+const STREAM_REQUEST_ROOM: usize = 64;
+
 /// Commands queued for the swarm task before senders wait.
 const COMMAND_CAPACITY: usize = 1024;
 /// Most peers one partition cut names (a cut is a test and simulator tool;
@@ -195,7 +200,7 @@ pub fn spawn(
         .accept(behaviour::node_protocol(network)?)
         .map_err(|e| NetError::Listen(format!("replication streams: {e}")))?;
     let per_peer = behaviour::max_streams(&cfg);
-    let node_streams = streams::NodeStreams::new(
+    let acceptor = streams::NodeStreams::new(
         incoming,
         streams::StreamBounds {
             per_peer,
@@ -203,6 +208,8 @@ pub fn spawn(
             timeout: cfg.request_timeout,
         },
     );
+    let (requests_tx, node_streams) = mpsc::channel(STREAM_REQUEST_ROOM);
+    let metrics_for_streams = metrics.clone();
     let mut listeners = Vec::with_capacity(cfg.listen.len());
     for addr in &cfg.listen {
         let id = swarm
@@ -264,6 +271,7 @@ pub fn spawn(
         bootstrapped: false,
     };
     let task = tokio::spawn(event_loop.run());
+    tokio::spawn(acceptor.run(roles.clone(), metrics_for_streams, requests_tx));
     Ok(Net {
         handle: NetHandle::new(commands_tx, cfg.request_timeout),
         inbound,

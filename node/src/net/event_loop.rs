@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::inflight::{InFlight, Slot};
 use super::requests::{Answer, Proto};
-use super::streams::NodeStreams;
+use super::streams;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::net::{Command, GossipId, Inbound, NetError, PeerRoles, Verdict};
@@ -101,8 +101,9 @@ pub(super) struct EventLoop {
     pub(super) next_id: u64,
     /// Inbound requests handed to the node, by our own id.
     pub(super) waiting: HashMap<u64, Waiting>,
-    /// Inbound replication streams (read here, answered through `waiting`).
-    pub(super) node_streams: NodeStreams,
+    /// Replication requests read from inbound streams by their acceptor
+    /// task (answered through `waiting`).
+    pub(super) node_streams: mpsc::Receiver<streams::Request>,
     /// The node's answers (or their absence) to those requests.
     pub(super) answers: FuturesUnordered<BoxFuture<'static, (u64, Answer)>>,
     pub(super) rpc_out: HashMap<OutboundRequestId, Reply<Response>>,
@@ -137,7 +138,7 @@ impl EventLoop {
                     self.on_answer(id, answer);
                 }
                 Some(id) = self.released.recv() => self.on_released(id),
-                request = self.node_streams.next(&self.roles, &self.metrics) => {
+                Some(request) = self.node_streams.recv() => {
                     let channel = Channel::Stream(request.answer);
                     self.on_request(Proto::Node, request.peer, request.body, channel);
                 }

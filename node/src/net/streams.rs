@@ -23,7 +23,9 @@ use futures::{AsyncWriteExt, FutureExt, StreamExt};
 use libp2p::{PeerId, Stream};
 use libp2p_stream::IncomingStreams;
 use sotto_protocol::constants::{MAX_NODE_REQUEST_LEN, MAX_NODE_RESPONSE_LEN};
-use tokio::sync::oneshot;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
 
 use super::PeerRoles;
 use crate::metrics::Metrics;
@@ -70,7 +72,9 @@ pub(super) struct Request {
     pub(super) answer: oneshot::Sender<Vec<u8>>,
 }
 
-/// The inbound replication streams of the swarm task.
+/// The inbound replication streams, accepted on a task of their own: a
+/// stream `libp2p-stream` cannot hand over at once (its channel holds one) is
+/// reset, so the acceptor must not wait on the swarm task's other work.
 pub(super) struct NodeStreams {
     /// `None` once the behaviour is gone (the swarm is stopping).
     incoming: Option<IncomingStreams>,
@@ -89,6 +93,27 @@ impl NodeStreams {
             open: HashMap::new(),
             total: 0,
             bounds,
+        }
+    }
+
+    /// Runs the acceptor: every request read in full from a node goes to
+    /// `requests` (the swarm task, which answers it through its oneshot).
+    /// Ends when the swarm task drops its receiver.
+    pub(super) async fn run(
+        mut self,
+        roles: Arc<PeerRoles>,
+        metrics: Arc<Metrics>,
+        requests: mpsc::Sender<Request>,
+    ) {
+        loop {
+            tokio::select! {
+                request = self.next(&roles, &metrics) => {
+                    if requests.send(request).await.is_err() {
+                        break;
+                    }
+                }
+                () = requests.closed() => break,
+            }
         }
     }
 
