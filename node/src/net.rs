@@ -16,6 +16,7 @@ mod behaviour;
 mod event_loop;
 mod guard;
 mod handle;
+mod inbound_streams;
 mod inflight;
 mod requests;
 mod streams;
@@ -43,10 +44,10 @@ use crate::clock::Clock;
 use crate::config::LimitsConfig;
 use crate::metrics::Metrics;
 
-/// Replication requests read from streams and waiting for the swarm task to
-/// hand them to the node; when it is full the stream acceptor waits (and
-/// streams arriving meanwhile are reset by `libp2p-stream`).
-const STREAM_REQUEST_ROOM: usize = 64;
+/// Inbound replication streams on their way to the acceptor, and requests
+/// read from them on their way back to the swarm task (each way). A stream
+/// that finds the channel full is reset, counted as `busy_streams`.
+const STREAM_REQUEST_ROOM: usize = 256;
 
 /// Commands queued for the swarm task before senders wait.
 const COMMAND_CAPACITY: usize = 1024;
@@ -193,12 +194,7 @@ pub fn spawn(
     let peer_id = keypair.public().to_peer_id();
     let roles = Arc::new(PeerRoles::default());
     let mut swarm = transport::build(keypair, network, &cfg, roles.clone(), metrics.clone())?;
-    let incoming = swarm
-        .behaviour()
-        .node_streams
-        .new_control()
-        .accept(behaviour::node_protocol(network)?)
-        .map_err(|e| NetError::Listen(format!("replication streams: {e}")))?;
+    let (streams_tx, incoming) = mpsc::channel(STREAM_REQUEST_ROOM);
     let per_peer = behaviour::max_streams(&cfg);
     let acceptor = streams::NodeStreams::new(
         incoming,
@@ -261,6 +257,7 @@ pub fn spawn(
         next_id: 0,
         waiting: HashMap::new(),
         node_streams,
+        new_streams: streams_tx,
         answers: FuturesUnordered::new(),
         rpc_out: HashMap::new(),
         node_out: HashMap::new(),

@@ -272,9 +272,7 @@ async fn open_streams_of_one_node_are_bounded() {
 
         // `max_requests_per_peer` 8: at most 16 streams of one peer are open.
         // Streams are opened and kept (a prefix, then silence) until the node
-        // refuses one as over the bound. (A stream may also be reset by
-        // libp2p-stream when it arrives while the acceptor is busy: that one
-        // is closed, not held, and is not counted here.)
+        // refuses one as over the bound.
         let mut held = Vec::new();
         while a_metrics.rejected.get("replication", "busy_streams") == 0 {
             assert!(held.len() < 64, "no stream refused after {}", held.len());

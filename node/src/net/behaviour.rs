@@ -17,6 +17,7 @@ use sotto_protocol::constants::{
 use sotto_protocol::rpc::{replication_protocol, rpc_protocol};
 
 use super::guard::{Guard, GuardLimits};
+use super::inbound_streams::InboundStreams;
 use super::{NetConfig, PeerRoles};
 use crate::metrics::Metrics;
 use crate::net::NetError;
@@ -73,7 +74,7 @@ fn kad_protocol(network: &str) -> Result<StreamProtocol, NetError> {
 }
 
 /// The replication protocol of `network`, as inbound streams are accepted on it.
-pub(super) fn node_protocol(network: &str) -> Result<StreamProtocol, NetError> {
+fn node_protocol(network: &str) -> Result<StreamProtocol, NetError> {
     stream_protocol(replication_protocol(network))
 }
 
@@ -106,8 +107,8 @@ pub struct Behaviour {
     /// streams ([`Behaviour::node_streams`]), so the peer is checked before
     /// its frame is read.
     pub node: request_response::Behaviour<FrameCodec>,
-    /// Inbound replication streams (see `net::streams`).
-    pub node_streams: libp2p_stream::Behaviour,
+    /// Inbound replication streams, handed over unread (see `net::streams`).
+    pub node_streams: InboundStreams,
     /// Onion request packets, relayed hop to hop.
     pub onion: request_response::Behaviour<FrameCodec>,
 }
@@ -237,7 +238,7 @@ impl Behaviour {
             gossip,
             rpc,
             node,
-            node_streams: libp2p_stream::Behaviour::new(),
+            node_streams: InboundStreams::new(node_protocol(network)?),
             onion,
         })
     }

@@ -104,6 +104,8 @@ pub(super) struct EventLoop {
     /// Replication requests read from inbound streams by their acceptor
     /// task (answered through `waiting`).
     pub(super) node_streams: mpsc::Receiver<streams::Request>,
+    /// Inbound replication streams, to their acceptor task, unread.
+    pub(super) new_streams: mpsc::Sender<(PeerId, libp2p::Stream)>,
     /// The node's answers (or their absence) to those requests.
     pub(super) answers: FuturesUnordered<BoxFuture<'static, (u64, Answer)>>,
     pub(super) rpc_out: HashMap<OutboundRequestId, Reply<Response>>,
@@ -241,6 +243,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Onion(e)) => {
                 self.on_request_response(Proto::Onion, e);
             }
+            SwarmEvent::Behaviour(BehaviourEvent::NodeStreams(item)) => self.new_stream(item),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
@@ -323,6 +326,14 @@ impl EventLoop {
             } => tracing::warn!("stopped listening on {addresses:?}: {e}"),
             SwarmEvent::ListenerError { error, .. } => tracing::warn!("listener error: {error}"),
             _ => {}
+        }
+    }
+
+    /// Hands an inbound replication stream, unread, to its acceptor task; if
+    /// that is too far behind, the stream is dropped (reset) and counted.
+    fn new_stream(&mut self, item: (PeerId, libp2p::Stream)) {
+        if self.new_streams.try_send(item).is_err() {
+            self.metrics.rejected.inc("replication", "busy_streams");
         }
     }
 

@@ -1,5 +1,5 @@
-//! Inbound replication requests, taken as raw streams (`libp2p-stream`) rather
-//! than through request-response, whose codec reads a whole frame (up to
+//! Inbound replication requests, taken as raw streams (`inbound_streams`)
+//! rather than through request-response, whose codec reads a whole frame (up to
 //! [`MAX_NODE_REQUEST_LEN`], about 5 MiB) before anyone can ask who sent it.
 //! Here a stream is refused the moment it opens when its peer is not a node
 //! of the directory, so a stranger's frame is never read, not even its length
@@ -21,7 +21,6 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{AsyncWriteExt, FutureExt, StreamExt};
 use libp2p::{PeerId, Stream};
-use libp2p_stream::IncomingStreams;
 use sotto_protocol::constants::{MAX_NODE_REQUEST_LEN, MAX_NODE_RESPONSE_LEN};
 use std::sync::Arc;
 
@@ -72,12 +71,11 @@ pub(super) struct Request {
     pub(super) answer: oneshot::Sender<Vec<u8>>,
 }
 
-/// The inbound replication streams, accepted on a task of their own: a
-/// stream `libp2p-stream` cannot hand over at once (its channel holds one) is
-/// reset, so the acceptor must not wait on the swarm task's other work.
+/// The inbound replication streams, accepted on a task of their own so that
+/// reading and answering them never waits on the swarm task's other work.
 pub(super) struct NodeStreams {
-    /// `None` once the behaviour is gone (the swarm is stopping).
-    incoming: Option<IncomingStreams>,
+    /// Streams as the swarm task hands them over; `None` once it is gone.
+    incoming: Option<mpsc::Receiver<(PeerId, Stream)>>,
     running: FuturesUnordered<BoxFuture<'static, Step>>,
     open: HashMap<PeerId, usize>,
     total: usize,
@@ -86,7 +84,7 @@ pub(super) struct NodeStreams {
 
 impl NodeStreams {
     /// Takes the streams of `incoming` within `bounds`.
-    pub(super) fn new(incoming: IncomingStreams, bounds: StreamBounds) -> Self {
+    pub(super) fn new(incoming: mpsc::Receiver<(PeerId, Stream)>, bounds: StreamBounds) -> Self {
         Self {
             incoming: Some(incoming),
             running: FuturesUnordered::new(),
@@ -179,9 +177,11 @@ impl NodeStreams {
     }
 }
 
-async fn next_incoming(incoming: &mut Option<IncomingStreams>) -> Option<(PeerId, Stream)> {
+async fn next_incoming(
+    incoming: &mut Option<mpsc::Receiver<(PeerId, Stream)>>,
+) -> Option<(PeerId, Stream)> {
     match incoming {
-        Some(i) => i.next().await,
+        Some(i) => i.recv().await,
         None => std::future::pending().await,
     }
 }
