@@ -40,7 +40,7 @@ use libp2p::PeerId;
 use sotto_node::clock::Clock;
 use sotto_node::config::NodeConfig;
 use sotto_node::context::{BoxFuture, Context, Push, Pusher, Waiters};
-use sotto_node::directory::{Directory, peer_id_of};
+use sotto_node::directory::{Directory, VerifiedRecord, peer_id_of};
 use sotto_node::metrics::Metrics;
 use sotto_node::net::NetHandle;
 use sotto_node::service::Service;
@@ -93,7 +93,8 @@ fn service(dir: &std::path::Path, waiters: usize) -> (Service, Arc<Context>) {
         admission_nonce: 0,
     };
     let mut directory = Directory::new(params.clone(), 10);
-    directory.insert(record.sign(&key).unwrap(), now).unwrap();
+    let verified = VerifiedRecord::verify(record.sign(&key).unwrap(), &params, now).unwrap();
+    directory.insert(verified, now).unwrap();
     let mut config = NodeConfig::default();
     config.limits.store_rate_per_minute = u32::MAX;
     config.limits.store_burst = u32::MAX;

@@ -12,13 +12,12 @@ mod task;
 mod tests;
 
 use libp2p::{Multiaddr, PeerId};
-use sotto_protocol::codec;
 use sotto_protocol::constants::{MAX_DIRECTORY_PAGE, MAX_RECORD_LEN};
-use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
+use sotto_protocol::record::SignedNodeRecord;
 use sotto_protocol::rpc::{Request, Response};
 
 use crate::context::Context;
-use crate::directory::{DirectoryError, Inserted};
+use crate::directory::{DirectoryError, Inserted, VerifiedRecord};
 use crate::identity::IdentityError;
 use crate::net::NetError;
 
@@ -46,6 +45,9 @@ pub enum AnnounceError {
     /// The own record could not be made.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The own record does not verify (a clock or parameter mistake).
+    #[error("the own node record is not valid: {0}")]
+    OwnRecord(DirectoryError),
     /// The own record could not be encoded.
     #[error("cannot encode the node record: {0}")]
     Encode(sotto_protocol::Error),
@@ -110,35 +112,41 @@ fn insert(
     source: &'static str,
     signed: SignedNodeRecord,
 ) -> Result<(Inserted, Learned), DirectoryError> {
-    // The node id is read without verifying (a cheap decode) only to find the
-    // entry again after the directory has verified and kept it.
-    let node = codec::decode::<NodeRecord>("node record", &signed.record, MAX_RECORD_LEN)
-        .ok()
-        .map(|r| r.node);
     let now = ctx.clock.now();
-    let (result, learned) = ctx.dir_mut(|d| {
-        let result = d.insert(signed, now);
-        ctx.metrics.directory_nodes.set_count(d.len());
-        let learned = match (&result, node) {
-            (Ok(Inserted::New | Inserted::Updated), Some(node)) if node != ctx.node_id => {
-                d.get(&node).map(|e| {
-                    let addrs = e
-                        .record
-                        .addrs
-                        .iter()
-                        .filter_map(|a| a.parse::<Multiaddr>().ok())
-                        .collect();
-                    (e.peer, addrs)
-                })
-            }
-            _ => None,
-        };
-        (result, learned)
-    });
+    // A repeat of a record already held (most of a pull, every echo of a
+    // gossiped record) is recognised under the read lock; anything else is
+    // verified with no lock held, and only the insert takes the write lock.
+    let result = if ctx.dir(|d| d.holds_exactly(&signed, now)) {
+        Ok((Inserted::Unchanged, None))
+    } else {
+        VerifiedRecord::verify(signed, &ctx.params, now).and_then(|verified| {
+            let node = verified.record().node;
+            let addrs: Vec<Multiaddr> = verified
+                .record()
+                .addrs
+                .iter()
+                .filter_map(|a| a.parse::<Multiaddr>().ok())
+                .collect();
+            let peer = verified.peer();
+            let now = ctx.clock.now();
+            ctx.dir_mut(|d| {
+                let result = d.insert(verified, now);
+                ctx.metrics.directory_nodes.set_count(d.len());
+                result
+            })
+            .map(|inserted| {
+                let learned = match inserted {
+                    Inserted::New | Inserted::Updated if node != ctx.node_id => Some((peer, addrs)),
+                    _ => None,
+                };
+                (inserted, learned)
+            })
+        })
+    };
     match &result {
-        Ok(Inserted::New) => {
+        Ok((Inserted::New, learned)) => {
             ctx.metrics.records.inc("new", "");
-            if let Some((peer, _)) = &learned {
+            if let Some((peer, _)) = learned {
                 tracing::info!(
                     %peer,
                     nodes = ctx.metrics.directory_nodes.get(),
@@ -146,15 +154,15 @@ fn insert(
                 );
             }
         }
-        Ok(Inserted::Updated) => ctx.metrics.records.inc("updated", ""),
-        Ok(Inserted::Unchanged) => ctx.metrics.records.inc("unchanged", ""),
+        Ok((Inserted::Updated, _)) => ctx.metrics.records.inc("updated", ""),
+        Ok((Inserted::Unchanged, _)) => ctx.metrics.records.inc("unchanged", ""),
         Err(e) => {
             ctx.metrics.records.inc(e.reason(), "");
             ctx.metrics.rejected.inc(source, e.reason());
             tracing::debug!(source, error = %e, "node record refused");
         }
     }
-    result.map(|inserted| (inserted, learned))
+    result
 }
 
 /// Pulls the whole directory of `from`, page by page (at most

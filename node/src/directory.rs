@@ -2,7 +2,9 @@
 //! (DESIGN §4). Records come from gossip, from a bootstrap peer's
 //! `GetDirectory`, and from the node itself; each is verified in full
 //! ([`SignedNodeRecord::verify`]: signature, expiry, network, admission proof)
-//! before it is kept. Swarms are computed from it with the protocol's one
+//! before it is kept. Verification makes a [`VerifiedRecord`], the only thing
+//! [`Directory::insert`] takes, so the signature and admission work is done
+//! before the caller takes the directory's write lock, never under it. Swarms are computed from it with the protocol's one
 //! swarm function, answered by a [`SwarmIndex`] over the nodes' positions
 //! that the directory keeps up to date as nodes join and leave (O(log N + R)
 //! per swarm, one position hash per joining node).
@@ -40,6 +42,52 @@ impl DirectoryError {
             DirectoryError::BadIdentity => "bad_identity",
             DirectoryError::Full(_) => "full",
         }
+    }
+}
+
+/// A node record that passed [`SignedNodeRecord::verify`] for some network
+/// parameters at some time. Only [`VerifiedRecord::verify`] makes one, so a
+/// caller verifies (the costly part: an Ed25519 signature and the admission
+/// proof) without holding the directory's lock and then inserts it under a
+/// short write lock.
+#[derive(Debug, Clone)]
+pub struct VerifiedRecord {
+    record: NodeRecord,
+    signed: SignedNodeRecord,
+    peer: PeerId,
+    /// The parameters it was verified for: [`Directory::insert`] refuses a
+    /// record verified for other ones.
+    params: NetworkParams,
+}
+
+impl VerifiedRecord {
+    /// Verifies `signed` in full for `params` at `now` (signature, expiry,
+    /// network, bounds, admission proof) and derives the node's peer id.
+    pub fn verify(
+        signed: SignedNodeRecord,
+        params: &NetworkParams,
+        now: UnixMillis,
+    ) -> Result<Self, DirectoryError> {
+        let record = signed
+            .verify(params, now)
+            .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
+        let peer = peer_id_of(&record.node).ok_or(DirectoryError::BadIdentity)?;
+        Ok(Self {
+            record,
+            signed,
+            peer,
+            params: params.clone(),
+        })
+    }
+
+    /// The verified record.
+    pub fn record(&self) -> &NodeRecord {
+        &self.record
+    }
+
+    /// The node's libp2p identity.
+    pub fn peer(&self) -> PeerId {
+        self.peer
     }
 }
 
@@ -108,20 +156,33 @@ impl Directory {
         &self.params
     }
 
-    /// Verifies `signed` at `now` and keeps it if it is newer than what the
-    /// directory holds for that node (by `issued_at`).
+    /// Keeps `verified` if it is newer than what the directory holds for that
+    /// node (by `issued_at`). The record was verified before (see
+    /// [`VerifiedRecord`]); here only cheap checks run: that it was verified
+    /// for this directory's network parameters and that it has not expired
+    /// since (`now` is read again after verifying).
     pub fn insert(
         &mut self,
-        signed: SignedNodeRecord,
+        verified: VerifiedRecord,
         now: UnixMillis,
     ) -> Result<Inserted, DirectoryError> {
-        if self.holds_exactly(&signed, now) {
-            return Ok(Inserted::Unchanged);
+        let VerifiedRecord {
+            record,
+            signed,
+            peer,
+            params,
+        } = verified;
+        if params != self.params {
+            return Err(DirectoryError::Invalid(format!(
+                "record verified for other network parameters ({:?}, directory of {:?})",
+                params.name, self.params.name
+            )));
         }
-        let record = signed
-            .verify(&self.params, now)
-            .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
-        let peer = peer_id_of(&record.node).ok_or(DirectoryError::BadIdentity)?;
+        if record.expires_at <= now {
+            return Err(DirectoryError::Invalid(
+                "node record expired after it was verified".into(),
+            ));
+        }
         match self.entries.get_mut(&record.node) {
             Some(old) => {
                 if record.issued_at <= old.record.issued_at {
@@ -160,11 +221,11 @@ impl Directory {
 
     /// Whether the directory holds exactly these signed bytes (verified when
     /// they were taken). A directory pull and every repeat of a gossiped
-    /// record bring mostly records already held: this spares them the
-    /// signature check, at the cost of decoding the record to find its node.
-    /// An expired record is never "held": it goes through the full check and
-    /// is refused as before.
-    fn holds_exactly(&self, signed: &SignedNodeRecord, now: UnixMillis) -> bool {
+    /// record bring mostly records already held: callers ask this under the
+    /// read lock to spare them the signature check, at the cost of decoding
+    /// the record to find its node. An expired record is never "held": it
+    /// goes through the full check and is refused as before.
+    pub fn holds_exactly(&self, signed: &SignedNodeRecord, now: UnixMillis) -> bool {
         codec::decode::<NodeRecord>("node record", &signed.record, MAX_RECORD_LEN)
             .ok()
             .filter(|r| r.expires_at > now)
@@ -271,3 +332,6 @@ impl Directory {
         (page.into_iter().map(|e| e.signed.clone()).collect(), next)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,9 +5,10 @@
 //! the network.
 //!
 //! [`spawn`] builds the swarm (identify, ping, Kademlia, gossipsub for node
-//! records, client RPC, replication and onion packets over request-response,
-//! connection
-//! limits) and starts the task. The task only moves bytes: it bounds their
+//! records, client RPC, outbound replication and onion packets over
+//! request-response, inbound replication over raw streams refused to peers
+//! that are not nodes before anything is read, connection limits) and starts
+//! the task. The task only moves bytes: it bounds their
 //! size and how many requests are in flight, and the protocol crate decodes
 //! and checks them.
 
@@ -15,8 +16,10 @@ mod behaviour;
 mod event_loop;
 mod guard;
 mod handle;
+mod inbound_streams;
 mod inflight;
 mod requests;
+mod streams;
 mod transport;
 
 use std::collections::HashMap;
@@ -40,6 +43,11 @@ pub use sotto_p2p::{FrameCodec, read_frame, write_frame};
 use crate::clock::Clock;
 use crate::config::LimitsConfig;
 use crate::metrics::Metrics;
+
+/// Inbound replication streams on their way to the acceptor, and requests
+/// read from them on their way back to the swarm task (each way). A stream
+/// that finds the channel full is reset, counted as `busy_streams`.
+const STREAM_REQUEST_ROOM: usize = 256;
 
 /// Commands queued for the swarm task before senders wait.
 const COMMAND_CAPACITY: usize = 1024;
@@ -186,6 +194,18 @@ pub fn spawn(
     let peer_id = keypair.public().to_peer_id();
     let roles = Arc::new(PeerRoles::default());
     let mut swarm = transport::build(keypair, network, &cfg, roles.clone(), metrics.clone())?;
+    let (streams_tx, incoming) = mpsc::channel(STREAM_REQUEST_ROOM);
+    let per_peer = behaviour::max_streams(&cfg);
+    let acceptor = streams::NodeStreams::new(
+        incoming,
+        streams::StreamBounds {
+            per_peer,
+            total: cfg.max_concurrent_requests.saturating_mul(2).max(per_peer),
+            timeout: cfg.request_timeout,
+        },
+    );
+    let (requests_tx, node_streams) = mpsc::channel(STREAM_REQUEST_ROOM);
+    let metrics_for_streams = metrics.clone();
     let mut listeners = Vec::with_capacity(cfg.listen.len());
     for addr in &cfg.listen {
         let id = swarm
@@ -236,6 +256,8 @@ pub fn spawn(
         released_tx,
         next_id: 0,
         waiting: HashMap::new(),
+        node_streams,
+        new_streams: streams_tx,
         answers: FuturesUnordered::new(),
         rpc_out: HashMap::new(),
         node_out: HashMap::new(),
@@ -246,6 +268,7 @@ pub fn spawn(
         bootstrapped: false,
     };
     let task = tokio::spawn(event_loop.run());
+    tokio::spawn(acceptor.run(roles.clone(), metrics_for_streams, requests_tx));
     Ok(Net {
         handle: NetHandle::new(commands_tx, cfg.request_timeout),
         inbound,

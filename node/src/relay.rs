@@ -19,6 +19,7 @@
 //! fill the filter.
 
 mod hop;
+mod parked;
 mod replay;
 #[cfg(test)]
 mod tests;
@@ -28,13 +29,21 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use libp2p::PeerId;
 use sotto_protocol::constants::KEY_LEN;
 use sotto_protocol::onion::{CHANGED_ON_THE_WAY, Peeled, ReplayTag, peel, replay_tag};
-use tokio::sync::Semaphore;
 
+pub use parked::{ParkRefused, ParkedForwards};
 pub use replay::{Recorded, ReplayFilter};
 
 use crate::context::Context;
 use crate::identity::Identity;
 use crate::service::Service;
+
+/// Forwards that may wait on their next hop, per in-flight slot of the onion
+/// budget (in all, and per previous hop per request slot of a peer): a parked
+/// forward costs a task and a reply key, not a request slot. 8 × 256 = 2,048
+/// by default, half the swarm task's outbound requests
+/// (`net::event_loop::MAX_OUTBOUND`), so forwards never take every outbound
+/// slot replication needs.
+const PARKED_PER_SLOT: usize = 8;
 
 /// Where a peeled packet goes next, as the relay sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,9 +125,10 @@ pub struct Relay {
     identity: Arc<Identity>,
     service: Arc<Service>,
     replays: Mutex<ReplayFilter>,
-    /// Bounds the forwards waiting on a next hop: each holds a packet and a
+    /// Bounds the forwards waiting on a next hop (in all and per previous
+    /// hop); they hold no in-flight slot of the onion budget while they wait.
     /// task until the answer comes back or times out.
-    forwards: Semaphore,
+    forwards: ParkedForwards,
     observer: Mutex<Option<Observer>>,
 }
 
@@ -126,7 +136,7 @@ impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Relay")
             .field("replay_tags", &self.replay_tags())
-            .field("free_forwards", &self.forwards.available_permits())
+            .field("parked_forwards", &self.forwards.len())
             .finish_non_exhaustive()
     }
 }
@@ -137,7 +147,16 @@ impl Relay {
     pub fn new(ctx: Arc<Context>, identity: Arc<Identity>, service: Arc<Service>) -> Arc<Self> {
         let limits = &ctx.config.limits;
         let replays = Mutex::new(ReplayFilter::new(limits.max_replay_tags));
-        let forwards = Semaphore::new(limits.max_concurrent_requests.max(1));
+        let forwards = ParkedForwards::new(
+            limits
+                .max_concurrent_requests
+                .saturating_mul(PARKED_PER_SLOT)
+                .max(1),
+            limits
+                .max_requests_per_peer
+                .saturating_mul(PARKED_PER_SLOT)
+                .max(1),
+        );
         Arc::new(Self {
             ctx,
             identity,
@@ -192,7 +211,7 @@ impl Relay {
                 next,
                 packet,
                 reply,
-            } => self.forward(from, tag, next, packet, reply).await,
+            } => self.forward(from, tag, next, packet, reply, slot).await,
             Peeled::Deliver { request, reply } => {
                 self.deliver(from, tag, &request, reply, slot).await
             }

@@ -84,6 +84,11 @@ async fn pair(memory: bool, b_per_peer: usize) -> (Net, Net, Arc<Metrics>) {
     );
     connected(&mut a.inbound, b.peer_id).await;
     connected(&mut b.inbound, a.peer_id).await;
+    // Each is a directory node to the other: replication streams of peers
+    // that are not are refused unread.
+    let (a_id, b_id) = (a.peer_id, b.peer_id);
+    a.roles.set(move |p| *p == b_id);
+    b.roles.set(move |p| *p == a_id);
     (a, b, b_metrics)
 }
 

@@ -22,7 +22,7 @@ use harness::*;
 use libp2p::PeerId;
 use sotto_node::config::NodeConfig;
 use sotto_node::context::{Push, Pusher};
-use sotto_node::directory::Directory;
+use sotto_node::directory::{Directory, VerifiedRecord};
 use sotto_protocol::constants::MAX_NODE_REQUEST_LEN;
 use sotto_protocol::rpc::{
     DeleteRequest, ErrorKind, MessageHash, NodeRequest, NodeResponse, OwnerAuth, StoreProof,
@@ -406,7 +406,8 @@ async fn retry_drops_pushes_to_a_node_that_left_the_swarm() {
     // An account whose swarm loses node 4 once the newcomer is known.
     let mut with_newcomer = Directory::new(params(), 100);
     for n in nodes.iter().chain([&newcomer]) {
-        with_newcomer.insert(n.record(), now()).unwrap();
+        let v = VerifiedRecord::verify(n.record(), with_newcomer.params(), now()).unwrap();
+        with_newcomer.insert(v, now()).unwrap();
     }
     let a = (1..=200)
         .map(account)

@@ -46,18 +46,39 @@ pub async fn read_frame<T>(io: &mut T, max: usize) -> io::Result<Vec<u8>>
 where
     T: AsyncRead + Unpin + Send,
 {
+    let len = read_prefix(io, max).await?;
+    read_body(io, len).await
+}
+
+/// Reads the length prefix of a frame, and nothing more: a reader that wants
+/// to decide something (who the peer is, whether there is room) between the
+/// prefix and the body calls this, then [`read_body`]. A length over `max` is
+/// an [`io::ErrorKind::InvalidData`] error.
+pub async fn read_prefix<T>(io: &mut T, max: usize) -> io::Result<usize>
+where
+    T: AsyncRead + Unpin + Send,
+{
     let mut prefix = [0u8; PREFIX_LEN];
     io.read_exact(&mut prefix).await?;
-    let announced = u32::from_be_bytes(prefix);
-    let len = usize::try_from(announced).unwrap_or(usize::MAX);
+    let len = usize::try_from(u32::from_be_bytes(prefix)).unwrap_or(usize::MAX);
     if len > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("frame of {len} bytes is over the limit of {max}"),
         ));
     }
+    Ok(len)
+}
+
+/// Reads a frame body of exactly `len` bytes (a length [`read_prefix`]
+/// checked). The buffer grows only as bytes arrive.
+pub async fn read_body<T>(io: &mut T, len: usize) -> io::Result<Vec<u8>>
+where
+    T: AsyncRead + Unpin + Send,
+{
     let mut body = Vec::with_capacity(len.min(INITIAL_CAPACITY));
-    io.take(u64::from(announced)).read_to_end(&mut body).await?;
+    let limit = u64::try_from(len).unwrap_or(u64::MAX);
+    io.take(limit).read_to_end(&mut body).await?;
     if body.len() != len {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
@@ -188,6 +209,21 @@ mod tests {
         let mut wire = Cursor::new(bytes);
         assert_eq!(block_on(read_frame(&mut wire, 10)).unwrap(), b"abc");
         assert_eq!(block_on(read_frame(&mut wire, 10)).unwrap(), b"de");
+    }
+
+    #[test]
+    fn prefix_then_body_reads_one_frame_in_two_steps() {
+        let mut wire = Cursor::new(framed(5, b"hello tail"));
+        let len = block_on(read_prefix(&mut wire, 5)).unwrap();
+        assert_eq!((len, wire.position()), (5, 4));
+        assert_eq!(block_on(read_body(&mut wire, len)).unwrap(), b"hello");
+        assert_eq!(wire.position(), 9);
+        let mut wire = Cursor::new(framed(6, b"hello!"));
+        let err = block_on(read_prefix(&mut wire, 5)).unwrap_err();
+        assert_eq!(
+            (err.kind(), wire.position()),
+            (io::ErrorKind::InvalidData, 4)
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::{AnnounceError, pull_directory};
 use crate::context::Context;
+use crate::directory::VerifiedRecord;
 use crate::identity::Identity;
 
 /// How often the task wakes up: the start-up retries and every interval
@@ -49,12 +50,12 @@ async fn announce(ctx: &Context, identity: &Identity) -> Result<NodeRecord, Anno
     let signed = identity.record(&ctx.params, &addrs, now)?;
     // Verifying our own record catches a clock or parameter mistake here,
     // rather than in every other node's logs.
-    let record = signed
-        .verify(&ctx.params, now)
-        .map_err(|e| AnnounceError::Identity(e.into()))?;
     let bytes = signed.encode().map_err(AnnounceError::Encode)?;
+    let verified =
+        VerifiedRecord::verify(signed, &ctx.params, now).map_err(AnnounceError::OwnRecord)?;
+    let record = verified.record().clone();
     let kept = ctx.dir_mut(|d| {
-        let r = d.insert(signed, now);
+        let r = d.insert(verified, now);
         ctx.metrics.directory_nodes.set_count(d.len());
         r
     });

@@ -12,7 +12,7 @@ use super::*;
 use crate::clock::Clock;
 use crate::config::NodeConfig;
 use crate::context::{Context, Waiters};
-use crate::directory::{Directory, peer_id_of};
+use crate::directory::{Directory, VerifiedRecord, peer_id_of};
 use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::net::{Command, NetHandle};
@@ -77,6 +77,15 @@ fn record_of(key: &NodeKey, issued_at: u64, port: u16) -> NodeRecord {
 
 fn signed(key: &NodeKey, issued_at: u64, port: u16) -> SignedNodeRecord {
     record_of(key, issued_at, port).sign(key).unwrap()
+}
+
+fn verified(key: &NodeKey, issued_at: u64, port: u16) -> VerifiedRecord {
+    VerifiedRecord::verify(
+        signed(key, issued_at, port),
+        &NetworkParams::devnet(),
+        issued_at,
+    )
+    .unwrap()
 }
 
 fn key(i: u8) -> NodeKey {
@@ -219,7 +228,7 @@ async fn pull_directory_takes_every_page() {
         let mut secret = [0u8; 32];
         secret[..2].copy_from_slice(&i.to_le_bytes());
         source
-            .insert(signed(&NodeKey::from_secret_bytes(&secret), now, 1), now)
+            .insert(verified(&NodeKey::from_secret_bytes(&secret), now, 1), now)
             .unwrap();
     }
     let (tx, _rx) = mpsc::channel(8);

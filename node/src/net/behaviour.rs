@@ -1,6 +1,7 @@
 //! The node's libp2p behaviour: identify, ping, Kademlia, gossipsub for node
-//! records, the three request-response protocols (client RPC, replication,
-//! onion packets) and connection limits.
+//! records, the three request-response protocols (client RPC, outbound
+//! replication, onion packets), raw streams for inbound replication and
+//! connection limits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use sotto_protocol::constants::{
 use sotto_protocol::rpc::{replication_protocol, rpc_protocol};
 
 use super::guard::{Guard, GuardLimits};
+use super::inbound_streams::InboundStreams;
 use super::{NetConfig, PeerRoles};
 use crate::metrics::Metrics;
 use crate::net::NetError;
@@ -71,6 +73,11 @@ fn kad_protocol(network: &str) -> Result<StreamProtocol, NetError> {
         .map_err(|e| NetError::Listen(format!("bad network name {network:?}: {e}")))
 }
 
+/// The replication protocol of `network`, as inbound streams are accepted on it.
+fn node_protocol(network: &str) -> Result<StreamProtocol, NetError> {
+    stream_protocol(replication_protocol(network))
+}
+
 fn stream_protocol(name: String) -> Result<StreamProtocol, NetError> {
     StreamProtocol::try_from_owned(name.clone())
         .map_err(|e| NetError::Listen(format!("bad protocol name {name:?}: {e}")))
@@ -96,8 +103,12 @@ pub struct Behaviour {
     pub gossip: gossipsub::Behaviour,
     /// Client RPC.
     pub rpc: request_response::Behaviour<FrameCodec>,
-    /// Node-to-node replication.
+    /// Node-to-node replication we send. Inbound replication comes as raw
+    /// streams ([`Behaviour::node_streams`]), so the peer is checked before
+    /// its frame is read.
     pub node: request_response::Behaviour<FrameCodec>,
+    /// Inbound replication streams, handed over unread (see `net::streams`).
+    pub node_streams: InboundStreams,
     /// Onion request packets, relayed hop to hop.
     pub onion: request_response::Behaviour<FrameCodec>,
 }
@@ -106,7 +117,7 @@ pub struct Behaviour {
 /// above the per-peer in-flight bound so that requests over it still get a
 /// quick "busy" answer instead of a reset stream, and it leaves room for our
 /// own outbound requests on the same connection.
-fn max_streams(cfg: &NetConfig) -> usize {
+pub(super) fn max_streams(cfg: &NetConfig) -> usize {
     cfg.max_requests_per_peer.saturating_mul(2).clamp(8, 1024)
 }
 
@@ -199,7 +210,7 @@ impl Behaviour {
             FrameCodec::new(MAX_NODE_REQUEST_LEN, MAX_NODE_RESPONSE_LEN),
             [(
                 stream_protocol(replication_protocol(network))?,
-                ProtocolSupport::Full,
+                ProtocolSupport::Outbound,
             )],
             request_response::Config::default()
                 .with_request_timeout(cfg.request_timeout)
@@ -227,6 +238,7 @@ impl Behaviour {
             gossip,
             rpc,
             node,
+            node_streams: InboundStreams::new(node_protocol(network)?),
             onion,
         })
     }

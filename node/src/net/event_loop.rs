@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::inflight::{InFlight, Slot};
 use super::requests::{Answer, Proto};
+use super::streams;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::net::{Command, GossipId, Inbound, NetError, PeerRoles, Verdict};
@@ -44,10 +45,18 @@ pub(super) enum Offered {
     Closed,
 }
 
+/// Where the answer to an inbound request goes.
+pub(super) enum Channel {
+    /// Back through request-response.
+    Response(ResponseChannel<Vec<u8>>),
+    /// To the task writing it on a raw stream (inbound replication).
+    Stream(oneshot::Sender<Vec<u8>>),
+}
+
 /// An inbound request handed to the node, waiting for its answer.
 pub(super) struct Waiting {
     pub(super) proto: Proto,
-    pub(super) channel: ResponseChannel<Vec<u8>>,
+    pub(super) channel: Channel,
     /// Its in-flight slot, until the answer is sent or the node parks it.
     pub(super) slot: Option<Slot>,
 }
@@ -92,6 +101,11 @@ pub(super) struct EventLoop {
     pub(super) next_id: u64,
     /// Inbound requests handed to the node, by our own id.
     pub(super) waiting: HashMap<u64, Waiting>,
+    /// Replication requests read from inbound streams by their acceptor
+    /// task (answered through `waiting`).
+    pub(super) node_streams: mpsc::Receiver<streams::Request>,
+    /// Inbound replication streams, to their acceptor task, unread.
+    pub(super) new_streams: mpsc::Sender<(PeerId, libp2p::Stream)>,
     /// The node's answers (or their absence) to those requests.
     pub(super) answers: FuturesUnordered<BoxFuture<'static, (u64, Answer)>>,
     pub(super) rpc_out: HashMap<OutboundRequestId, Reply<Response>>,
@@ -126,6 +140,10 @@ impl EventLoop {
                     self.on_answer(id, answer);
                 }
                 Some(id) = self.released.recv() => self.on_released(id),
+                Some(request) = self.node_streams.recv() => {
+                    let channel = Channel::Stream(request.answer);
+                    self.on_request(Proto::Node, request.peer, request.body, channel);
+                }
             }
         }
         self.stop_listening();
@@ -225,6 +243,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Onion(e)) => {
                 self.on_request_response(Proto::Onion, e);
             }
+            SwarmEvent::Behaviour(BehaviourEvent::NodeStreams(item)) => self.new_stream(item),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
@@ -307,6 +326,14 @@ impl EventLoop {
             } => tracing::warn!("stopped listening on {addresses:?}: {e}"),
             SwarmEvent::ListenerError { error, .. } => tracing::warn!("listener error: {error}"),
             _ => {}
+        }
+    }
+
+    /// Hands an inbound replication stream, unread, to its acceptor task; if
+    /// that is too far behind, the stream is dropped (reset) and counted.
+    fn new_stream(&mut self, item: (PeerId, libp2p::Stream)) {
+        if self.new_streams.try_send(item).is_err() {
+            self.metrics.rejected.inc("replication", "busy_streams");
         }
     }
 

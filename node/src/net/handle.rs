@@ -58,6 +58,13 @@ pub struct SlotRelease {
 }
 
 impl SlotRelease {
+    /// A release of slot `id` sent on `to` (tests of code that frees slots,
+    /// outside the swarm task).
+    #[cfg(test)]
+    pub(crate) fn for_test(id: u64, to: mpsc::UnboundedSender<u64>) -> Self {
+        Self { id, to }
+    }
+
     /// Frees the slot now.
     pub fn release(self) {
         // The swarm task gone: nothing holds the slot any more.

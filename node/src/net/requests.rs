@@ -1,4 +1,5 @@
-//! Requests on the three request-response protocols: inbound ones handed to the
+//! Requests on the three request-response protocols (and inbound replication
+//! requests read from raw streams by `streams`): inbound ones handed to the
 //! node within the in-flight bounds and answered when it is done, outbound
 //! ones sent for the handles and their answers decoded.
 
@@ -8,14 +9,14 @@ use std::time::Duration;
 use futures::FutureExt;
 use libp2p::PeerId;
 use libp2p::request_response::{
-    Event, InboundFailure, Message, OutboundFailure, OutboundRequestId, ResponseChannel,
+    Event, InboundFailure, Message, OutboundFailure, OutboundRequestId,
 };
 use sotto_protocol::constants::{MAX_NODE_RESPONSE_LEN, MAX_RPC_RESPONSE_LEN};
 use sotto_protocol::rpc::{ErrorKind, NodeRequest, NodeResponse, Request, Response, RpcError};
 use tokio::sync::oneshot;
 
 use super::behaviour::MAX_ONION_ANSWER;
-use super::event_loop::{EventLoop, MAX_OUTBOUND, Offered, Reply, Waiting};
+use super::event_loop::{Channel, EventLoop, MAX_OUTBOUND, Offered, Reply, Waiting};
 use super::inflight::InFlight;
 use crate::net::{Inbound, NetError, Responder};
 
@@ -63,7 +64,7 @@ impl EventLoop {
                         request, channel, ..
                     },
                 ..
-            } => self.on_request(proto, peer, request, channel),
+            } => self.on_request(proto, peer, request, Channel::Response(channel)),
             Event::Message {
                 peer,
                 message:
@@ -123,12 +124,12 @@ impl EventLoop {
 
     /// Hands a request to the node if its protocol's budget allows, else
     /// answers `RateLimited`.
-    fn on_request(
+    pub(super) fn on_request(
         &mut self,
         proto: Proto,
         peer: PeerId,
         bytes: Vec<u8>,
-        channel: ResponseChannel<Vec<u8>>,
+        channel: Channel,
     ) {
         let ip = self.peer_ips.get(&peer).copied();
         let node = self.roles.is_node(&peer);
@@ -248,25 +249,26 @@ impl EventLoop {
         self.respond(proto, channel, bytes);
     }
 
-    fn respond(&mut self, proto: Proto, channel: ResponseChannel<Vec<u8>>, bytes: Vec<u8>) {
+    fn respond(&mut self, proto: Proto, channel: Channel, bytes: Vec<u8>) {
         let behaviour = self.swarm.behaviour_mut();
-        let sent = match proto {
-            Proto::Rpc => behaviour.rpc.send_response(channel, bytes),
-            Proto::Node => behaviour.node.send_response(channel, bytes),
-            Proto::Onion => behaviour.onion.send_response(channel, bytes),
+        let sent = match (channel, proto) {
+            (Channel::Stream(to), _) => to.send(bytes).map_err(|_| ()),
+            (Channel::Response(c), Proto::Rpc) => {
+                behaviour.rpc.send_response(c, bytes).map_err(|_| ())
+            }
+            (Channel::Response(c), Proto::Node) => {
+                behaviour.node.send_response(c, bytes).map_err(|_| ())
+            }
+            (Channel::Response(c), Proto::Onion) => {
+                behaviour.onion.send_response(c, bytes).map_err(|_| ())
+            }
         };
         if sent.is_err() {
             tracing::debug!("the peer left before its answer was sent");
         }
     }
 
-    fn respond_error(
-        &mut self,
-        proto: Proto,
-        channel: ResponseChannel<Vec<u8>>,
-        kind: ErrorKind,
-        message: &str,
-    ) {
+    fn respond_error(&mut self, proto: Proto, channel: Channel, kind: ErrorKind, message: &str) {
         let error = RpcError::new(kind, message, self.clock.now());
         let encoded = match proto {
             Proto::Rpc => Response::Error(error).encode(),

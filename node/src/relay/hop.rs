@@ -14,6 +14,11 @@ use crate::net::{NetError, SlotRelease};
 impl Relay {
     /// Sends `packet` on to `next` and returns its answer wrapped in this
     /// hop's layer, or this hop's own sealed error if that fails.
+    ///
+    /// While it waits for the next hop the forward is parked: the request's
+    /// in-flight `slot` is given back (the wait, up to the onion timeout, is
+    /// the next hop's, not this node's work) and the forward is bounded by
+    /// [`super::ParkedForwards`] instead, in all and per previous hop `from`.
     pub(super) async fn forward(
         &self,
         from: PeerId,
@@ -21,6 +26,7 @@ impl Relay {
         next: NodeId,
         packet: Vec<u8>,
         reply: ReplyKey,
+        slot: Option<SlotRelease>,
     ) -> Vec<u8> {
         // Only nodes of the directory: a relay is not a proxy to any peer id a
         // client names.
@@ -33,17 +39,21 @@ impl Relay {
             );
         };
         self.observe(from, tag, Next::Forward(peer), replay_tag(&packet).ok());
-        let Ok(permit) = self.forwards.try_acquire() else {
-            self.count("busy");
-            return self.seal_error(
-                reply,
-                ErrorKind::Unavailable,
-                "relay could not reach the next hop: too many forwards in flight",
-            );
+        let parked = match self.forwards.park(from) {
+            Ok(parked) => parked,
+            Err(refused) => {
+                self.count("busy");
+                self.ctx.metrics.rejected.inc("onion", refused.reason());
+                let why = format!("relay could not reach the next hop: {refused}");
+                return self.seal_error(reply, ErrorKind::Unavailable, &why);
+            }
         };
+        if let Some(slot) = slot {
+            slot.release();
+        }
         // Bounded by the handle's onion timeout.
         let answer = self.ctx.net.onion(peer, packet).await;
-        drop(permit);
+        drop(parked);
         match answer {
             Ok(mut answer) if ONION_RESPONSE_CLASSES.contains(&answer.len()) => {
                 match wrap_response(reply, &mut answer) {

@@ -26,6 +26,7 @@ use crate::service::Service;
 use crate::store::Store;
 
 mod forward;
+mod parked;
 
 #[derive(Debug)]
 struct AckAll;
@@ -50,11 +51,15 @@ fn setup(max_replay_tags: usize) -> Setup {
 }
 
 fn setup_with(max_replay_tags: usize, net: NetHandle) -> Setup {
+    let mut config = NodeConfig::default();
+    config.limits.max_replay_tags = max_replay_tags;
+    setup_from(config, net)
+}
+
+fn setup_from(config: NodeConfig, net: NetHandle) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let params = NetworkParams::devnet();
     let identity = Arc::new(Identity::init(dir.path(), &params).unwrap());
-    let mut config = NodeConfig::default();
-    config.limits.max_replay_tags = max_replay_tags;
     let store = Store::open(dir.path().join("store"), config.store.limits()).unwrap();
     let ctx = Arc::new(Context {
         directory: RwLock::new(Directory::new(params.clone(), 10)),

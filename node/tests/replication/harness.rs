@@ -11,7 +11,7 @@ use libp2p::PeerId;
 use sotto_node::clock::Clock;
 use sotto_node::config::NodeConfig;
 use sotto_node::context::{Context, Push, Pusher, Waiters};
-use sotto_node::directory::{Directory, peer_id_of};
+use sotto_node::directory::{Directory, VerifiedRecord, peer_id_of};
 use sotto_node::metrics::Metrics;
 use sotto_node::net::{Command, NetError, NetHandle};
 use sotto_node::replication::Replicator;
@@ -105,7 +105,9 @@ impl Node {
 
     pub fn learn(&self, record: SignedNodeRecord) {
         let t = now();
-        self.ctx.dir_mut(|d| d.insert(record, t)).unwrap();
+        self.ctx
+            .dir_mut(|d| d.insert(VerifiedRecord::verify(record, d.params(), t)?, t))
+            .unwrap();
     }
 
     pub fn serves(&self, account: &AccountId) -> bool {

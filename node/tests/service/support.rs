@@ -7,7 +7,7 @@ use std::time::Duration;
 use sotto_node::clock::Clock;
 use sotto_node::config::NodeConfig;
 use sotto_node::context::{BoxFuture, Context, Push, Pusher, Waiters};
-use sotto_node::directory::{Directory, peer_id_of};
+use sotto_node::directory::{Directory, VerifiedRecord, peer_id_of};
 use sotto_node::metrics::Metrics;
 use sotto_node::net::NetHandle;
 use sotto_node::service::Service;
@@ -113,7 +113,8 @@ pub fn directory(params: &NetworkParams, now: u64) -> Directory {
             expires_at: now + HOUR_MS,
             admission_nonce: 0,
         };
-        d.insert(record.sign(&key).unwrap(), now).unwrap();
+        let v = VerifiedRecord::verify(record.sign(&key).unwrap(), params, now).unwrap();
+        d.insert(v, now).unwrap();
     }
     d
 }

@@ -12,7 +12,7 @@ use sotto_protocol::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::directory::peer_id_of;
+use crate::directory::{VerifiedRecord, peer_id_of};
 use crate::net::{Command, NetError};
 use crate::relay::{Next, PacketEvent};
 
@@ -69,7 +69,7 @@ fn scripted(script: Vec<Script>, next_key: OnionSecret) -> NetHandle {
 }
 
 /// The next hop's signed record, put in the relay's directory.
-fn add_next_hop(s: &Setup, key: &NodeKey, onion: &OnionSecret) {
+pub(super) fn add_next_hop(s: &Setup, key: &NodeKey, onion: &OnionSecret) {
     let now = s.ctx.clock.now();
     let record = NodeRecord {
         version: PROTOCOL_VERSION,
@@ -86,12 +86,17 @@ fn add_next_hop(s: &Setup, key: &NodeKey, onion: &OnionSecret) {
         admission_nonce: 0,
     };
     s.ctx
-        .dir_mut(|d| d.insert(record.sign(key).unwrap(), now))
+        .dir_mut(|d| {
+            d.insert(
+                VerifiedRecord::verify(record.sign(key).unwrap(), d.params(), now)?,
+                now,
+            )
+        })
         .unwrap();
 }
 
 /// The error a relay sealed in `answer`, as the client reads it.
-fn relay_error(state: &ReplyState, answer: &[u8]) -> sotto_protocol::rpc::RpcError {
+pub(super) fn relay_error(state: &ReplyState, answer: &[u8]) -> sotto_protocol::rpc::RpcError {
     match open_response(state, answer).unwrap() {
         OpenedResponse::RelayError { hop: 0, body } => {
             match Response::decode(&body, Clock::system().now()).unwrap() {
