@@ -58,12 +58,6 @@ pub enum AttackKind {
 }
 
 impl AttackKind {
-    /// Whether the attack runs through the attacker's client (else through
-    /// a libp2p peer of its own).
-    fn uses_client(self) -> bool {
-        matches!(self, AttackKind::Deletes | AttackKind::Polls)
-    }
-
     /// Most of its requests (or connections) in flight at once.
     fn max_in_flight(self) -> usize {
         match self {
@@ -191,13 +185,13 @@ pub async fn run(
     let before = arena.readings();
     let end = start + Duration::from_millis(a.to_s * 1000);
     let driver = match a.kind {
-        k if k.uses_client() => Driver::Client(user),
+        AttackKind::Deletes | AttackKind::Polls => Driver::Client(user),
         AttackKind::Connections => Driver::Connections(arena.clone()),
         AttackKind::Gossip => match gossip::Gossiper::start(&arena) {
             Ok(g) => Driver::Gossip(g),
             Err(e) => return setup_failed(&counts, e),
         },
-        _ => match replicate::Replicator::start(&arena) {
+        AttackKind::Replicate => match replicate::Replicator::start(&arena) {
             Ok(r) => Driver::Replicate(r),
             Err(e) => return setup_failed(&counts, e),
         },
@@ -225,7 +219,11 @@ pub async fn run(
                 Driver::Client(user) => {
                     let outcome = match a.kind {
                         AttackKind::Deletes => deletes::once(user).await,
-                        _ => polls::once(user).await,
+                        AttackKind::Polls => polls::once(user).await,
+                        // Peer kinds never get a client driver (above).
+                        AttackKind::Connections | AttackKind::Gossip | AttackKind::Replicate => {
+                            Err(ClientError::BadResponse)
+                        }
                     };
                     count(&counts, outcome);
                 }
