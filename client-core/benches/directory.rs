@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use sotto_client::paths::{Candidate, RELAYS, choose};
-use sotto_node::directory::Directory;
+use sotto_node::directory::{Directory, VerifiedRecord};
 use sotto_protocol::constants::{MAX_DIGEST_ENTRIES, PROTOCOL_VERSION};
 use sotto_protocol::position::swarm_among;
 use sotto_protocol::record::{NodeRecord, OnionKeyEntry, SignedNodeRecord};
@@ -102,7 +102,8 @@ fn bench(c: &mut Criterion) {
     for n in SIZES {
         let mut dir = Directory::new(params.clone(), n);
         for i in 0..n {
-            dir.insert(record(i, &onion, now), now).unwrap();
+            let verified = VerifiedRecord::verify(record(i, &onion, now), &params, now).unwrap();
+            dir.insert(verified, now).unwrap();
         }
         assert_eq!(dir.len(), n);
         let me = dir.nodes()[n / 2];

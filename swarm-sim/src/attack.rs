@@ -1,14 +1,25 @@
 //! Attackers that use the real protocol against the nodes (issue 12), each a
-//! scenario client left out of the message schedule: `deletes` signs deletes
-//! of random hashes of its own account (tombstones on every member), `polls`
-//! holds as many waiting retrieves of its own inbox as the nodes let it,
-//! `inbox` floods a victim's inbox as a stranger (no delivery token). The
+//! scenario client left out of the message schedule. Through its client:
+//! `deletes` signs deletes of random hashes of its own account (tombstones on
+//! every member), `polls` holds as many waiting retrieves of its own inbox as
+//! the nodes let it, `inbox` floods a victim's inbox as a stranger (no
+//! delivery token). As a bare libp2p peer of its own ([`arena`]):
+//! `connections` opens and holds connections with fresh keys, `gossip`
+//! publishes invalid node records on the nodes' topic, `replicate` sends
+//! node-to-node requests about a victim's account without being a node. The
 //! report's `attack` counts what was tried and what the nodes refused, by
-//! reason; the honest clients' figures show what the attack cost them.
+//! reason, and what the nodes' own counters saw; the honest clients' figures
+//! show what the attack cost them.
 
+mod arena;
+mod connections;
 mod deletes;
+mod gossip;
 mod inbox;
 mod polls;
+mod replicate;
+
+pub use arena::Arena;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +34,10 @@ use crate::user::User;
 /// Most attack requests in flight at once; beyond it a request is skipped
 /// (counted), so the attacker's own backlog stays bounded.
 const MAX_IN_FLIGHT: usize = 256;
+/// Most connections the `connections` attacker holds at once.
+const MAX_HELD: usize = 1_200;
+/// Most `replicate` requests in flight: each may carry a frame of several MiB.
+const MAX_REPLICATE_IN_FLIGHT: usize = 32;
 
 /// What the attacker does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -35,6 +50,27 @@ pub enum AttackKind {
     /// A stranger's stores into the `victim`'s inbox (no token) and paid
     /// message requests.
     Inbox,
+    /// Connections with a fresh key each to the victim's swarm members (two
+    /// in three) and to other nodes, held until the attack ends.
+    Connections,
+    /// Invalid node records (bad signature, bad admission proof, garbage,
+    /// oversized) published on the nodes' records topic.
+    Gossip,
+    /// Replication requests (`Replicate` near the size limit, `List`,
+    /// `Fetch`, `Digest` of the victim's account) from a peer that is not in
+    /// the directory, to the victim's swarm members.
+    Replicate,
+}
+
+impl AttackKind {
+    /// Most of its requests (or connections) in flight at once.
+    fn max_in_flight(self) -> usize {
+        match self {
+            AttackKind::Connections => MAX_HELD,
+            AttackKind::Replicate => MAX_REPLICATE_IN_FLIGHT,
+            _ => MAX_IN_FLIGHT,
+        }
+    }
 }
 
 /// `[attack]`: one client attacking from `from_s` to `to_s` at `rate`
@@ -52,9 +88,10 @@ pub struct Attack {
     pub from_s: u64,
     /// When it stops.
     pub to_s: u64,
-    /// The client attacked, for kinds aimed at someone else (`inbox`).
+    /// The client whose swarm a `connections` or `replicate` attack aims at
+    /// (default: client 0).
     #[serde(default)]
-    pub victim: usize,
+    pub victim: Option<usize>,
 }
 
 /// The most requests a second an attack may ask for.
@@ -73,6 +110,11 @@ pub struct AttackCounts {
     pub refused: BTreeMap<String, u64>,
     /// Requests not sent because too many were in flight.
     pub skipped: u64,
+    /// What the nodes' own counters (`sotto_rejected_total` and others)
+    /// rose by during the attack, summed over the nodes, by counter; and
+    /// readings of their gauges (peak connected peers, smallest directory).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, u64>,
 }
 
 /// The counts shared by the attacker's tasks.
@@ -103,6 +145,14 @@ fn count(c: &Shared, outcome: Result<(), ClientError>) {
     });
 }
 
+/// Counts one answer of a peer attack: served, or refused for `reason`.
+fn tally(c: &Shared, outcome: Result<(), &'static str>) {
+    with(c, |c| match outcome {
+        Ok(()) => c.served += 1,
+        Err(reason) => *c.refused.entry(reason.to_string()).or_insert(0) += 1,
+    });
+}
+
 /// The request times, ms from the start of sending: evenly spaced.
 fn times(a: &Attack) -> Vec<u64> {
     let (from, to) = (a.from_s * 1000, a.to_s * 1000);
@@ -114,39 +164,83 @@ fn times(a: &Attack) -> Vec<u64> {
         .collect()
 }
 
-/// Runs the attack from `user` until its last request (or `stop`); returns
-/// its counts once the requests in flight are answered or stopped.
+/// What the attacker sends its requests through.
+enum Driver {
+    /// Its client.
+    Client(Arc<User>),
+    /// A fresh libp2p peer per connection.
+    Connections(Arc<Arena>),
+    /// One gossipsub peer.
+    Gossip(gossip::Gossiper),
+    /// One replication peer.
+    Replicate(replicate::Replicator),
+}
+
+/// Runs the attack from `user` (or the peers it makes in `arena`) until its
+/// last request (or `stop`); returns once the requests in flight are
+/// answered or stopped, having put the nodes' counters into `counts`.
 pub async fn run(
     a: Attack,
     user: Arc<User>,
-    victim: sotto_protocol::AccountId,
+    arena: Arc<Arena>,
     start: Instant,
     counts: Shared,
     mut stop: watch::Receiver<bool>,
 ) {
     with(&counts, |c| c.kind = Some(a.kind));
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let victim = arena.victim;
+    let before = arena.readings();
+    let end = start + Duration::from_millis(a.to_s * 1000);
+    let driver = match a.kind {
+        AttackKind::Deletes | AttackKind::Polls | AttackKind::Inbox => Driver::Client(user),
+        AttackKind::Connections => Driver::Connections(arena.clone()),
+        AttackKind::Gossip => match gossip::Gossiper::start(&arena) {
+            Ok(g) => Driver::Gossip(g),
+            Err(e) => return setup_failed(&counts, e),
+        },
+        AttackKind::Replicate => match replicate::Replicator::start(&arena) {
+            Ok(r) => Driver::Replicate(r),
+            Err(e) => return setup_failed(&counts, e),
+        },
+    };
+    let driver = Arc::new(driver);
+    let slots = Arc::new(tokio::sync::Semaphore::new(a.kind.max_in_flight()));
     let mut tasks = tokio::task::JoinSet::new();
-    for at in times(&a) {
+    let mut peak = 0;
+    for (i, at) in times(&a).into_iter().enumerate() {
         let due = start + Duration::from_millis(at);
         tokio::select! {
             _ = tokio::time::sleep_until(due.into()) => {}
             _ = stop.changed() => break,
         }
         while tasks.try_join_next().is_some() {}
+        peak = peak.max(arena.peak_peers());
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             with(&counts, |c| c.skipped += 1);
             continue;
         };
         with(&counts, |c| c.tried += 1);
-        let (user, counts) = (user.clone(), counts.clone());
+        let (driver, counts, stop) = (driver.clone(), counts.clone(), stop.clone());
         tasks.spawn(async move {
-            let outcome = match a.kind {
-                AttackKind::Deletes => deletes::once(&user).await,
-                AttackKind::Polls => polls::once(&user).await,
-                AttackKind::Inbox => inbox::once(&user, victim).await,
-            };
-            count(&counts, outcome);
+            match &*driver {
+                Driver::Client(user) => {
+                    let outcome = match a.kind {
+                        AttackKind::Deletes => deletes::once(user).await,
+                        AttackKind::Polls => polls::once(user).await,
+                        AttackKind::Inbox => inbox::once(user, victim).await,
+                        // Peer kinds never get a client driver (above).
+                        AttackKind::Connections | AttackKind::Gossip | AttackKind::Replicate => {
+                            Err(ClientError::BadResponse)
+                        }
+                    };
+                    count(&counts, outcome);
+                }
+                Driver::Connections(arena) => {
+                    tally(&counts, connections::once(arena, i, end, stop).await)
+                }
+                Driver::Gossip(g) => tally(&counts, g.once(i).await),
+                Driver::Replicate(r) => tally(&counts, r.once(i).await),
+            }
             drop(permit);
         });
     }
@@ -154,6 +248,28 @@ pub async fn run(
         _ = async { while tasks.join_next().await.is_some() {} } => {}
         _ = stop.changed() => tasks.abort_all(),
     }
+    let after = arena.readings();
+    with(&counts, |c| {
+        c.nodes = arena::rises(&before, &after);
+        if a.kind == AttackKind::Connections {
+            c.nodes.insert("peak_connected_peers".into(), peak);
+        }
+        if a.kind == AttackKind::Gossip {
+            let (min, max) = arena.directory_sizes();
+            c.nodes
+                .insert("directory_nodes_running".into(), arena.node_count());
+            c.nodes.insert("directory_smallest".into(), min);
+            c.nodes.insert("directory_largest".into(), max);
+        }
+    });
+}
+
+/// Counts an attacker that could not even start (its peer's swarm).
+fn setup_failed(counts: &Shared, e: String) {
+    sotto_node::errln!("swarm-sim: attack: {e}");
+    with(counts, |c| {
+        *c.refused.entry("attacker_setup".into()).or_insert(0) += 1;
+    });
 }
 
 #[cfg(test)]
@@ -168,7 +284,7 @@ mod tests {
             rate: 4.0,
             from_s: 2,
             to_s: 5,
-            victim: 0,
+            victim: None,
         };
         let t = times(&a);
         assert_eq!(t.len(), 12);

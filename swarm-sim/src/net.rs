@@ -97,6 +97,9 @@ impl SimNet {
         if let Some(v) = o.directory_pull_interval_ms {
             c.directory.pull_interval_ms = v;
         }
+        if let Some(v) = o.max_connections {
+            c.limits.max_connections = v;
+        }
     }
 
     /// Makes and starts one more node (node 0 bootstraps everyone).
@@ -162,6 +165,16 @@ impl SimNet {
     /// least `n` records.
     pub async fn wait_directories(&self, n: usize, limit: Duration) -> Result<(), SimError> {
         self.net.wait_directories(n, limit).await.map_err(setup)
+    }
+
+    /// The network-model endpoint of a peer that dials but never listens
+    /// (an attacker), placed as the client with this index would be; `None`
+    /// when links are not delayed.
+    pub fn dialer_origin(&mut self, index: usize) -> Option<u64> {
+        let model = self.links.as_ref()?;
+        let endpoint = NEXT_CLIENT_ENDPOINT.fetch_add(1, Ordering::Relaxed);
+        self.placed.push(model.place(endpoint, index, true));
+        Some(endpoint)
     }
 
     /// A client configuration for this net (memory transport), for the

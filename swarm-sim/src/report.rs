@@ -379,6 +379,10 @@ impl Report {
                     }
                 ),
             );
+            if !a.nodes.is_empty() {
+                let seen: Vec<String> = a.nodes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                row("attack, nodes saw", seen.join(", "));
+            }
         }
         row("wall time s", format!("{:.1}", self.wall_s));
         for v in &self.checks {

@@ -109,11 +109,12 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
     let attack_counts = crate::attack::Shared::default();
     let attack = s.attack.clone().and_then(|a| {
         let user = users.get(a.client)?.clone();
-        let victim = *accounts.get(a.victim)?;
+        let victim = *accounts.get(a.victim.unwrap_or(0))?;
+        let arena = Arc::new(crate::attack::Arena::new(&mut net, victim, a.client));
         Some(tokio::spawn(crate::attack::run(
             a,
             user,
-            victim,
+            arena,
             start,
             attack_counts.clone(),
             stop_rx.clone(),

@@ -82,6 +82,9 @@ pub struct NodeOverrides {
     /// simulator's default is 1 s, so that small nets fill at once; a large
     /// net pulls less often and relies on gossip, as the real network does).
     pub directory_pull_interval_ms: Option<u64>,
+    /// Most connections a node holds (`limits.max_connections`; a quarter is
+    /// kept for directory nodes).
+    pub max_connections: Option<u32>,
 }
 
 /// A client whose device clock is off by `offset_ms` for the whole run.
@@ -155,6 +158,9 @@ pub struct NetworkOverrides {
     pub store_quorum: Option<u8>,
     /// How long a former member keeps data after leaving a swarm.
     pub handoff_grace_ms: Option<u64>,
+    /// Leading zero bits a node's admission proof needs (devnet: 0, so
+    /// every proof passes; an attack on records sets it to have bad proofs).
+    pub admission_difficulty: Option<u8>,
 }
 
 /// What a fault does.

@@ -103,6 +103,18 @@ fn the_shipped_scenarios_parse() {
             include_str!("../../config/scenarios/attack-polls.toml"),
             swarm_sim::attack::AttackKind::Polls,
         ),
+        (
+            include_str!("../../config/scenarios/attack-connections.toml"),
+            swarm_sim::attack::AttackKind::Connections,
+        ),
+        (
+            include_str!("../../config/scenarios/attack-gossip.toml"),
+            swarm_sim::attack::AttackKind::Gossip,
+        ),
+        (
+            include_str!("../../config/scenarios/attack-replicate.toml"),
+            swarm_sim::attack::AttackKind::Replicate,
+        ),
     ] {
         let s = Scenario::parse(text).unwrap();
         let a = s.attack.as_ref().unwrap();
@@ -110,4 +122,8 @@ fn the_shipped_scenarios_parse() {
         // The attacker is left out of the message schedule.
         assert!(!swarm_sim::scenario::scheduled(&s, a.client));
     }
+    // A bad admission proof needs a difficulty above devnet's 0.
+    let gossip =
+        Scenario::parse(include_str!("../../config/scenarios/attack-gossip.toml")).unwrap();
+    assert!(gossip.params().unwrap().admission_difficulty > 0);
 }

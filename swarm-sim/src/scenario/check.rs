@@ -40,6 +40,9 @@ impl Scenario {
         if let Some(v) = self.network.handoff_grace_ms {
             p.handoff_grace_ms = v;
         }
+        if let Some(v) = self.network.admission_difficulty {
+            p.admission_difficulty = v;
+        }
         p.validate().map_err(|e| invalid(format!("network: {e}")))?;
         Ok(p)
     }
@@ -108,18 +111,24 @@ impl Scenario {
                     "attack: client is not one of the scenario's clients",
                 ));
             }
-            let aimed = a.kind == crate::attack::AttackKind::Inbox;
-            if aimed && (a.victim >= self.clients || a.victim == a.client) {
-                return Err(invalid(
-                    "attack: victim must be one of the scenario's clients, not the attacker",
-                ));
-            }
             if !(a.rate > 0.0 && a.rate <= crate::attack::MAX_ATTACK_RATE) || a.from_s >= a.to_s {
                 return Err(invalid(format!(
                     "attack: rate must be above 0 and at most {}, and from_s before to_s",
                     crate::attack::MAX_ATTACK_RATE
                 )));
             }
+            if a.victim.is_some_and(|v| v >= self.clients || v == a.client) {
+                return Err(invalid(
+                    "attack: victim must be one of the scenario's clients, not the attacker",
+                ));
+            }
+        }
+        if self.network.admission_difficulty.is_some_and(|d| d > 16) {
+            // Every node mines its proof at start: 2^d hashes.
+            return Err(invalid("network: admission_difficulty must be at most 16"));
+        }
+        if self.node.max_connections.is_some_and(|c| c < 64) {
+            return Err(invalid("node: max_connections must be at least 64"));
         }
         self.check.check(self.flood.is_some())?;
         if self.node.store_burst == Some(0) || self.node.store_rate_per_minute == Some(0) {
