@@ -134,6 +134,25 @@ pub struct LocalNet {
     pub partition: Option<Vec<Vec<usize>>>,
 }
 
+impl Drop for LocalNet {
+    /// Flushes every running node's store before the nodes go. A net dropped
+    /// without [`LocalNet::stop_all`] (most tests) otherwise leaves each
+    /// store's last handle to a node task ending while the runtime shuts
+    /// down, and sled flushes in that drop; with several databases in one
+    /// process, sled 0.34 was seen to hang there for good, waiting for a
+    /// write its shared IO threads never got (a test stuck after its last
+    /// line). With nothing left to write, that last flush does not wait.
+    fn drop(&mut self) {
+        for slot in &self.slots {
+            if let Some(node) = &slot.node {
+                if let Err(e) = node.context().store.flush() {
+                    tracing::debug!("flushing a node's store as the net is dropped: {e}");
+                }
+            }
+        }
+    }
+}
+
 /// Node settings for a fast-moving network: replication, handoff, purges
 /// and directory work run every second or so, so that tests and short
 /// simulations see them happen.

@@ -324,11 +324,12 @@ impl Report {
         row(
             "replication",
             format!(
-                "{:.3} fully held ({} of {}), {:.3} of copies",
+                "{:.3} fully held ({} of {}), {:.3} of copies, {} ms after the drain",
                 self.replication.fraction,
                 self.replication.fully_replicated,
                 self.replication.messages,
-                self.replication.copy_fraction
+                self.replication.copy_fraction,
+                self.replication.settle_ms
             ),
         );
         row(

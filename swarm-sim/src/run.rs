@@ -144,7 +144,7 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         .flood
         .as_ref()
         .map(|_| ledger::with(&ledger, |l| l.flood()));
-    let replication = replication::measure(&net, &stored).await;
+    let replication = replication::settle(&net, &stored).await;
     let nodes_at_end = net.running().count();
 
     for u in users {
