@@ -144,10 +144,10 @@ impl Drop for LocalNet {
     /// line). With nothing left to write, that last flush does not wait.
     fn drop(&mut self) {
         for slot in &self.slots {
-            if let Some(node) = &slot.node {
-                if let Err(e) = node.context().store.flush() {
-                    tracing::debug!("flushing a node's store as the net is dropped: {e}");
-                }
+            if let Some(node) = &slot.node
+                && let Err(e) = node.context().store.flush()
+            {
+                tracing::debug!("flushing a node's store as the net is dropped: {e}");
             }
         }
     }

@@ -246,10 +246,10 @@ impl Service {
             Request::Store(req) => {
                 // A plain store into an inbox whose owner gave out a delivery
                 // token is a stranger's: it goes to the requests, with postage.
-                if req.namespace == Namespace::INBOX {
-                    if let Err(refusal) = self.check_token(&req.account, None, now).await {
-                        return Step::Now(refusal);
-                    }
+                if req.namespace == Namespace::INBOX
+                    && let Err(refusal) = self.check_token(&req.account, None, now).await
+                {
+                    return Step::Now(refusal);
                 }
                 if let Err(refusal) = self.charge(&req.account, 1, now) {
                     return Step::Now(refusal);

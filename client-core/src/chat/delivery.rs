@@ -99,10 +99,10 @@ impl Inner {
         s.put(&s.meta, OWN_TOKEN_KEY, &t)?;
         for item in s.contacts.iter() {
             let (k, _) = item?;
-            if let Some(peer) = super::records::peer_of_key(&k) {
-                if !s.blocked.contains_key(peer.as_bytes())? {
-                    self.enqueue_token(&peer)?;
-                }
+            if let Some(peer) = super::records::peer_of_key(&k)
+                && !s.blocked.contains_key(peer.as_bytes())?
+            {
+                self.enqueue_token(&peer)?;
             }
         }
         s.flush()?;

@@ -201,10 +201,10 @@ async fn round_or_refusal(
         // What this account cannot open, or a blocked sender sent, leaves its
         // swarm (it would hold the quota until it expires). Best effort: the
         // message was handled, and expires anyway.
-        if !doomed.is_empty() {
-            if let Err(e) = inner.delete_own(client, namespace, doomed).await {
-                tracing::debug!("deleting unwanted messages from the swarm: {e}");
-            }
+        if !doomed.is_empty()
+            && let Err(e) = inner.delete_own(client, namespace, doomed).await
+        {
+            tracing::debug!("deleting unwanted messages from the swarm: {e}");
         }
         if !more {
             break;

@@ -48,7 +48,7 @@ pub async fn once(user: &User, victim: AccountId) -> Result<(), ClientError> {
         .await
         .map_err(|_| ClientError::Stopped)?;
         Request::Deliver(d)
-    } else if n % 2 == 0 {
+    } else if n.is_multiple_of(2) {
         Request::Store(StoreRequest::unsigned(
             victim,
             Namespace::INBOX,
