@@ -102,6 +102,11 @@ pub(crate) struct Inner {
     pub(crate) counters: Mutex<ChatCounters>,
     /// One receive round at a time: the loop and `receive_once` share it.
     pub(crate) receiving: tokio::sync::Mutex<()>,
+    /// Held by the blocking task that handles a page: a round whose future is
+    /// dropped (the other namespace's poll answered first, or a stop) lets
+    /// `receiving` go while its page is still being handled, and this keeps
+    /// the next page from being handled beside it.
+    pub(crate) handling: Mutex<()>,
     /// Held while a peer's sessions are read, advanced and written back, so
     /// that sending and receiving never advance two copies of one session.
     pub(crate) sessions_lock: Mutex<()>,
@@ -196,6 +201,7 @@ impl Messenger {
                 outbox_wake: Notify::new(),
                 counters: Mutex::new(ChatCounters::default()),
                 receiving: tokio::sync::Mutex::new(()),
+                handling: Mutex::new(()),
                 sessions_lock: Mutex::new(()),
                 prekeys_lock: Mutex::new(()),
                 prekeys_wake: Notify::new(),

@@ -173,6 +173,7 @@ async fn round_or_refusal(
         let worker = inner.clone();
         let now = client.now();
         let handled = tokio::task::spawn_blocking(move || -> Result<_, ChatError> {
+            let _handling = super::lock(&worker.handling);
             let mut n = 0;
             for m in &messages {
                 // A store failure returns before the cursor moves past the
