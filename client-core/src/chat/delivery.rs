@@ -14,8 +14,8 @@
 //!   lost);
 //! - a contact whose message arrives in the requests lacks the current token:
 //!   it is offered again, at most once a day per contact;
-//! - a peer's token is kept from anyone not blocked (it only lets this account
-//!   write to them), and forgotten when their swarm refuses it.
+//! - a peer's token is kept from contacts only (a stranger's would be one
+//!   record per fresh account), and forgotten when their swarm refuses it.
 
 use serde::{Deserialize, Serialize};
 use sotto_protocol::AccountId;

@@ -386,9 +386,13 @@ impl Inner {
                 Ok(false)
             }
             ContentBody::DeliveryToken { token } => {
-                // It only lets this account write to the sender; blocked
-                // senders never get here.
-                self.set_peer_token(&sender, Some(token))?;
+                // Kept from contacts only: a stranger's token would be a
+                // record per fresh account, and is not needed (a reply to a
+                // request goes to the stranger's requests, and once they are
+                // a contact they send it again).
+                if is_contact {
+                    self.set_peer_token(&sender, Some(token))?;
+                }
                 Ok(false)
             }
             ContentBody::DeleteForEveryone { ids } => {
