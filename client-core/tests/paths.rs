@@ -189,10 +189,13 @@ async fn a_clock_ten_minutes_off_is_corrected() {
             .swarm_request(&account.id(), store(&account, b"skewed"))
             .await
             .unwrap();
+        // The store is acknowledged once a quorum holds it; the member this
+        // read reaches may be one that receives it by replication a moment
+        // later, so the read waits for it (a long poll) rather than racing.
         let page = client
             .swarm_request(
                 &account.id(),
-                retrieve(&account, net.params.name.clone(), 0),
+                retrieve(&account, net.params.name.clone(), 10_000),
             )
             .await
             .unwrap();
