@@ -36,7 +36,7 @@ pub use behaviour::{
     records_topic,
 };
 pub use handle::{
-    Command, GossipId, Inbound, NetError, NetHandle, Responder, SlotRelease, Verdict,
+    Command, GossipId, Inbound, NetError, NetHandle, OnionThen, Responder, SlotRelease, Verdict,
 };
 pub use sotto_p2p::{FrameCodec, read_frame, write_frame};
 

@@ -455,10 +455,15 @@ async fn dispatch(
                 mut respond,
             } => {
                 let relay = relay.clone();
+                // The task ends once the packet is answered or parked (a
+                // forward waiting on its next hop, a retrieve waiting here);
+                // a parked packet is answered from where its answer appears.
                 tokio::spawn(async move {
                     let slot = respond.slot();
-                    let out = relay.handle_packet_releasing(peer, bytes, slot).await;
-                    let _ = respond.send(out);
+                    let then = Box::new(move |out| {
+                        let _ = respond.send(out);
+                    });
+                    relay.handle_packet_then(peer, bytes, slot, then).await;
                 });
             }
             Inbound::Record {

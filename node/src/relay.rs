@@ -39,7 +39,8 @@ use crate::service::Service;
 
 /// Forwards that may wait on their next hop, per in-flight slot of the onion
 /// budget (in all, and per previous hop per request slot of a peer): a parked
-/// forward costs a task and a reply key, not a request slot. 8 × 256 = 2,048
+/// forward costs its callback (a reply key and the answer's way back) in the
+/// swarm task's map, not a task nor a request slot. 8 × 256 = 2,048
 /// by default, half the swarm task's outbound requests
 /// (`net::event_loop::MAX_OUTBOUND`), so forwards never take every outbound
 /// slot replication needs.
@@ -72,6 +73,10 @@ pub struct PacketEvent {
 
 /// A callback told of every packet the relay peeled (see [`Relay::set_observer`]).
 pub type Observer = Arc<dyn Fn(PacketEvent) + Send + Sync>;
+
+/// Where the relay sends its answer to one packet (called exactly once,
+/// unless the node stops first).
+pub type Then = Box<dyn FnOnce(Vec<u8>) + Send + 'static>;
 
 /// Why a packet was refused before it could be answered under its reply key.
 #[derive(Debug, thiserror::Error)]
@@ -126,8 +131,8 @@ pub struct Relay {
     service: Arc<Service>,
     replays: Mutex<ReplayFilter>,
     /// Bounds the forwards waiting on a next hop (in all and per previous
-    /// hop); they hold no in-flight slot of the onion budget while they wait.
-    /// task until the answer comes back or times out.
+    /// hop); they hold no in-flight slot of the onion budget and no task
+    /// while they wait, only their callback in the swarm task.
     forwards: ParkedForwards,
     observer: Mutex<Option<Observer>>,
 }
@@ -180,18 +185,28 @@ impl Relay {
     /// send back: the next hop's answer wrapped in this hop's layer, this
     /// node's own answer or error sealed under the packet's reply key, or an
     /// empty answer for a packet refused before it peeled. Never fails.
-    pub async fn handle_packet(&self, from: PeerId, packet: Vec<u8>) -> Vec<u8> {
-        self.handle_packet_releasing(from, packet, None).await
+    pub async fn handle_packet(self: &Arc<Self>, from: PeerId, packet: Vec<u8>) -> Vec<u8> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let then: Then = Box::new(move |answer| {
+            let _ = tx.send(answer);
+        });
+        self.handle_packet_then(from, packet, None, then).await;
+        // Dropped unanswered only when the node stops: an empty answer.
+        rx.await.unwrap_or_default()
     }
 
-    /// [`Relay::handle_packet`], freeing the request's in-flight `slot` if
-    /// the packet ends in a waiting retrieve at this node.
-    pub async fn handle_packet_releasing(
-        &self,
+    /// [`Relay::handle_packet`], answering through `then`. Returns once the
+    /// packet is answered or parked: a forward waiting on its next hop, or a
+    /// retrieve waiting at this node, is then answered later from the task
+    /// that sees its answer, and the request's in-flight `slot` is freed. No
+    /// task waits for a parked packet.
+    pub async fn handle_packet_then(
+        self: &Arc<Self>,
         from: PeerId,
         packet: Vec<u8>,
         slot: Option<crate::net::SlotRelease>,
-    ) -> Vec<u8> {
+        then: Then,
+    ) {
         let peeled = match self.peel_packet(&packet) {
             Ok(peeled) => peeled,
             Err(refused) => {
@@ -200,7 +215,7 @@ impl Relay {
                 if !matches!(refused, Refused::Busy) {
                     self.ctx.metrics.rejected.inc("onion", refused.reason());
                 }
-                return Vec::new();
+                return then(Vec::new());
             }
         };
         // Peeled, so the size class (all the tag needs) was right.
@@ -211,9 +226,12 @@ impl Relay {
                 next,
                 packet,
                 reply,
-            } => self.forward(from, tag, next, packet, reply, slot).await,
+            } => {
+                self.forward(from, tag, next, packet, reply, slot, then)
+                    .await;
+            }
             Peeled::Deliver { request, reply } => {
-                self.deliver(from, tag, &request, reply, slot).await
+                self.deliver(from, tag, &request, reply, slot, then).await;
             }
         }
     }

@@ -155,13 +155,27 @@ impl Service {
     /// The same, from a decoded request (the onion relay calls this for
     /// requests that arrive in a packet).
     pub async fn handle(&self, request: Request) -> Response {
-        self.handle_parking(request, || {}).await
+        let (tx, rx) = oneshot::channel();
+        self.handle_then(request, move |(response, _)| {
+            let _ = tx.send(response);
+        })
+        .await;
+        match rx.await {
+            Ok(response) => response,
+            Err(_) => self.error(ErrorKind::Unavailable, "the node is stopping"),
+        }
     }
 
-    /// [`Service::handle`], calling `on_park` if the request is parked (a
-    /// waiting retrieve) before it waits for its answer: the caller frees
-    /// its request slot then.
-    pub async fn handle_parking(&self, request: Request, on_park: impl FnOnce()) -> Response {
+    /// [`Service::handle`], answering through `respond` with the response
+    /// and its encoding (counted). Returns `true` when the request was
+    /// parked (a waiting retrieve): `respond` is then called later, from the
+    /// task serving waiters, nothing else waits for it, and the caller can
+    /// free its request slot.
+    pub async fn handle_then(
+        &self,
+        request: Request,
+        respond: impl FnOnce((Response, Vec<u8>)) + Send + 'static,
+    ) -> bool {
         let kind = request.kind();
         // Decoding validated a request from the wire; one built in-process has
         // not been, and validation is cheap.
@@ -173,26 +187,19 @@ impl Service {
                 Step::Now(Response::Error(error))
             }
         };
-        let response = match step {
-            Step::Now(response) => response,
-            Step::Wait(wait) => {
-                let (tx, rx) = oneshot::channel();
-                let parked = self.park(
-                    wait,
-                    Box::new(move |response| {
-                        let _ = tx.send(response);
-                    }),
-                );
-                if parked {
-                    on_park();
-                }
-                match rx.await {
-                    Ok(response) => response,
-                    Err(_) => self.error(ErrorKind::Unavailable, "the node is stopping"),
-                }
+        match step {
+            Step::Now(response) => {
+                respond(self.finish(kind, response));
+                false
             }
-        };
-        self.finish(kind, response).0
+            Step::Wait(wait) => {
+                let ctx = self.ctx.clone();
+                self.park(
+                    wait,
+                    Box::new(move |response| respond(finish(&ctx, kind, response))),
+                )
+            }
+        }
     }
 
     /// Parks a waiting retrieve; `true` if it is parked, `false` if it was

@@ -24,7 +24,7 @@ use super::requests::{Answer, Proto};
 use super::streams;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::net::{Command, GossipId, Inbound, NetError, PeerRoles, Verdict};
+use crate::net::{Command, GossipId, Inbound, NetError, OnionThen, PeerRoles, Verdict};
 
 /// Most outbound requests waiting for an answer, all protocols together.
 /// Each holds a caller's reply channel until the peer answers or the request
@@ -110,7 +110,9 @@ pub(super) struct EventLoop {
     pub(super) answers: FuturesUnordered<BoxFuture<'static, (u64, Answer)>>,
     pub(super) rpc_out: HashMap<OutboundRequestId, Reply<Response>>,
     pub(super) node_out: HashMap<OutboundRequestId, Reply<NodeResponse>>,
-    pub(super) onion_out: HashMap<OutboundRequestId, Reply<Vec<u8>>>,
+    /// Onion packets sent on, with what to do with the answer: a forward
+    /// parked at the relay waits here as its callback, not as a task.
+    pub(super) onion_out: HashMap<OutboundRequestId, OnionThen>,
     /// How long the remote waits for our answer, per protocol; an answer not
     /// ready by then is useless and its slot is freed.
     pub(super) rpc_timeout: Duration,
@@ -135,12 +137,16 @@ impl EventLoop {
                     Some(c) => self.on_command(c),
                     None => break,
                 },
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                event = self.swarm.select_next_some() => {
+                    self.take_released();
+                    self.on_swarm_event(event);
+                }
                 Some((id, answer)) = self.answers.next(), if !self.answers.is_empty() => {
                     self.on_answer(id, answer);
                 }
                 Some(id) = self.released.recv() => self.on_released(id),
                 Some(request) = self.node_streams.recv() => {
+                    self.take_released();
                     let channel = Channel::Stream(request.answer);
                     self.on_request(Proto::Node, request.peer, request.body, channel);
                 }
@@ -148,6 +154,17 @@ impl EventLoop {
         }
         self.stop_listening();
         tracing::debug!("network task stopped: every handle was dropped");
+    }
+
+    /// Frees the slots the node has given back so far, before a new request
+    /// is weighed against the budgets: `select!` picks among ready branches
+    /// at random, and a slot freed before a request arrived must not count
+    /// against it (a peer at its bound whose earlier request was parked
+    /// would be refused `busy` for a slot that is already free).
+    fn take_released(&mut self) {
+        while let Ok(id) = self.released.try_recv() {
+            self.on_released(id);
+        }
     }
 
     /// Closes every listener. Dropping the swarm alone is not enough: the
@@ -189,11 +206,7 @@ impl EventLoop {
                 request,
                 reply,
             } => self.send_rpc(peer, &request, reply),
-            Command::Onion {
-                peer,
-                packet,
-                reply,
-            } => self.send_onion(peer, packet, reply),
+            Command::Onion { peer, packet, then } => self.send_onion(peer, packet, then),
             Command::Publish { record } => {
                 let topic = self.topic.clone();
                 match self.swarm.behaviour_mut().gossip.publish(topic, record) {

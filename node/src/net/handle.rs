@@ -163,6 +163,28 @@ pub enum Verdict {
     Reject,
 }
 
+/// What to do with the answer to an onion packet sent on
+/// ([`NetHandle::onion_then`]).
+pub struct OnionThen(Box<dyn FnOnce(Result<Vec<u8>, NetError>) + Send + 'static>);
+
+impl OnionThen {
+    /// Calls `f` with the answer.
+    pub fn new(f: impl FnOnce(Result<Vec<u8>, NetError>) + Send + 'static) -> Self {
+        Self(Box::new(f))
+    }
+
+    /// Hands over the answer (or the failure).
+    pub fn call(self, answer: Result<Vec<u8>, NetError>) {
+        (self.0)(answer);
+    }
+}
+
+impl std::fmt::Debug for OnionThen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnionThen")
+    }
+}
+
 /// Commands to the swarm task.
 #[derive(Debug)]
 pub enum Command {
@@ -184,14 +206,16 @@ pub enum Command {
         /// The answer.
         reply: oneshot::Sender<Result<Response, NetError>>,
     },
-    /// Send an onion packet and return the response packet as it came back.
+    /// Send an onion packet and hand the response packet, as it came back,
+    /// to `then`.
     Onion {
         /// The next hop.
         peer: PeerId,
         /// The packet.
         packet: Vec<u8>,
-        /// The answer (raw; the caller checks its size class).
-        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+        /// Called once with the answer (raw; the caller checks its size
+        /// class) or the failure, on the swarm task: it must be quick.
+        then: OnionThen,
     },
     /// Publish an encoded `SignedNodeRecord` on the records gossip topic.
     Publish {
@@ -331,9 +355,26 @@ impl NetHandle {
             .ask(Some(peer), |reply| Command::Onion {
                 peer,
                 packet,
-                reply,
+                then: OnionThen::new(move |answer| {
+                    let _ = reply.send(answer);
+                }),
             })
             .await?
+    }
+
+    /// Sends an onion packet to `peer` without waiting: `then` is called
+    /// once, on the swarm task, with the response packet or the failure
+    /// (the protocol's request timeout bounds the wait). Nothing waits in
+    /// the meantime but `then` itself, kept in the swarm task's map of
+    /// outbound requests: this is how a relay parks a forward.
+    pub async fn onion_then(&self, peer: PeerId, packet: Vec<u8>, then: OnionThen) {
+        let sent = self
+            .commands
+            .send(Command::Onion { peer, packet, then })
+            .await;
+        if let Err(mpsc::error::SendError(Command::Onion { then, .. })) = sent {
+            then.call(Err(NetError::Stopped));
+        }
     }
 
     /// Publishes an encoded node record by gossip.

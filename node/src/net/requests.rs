@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use super::behaviour::MAX_ONION_ANSWER;
 use super::event_loop::{Channel, EventLoop, MAX_OUTBOUND, Offered, Reply, Waiting};
 use super::inflight::InFlight;
-use crate::net::{Inbound, NetError, Responder};
+use crate::net::{Inbound, NetError, OnionThen, Responder};
 
 /// What a refused peer is told to wait before it tries again.
 const BUSY_RETRY_AFTER_MS: u64 = 1000;
@@ -336,18 +336,13 @@ impl EventLoop {
         }
     }
 
-    pub(super) fn send_onion(
-        &mut self,
-        peer: PeerId,
-        packet: Vec<u8>,
-        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
-    ) {
+    pub(super) fn send_onion(&mut self, peer: PeerId, packet: Vec<u8>, then: OnionThen) {
         if self.outbound_full() {
-            let _ = reply.send(Err(NetError::Busy));
+            then.call(Err(NetError::Busy));
             return;
         }
         let id = self.swarm.behaviour_mut().onion.send_request(&peer, packet);
-        self.onion_out.insert(id, (peer, reply));
+        self.onion_out.insert(id, then);
     }
 
     fn on_response(&mut self, proto: Proto, peer: PeerId, id: OutboundRequestId, bytes: Vec<u8>) {
@@ -363,7 +358,11 @@ impl EventLoop {
             }
             // Opaque to everyone but the client: the relay checks its size
             // class (the codec already bounded its length).
-            Proto::Onion => finish(&mut self.onion_out, id, Ok(bytes)),
+            Proto::Onion => {
+                if let Some(then) = self.onion_out.remove(&id) {
+                    then.call(Ok(bytes));
+                }
+            }
         }
     }
 
@@ -371,7 +370,11 @@ impl EventLoop {
         match proto {
             Proto::Rpc => finish(&mut self.rpc_out, id, Err(error)),
             Proto::Node => finish(&mut self.node_out, id, Err(error)),
-            Proto::Onion => finish(&mut self.onion_out, id, Err(error)),
+            Proto::Onion => {
+                if let Some(then) = self.onion_out.remove(&id) {
+                    then.call(Err(error));
+                }
+            }
         }
     }
 }

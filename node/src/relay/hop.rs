@@ -2,41 +2,47 @@
 //! its answer, or handling the request at the destination and sealing the
 //! answer.
 
+use std::sync::Arc;
+
 use libp2p::PeerId;
 use sotto_protocol::NodeId;
 use sotto_protocol::constants::{MAX_ONION_RESPONSE, ONION_RESPONSE_CLASSES};
 use sotto_protocol::onion::{ReplayTag, ReplyKey, replay_tag, seal_response, wrap_response};
 use sotto_protocol::rpc::{ErrorKind, Request, Response, RpcError};
 
-use super::{Next, Relay};
-use crate::net::{NetError, SlotRelease};
+use super::{Next, Relay, Then};
+use crate::net::{NetError, OnionThen, SlotRelease};
 
 impl Relay {
-    /// Sends `packet` on to `next` and returns its answer wrapped in this
+    /// Sends `packet` on to `next`; `then` gets its answer wrapped in this
     /// hop's layer, or this hop's own sealed error if that fails.
     ///
     /// While it waits for the next hop the forward is parked: the request's
     /// in-flight `slot` is given back (the wait, up to the onion timeout, is
-    /// the next hop's, not this node's work) and the forward is bounded by
-    /// [`super::ParkedForwards`] instead, in all and per previous hop `from`.
+    /// the next hop's, not this node's work), no task waits (the answer's way
+    /// back is a callback kept by the swarm task with the outbound request),
+    /// and the forward is bounded by [`super::ParkedForwards`] instead, in
+    /// all and per previous hop `from`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn forward(
-        &self,
+        self: &Arc<Self>,
         from: PeerId,
         tag: ReplayTag,
         next: NodeId,
         packet: Vec<u8>,
         reply: ReplyKey,
         slot: Option<SlotRelease>,
-    ) -> Vec<u8> {
+        then: Then,
+    ) {
         // Only nodes of the directory: a relay is not a proxy to any peer id a
         // client names.
         let Some(peer) = self.ctx.dir(|d| d.get(&next).map(|e| e.peer)) else {
             self.count("unreachable");
-            return self.seal_error(
+            return then(self.seal_error(
                 reply,
                 ErrorKind::Unavailable,
                 "relay could not reach the next hop: it is not in the directory",
-            );
+            ));
         };
         self.observe(from, tag, Next::Forward(peer), replay_tag(&packet).ok());
         let parked = match self.forwards.park(from) {
@@ -45,15 +51,24 @@ impl Relay {
                 self.count("busy");
                 self.ctx.metrics.rejected.inc("onion", refused.reason());
                 let why = format!("relay could not reach the next hop: {refused}");
-                return self.seal_error(reply, ErrorKind::Unavailable, &why);
+                return then(self.seal_error(reply, ErrorKind::Unavailable, &why));
             }
         };
         if let Some(slot) = slot {
             slot.release();
         }
-        // Bounded by the handle's onion timeout.
-        let answer = self.ctx.net.onion(peer, packet).await;
-        drop(parked);
+        let relay = Arc::clone(self);
+        // Called once, bounded by the onion protocol's request timeout.
+        let answered = OnionThen::new(move |answer| {
+            drop(parked);
+            then(relay.forwarded(reply, answer));
+        });
+        self.ctx.net.onion_then(peer, packet, answered).await;
+    }
+
+    /// The next hop's `answer`, wrapped in this hop's layer, or this hop's
+    /// own sealed error.
+    fn forwarded(&self, reply: ReplyKey, answer: Result<Vec<u8>, NetError>) -> Vec<u8> {
         match answer {
             Ok(mut answer) if ONION_RESPONSE_CLASSES.contains(&answer.len()) => {
                 match wrap_response(reply, &mut answer) {
@@ -104,55 +119,56 @@ impl Relay {
         }
     }
 
-    /// Handles the client's `request` at this node and seals the answer.
+    /// Handles the client's `request` at this node; `then` gets the answer
+    /// sealed under the packet's reply key. A waiting retrieve is parked at
+    /// the service (answered later from the task serving waiters) and gives
+    /// its request `slot` back.
     pub(super) async fn deliver(
-        &self,
+        self: &Arc<Self>,
         from: PeerId,
         tag: ReplayTag,
         request: &[u8],
         reply: ReplyKey,
         slot: Option<SlotRelease>,
-    ) -> Vec<u8> {
+        then: Then,
+    ) {
         self.observe(from, tag, Next::Deliver, None);
-        let response = match Request::decode(request) {
+        match Request::decode(request) {
             Ok(request) => {
                 self.count("delivered");
-                // A waiting retrieve gives its request slot back while it
-                // waits: the wait is bounded by the waiters' own limits.
-                let on_park = move || {
-                    if let Some(slot) = slot {
-                        slot.release();
-                    }
-                };
-                self.service.handle_parking(request, on_park).await
+                let relay = Arc::clone(self);
+                let parked = self
+                    .service
+                    .handle_then(request, move |(_, bytes)| {
+                        then(relay.seal_answer(reply, bytes));
+                    })
+                    .await;
+                if parked && let Some(slot) = slot {
+                    slot.release();
+                }
             }
             Err(e) => {
                 // Authentic (it peeled) but not a request: the client gets a
                 // sealed error it can read.
                 self.count("malformed");
                 self.ctx.metrics.rejected.inc("onion", "bad_request");
-                let error = RpcError::new(
-                    ErrorKind::BadRequest,
-                    format!("not a request: {e}"),
-                    self.ctx.clock.now(),
-                );
-                Response::Error(error)
-            }
-        };
-        match response.encode() {
-            Ok(bytes) if bytes.len() <= MAX_ONION_RESPONSE => self.seal(reply, &bytes),
-            Ok(bytes) => {
-                tracing::warn!(
-                    "a response of {} bytes does not fit an onion response",
-                    bytes.len()
-                );
-                self.seal_error(reply, ErrorKind::Internal, "the response is too large")
-            }
-            Err(e) => {
-                tracing::warn!("cannot encode a response: {e}");
-                self.seal_error(reply, ErrorKind::Internal, "the response does not encode")
+                let message = format!("not a request: {e}");
+                then(self.seal_error(reply, ErrorKind::BadRequest, &message));
             }
         }
+    }
+
+    /// An encoded response sealed under `reply`, or an `Internal` error if it
+    /// does not fit an onion response.
+    fn seal_answer(&self, reply: ReplyKey, bytes: Vec<u8>) -> Vec<u8> {
+        if bytes.len() <= MAX_ONION_RESPONSE {
+            return self.seal(reply, &bytes);
+        }
+        tracing::warn!(
+            "a response of {} bytes does not fit an onion response",
+            bytes.len()
+        );
+        self.seal_error(reply, ErrorKind::Internal, "the response is too large")
     }
 
     /// This hop's own error, sealed under its reply key.

@@ -4,7 +4,7 @@
 //! bounded here instead: in all, and per previous hop.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use libp2p::PeerId;
 
@@ -38,15 +38,16 @@ struct Counts {
 /// The count of parked forwards, in all and per previous hop.
 #[derive(Debug)]
 pub struct ParkedForwards {
-    counts: Mutex<Counts>,
+    counts: Arc<Mutex<Counts>>,
     max_total: usize,
     max_per_hop: usize,
 }
 
-/// One parked forward; dropping it gives its place back.
+/// One parked forward; dropping it gives its place back. It owns a share
+/// of the counts, so it can travel with the forward's callback.
 #[derive(Debug)]
-pub struct Parked<'a> {
-    owner: &'a ParkedForwards,
+pub struct Parked {
+    counts: Arc<Mutex<Counts>>,
     hop: PeerId,
 }
 
@@ -54,14 +55,14 @@ impl ParkedForwards {
     /// At most `max_total` forwards waiting, `max_per_hop` of one previous hop.
     pub fn new(max_total: usize, max_per_hop: usize) -> Self {
         Self {
-            counts: Mutex::new(Counts::default()),
+            counts: Arc::new(Mutex::new(Counts::default())),
             max_total,
             max_per_hop,
         }
     }
 
     /// Takes a place for a forward that came from `hop`.
-    pub fn park(&self, hop: PeerId) -> Result<Parked<'_>, ParkRefused> {
+    pub fn park(&self, hop: PeerId) -> Result<Parked, ParkRefused> {
         let mut c = super::lock(&self.counts);
         if c.total >= self.max_total {
             return Err(ParkRefused::Full);
@@ -72,7 +73,10 @@ impl ParkedForwards {
         }
         c.per_hop.insert(hop, of_hop.saturating_add(1));
         c.total = c.total.saturating_add(1);
-        Ok(Parked { owner: self, hop })
+        Ok(Parked {
+            counts: self.counts.clone(),
+            hop,
+        })
     }
 
     /// Forwards waiting now.
@@ -86,9 +90,9 @@ impl ParkedForwards {
     }
 }
 
-impl Drop for Parked<'_> {
+impl Drop for Parked {
     fn drop(&mut self) {
-        let mut c = super::lock(&self.owner.counts);
+        let mut c = super::lock(&self.counts);
         if let Some(n) = c.per_hop.get_mut(&self.hop) {
             *n = n.saturating_sub(1);
             if *n == 0 {

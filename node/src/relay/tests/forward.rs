@@ -38,12 +38,7 @@ fn scripted(script: Vec<Script>, next_key: OnionSecret) -> NetHandle {
     tokio::spawn(async move {
         let mut script = script.into_iter();
         while let Some(command) = rx.recv().await {
-            let Command::Onion {
-                peer,
-                packet,
-                reply,
-            } = command
-            else {
+            let Command::Onion { peer, packet, then } = command else {
                 continue;
             };
             let answer = match script.next().unwrap() {
@@ -62,7 +57,7 @@ fn scripted(script: Vec<Script>, next_key: OnionSecret) -> NetHandle {
                 Script::Garbage => Ok(vec![1; 100]),
                 Script::Busy => Err(NetError::Busy),
             };
-            let _ = reply.send(answer);
+            then.call(answer);
         }
     });
     NetHandle::new(tx, Duration::from_secs(5))

@@ -10,10 +10,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::forward::{add_next_hop, relay_error};
 use super::*;
-use crate::net::{Command, NetError, SlotRelease};
+use crate::net::{Command, OnionThen, SlotRelease};
+use crate::relay::Then;
 
 /// Onion packets sent to the next hop and not answered yet.
-type Held = Arc<Mutex<Vec<(Vec<u8>, oneshot::Sender<Result<Vec<u8>, NetError>>)>>>;
+type Held = Arc<Mutex<Vec<(Vec<u8>, OnionThen)>>>;
 
 /// A network handle that holds every onion packet until the test answers it.
 fn holding() -> (NetHandle, Held) {
@@ -22,8 +23,8 @@ fn holding() -> (NetHandle, Held) {
     let keep = held.clone();
     tokio::spawn(async move {
         while let Some(command) = rx.recv().await {
-            if let Command::Onion { packet, reply, .. } = command {
-                keep.lock().unwrap().push((packet, reply));
+            if let Command::Onion { packet, then, .. } = command {
+                keep.lock().unwrap().push((packet, then));
             }
         }
     });
@@ -77,18 +78,30 @@ async fn parked_forwards_free_their_slot_are_bounded_and_answered() {
         let (packet, state) = ping(seed, &hops);
         let slot = SlotRelease::for_test(u64::from(seed), freed_tx.clone());
         let relay = s.relay.clone();
+        let (tx, rx) = oneshot::channel();
+        let then: Then = Box::new(move |answer| {
+            let _ = tx.send(answer);
+        });
+        // The packet's own task ends once it is parked: only the answer's
+        // way back (`rx`) is left waiting.
         let task = tokio::spawn(async move {
             relay
-                .handle_packet_releasing(from, packet, Some(slot))
+                .handle_packet_then(from, packet, Some(slot), then)
                 .await
         });
-        (task, state)
+        (task, rx, state)
     };
 
     // Eight forwards of one previous hop wait on the next hop, each having
     // given its in-flight slot back.
     let a = PeerId::random();
-    let mut waiting: Vec<_> = (0..8).map(|_| park(a)).collect();
+    let mut waiting = Vec::new();
+    for _ in 0..8 {
+        let (task, rx, state) = park(a);
+        // No task waits for a parked forward: the packet's own has ended.
+        task.await.unwrap();
+        waiting.push((rx, state));
+    }
     until("eight forwards parked", || held.lock().unwrap().len() == 8).await;
     let mut ids: Vec<u64> = (0..8).map(|_| freed.try_recv().unwrap()).collect();
     ids.sort_unstable();
@@ -97,7 +110,8 @@ async fn parked_forwards_free_their_slot_are_bounded_and_answered() {
 
     // A ninth of that hop is refused at once, typed and counted, and keeps
     // its slot (the swarm task frees it with the answer).
-    let (refused, state) = park(a);
+    let (task, refused, state) = park(a);
+    task.await.unwrap();
     let e = relay_error(&state, &refused.await.unwrap());
     assert_eq!(e.kind, ErrorKind::Unavailable);
     assert!(e.message.contains("previous hop"), "{}", e.message);
@@ -106,12 +120,17 @@ async fn parked_forwards_free_their_slot_are_bounded_and_answered() {
 
     // Other previous hops fill the relay's bound; past it, "full".
     let b = PeerId::random();
-    waiting.extend((0..8).map(|_| park(b)));
+    for _ in 0..8 {
+        let (task, rx, state) = park(b);
+        task.await.unwrap();
+        waiting.push((rx, state));
+    }
     until("sixteen forwards parked", || {
         held.lock().unwrap().len() == 16
     })
     .await;
-    let (refused, state) = park(PeerId::random());
+    let (task, refused, state) = park(PeerId::random());
+    task.await.unwrap();
     let e = relay_error(&state, &refused.await.unwrap());
     assert!(e.message.contains("too many forwards"), "{}", e.message);
     assert_eq!(s.ctx.metrics.rejected.get("onion", "forwards_full"), 1);
@@ -120,11 +139,11 @@ async fn parked_forwards_free_their_slot_are_bounded_and_answered() {
     // The next hop answers: every parked forward answers its client, and
     // the places come back.
     let answers: Vec<_> = std::mem::take(&mut *held.lock().unwrap());
-    for (packet, reply) in answers {
-        reply.send(Ok(pong_to(&packet, &next_onion))).unwrap();
+    for (packet, then) in answers {
+        then.call(Ok(pong_to(&packet, &next_onion)));
     }
-    for (task, state) in waiting {
-        let answer = task.await.unwrap();
+    for (rx, state) in waiting {
+        let answer = rx.await.unwrap();
         assert!(matches!(
             destination_answer(&state, &answer),
             Response::Pong { .. }
@@ -132,12 +151,13 @@ async fn parked_forwards_free_their_slot_are_bounded_and_answered() {
     }
     assert_eq!(s.outcome("forwarded"), 16);
     assert!(s.relay.forwards.is_empty());
-    let (task, state) = park(a);
+    let (task, rx, state) = park(a);
+    task.await.unwrap();
     until("a new forward parked", || held.lock().unwrap().len() == 1).await;
-    let (packet, reply) = held.lock().unwrap().pop().unwrap();
-    reply.send(Ok(pong_to(&packet, &next_onion))).unwrap();
+    let (packet, then) = held.lock().unwrap().pop().unwrap();
+    then.call(Ok(pong_to(&packet, &next_onion)));
     assert!(matches!(
-        destination_answer(&state, &task.await.unwrap()),
+        destination_answer(&state, &rx.await.unwrap()),
         Response::Pong { .. }
     ));
 }
