@@ -474,6 +474,69 @@ async fn connections_are_bounded_per_address_but_not_for_directory_nodes() {
     .unwrap();
 }
 
+/// The strangers' share is not first come, first served: once it is full,
+/// each newcomer takes the place of the idlest stranger (one that never sent
+/// a request), so a client that uses the node keeps its connection however
+/// many idle fresh keys arrive after it, and no newcomer is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_strangers_share_evicts_the_idlest_and_keeps_a_client_in_use() {
+    timeout(LIMIT, async {
+        let mut cfg = config(true, vec![], 8);
+        // A quarter (2) kept for directory nodes, 6 for strangers.
+        cfg.max_connections = 8;
+        let (b, b_metrics) = start(NETWORK, cfg);
+        let addr = dial_addr(&b).await;
+        let b_peer = b.peer_id;
+        let _server = serve(b.inbound);
+        let (client, _) = start(NETWORK, config(true, vec![addr.clone()], 8));
+        loop {
+            if let Ok(Response::Pong { .. }) = client.handle.rpc(b_peer, Request::Ping).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Ten idle strangers after it: with the client, five more than the
+        // share holds.
+        let mut idle = Vec::new();
+        for _ in 0..10 {
+            idle.push(start(NETWORK, config(true, vec![addr.clone()], 8)).0);
+        }
+        // Some of them found the share full and took an idle one's place;
+        // the share is full again.
+        loop {
+            let evicted = b_metrics.rejected.get("net", "connections_evicted");
+            let held = b.handle.connected_peers().await.unwrap().len();
+            if evicted >= 1 && held == 6 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let peers = b.handle.connected_peers().await.unwrap();
+        assert!(peers.contains(&client.peer_id), "{peers:?}");
+        assert_eq!(b_metrics.rejected.get("net", "connections_reserved"), 0);
+        assert_eq!(
+            client.handle.rpc(b_peer, Request::Ping).await.unwrap(),
+            pong()
+        );
+        // A client that comes after the idle crowd gets in (first come,
+        // first served kept it out) and is served.
+        let (late, _) = start(NETWORK, config(true, vec![addr.clone()], 8));
+        loop {
+            if let Ok(Response::Pong { .. }) = late.handle.rpc(b_peer, Request::Ping).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let peers = b.handle.connected_peers().await.unwrap();
+        assert!(peers.contains(&client.peer_id), "{peers:?}");
+        assert!(peers.contains(&late.peer_id), "{peers:?}");
+        assert_eq!(b_metrics.rejected.get("net", "connections_reserved"), 0);
+        drop(idle);
+    })
+    .await
+    .unwrap();
+}
+
 /// Gossip forwards a record only once the node reports it valid: a record the
 /// middle node rejects never reaches the node behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -144,6 +144,11 @@ impl EventLoop {
                 return;
             }
         };
+        // A request the budget took (a refused one costs its sender too
+        // little to count) makes its sender's connections worth keeping.
+        if !node {
+            self.swarm.behaviour_mut().guard.saw_request(peer);
+        }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let (respond, answer) = oneshot::channel();

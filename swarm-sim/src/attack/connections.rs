@@ -4,10 +4,12 @@
 //! nothing, so only the node's bounds on strangers' connections can stop
 //! this.
 //!
-//! The node refuses a stranger past its share of the slots after the
-//! handshake (its guard sees the peer id only then), so the dialer sees the
-//! connection established and at once closed: that counts as refused
-//! `closed_at_once`. A dial that fails says why in its error.
+//! The node's guard sees the peer id only after the handshake. Past the
+//! strangers' share it closes the idlest stranger's connection to let the
+//! newcomer in, so an attacker that only holds connections loses its older
+//! ones (`closed_later`); a connection refused outright is established and
+//! at once closed (`closed_at_once`). A dial that fails says why in its
+//! error.
 
 use std::time::{Duration, Instant};
 
