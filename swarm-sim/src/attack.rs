@@ -227,7 +227,7 @@ pub async fn run(
                     let outcome = match a.kind {
                         AttackKind::Deletes => deletes::once(user).await,
                         AttackKind::Polls => polls::once(user).await,
-                        AttackKind::Inbox => inbox::once(user, victim).await,
+                        AttackKind::Inbox => inbox::once(user, victim, i as u64).await,
                         // Peer kinds never get a client driver (above).
                         AttackKind::Connections | AttackKind::Gossip | AttackKind::Replicate => {
                             Err(ClientError::BadResponse)

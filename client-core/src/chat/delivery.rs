@@ -93,6 +93,12 @@ impl Inner {
     /// Replaces this account's token (after blocking someone who may hold
     /// it): the registration task stores the new one and deletes the old, and
     /// every contact is sent the new one.
+    ///
+    /// A contact the new token cannot be queued for now (the outbox is full)
+    /// is skipped, not an error that would leave the rotation half done: its
+    /// next message is refused at the inbox, goes to the requests with
+    /// postage, and arriving there makes this account offer it the token
+    /// again ([`Self::offer_token`]). Nothing is lost on the way.
     pub(crate) fn rotate_token(&self) -> Result<(), ChatError> {
         let s = &self.store;
         let t = DeliveryToken(rand::random());
@@ -102,7 +108,13 @@ impl Inner {
             if let Some(peer) = super::records::peer_of_key(&k)
                 && !s.blocked.contains_key(peer.as_bytes())?
             {
-                self.enqueue_token(&peer)?;
+                match self.enqueue_token(&peer) {
+                    Ok(()) => {}
+                    Err(ChatError::NotSent { reason }) => {
+                        tracing::info!(%peer, "new delivery token not queued ({reason}): offered when it next writes");
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         s.flush()?;

@@ -14,8 +14,6 @@
 //! victim's contacts meanwhile write to it with its token (the schedule); the
 //! report's `honest` figures say whether they were locked out.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use rand::RngExt;
 use sotto_client::ClientError;
 use sotto_protocol::AccountId;
@@ -30,12 +28,9 @@ const PAID_EVERY: u64 = 8;
 /// The payload: about one sealed text message.
 const PAYLOAD_LEN: usize = 1_200;
 
-/// Counts the attacker's requests, to pick each one's kind.
-static SENT: AtomicU64 = AtomicU64::new(0);
-
-/// Sends one request against `victim`'s inbox; `Ok` when a node stored it.
-pub async fn once(user: &User, victim: AccountId) -> Result<(), ClientError> {
-    let n = SENT.fetch_add(1, Ordering::Relaxed);
+/// Sends the attack's `n`th request against `victim`'s inbox (`n` picks its
+/// kind); `Ok` when a node stored it.
+pub async fn once(user: &User, victim: AccountId, n: u64) -> Result<(), ClientError> {
     let data: Vec<u8> = {
         let mut rng = rand::rng();
         (0..PAYLOAD_LEN).map(|_| rng.random()).collect()
