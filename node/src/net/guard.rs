@@ -129,11 +129,12 @@ impl Guard {
     }
 
     /// The stranger connection of least use (see the module docs), not
-    /// already being closed.
+    /// already being closed. A peer that has become a directory node since
+    /// it connected (a node joining the network) is no stranger any more.
     fn least_useful(&self) -> Option<(PeerId, ConnectionId)> {
         self.strangers
             .iter()
-            .filter(|(id, _)| !self.evicted.contains(*id))
+            .filter(|(id, s)| !self.evicted.contains(*id) && !self.roles.is_node(&s.peer))
             .min_by_key(|(_, s)| match self.last_request.get(&s.peer) {
                 None => (false, s.since),
                 Some(at) => (true, *at),

@@ -44,6 +44,7 @@ pub struct Arena {
 /// Labelled counters read for every attack: (family, first label, second).
 const COUNTERS: &[(&str, &str, &str)] = &[
     ("rejected", "net", "connections_reserved"),
+    ("rejected", "net", "connections_evicted"),
     ("rejected", "net", "connections_per_ip"),
     ("rejected", "net", "handshakes_per_ip"),
     ("rejected", "net", "busy"),
