@@ -1,7 +1,7 @@
 //! Tests of client requests: round trips, limits, and what a signature covers.
 
 use super::*;
-use crate::constants::MAX_MESSAGE_DATA;
+use crate::constants::{AUTH_CLOCK_WINDOW_MS, MAX_MESSAGE_DATA};
 use crate::time::{DAY_MS, MINUTE_MS, SECOND_MS};
 
 const NOW: UnixMillis = 1_700_000_000_000;
