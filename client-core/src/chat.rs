@@ -26,6 +26,7 @@ mod conversations;
 mod crypt;
 mod delivery;
 mod error;
+mod metadata;
 mod open;
 mod outbox;
 mod prekeys;
@@ -50,6 +51,7 @@ pub use attachments::{
 };
 pub use autofetch::FetchTask;
 pub use error::ChatError;
+pub use metadata::DEFAULT_RECEIPT_DELAY;
 pub use open::UNREADABLE_NOTICE;
 pub use types::{
     BadMessageId, ChatCounters, ChatEvent, ChatMessage, Contact, ConversationSummary,
@@ -122,6 +124,9 @@ pub(crate) struct Inner {
     /// Hashes of messages to delete from this account's swarm (it cannot
     /// open them, or a blocked sender sent them): [`Inner::doom`].
     pub(crate) doomed: Mutex<Vec<sotto_protocol::rpc::MessageHash>>,
+    /// The range of the random delay before a delivery receipt leaves (from
+    /// the `ClientConfig` of the last connect).
+    pub(crate) receipt_delay: Mutex<(std::time::Duration, std::time::Duration)>,
 }
 
 impl Messenger {
@@ -208,6 +213,7 @@ impl Messenger {
                 publishing: tokio::sync::Mutex::new(()),
                 fetch_wake: Notify::new(),
                 doomed: Mutex::new(Vec::new()),
+                receipt_delay: Mutex::new(metadata::DEFAULT_RECEIPT_DELAY),
             }),
         }
     }
@@ -303,6 +309,14 @@ impl Inner {
         let _ = self.events.send(event);
     }
 
+    /// The range of the random delay before a delivery receipt leaves.
+    pub(crate) fn receipt_delay(&self) -> (std::time::Duration, std::time::Duration) {
+        match self.receipt_delay.lock() {
+            Ok(d) => *d,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
     /// Counts one dropped or refused input.
     pub(crate) fn count(&self, f: impl FnOnce(&mut ChatCounters)) {
         match self.counters.lock() {
@@ -386,3 +400,5 @@ mod tests_v2;
 
 #[cfg(test)]
 mod tests_attach;
+#[cfg(test)]
+mod tests_metadata;

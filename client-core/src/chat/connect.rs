@@ -26,6 +26,10 @@ impl Messenger {
             return Err(ChatError::AlreadyConnected);
         }
         let network = config.params.name.clone();
+        match self.inner.receipt_delay.lock() {
+            Ok(mut d) => *d = config.receipt_delay,
+            Err(p) => *p.into_inner() = config.receipt_delay,
+        }
         let client = Arc::new(Client::start(config).await?);
         let (stop, stop_rx) = watch::channel(false);
         let taken = {

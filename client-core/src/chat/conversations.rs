@@ -248,7 +248,15 @@ impl Messenger {
         body.validate()
             .map_err(|e| ChatError::Invalid(e.to_string()))?;
         let s = &self.inner.store;
-        self.inner.enqueue(peer, body, None)?;
+        let content = Content::new(&mut rand::rng(), self.inner.now(), body);
+        self.inner.enqueue_content(peer, &content, None)?;
+        // Stamped like the peer's changes: whichever is later wins on both
+        // sides (metadata.rs).
+        self.inner.newer_change(
+            super::metadata::Setting::Timer,
+            peer,
+            (content.sent_at, content.id),
+        )?;
         let mut conv = s.conv(peer)?;
         conv.mode = mode;
         s.put(&s.convs, peer.as_bytes(), &conv)?;

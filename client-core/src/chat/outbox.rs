@@ -108,7 +108,9 @@ impl Inner {
             id: content.id,
             peer: *peer,
             body: OutBody::Content(content.clone()),
-            ttl_ms: ttl_ms.unwrap_or(DEFAULT_TTL_MS).max(MIN_TTL_MS),
+            // Rounded up to a preset, so that the TTL does not mark one
+            // conversation's envelopes (metadata.rs).
+            ttl_ms: super::metadata::preset_ttl(ttl_ms.unwrap_or(DEFAULT_TTL_MS).max(MIN_TTL_MS)),
             text: matches!(
                 content.body,
                 ContentBody::Text { .. }
@@ -155,7 +157,8 @@ impl Inner {
     /// One pass over the due items; returns when the next one is due.
     async fn send_due(self: &Arc<Self>, client: &crate::Client) -> Result<Option<u64>, ChatError> {
         let s = &self.store;
-        let mut next: Option<u64> = None;
+        // Delivery receipts whose random wait is over join the outbox now.
+        let mut next: Option<u64> = self.release_receipts(client.now())?;
         // Keys only up front; each item is read when its turn comes, so one
         // envelope at a time is in memory however full the outbox is.
         let keys: Vec<sled::IVec> = s.outbox.iter().keys().collect::<Result<_, _>>()?;

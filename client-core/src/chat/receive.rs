@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::AttachmentState;
 use super::attachments::{Extra, summary};
+use super::metadata::Setting;
 use super::records::{ContactRecord, MsgRecord, RequestRecord};
 use super::{ChatError, ChatEvent, ChatMessage, Disappearing, Inner, MessageId, MessageState};
 use crate::Client;
@@ -274,6 +275,11 @@ impl Inner {
     ) -> Result<bool, ChatError> {
         let s = &self.store;
         let now = self.now();
+        // Its id may be forgotten by now: a replay of a deleted or
+        // disappeared message, or an old timer change (metadata.rs).
+        if self.too_old(content.sent_at, now) {
+            return Ok(false);
+        }
         let is_contact = s.contacts.contains_key(sender.as_bytes())?;
         if ns == Namespace::REQUESTS && is_contact {
             // A contact without this account's current token.
@@ -350,6 +356,11 @@ impl Inner {
                 Ok(false)
             }
             ContentBody::DisappearingTimer { mode } => {
+                // The latest change wins, whichever side made it and in
+                // whatever order they arrive.
+                if !self.newer_change(Setting::Timer, &sender, (head.1, head.0))? {
+                    return Ok(false);
+                }
                 let mode = Disappearing::from_wire(mode);
                 let mut conv = s.conv(&sender)?;
                 conv.mode = mode;
@@ -375,6 +386,9 @@ impl Inner {
                 Ok(false)
             }
             ContentBody::Profile { display_name } => {
+                if !self.newer_change(Setting::Profile, &sender, (head.1, head.0))? {
+                    return Ok(false);
+                }
                 let mut conv = s.conv(&sender)?;
                 let name = (!display_name.is_empty()).then_some(display_name);
                 conv.display_name = name.clone();
@@ -397,6 +411,9 @@ impl Inner {
             }
             ContentBody::DeleteForEveryone { ids } => {
                 for id in ids {
+                    // Remembered, so that the message, if it arrives after
+                    // its delete, stays deleted.
+                    self.remember_deleted(&sender, &id, now)?;
                     match s.message(&id)? {
                         // Only the sender's own messages: nobody deletes what
                         // this account wrote, or a third party's messages.
@@ -407,7 +424,8 @@ impl Inner {
                                 peer: sender,
                             });
                         }
-                        _ => self.count(|c| c.refused += 1),
+                        Some(_) => self.count(|c| c.refused += 1),
+                        None => {}
                     }
                 }
                 Ok(false)
@@ -468,6 +486,10 @@ impl Inner {
             self.count(|c| c.duplicates += 1);
             return Ok(false);
         }
+        if self.was_deleted(&sender, &id)? {
+            self.count(|c| c.refused += 1);
+            return Ok(false);
+        }
         // What it carries first: a message is never shown without it.
         if let Some(extra) = &extra {
             self.put_extra(&id, extra)?;
@@ -478,18 +500,12 @@ impl Inner {
         }
         s.touch(&sender, now)?;
         if is_contact {
-            // Best effort: the message is stored; a receipt the outbox
-            // cannot take (full) must not fail the page, or the next
-            // round would count the message a duplicate and the app
-            // would never hear of it.
-            if let Err(e) = self.enqueue(
-                &sender,
-                ContentBody::Receipt {
-                    kind: ReceiptKind::Delivered,
-                    ids: vec![id],
-                },
-                None,
-            ) {
+            // After a random delay, batched with the peer's other receipts
+            // (metadata.rs). Best effort: the message is stored; a receipt
+            // that cannot be queued must not fail the page, or the next
+            // round would count the message a duplicate and the app would
+            // never hear of it.
+            if let Err(e) = self.queue_delivery_receipt(&sender, &id, now) {
                 tracing::warn!("delivery receipt not queued: {e}");
             }
         } else if !s.requests.contains_key(sender.as_bytes())? {

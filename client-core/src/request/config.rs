@@ -41,6 +41,10 @@ pub struct ClientConfig {
     /// with a `Ping`, so a relay that died while the path sat idle is found
     /// before a user's request needs the path.
     pub path_probe_interval: Duration,
+    /// Chat: the range of the random delay before a delivery receipt
+    /// leaves (receipts waiting for one peer leave together). 5–60 s by
+    /// default; see `chat/metadata.rs` for why.
+    pub receipt_delay: (Duration, Duration),
 }
 
 impl ClientConfig {
@@ -60,6 +64,7 @@ impl ClientConfig {
             onion_timeout: Duration::from_secs(45),
             max_requests: 64,
             path_probe_interval: Duration::from_secs(60),
+            receipt_delay: crate::chat::DEFAULT_RECEIPT_DELAY,
         }
     }
 }

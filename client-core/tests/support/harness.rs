@@ -100,6 +100,9 @@ impl TestNet {
         c.memory = true;
         c.directory_refresh = Duration::from_secs(1);
         c.onion_timeout = Duration::from_secs(35);
+        // Delivery receipts wait a random 5-60 s in real use; tests that
+        // wait for "delivered" should not.
+        c.receipt_delay = (Duration::ZERO, Duration::from_millis(200));
         c
     }
 }
