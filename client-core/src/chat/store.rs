@@ -61,6 +61,33 @@ pub(crate) struct Store {
     pub(crate) tokens: Tree,
 }
 
+/// How long an open waits for the store's lock. sled gives the lock back
+/// only once its I/O threads have run the work a closed handle left them,
+/// which on a loaded machine can be a moment after the handle is gone (a
+/// home reopened in the same process, as a restart test does); a second
+/// process holding the home keeps it, and is reported after this wait.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens the sled database of `home`, waiting up to [`LOCK_WAIT`] for its
+/// lock.
+fn open_db(home: &Path) -> Result<sled::Db, ChatError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(home.join("store")).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(ref io)) if io.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(ChatError::Locked {
+                        home: home.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(other) => return Err(ChatError::Store(other.to_string())),
+        }
+    }
+}
+
 /// Whether the home is being made or opened.
 pub(crate) enum Mode {
     Create,
@@ -82,15 +109,7 @@ impl Store {
         std::fs::create_dir_all(&home)
             .map_err(|e| ChatError::Store(format!("cannot create {}: {e}", home.display())))?;
         restrict(&home);
-        let db = sled::Config::new()
-            .path(home.join("store"))
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
-                    ChatError::Locked { home: home.clone() }
-                }
-                other => ChatError::Store(other.to_string()),
-            })?;
+        let db = open_db(&home)?;
         restrict(&home);
         let meta = db.open_tree("meta")?;
         let marker = meta.get("crypt")?;
