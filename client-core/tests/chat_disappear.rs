@@ -1,5 +1,7 @@
 //! Disappearing messages: after-send and after-read timers remove messages on
-//! both sides, and the copies the swarm keeps expire with them.
+//! both sides; the swarm's copy of an after-send message carries the preset
+//! TTL above the timer (never the timer itself, which would mark the
+//! conversation), and a read shortens an after-read message's copies.
 
 #![allow(
     clippy::unwrap_used,
@@ -37,7 +39,8 @@ async fn timers_remove_messages_on_both_sides_and_in_the_swarm() {
         connect(&net, &bob).await;
         let (a, b) = (alice.account_id(), bob.account_id());
 
-        // After-send: both copies carry the timer; the swarm's TTL is it.
+        // After-send: both copies carry the timer; the swarm's TTL is the
+        // smallest preset that holds it (1 h), not the timer.
         alice
             .set_disappearing(&b, Disappearing::AfterSend(TIMER))
             .await
@@ -56,11 +59,19 @@ async fn timers_remove_messages_on_both_sides_and_in_the_swarm() {
         let id = send_sent(&alice, &b, "self-destructs").await;
         let got = wait_messages(&bob, &a, 1).await;
         assert!(got[0].expires_at.is_some());
-        let short: Vec<u64> = stored_expiries(&net, &b)
+        let after = sotto_client_now();
+        let hour = 3_600_000;
+        let preset: Vec<u64> = stored_expiries(&net, &b)
             .into_iter()
-            .filter(|e| *e <= before + TIMER.as_millis() as u64 + 5_000)
+            .filter(|e| *e >= before + hour - 5_000 && *e <= after + hour + 5_000)
             .collect();
-        assert!(!short.is_empty(), "no stored copy follows the timer");
+        assert!(!preset.is_empty(), "no stored copy has the 1 h preset");
+        assert!(
+            stored_expiries(&net, &b)
+                .into_iter()
+                .all(|e| e > after + TIMER.as_millis() as u64 + 60_000),
+            "a stored copy carries the exact timer"
+        );
         next_event(&mut bob_events, |e| match e {
             ChatEvent::Deleted { id: d, .. } if *d == id => Some(()),
             _ => None,
