@@ -48,7 +48,10 @@ fn input(selector: u8, content: &Content) -> Vec<u8> {
 
 fn seeds() -> Vec<Seed> {
     let mut rng = ChaCha20Rng::from_seed([0xcc; 32]);
-    let at = 1_767_225_600_000;
+    // Dated 2100-01-01: a fixed date in the past would fall out of the
+    // dedupe window one day and be refused as stale (chat/metadata.rs); the
+    // timer and profile seeds then take the "from the future" refusal.
+    let at = 4_102_444_800_000;
     let mut content = |body| Content::new(&mut rng, at, body);
     let text = content(ContentBody::Text {
         text: "hello from a fuzzer".into(),

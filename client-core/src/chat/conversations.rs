@@ -248,7 +248,8 @@ impl Messenger {
         body.validate()
             .map_err(|e| ChatError::Invalid(e.to_string()))?;
         let s = &self.inner.store;
-        let content = Content::new(&mut rand::rng(), self.inner.now(), body);
+        let now = self.inner.now();
+        let content = Content::new(&mut rand::rng(), now, body);
         self.inner.enqueue_content(peer, &content, None)?;
         // Stamped like the peer's changes: whichever is later wins on both
         // sides (metadata.rs).
@@ -256,6 +257,7 @@ impl Messenger {
             super::metadata::Setting::Timer,
             peer,
             (content.sent_at, content.id),
+            now,
         )?;
         let mut conv = s.conv(peer)?;
         conv.mode = mode;

@@ -95,13 +95,20 @@ impl Inner {
     /// Last-writer-wins for `setting` of the conversation with `peer`:
     /// whether a change stamped `stamp` (its `sent_at` and content id) is
     /// newer than the last one applied, recording it if so. An older one is
-    /// counted `stale`. Ids are random, so two changes never tie.
+    /// counted `stale`, and so is one dated more than a day after `now`: a
+    /// peer must not stamp a change far ahead and so win against every later
+    /// one. Ids are random, so two changes never tie.
     pub(crate) fn newer_change(
         &self,
         setting: Setting,
         peer: &AccountId,
         stamp: (u64, ContentId),
+        now: u64,
     ) -> Result<bool, ChatError> {
+        if stamp.0 > now.saturating_add(DAY_MS) {
+            self.count(|c| c.stale += 1);
+            return Ok(false);
+        }
         let s = &self.store;
         let key = change_key(setting, peer);
         let last: Option<(u64, ContentId)> = s.get(&s.meta, &key)?;

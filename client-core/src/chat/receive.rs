@@ -358,7 +358,7 @@ impl Inner {
             ContentBody::DisappearingTimer { mode } => {
                 // The latest change wins, whichever side made it and in
                 // whatever order they arrive.
-                if !self.newer_change(Setting::Timer, &sender, (head.1, head.0))? {
+                if !self.newer_change(Setting::Timer, &sender, (head.1, head.0), now)? {
                     return Ok(false);
                 }
                 let mode = Disappearing::from_wire(mode);
@@ -386,7 +386,7 @@ impl Inner {
                 Ok(false)
             }
             ContentBody::Profile { display_name } => {
-                if !self.newer_change(Setting::Profile, &sender, (head.1, head.0))? {
+                if !self.newer_change(Setting::Profile, &sender, (head.1, head.0), now)? {
                     return Ok(false);
                 }
                 let mut conv = s.conv(&sender)?;

@@ -142,9 +142,12 @@ async fn timer_and_profile_changes_are_last_writer_wins() {
     };
     deliver(&m, &friend, &at(now - 1_000, name("new name")));
     deliver(&m, &friend, &at(now - 9_000, name("old name")));
+    // A change stamped days ahead would win against every later one: it is
+    // refused.
+    deliver(&m, &friend, &at(now + 3 * 24 * HOUR_MS, name("forever")));
     let conv = m.inner.store.conv(&peer).unwrap();
     assert_eq!(conv.display_name.as_deref(), Some("new name"));
-    assert_eq!(m.counters().stale, 3);
+    assert_eq!(m.counters().stale, 4);
 }
 
 #[test]
