@@ -9,7 +9,8 @@ use sotto_protocol::{AccountKey, Namespace};
 
 use super::*;
 
-fn user(dir: &tempfile::TempDir) -> Messenger {
+/// A fresh account in `dir`.
+pub(super) fn user(dir: &tempfile::TempDir) -> Messenger {
     let opts = HomeOptions {
         home: dir.path().join("h"),
         passphrase: None,

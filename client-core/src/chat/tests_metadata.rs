@@ -15,14 +15,16 @@ use sotto_protocol::{AccountKey, Namespace};
 use super::metadata::DEFAULT_RECEIPT_DELAY;
 use super::outbox::{OutBody, OutItem};
 use super::records::SEEN_KEEP_MS;
+use super::tests::user;
 use super::*;
 
-fn user(dir: &tempfile::TempDir) -> Messenger {
-    let opts = HomeOptions {
-        home: dir.path().join("h"),
-        passphrase: None,
-    };
-    Messenger::create(&opts, None).unwrap().0
+/// A fresh account (in the returned directory) with one contact.
+fn with_contact() -> (tempfile::TempDir, Messenger, AccountKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let m = user(&dir);
+    let friend = AccountKey::from_entropy(rand::random());
+    m.add_contact(friend.account_id(), None).unwrap();
+    (dir, m, friend)
 }
 
 /// `content` from `from` to `m`, as a retrieve would return it.
@@ -84,11 +86,8 @@ fn receipts(m: &Messenger) -> Vec<Vec<ContentId>> {
 
 #[test]
 fn contents_older_than_the_dedupe_window_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = user(&dir);
-    let friend = AccountKey::from_entropy(rand::random());
+    let (_dir, m, friend) = with_contact();
     let peer = friend.account_id();
-    m.add_contact(peer, None).unwrap();
     let now = system_now();
     // A replayed message and an old "timer off", each past the window.
     let old = now - SEEN_KEEP_MS - MINUTE_MS;
@@ -115,11 +114,8 @@ fn contents_older_than_the_dedupe_window_are_refused() {
 
 #[tokio::test]
 async fn timer_and_profile_changes_are_last_writer_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = user(&dir);
-    let friend = AccountKey::from_entropy(rand::random());
+    let (_dir, m, friend) = with_contact();
     let peer = friend.account_id();
-    m.add_contact(peer, None).unwrap();
     let now = system_now();
     let hour = Disappearing::AfterSend(Duration::from_secs(3600));
     let day = Disappearing::AfterSend(Duration::from_secs(86_400));
@@ -152,11 +148,8 @@ async fn timer_and_profile_changes_are_last_writer_wins() {
 
 #[test]
 fn a_message_arriving_after_its_delete_stays_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = user(&dir);
-    let friend = AccountKey::from_entropy(rand::random());
+    let (_dir, m, friend) = with_contact();
     let peer = friend.account_id();
-    m.add_contact(peer, None).unwrap();
     let now = system_now();
     let message = at(now - 2_000, text("regretted"));
     let delete = at(
@@ -185,11 +178,7 @@ fn a_message_arriving_after_its_delete_stays_deleted() {
 
 #[test]
 fn delivery_receipts_wait_a_random_delay_and_leave_batched() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = user(&dir);
-    let friend = AccountKey::from_entropy(rand::random());
-    let peer = friend.account_id();
-    m.add_contact(peer, None).unwrap();
+    let (_dir, m, friend) = with_contact();
     let now = system_now();
     let first = at(now, text("one"));
     let second = at(now, text("two"));
