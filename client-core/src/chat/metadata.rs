@@ -1,9 +1,10 @@
 //! Rules that make the chat's traffic say less and keep old or reordered
 //! control contents from changing state (issue 13, "Metadata"):
 //!
-//! - a content sent longer ago than the dedupe window ([`SEEN_KEEP_MS`]) is
-//!   refused: its id may be forgotten by then, so a swarm node that kept the
-//!   bytes could otherwise replay a deleted or disappeared message, or an
+//! - a content sent longer ago than the longest TTL ([`STALE_AFTER_MS`]) is
+//!   refused: no honest swarm still holds it, and its id may be forgotten
+//!   soon after ([`SEEN_KEEP_MS`] is a day longer), so a swarm node that kept
+//!   the bytes could otherwise replay a deleted or disappeared message, or an
 //!   old "timer off";
 //! - disappearing-timer and profile changes apply last-writer-wins by
 //!   `(sent_at, id)`, not in arrival order (this account's own timer changes
@@ -33,6 +34,15 @@ use super::{ChatError, Inner};
 /// The swarm TTLs a sent envelope may have; a TTL is rounded up to the
 /// first that holds it.
 pub(crate) const TTL_PRESETS_MS: [u64; 5] = [HOUR_MS, DAY_MS, 7 * DAY_MS, 14 * DAY_MS, MAX_TTL_MS];
+
+/// A content sent longer ago than this is refused: the longest TTL, a day
+/// less than how long a handled id is remembered ([`SEEN_KEEP_MS`]), so that
+/// a sender whose clock is up to a day ahead of this device's is still
+/// covered (see `too_old`).
+pub(crate) const STALE_AFTER_MS: u64 = MAX_TTL_MS;
+
+// The replay argument of `too_old` rests on this.
+const _: () = assert!(SEEN_KEEP_MS == STALE_AFTER_MS + DAY_MS);
 
 /// Default range of the random delay before a delivery receipt leaves.
 pub const DEFAULT_RECEIPT_DELAY: (Duration, Duration) =
@@ -82,10 +92,17 @@ fn receipt_key(peer: &AccountId, id: &ContentId) -> Vec<u8> {
 }
 
 impl Inner {
-    /// Whether a content sent at `sent_at` is past the dedupe window at
-    /// `now` (counted `stale`): then it is refused unread.
+    /// Whether a content sent at `sent_at` is too old at `now` (counted
+    /// `stale`): then it is refused unread.
+    ///
+    /// Why no replay gets past this and the seen set together: a content
+    /// handled at `h` has its id kept until `h + SEEN_KEEP_MS`; it is
+    /// refused here from `sent_at + STALE_AFTER_MS`. With
+    /// `SEEN_KEEP_MS = STALE_AFTER_MS + 1 day`, the id outlives the
+    /// acceptance window whenever `sent_at <= h + 1 day`, i.e. unless the
+    /// sender's clock was more than a day ahead.
     pub(crate) fn too_old(&self, sent_at: u64, now: u64) -> bool {
-        let old = sent_at.saturating_add(SEEN_KEEP_MS) < now;
+        let old = sent_at.saturating_add(STALE_AFTER_MS) < now;
         if old {
             self.count(|c| c.stale += 1);
         }

@@ -13,8 +13,8 @@ use sotto_protocol::time::{HOUR_MS, MINUTE_MS};
 use sotto_protocol::{AccountKey, Namespace};
 
 use super::metadata::DEFAULT_RECEIPT_DELAY;
+use super::metadata::STALE_AFTER_MS;
 use super::outbox::{OutBody, OutItem};
-use super::records::SEEN_KEEP_MS;
 use super::tests::user;
 use super::*;
 
@@ -85,12 +85,13 @@ fn receipts(m: &Messenger) -> Vec<Vec<ContentId>> {
 }
 
 #[test]
-fn contents_older_than_the_dedupe_window_are_refused() {
+fn contents_older_than_the_longest_ttl_are_refused() {
     let (_dir, m, friend) = with_contact();
     let peer = friend.account_id();
     let now = system_now();
-    // A replayed message and an old "timer off", each past the window.
-    let old = now - SEEN_KEEP_MS - MINUTE_MS;
+    // A replayed message and an old "timer off", each older than any swarm
+    // keeps anything (and so, a day later, than the seen set remembers).
+    let old = now - STALE_AFTER_MS - MINUTE_MS;
     assert!(!deliver(&m, &friend, &at(old, text("deleted long ago"))));
     let mode = Disappearing::AfterSend(Duration::from_secs(3600));
     m.inner

@@ -387,7 +387,7 @@ pub struct ChatCounters {
     pub unreadable: u64,
     /// Envelopes v1 accepted (the transition: see `receive`).
     pub v1: u64,
-    /// Contents refused as stale: sent longer ago than the dedupe window,
+    /// Contents refused as stale: sent longer ago than the longest TTL,
     /// or a timer or profile change older than the one applied.
     pub stale: u64,
 }
