@@ -20,6 +20,7 @@
 //!   recipient (Martiny et al., "Improving Signal's Sealed Sender", NDSS
 //!   2021).
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use rand::RngExt;
@@ -201,22 +202,19 @@ impl Inner {
             };
             waiting.push((peer, id, due, k));
         }
-        let due_peers: Vec<AccountId> = waiting
+        let due_peers: HashSet<AccountId> = waiting
             .iter()
             .filter(|(_, _, due, _)| *due <= now)
             .map(|(p, ..)| *p)
             .collect();
         let mut next: Option<u64> = None;
-        let mut batches: Vec<(AccountId, Vec<ContentId>)> = Vec::new();
+        let mut batches: HashMap<AccountId, Vec<ContentId>> = HashMap::new();
         for (peer, id, due, key) in waiting {
             if !due_peers.contains(&peer) {
                 next = Some(next.map_or(due, |n| n.min(due)));
                 continue;
             }
-            match batches.iter_mut().find(|(p, _)| *p == peer) {
-                Some((_, ids)) => ids.push(id),
-                None => batches.push((peer, vec![id])),
-            }
+            batches.entry(peer).or_default().push(id);
             s.meta.remove(key)?;
         }
         for (peer, ids) in batches {
