@@ -145,6 +145,39 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How long an open waits for the database's lock. sled gives the lock back
+/// only once its I/O threads have run the work a closed handle left them,
+/// which on a loaded machine can be a moment after the handle is gone (a node
+/// restarted in the same process, as the simulator and tests do); another
+/// process holding the store keeps it, and is reported after this wait.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens the sled database in `path`, waiting up to [`LOCK_WAIT`] for its
+/// lock.
+fn open_db(path: &Path) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            // Said here rather than left to sled's default: the module docs
+            // and `flush` promise at most this much unflushed work.
+            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            .open();
+        match opened {
+            Err(sled::Error::Io(ref io))
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
+                if std::time::Instant::now() >= deadline {
+                    return opened.map_err(|e| StoreError::engine("open", e));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.map_err(|e| StoreError::engine("open", e)),
+        }
+    }
+}
+
 impl Store {
     /// Opens the store in the directory `path`, creating it if needed, with
     /// `limits` and no free-disk watermark: the node sets its configured one
@@ -156,13 +189,7 @@ impl Store {
     /// too.
     pub fn open(path: impl AsRef<Path>, limits: StoreLimits) -> Result<Store> {
         let path = path.as_ref();
-        let db = sled::Config::new()
-            .path(path)
-            // Said here rather than left to sled's default: the module docs
-            // and `flush` promise at most this much unflushed work.
-            .flush_every_ms(Some(FLUSH_EVERY_MS))
-            .open()
-            .map_err(|e| StoreError::engine("open", e))?;
+        let db = open_db(path)?;
         let tree = |name: &str| {
             db.open_tree(name)
                 .map_err(|e| StoreError::engine("open", e))
