@@ -58,10 +58,13 @@ impl Relay {
             slot.release();
         }
         let relay = Arc::clone(self);
-        // Called once, bounded by the onion protocol's request timeout.
+        // Called once, on the swarm task, bounded by the onion protocol's
+        // request timeout. Wrapping the answer (a pass over up to the
+        // largest response class) runs on a task of its own, started only
+        // now: the swarm task serves every peer and only hands it over.
         let answered = OnionThen::new(move |answer| {
             drop(parked);
-            then(relay.forwarded(reply, answer));
+            tokio::spawn(async move { then(relay.forwarded(reply, answer)) });
         });
         self.ctx.net.onion_then(peer, packet, answered).await;
     }
