@@ -137,8 +137,19 @@ impl Service {
             }
         };
         let kind = request.kind();
-        let step = self.run(request).await;
-        self.answer(kind, step, move |(_, bytes)| respond(bytes))
+        match self.run(request).await {
+            Step::Now(response) => {
+                respond(self.finish(kind, response).1);
+                false
+            }
+            Step::Wait(wait) => {
+                let ctx = self.ctx.clone();
+                self.park(
+                    wait,
+                    Box::new(move |response| respond(finish(&ctx, kind, response).1)),
+                )
+            }
+        }
     }
 
     /// The same, from a decoded request (the onion relay calls this for
@@ -176,18 +187,6 @@ impl Service {
                 Step::Now(Response::Error(error))
             }
         };
-        self.answer(kind, step, respond)
-    }
-
-    /// Answers a request of `kind` whose run ended in `step` through
-    /// `respond` (the response and its counted encoding): now, or, for a
-    /// waiting retrieve, once it is woken; `true` when it was parked.
-    fn answer(
-        &self,
-        kind: &'static str,
-        step: Step,
-        respond: impl FnOnce((Response, Vec<u8>)) + Send + 'static,
-    ) -> bool {
         match step {
             Step::Now(response) => {
                 respond(self.finish(kind, response));
