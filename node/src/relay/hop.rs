@@ -58,13 +58,10 @@ impl Relay {
             slot.release();
         }
         let relay = Arc::clone(self);
-        // Called once, on the swarm task, bounded by the onion protocol's
-        // request timeout. Wrapping the answer (a pass over up to the
-        // largest response class) runs on a task of its own, started only
-        // now: the swarm task serves every peer and only hands it over.
+        // Called once, bounded by the onion protocol's request timeout.
         let answered = OnionThen::new(move |answer| {
             drop(parked);
-            tokio::spawn(async move { then(relay.forwarded(reply, answer)) });
+            then(relay.forwarded(reply, answer));
         });
         self.ctx.net.onion_then(peer, packet, answered).await;
     }
