@@ -36,8 +36,10 @@ const CMD_DELIVER: u8 = 1;
 const NEXT_AT: usize = 1;
 /// Where the integrity digest sits in the routing plaintext.
 const DIGEST_AT: usize = NEXT_AT + KEY_LEN;
+/// Where the packet's `not_after` minute (u32 LE) sits.
+const NOT_AFTER_AT: usize = DIGEST_AT + ONION_DIGEST_LEN;
 /// Where the reserved zeros start.
-const RESERVED_AT: usize = DIGEST_AT + ONION_DIGEST_LEN;
+const RESERVED_AT: usize = NOT_AFTER_AT + 4;
 
 /// The ephemeral key of every slot the harness seals.
 fn slot_ephemeral() -> &'static OnionSecret {
@@ -73,7 +75,7 @@ fn packet_with_slot(
 ) -> Option<Vec<u8>> {
     if fix_digest {
         routing
-            .get_mut(DIGEST_AT..RESERVED_AT)?
+            .get_mut(DIGEST_AT..NOT_AFTER_AT)?
             .copy_from_slice(&layer.digest(rest));
     }
     let sealed = seal_append(&layer.slot, routing.to_vec())?;
@@ -115,10 +117,22 @@ pub fn onion_routing(data: &[u8]) -> bool {
     // The reference reading of the routing as the hop opened it.
     let mut opened = *routing;
     if fix_digest {
-        opened[DIGEST_AT..RESERVED_AT].copy_from_slice(&layer.digest(&rest));
+        opened[DIGEST_AT..NOT_AFTER_AT].copy_from_slice(&layer.digest(&rest));
     }
     let next = &opened[NEXT_AT..DIGEST_AT];
     let reserved_ok = opened[RESERVED_AT..].iter().all(|b| *b == 0);
+    // Any minute is well-formed; whether it is still valid is the hop's check.
+    let not_after = opened
+        .get(NOT_AFTER_AT..RESERVED_AT)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(|b| onion::minute_to_ms(u32::from_le_bytes(b)));
+    if let Ok(peeled) = &result {
+        assert_eq!(
+            Some(peeled.not_after()),
+            not_after,
+            "onion routing: the validity read is not the one written"
+        );
+    }
     let well_formed = reserved_ok
         && match opened[0] {
             CMD_FORWARD => true,

@@ -41,6 +41,8 @@ pub const ONION_FIXTURE_SEED: [u8; 32] = [0x0f; 32];
 
 /// The request the fixture packet carries.
 pub const ONION_FIXTURE_REQUEST: &[u8] = b"sotto fuzz fixture: ping";
+/// When the fixture packet is built (2027, Unix ms): fixed, so the seeds are.
+pub const ONION_FIXTURE_BUILT_AT: UnixMillis = 1_800_000_000_000;
 
 /// The account key whose envelopes `envelope_open` opens.
 pub fn recipient_key() -> AccountKey {
@@ -89,7 +91,12 @@ pub fn onion_fixture() -> &'static OnionFixture {
     static FIXTURE: OnceLock<OnionFixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let mut rng = ChaCha20Rng::from_seed(ONION_FIXTURE_SEED);
-        match onion::build_request(&mut rng, &onion_fixture_hops(), ONION_FIXTURE_REQUEST) {
+        match onion::build_request(
+            &mut rng,
+            &onion_fixture_hops(),
+            ONION_FIXTURE_REQUEST,
+            ONION_FIXTURE_BUILT_AT,
+        ) {
             Ok((packet, reply)) => OnionFixture {
                 secrets: onion_secrets(),
                 packet,

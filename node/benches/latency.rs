@@ -153,7 +153,7 @@ async fn direct(net: &Net, dest: PeerId) {
 
 async fn onion(net: &Net, rng: &mut ChaCha20Rng, hops: &[Hop], guard: PeerId) {
     let ping = Request::Ping.encode().unwrap();
-    let (packet, state) = build_request(rng, hops, &ping).unwrap();
+    let (packet, state) = build_request(rng, hops, &ping, now()).unwrap();
     let answer = net.client.onion(guard, packet).await.unwrap();
     match open_response(&state, &answer).unwrap() {
         OpenedResponse::Destination(body) => match Response::decode(&body, now()).unwrap() {

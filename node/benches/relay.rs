@@ -105,7 +105,13 @@ impl Packets {
     }
 
     fn next(&mut self) -> Vec<u8> {
-        let (packet, _) = build_request(&mut self.rng, &self.hops, &self.request).unwrap();
+        let (packet, _) = build_request(
+            &mut self.rng,
+            &self.hops,
+            &self.request,
+            Clock::system().now(),
+        )
+        .unwrap();
         assert_eq!(packet.len(), ONION_REQUEST_CLASSES[0]);
         packet
     }

@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use libp2p::PeerId;
 use sotto_protocol::constants::KEY_LEN;
-use sotto_protocol::onion::{CHANGED_ON_THE_WAY, Peeled, ReplayTag, peel, replay_tag};
+use sotto_protocol::onion::{
+    CHANGED_ON_THE_WAY, Peeled, ReplayTag, check_not_after, peel, replay_tag,
+};
 
 pub use parked::{ParkRefused, ParkedForwards};
 pub use replay::{Recorded, ReplayFilter};
@@ -88,9 +90,13 @@ pub enum Refused {
     #[error("replayed onion packet")]
     Replayed,
     /// The replay filter is full: no new tag can be recorded, so no packet is
-    /// accepted until a key's tags expire.
+    /// accepted until tags expire (within minutes: packets are valid that long).
     #[error("the replay filter is full")]
     Busy,
+    /// The layer opened, but the packet's `not_after` has passed on this
+    /// node's clock (or lies further ahead than any client gives a packet).
+    #[error("onion packet out of its validity: {0}")]
+    Expired(sotto_protocol::Error),
     /// The layer did not open with any accepted key, or the packet was changed
     /// after the client built it, or the opened layer is malformed.
     #[error("onion layer refused: {0}")]
@@ -104,6 +110,7 @@ impl Refused {
             Refused::SizeClass(_) | Refused::Peel(_) => "malformed",
             Refused::Replayed => "replayed",
             Refused::Busy => "busy",
+            Refused::Expired(_) => "expired",
         }
     }
 
@@ -113,6 +120,7 @@ impl Refused {
             Refused::SizeClass(_) => "size_class",
             Refused::Replayed => "replayed",
             Refused::Busy => "replay_filter_full",
+            Refused::Expired(_) => "expired",
             Refused::Peel(sotto_protocol::Error::Decrypt { what })
                 if *what == CHANGED_ON_THE_WAY =>
             {
@@ -226,11 +234,12 @@ impl Relay {
                 next,
                 packet,
                 reply,
+                ..
             } => {
                 self.forward(from, tag, next, packet, reply, slot, then)
                     .await;
             }
-            Peeled::Deliver { request, reply } => {
+            Peeled::Deliver { request, reply, .. } => {
                 self.deliver(from, tag, &request, reply, slot, then).await;
             }
         }
@@ -238,7 +247,8 @@ impl Relay {
 
     /// The relay's work on one packet before any I/O: the size class and
     /// replay tag, the replay filter, one layer peeled with the onion keys
-    /// still accepted, and the tag recorded under the key that opened it.
+    /// still accepted, the packet's validity, and the tag recorded until the
+    /// packet would be refused anyway.
     /// Public for the benchmark, which measures exactly this.
     pub fn peel_packet(&self, packet: &[u8]) -> Result<Peeled, Refused> {
         let tag = replay_tag(packet).map_err(Refused::SizeClass)?;
@@ -255,14 +265,15 @@ impl Relay {
             }
         }
         // A key past its window is refused even if the identity still holds it:
-        // its tags may have been purged, so its replays would get through.
+        // clients may no longer use it, and its secret is about to go.
         let keys = self.identity.onion_secrets();
         let mut last = None;
         for key in keys.iter().filter(|k| now < k.entry.valid_until) {
             match peel(packet, &[&key.secret]) {
                 Ok(peeled) => {
-                    let recorded =
-                        lock(&self.replays).record(key.entry.key, key.entry.valid_until, tag);
+                    let keep_until =
+                        check_not_after(peeled.not_after(), now).map_err(Refused::Expired)?;
+                    let recorded = lock(&self.replays).record(tag, keep_until);
                     return match recorded {
                         Recorded::Fresh => Ok(peeled),
                         // The same packet peeled on another task meanwhile.

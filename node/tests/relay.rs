@@ -44,7 +44,7 @@ fn hop(net: &TestNet, i: usize) -> Hop {
 
 fn build(seed: u8, hops: &[Hop], request: &Request) -> (Vec<u8>, ReplyState) {
     let bytes = request.encode().unwrap();
-    build_request(&mut ChaCha20Rng::from_seed([seed; 32]), hops, &bytes).unwrap()
+    build_request(&mut ChaCha20Rng::from_seed([seed; 32]), hops, &bytes, now()).unwrap()
 }
 
 /// Sends `packet` to `guard` and opens the answer as the destination's.

@@ -140,9 +140,16 @@ pub const ONION_MAX_LAYERS: usize = 5;
 /// a wrong guess costs a packet the hop drops, so 32 bytes would only add size.
 pub const ONION_DIGEST_LEN: usize = 16;
 /// Plaintext routing information for one hop: command (1), next hop (32), integrity
-/// digest ([`ONION_DIGEST_LEN`]), reserved zeros (15) for a later command's
-/// arguments. 64 bytes in all.
-pub const ONION_ROUTING_LEN: usize = 1 + KEY_LEN + ONION_DIGEST_LEN + 15;
+/// digest ([`ONION_DIGEST_LEN`]), the packet's validity (4: the Unix minute after
+/// which it is refused), reserved zeros (11) for a later command's arguments. 64
+/// bytes in all.
+pub const ONION_ROUTING_LEN: usize = 1 + KEY_LEN + ONION_DIGEST_LEN + 4 + 11;
+/// How long a request packet is valid after the client builds it, before rounding
+/// up to the next whole minute (so a packet is valid for 1 to 2 minutes of the
+/// client's clock). A hop peels it within seconds; the validity exists so that a
+/// relay keeps each replay tag only minutes (`not_after` plus
+/// [`PEER_CLOCK_TOLERANCE_MS`]) instead of for its onion key's whole life.
+pub const ONION_VALIDITY_MS: u64 = MINUTE_MS;
 /// One header slot: the hop's ephemeral X25519 key, its sealed routing info and tag.
 pub const ONION_SLOT_LEN: usize = KEY_LEN + ONION_ROUTING_LEN + TAG_LEN;
 /// The fixed header of every onion packet.

@@ -11,8 +11,13 @@
 //! packet = slot 0 ‖ slot 1 ‖ … ‖ slot 4 ‖ payload            (header 5 × 112 = 560)
 //! slot   = ephemeral X25519 key (32) ‖ sealed routing (64) ‖ tag (16)
 //! routing plaintext = command (1: 0 Forward, 1 Deliver) ‖ next NodeId (32)
-//!                     ‖ integrity digest (16) ‖ zeros (15)
+//!                     ‖ integrity digest (16) ‖ not_after (4: Unix minute, u32 LE)
+//!                     ‖ zeros (11)
 //! ```
+//!
+//! Every hop refuses a packet whose `not_after` minute has passed on its clock
+//! (allowing for the clocks' difference), so a relay keeps replay tags for
+//! minutes only (see [`check_not_after`]).
 //!
 //! The hop a packet is sent to always finds its own slot first. It agrees a layer
 //! key with the slot's ephemeral key (X25519 with its onion key, then blake3
@@ -101,6 +106,7 @@ mod reply;
 mod slot;
 #[cfg(test)]
 mod tests;
+mod validity;
 
 use std::fmt;
 
@@ -108,6 +114,7 @@ pub use build::{Hop, build_request};
 pub use layer::{ReplyKey, ReplyState};
 pub use peel::{CHANGED_ON_THE_WAY, Peeled, peel};
 pub use reply::{OpenedResponse, open_response, seal_response, wrap_response};
+pub use validity::{MAX_AHEAD_MS, check_not_after, minute_to_ms, not_after_minute};
 
 use crate::constants::{
     KEY_LEN, ONION_HEADER_LEN, ONION_LEN_PREFIX, ONION_REQUEST_CLASSES, ONION_RESPONSE_CLASSES,
@@ -119,7 +126,8 @@ use crate::error::{Error, Result};
 
 /// What a relay remembers to drop a replayed packet: the ephemeral public key of the
 /// packet's first slot. Fresh for every packet a client builds; a relay keeps the
-/// tags it has seen for as long as the onion key they were used with is valid.
+/// tags it has seen until the packet's `not_after` has passed on its clock (see
+/// [`check_not_after`]): after that the packet is refused anyway.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReplayTag(pub [u8; KEY_LEN]);
 

@@ -591,6 +591,7 @@ fn onion_seeds() -> Vec<Seed> {
     let Peeled::Deliver {
         request,
         reply: destination,
+        ..
     } = peel(&inner, &secrets[1])
     else {
         panic!("hop 1 of the fixture is the destination");

@@ -36,8 +36,8 @@ mod seal;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use sotto_protocol::constants::{
-    DEFAULT_TTL_MS, KEY_LEN, ONION_HEADER_LEN, ONION_REQUEST_CLASSES, ONION_ROUTING_LEN,
-    ONION_SLOT_LEN, TAG_LEN,
+    DEFAULT_TTL_MS, KEY_LEN, ONION_DIGEST_LEN, ONION_HEADER_LEN, ONION_REQUEST_CLASSES,
+    ONION_ROUTING_LEN, ONION_SLOT_LEN, TAG_LEN,
 };
 use sotto_protocol::envelope::{Content, ContentBody, ContentId, ReceiptKind};
 use sotto_protocol::rpc::{Request, Response, StoreRequest};
@@ -77,6 +77,10 @@ fn onion_routing_seeds() -> Vec<Seed> {
     reserved[ONION_ROUTING_LEN - 1] = 1;
     let mut deliver_next = deliver;
     deliver_next[7] = 1;
+    // A validity minute (2027) in the routing: read, never refused by peeling.
+    let mut dated = forward;
+    dated[1 + KEY_LEN + ONION_DIGEST_LEN..1 + KEY_LEN + ONION_DIGEST_LEN + 4]
+        .copy_from_slice(&30_000_000u32.to_le_bytes());
     let unknown = routing(2, next);
     // A Deliver whose payload (zeros here) does not open: past the routing.
     let later = vec![0x5a; 2 * ONION_SLOT_LEN];
@@ -92,6 +96,7 @@ fn onion_routing_seeds() -> Vec<Seed> {
         Seed::refused("deliver-names-next-hop", with_flags(0, &deliver_next)),
         Seed::refused("unknown-command", with_flags(1, &unknown)),
         Seed::refused("own-digest", with_flags(2, &forward)),
+        Seed::valid("forward-dated", with_flags(0, &dated)),
     ]
 }
 

@@ -25,6 +25,8 @@ use sotto_protocol::{
 };
 
 const NOW: u64 = 1_800_000_000_000;
+/// When the test packets are built; peeling does not check it.
+const BUILT_AT: u64 = NOW;
 
 fn alice() -> AccountKey {
     AccountKey::from_entropy([1; 16])
@@ -199,7 +201,7 @@ proptest! {
         let (secrets, hops) = onion_path();
         let mut rng = ChaCha20Rng::from_seed(seed);
         let request = b"a request that must arrive unchanged or not at all".to_vec();
-        let (mut packet, _reply) = onion::build_request(&mut rng, &hops, &request).unwrap();
+        let (mut packet, _reply) = onion::build_request(&mut rng, &hops, &request, BUILT_AT).unwrap();
         // The packet as hop `at` receives it, changed on the way there (by the hop
         // before it, or on the link).
         for secret in &secrets[..at] {
@@ -244,7 +246,7 @@ proptest! {
     ) {
         let (secrets, hops) = onion_path();
         let mut rng = ChaCha20Rng::from_seed(seed);
-        let (mut packet, reply) = onion::build_request(&mut rng, &hops, b"ping").unwrap();
+        let (mut packet, reply) = onion::build_request(&mut rng, &hops, b"ping", BUILT_AT).unwrap();
         let mut keys = Vec::new();
         for secret in &secrets {
             match onion::peel(&packet, &[secret]).unwrap() {

@@ -36,6 +36,8 @@ use sotto_protocol::onion::{
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/onion.json");
 const SEED: [u8; 32] = [0x5e; 32];
+/// When the vector packet is built (Unix ms): its `not_after` minute follows from it.
+const BUILT_AT: u64 = 1_800_000_000_000;
 const REQUEST: &[u8] = b"sotto onion known-answer request: retrieve inbox, namespace 0";
 const RESPONSE: &[u8] = b"sotto onion known-answer response: 0 messages";
 const RELAY_ERROR: &[u8] = b"next hop unreachable";
@@ -46,6 +48,8 @@ const ERROR_HOP: usize = 1;
 struct Vector {
     description: String,
     rng_seed: String,
+    /// The client's clock when it built the packet (Unix ms).
+    built_at: u64,
     request: String,
     response: String,
     hops: Vec<HopVector>,
@@ -70,6 +74,8 @@ struct HopVector {
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct PeelVector {
     replay_tag: String,
+    /// The packet's validity as the hop reads it (Unix ms): the same at every hop.
+    not_after: u64,
     /// Forward: the next node and the packet sent to it.
     next: Option<String>,
     packet: Option<String>,
@@ -110,9 +116,11 @@ fn peel_all(secrets: &[OnionSecret], packet: &[u8]) -> (Vec<PeelVector>, Vec<Rep
                 next,
                 packet: inner,
                 reply,
+                not_after,
             } => {
                 peeled.push(PeelVector {
                     replay_tag: tag,
+                    not_after,
                     next: Some(hex::encode(next.as_bytes())),
                     packet: Some(hex::encode(&inner)),
                     request: None,
@@ -120,9 +128,14 @@ fn peel_all(secrets: &[OnionSecret], packet: &[u8]) -> (Vec<PeelVector>, Vec<Rep
                 replies.push(reply);
                 packet = inner;
             }
-            Peeled::Deliver { request, reply } => {
+            Peeled::Deliver {
+                request,
+                reply,
+                not_after,
+            } => {
                 peeled.push(PeelVector {
                     replay_tag: tag,
+                    not_after,
                     next: None,
                     packet: None,
                     request: Some(hex::encode(&request)),
@@ -158,17 +171,19 @@ fn generate() -> Vector {
     let secrets = secrets();
     let hops = hops(&secrets);
     let mut rng = ChaCha20Rng::from_seed(SEED);
-    let (packet, _) = build_request(&mut rng, &hops, REQUEST).unwrap();
+    let (packet, _) = build_request(&mut rng, &hops, REQUEST, BUILT_AT).unwrap();
     let peeled = peel_all(&secrets, &packet).0;
     Vector {
         description: "Onion request through 3 relays and a destination (hops in path \
                       order), built with ChaCha20Rng::from_seed(rng_seed): one X25519 \
                       secret per hop, then the filler slot. Slots of 112 bytes, each \
                       hop's routing info holding the integrity digest of the rest of the \
-                      packet as it receives it. Regenerate with \
+                      packet as it receives it and the packet's not_after minute \
+                      (built_at + 60 s, rounded up). Regenerate with \
                       SOTTO_REGENERATE_VECTORS=1."
             .into(),
         rng_seed: hex::encode(SEED),
+        built_at: BUILT_AT,
         request: hex::encode(REQUEST),
         response: hex::encode(RESPONSE),
         hops: secrets
@@ -268,8 +283,13 @@ fn committed_bytes_peel_and_reencode() {
         assert_eq!(hex::encode(&back), v.response_at_hop[i]);
     }
     // The client's reply state, rebuilt from the seed, opens what reaches it.
-    let (_, state) =
-        build_request(&mut ChaCha20Rng::from_seed(SEED), &hops(&secrets), REQUEST).unwrap();
+    let (_, state) = build_request(
+        &mut ChaCha20Rng::from_seed(SEED),
+        &hops(&secrets),
+        REQUEST,
+        BUILT_AT,
+    )
+    .unwrap();
     assert_eq!(
         open_response(&state, &unhex("response", &v.response_at_hop[0])).unwrap(),
         OpenedResponse::Destination(RESPONSE.to_vec())

@@ -98,7 +98,8 @@ pub async fn send_through(
     // The generator is not held across the await: it is not `Send`.
     let (packet, reply) = {
         let mut rng = rand::rng();
-        build_request(&mut rng, &plan.hops, request).map_err(|e| PlanError::Build(e.to_string()))?
+        build_request(&mut rng, &plan.hops, request, now)
+            .map_err(|e| PlanError::Build(e.to_string()))?
     };
     let answer = match net
         .send(Proto::Onion, plan.guard, plan.guard_addrs.clone(), packet)

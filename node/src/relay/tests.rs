@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
+use sotto_protocol::constants::{ONION_VALIDITY_MS, PEER_CLOCK_TOLERANCE_MS};
 use sotto_protocol::onion::{Hop, OpenedResponse, ReplyState, build_request, open_response};
 use sotto_protocol::rpc::{ErrorKind, Request, Response};
-use sotto_protocol::{NetworkParams, NodeKey, OnionSecret};
+use sotto_protocol::time::{HOUR_MS, MINUTE_MS};
+use sotto_protocol::{NetworkParams, NodeKey, OnionSecret, UnixMillis};
 use tempfile::TempDir;
 
 use super::Relay;
@@ -102,8 +104,13 @@ impl Setup {
 }
 
 fn ping(seed: u8, hops: &[Hop]) -> (Vec<u8>, ReplyState) {
+    ping_at(Clock::system().now(), seed, hops)
+}
+
+/// A ping built by a client whose clock reads `now`.
+fn ping_at(now: UnixMillis, seed: u8, hops: &[Hop]) -> (Vec<u8>, ReplyState) {
     let request = Request::Ping.encode().unwrap();
-    build_request(&mut ChaCha20Rng::from_seed([seed; 32]), hops, &request).unwrap()
+    build_request(&mut ChaCha20Rng::from_seed([seed; 32]), hops, &request, now).unwrap()
 }
 
 fn peer() -> libp2p::PeerId {
@@ -141,7 +148,6 @@ async fn delivers_a_request_for_this_node_and_drops_its_replay() {
 async fn a_packet_for_the_previous_key_opens_during_its_grace() {
     let s = setup(100);
     let old = s.current_key();
-    let (old_packet, old_state) = ping(2, &[s.hop(old)]);
     let after = s.ctx.clock.now() + s.params.onion_key_rotation_ms + 1;
     assert!(s.identity.rotate_if_due(after, &s.params).unwrap());
     let new = s.current_key();
@@ -152,12 +158,14 @@ async fn a_packet_for_the_previous_key_opens_during_its_grace() {
     s.ctx.clock.set_offset(
         i64::try_from(s.params.onion_key_rotation_ms + s.params.onion_key_grace_ms / 2).unwrap(),
     );
+    // A client that still has the old record builds for the old key.
+    let (old_packet, old_state) = ping_at(s.ctx.clock.now(), 2, &[s.hop(old)]);
     let answer = s.relay.handle_packet(peer(), old_packet.clone()).await;
     assert!(matches!(
         destination_answer(&old_state, &answer),
         Response::Pong { .. }
     ));
-    let (new_packet, new_state) = ping(3, &[s.hop(new)]);
+    let (new_packet, new_state) = ping_at(s.ctx.clock.now(), 3, &[s.hop(new)]);
     let answer = s.relay.handle_packet(peer(), new_packet).await;
     assert!(matches!(
         destination_answer(&new_state, &answer),
@@ -168,15 +176,70 @@ async fn a_packet_for_the_previous_key_opens_during_its_grace() {
     assert!(s.relay.handle_packet(peer(), old_packet).await.is_empty());
     assert_eq!(s.outcome("replayed"), 1);
 
-    // Past the old key's window: its packets are refused, and its tags are gone
-    // with it (a replay could not peel anyway).
+    // Past the old key's window: its packets are refused. The tags went
+    // minutes after their packets' validity (a replay is refused as expired).
     s.ctx.clock.set_offset(
         i64::try_from(s.params.onion_key_rotation_ms + s.params.onion_key_grace_ms + 1).unwrap(),
     );
-    let (late, _) = ping(4, &[s.hop(old)]);
+    let (late, _) = ping_at(s.ctx.clock.now(), 4, &[s.hop(old)]);
     assert!(s.relay.handle_packet(peer(), late).await.is_empty());
     assert_eq!(s.outcome("malformed"), 1);
+    assert_eq!(s.relay.replay_tags(), 0);
+}
+
+#[tokio::test]
+async fn a_packet_past_its_validity_is_refused_and_its_tag_kept_only_until_then() {
+    let s = setup(100);
+    let key = s.current_key();
+    let (packet, state) = ping(2, &[s.hop(key)]);
+    let answer = s.relay.handle_packet(peer(), packet.clone()).await;
+    assert!(matches!(
+        destination_answer(&state, &answer),
+        Response::Pong { .. }
+    ));
     assert_eq!(s.relay.replay_tags(), 1);
+    // Just inside what the relay accepts (the validity, rounded up to a
+    // minute, and both clocks' tolerance), the tag still stops the replay.
+    let tolerance = PEER_CLOCK_TOLERANCE_MS + ONION_VALIDITY_MS;
+    s.ctx.clock.set_offset(i64::try_from(tolerance).unwrap());
+    assert!(
+        s.relay
+            .handle_packet(peer(), packet.clone())
+            .await
+            .is_empty()
+    );
+    assert_eq!(s.outcome("replayed"), 1);
+    // Past it the tag is gone and the replay is refused as expired: the
+    // filter no longer needs it. Before packets carried a validity, the tag
+    // stayed for the onion key's whole life (a day).
+    s.ctx
+        .clock
+        .set_offset(i64::try_from(tolerance + 2 * MINUTE_MS).unwrap());
+    assert!(s.relay.handle_packet(peer(), packet).await.is_empty());
+    assert_eq!(s.outcome("expired"), 1);
+    assert_eq!(s.ctx.metrics.rejected.get("onion", "expired"), 1);
+    assert_eq!(s.relay.replay_tags(), 0);
+    // A packet that claims to be valid for an hour (its tag would be kept
+    // that long) is refused too, as is one built long ago.
+    s.ctx.clock.set_offset(0);
+    let now = s.ctx.clock.now();
+    let (far, _) = ping_at(now + HOUR_MS, 3, &[s.hop(key)]);
+    assert!(s.relay.handle_packet(peer(), far).await.is_empty());
+    let (old, _) = ping_at(now - HOUR_MS, 4, &[s.hop(key)]);
+    assert!(s.relay.handle_packet(peer(), old).await.is_empty());
+    assert_eq!(s.outcome("expired"), 3);
+    assert_eq!(s.relay.replay_tags(), 0);
+    // A client whose clock is off by as much as the clock model allows still
+    // gets through.
+    let tolerance = i64::try_from(PEER_CLOCK_TOLERANCE_MS).unwrap();
+    for (seed, off) in [(5, -tolerance), (6, tolerance)] {
+        let (p, st) = ping_at(now.saturating_add_signed(off), seed, &[s.hop(key)]);
+        let answer = s.relay.handle_packet(peer(), p).await;
+        assert!(matches!(
+            destination_answer(&st, &answer),
+            Response::Pong { .. }
+        ));
+    }
 }
 
 #[tokio::test]
@@ -246,6 +309,7 @@ async fn garbage_gets_an_empty_answer_and_leaves_no_tag() {
         &mut ChaCha20Rng::from_seed([9; 32]),
         &[s.hop(s.current_key())],
         b"not a request",
+        s.ctx.clock.now(),
     )
     .unwrap();
     let answer = s.relay.handle_packet(peer(), packet).await;

@@ -9,11 +9,13 @@ use crate::constants::{KEY_LEN, ONION_HEADER_LEN, ONION_MAX_LAYERS, ONION_SLOT_L
 use crate::crypto::{SymmetricKey, dh, seal_in_place, xor_keystream};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
+use crate::time::UnixMillis;
 
 use super::frame::frame_into;
 use super::integrity::Digest;
 use super::layer::{LayerKeys, ReplyState};
 use super::slot::{Routing, seal_slot};
+use super::validity::not_after_minute;
 
 /// One hop of a path as the client knows it from the hop's node record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +28,9 @@ pub struct Hop {
 
 /// Builds a request packet for `hops` (the relays in order, the destination last;
 /// 1 to [`ONION_MAX_LAYERS`] hops) carrying `request`, in the smallest request size
-/// class it fits.
+/// class it fits. `now` is the client's (corrected) clock: every hop refuses the
+/// packet once its `not_after` minute, derived from it, has passed
+/// ([`super::not_after_minute`], [`super::check_not_after`]).
 ///
 /// Returns the packet to send to `hops[0].node` and the [`ReplyState`] that opens
 /// the response. Draws from `rng` one X25519 secret per hop, in path order, then the
@@ -44,7 +48,9 @@ pub fn build_request<R: CryptoRng + ?Sized>(
     rng: &mut R,
     hops: &[Hop],
     request: &[u8],
+    now: UnixMillis,
 ) -> Result<(Vec<u8>, ReplyState)> {
+    let not_after = not_after_minute(now);
     if hops.is_empty() || hops.len() > ONION_MAX_LAYERS {
         return Err(Error::OutOfRange {
             what: "onion path",
@@ -114,7 +120,7 @@ pub fn build_request<R: CryptoRng + ?Sized>(
             .split_first_chunk_mut::<ONION_SLOT_LEN>()
             .ok_or(Error::SizeClass { len: class })?;
         let digest = Digest::of(&layer.integrity, &[later_slots, payload]);
-        *slot = seal_slot(eph_pub, layer, routing, &digest)?;
+        *slot = seal_slot(eph_pub, layer, routing, &digest, not_after)?;
         if let Some(previous) = i.checked_sub(1).and_then(|p| layers.get(p)) {
             unforward_header(&previous.header, header);
             xor_keystream(&previous.payload, payload);

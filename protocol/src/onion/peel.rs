@@ -8,11 +8,12 @@ use crate::crypto::{open_in_place, xor_keystream};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
 use crate::keys::OnionSecret;
+use crate::time::UnixMillis;
 
 use super::frame::unframe;
 use super::integrity::Digest;
 use super::layer::ReplyKey;
-use super::slot::{Routing, open_slot};
+use super::slot::{Opened, Routing, open_slot};
 
 /// The `what` of the [`Error::Decrypt`] that [`peel`] returns when the slot opens
 /// but the rest of the packet does not match the slot's integrity digest: the
@@ -36,6 +37,9 @@ pub enum Peeled {
         packet: Vec<u8>,
         /// This hop's keys for the response.
         reply: ReplyKey,
+        /// When the packet stops being valid (Unix ms): check it with
+        /// [`super::check_not_after`] before acting on the packet.
+        not_after: UnixMillis,
     },
     /// This hop is the destination: handle `request` and answer once with
     /// [`super::seal_response`], which consumes `reply`.
@@ -44,11 +48,25 @@ pub enum Peeled {
         request: Vec<u8>,
         /// The keys to seal the answer with.
         reply: ReplyKey,
+        /// When the packet stops being valid (Unix ms): check it with
+        /// [`super::check_not_after`] before acting on the packet.
+        not_after: UnixMillis,
     },
 }
 
+impl Peeled {
+    /// When the packet stops being valid (Unix ms), as its client wrote it.
+    pub fn not_after(&self) -> UnixMillis {
+        match self {
+            Self::Forward { not_after, .. } | Self::Deliver { not_after, .. } => *not_after,
+        }
+    }
+}
+
 /// Peels one layer of `packet` with the hop's onion keys, tried in order (the
-/// current key, then the previous one while its grace period lasts).
+/// current key, then the previous one while its grace period lasts). Pure: the
+/// packet's validity is returned ([`Peeled::not_after`]) for the hop to check
+/// against its clock with [`super::check_not_after`].
 ///
 /// The size class is checked before any cryptography; call
 /// [`super::replay_tag`] first to drop replays cheaply. Then the hop opens its slot
@@ -70,7 +88,12 @@ pub fn peel(packet: &[u8], onion_keys: &[&OnionSecret]) -> Result<Peeled> {
     let (later_slots, payload) = rest
         .split_at_checked(ONION_HEADER_LEN - ONION_SLOT_LEN)
         .ok_or_else(wrong_size)?;
-    let (keys, routing, digest) = open_slot(slot, onion_keys)?;
+    let Opened {
+        keys,
+        routing,
+        digest,
+        not_after,
+    } = open_slot(slot, onion_keys)?;
     // One keyed blake3 pass over everything after the slot. Without it, relays would
     // pass on a payload or later slot a hop before them had changed, and a colluding
     // later hop could recognise the change: a tag linking the packet it receives to
@@ -98,6 +121,7 @@ pub fn peel(packet: &[u8], onion_keys: &[&OnionSecret]) -> Result<Peeled> {
                 next,
                 packet: out,
                 reply: keys.reply,
+                not_after,
             })
         }
         Routing::Deliver => {
@@ -111,6 +135,7 @@ pub fn peel(packet: &[u8], onion_keys: &[&OnionSecret]) -> Result<Peeled> {
             Ok(Peeled::Deliver {
                 request,
                 reply: keys.reply,
+                not_after,
             })
         }
     }

@@ -6,9 +6,11 @@ use crate::crypto::{dh, open_in_place, seal_in_place};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
 use crate::keys::OnionSecret;
+use crate::time::UnixMillis;
 
 use super::integrity::Digest;
 use super::layer::LayerKeys;
+use super::validity::minute_to_ms;
 
 /// Routing command: peel and pass the packet on.
 const CMD_FORWARD: u8 = 0;
@@ -25,24 +27,28 @@ pub(super) enum Routing {
 }
 
 impl Routing {
-    /// `command ‖ next hop (zeros for Deliver) ‖ digest ‖ reserved zeros`: the
-    /// plaintext sealed in the slot.
-    pub(super) fn encode(&self, digest: &Digest) -> [u8; ONION_ROUTING_LEN] {
+    /// `command ‖ next hop (zeros for Deliver) ‖ digest ‖ not_after minute (u32
+    /// LE) ‖ reserved zeros`: the plaintext sealed in the slot.
+    pub(super) fn encode(&self, digest: &Digest, not_after: u32) -> [u8; ONION_ROUTING_LEN] {
         let (command, next) = match self {
             Self::Forward(node) => (CMD_FORWARD, node.0),
             Self::Deliver => (CMD_DELIVER, [0; KEY_LEN]),
         };
         let mut out = [0u8; ONION_ROUTING_LEN];
-        let fields = std::iter::once(command).chain(next).chain(digest.0);
+        let fields = std::iter::once(command)
+            .chain(next)
+            .chain(digest.0)
+            .chain(not_after.to_le_bytes());
         for (o, b) in out.iter_mut().zip(fields) {
             *o = b;
         }
         out
     }
 
-    /// The inverse of [`Routing::encode`]; anything it would not produce (an unknown
-    /// command, a next hop on Deliver, non-zero reserved bytes) is refused.
-    pub(super) fn decode(bytes: &[u8; ONION_ROUTING_LEN]) -> Result<(Self, Digest)> {
+    /// The inverse of [`Routing::encode`], with the `not_after` minute as Unix
+    /// ms; anything it would not produce (an unknown command, a next hop on
+    /// Deliver, non-zero reserved bytes) is refused.
+    pub(super) fn decode(bytes: &[u8; ONION_ROUTING_LEN]) -> Result<(Self, Digest, UnixMillis)> {
         let bad = |reason: &str| Error::Decode {
             what: "onion routing info",
             reason: reason.into(),
@@ -51,8 +57,11 @@ impl Routing {
         let (next, rest) = rest
             .split_first_chunk::<KEY_LEN>()
             .ok_or_else(|| bad("too short"))?;
-        let (digest, reserved) = rest
+        let (digest, rest) = rest
             .split_first_chunk::<ONION_DIGEST_LEN>()
+            .ok_or_else(|| bad("too short"))?;
+        let (not_after, reserved) = rest
+            .split_first_chunk::<4>()
             .ok_or_else(|| bad("too short"))?;
         if reserved.iter().any(|b| *b != 0) {
             return Err(bad("reserved bytes are not zero"));
@@ -63,18 +72,21 @@ impl Routing {
             CMD_DELIVER => return Err(bad("a Deliver names a next hop")),
             other => return Err(bad(&format!("unknown command {other}"))),
         };
-        Ok((routing, Digest(*digest)))
+        let not_after = minute_to_ms(u32::from_le_bytes(*not_after));
+        Ok((routing, Digest(*digest), not_after))
     }
 }
 
-/// `eph_pub ‖ seal(routing ‖ digest) ‖ tag`, sealed under the layer's slot key.
+/// `eph_pub ‖ seal(routing ‖ digest ‖ not_after) ‖ tag`, sealed under the layer's
+/// slot key.
 pub(super) fn seal_slot(
     eph_pub: &[u8; KEY_LEN],
     keys: &LayerKeys,
     routing: Routing,
     digest: &Digest,
+    not_after: u32,
 ) -> Result<[u8; ONION_SLOT_LEN]> {
-    let mut sealed = routing.encode(digest);
+    let mut sealed = routing.encode(digest, not_after);
     let tag = seal_in_place(&keys.slot, &[], &mut sealed)?;
     let mut slot = [0u8; ONION_SLOT_LEN];
     let parts = eph_pub.iter().chain(sealed.iter()).chain(tag.iter());
@@ -84,15 +96,26 @@ pub(super) fn seal_slot(
     Ok(slot)
 }
 
+/// What an opened slot holds.
+pub(super) struct Opened {
+    /// The layer's keys.
+    pub(super) keys: LayerKeys,
+    /// What to do with the packet.
+    pub(super) routing: Routing,
+    /// The digest the rest of the packet must have (the caller checks it).
+    pub(super) digest: Digest,
+    /// When the packet stops being valid (Unix ms; the caller checks it).
+    pub(super) not_after: UnixMillis,
+}
+
 /// Opens a slot with the first of `onion_keys` it was made for (the current key,
-/// then the previous one during its grace period). Returns the layer keys, the
-/// routing info and the digest the rest of the packet must have (the caller checks
-/// it), [`Error::BadKey`] if the ephemeral key is a low-order point, or
+/// then the previous one during its grace period). Returns what it holds,
+/// [`Error::BadKey`] if the ephemeral key is a low-order point, or
 /// [`Error::Decrypt`] if no key opens it.
 pub(super) fn open_slot(
     slot: &[u8; ONION_SLOT_LEN],
     onion_keys: &[&OnionSecret],
-) -> Result<(LayerKeys, Routing, Digest)> {
+) -> Result<Opened> {
     let short = || Error::SizeClass { len: slot.len() };
     let (eph_pub, rest) = slot.split_first_chunk::<KEY_LEN>().ok_or_else(short)?;
     let (sealed, tag) = rest
@@ -107,8 +130,13 @@ pub(super) fn open_slot(
         let keys = LayerKeys::derive(&shared, eph_pub, &key.public());
         let mut routing = *sealed;
         if open_in_place("onion layer", &keys.slot, &[], &mut routing, tag).is_ok() {
-            let (routing, digest) = Routing::decode(&routing)?;
-            return Ok((keys, routing, digest));
+            let (routing, digest, not_after) = Routing::decode(&routing)?;
+            return Ok(Opened {
+                keys,
+                routing,
+                digest,
+                not_after,
+            });
         }
     }
     Err(Error::Decrypt {
@@ -123,32 +151,37 @@ mod tests {
     use super::*;
 
     const DIGEST: Digest = Digest([0xD1; ONION_DIGEST_LEN]);
+    /// A `not_after` minute (2027).
+    const MINUTE: u32 = 30_000_000;
 
     #[test]
     fn routing_round_trip() {
         for r in [Routing::Forward(NodeId([7; 32])), Routing::Deliver] {
-            let (back, digest) = Routing::decode(&r.encode(&DIGEST)).unwrap();
+            let (back, digest, not_after) = Routing::decode(&r.encode(&DIGEST, MINUTE)).unwrap();
             assert_eq!((back, digest), (r, DIGEST));
+            assert_eq!(not_after, minute_to_ms(MINUTE));
         }
-        let f = Routing::Forward(NodeId([7; 32])).encode(&DIGEST);
+        let f = Routing::Forward(NodeId([7; 32])).encode(&DIGEST, MINUTE);
         assert_eq!(f[0], 0);
         assert_eq!(&f[1..33], &[7; 32]);
         assert_eq!(&f[33..49], &[0xD1; 16]);
-        assert_eq!(&f[49..], &[0; 15]);
-        let d = Routing::Deliver.encode(&DIGEST);
+        assert_eq!(&f[49..53], &MINUTE.to_le_bytes());
+        assert_eq!(&f[53..], &[0; 11]);
+        let d = Routing::Deliver.encode(&DIGEST, MINUTE);
         assert_eq!(d[0], 1);
         assert!(d[1..33].iter().all(|b| *b == 0));
         assert_eq!(&d[33..49], &[0xD1; 16]);
-        assert!(d[49..].iter().all(|b| *b == 0));
+        assert_eq!(&d[49..53], &MINUTE.to_le_bytes());
+        assert!(d[53..].iter().all(|b| *b == 0));
     }
 
     #[test]
     fn routing_refuses_what_encode_never_makes() {
-        let mut unknown = Routing::Deliver.encode(&DIGEST);
+        let mut unknown = Routing::Deliver.encode(&DIGEST, MINUTE);
         unknown[0] = 2;
-        let mut reserved = Routing::Forward(NodeId([7; 32])).encode(&DIGEST);
+        let mut reserved = Routing::Forward(NodeId([7; 32])).encode(&DIGEST, MINUTE);
         reserved[ONION_ROUTING_LEN - 1] = 1;
-        let mut deliver_with_next = Routing::Deliver.encode(&DIGEST);
+        let mut deliver_with_next = Routing::Deliver.encode(&DIGEST, MINUTE);
         deliver_with_next[5] = 1;
         for bad in [unknown, reserved, deliver_with_next] {
             assert!(matches!(Routing::decode(&bad), Err(Error::Decode { .. })));
@@ -163,7 +196,7 @@ mod tests {
         let eph = x25519_dalek::StaticSecret::from([5; 32]);
         let eph_pub = x25519_dalek::PublicKey::from(&eph).to_bytes();
         let keys = LayerKeys::derive(&dh(&eph, &hop.public()).unwrap(), &eph_pub, &hop.public());
-        let mut routing = Routing::Deliver.encode(&DIGEST);
+        let mut routing = Routing::Deliver.encode(&DIGEST, MINUTE);
         routing[ONION_ROUTING_LEN - 8] = 9;
         let tag = seal_in_place(&keys.slot, &[], &mut routing).unwrap();
         let mut slot = [0u8; ONION_SLOT_LEN];
@@ -175,9 +208,10 @@ mod tests {
             Err(Error::Decode { .. })
         ));
         // The same slot, sealed properly, opens and gives back the digest.
-        let good = seal_slot(&eph_pub, &keys, Routing::Deliver, &DIGEST).unwrap();
-        let (_, routing, digest) = open_slot(&good, &[&hop]).unwrap();
-        assert_eq!((routing, digest), (Routing::Deliver, DIGEST));
+        let good = seal_slot(&eph_pub, &keys, Routing::Deliver, &DIGEST, MINUTE).unwrap();
+        let opened = open_slot(&good, &[&hop]).unwrap();
+        assert_eq!((opened.routing, opened.digest), (Routing::Deliver, DIGEST));
+        assert_eq!(opened.not_after, minute_to_ms(MINUTE));
         assert!(matches!(open_slot(&good, &[]), Err(Error::Decrypt { .. })));
     }
 }

@@ -78,13 +78,29 @@ fn run_from(
                 next,
                 packet: inner,
                 reply,
+                not_after,
             } => {
+                // Every hop reads the same validity: the client's minute.
+                assert_eq!(
+                    not_after,
+                    minute_to_ms(not_after_minute(BUILT_AT)),
+                    "hop {i}"
+                );
                 assert_eq!(Some(next), hops.get(i + 1).map(|h| h.node), "hop {i}");
                 assert_eq!(inner.len(), packet.len(), "size changed at hop {i}");
                 run.replies.push(reply);
                 packet = inner;
             }
-            Peeled::Deliver { request, reply } => {
+            Peeled::Deliver {
+                request,
+                reply,
+                not_after,
+            } => {
+                assert_eq!(
+                    not_after,
+                    minute_to_ms(not_after_minute(BUILT_AT)),
+                    "hop {i}"
+                );
                 assert_eq!(i, hops.len() - 1, "delivered early at hop {i}");
                 run.replies.push(reply);
                 run.request = request;
@@ -118,7 +134,8 @@ fn request_arrives_through_every_path_length() {
         for len in [0usize, 1, 100, 3000, 5000] {
             let (secrets, hops) = network(n);
             let request: Vec<u8> = (0..len).map(|i| (i * 7 + n) as u8).collect();
-            let (packet, state) = build_request(&mut rng(n as u8), &hops, &request).unwrap();
+            let (packet, state) =
+                build_request(&mut rng(n as u8), &hops, &request, BUILT_AT).unwrap();
             let class = if len <= 3000 { 4096 } else { 96 * 1024 };
             assert_eq!(packet.len(), class);
             assert_eq!(state.hop_count(), n);
@@ -139,13 +156,13 @@ fn request_arrives_through_every_path_length() {
 fn class_is_the_smallest_that_fits() {
     let (_, hops) = network(3);
     let small_max = 4096 - ONION_HEADER_LEN - TAG_LEN - ONION_LEN_PREFIX;
-    let (p, _) = build_request(&mut rng(1), &hops, &vec![1; small_max]).unwrap();
+    let (p, _) = build_request(&mut rng(1), &hops, &vec![1; small_max], BUILT_AT).unwrap();
     assert_eq!(p.len(), 4096);
-    let (p, _) = build_request(&mut rng(1), &hops, &vec![1; small_max + 1]).unwrap();
+    let (p, _) = build_request(&mut rng(1), &hops, &vec![1; small_max + 1], BUILT_AT).unwrap();
     assert_eq!(p.len(), 96 * 1024);
     let (secrets, _) = network(3);
     let big = vec![9u8; MAX_ONION_REQUEST];
-    let (p, _) = build_request(&mut rng(1), &hops, &big).unwrap();
+    let (p, _) = build_request(&mut rng(1), &hops, &big, BUILT_AT).unwrap();
     assert_eq!(p.len(), 96 * 1024);
     assert_eq!(run_from(&secrets, &hops, 0, p).unwrap().request, big);
 }
@@ -153,7 +170,13 @@ fn class_is_the_smallest_that_fits() {
 #[test]
 fn oversized_request_does_not_fit() {
     let (_, hops) = network(3);
-    let err = build_request(&mut rng(1), &hops, &vec![0; MAX_ONION_REQUEST + 1]).unwrap_err();
+    let err = build_request(
+        &mut rng(1),
+        &hops,
+        &vec![0; MAX_ONION_REQUEST + 1],
+        BUILT_AT,
+    )
+    .unwrap_err();
     assert_eq!(
         err,
         Error::DoesNotFit {
@@ -169,7 +192,7 @@ fn path_length_is_checked() {
     let (_, hops) = network(ONION_MAX_LAYERS + 1);
     for bad in [&hops[..0], &hops[..]] {
         assert!(matches!(
-            build_request(&mut rng(1), bad, b"x"),
+            build_request(&mut rng(1), bad, b"x", BUILT_AT),
             Err(Error::OutOfRange { .. })
         ));
     }
@@ -177,6 +200,9 @@ fn path_length_is_checked() {
 
 /// Curve25519 points of small order (the identity's u = 0, u = 1, a point of
 /// order 8, and u = p - 1): X25519 with any of them gives an all-zero secret.
+/// When the test packets are built (2027); peeling does not check it.
+const BUILT_AT: u64 = 1_800_000_000_000;
+
 const LOW_ORDER_POINTS: [[u8; 32]; 4] = [
     [0; 32],
     {
@@ -200,7 +226,7 @@ const LOW_ORDER_POINTS: [[u8; 32]; 4] = [
 #[test]
 fn low_order_keys_are_refused_not_panicked_on() {
     let (secrets, clean_hops) = network(2);
-    let (clean, _) = build_request(&mut rng(1), &clean_hops, b"x").unwrap();
+    let (clean, _) = build_request(&mut rng(1), &clean_hops, b"x", BUILT_AT).unwrap();
     // The unchanged packet peels, so the refusals below are the points' doing.
     assert!(peel(&clean, &[&secrets[0]]).is_ok());
     for point in LOW_ORDER_POINTS {
@@ -208,7 +234,7 @@ fn low_order_keys_are_refused_not_panicked_on() {
         hops[1].onion_key = point;
         assert!(
             matches!(
-                build_request(&mut rng(1), &hops, b"x"),
+                build_request(&mut rng(1), &hops, b"x", BUILT_AT),
                 Err(Error::BadKey { .. })
             ),
             "hop key {point:02x?}"
@@ -246,7 +272,7 @@ fn wrong_size_packets_are_refused_before_crypto() {
 #[test]
 fn wrong_onion_key_fails_and_previous_key_is_accepted() {
     let (secrets, hops) = network(2);
-    let (packet, _) = build_request(&mut rng(3), &hops, b"ping").unwrap();
+    let (packet, _) = build_request(&mut rng(3), &hops, b"ping", BUILT_AT).unwrap();
     let stranger = OnionSecret::from_secret_bytes([0x99; 32]);
     assert!(matches!(
         peel(&packet, &[&stranger]),
@@ -266,8 +292,8 @@ fn wrong_onion_key_fails_and_previous_key_is_accepted() {
 #[test]
 fn replay_tags() {
     let (secrets, hops) = network(3);
-    let (a, _) = build_request(&mut rng(5), &hops, b"same").unwrap();
-    let (b, _) = build_request(&mut rng(6), &hops, b"same").unwrap();
+    let (a, _) = build_request(&mut rng(5), &hops, b"same", BUILT_AT).unwrap();
+    let (b, _) = build_request(&mut rng(6), &hops, b"same", BUILT_AT).unwrap();
     assert_eq!(replay_tag(&a).unwrap(), replay_tag(&a.clone()).unwrap());
     assert_ne!(replay_tag(&a).unwrap(), replay_tag(&b).unwrap());
     assert_eq!(replay_tag(&a).unwrap().as_bytes(), &a[..32]);
@@ -331,7 +357,7 @@ fn any_flipped_byte_fails_at_the_next_hop_never_a_wrong_delivery() {
     for n in [1usize, 2, 3, 5] {
         let (secrets, hops) = network(n);
         let request = b"store this message".to_vec();
-        let (packet, _) = build_request(&mut rng(9), &hops, &request).unwrap();
+        let (packet, _) = build_request(&mut rng(9), &hops, &request, BUILT_AT).unwrap();
         let clean = run_from(&secrets, &hops, 0, packet).unwrap();
         assert_eq!(clean.request, request);
         for (at, seen) in clean.packets.iter().enumerate() {
@@ -383,7 +409,7 @@ fn tags_are_refused_by_the_next_hop() {
     let n = 4;
     let (secrets, hops) = network(n);
     let request = b"retrieve inbox".to_vec();
-    let (packet, _) = build_request(&mut rng(21), &hops, &request).unwrap();
+    let (packet, _) = build_request(&mut rng(21), &hops, &request, BUILT_AT).unwrap();
     let Peeled::Forward { packet: out, .. } = peel(&packet, &[&secrets[0]]).unwrap() else {
         panic!("the guard should forward");
     };
@@ -422,7 +448,7 @@ fn tags_are_refused_by_the_next_hop() {
 fn ignored_bit_of_the_ephemeral_key_is_still_caught() {
     // X25519 ignores the top bit of a public key; the layer key binds all 32 bytes.
     let (secrets, hops) = network(2);
-    let (mut packet, _) = build_request(&mut rng(2), &hops, b"x").unwrap();
+    let (mut packet, _) = build_request(&mut rng(2), &hops, b"x", BUILT_AT).unwrap();
     packet[31] ^= 0x80;
     assert!(matches!(
         peel(&packet, &[&secrets[0]]),
@@ -434,7 +460,7 @@ fn ignored_bit_of_the_ephemeral_key_is_still_caught() {
 fn response_from_the_destination_opens_at_the_client() {
     for n in 1..=ONION_MAX_LAYERS {
         let (secrets, hops) = network(n);
-        let (packet, state) = build_request(&mut rng(11), &hops, b"retrieve").unwrap();
+        let (packet, state) = build_request(&mut rng(11), &hops, b"retrieve", BUILT_AT).unwrap();
         let mut replies = run_from(&secrets, &hops, 0, packet).unwrap().replies;
         let answer = b"three messages".to_vec();
         let destination = replies.pop().unwrap();
@@ -463,7 +489,7 @@ fn response_from_the_destination_opens_at_the_client() {
 fn a_relay_answer_opens_as_a_relay_error_never_as_the_destination() {
     let n = 4;
     let (secrets, hops) = network(n);
-    let (packet, state) = build_request(&mut rng(12), &hops, b"send").unwrap();
+    let (packet, state) = build_request(&mut rng(12), &hops, b"send", BUILT_AT).unwrap();
     let body = b"next hop unreachable".to_vec();
     for failing in 0..n {
         // Peeled again for every case: each reply key answers once.
@@ -487,7 +513,7 @@ fn a_relay_answer_opens_as_a_relay_error_never_as_the_destination() {
 fn tampered_or_foreign_responses_fail() {
     let n = 3;
     let (secrets, hops) = network(n);
-    let (packet, state) = build_request(&mut rng(13), &hops, b"get").unwrap();
+    let (packet, state) = build_request(&mut rng(13), &hops, b"get", BUILT_AT).unwrap();
     let replies = || {
         run_from(&secrets, &hops, 0, packet.clone())
             .unwrap()
@@ -510,7 +536,7 @@ fn tampered_or_foreign_responses_fail() {
     let mut unwrapped = seal_response(destination, b"answer").unwrap();
     wrap_response(middle, &mut unwrapped).unwrap();
     assert!(open_response(&state, &unwrapped).is_err());
-    let (_, other) = build_request(&mut rng(14), &hops, b"get").unwrap();
+    let (_, other) = build_request(&mut rng(14), &hops, b"get", BUILT_AT).unwrap();
     assert!(open_response(&other, &back).is_err());
 }
 
@@ -562,7 +588,7 @@ proptest! {
         let mut r = ChaCha20Rng::from_seed(seed);
         let mut request = vec![0u8; len];
         rand::Rng::fill_bytes(&mut r, &mut request);
-        let (packet, state) = build_request(&mut r, &hops, &request).unwrap();
+        let (packet, state) = build_request(&mut r, &hops, &request, BUILT_AT).unwrap();
         prop_assert!(ONION_REQUEST_CLASSES.contains(&packet.len()));
         let run = run_from(&secrets, &hops, 0, packet).unwrap();
         prop_assert_eq!(&run.request, &request);

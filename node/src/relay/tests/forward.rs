@@ -43,7 +43,7 @@ fn scripted(script: Vec<Script>, next_key: OnionSecret) -> NetHandle {
             };
             let answer = match script.next().unwrap() {
                 Script::Answer => match peel(&packet, &[&next_key]).unwrap() {
-                    Peeled::Deliver { request, reply } => {
+                    Peeled::Deliver { request, reply, .. } => {
                         assert_eq!(Request::decode(&request).unwrap(), Request::Ping);
                         let pong = Response::Pong {
                             node_time: Clock::system().now(),
