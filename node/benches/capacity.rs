@@ -39,7 +39,7 @@ use criterion::Criterion;
 use libp2p::PeerId;
 use sotto_node::clock::Clock;
 use sotto_node::config::NodeConfig;
-use sotto_node::context::{BoxFuture, Context, Push, Pusher, Waiters};
+use sotto_node::context::{Acks, BoxFuture, Context, Push, Pusher, Waiters};
 use sotto_node::directory::{Directory, VerifiedRecord, peer_id_of};
 use sotto_node::metrics::Metrics;
 use sotto_node::net::NetHandle;
@@ -64,8 +64,13 @@ const ROUNDS: usize = 5;
 struct InstantPusher;
 
 impl Pusher for InstantPusher {
-    fn push(&self, _push: Push, need: usize) -> BoxFuture<usize> {
-        Box::pin(async move { need })
+    fn push(&self, _push: Push, need: usize) -> BoxFuture<Acks> {
+        Box::pin(async move {
+            Acks {
+                count: need,
+                receipts: Vec::new(),
+            }
+        })
     }
 }
 
@@ -109,6 +114,7 @@ fn service(dir: &std::path::Path, waiters: usize) -> (Service, Arc<Context>) {
         params,
         config,
         node_id: key.node_id(),
+        node_key: Arc::new(NodeKey::from_secret_bytes(&key.to_secret_bytes())),
         peer_id: peer_id_of(&key.node_id()).unwrap(),
         clock: Arc::new(Clock::system()),
         store: Store::open(dir, unlimited).unwrap(),

@@ -32,7 +32,7 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use sotto_node::clock::Clock;
 use sotto_node::config::NodeConfig;
-use sotto_node::context::{BoxFuture, Context, Push, Pusher, Waiters};
+use sotto_node::context::{Acks, BoxFuture, Context, Push, Pusher, Waiters};
 use sotto_node::directory::Directory;
 use sotto_node::identity::Identity;
 use sotto_node::metrics::Metrics;
@@ -50,8 +50,13 @@ use sotto_protocol::{NetworkParams, NodeKey, OnionSecret};
 struct NoPush;
 
 impl Pusher for NoPush {
-    fn push(&self, _push: Push, need: usize) -> BoxFuture<usize> {
-        Box::pin(async move { need })
+    fn push(&self, _push: Push, need: usize) -> BoxFuture<Acks> {
+        Box::pin(async move {
+            Acks {
+                count: need,
+                receipts: Vec::new(),
+            }
+        })
     }
 }
 
@@ -66,6 +71,9 @@ fn relay(dir: &std::path::Path) -> (Arc<Relay>, Arc<Identity>) {
         params,
         config,
         node_id: identity.node_id(),
+        node_key: Arc::new(NodeKey::from_secret_bytes(
+            &identity.node_key().to_secret_bytes(),
+        )),
         peer_id: identity.peer_id(),
         clock: Arc::new(Clock::system()),
         store,

@@ -30,7 +30,7 @@ use criterion::{Criterion, Throughput};
 use paired::paired;
 use sotto_node::clock::Clock;
 use sotto_node::config::NodeConfig;
-use sotto_node::context::{BoxFuture, Context, Push, Pusher, Waiters};
+use sotto_node::context::{Acks, BoxFuture, Context, Push, Pusher, Waiters};
 use sotto_node::directory::{Directory, VerifiedRecord, peer_id_of};
 use sotto_node::metrics::Metrics;
 use sotto_node::net::NetHandle;
@@ -51,8 +51,13 @@ const KEY_LEN: usize = 32 + 2 + 8 + 32;
 struct InstantPusher;
 
 impl Pusher for InstantPusher {
-    fn push(&self, _push: Push, need: usize) -> BoxFuture<usize> {
-        Box::pin(async move { need })
+    fn push(&self, _push: Push, need: usize) -> BoxFuture<Acks> {
+        Box::pin(async move {
+            Acks {
+                count: need,
+                receipts: Vec::new(),
+            }
+        })
     }
 }
 
@@ -95,6 +100,7 @@ fn service(dir: &std::path::Path) -> Service {
         params,
         config,
         node_id: key.node_id(),
+        node_key: Arc::new(NodeKey::from_secret_bytes(&key.to_secret_bytes())),
         peer_id: peer_id_of(&key.node_id()).unwrap(),
         clock: Arc::new(Clock::system()),
         store: Store::open(dir, unlimited).unwrap(),

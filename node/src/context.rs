@@ -4,7 +4,8 @@
 use std::sync::{Arc, RwLock};
 
 use libp2p::PeerId;
-use sotto_protocol::{AccountId, NetworkParams, NodeId};
+use sotto_protocol::rpc::StorageReceipt;
+use sotto_protocol::{AccountId, NetworkParams, NodeId, NodeKey};
 
 use crate::clock::Clock;
 use crate::config::NodeConfig;
@@ -23,6 +24,9 @@ pub struct Context {
     pub config: NodeConfig,
     /// This node.
     pub node_id: NodeId,
+    /// This node's key (`node_id` is its public half): signs the storage
+    /// receipts of the messages it holds.
+    pub node_key: Arc<NodeKey>,
     /// This node's libp2p identity.
     pub peer_id: PeerId,
     /// The node's clock.
@@ -80,6 +84,15 @@ impl Push {
     }
 }
 
+/// What the members that acknowledged a push gave back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Acks {
+    /// How many members acknowledged it (for a store: gave a valid receipt).
+    pub count: usize,
+    /// For a store, each acknowledging member's verified receipt.
+    pub receipts: Vec<StorageReceipt>,
+}
+
 /// A boxed future, as [`Pusher`] returns it.
 pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
 
@@ -88,8 +101,9 @@ pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 
 pub trait Pusher: Send + Sync + std::fmt::Debug {
     /// Pushes `push` to every other member of its account's swarm in parallel.
     /// Resolves as soon as `need` of them have acknowledged it, or when every
-    /// push has been answered or timed out, with the number that acknowledged.
-    /// Pushes that failed are queued for retry (bounded); anti-entropy repairs
-    /// whatever the queue had to drop.
-    fn push(&self, push: Push, need: usize) -> BoxFuture<usize>;
+    /// push has been answered or timed out, with what they gave back. A store
+    /// counts as acknowledged by a member only with the member's valid
+    /// storage receipt. Pushes that failed are queued for retry (bounded);
+    /// anti-entropy repairs whatever the queue had to drop.
+    fn push(&self, push: Push, need: usize) -> BoxFuture<Acks>;
 }

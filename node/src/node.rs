@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
-use sotto_protocol::NetworkParams;
+use sotto_protocol::{NetworkParams, NodeKey};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -187,6 +187,9 @@ impl Node {
         )?;
         let ctx = Arc::new(Context {
             node_id: identity.node_id(),
+            node_key: Arc::new(NodeKey::from_secret_bytes(
+                &identity.node_key().to_secret_bytes(),
+            )),
             peer_id: net.peer_id,
             directory: std::sync::RwLock::new(Directory::new(
                 params.clone(),

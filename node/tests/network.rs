@@ -20,7 +20,7 @@ use futures::StreamExt;
 use harness::{TestNet, now};
 use rand::prelude::*;
 use sotto_protocol::rpc::{
-    DeleteRequest, MessageHash, Request, Response, RetrieveRequest, StoreRequest,
+    DeleteRequest, MessageHash, Request, Response, RetrieveRequest, StoreRequest, count_receipts,
 };
 use sotto_protocol::{AccountId, AccountKey, Namespace};
 
@@ -65,19 +65,35 @@ async fn thousand_messages_reach_every_swarm_member_and_no_one_else() {
                 let entry = *peers.choose(&mut rng).unwrap();
                 let data = format!("message {i}").into_bytes();
                 (
+                    a,
                     entry,
                     StoreRequest::unsigned(a, Namespace::INBOX, data, TTL),
                 )
             })
             .collect();
-        let results: Vec<Response> = futures::stream::iter(jobs)
-            .map(|(entry, req)| client.store(entry, req))
+        let results: Vec<(AccountId, Response)> = futures::stream::iter(jobs)
+            .map(|(a, entry, req)| {
+                let client = &client;
+                async move { (a, client.store(entry, req).await) }
+            })
             .buffer_unordered(16)
             .collect()
             .await;
-        for r in &results {
+        for (a, r) in &results {
             match r {
-                Response::Stored { held_by, .. } => assert!(*held_by >= 2, "{r:?}"),
+                // The entry member's word, and the members' own: a quorum of
+                // distinct swarm members signed for each message.
+                Response::Stored {
+                    held_by,
+                    hash,
+                    receipts,
+                    ..
+                } => {
+                    assert!(*held_by >= 2, "{r:?}");
+                    let swarm = net.swarm(a);
+                    let signed = count_receipts(receipts, &net.params.name, a, hash, &swarm);
+                    assert!(signed >= 2, "{signed} receipts of members: {r:?}");
+                }
                 other => panic!("store failed: {other:?}"),
             }
         }

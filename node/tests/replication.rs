@@ -26,7 +26,7 @@ use sotto_node::directory::{Directory, VerifiedRecord};
 use sotto_protocol::constants::MAX_NODE_REQUEST_LEN;
 use sotto_protocol::rpc::{
     DeleteRequest, ErrorKind, MessageHash, NodeRequest, NodeResponse, OwnerAuth, StoreProof,
-    StoreRequest, StoredMessage,
+    StoreRequest, StoredMessage, count_receipts,
 };
 use sotto_protocol::time::{DAY_MS, HOUR_MS};
 use sotto_protocol::{AccountId, AccountKey, Namespace, NodeKey};
@@ -52,9 +52,20 @@ async fn push_reaches_quorum_and_then_every_member() {
         assert_eq!(n.ctx.metrics.node_requests.get("replicate", "ok"), 1);
     }
     assert_eq!(nodes[0].repl.backlog_len(), 0);
-    // Asking for every member waits for all of them.
+    // Asking for every member waits for all of them, and each gives back its
+    // signed receipt: four distinct members, each valid for this message.
     let m2 = message(a, 2);
-    assert_eq!(bounded(store_and_push(&nodes[0], &m2, 4)).await, 4);
+    let acks = bounded(store_and_push_acks(&nodes[0], &m2, 4)).await;
+    assert_eq!(acks.count, 4);
+    let others: Vec<_> = nodes[1..].iter().map(|n| n.id()).collect();
+    assert_eq!(
+        count_receipts(&acks.receipts, NET, &a, &m2.hash, &others),
+        4
+    );
+    assert_eq!(
+        count_receipts(&acks.receipts, "other", &a, &m2.hash, &others),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +134,8 @@ async fn a_deleted_message_never_comes_back() {
     let delete = DeleteRequest::signed(&owner, NET, Namespace::INBOX, vec![m.hash], now()).unwrap();
     nodes[0].ctx.store.delete(&delete, now()).unwrap();
     let acked = bounded(nodes[0].repl.push(Push::Delete(delete), 3)).await;
-    assert_eq!(acked, 3);
+    assert_eq!(acked.count, 3);
+    assert!(acked.receipts.is_empty(), "a delete has no receipts");
     set_down(&router, &[]);
     assert!(nodes[4].holds(&m), "node 4 missed the delete");
 
@@ -147,7 +159,13 @@ async fn a_deleted_message_never_comes_back() {
         .await;
         if n.id() != nodes[0].id() {
             // A tombstone refuses it: answered as not held.
-            assert_eq!(ack, Ok(NodeResponse::Ack { held: vec![false] }));
+            assert_eq!(
+                ack,
+                Ok(NodeResponse::Ack {
+                    held: vec![false],
+                    receipts: vec![]
+                })
+            );
         }
         assert!(!n.holds(&m));
     }
@@ -285,10 +303,19 @@ async fn bad_input_is_refused_and_counted() {
             .await,
     );
     if target.serves(&signed.account) {
-        assert_eq!(r, NodeResponse::Ack { held: vec![true] });
+        assert!(r.holds(0));
+        let receipt = r.receipt(0).unwrap();
+        assert_eq!(receipt.node, target.id());
+        receipt.verify(NET, &signed.account, &signed.hash).unwrap();
         assert!(target.holds(&signed));
     } else {
-        assert_eq!(r, NodeResponse::Ack { held: vec![false] });
+        assert_eq!(
+            r,
+            NodeResponse::Ack {
+                held: vec![false],
+                receipts: vec![]
+            }
+        );
     }
 
     // A message for an account this node does not serve is skipped and
@@ -299,8 +326,15 @@ async fn bad_input_is_refused_and_counted() {
             .handle_bytes(member, &replicate(message(not_mine, 1)))
             .await,
     );
-    // Acknowledged as received, but not as held: it counts toward no quorum.
-    assert_eq!(r, NodeResponse::Ack { held: vec![false] });
+    // Acknowledged as received, but not as held: it counts toward no quorum,
+    // and comes with no receipt.
+    assert_eq!(
+        r,
+        NodeResponse::Ack {
+            held: vec![false],
+            receipts: vec![]
+        }
+    );
     assert!(!r.holds(0));
     assert!(metrics.rejected.get("replication", "not_my_swarm") >= 1);
     assert_eq!(target.held_items(&not_mine), 0);
@@ -311,8 +345,8 @@ async fn bad_input_is_refused_and_counted() {
             .handle_bytes(member, &replicate(m.clone()))
             .await,
     );
-    assert_eq!(r, NodeResponse::Ack { held: vec![true] });
     assert!(r.holds(0));
+    r.receipt(0).unwrap().verify(NET, &mine, &m.hash).unwrap();
     assert!(target.holds(&m));
     // The node goes on answering.
     let r = answer(

@@ -30,7 +30,7 @@ use sotto_node::context::Push;
 use sotto_node::store::{FreeSpace, charge};
 use sotto_protocol::constants::MAX_RPC_REQUEST_LEN;
 use sotto_protocol::rpc::{
-    DeleteRequest, ErrorKind, ExpireRequest, Request, Response, RetrieveRequest,
+    DeleteRequest, ErrorKind, ExpireRequest, Request, Response, RetrieveRequest, count_receipts,
 };
 use sotto_protocol::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use sotto_protocol::{AccountKey, Namespace, NetworkParams};
@@ -49,11 +49,21 @@ async fn store_then_retrieve_and_restore_is_idempotent() {
         timestamp,
         expiry,
         held_by,
+        receipts,
     } = first
     else {
         panic!("{first:?}")
     };
     assert_eq!(held_by, 5);
+    // This node signs for what it holds (its replicas' receipts come from the
+    // pusher, a fake here): one valid receipt of a swarm member.
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0].node, n.ctx.node_id);
+    let swarm = n.ctx.dir(|d| d.swarm(&key.account_id()));
+    assert_eq!(
+        count_receipts(&receipts, NET, &key.account_id(), &hash, &swarm),
+        1
+    );
     assert_eq!(expiry, timestamp + DAY_MS);
     let got = n.service.handle(retrieve(&key, 0, now())).await;
     assert_eq!(data_of(got), vec![b"hello".to_vec()]);

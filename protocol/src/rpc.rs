@@ -52,6 +52,7 @@ pub mod digest;
 pub mod error;
 pub mod message;
 pub mod read_cursor;
+pub mod receipt;
 pub mod replication;
 pub mod request;
 pub mod response;
@@ -66,6 +67,7 @@ pub use digest::{
 pub use error::{ErrorKind, RpcError};
 pub use message::{Cursor, MessageHash, StoreProof, StoredMessage};
 pub use read_cursor::ReadCursor;
+pub use receipt::{StorageReceipt, count_receipts};
 pub use replication::{NodeRequest, NodeResponse};
 pub use request::{DeleteRequest, ExpireRequest, Request, RetrieveRequest, StoreRequest};
 pub use response::{Response, RetrievedMessage};

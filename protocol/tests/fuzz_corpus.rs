@@ -35,7 +35,7 @@ use sotto_protocol::record::{NodeRecord, OnionKeyEntry, SignedNodeRecord};
 use sotto_protocol::rpc::{
     AccountDigest, DeleteRequest, DigestItem, ErrorKind, ExpireRequest, MessageHash, NodeRequest,
     NodeResponse, ReadCursor, Request, Response, RetrieveRequest, RetrievedMessage, RpcError,
-    StoreRequest, StoredMessage,
+    StorageReceipt, StoreRequest, StoredMessage,
 };
 use sotto_protocol::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use sotto_protocol::{AccountKey, Namespace, NodeId, NodeKey, OnionSecret};
@@ -328,6 +328,12 @@ fn rpc_response_seeds() -> Vec<Seed> {
                 timestamp: MADE_AT,
                 expiry: MADE_AT + DAY_MS,
                 held_by: 3,
+                receipts: vec![StorageReceipt::sign(
+                    &NodeKey::from_secret_bytes(&[0x07; 32]),
+                    FUZZ_NETWORK,
+                    &first.account,
+                    &first.hash,
+                )],
             },
         ),
         (
@@ -479,6 +485,12 @@ fn node_response_seeds() -> Vec<Seed> {
             "ack",
             NodeResponse::Ack {
                 held: vec![true, false],
+                receipts: vec![StorageReceipt::sign(
+                    &NodeKey::from_secret_bytes(&[0x07; 32]),
+                    FUZZ_NETWORK,
+                    &m.account,
+                    &m.hash,
+                )],
             },
         ),
         (

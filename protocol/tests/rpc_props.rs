@@ -212,7 +212,8 @@ fn response() -> impl Strategy<Value = Response> {
                 hash,
                 timestamp,
                 expiry,
-                held_by
+                held_by,
+                receipts: vec![]
             }
         ),
         (retrieved_page(), any::<bool>()).prop_map(|((messages, cursor), more)| {
@@ -337,7 +338,10 @@ fn node_request() -> impl Strategy<Value = NodeRequest> {
 
 fn node_response() -> impl Strategy<Value = NodeResponse> {
     prop_oneof![
-        vec(any::<bool>(), 0..=MAX_REPLICATION_BATCH).prop_map(|held| NodeResponse::Ack { held }),
+        vec(any::<bool>(), 0..=MAX_REPLICATION_BATCH).prop_map(|held| NodeResponse::Ack {
+            held,
+            receipts: vec![]
+        }),
         vec(account(), 0..=16).prop_map(|mut differing| {
             differing.sort();
             differing.dedup();

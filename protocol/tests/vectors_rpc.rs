@@ -15,13 +15,14 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use sotto_protocol::constants::{DEFAULT_TTL_MS, MAX_DIRECTORY_PAGE};
+use sotto_protocol::rpc::StorageReceipt;
 use sotto_protocol::rpc::response::RetrievedMessage;
 use sotto_protocol::rpc::{
     AccountDigest, DeleteRequest, DigestItem, ErrorKind, ExpireRequest, ItemState, MessageHash,
     NodeRequest, NodeResponse, ReadCursor, Request, Response, RetrieveRequest, StoreRequest,
     account_digest,
 };
-use sotto_protocol::{AccountKey, Namespace, UnixMillis};
+use sotto_protocol::{AccountKey, Namespace, NodeKey, UnixMillis};
 
 /// The time every vector is made at: 2023-11-14T22:13:20Z.
 const NOW: UnixMillis = 1_700_000_000_000;
@@ -206,6 +207,10 @@ fn vectors() -> Vec<(&'static str, Value)> {
                 timestamp: NOW,
                 expiry: NOW + DEFAULT_TTL_MS,
                 held_by: 2,
+                receipts: vec![
+                    StorageReceipt::sign(&NodeKey::from_secret_bytes(&[0x21; 32]), NET, &me, &hash),
+                    StorageReceipt::sign(&NodeKey::from_secret_bytes(&[0x22; 32]), NET, &me, &hash),
+                ],
             }),
         ),
         (
@@ -256,6 +261,15 @@ fn vectors() -> Vec<(&'static str, Value)> {
             "node_ack_per_message",
             Value::NodeResponse(NodeResponse::Ack {
                 held: vec![true, false, true],
+                receipts: vec![
+                    StorageReceipt::sign(&NodeKey::from_secret_bytes(&[0x23; 32]), NET, &me, &hash),
+                    StorageReceipt::sign(
+                        &NodeKey::from_secret_bytes(&[0x23; 32]),
+                        NET,
+                        &other,
+                        &hash,
+                    ),
+                ],
             }),
         ),
         (

@@ -33,6 +33,8 @@ fn fixture_with(node_id: NodeId, config: NodeConfig) -> Fixture {
         params,
         config,
         node_id,
+        // Announcing signs no receipt; a key of its own is enough here.
+        node_key: Arc::new(NodeKey::from_secret_bytes(&[0x5e; 32])),
         peer_id: peer_id_of(&node_id).unwrap(),
         clock: Arc::new(Clock::system()),
         store: Store::open(dir.path().join("store"), StoreLimits::DEFAULT).unwrap(),

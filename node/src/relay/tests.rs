@@ -19,7 +19,7 @@ use tempfile::TempDir;
 use super::Relay;
 use crate::clock::Clock;
 use crate::config::NodeConfig;
-use crate::context::{BoxFuture, Context, Push, Pusher, Waiters};
+use crate::context::{Acks, BoxFuture, Context, Push, Pusher, Waiters};
 use crate::directory::Directory;
 use crate::identity::Identity;
 use crate::metrics::Metrics;
@@ -34,8 +34,13 @@ mod parked;
 struct AckAll;
 
 impl Pusher for AckAll {
-    fn push(&self, _push: Push, need: usize) -> BoxFuture<usize> {
-        Box::pin(async move { need })
+    fn push(&self, _push: Push, need: usize) -> BoxFuture<Acks> {
+        Box::pin(async move {
+            Acks {
+                count: need,
+                receipts: Vec::new(),
+            }
+        })
     }
 }
 
@@ -68,6 +73,9 @@ fn setup_from(config: NodeConfig, net: NetHandle) -> Setup {
         params: params.clone(),
         config,
         node_id: identity.node_id(),
+        node_key: Arc::new(NodeKey::from_secret_bytes(
+            &identity.node_key().to_secret_bytes(),
+        )),
         peer_id: identity.peer_id(),
         clock: Arc::new(Clock::system()),
         store,

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use libp2p::PeerId;
 use sotto_protocol::constants::MAX_REPLICATION_BATCH;
-use sotto_protocol::rpc::{MessageHash, NodeRequest, NodeResponse, StoredMessage};
+use sotto_protocol::rpc::{MessageHash, NodeRequest, NodeResponse, StorageReceipt, StoredMessage};
 use sotto_protocol::{AccountId, NodeId};
 
 use super::backlog::{Backlog, Item, Pending};
 use super::{Replicator, blocking, lock, swarm_of};
-use crate::context::{BoxFuture, Context, Push, Pusher};
+use crate::context::{Acks, BoxFuture, Context, Push, Pusher};
 
 /// How many members the retry loop talks to at once.
 const RETRY_PARALLEL_PEERS: usize = 8;
@@ -49,6 +49,23 @@ fn request_of<'a>(pushes: impl Iterator<Item = &'a Push>) -> NodeRequest {
 /// is a store) is the request's message number `index`: a store only if the
 /// member says it holds that message, a delete or expiry change if the answer
 /// is an `Ack` at all.
+/// The verified storage receipt of `node` in `answer` for the store `push`
+/// at `index`: what makes a replica's acknowledgement count toward a
+/// store's quorum (the client checks the same receipts).
+fn receipt_of(
+    ctx: &Context,
+    node: NodeId,
+    push: &Push,
+    index: usize,
+    answer: &Result<NodeResponse, crate::net::NetError>,
+) -> Option<StorageReceipt> {
+    let (Push::Store(m), Ok(answer)) = (push, answer) else {
+        return None;
+    };
+    let r = answer.receipt(index)?;
+    (r.node == node && r.verify(&ctx.params.name, &m.account, &m.hash).is_ok()).then(|| r.clone())
+}
+
 fn acked(push: &Push, index: usize, answer: &Result<NodeResponse, crate::net::NetError>) -> bool {
     let Ok(answer) = answer else {
         return false;
@@ -72,19 +89,21 @@ fn enqueue(ctx: &Context, backlog: &Mutex<Backlog>, entries: Vec<Pending>) {
 }
 
 impl Pusher for Replicator {
-    fn push(&self, push: Push, need: usize) -> BoxFuture<usize> {
+    fn push(&self, push: Push, need: usize) -> BoxFuture<Acks> {
         let ctx = Arc::clone(&self.ctx);
         let backlog = Arc::clone(&self.backlog);
         let pushing = Arc::clone(&self.pushing);
         Box::pin(async move {
             let (_, members) = swarm_of(&ctx, &push.account());
             if members.is_empty() {
-                return 0;
+                return Acks::default();
             }
             let label = kind(&push);
             let request = request_of(std::iter::once(&push));
             let push = Arc::new(push);
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<bool>(members.len());
+            let is_store = matches!(*push, Push::Store(_));
+            let (tx, mut rx) =
+                tokio::sync::mpsc::channel::<(bool, Option<StorageReceipt>)>(members.len());
             for (node, peer) in members {
                 // Pushes in flight are bounded: past the bound, the push goes
                 // straight to the backlog (a reference, not a copy).
@@ -104,7 +123,14 @@ impl Pusher for Replicator {
                 // The request is time-bounded by the network handle.
                 tokio::spawn(async move {
                     let _permit = permit;
-                    let ok = acked(&push, 0, &ctx.net.node_request(peer, request).await);
+                    let answer = ctx.net.node_request(peer, request).await;
+                    let ok = acked(&push, 0, &answer);
+                    let receipt = receipt_of(&ctx, node, &push, 0, &answer);
+                    if ok && is_store && receipt.is_none() {
+                        // It says it holds the message but will not sign for
+                        // it: it holds it (no retry), but it is no witness.
+                        ctx.metrics.rejected.inc("replicate", "no_receipt");
+                    }
                     ctx.metrics
                         .pushes
                         .inc(label, if ok { "ok" } else { "failed" });
@@ -116,19 +142,23 @@ impl Pusher for Replicator {
                         );
                     }
                     // The receiver may have returned already.
-                    let _ = tx.send(ok).await;
+                    let _ = tx.send((ok, receipt)).await;
                 });
             }
             drop(tx);
-            let mut count = 0;
-            while count < need {
+            let mut acks = Acks::default();
+            while acks.count < need {
                 match rx.recv().await {
-                    Some(true) => count += 1,
-                    Some(false) => {}
+                    Some((_, Some(receipt))) => {
+                        acks.count += 1;
+                        acks.receipts.push(receipt);
+                    }
+                    Some((true, None)) if !is_store => acks.count += 1,
+                    Some(_) => {}
                     None => break,
                 }
             }
-            count
+            acks
         })
     }
 }

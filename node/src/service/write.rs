@@ -6,7 +6,7 @@ use std::time::Duration;
 use sotto_protocol::UnixMillis;
 use sotto_protocol::constants::MAX_SWARM_SIZE;
 use sotto_protocol::rpc::{
-    DeleteRequest, ErrorKind, ExpireRequest, Response, StoreRequest, StoredMessage,
+    DeleteRequest, ErrorKind, ExpireRequest, Response, StorageReceipt, StoreRequest, StoredMessage,
 };
 
 use super::Service;
@@ -96,8 +96,8 @@ impl Service {
         // (replicas treat a copy they hold as a duplicate).
         let push = self.pusher.push(Push::Store(kept.message.clone()), need);
         let wait = self.ctx.net.request_timeout().saturating_add(PUSH_SLACK);
-        let acked = tokio::time::timeout(wait, push).await.unwrap_or(0);
-        let held_by = acked.saturating_add(1).min(MAX_SWARM_SIZE);
+        let acks = tokio::time::timeout(wait, push).await.unwrap_or_default();
+        let held_by = acks.count.saturating_add(1).min(MAX_SWARM_SIZE);
         if held_by < quorum {
             self.ctx.metrics.rejected.inc("rpc", "below_quorum");
             return self.error(
@@ -109,11 +109,23 @@ impl Service {
                 ),
             );
         }
+        // This node's receipt first, then the replicas' (verified by the
+        // pusher); the client checks them all against the swarm it sees.
+        let own = StorageReceipt::sign(
+            &self.ctx.node_key,
+            &self.ctx.params.name,
+            &kept.message.account,
+            &kept.message.hash,
+        );
+        let mut receipts = vec![own];
+        receipts.extend(acks.receipts);
+        receipts.truncate(MAX_SWARM_SIZE);
         Response::Stored {
             hash: kept.message.hash,
             timestamp: kept.message.timestamp,
             expiry: kept.expiry,
             held_by: u8::try_from(held_by).unwrap_or(u8::MAX),
+            receipts,
         }
     }
 

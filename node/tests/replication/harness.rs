@@ -10,7 +10,7 @@ use std::time::Duration;
 use libp2p::PeerId;
 use sotto_node::clock::Clock;
 use sotto_node::config::NodeConfig;
-use sotto_node::context::{Context, Push, Pusher, Waiters};
+use sotto_node::context::{Acks, Context, Push, Pusher, Waiters};
 use sotto_node::directory::{Directory, VerifiedRecord, peer_id_of};
 use sotto_node::metrics::Metrics;
 use sotto_node::net::{Command, NetError, NetHandle};
@@ -168,6 +168,7 @@ pub fn node(router: &Arc<Router>, seed: u8, config: &NodeConfig) -> Node {
         params: params(),
         config: config.clone(),
         node_id,
+        node_key: Arc::new(NodeKey::from_secret_bytes(&[seed; 32])),
         peer_id,
         clock: Arc::new(Clock::system()),
         store: Store::open(dir.path(), StoreLimits::default()).unwrap(),
@@ -232,8 +233,14 @@ pub fn message(account: AccountId, n: u32) -> StoredMessage {
     )
 }
 
-/// Stores `m` on `node` as the RPC side would, then pushes it.
+/// Stores `m` on `node` as the RPC side would, then pushes it; the number of
+/// members that acknowledged it with a valid receipt.
 pub async fn store_and_push(node: &Node, m: &StoredMessage, need: usize) -> usize {
+    store_and_push_acks(node, m, need).await.count
+}
+
+/// [`store_and_push`], with the receipts the members gave back.
+pub async fn store_and_push_acks(node: &Node, m: &StoredMessage, need: usize) -> Acks {
     node.ctx.store.put(m.clone(), now()).unwrap();
     node.repl.push(Push::Store(m.clone()), need).await
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sotto_node::clock::Clock;
 use sotto_node::config::NodeConfig;
-use sotto_node::context::{BoxFuture, Context, Push, Pusher, Waiters};
+use sotto_node::context::{Acks, BoxFuture, Context, Push, Pusher, Waiters};
 use sotto_node::directory::{Directory, VerifiedRecord, peer_id_of};
 use sotto_node::metrics::Metrics;
 use sotto_node::net::NetHandle;
@@ -45,10 +45,15 @@ impl FakePusher {
 }
 
 impl Pusher for FakePusher {
-    fn push(&self, push: Push, need: usize) -> BoxFuture<usize> {
+    fn push(&self, push: Push, need: usize) -> BoxFuture<Acks> {
         self.pushes.lock().unwrap().push((push, need));
-        let acks = self.acks;
-        Box::pin(async move { acks })
+        let count = self.acks;
+        Box::pin(async move {
+            Acks {
+                count,
+                receipts: Vec::new(),
+            }
+        })
     }
 }
 
@@ -134,10 +139,14 @@ pub fn node(setup: Setup) -> Node {
         .iter()
         .find(|n| swarm.contains(n) == setup.in_swarm)
         .unwrap();
+    let node_n = (1..=NODES)
+        .find(|n| node_key(*n).node_id() == node_id)
+        .unwrap();
     let ctx = Arc::new(Context {
         params: setup.params,
         config: setup.config,
         node_id,
+        node_key: Arc::new(node_key(node_n)),
         peer_id: peer_id_of(&node_id).unwrap(),
         clock: Arc::new(Clock::system()),
         store,

@@ -44,6 +44,7 @@ use crate::rpc::check_count;
 use crate::rpc::digest::{AccountDigest, DigestItem};
 use crate::rpc::error::RpcError;
 use crate::rpc::message::{MessageHash, StoredMessage};
+use crate::rpc::receipt::StorageReceipt;
 use crate::rpc::request::{DeleteRequest, ExpireRequest};
 use crate::time::UnixMillis;
 
@@ -95,6 +96,12 @@ pub enum NodeResponse {
     Ack {
         /// One entry per message of the request, in its order.
         held: Vec<bool>,
+        /// The node's [`StorageReceipt`] for each message it holds, in the
+        /// order of the `true` entries of `held` (one per entry; a node that
+        /// sends fewer gets no credit for the rest). The pushing member hands
+        /// them to the client, which counts a store only with a quorum of
+        /// them.
+        receipts: Vec<StorageReceipt>,
     },
     /// Answer to `Digest`.
     DigestDiff {
@@ -267,7 +274,20 @@ impl NodeResponse {
     /// message at `index`. Anything but an `Ack` holds nothing; an `Ack`
     /// shorter than the request (a broken peer) holds nothing past its end.
     pub fn holds(&self, index: usize) -> bool {
-        matches!(self, NodeResponse::Ack { held } if held.get(index) == Some(&true))
+        matches!(self, NodeResponse::Ack { held, .. } if held.get(index) == Some(&true))
+    }
+
+    /// The receipt this answer to a `Replicate` gives for the request's
+    /// message at `index`, if it holds it and sent one. Not verified here.
+    pub fn receipt(&self, index: usize) -> Option<&StorageReceipt> {
+        let NodeResponse::Ack { held, receipts } = self else {
+            return None;
+        };
+        if held.get(index) != Some(&true) {
+            return None;
+        }
+        let position = held.iter().take(index).filter(|h| **h).count();
+        receipts.get(position)
     }
 
     /// Whether this is an `Ack`: the batch's deletes and expiry changes were
@@ -306,12 +326,16 @@ impl NodeResponse {
 
     fn check(&self, now: Option<UnixMillis>) -> Result<()> {
         match self {
-            NodeResponse::Ack { held } => check_count(
-                "acknowledged messages",
-                held.len(),
-                0,
-                MAX_REPLICATION_BATCH,
-            ),
+            NodeResponse::Ack { held, receipts } => {
+                check_count(
+                    "acknowledged messages",
+                    held.len(),
+                    0,
+                    MAX_REPLICATION_BATCH,
+                )?;
+                let holds = held.iter().filter(|h| **h).count();
+                check_count("storage receipts", receipts.len(), 0, holds)
+            }
             NodeResponse::DigestDiff { differing } => {
                 check_count("differing accounts", differing.len(), 0, MAX_DIGEST_ENTRIES)?;
                 check_increasing("differing accounts", differing, |a| *a)

@@ -16,6 +16,7 @@ use crate::rpc::check_count;
 use crate::rpc::error::{ErrorKind, RpcError};
 use crate::rpc::message::{MessageHash, StoredMessage, check_data, check_lifetime, check_times};
 use crate::rpc::read_cursor::ReadCursor;
+use crate::rpc::receipt::StorageReceipt;
 use crate::time::UnixMillis;
 
 /// A node's answer to a [`crate::rpc::Request`]. Variants are encoded by index:
@@ -33,8 +34,14 @@ pub enum Response {
         /// When it expires.
         expiry: UnixMillis,
         /// How many swarm members (counting this node) hold it: at least the
-        /// store quorum when the node answers.
+        /// store quorum when the node answers. The node's word only; the
+        /// client counts `receipts`.
         held_by: u8,
+        /// The signed receipts of the members that hold it, this node's
+        /// first: at most [`MAX_SWARM_SIZE`]. The client counts the store as
+        /// done only with valid receipts from a quorum of distinct members of
+        /// the swarm as it sees it ([`crate::rpc::count_receipts`]).
+        receipts: Vec<StorageReceipt>,
     },
     /// A page of messages (answer to `Retrieve`).
     ///
@@ -249,9 +256,11 @@ impl Response {
                 timestamp,
                 expiry,
                 held_by,
+                receipts,
                 ..
             } => {
                 check_lifetime(*timestamp, *expiry)?;
+                check_count("storage receipts", receipts.len(), 0, MAX_SWARM_SIZE)?;
                 if *held_by == 0 || usize::from(*held_by) > MAX_SWARM_SIZE {
                     return Err(Error::OutOfRange {
                         what: "held_by",
@@ -442,6 +451,7 @@ mod tests {
             timestamp: u64::MAX - DAY_MS,
             expiry: u64::MAX,
             held_by: 2,
+            receipts: vec![],
         };
         stored.validate().unwrap();
         assert!(stored.validate_at(NOW).is_err());
@@ -491,6 +501,20 @@ mod tests {
             timestamp: NOW,
             expiry: NOW + DAY_MS,
             held_by: 0,
+            receipts: vec![],
+        };
+        assert!(stored.validate().is_err());
+        // More receipts than a swarm has members.
+        let receipt = crate::rpc::StorageReceipt {
+            node: NodeId([1; 32]),
+            signature: [2; 64],
+        };
+        let stored = Response::Stored {
+            hash: MessageHash::ZERO,
+            timestamp: NOW,
+            expiry: NOW + DAY_MS,
+            held_by: 2,
+            receipts: vec![receipt; MAX_SWARM_SIZE + 1],
         };
         assert!(stored.validate().is_err());
         let wrong = Response::error(
