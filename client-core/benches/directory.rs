@@ -160,7 +160,10 @@ fn bench(c: &mut Criterion) {
         let placed: Vec<(Position, NodeId)> = dir
             .nodes()
             .iter()
-            .map(|node| (Position::of_node(node), *node))
+            .map(|node| {
+                let nonce = dir.get(node).unwrap().record.admission_nonce;
+                (Position::of_node(node, nonce), *node)
+            })
             .collect();
         per_call(
             &format!("swarm lookup by sorting (swarm_among) at {n} nodes"),

@@ -165,6 +165,8 @@ impl Directory {
         match self.nodes.get(&node) {
             Some(old) if old.record.issued_at >= info.record.issued_at => false,
             Some(_) => {
+                // A new admission nonce is a new position.
+                self.index.insert(node, info.record.admission_nonce);
                 self.nodes.insert(node, info);
                 true
             }
@@ -173,8 +175,8 @@ impl Directory {
                 false
             }
             None => {
+                self.index.insert(node, info.record.admission_nonce);
                 self.nodes.insert(node, info);
-                self.index.insert(node);
                 true
             }
         }

@@ -188,18 +188,23 @@ impl Directory {
                 if record.issued_at <= old.record.issued_at {
                     return Ok(Inserted::Unchanged);
                 }
+                let (node, nonce) = (record.node, record.admission_nonce);
                 *old = Entry {
                     record,
                     signed,
                     peer,
                 };
+                // A new admission nonce is a new position.
+                if self.index.insert(node, nonce) {
+                    self.membership_changed();
+                }
                 Ok(Inserted::Updated)
             }
             None => {
                 if self.entries.len() >= self.max_nodes {
                     return Err(DirectoryError::Full(self.max_nodes));
                 }
-                let node = record.node;
+                let (node, nonce) = (record.node, record.admission_nonce);
                 self.by_peer.insert(peer, node);
                 self.entries.insert(
                     node,
@@ -212,7 +217,7 @@ impl Directory {
                 if let Err(at) = self.nodes.binary_search(&node) {
                     self.nodes.insert(at, node);
                 }
-                self.index.insert(node);
+                self.index.insert(node, nonce);
                 self.membership_changed();
                 Ok(Inserted::New)
             }

@@ -54,7 +54,9 @@ fn init_then_info_json_agree_with_the_identity_on_disk() {
     assert_eq!(json["node_id"], identity.node_id().to_string().as_str());
     assert_eq!(
         json["position"],
-        Position::of_node(&identity.node_id()).to_hex().as_str()
+        Position::of_node(&identity.node_id(), identity.admission_nonce())
+            .to_hex()
+            .as_str()
     );
     assert_eq!(json["network"], "devnet");
     assert_eq!(json["listen"][0], "/ip4/0.0.0.0/tcp/4600");

@@ -118,7 +118,8 @@ impl ChunkHash {
 /// The swarm of a chunk: the `r` distinct nodes closest to
 /// [`ChunkHash::position`] by XOR distance, closest first, exactly the swarm of
 /// its [`ChunkHash::account`] ([`crate::position::swarm_for`]).
-pub fn swarm_for_chunk(chunk: &ChunkHash, nodes: &[NodeId], r: usize) -> Vec<NodeId> {
+/// `nodes` pairs each node with its record's admission nonce.
+pub fn swarm_for_chunk(chunk: &ChunkHash, nodes: &[(NodeId, u64)], r: usize) -> Vec<NodeId> {
     crate::position::swarm_for(&chunk.account(), nodes, r)
 }
 
@@ -143,7 +144,7 @@ mod tests {
 
     #[test]
     fn chunk_swarm_is_deterministic_and_distinct_from_accounts() {
-        let nodes: Vec<NodeId> = (0u8..20).map(|i| NodeId([i; 32])).collect();
+        let nodes: Vec<(NodeId, u64)> = (0u8..20).map(|i| (NodeId([i; 32]), 0)).collect();
         let mut reversed = nodes.clone();
         reversed.reverse();
         let h = ChunkHash::of(b"chunk");
@@ -152,9 +153,9 @@ mod tests {
         assert_eq!(swarm, swarm_for_chunk(&h, &reversed, 5));
         // The closest node is closer than every node left out.
         let target = h.position();
-        let worst = Position::of_node(&swarm[4]).distance(&target);
-        for n in nodes.iter().filter(|n| !swarm.contains(n)) {
-            assert!(Position::of_node(n).distance(&target) > worst);
+        let worst = Position::of_node(&swarm[4], 0).distance(&target);
+        for (n, _) in nodes.iter().filter(|(n, _)| !swarm.contains(n)) {
+            assert!(Position::of_node(n, 0).distance(&target) > worst);
         }
         assert_ne!(h.position().0, h.0);
         assert_eq!(swarm, crate::position::swarm_for(&h.account(), &nodes, 5));

@@ -59,7 +59,7 @@ impl NetworkParams {
             name: "sotto".into(),
             swarm_size: 5,
             store_quorum: 2,
-            admission_difficulty: 20,
+            admission_difficulty: 26,
             allow_same_subnet: false,
             record_lifetime_ms: MAX_RECORD_LIFETIME_MS,
             onion_key_rotation_ms: DAY_MS,

@@ -10,21 +10,35 @@ pub use index::SwarmIndex;
 use crate::constants::HASH_LEN;
 use crate::id::{AccountId, NodeId};
 
-/// blake3 `derive_key` context for a node's position.
-pub const NODE_POSITION_CONTEXT: &str = "sotto node position v1";
+/// blake3 `derive_key` context for a node's position (v2: bound to the
+/// admission proof's nonce; v1 hashed the key alone).
+pub const NODE_POSITION_CONTEXT: &str = "sotto node position v2";
 /// blake3 `derive_key` context for an account's position.
 pub const ACCOUNT_POSITION_CONTEXT: &str = "sotto account position v1";
 
-/// A point in the 256-bit keyspace. Positions are hashes of keys, so nobody
-/// chooses where their node lands except by grinding keys (which the admission
-/// proof makes more expensive).
+/// A point in the 256-bit keyspace. A node's position is a hash of its key
+/// *and its admission nonce*, so each position an operator can try costs a
+/// whole admission proof (about `2^difficulty` hashes), not one key
+/// generation: see [`Position::of_node`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 pub struct Position(pub [u8; HASH_LEN]);
 
 impl Position {
-    /// Where a node sits.
-    pub fn of_node(node: &NodeId) -> Self {
-        Self(blake3::derive_key(NODE_POSITION_CONTEXT, node.as_bytes()))
+    /// Where a node sits: `blake3::derive_key(NODE_POSITION_CONTEXT, node key
+    /// ‖ admission nonce as u64 LE)`, the nonce of the node's record
+    /// ([`crate::record::NodeRecord::admission_nonce`]).
+    ///
+    /// Why the nonce: with the key alone, an operator could generate keys
+    /// (≈ 20 µs each) until one lands next to a chosen account and only then
+    /// do the admission work, once. Bound to the nonce, every candidate
+    /// position is the output of a valid proof, so landing among the `r`
+    /// closest of `N` nodes takes about `N / r` proofs of `2^difficulty`
+    /// hashes each (README, threat model).
+    pub fn of_node(node: &NodeId, admission_nonce: u64) -> Self {
+        let mut h = blake3::Hasher::new_derive_key(NODE_POSITION_CONTEXT);
+        h.update(node.as_bytes());
+        h.update(&admission_nonce.to_le_bytes());
+        Self(*h.finalize().as_bytes())
     }
 
     /// Where an account's messages live.
@@ -55,18 +69,21 @@ impl Position {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct Distance(pub [u8; HASH_LEN]);
 
-/// The swarm of `account`: the `r` distinct nodes of `nodes` closest to the
-/// account's position by XOR distance, closest first. Fewer than `r` if there
-/// are fewer distinct nodes. Deterministic: the same inputs in any order give
-/// the same answer, on every node and client.
-pub fn swarm_for(account: &AccountId, nodes: &[NodeId], r: usize) -> Vec<NodeId> {
-    let placed: Vec<(Position, NodeId)> =
-        nodes.iter().map(|n| (Position::of_node(n), *n)).collect();
+/// The swarm of `account`: the `r` distinct nodes of `nodes` (each with its
+/// record's admission nonce) closest to the account's position by XOR
+/// distance, closest first. Fewer than `r` if there are fewer distinct nodes.
+/// Deterministic: the same inputs in any order give the same answer, on every
+/// node and client.
+pub fn swarm_for(account: &AccountId, nodes: &[(NodeId, u64)], r: usize) -> Vec<NodeId> {
+    let placed: Vec<(Position, NodeId)> = nodes
+        .iter()
+        .map(|(n, nonce)| (Position::of_node(n, *nonce), *n))
+        .collect();
     swarm_among(account, &placed, r)
 }
 
 /// [`swarm_for`] over nodes whose positions the caller has already computed.
-/// `placed` must pair each node with `Position::of_node` of it. This sorts
+/// `placed` must pair each node with its `Position::of_node`. This sorts
 /// the whole list per call; code that asks often keeps a [`SwarmIndex`]
 /// instead (same answers, O(log N + r) per call).
 pub fn swarm_among(account: &AccountId, placed: &[(Position, NodeId)], r: usize) -> Vec<NodeId> {
@@ -81,7 +98,7 @@ pub fn swarm_among(account: &AccountId, placed: &[(Position, NodeId)], r: usize)
 }
 
 /// Whether `node` is in the swarm of `account` given the directory `nodes`.
-pub fn in_swarm(account: &AccountId, node: &NodeId, nodes: &[NodeId], r: usize) -> bool {
+pub fn in_swarm(account: &AccountId, node: &NodeId, nodes: &[(NodeId, u64)], r: usize) -> bool {
     swarm_for(account, nodes, r).contains(node)
 }
 
@@ -103,9 +120,9 @@ mod tests {
             seed in any::<u8>(),
             r in 0usize..10,
         ) {
-            let nodes: Vec<NodeId> = raw.iter().map(|b| NodeId(*b)).collect();
+            let nodes: Vec<(NodeId, u64)> = raw.iter().map(|b| (NodeId(*b), u64::from(b[0]))).collect();
             let placed: Vec<(Position, NodeId)> =
-                nodes.iter().map(|n| (Position::of_node(n), *n)).collect();
+                nodes.iter().map(|(n, nonce)| (Position::of_node(n, *nonce), *n)).collect();
             let acct = account(seed);
             prop_assert_eq!(swarm_among(&acct, &placed, r), swarm_for(&acct, &nodes, r));
         }
@@ -116,7 +133,7 @@ mod tests {
             seed in any::<u8>(),
             r in 0usize..10,
         ) {
-            let nodes: Vec<NodeId> = raw.iter().map(|b| NodeId(*b)).collect();
+            let nodes: Vec<(NodeId, u64)> = raw.iter().map(|b| (NodeId(*b), 7)).collect();
             let acct = account(seed);
             let swarm = swarm_for(&acct, &nodes, r);
             let mut distinct = nodes.clone();
@@ -129,10 +146,10 @@ mod tests {
             prop_assert_eq!(s.len(), swarm.len());
             // Every chosen node is at least as close as every node left out.
             let target = Position::of_account(&acct);
-            let worst = swarm.iter().map(|n| Position::of_node(n).distance(&target)).max();
-            for n in distinct.iter().filter(|n| !swarm.contains(n)) {
+            let worst = swarm.iter().map(|n| Position::of_node(n, 7).distance(&target)).max();
+            for (n, nonce) in distinct.iter().filter(|(n, _)| !swarm.contains(n)) {
                 if let Some(w) = worst {
-                    prop_assert!(Position::of_node(n).distance(&target) > w);
+                    prop_assert!(Position::of_node(n, *nonce).distance(&target) > w);
                 }
             }
             // Order of the input does not matter.
@@ -140,6 +157,58 @@ mod tests {
             reversed.reverse();
             prop_assert_eq!(swarm_for(&acct, &reversed, r), swarm);
         }
+    }
+
+    #[test]
+    fn a_position_follows_key_and_admission_nonce() {
+        let n = NodeId([3; 32]);
+        assert_ne!(Position::of_node(&n, 0), Position::of_node(&n, 1));
+        assert_ne!(
+            Position::of_node(&n, 0),
+            Position::of_node(&NodeId([4; 32]), 0)
+        );
+        let mut bytes = n.as_bytes().to_vec();
+        bytes.extend_from_slice(&5u64.to_le_bytes());
+        assert_eq!(
+            Position::of_node(&n, 5).0,
+            blake3::derive_key(NODE_POSITION_CONTEXT, &bytes)
+        );
+        // Not the v1 position (the key alone), nor the admission hash.
+        assert_ne!(
+            Position::of_node(&n, 5).0,
+            blake3::derive_key("sotto node position v1", n.as_bytes())
+        );
+        assert_ne!(
+            Position::of_node(&n, 5).0,
+            crate::record::admission::admission_hash(&n, 5)
+        );
+    }
+
+    /// Issue 13's grinding attack: generate keys until one hashes next to a
+    /// chosen account, then do the admission work once. With v1 positions
+    /// (the key alone) the chosen key was the closest of 2,000; bound to the
+    /// nonce, the proof found afterwards moves it to a random place.
+    #[test]
+    fn a_key_ground_for_its_place_loses_it_to_the_admission_proof() {
+        use crate::record::admission::mine_admission;
+        let target = account(42);
+        let at = Position::of_account(&target);
+        let keys: Vec<NodeId> = (0u16..2_000)
+            .map(|i| {
+                let mut b = [0u8; 32];
+                b[..2].copy_from_slice(&i.to_le_bytes());
+                NodeId(*blake3::hash(&b).as_bytes())
+            })
+            .collect();
+        // The attacker's pick: the key whose v1 position is closest.
+        let v1 = |n: &NodeId| {
+            Position(blake3::derive_key("sotto node position v1", n.as_bytes())).distance(&at)
+        };
+        let ground = *keys.iter().min_by_key(|n| v1(n)).unwrap();
+        // Every node, the attacker's too, at the place its proof gives it.
+        let placed: Vec<(NodeId, u64)> = keys.iter().map(|n| (*n, mine_admission(n, 8))).collect();
+        let swarm = swarm_for(&target, &placed, 5);
+        assert!(!swarm.contains(&ground), "the ground key kept its place");
     }
 
     #[test]

@@ -40,14 +40,25 @@ fn compute() -> Value {
             })
         })
         .collect();
-    // A swarm over 12 fixed node ids, for the first account.
-    let nodes: Vec<NodeId> = (0u8..12).map(|i| NodeId([i; 32])).collect();
+    // A swarm over 12 fixed node ids, node i with admission nonce 1000 + i,
+    // for the first account; and those nodes' positions.
+    let nodes: Vec<(NodeId, u64)> = (0u8..12)
+        .map(|i| (NodeId([i; 32]), 1000 + u64::from(i)))
+        .collect();
+    let positions: Vec<String> = nodes
+        .iter()
+        .map(|(n, nonce)| Position::of_node(n, *nonce).to_hex())
+        .collect();
     let first = AccountKey::from_entropy([0u8; 16]).account_id();
     let swarm: Vec<String> = swarm_for(&first, &nodes, 5)
         .iter()
         .map(|n| hex::encode(n.as_bytes()))
         .collect();
-    json!({ "accounts": accounts, "swarm_of_first_over_nodes_0_to_11": swarm })
+    json!({
+        "accounts": accounts,
+        "node_positions_with_nonce_1000_plus_i": positions,
+        "swarm_of_first_over_nodes_0_to_11": swarm,
+    })
 }
 
 #[test]

@@ -58,7 +58,8 @@ fn location() -> Location {
 }
 
 fn compute() -> Value {
-    let nodes: Vec<NodeId> = (0u8..12).map(|i| NodeId([i; 32])).collect();
+    // Node i with admission nonce i.
+    let nodes: Vec<(NodeId, u64)> = (0u8..12).map(|i| (NodeId([i; 32]), u64::from(i))).collect();
     let sealed: Vec<Value> = files()
         .iter()
         .map(|(name, data)| {

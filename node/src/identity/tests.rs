@@ -163,10 +163,12 @@ fn record_verifies_and_lists_only_dialable_addresses() {
         .verify(&params, now)
         .unwrap();
     assert_eq!(rec.addrs.len(), MAX_RECORD_ADDRS);
-    // The position is what the directory computes from the node id.
+    // The position is what the directory computes from the record: the
+    // node id and the admission nonce.
+    assert_eq!(rec.admission_nonce, id.admission_nonce());
     assert_eq!(
-        Position::of_node(&rec.node).to_hex(),
-        Position::of_node(&id.node_id()).to_hex()
+        Position::of_node(&rec.node, rec.admission_nonce).to_hex(),
+        Position::of_node(&id.node_id(), id.admission_nonce()).to_hex()
     );
 }
 

@@ -11,6 +11,8 @@
 //! search, and the walk descends about log2(N / r) bits before a run is small
 //! enough to take whole.
 
+use std::collections::HashMap;
+
 use crate::id::{AccountId, NodeId};
 
 use super::{Distance, Position};
@@ -20,6 +22,9 @@ use super::{Distance, Position};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SwarmIndex {
     sorted: Vec<(Position, NodeId)>,
+    /// Each indexed node's position (it follows the node's admission nonce,
+    /// which a newer record may change).
+    at: HashMap<NodeId, Position>,
 }
 
 /// Bit `i` (0 is the most significant) of `p`.
@@ -36,39 +41,49 @@ impl SwarmIndex {
         Self::default()
     }
 
-    /// An index of `nodes` (duplicates are kept once); hashes each node's
-    /// position once.
-    pub fn of_nodes<'a>(nodes: impl IntoIterator<Item = &'a NodeId>) -> Self {
-        let mut sorted: Vec<(Position, NodeId)> = nodes
-            .into_iter()
-            .map(|n| (Position::of_node(n), *n))
-            .collect();
-        sorted.sort_unstable();
-        sorted.dedup();
-        Self { sorted }
+    /// An index of `nodes`, each with its record's admission nonce (a node
+    /// given twice is kept once, at its last nonce); hashes each position
+    /// once.
+    pub fn of_nodes<'a>(nodes: impl IntoIterator<Item = &'a (NodeId, u64)>) -> Self {
+        let mut index = Self::new();
+        for (node, nonce) in nodes {
+            index.insert(*node, *nonce);
+        }
+        index
     }
 
-    /// Adds `node`; false if it was there already. O(N) moves, one hash.
-    pub fn insert(&mut self, node: NodeId) -> bool {
-        let entry = (Position::of_node(&node), node);
-        match self.sorted.binary_search(&entry) {
-            Ok(_) => false,
-            Err(at) => {
-                self.sorted.insert(at, entry);
-                true
-            }
+    /// Adds `node` at the position its admission nonce `nonce` gives, or
+    /// moves it there if it was indexed with another nonce; false if it was
+    /// there already. O(N) moves, one hash.
+    pub fn insert(&mut self, node: NodeId, nonce: u64) -> bool {
+        let position = Position::of_node(&node, nonce);
+        match self.at.insert(node, position) {
+            Some(old) if old == position => return false,
+            Some(old) => self.unsort(old, &node),
+            None => {}
         }
+        let entry = (position, node);
+        if let Err(at) = self.sorted.binary_search(&entry) {
+            self.sorted.insert(at, entry);
+        }
+        true
     }
 
     /// Removes `node`; false if it was not there.
     pub fn remove(&mut self, node: &NodeId) -> bool {
-        let entry = (Position::of_node(node), *node);
-        match self.sorted.binary_search(&entry) {
-            Ok(at) => {
-                self.sorted.remove(at);
+        match self.at.remove(node) {
+            Some(position) => {
+                self.unsort(position, node);
                 true
             }
-            Err(_) => false,
+            None => false,
+        }
+    }
+
+    /// Takes `(position, node)` out of the sorted list.
+    fn unsort(&mut self, position: Position, node: &NodeId) {
+        if let Ok(at) = self.sorted.binary_search(&(position, *node)) {
+            self.sorted.remove(at);
         }
     }
 
@@ -154,7 +169,8 @@ mod tests {
             seed in any::<[u8; 32]>(),
             r in 0usize..12,
         ) {
-            let nodes: Vec<NodeId> = raw.iter().map(|b| NodeId(*b)).collect();
+            let nodes: Vec<(NodeId, u64)> =
+                raw.iter().map(|b| (NodeId(*b), u64::from(b[1]))).collect();
             let Some(acct) = account(seed) else { return Ok(()) };
             let index = SwarmIndex::of_nodes(&nodes);
             prop_assert_eq!(index.swarm(&acct, r), swarm_for(&acct, &nodes, r));
@@ -166,18 +182,24 @@ mod tests {
             drop_every in 2usize..5,
             seed in any::<[u8; 32]>(),
         ) {
-            let nodes: Vec<NodeId> = raw.iter().map(|b| NodeId(*b)).collect();
+            let nodes: Vec<(NodeId, u64)> =
+                raw.iter().map(|b| (NodeId(*b), u64::from(b[1]))).collect();
             let mut index = SwarmIndex::new();
-            for n in &nodes {
-                index.insert(*n);
+            for (n, nonce) in &nodes {
+                // First at another nonce: a newer record moves the node.
+                index.insert(*n, nonce.wrapping_add(1));
+                index.insert(*n, *nonce);
             }
-            let kept: Vec<NodeId> = nodes.iter().copied().step_by(drop_every).collect();
-            for n in nodes.iter().filter(|n| !kept.contains(n)) {
+            let kept: Vec<(NodeId, u64)> = nodes.iter().copied().step_by(drop_every).collect();
+            for (n, _) in nodes.iter().filter(|n| !kept.contains(n)) {
                 index.remove(n);
             }
             prop_assert_eq!(&index, &SwarmIndex::of_nodes(&kept));
             let Some(acct) = account(seed) else { return Ok(()) };
-            let placed: Vec<_> = kept.iter().map(|n| (Position::of_node(n), *n)).collect();
+            let placed: Vec<_> = kept
+                .iter()
+                .map(|(n, nonce)| (Position::of_node(n, *nonce), *n))
+                .collect();
             prop_assert_eq!(index.swarm(&acct, 5), swarm_among(&acct, &placed, 5));
         }
     }
@@ -204,7 +226,8 @@ mod tests {
         .map(|&(a, b)| (pos(a, b), NodeId([b; 32])))
         .collect();
         sorted.sort_unstable();
-        let index = SwarmIndex { sorted };
+        let at = sorted.iter().map(|(p, n)| (*n, *p)).collect();
+        let index = SwarmIndex { sorted, at };
         let ids = |v: Vec<NodeId>| v.iter().map(|n| n.0[0]).collect::<Vec<_>>();
         // Target 0x7f..: 2 (same first byte), then 1 (0x00: first bit
         // equal), then the 0x80 half in XOR order: 6 (0xff), 5 (0xc0).
