@@ -398,6 +398,19 @@ impl Client {
         self.inner.dir(Directory::len)
     }
 
+    /// The relays of each path ready now, guard first: what a simulator's
+    /// report counts (which of them an attacker runs). Not what a request
+    /// will take: paths change as they fail and are rebuilt.
+    pub fn path_relays(&self) -> Vec<Vec<NodeId>> {
+        self.inner.paths.ready_relays()
+    }
+
+    /// Every node of the client's directory as a path candidate (what its
+    /// path selection, [`crate::paths::choose`], draws from).
+    pub fn path_candidates(&self) -> Vec<crate::paths::Candidate> {
+        self.inner.dir(crate::paths::candidates)
+    }
+
     /// The swarm of `account` by the client's directory.
     pub fn swarm_of(&self, account: &sotto_protocol::AccountId) -> Vec<NodeId> {
         self.inner.dir(|d| d.swarm(account))

@@ -15,6 +15,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod svg;
+pub mod sybil;
 pub mod user;
 
 pub use report::Report;

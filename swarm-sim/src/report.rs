@@ -12,6 +12,7 @@ use crate::links::ModelSummary;
 use crate::replication::Replication;
 use crate::scenario::{Measured, Scenario, Verdict};
 use crate::svg::{self, Band, Marker};
+use crate::sybil::SybilFigures;
 
 /// What a run measured, before it is summarised.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct Outcome {
     pub flood: Option<FloodCounts>,
     /// The attack's counts, if the scenario has one.
     pub attack: Option<AttackCounts>,
+    /// The `sybil` attacker's figures, if the scenario has one.
+    pub sybil: Option<SybilFigures>,
     /// Each first delivery.
     pub deliveries: Vec<Delivery>,
     /// The network model that ran, if links were delayed.
@@ -124,6 +127,9 @@ pub struct Report {
     pub honest: Option<Honest>,
     /// What the attacker tried and what the nodes refused, by reason.
     pub attack: Option<AttackCounts>,
+    /// What a share of hostile nodes saw, dropped and could steer
+    /// (`[sybil]` scenarios).
+    pub sybil: Option<SybilFigures>,
     /// Wall time, setup included.
     pub wall_s: f64,
     /// The scenario's pass criteria against this run, in the order of its
@@ -270,6 +276,7 @@ impl Report {
                 latency_ms,
             }),
             attack: o.attack,
+            sybil: o.sybil,
             wall_s: (o.wall_s * 10.0).round() / 10.0,
             checks,
             planned_ms: (s.duration_s + s.drain_s) * 1000,
@@ -384,6 +391,39 @@ impl Report {
                 let seen: Vec<String> = a.nodes.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 row("attack, nodes saw", seen.join(", "));
             }
+        }
+        if let Some(y) = &self.sybil {
+            row(
+                "sybil nodes",
+                format!(
+                    "{} of {} ({:.0} %); dropped {} items, relayed {} packets",
+                    y.hostile_nodes,
+                    self.nodes,
+                    y.hostile_share * 100.0,
+                    y.items_dropped,
+                    y.packets_seen
+                ),
+            );
+            row(
+                "sybil guard+exit",
+                format!(
+                    "built {} of {}; drawn {} of {} = {:.2} % (random {:.2} %, ratio {:.2})",
+                    y.paths_hostile_guard_and_exit,
+                    y.paths_built,
+                    y.drawn_hostile_guard_and_exit,
+                    y.paths_drawn,
+                    y.drawn_share * 100.0,
+                    y.random_share * 100.0,
+                    y.ratio_to_random
+                ),
+            );
+            row(
+                "sybil swarm quorum",
+                format!(
+                    "{} of {} clients' swarms (positions not mined)",
+                    y.swarms_attacker_quorum, y.swarms
+                ),
+            );
         }
         row("wall time s", format!("{:.1}", self.wall_s));
         for v in &self.checks {

@@ -47,6 +47,14 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         return Err(e);
     }
 
+    // The attacker's nodes are in the network before any client starts, so
+    // clients meet them as guards, relays and swarm members like any other.
+    let (sybil_stop, sybil_stopped) = watch::channel(false);
+    let sybil = s
+        .sybil
+        .as_ref()
+        .map(|sy| crate::sybil::Attacker::start(&net, sy, s.seed, sybil_stopped.clone()));
+
     let mut users = Vec::with_capacity(s.clients);
     for (index, key) in user::account_keys(s.seed, s.clients)
         .into_iter()
@@ -70,6 +78,9 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         u.publish().await?;
     }
     let accounts: Vec<AccountId> = users.iter().map(|u| u.account()).collect();
+    if let Some(a) = &sybil {
+        a.watch_paths(users.clone(), sybil_stopped.clone());
+    }
 
     let start = Instant::now();
     let ledger = Ledger::new(start);
@@ -146,6 +157,11 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         .map(|_| ledger::with(&ledger, |l| l.flood()));
     let replication = replication::settle(&net, &stored).await;
     let nodes_at_end = net.running().count();
+    let sybil_figures = match (&sybil, users.first()) {
+        (Some(a), Some(u)) => Some(a.figures(&net, &u.client, &accounts, s.seed)),
+        _ => None,
+    };
+    let _ = sybil_stop.send(true);
 
     for u in users {
         if let Ok(u) = Arc::try_unwrap(u) {
@@ -168,6 +184,7 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
             replication,
             faults: applied,
             nodes_at_end,
+            sybil: sybil_figures,
             network_model: net.model_summary(),
             wall_s: wall.elapsed().as_secs_f64(),
         },

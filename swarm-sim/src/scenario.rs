@@ -60,6 +60,9 @@ pub struct Scenario {
     /// A client attacking the nodes with real protocol requests.
     #[serde(default)]
     pub attack: Option<crate::attack::Attack>,
+    /// A share of the nodes run by an attacker (`[sybil]`).
+    #[serde(default)]
+    pub sybil: Option<crate::sybil::Sybil>,
     /// What the run must show to pass (`[check]`).
     #[serde(default)]
     pub check: Criteria,

@@ -1,0 +1,246 @@
+//! The `sybil` scenario's attacker (issue 13): a share of the nodes run by
+//! one operator. They are real nodes running the real code, in the network
+//! from the start like every other; what makes them hostile is what their
+//! operator does with them: it watches every packet they relay (who sent it,
+//! where it goes next) and throws away every message they store, right
+//! after they have stored it and signed its receipt.
+//!
+//! The report's `sybil` figures: how many of the clients' built paths have a
+//! hostile guard *and* a hostile exit (the last relay), against what random
+//! choice gives; the same over 10,000 paths drawn by the client's own path
+//! selection over the final directory (the built paths are too few to
+//! estimate a 1 % share); in how many of the clients' swarms the attacker
+//! holds the store quorum; and what the attacker dropped and saw. Messages
+//! lost are the run's `lost`.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use serde::{Deserialize, Serialize};
+use sotto_client::Client;
+use sotto_client::paths::{Candidate, RELAYS, choose};
+use sotto_protocol::{AccountId, NodeId};
+use tokio::sync::watch;
+
+use crate::net::SimNet;
+use crate::user::User;
+
+/// Paths drawn by the client's path selection for the large-sample share.
+const DRAWN_PATHS: usize = 10_000;
+/// How often the attacker empties its nodes' stores.
+const DROP_EVERY: Duration = Duration::from_millis(200);
+/// How often the clients' ready paths are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+
+/// `[sybil]`: the share of the nodes the attacker runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sybil {
+    /// Fraction of the nodes, 0 to 0.5 (rounded to whole nodes, at least 1).
+    pub share: f64,
+}
+
+/// The `sybil` figures of the report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SybilFigures {
+    /// Nodes the attacker runs.
+    pub hostile_nodes: usize,
+    /// Their share of the nodes.
+    pub hostile_share: f64,
+    /// Distinct paths the clients had ready at some sample.
+    pub paths_built: usize,
+    /// Of those, paths whose guard and exit are both the attacker's.
+    pub paths_hostile_guard_and_exit: usize,
+    /// Paths drawn by the client's selection over the final directory.
+    pub paths_drawn: usize,
+    /// Of those, with a hostile guard and exit.
+    pub drawn_hostile_guard_and_exit: usize,
+    /// `drawn_hostile_guard_and_exit / paths_drawn`.
+    pub drawn_share: f64,
+    /// What uniform random choice of two distinct nodes gives: `h/N · (h-1)/(N-1)`.
+    pub random_share: f64,
+    /// `drawn_share / random_share`.
+    pub ratio_to_random: f64,
+    /// Clients' accounts whose swarm (by the nodes' directory at the end) has
+    /// at least the store quorum of hostile members.
+    pub swarms_attacker_quorum: usize,
+    /// Clients' accounts looked at.
+    pub swarms: usize,
+    /// Whether the attacker mined positions for chosen accounts (this one
+    /// does not: its nodes' positions are what their proofs gave them).
+    pub mined: bool,
+    /// Messages (and other items) the attacker threw away after storing them.
+    pub items_dropped: u64,
+    /// Onion packets its nodes relayed (it saw each one's previous and next hop).
+    pub packets_seen: u64,
+}
+
+/// The attacker at work: its nodes, and what it has counted.
+pub struct Attacker {
+    /// Indices of its nodes.
+    pub hostile: Vec<usize>,
+    ids: HashSet<NodeId>,
+    dropped: Arc<AtomicU64>,
+    seen: Arc<AtomicU64>,
+    paths: Arc<Mutex<BTreeSet<Vec<NodeId>>>>,
+}
+
+impl Attacker {
+    /// Picks `share` of the `net`'s nodes (seeded), watches their relays and
+    /// starts throwing away what they store, until `stop`.
+    pub fn start(net: &SimNet, sybil: &Sybil, seed: u64, stop: watch::Receiver<bool>) -> Self {
+        let n = net.slots.len();
+        let count = ((n as f64 * sybil.share.clamp(0.0, 0.5)).round() as usize).clamp(1, n);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5b11));
+        let mut hostile: Vec<usize> = order.into_iter().take(count).collect();
+        hostile.sort_unstable();
+        let ids = hostile
+            .iter()
+            .filter_map(|i| net.slots.get(*i).map(|s| s.node_id))
+            .collect();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let seen = Arc::new(AtomicU64::new(0));
+        let mut stores = Vec::new();
+        for i in &hostile {
+            if let Ok(node) = net.node(*i) {
+                let seen = Arc::clone(&seen);
+                node.relay().set_observer(Arc::new(move |_| {
+                    seen.fetch_add(1, Ordering::Relaxed);
+                }));
+                stores.push(node.context().store.clone());
+            }
+        }
+        let drop_count = Arc::clone(&dropped);
+        let mut stop_drop = stop;
+        tokio::spawn(async move {
+            loop {
+                for store in &stores {
+                    let store = store.clone();
+                    let removed = tokio::task::spawn_blocking(move || {
+                        let accounts: Vec<AccountId> =
+                            store.accounts().filter_map(Result::ok).collect();
+                        accounts
+                            .iter()
+                            .filter_map(|a| store.remove_account(a).ok())
+                            .sum::<usize>()
+                    })
+                    .await
+                    .unwrap_or(0);
+                    drop_count.fetch_add(removed as u64, Ordering::Relaxed);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(DROP_EVERY) => {}
+                    _ = stop_drop.changed() => return,
+                }
+            }
+        });
+        Self {
+            hostile,
+            ids,
+            dropped,
+            seen,
+            paths: Arc::new(Mutex::new(BTreeSet::new())),
+        }
+    }
+
+    /// Samples the clients' ready paths until `stop`.
+    pub fn watch_paths(&self, users: Vec<Arc<User>>, mut stop: watch::Receiver<bool>) {
+        let paths = Arc::clone(&self.paths);
+        tokio::spawn(async move {
+            loop {
+                for u in &users {
+                    let ready = u.client.path_relays();
+                    if let Ok(mut p) = paths.lock() {
+                        p.extend(ready);
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(SAMPLE_EVERY) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+
+    fn hostile_ends(&self, path: &[NodeId]) -> bool {
+        matches!((path.first(), path.last()), (Some(g), Some(e)) if g != e && self.ids.contains(g) && self.ids.contains(e))
+    }
+
+    /// The figures, from the paths sampled, the `client`'s path selection
+    /// over its final directory, and the swarms of `accounts` by `net`.
+    pub fn figures(
+        &self,
+        net: &SimNet,
+        client: &Client,
+        accounts: &[AccountId],
+        seed: u64,
+    ) -> SybilFigures {
+        let n = net.slots.len();
+        let h = self.hostile.len();
+        let built: Vec<Vec<NodeId>> = match self.paths.lock() {
+            Ok(p) => p.iter().cloned().collect(),
+            Err(p) => p.into_inner().iter().cloned().collect(),
+        };
+        let pool: Vec<Candidate> = client.path_candidates();
+        let allow = net.params.allow_same_subnet;
+        let mut rng = StdRng::seed_from_u64(seed ^ 0xd4a7);
+        let mut drawn = 0usize;
+        let mut both = 0usize;
+        for _ in 0..DRAWN_PATHS {
+            // A guard as the client picks one (uniform over the directory),
+            // then the rest of the path by the client's own selection.
+            let Some(guard) = pool.choose(&mut rng) else {
+                break;
+            };
+            let Some(path) = choose(&mut rng, &pool, Some(guard), RELAYS, &HashSet::new(), allow)
+            else {
+                continue;
+            };
+            drawn += 1;
+            if self.hostile_ends(&path) {
+                both += 1;
+            }
+        }
+        let quorum = usize::from(net.params.store_quorum).max(1);
+        let swarms_attacker_quorum = accounts
+            .iter()
+            .filter(|a| net.swarm(a).iter().filter(|m| self.ids.contains(m)).count() >= quorum)
+            .count();
+        let random_share = if n > 1 {
+            (h as f64 / n as f64) * (h.saturating_sub(1) as f64 / (n - 1) as f64)
+        } else {
+            0.0
+        };
+        let drawn_share = if drawn > 0 {
+            both as f64 / drawn as f64
+        } else {
+            0.0
+        };
+        SybilFigures {
+            hostile_nodes: h,
+            hostile_share: h as f64 / n.max(1) as f64,
+            paths_built: built.len(),
+            paths_hostile_guard_and_exit: built.iter().filter(|p| self.hostile_ends(p)).count(),
+            paths_drawn: drawn,
+            drawn_hostile_guard_and_exit: both,
+            drawn_share,
+            random_share,
+            ratio_to_random: if random_share > 0.0 {
+                drawn_share / random_share
+            } else {
+                0.0
+            },
+            swarms_attacker_quorum,
+            swarms: accounts.len(),
+            mined: false,
+            items_dropped: self.dropped.load(Ordering::Relaxed),
+            packets_seen: self.seen.load(Ordering::Relaxed),
+        }
+    }
+}
