@@ -33,6 +33,7 @@ mod handoff;
 mod inbound;
 mod push;
 mod tasks;
+mod witness;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -90,6 +91,9 @@ pub struct Replicator {
     /// Accounts held that this node no longer serves, by account; only accounts
     /// the store holds are ever in it.
     leaving: Mutex<HashMap<AccountId, Leaving>>,
+    /// Receipts collected from co-members, and the members caught lacking
+    /// what they signed for ([`witness`]).
+    witnessed: Arc<Mutex<witness::Witnessed>>,
 }
 
 impl Replicator {
@@ -101,6 +105,7 @@ impl Replicator {
             backlog: Arc::new(Mutex::new(backlog)),
             pushing: Arc::new(tokio::sync::Semaphore::new(MAX_PUSHES_IN_FLIGHT)),
             leaving: Mutex::new(HashMap::new()),
+            witnessed: Arc::new(Mutex::new(witness::Witnessed::default())),
         })
     }
 

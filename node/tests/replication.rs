@@ -604,3 +604,37 @@ async fn only_co_members_may_list_fetch_or_compare_an_account() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_drops_what_it_signed_for_is_caught_and_stops_counting() {
+    let (_router, nodes) = network(5, &NodeConfig::default());
+    let a = account(3);
+    assert!(nodes.iter().all(|n| n.serves(&a)), "5 nodes, swarm of 5");
+    // Three messages, each signed for by all four other members.
+    let ms: Vec<_> = (1..=3).map(|i| message(a, i)).collect();
+    for m in &ms {
+        assert_eq!(bounded(store_and_push(&nodes[0], m, 4)).await, 4);
+    }
+    // Node 1's operator throws them away after signing.
+    nodes[1].ctx.store.remove_account(&a).unwrap();
+    // Node 0's anti-entropy finds node 1 without what it signed for.
+    bounded(nodes[0].repl.anti_entropy_once()).await;
+    let rejected = &nodes[0].ctx.metrics.rejected;
+    assert_eq!(rejected.get("anti_entropy", "receipt_broken"), 3);
+    // From now on its receipts count for nothing on node 0: a store that
+    // waits for every member gets the other three.
+    let m4 = message(a, 4);
+    let acks = bounded(store_and_push_acks(&nodes[0], &m4, 4)).await;
+    assert_eq!(acks.count, 3);
+    assert!(acks.receipts.iter().all(|r| r.node != nodes[1].id()));
+    assert_eq!(rejected.get("replicate", "caught_member"), 1);
+    // An honest member that holds what it signed is never accused.
+    assert_eq!(
+        nodes[2]
+            .ctx
+            .metrics
+            .rejected
+            .get("anti_entropy", "receipt_broken"),
+        0
+    );
+}

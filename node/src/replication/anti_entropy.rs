@@ -6,11 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::iter::Peekable;
 
 use libp2p::PeerId;
-use sotto_protocol::constants::{MAX_DIGEST_ENTRIES, MAX_LISTING_PAGE, MAX_REPLICATION_BATCH};
+use sotto_protocol::constants::{
+    MAX_DIGEST_ENTRIES, MAX_LISTING_PAGE, MAX_REPLICATION_BATCH, PEER_CLOCK_TOLERANCE_MS,
+};
+use sotto_protocol::rpc::digest::ItemState;
 use sotto_protocol::rpc::{
     DigestItem, MessageHash, NodeRequest, NodeResponse, Reconcile, reconcile,
 };
-use sotto_protocol::{AccountId, NodeId};
+use sotto_protocol::{AccountId, NodeId, UnixMillis};
 
 use super::apply::{self, Batch};
 use super::{ReplicationError, Replicator, blocking};
@@ -134,6 +137,7 @@ impl Replicator {
         let mut after: Option<MessageHash> = None;
         let mut pull = Hashes::new();
         let mut give = Hashes::new();
+        let mut lacking = Hashes::new();
         for _ in 0..MAX_LIST_PAGES {
             let limit = u16::try_from(MAX_LISTING_PAGE).unwrap_or(u16::MAX);
             let (remote, more) = match self
@@ -164,7 +168,17 @@ impl Replicator {
                 None
             };
             let local = self.local_range(account, after, high).await?;
-            compare(account, &local, &remote, &mut pull, &mut give);
+            // Past the clocks' tolerance, the peer cannot have expired it.
+            let live_past = self.ctx.clock.now().saturating_add(PEER_CLOCK_TOLERANCE_MS);
+            compare(
+                account,
+                &local,
+                &remote,
+                &mut pull,
+                &mut give,
+                &mut lacking,
+                live_past,
+            );
             while pull.len() >= MAX_REPLICATION_BATCH {
                 let batch: Hashes = pull.drain(..MAX_REPLICATION_BATCH).collect();
                 self.pull_from(peer, batch).await?;
@@ -184,7 +198,28 @@ impl Replicator {
         if !give.is_empty() {
             self.give_to(peer, give).await?;
         }
+        self.check_receipts(peer, &lacking);
         Ok(())
+    }
+
+    /// `peer` holds nothing of the live messages `lacking`: any it signed a
+    /// receipt for, it acknowledged and dropped ([`super::witness`]).
+    fn check_receipts(&self, peer: PeerId, lacking: &[(AccountId, MessageHash)]) {
+        if lacking.is_empty() {
+            return;
+        }
+        let broken = super::lock(&self.witnessed).broken(peer, lacking, std::time::Instant::now());
+        if broken > 0 {
+            tracing::warn!(
+                %peer,
+                broken,
+                "a swarm member no longer holds messages it signed receipts for; \
+                 its receipts do not count for an hour"
+            );
+            for _ in 0..broken {
+                self.ctx.metrics.rejected.inc(SOURCE, "receipt_broken");
+            }
+        }
     }
 
     /// This node's live items of `account` with a hash after `after` and up
@@ -290,13 +325,17 @@ fn unexpected(asked: &'static str, answer: NodeResponse) -> ReplicationError {
 
 /// Walks `local` and `remote` (both in increasing hash order) together and
 /// notes, with the protocol's `reconcile` run both ways, which hashes this
-/// node must pull and which the peer lacks.
+/// node must pull and which the peer should be given; of the latter, the
+/// live messages the peer holds nothing at all of, and that expire after
+/// `live_past` by this node's view, go to `lacking` too.
 fn compare(
     account: AccountId,
     local: &[DigestItem],
     remote: &[DigestItem],
     pull: &mut Hashes,
     give: &mut Hashes,
+    lacking: &mut Hashes,
+    live_past: UnixMillis,
 ) {
     let mut l: Peekable<_> = local.iter().peekable();
     let mut r: Peekable<_> = remote.iter().peekable();
@@ -317,6 +356,11 @@ fn compare(
             && reconcile(theirs, m) == Reconcile::Fetch
         {
             give.push((account, m.hash));
+            if theirs.is_none()
+                && matches!(m.state, ItemState::Present { expiry, .. } if expiry > live_past)
+            {
+                lacking.push((account, m.hash));
+            }
         }
     }
 }
@@ -346,18 +390,54 @@ mod tests {
         let mut remote = vec![shared_new, only_theirs, gone];
         local.sort_by_key(|i| i.hash);
         remote.sort_by_key(|i| i.hash);
-        let (mut pull, mut give) = (Vec::new(), Vec::new());
-        compare(a, &local, &remote, &mut pull, &mut give);
+        let (mut pull, mut give, mut lacking) = (Vec::new(), Vec::new(), Vec::new());
+        compare(a, &local, &remote, &mut pull, &mut give, &mut lacking, 0);
         pull.sort();
         give.sort();
+        // Only what the peer has no trace of: not `alive`, which it holds as
+        // deleted (the tombstone wins and comes this way).
+        assert_eq!(lacking, vec![(a, only_mine.hash)]);
         let mut want_pull = vec![(a, shared_new.hash), (a, only_theirs.hash), (a, gone.hash)];
         want_pull.sort();
         assert_eq!(pull, want_pull);
         assert_eq!(give, vec![(a, only_mine.hash)]);
         // Equal states: nothing either way.
         shared_old = shared_new;
-        let (mut pull, mut give) = (Vec::new(), Vec::new());
-        compare(a, &[shared_old], &[shared_new], &mut pull, &mut give);
-        assert!(pull.is_empty() && give.is_empty());
+        let (mut pull, mut give, mut lacking) = (Vec::new(), Vec::new(), Vec::new());
+        compare(
+            a,
+            &[shared_old],
+            &[shared_new],
+            &mut pull,
+            &mut give,
+            &mut lacking,
+            0,
+        );
+        assert!(pull.is_empty() && give.is_empty() && lacking.is_empty());
+        // The peer holding an older state of a message is not lacking it.
+        let (mut pull, mut give, mut lacking) = (Vec::new(), Vec::new(), Vec::new());
+        compare(
+            a,
+            &[shared_new],
+            &[item(1, 1_000)],
+            &mut pull,
+            &mut give,
+            &mut lacking,
+            0,
+        );
+        assert!(lacking.is_empty());
+        // Nor one that may have expired on the peer's clock.
+        let (mut pull, mut give, mut lacking) = (Vec::new(), Vec::new(), Vec::new());
+        compare(
+            a,
+            &[only_mine],
+            &[],
+            &mut pull,
+            &mut give,
+            &mut lacking,
+            u64::MAX,
+        );
+        assert_eq!(give, vec![(a, only_mine.hash)]);
+        assert!(lacking.is_empty());
     }
 }

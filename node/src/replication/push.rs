@@ -93,6 +93,7 @@ impl Pusher for Replicator {
         let ctx = Arc::clone(&self.ctx);
         let backlog = Arc::clone(&self.backlog);
         let pushing = Arc::clone(&self.pushing);
+        let witnessed = Arc::clone(&self.witnessed);
         Box::pin(async move {
             let (_, members) = swarm_of(&ctx, &push.account());
             if members.is_empty() {
@@ -117,6 +118,7 @@ impl Pusher for Replicator {
                     continue;
                 };
                 let (ctx, backlog, tx) = (Arc::clone(&ctx), Arc::clone(&backlog), tx.clone());
+                let witnessed = Arc::clone(&witnessed);
                 let (request, push) = (request.clone(), Arc::clone(&push));
                 // Each push runs on its own task so that it completes (and a
                 // failure reaches the backlog) after the caller has its quorum.
@@ -125,11 +127,22 @@ impl Pusher for Replicator {
                     let _permit = permit;
                     let answer = ctx.net.node_request(peer, request).await;
                     let ok = acked(&push, 0, &answer);
-                    let receipt = receipt_of(&ctx, node, &push, 0, &answer);
+                    let mut receipt = receipt_of(&ctx, node, &push, 0, &answer);
                     if ok && is_store && receipt.is_none() {
                         // It says it holds the message but will not sign for
                         // it: it holds it (no retry), but it is no witness.
                         ctx.metrics.rejected.inc("replicate", "no_receipt");
+                    }
+                    if let (Some(_), Push::Store(m)) = (&receipt, &*push) {
+                        let mut w = lock(&witnessed);
+                        if w.is_caught(&peer, Instant::now()) {
+                            // Caught lacking what it signed for: its word
+                            // counts for nothing until AVOID_FOR has passed.
+                            ctx.metrics.rejected.inc("replicate", "caught_member");
+                            receipt = None;
+                        } else {
+                            w.record(peer, (m.account, m.hash));
+                        }
                     }
                     ctx.metrics
                         .pushes
