@@ -10,7 +10,10 @@
 //! per swarm, one position hash per joining node).
 //!
 //! The directory is plain data behind the node's lock: no I/O, no clock of its
-//! own (callers pass `now`).
+//! own (callers pass `now`). When it is full, a newcomer takes the place of a
+//! node this node cannot reach ([`UNREACHABLE_AFTER`] failed requests in a
+//! row, told by [`Directory::note_unreachable`]); established, reachable
+//! nodes are never pushed out by newcomers.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -135,7 +138,14 @@ pub struct Directory {
     index: SwarmIndex,
     /// Bumped on every membership change (not on a mere record refresh).
     version: u64,
+    /// Requests to a node that failed in a row (transport errors, timeouts);
+    /// reset by one that gets an answer. Only nodes held are counted.
+    failures: HashMap<NodeId, u32>,
 }
+
+/// Failed requests in a row after which a node counts as unreachable: a full
+/// directory gives its place to a newcomer.
+pub const UNREACHABLE_AFTER: u32 = 3;
 
 impl Directory {
     /// An empty directory for the network `params`, holding at most `max_nodes`.
@@ -148,6 +158,7 @@ impl Directory {
             nodes: Vec::new(),
             index: SwarmIndex::new(),
             version: 0,
+            failures: HashMap::new(),
         }
     }
 
@@ -202,7 +213,12 @@ impl Directory {
             }
             None => {
                 if self.entries.len() >= self.max_nodes {
-                    return Err(DirectoryError::Full(self.max_nodes));
+                    // Established nodes are kept over newcomers; only one
+                    // this node cannot reach gives its place up.
+                    match self.most_unreachable() {
+                        Some(gone) => self.remove(&gone),
+                        None => return Err(DirectoryError::Full(self.max_nodes)),
+                    }
                 }
                 let (node, nonce) = (record.node, record.admission_nonce);
                 self.by_peer.insert(peer, node);
@@ -238,6 +254,42 @@ impl Directory {
             .is_some_and(|held| held.signed == *signed)
     }
 
+    /// Notes that a request to `node` got an answer.
+    pub fn note_reachable(&mut self, node: &NodeId) {
+        self.failures.remove(node);
+    }
+
+    /// Notes that a request to `node` failed (could not connect, timed out).
+    pub fn note_unreachable(&mut self, node: &NodeId) {
+        if self.entries.contains_key(node) {
+            let n = self.failures.entry(*node).or_insert(0);
+            *n = n.saturating_add(1);
+        }
+    }
+
+    /// The held node with the most failures in a row, if it has at least
+    /// [`UNREACHABLE_AFTER`] (ties: the smallest id, for determinism).
+    fn most_unreachable(&self) -> Option<NodeId> {
+        self.failures
+            .iter()
+            .filter(|(_, n)| **n >= UNREACHABLE_AFTER)
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(node, _)| *node)
+    }
+
+    /// Takes `node` out of the directory.
+    fn remove(&mut self, node: &NodeId) {
+        if let Some(e) = self.entries.remove(node) {
+            self.by_peer.remove(&e.peer);
+            if let Ok(at) = self.nodes.binary_search(node) {
+                self.nodes.remove(at);
+            }
+            self.index.remove(node);
+            self.failures.remove(node);
+            self.membership_changed();
+        }
+    }
+
     /// Drops every record expired at `now`; returns the nodes dropped.
     pub fn expire(&mut self, now: UnixMillis) -> Vec<NodeId> {
         let gone: Vec<NodeId> = self
@@ -251,6 +303,7 @@ impl Directory {
                 self.by_peer.remove(&e.peer);
             }
             self.index.remove(n);
+            self.failures.remove(n);
         }
         if !gone.is_empty() {
             self.nodes = self.entries.keys().copied().collect();

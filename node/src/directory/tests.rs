@@ -148,3 +148,34 @@ fn a_full_directory_refuses_new_nodes_but_takes_updates() {
     assert_eq!(d.insert(update, NOW + 1), Ok(Inserted::Updated));
     assert_eq!(d.len(), 2);
 }
+
+#[test]
+fn a_full_directory_gives_an_unreachable_node_s_place_to_a_newcomer() {
+    let mut d = Directory::new(NetworkParams::devnet(), 2);
+    for i in 1..=2 {
+        d.insert(verify(signed(&key(i), NOW), NOW).unwrap(), NOW)
+            .unwrap();
+    }
+    let first = key(1).node_id();
+    // Two failures, then an answer: still established.
+    d.note_unreachable(&first);
+    d.note_unreachable(&first);
+    d.note_reachable(&first);
+    d.note_unreachable(&first);
+    d.note_unreachable(&first);
+    let third = || verify(signed(&key(3), NOW), NOW).unwrap();
+    assert_eq!(d.insert(third(), NOW), Err(DirectoryError::Full(2)));
+    // A third failure in a row: it cannot be reached, and goes for the
+    // newcomer (before, a full directory refused every newcomer).
+    d.note_unreachable(&first);
+    let version = d.version();
+    assert_eq!(d.insert(third(), NOW), Ok(Inserted::New));
+    assert_eq!(d.len(), 2);
+    assert!(d.get(&first).is_none());
+    assert!(d.get(&key(3).node_id()).is_some());
+    assert!(d.version() > version);
+    // A node that is not held is never counted.
+    d.note_unreachable(&key(9).node_id());
+    let fourth = verify(signed(&key(4), NOW), NOW).unwrap();
+    assert_eq!(d.insert(fourth, NOW), Err(DirectoryError::Full(2)));
+}

@@ -126,6 +126,11 @@ impl Pusher for Replicator {
                 tokio::spawn(async move {
                     let _permit = permit;
                     let answer = ctx.net.node_request(peer, request).await;
+                    // What a full directory goes by when a newcomer arrives.
+                    ctx.dir_mut(|d| match &answer {
+                        Ok(_) => d.note_reachable(&node),
+                        Err(_) => d.note_unreachable(&node),
+                    });
                     let ok = acked(&push, 0, &answer);
                     let mut receipt = receipt_of(&ctx, node, &push, 0, &answer);
                     if ok && is_store && receipt.is_none() {
