@@ -14,6 +14,7 @@
 //! Not here: the bundle's format and checks (`sotto_protocol::prekey`), the
 //! secrets and the publishing schedule of a chat account (`chat`).
 
+use rand::seq::SliceRandom;
 use sotto_protocol::constants::{MAX_HASHES_PER_REQUEST, MAX_TTL_MS};
 use sotto_protocol::prekey::{SignedPrekeyBundle, VerifiedBundle};
 use sotto_protocol::rpc::{
@@ -82,7 +83,7 @@ pub async fn publish_bundle(
     let Response::Stored { hash, .. } = answer else {
         return Err(PrekeyError::Unexpected(answer.kind()));
     };
-    match public_messages(client, &own).await {
+    match public_messages(client, &own, None).await {
         Ok(found) => {
             let old: Vec<MessageHash> = found
                 .iter()
@@ -115,32 +116,60 @@ pub async fn publish_bundle(
     Ok(hash)
 }
 
+/// Members asked in turn for a bundle before giving up.
+const BUNDLE_MEMBERS: usize = 3;
+
 /// Fetches `account`'s bundles from its swarm and returns the newest that
 /// verifies (signed by `account`, not too old, not from the future, keys
 /// well formed) at `client`'s clock.
+///
+/// A member that answers without a bundle may have lost it, or hide it (a
+/// hostile member that keeps a contact from starting a session): up to
+/// [`BUNDLE_MEMBERS`] distinct members are asked, in random order, until one
+/// has a bundle that verifies.
 pub async fn fetch_bundle(
     client: &Client,
     account: &AccountId,
 ) -> Result<VerifiedBundle, PrekeyError> {
-    let found = public_messages(client, account).await?;
-    let now = client.now();
-    found
-        .iter()
-        .filter_map(|m| SignedPrekeyBundle::decode(&m.data).ok())
-        .filter_map(|b| b.verify(account, now).ok())
-        .max_by_key(|b| b.bundle().created_at)
-        .ok_or(PrekeyError::NoBundle)
+    let mut members = client.swarm_of(account);
+    members.shuffle(&mut rand::rng());
+    let asks: Vec<Option<NodeId>> = if members.is_empty() {
+        vec![None]
+    } else {
+        members.into_iter().take(BUNDLE_MEMBERS).map(Some).collect()
+    };
+    let mut last = PrekeyError::NoBundle;
+    for member in asks {
+        match public_messages(client, account, member).await {
+            Ok(found) => {
+                let now = client.now();
+                let newest = found
+                    .iter()
+                    .filter_map(|m| SignedPrekeyBundle::decode(&m.data).ok())
+                    .filter_map(|b| b.verify(account, now).ok())
+                    .max_by_key(|b| b.bundle().created_at);
+                match newest {
+                    Some(b) => return Ok(b),
+                    None => last = PrekeyError::NoBundle,
+                }
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// What `account`'s `Public` namespace holds (at most [`MAX_PUBLIC_PAGES`]
 /// pages, all from one swarm member, so that its cursor goes on where the
-/// last page ended), keeping only messages whose hash matches.
+/// last page ended), keeping only messages whose hash matches. From `member`,
+/// or a member the swarm request picks when `None`.
 async fn public_messages(
     client: &Client,
     account: &AccountId,
+    member: Option<NodeId>,
 ) -> Result<Vec<RetrievedMessage>, PrekeyError> {
     let mut out = Vec::new();
-    let mut member: Option<NodeId> = None;
+    let mut member = member;
     let mut after = None;
     for _ in 0..MAX_PUBLIC_PAGES {
         let request = Request::Retrieve(RetrieveRequest::unsigned(

@@ -37,6 +37,11 @@ pub(super) async fn swarm_request(
     // member is asked, and its answer is a second sample. Only if every
     // member tried says so is it the client's clock.
     let mut skewed = false;
+    // A member that says the delivery token is unknown may be behind (the
+    // token's store has not reached it yet) or lying (a hostile member
+    // that wants contacts to drop the token and pay postage): another member
+    // is asked, and only if no member took it is the token refused.
+    let mut token_refused = false;
     loop {
         let swarm = inner.dir(|d| d.swarm(account));
         if swarm.is_empty() {
@@ -48,7 +53,7 @@ pub(super) async fn swarm_request(
             .copied()
             .collect();
         let Some(member) = left.choose(&mut rand::rng()).copied() else {
-            return Err(failed(skewed));
+            return Err(failed(skewed, token_refused));
         };
         tried.insert(member);
         match inner.request_raw(member, &|now| make(member, now)).await {
@@ -75,11 +80,15 @@ pub(super) async fn swarm_request(
                         inner.paths.wake.notify_one();
                     }
                 }
-                ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::ClockSkew => {
+                ErrorKind::Unavailable
+                | ErrorKind::Timeout
+                | ErrorKind::ClockSkew
+                | ErrorKind::TokenRequired => {
                     skewed |= matches!(e.kind, ErrorKind::ClockSkew);
+                    token_refused |= matches!(e.kind, ErrorKind::TokenRequired);
                     unreachable += 1;
                     if unreachable >= MAX_MEMBERS_TRIED {
-                        return Err(failed(skewed));
+                        return Err(failed(skewed, token_refused));
                     }
                 }
                 _ => return Err(ClientError::from_rpc(e)),
@@ -95,20 +104,20 @@ pub(super) async fn swarm_request(
                 );
                 unreachable += 1;
                 if unreachable >= MAX_MEMBERS_TRIED {
-                    return Err(failed(skewed));
+                    return Err(failed(skewed, token_refused));
                 }
             }
             Ok(other) => return Ok((member, other)),
             Err(ClientError::Unreachable) | Err(ClientError::UnknownNode) => {
                 unreachable += 1;
                 if unreachable >= MAX_MEMBERS_TRIED {
-                    return Err(failed(skewed));
+                    return Err(failed(skewed, token_refused));
                 }
             }
             Err(other) => return Err(other),
         }
         if tried.len() >= MAX_MEMBERS_TRIED + MAX_REDIRECTS {
-            return Err(failed(skewed));
+            return Err(failed(skewed, token_refused));
         }
     }
 }
@@ -139,10 +148,12 @@ fn enough_receipts(
     count_receipts(receipts, &params.name, account, hash, swarm) >= quorum
 }
 
-/// The error when no member took the request: the clock's fault if any
-/// member said so, else the members'.
-fn failed(skewed: bool) -> ClientError {
-    if skewed {
+/// The error when no member took the request: the token's if a member
+/// refused it, else the clock's if any member said so, else the members'.
+fn failed(skewed: bool, token_refused: bool) -> ClientError {
+    if token_refused {
+        ClientError::TokenRequired
+    } else if skewed {
         ClientError::ClockSkew
     } else {
         ClientError::SwarmUnreachable
