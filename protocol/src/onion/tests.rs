@@ -73,34 +73,26 @@ fn run_from(
     let mut packet = packet;
     for (i, secret) in secrets.iter().enumerate().take(hops.len()).skip(from) {
         run.packets.push(packet.clone());
-        match peel(&packet, &[secret]).map_err(|error| Refused { hop: i, error })? {
+        let peeled = peel(&packet, &[secret]).map_err(|error| Refused { hop: i, error })?;
+        // Every hop reads the same validity: the client's minute.
+        assert_eq!(
+            peeled.not_after(),
+            minute_to_ms(not_after_minute(BUILT_AT)),
+            "hop {i}"
+        );
+        match peeled {
             Peeled::Forward {
                 next,
                 packet: inner,
                 reply,
-                not_after,
+                ..
             } => {
-                // Every hop reads the same validity: the client's minute.
-                assert_eq!(
-                    not_after,
-                    minute_to_ms(not_after_minute(BUILT_AT)),
-                    "hop {i}"
-                );
                 assert_eq!(Some(next), hops.get(i + 1).map(|h| h.node), "hop {i}");
                 assert_eq!(inner.len(), packet.len(), "size changed at hop {i}");
                 run.replies.push(reply);
                 packet = inner;
             }
-            Peeled::Deliver {
-                request,
-                reply,
-                not_after,
-            } => {
-                assert_eq!(
-                    not_after,
-                    minute_to_ms(not_after_minute(BUILT_AT)),
-                    "hop {i}"
-                );
+            Peeled::Deliver { request, reply, .. } => {
                 assert_eq!(i, hops.len() - 1, "delivered early at hop {i}");
                 run.replies.push(reply);
                 run.request = request;
