@@ -135,6 +135,34 @@ pub struct Store {
     space: Arc<SpaceGuard>,
     /// The first fatal engine error.
     fatal: Arc<fatal::Fatal>,
+    /// Last field, so dropped last: see [`Closer`].
+    _closer: Arc<Closer>,
+}
+
+/// Holds a clone of every sled handle of a store, so that when the last
+/// clone of the store goes, the last sled handles are dropped here, on a
+/// thread of its own. sled flushes and waits for its I/O threads when its
+/// last handle drops; run on a runtime's worker while the runtime shuts down,
+/// that wait was seen to never end (a test binary hung at exit with a worker
+/// in `make_stable` inside `Db::drop`). Nothing acknowledged depends on that
+/// flush: every acknowledged write was flushed (fsync) before it was
+/// acknowledged ([`Store::flush`]).
+struct Closer {
+    handles: Option<(Db, [Tree; 7])>,
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        if let Some(handles) = self.handles.take() {
+            let closing = std::thread::Builder::new()
+                .name("store-close".into())
+                .spawn(move || drop(handles));
+            // No thread to be had: drop them here, as before.
+            if let Err(e) = closing {
+                tracing::warn!(error = %e, "closing the store on this thread");
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -194,19 +222,41 @@ impl Store {
             db.open_tree(name)
                 .map_err(|e| StoreError::engine("open", e))
         };
+        let (messages, items, proofs, expiry) = (
+            tree("messages")?,
+            tree("items")?,
+            tree("proofs")?,
+            tree("expiry")?,
+        );
+        let (usage, meta, seqs) = (tree("usage")?, tree("meta")?, tree("seqs")?);
+        let closer = Arc::new(Closer {
+            handles: Some((
+                db.clone(),
+                [
+                    messages.clone(),
+                    items.clone(),
+                    proofs.clone(),
+                    expiry.clone(),
+                    usage.clone(),
+                    meta.clone(),
+                    seqs.clone(),
+                ],
+            )),
+        });
         let mut store = Store {
-            messages: tree("messages")?,
-            items: tree("items")?,
-            proofs: tree("proofs")?,
-            expiry: tree("expiry")?,
-            usage: tree("usage")?,
-            meta: tree("meta")?,
-            seqs: tree("seqs")?,
+            messages,
+            items,
+            proofs,
+            expiry,
+            usage,
+            meta,
+            seqs,
             db,
             limits,
             space: Arc::new(SpaceGuard::new(Arc::new(DiskFree::new(path)), 0)),
             fatal: Arc::default(),
             id: 0,
+            _closer: closer,
         };
         store.check_format()?;
         store.upgrade_charges()?;

@@ -45,10 +45,6 @@ fn request_of<'a>(pushes: impl Iterator<Item = &'a Push>) -> NodeRequest {
     }
 }
 
-/// Whether `answer` to a `Replicate` acknowledges `push`, whose message (if it
-/// is a store) is the request's message number `index`: a store only if the
-/// member says it holds that message, a delete or expiry change if the answer
-/// is an `Ack` at all.
 /// The verified storage receipt of `node` in `answer` for the store `push`
 /// at `index`: what makes a replica's acknowledgement count toward a
 /// store's quorum (the client checks the same receipts).
@@ -66,6 +62,10 @@ fn receipt_of(
     (r.node == node && r.verify(&ctx.params.name, &m.account, &m.hash).is_ok()).then(|| r.clone())
 }
 
+/// Whether `answer` to a `Replicate` acknowledges `push`, whose message (if it
+/// is a store) is the request's message number `index`: a store only if the
+/// member says it holds that message, a delete or expiry change if the answer
+/// is an `Ack` at all.
 fn acked(push: &Push, index: usize, answer: &Result<NodeResponse, crate::net::NetError>) -> bool {
     let Ok(answer) = answer else {
         return false;
