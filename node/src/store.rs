@@ -140,9 +140,10 @@ pub struct Store {
 }
 
 /// Holds a clone of every sled handle of a store, so that when the last
-/// clone of the store goes, the last sled handles are dropped here, on a
-/// thread of its own. sled flushes and waits for its I/O threads when its
-/// last handle drops; run on a runtime's worker while the runtime shuts down,
+/// clone of the store goes inside a tokio runtime, the last sled handles are
+/// dropped on a thread of their own (outside one, right there). sled flushes
+/// and waits for its I/O threads when its last handle drops; run on a
+/// runtime's worker while the runtime shuts down,
 /// that wait was seen to never end (a test binary hung at exit with a worker
 /// in `make_stable` inside `Db::drop`). Nothing acknowledged depends on that
 /// flush: every acknowledged write was flushed (fsync) before it was
@@ -153,14 +154,22 @@ struct Closer {
 
 impl Drop for Closer {
     fn drop(&mut self) {
-        if let Some(handles) = self.handles.take() {
-            let closing = std::thread::Builder::new()
-                .name("store-close".into())
-                .spawn(move || drop(handles));
-            // No thread to be had: drop them here, as before.
-            if let Err(e) = closing {
-                tracing::warn!(error = %e, "closing the store on this thread");
-            }
+        let Some(handles) = self.handles.take() else {
+            return;
+        };
+        // Outside a runtime nothing waits on this thread but its caller,
+        // which may reopen the database right away: close here, so that the
+        // lock is free when `drop` returns.
+        if tokio::runtime::Handle::try_current().is_err() {
+            drop(handles);
+            return;
+        }
+        let closing = std::thread::Builder::new()
+            .name("store-close".into())
+            .spawn(move || drop(handles));
+        // No thread to be had: they were dropped here, with the closure.
+        if let Err(e) = closing {
+            tracing::warn!(error = %e, "closed the store on this thread");
         }
     }
 }
