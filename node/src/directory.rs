@@ -259,6 +259,13 @@ impl Directory {
         self.failures.remove(node);
     }
 
+    /// Whether requests to `node` have failed since its last answer (so that
+    /// an answer needs [`Directory::note_reachable`]; callers check this under
+    /// the read lock and take the write lock only then).
+    pub fn is_failing(&self, node: &NodeId) -> bool {
+        self.failures.contains_key(node)
+    }
+
     /// Notes that a request to `node` failed (could not connect, timed out).
     pub fn note_unreachable(&mut self, node: &NodeId) {
         if self.entries.contains_key(node) {

@@ -160,7 +160,9 @@ fn a_full_directory_gives_an_unreachable_node_s_place_to_a_newcomer() {
     // Two failures, then an answer: still established.
     d.note_unreachable(&first);
     d.note_unreachable(&first);
+    assert!(d.is_failing(&first));
     d.note_reachable(&first);
+    assert!(!d.is_failing(&first));
     d.note_unreachable(&first);
     d.note_unreachable(&first);
     let third = || verify(signed(&key(3), NOW), NOW).unwrap();

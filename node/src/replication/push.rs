@@ -127,10 +127,15 @@ impl Pusher for Replicator {
                     let _permit = permit;
                     let answer = ctx.net.node_request(peer, request).await;
                     // What a full directory goes by when a newcomer arrives.
-                    ctx.dir_mut(|d| match &answer {
-                        Ok(_) => d.note_reachable(&node),
-                        Err(_) => d.note_unreachable(&node),
-                    });
+                    // An answer from a member in good standing (the usual
+                    // case) takes no write lock on the directory.
+                    match &answer {
+                        Ok(_) if ctx.dir(|d| d.is_failing(&node)) => {
+                            ctx.dir_mut(|d| d.note_reachable(&node));
+                        }
+                        Ok(_) => {}
+                        Err(_) => ctx.dir_mut(|d| d.note_unreachable(&node)),
+                    }
                     let ok = acked(&push, 0, &answer);
                     let mut receipt = receipt_of(&ctx, node, &push, 0, &answer);
                     if ok && is_store && receipt.is_none() {
