@@ -66,7 +66,7 @@ fn record(i: usize, onion: &OnionSecret, now: u64) -> SignedNodeRecord {
         }],
         issued_at: now - 1_000,
         expires_at: now + HOUR_MS,
-        admission_nonce: 0,
+        admission: sotto_protocol::record::admission::Admission::default(),
     }
     .sign(&key)
     .unwrap()
@@ -161,8 +161,8 @@ fn bench(c: &mut Criterion) {
             .nodes()
             .iter()
             .map(|node| {
-                let nonce = dir.get(node).unwrap().record.admission_nonce;
-                (Position::of_node(node, nonce), *node)
+                let proof = dir.get(node).unwrap().record.admission;
+                (Position::of_node(node, proof), *node)
             })
             .collect();
         per_call(

@@ -10,6 +10,7 @@ use sotto_protocol::constants::{
     KEY_LEN, MAX_NODE_CLOCK_ERROR_MS, MAX_RECORD_LEN, RECORD_CLOCK_SKEW_MS,
 };
 use sotto_protocol::onion::Hop;
+use sotto_protocol::record::netgroup::{self, NetGroup};
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
 use sotto_protocol::{AccountId, NetworkParams, NodeId, SwarmIndex, UnixMillis};
 
@@ -165,8 +166,11 @@ impl Directory {
         match self.nodes.get(&node) {
             Some(old) if old.record.issued_at >= info.record.issued_at => false,
             Some(_) => {
-                // A new admission nonce is a new position.
-                self.index.insert(node, info.record.admission_nonce);
+                // A new admission proof (the next epoch's) is a new position;
+                // new addresses may be new network groups.
+                let groups = self.groups(&info.record);
+                self.index
+                    .insert_grouped(node, info.record.admission, groups);
                 self.nodes.insert(node, info);
                 true
             }
@@ -175,7 +179,9 @@ impl Directory {
                 false
             }
             None => {
-                self.index.insert(node, info.record.admission_nonce);
+                let groups = self.groups(&info.record);
+                self.index
+                    .insert_grouped(node, info.record.admission, groups);
                 self.nodes.insert(node, info);
                 true
             }
@@ -225,11 +231,26 @@ impl Directory {
         self.nodes.keys().copied().collect()
     }
 
-    /// The swarm of `account` by this directory (the protocol's swarm
-    /// function, `swarm_for`, answered by an index).
+    /// The swarm of `account` by this directory: the protocol's swarm
+    /// function answered by an index, the same rule nodes apply
+    /// (`swarm_for`, or `swarm_for_diverse` where the network keeps one
+    /// subnet to one place in a swarm).
     pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
-        self.index
-            .swarm(account, usize::from(self.params.swarm_size))
+        let r = usize::from(self.params.swarm_size);
+        if self.params.allow_same_subnet {
+            self.index.swarm(account, r)
+        } else {
+            self.index.swarm_diverse(account, r)
+        }
+    }
+
+    /// The network groups of the node of `record`, which keep operators
+    /// apart in swarms.
+    fn groups(&self, record: &NodeRecord) -> Vec<NetGroup> {
+        netgroup::groups_of(
+            record.addrs.iter().map(String::as_str),
+            self.params.allow_same_subnet,
+        )
     }
 }
 

@@ -82,7 +82,7 @@ fn service(dir: &std::path::Path) -> Service {
         }],
         issued_at: now - MINUTE_MS,
         expires_at: now + HOUR_MS,
-        admission_nonce: 0,
+        admission: sotto_protocol::record::admission::Admission::default(),
     };
     let mut directory = Directory::new(params.clone(), 10);
     let verified = VerifiedRecord::verify(record.sign(&key).unwrap(), &params, now).unwrap();

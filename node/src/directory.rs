@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use libp2p::PeerId;
 use sotto_protocol::codec;
 use sotto_protocol::constants::MAX_RECORD_LEN;
+use sotto_protocol::record::netgroup::{self, NetGroup};
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
 use sotto_protocol::{AccountId, NetworkParams, NodeId, SwarmIndex, UnixMillis};
 
@@ -199,14 +200,16 @@ impl Directory {
                 if record.issued_at <= old.record.issued_at {
                     return Ok(Inserted::Unchanged);
                 }
-                let (node, nonce) = (record.node, record.admission_nonce);
+                let (node, proof) = (record.node, record.admission);
+                let groups = groups_of(&record, &self.params);
                 *old = Entry {
                     record,
                     signed,
                     peer,
                 };
-                // A new admission nonce is a new position.
-                if self.index.insert(node, nonce) {
+                // A new admission proof (the next epoch's) is a new position;
+                // new addresses may be new network groups.
+                if self.index.insert_grouped(node, proof, groups) {
                     self.membership_changed();
                 }
                 Ok(Inserted::Updated)
@@ -220,7 +223,8 @@ impl Directory {
                         None => return Err(DirectoryError::Full(self.max_nodes)),
                     }
                 }
-                let (node, nonce) = (record.node, record.admission_nonce);
+                let (node, proof) = (record.node, record.admission);
+                let groups = groups_of(&record, &self.params);
                 self.by_peer.insert(peer, node);
                 self.entries.insert(
                     node,
@@ -233,7 +237,7 @@ impl Directory {
                 if let Err(at) = self.nodes.binary_search(&node) {
                     self.nodes.insert(at, node);
                 }
-                self.index.insert(node, nonce);
+                self.index.insert_grouped(node, proof, groups);
                 self.membership_changed();
                 Ok(Inserted::New)
             }
@@ -360,10 +364,17 @@ impl Directory {
         self.entries.values()
     }
 
-    /// The swarm of `account`: the R nodes closest to it (DESIGN §4).
+    /// The swarm of `account`: the R nodes closest to it (DESIGN §4), at
+    /// most one per network group unless the network allows nodes of one
+    /// subnet together (devnets on loopback); see
+    /// [`SwarmIndex::swarm_diverse`].
     pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
-        self.index
-            .swarm(account, usize::from(self.params.swarm_size))
+        let r = usize::from(self.params.swarm_size);
+        if self.params.allow_same_subnet {
+            self.index.swarm(account, r)
+        } else {
+            self.index.swarm_diverse(account, r)
+        }
     }
 
     /// Whether `node` is in the swarm of `account`.
@@ -396,6 +407,15 @@ impl Directory {
         };
         (page.into_iter().map(|e| e.signed.clone()).collect(), next)
     }
+}
+
+/// The network groups of the node of `record` (its routable addresses'
+/// IPv4 /24s and IPv6 /48s), which keep operators apart in swarms.
+fn groups_of(record: &NodeRecord, params: &NetworkParams) -> Vec<NetGroup> {
+    netgroup::groups_of(
+        record.addrs.iter().map(String::as_str),
+        params.allow_same_subnet,
+    )
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! The node's persistent keys in its data directory: the identity key with its
-//! admission proof (`node.key`) and the rotating onion keys (`onion.key`), and
-//! the signed node record made from them (DESIGN §4). The identity key lasts;
-//! the onion keys are replaced at every start of the node
+//! latest admission proof (`node.key`) and the rotating onion keys
+//! (`onion.key`), and the signed node record made from them (DESIGN §4). The
+//! identity key lasts; the admission proof is mined again for every position
+//! epoch (`sotto_protocol::position::epoch`, the next one ahead of time); the
+//! onion keys are replaced at every start of the node
 //! ([`Identity::renew_onion_keys`] says why).
 //!
 //! Both files are mode 0600; a file that group or others can read is refused,
@@ -19,7 +21,8 @@ use std::sync::Mutex;
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use sotto_protocol::constants::{MAX_RECORD_ADDRS, PROTOCOL_VERSION};
-use sotto_protocol::record::admission::{check_admission, mine_admission};
+use sotto_protocol::position::epoch;
+use sotto_protocol::record::admission::{Admission, check_admission, mine_admission};
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
 use sotto_protocol::{NetworkParams, NodeId, NodeKey, UnixMillis};
 
@@ -90,12 +93,24 @@ impl IdentityError {
     }
 }
 
+/// Locks `m`, also after a panic elsewhere (the data stays consistent: every
+/// change is one assignment).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
 fn dir_of(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new("."))
 }
 
 /// A `Result` with an [`IdentityError`].
 pub type Result<T> = std::result::Result<T, IdentityError>;
+
+/// Admission proofs an identity keeps: the current epoch's and the next.
+const KEPT_PROOFS: usize = 2;
 
 /// The node's keys, loaded from its data directory. Shared as `Arc<Identity>`:
 /// onion key rotation goes through an inner lock.
@@ -105,7 +120,9 @@ pub struct Identity {
     key: NodeKey,
     node_id: NodeId,
     network: String,
-    admission_nonce: u64,
+    /// Admission proofs held, by epoch: at most [`KEPT_PROOFS`], the latest
+    /// last (the current epoch's and, near a boundary, the next one's).
+    proofs: Mutex<Vec<Admission>>,
     keypair: libp2p::identity::Keypair,
     /// Current key first; at most [`MAX_KEPT_ONION_KEYS`].
     onion: Mutex<Vec<OnionKey>>,
@@ -133,8 +150,9 @@ impl Identity {
         file::create_private_dir(dir)?;
         let key = NodeKey::generate(&mut rand::rand_core::UnwrapErr(rand::rngs::SysRng));
         let node_id = key.node_id();
+        let epoch = epoch::epoch_for_record(&node_id, now_ms(), params.position_period_ms);
         let keyfile = NodeKeyFile {
-            admission_nonce: mine_admission(&node_id, params.admission_difficulty),
+            admission: mine_admission(&node_id, epoch, params.admission_difficulty),
             network: params.name.clone(),
             key,
         };
@@ -145,27 +163,26 @@ impl Identity {
     }
 
     /// Loads the identity of `dir` for the network `params`. If the stored
-    /// admission proof does not hold for this network (the node moved to
-    /// another network or its difficulty went up), a new one is mined and
-    /// saved. A missing `onion.key` is replaced by a fresh key.
+    /// admission proof does not hold for this network now (the node moved to
+    /// another network, its difficulty went up, or the node's position epoch
+    /// is over), a new one is mined and saved. A missing `onion.key` is
+    /// replaced by a fresh key.
     pub fn load(dir: &Path, params: &NetworkParams) -> Result<Identity> {
         let path = dir.join(NODE_KEY_FILE);
         let mut keyfile = NodeKeyFile::read(&path)?;
         let node_id = keyfile.key.node_id();
+        let epoch = epoch::epoch_for_record(&node_id, now_ms(), params.position_period_ms);
         if keyfile.network != params.name
-            || check_admission(
-                &node_id,
-                keyfile.admission_nonce,
-                params.admission_difficulty,
-            )
-            .is_err()
+            || keyfile.admission.epoch != epoch
+            || check_admission(&node_id, keyfile.admission, params.admission_difficulty).is_err()
         {
             tracing::info!(
                 network = %params.name,
                 difficulty = params.admission_difficulty,
-                "mining a new admission proof for this network"
+                epoch,
+                "mining the admission proof for this network and position epoch"
             );
-            keyfile.admission_nonce = mine_admission(&node_id, params.admission_difficulty);
+            keyfile.admission = mine_admission(&node_id, epoch, params.admission_difficulty);
             keyfile.network = params.name.clone();
             keyfile.write(&path)?;
         }
@@ -194,7 +211,7 @@ impl Identity {
             node_id: keyfile.key.node_id(),
             key: keyfile.key,
             network: keyfile.network,
-            admission_nonce: keyfile.admission_nonce,
+            proofs: Mutex::new(vec![keyfile.admission]),
             onion: Mutex::new(onion),
         })
     }
@@ -214,9 +231,51 @@ impl Identity {
         &self.network
     }
 
-    /// The admission proof.
-    pub fn admission_nonce(&self) -> u64 {
-        self.admission_nonce
+    /// The latest admission proof held (the one `load` or `init` made, or
+    /// one mined since, maybe ahead for the next epoch).
+    pub fn admission(&self) -> Admission {
+        let proofs = lock(&self.proofs);
+        proofs.last().copied().unwrap_or_default()
+    }
+
+    /// The proof held for `epoch`, if it was mined.
+    pub fn admission_for(&self, epoch: u64) -> Option<Admission> {
+        lock(&self.proofs)
+            .iter()
+            .find(|p| p.epoch == epoch)
+            .copied()
+    }
+
+    /// Keeps `proof` (mined by [`mine_admission`] for this node, maybe on
+    /// another thread); the oldest beyond [`KEPT_PROOFS`] is forgotten. With
+    /// `save`, it also becomes the proof in `node.key` (the one a restart in
+    /// the same epoch uses; a proof mined ahead for the next epoch is not
+    /// saved, or a restart before the boundary would mine the current one
+    /// again).
+    pub fn add_admission(&self, proof: Admission, save: bool) -> Result<()> {
+        let mut proofs = lock(&self.proofs);
+        if !proofs.contains(&proof) {
+            proofs.push(proof);
+            proofs.sort_by_key(|p| p.epoch);
+            let excess = proofs.len().saturating_sub(KEPT_PROOFS);
+            proofs.drain(..excess);
+        }
+        if save {
+            keyfile::write(
+                &self.dir.join(NODE_KEY_FILE),
+                &self.key,
+                &self.network,
+                proof,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The epoch a record made at `now` is for, and whether its proof is
+    /// still to be mined.
+    pub fn epoch_due(&self, now: UnixMillis, params: &NetworkParams) -> (u64, bool) {
+        let epoch = epoch::epoch_for_record(&self.node_id, now, params.position_period_ms);
+        (epoch, self.admission_for(epoch).is_none())
     }
 
     /// The data directory.
@@ -241,10 +300,7 @@ impl Identity {
     }
 
     fn onion_keys(&self) -> std::sync::MutexGuard<'_, Vec<OnionKey>> {
-        match self.onion.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        lock(&self.onion)
     }
 
     /// Replaces every onion key by a fresh one made at `now`, and saves it. A
@@ -283,7 +339,10 @@ impl Identity {
     /// The node's signed record at `now` for `params`, listing `addrs`
     /// (unspecified addresses left out, on public networks local ones too,
     /// `/p2p/…` stripped, at most [`MAX_RECORD_ADDRS`]) and the onion keys valid at `now`; the onion keys
-    /// are rotated first if due.
+    /// are rotated first if due. The record carries the admission proof of
+    /// the position epoch due at `now` and expires with it; if that proof
+    /// was not mined ahead ([`Identity::epoch_due`]), it is mined here, on
+    /// the caller's thread.
     pub fn record(
         &self,
         params: &NetworkParams,
@@ -291,6 +350,16 @@ impl Identity {
         now: UnixMillis,
     ) -> Result<SignedNodeRecord> {
         self.rotate_if_due(now, params)?;
+        let (epoch, missing) = self.epoch_due(now, params);
+        if missing {
+            self.add_admission(
+                mine_admission(&self.node_id, epoch, params.admission_difficulty),
+                true,
+            )?;
+        }
+        let admission = self
+            .admission_for(epoch)
+            .unwrap_or_else(|| mine_admission(&self.node_id, epoch, params.admission_difficulty));
         let mut addrs = announceable(addrs);
         if !params.allow_same_subnet {
             // Others would refuse the whole record for one local address.
@@ -314,8 +383,14 @@ impl Identity {
             addrs,
             onion_keys,
             issued_at: now,
-            expires_at: now.saturating_add(params.record_lifetime_ms),
-            admission_nonce: self.admission_nonce,
+            expires_at: epoch::record_expiry(
+                &self.node_id,
+                epoch,
+                now,
+                params.record_lifetime_ms,
+                params.position_period_ms,
+            ),
+            admission,
         };
         Ok(record.sign(&self.key)?)
     }

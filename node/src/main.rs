@@ -325,7 +325,7 @@ fn info(args: InfoArgs) -> CliResult<()> {
     let identity = Identity::load(&args.data_dir, &params).map_err(|e| e.to_string())?;
     let node_id = identity.node_id();
     let peer_id = identity.peer_id().to_string();
-    let position = Position::of_node(&node_id, identity.admission_nonce()).to_hex();
+    let position = Position::of_node(&node_id, identity.admission()).to_hex();
     // A run file left by a crashed node names a dead process: not running.
     // A damaged run file says nothing about the node; the rest still prints.
     let running = match RunInfo::read(&args.data_dir) {

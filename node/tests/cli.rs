@@ -54,7 +54,7 @@ fn init_then_info_json_agree_with_the_identity_on_disk() {
     assert_eq!(json["node_id"], identity.node_id().to_string().as_str());
     assert_eq!(
         json["position"],
-        Position::of_node(&identity.node_id(), identity.admission_nonce())
+        Position::of_node(&identity.node_id(), identity.admission())
             .to_hex()
             .as_str()
     );

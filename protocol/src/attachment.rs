@@ -118,8 +118,12 @@ impl ChunkHash {
 /// The swarm of a chunk: the `r` distinct nodes closest to
 /// [`ChunkHash::position`] by XOR distance, closest first, exactly the swarm of
 /// its [`ChunkHash::account`] ([`crate::position::swarm_for`]).
-/// `nodes` pairs each node with its record's admission nonce.
-pub fn swarm_for_chunk(chunk: &ChunkHash, nodes: &[(NodeId, u64)], r: usize) -> Vec<NodeId> {
+/// `nodes` pairs each node with its record's admission proof.
+pub fn swarm_for_chunk(
+    chunk: &ChunkHash,
+    nodes: &[(NodeId, crate::record::admission::Admission)],
+    r: usize,
+) -> Vec<NodeId> {
     crate::position::swarm_for(&chunk.account(), nodes, r)
 }
 
@@ -144,7 +148,9 @@ mod tests {
 
     #[test]
     fn chunk_swarm_is_deterministic_and_distinct_from_accounts() {
-        let nodes: Vec<(NodeId, u64)> = (0u8..20).map(|i| (NodeId([i; 32]), 0)).collect();
+        use crate::record::admission::Admission;
+        let zero = Admission::default();
+        let nodes: Vec<(NodeId, Admission)> = (0u8..20).map(|i| (NodeId([i; 32]), zero)).collect();
         let mut reversed = nodes.clone();
         reversed.reverse();
         let h = ChunkHash::of(b"chunk");
@@ -153,9 +159,9 @@ mod tests {
         assert_eq!(swarm, swarm_for_chunk(&h, &reversed, 5));
         // The closest node is closer than every node left out.
         let target = h.position();
-        let worst = Position::of_node(&swarm[4], 0).distance(&target);
+        let worst = Position::of_node(&swarm[4], zero).distance(&target);
         for (n, _) in nodes.iter().filter(|(n, _)| !swarm.contains(n)) {
-            assert!(Position::of_node(n, 0).distance(&target) > worst);
+            assert!(Position::of_node(n, zero).distance(&target) > worst);
         }
         assert_ne!(h.position().0, h.0);
         assert_eq!(swarm, crate::position::swarm_for(&h.account(), &nodes, 5));

@@ -25,9 +25,14 @@ pub struct NetworkParams {
     /// store is acknowledged. Default 2.
     pub store_quorum: u8,
     /// Leading zero bits the admission proof of a node key must have. Each extra
-    /// bit doubles the work of placing a node; 0 for tests, 20 for public networks
-    /// (about a second of hashing per node identity).
+    /// bit doubles the work of placing a node; 0 for tests, 26 for the public
+    /// network (about 8.5 s of one core per proof, one proof per position
+    /// epoch).
     pub admission_difficulty: u8,
+    /// How long a node's position lasts before it needs a new admission proof
+    /// and moves (`position::epoch`), ms; 0 keeps positions for as long as
+    /// the key (devnets). Public: one day. At least 4 record lifetimes.
+    pub position_period_ms: u64,
     /// Whether the network is local: a path may use several relays from one
     /// network group (IPv4 /24, IPv6 /48, see `record::netgroup`), and records
     /// may list loopback and private addresses. Only devnets on loopback or a
@@ -60,6 +65,7 @@ impl NetworkParams {
             swarm_size: 5,
             store_quorum: 2,
             admission_difficulty: 26,
+            position_period_ms: DAY_MS,
             allow_same_subnet: false,
             record_lifetime_ms: MAX_RECORD_LIFETIME_MS,
             onion_key_rotation_ms: DAY_MS,
@@ -69,12 +75,15 @@ impl NetworkParams {
         }
     }
 
-    /// A local development network: no admission work, same-subnet paths allowed
-    /// (everything is on 127.0.0.1), short handoff grace so tests see data move.
+    /// A local development network: no admission work, positions that do not
+    /// rotate (so a test never sees a node move unless it sets a period),
+    /// same-subnet paths allowed (everything is on 127.0.0.1), short handoff
+    /// grace so tests see data move.
     pub fn devnet() -> Self {
         Self {
             name: "devnet".into(),
             admission_difficulty: 0,
+            position_period_ms: 0,
             allow_same_subnet: true,
             handoff_grace_ms: MINUTE_MS,
             ..Self::public()
@@ -138,6 +147,18 @@ impl NetworkParams {
                 ),
             );
         }
+        if self.position_period_ms != 0
+            && self.position_period_ms < self.record_lifetime_ms.saturating_mul(4)
+        {
+            return bad(
+                "position_period_ms",
+                format!(
+                    "{} is neither 0 (no rotation) nor at least 4 record lifetimes ({} ms)",
+                    self.position_period_ms,
+                    self.record_lifetime_ms.saturating_mul(4)
+                ),
+            );
+        }
         if self.onion_key_rotation_ms < MINUTE_MS {
             return bad("onion_key_rotation_ms", "is under a minute".into());
         }
@@ -168,6 +189,8 @@ mod tests {
         public.validate().unwrap();
         devnet.validate().unwrap();
         assert_eq!(devnet.admission_difficulty, 0);
+        assert_eq!(devnet.position_period_ms, 0);
+        assert_eq!(public.position_period_ms, DAY_MS);
         assert!(devnet.allow_same_subnet);
         assert!(!public.allow_same_subnet);
         assert_ne!(public.name, devnet.name);
@@ -188,5 +211,12 @@ mod tests {
         let mut p = NetworkParams::devnet();
         p.default_ttl_ms = 1;
         assert!(p.validate().is_err());
+        // A position period shorter than 4 record lifetimes could not hold a
+        // record and its successor.
+        let mut p = NetworkParams::devnet();
+        p.position_period_ms = 4 * p.record_lifetime_ms - 1;
+        assert!(p.validate().is_err());
+        p.position_period_ms = 4 * p.record_lifetime_ms;
+        p.validate().unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! Positions in the 256-bit DHT keyspace, XOR distance, and the one swarm function
 //! that nodes and clients share.
 
+pub mod epoch;
 mod index;
 
 use serde::{Deserialize, Serialize};
@@ -9,35 +10,41 @@ pub use index::SwarmIndex;
 
 use crate::constants::HASH_LEN;
 use crate::id::{AccountId, NodeId};
+use crate::record::admission::Admission;
+use crate::record::netgroup::NetGroup;
 
-/// blake3 `derive_key` context for a node's position (v2: bound to the
-/// admission proof's nonce; v1 hashed the key alone).
-pub const NODE_POSITION_CONTEXT: &str = "sotto node position v2";
+/// blake3 `derive_key` context for a node's position (v3: bound to the
+/// admission proof's epoch and nonce; v2 to the nonce alone, for ever; v1
+/// hashed the key alone).
+pub const NODE_POSITION_CONTEXT: &str = "sotto node position v3";
 /// blake3 `derive_key` context for an account's position.
 pub const ACCOUNT_POSITION_CONTEXT: &str = "sotto account position v1";
 
 /// A point in the 256-bit keyspace. A node's position is a hash of its key
-/// *and its admission nonce*, so each position an operator can try costs a
+/// *and its admission proof*, so each position an operator can try costs a
 /// whole admission proof (about `2^difficulty` hashes), not one key
-/// generation: see [`Position::of_node`].
+/// generation, and lasts one position epoch: see [`Position::of_node`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 pub struct Position(pub [u8; HASH_LEN]);
 
 impl Position {
     /// Where a node sits: `blake3::derive_key(NODE_POSITION_CONTEXT, node key
-    /// ‖ admission nonce as u64 LE)`, the nonce of the node's record
-    /// ([`crate::record::NodeRecord::admission_nonce`]).
+    /// ‖ epoch as u64 LE ‖ nonce as u64 LE)`, the proof of the node's record
+    /// ([`crate::record::NodeRecord::admission`]).
     ///
-    /// Why the nonce: with the key alone, an operator could generate keys
+    /// Why the proof: with the key alone, an operator could generate keys
     /// (≈ 20 µs each) until one lands next to a chosen account and only then
     /// do the admission work, once. Bound to the nonce, every candidate
     /// position is the output of a valid proof, so landing among the `r`
     /// closest of `N` nodes takes about `N / r` proofs of `2^difficulty`
-    /// hashes each (README, threat model).
-    pub fn of_node(node: &NodeId, admission_nonce: u64) -> Self {
+    /// hashes each (README, threat model). Bound to the epoch as well, the
+    /// place is lost when the epoch ends ([`epoch`]) and the price is paid
+    /// again each period.
+    pub fn of_node(node: &NodeId, proof: Admission) -> Self {
         let mut h = blake3::Hasher::new_derive_key(NODE_POSITION_CONTEXT);
         h.update(node.as_bytes());
-        h.update(&admission_nonce.to_le_bytes());
+        h.update(&proof.epoch.to_le_bytes());
+        h.update(&proof.nonce.to_le_bytes());
         Self(*h.finalize().as_bytes())
     }
 
@@ -70,14 +77,14 @@ impl Position {
 pub struct Distance(pub [u8; HASH_LEN]);
 
 /// The swarm of `account`: the `r` distinct nodes of `nodes` (each with its
-/// record's admission nonce) closest to the account's position by XOR
+/// record's admission proof) closest to the account's position by XOR
 /// distance, closest first. Fewer than `r` if there are fewer distinct nodes.
 /// Deterministic: the same inputs in any order give the same answer, on every
 /// node and client.
-pub fn swarm_for(account: &AccountId, nodes: &[(NodeId, u64)], r: usize) -> Vec<NodeId> {
+pub fn swarm_for(account: &AccountId, nodes: &[(NodeId, Admission)], r: usize) -> Vec<NodeId> {
     let placed: Vec<(Position, NodeId)> = nodes
         .iter()
-        .map(|(n, nonce)| (Position::of_node(n, *nonce), *n))
+        .map(|(n, proof)| (Position::of_node(n, *proof), *n))
         .collect();
     swarm_among(account, &placed, r)
 }
@@ -97,8 +104,69 @@ pub fn swarm_among(account: &AccountId, placed: &[(Position, NodeId)], r: usize)
     ranked.into_iter().take(r).map(|(_, n)| n).collect()
 }
 
+/// The swarm of `account` on a network that keeps operators apart (no
+/// `allow_same_subnet`): the nodes of `nodes` (each with its record's proof
+/// and `netgroup::groups_of` its addresses) walked from the closest, each
+/// taken only if none of its groups is a group of a node already taken, until
+/// `r` are taken. Deterministic like [`swarm_for`]; code that asks often uses
+/// [`SwarmIndex::swarm_diverse`] (same answers).
+pub fn swarm_for_diverse(
+    account: &AccountId,
+    nodes: &[(NodeId, Admission, Vec<NetGroup>)],
+    r: usize,
+) -> Vec<NodeId> {
+    let target = Position::of_account(account);
+    let mut ranked: Vec<(Distance, NodeId, &[NetGroup])> = nodes
+        .iter()
+        .map(|(n, proof, g)| {
+            (
+                Position::of_node(n, *proof).distance(&target),
+                *n,
+                g.as_slice(),
+            )
+        })
+        .collect();
+    ranked.sort_unstable_by_key(|a| (a.0, a.1));
+    ranked.dedup_by(|a, b| a.1 == b.1);
+    let groups: std::collections::HashMap<NodeId, &[NetGroup]> =
+        ranked.iter().map(|(_, n, g)| (*n, *g)).collect();
+    pick_diverse(
+        ranked.iter().map(|(_, n, _)| *n),
+        |n| groups.get(n).copied().unwrap_or(&[]),
+        r,
+    )
+}
+
+/// Takes from `ranked` (closest first) each node none of whose groups is a
+/// group of a node taken before, until `r` are taken.
+fn pick_diverse<'g>(
+    ranked: impl Iterator<Item = NodeId>,
+    groups_of: impl Fn(&NodeId) -> &'g [NetGroup],
+    r: usize,
+) -> Vec<NodeId> {
+    let mut taken: Vec<NodeId> = Vec::with_capacity(r);
+    let mut used: Vec<NetGroup> = Vec::new();
+    for node in ranked {
+        if taken.len() >= r {
+            break;
+        }
+        let groups = groups_of(&node);
+        if groups.iter().any(|g| used.contains(g)) || taken.contains(&node) {
+            continue;
+        }
+        used.extend_from_slice(groups);
+        taken.push(node);
+    }
+    taken
+}
+
 /// Whether `node` is in the swarm of `account` given the directory `nodes`.
-pub fn in_swarm(account: &AccountId, node: &NodeId, nodes: &[(NodeId, u64)], r: usize) -> bool {
+pub fn in_swarm(
+    account: &AccountId,
+    node: &NodeId,
+    nodes: &[(NodeId, Admission)],
+    r: usize,
+) -> bool {
     swarm_for(account, nodes, r).contains(node)
 }
 
@@ -120,9 +188,12 @@ mod tests {
             seed in any::<u8>(),
             r in 0usize..10,
         ) {
-            let nodes: Vec<(NodeId, u64)> = raw.iter().map(|b| (NodeId(*b), u64::from(b[0]))).collect();
+            let nodes: Vec<(NodeId, Admission)> = raw
+                .iter()
+                .map(|b| (NodeId(*b), Admission::new(u64::from(b[1]), u64::from(b[0]))))
+                .collect();
             let placed: Vec<(Position, NodeId)> =
-                nodes.iter().map(|(n, nonce)| (Position::of_node(n, *nonce), *n)).collect();
+                nodes.iter().map(|(n, proof)| (Position::of_node(n, *proof), *n)).collect();
             let acct = account(seed);
             prop_assert_eq!(swarm_among(&acct, &placed, r), swarm_for(&acct, &nodes, r));
         }
@@ -133,7 +204,8 @@ mod tests {
             seed in any::<u8>(),
             r in 0usize..10,
         ) {
-            let nodes: Vec<(NodeId, u64)> = raw.iter().map(|b| (NodeId(*b), 7)).collect();
+            let seven = Admission::new(0, 7);
+            let nodes: Vec<(NodeId, Admission)> = raw.iter().map(|b| (NodeId(*b), seven)).collect();
             let acct = account(seed);
             let swarm = swarm_for(&acct, &nodes, r);
             let mut distinct = nodes.clone();
@@ -146,10 +218,10 @@ mod tests {
             prop_assert_eq!(s.len(), swarm.len());
             // Every chosen node is at least as close as every node left out.
             let target = Position::of_account(&acct);
-            let worst = swarm.iter().map(|n| Position::of_node(n, 7).distance(&target)).max();
-            for (n, nonce) in distinct.iter().filter(|(n, _)| !swarm.contains(n)) {
+            let worst = swarm.iter().map(|n| Position::of_node(n, seven).distance(&target)).max();
+            for (n, proof) in distinct.iter().filter(|(n, _)| !swarm.contains(n)) {
                 if let Some(w) = worst {
-                    prop_assert!(Position::of_node(n, *nonce).distance(&target) > w);
+                    prop_assert!(Position::of_node(n, *proof).distance(&target) > w);
                 }
             }
             // Order of the input does not matter.
@@ -160,28 +232,49 @@ mod tests {
     }
 
     #[test]
-    fn a_position_follows_key_and_admission_nonce() {
+    fn a_position_follows_key_epoch_and_nonce() {
         let n = NodeId([3; 32]);
-        assert_ne!(Position::of_node(&n, 0), Position::of_node(&n, 1));
+        let p = |e, x| Position::of_node(&n, Admission::new(e, x));
+        assert_ne!(p(0, 0), p(0, 1));
+        assert_ne!(p(0, 1), p(1, 1));
+        assert_ne!(p(1, 2), p(2, 1));
         assert_ne!(
-            Position::of_node(&n, 0),
-            Position::of_node(&NodeId([4; 32]), 0)
+            p(0, 0),
+            Position::of_node(&NodeId([4; 32]), Admission::new(0, 0))
         );
         let mut bytes = n.as_bytes().to_vec();
+        bytes.extend_from_slice(&9u64.to_le_bytes());
         bytes.extend_from_slice(&5u64.to_le_bytes());
-        assert_eq!(
-            Position::of_node(&n, 5).0,
-            blake3::derive_key(NODE_POSITION_CONTEXT, &bytes)
-        );
+        assert_eq!(p(9, 5).0, blake3::derive_key(NODE_POSITION_CONTEXT, &bytes));
         // Not the v1 position (the key alone), nor the admission hash.
         assert_ne!(
-            Position::of_node(&n, 5).0,
+            p(9, 5).0,
             blake3::derive_key("sotto node position v1", n.as_bytes())
         );
         assert_ne!(
-            Position::of_node(&n, 5).0,
-            crate::record::admission::admission_hash(&n, 5)
+            p(9, 5).0,
+            crate::record::admission::admission_hash(&n, Admission::new(9, 5))
         );
+    }
+
+    /// A place found for one epoch is lost in the next: the same key with
+    /// the next epoch's proof sits somewhere unrelated, so a node parked next
+    /// to an account leaves its swarm when its epoch ends.
+    #[test]
+    fn a_place_next_to_an_account_does_not_outlast_its_epoch() {
+        use crate::record::admission::mine_admission;
+        let target = account(7);
+        let keys: Vec<NodeId> = (0u16..500)
+            .map(|i| NodeId(*blake3::hash(&i.to_le_bytes()).as_bytes()))
+            .collect();
+        let in_epoch = |e: u64| -> Vec<(NodeId, Admission)> {
+            keys.iter().map(|n| (*n, mine_admission(n, e, 4))).collect()
+        };
+        let now = swarm_for(&target, &in_epoch(10), 5);
+        let next = swarm_for(&target, &in_epoch(11), 5);
+        let kept = now.iter().filter(|n| next.contains(n)).count();
+        // By chance each member stays with probability 5/500.
+        assert!(kept <= 1, "{kept} of 5 members kept their place");
     }
 
     /// Issue 13's grinding attack: generate keys until one hashes next to a
@@ -206,7 +299,8 @@ mod tests {
         };
         let ground = *keys.iter().min_by_key(|n| v1(n)).unwrap();
         // Every node, the attacker's too, at the place its proof gives it.
-        let placed: Vec<(NodeId, u64)> = keys.iter().map(|n| (*n, mine_admission(n, 8))).collect();
+        let placed: Vec<(NodeId, Admission)> =
+            keys.iter().map(|n| (*n, mine_admission(n, 0, 8))).collect();
         let swarm = swarm_for(&target, &placed, 5);
         assert!(!swarm.contains(&ground), "the ground key kept its place");
     }

@@ -69,8 +69,10 @@ pub struct NodeRecord {
     /// When the record stops being valid (Unix ms); at most
     /// [`NetworkParams::record_lifetime_ms`] after `issued_at`.
     pub expires_at: UnixMillis,
-    /// Admission proof for `node` ([`admission`]).
-    pub admission_nonce: u64,
+    /// Admission proof for `node` in its current position epoch
+    /// ([`admission`], [`crate::position::epoch`]); the node's position is
+    /// derived from it.
+    pub admission: admission::Admission,
 }
 
 impl NodeRecord {
@@ -244,8 +246,10 @@ impl SignedNodeRecord {
     /// issued no later than [`RECORD_CLOCK_SKEW_MS`] after `now`, not expired,
     /// lifetime within the network's limit, bounds ([`NodeRecord::check_bounds`]),
     /// on networks that keep paths to distinct subnets only public addresses
-    /// ([`netgroup::is_public`]), admission proof at the network's difficulty, and last the signature by
-    /// the record's own node key.
+    /// ([`netgroup::is_public`]), the admission proof's epoch (the record lies
+    /// within it, [`crate::position::epoch::check_epoch`]), the proof at the
+    /// network's difficulty, and last the signature by the record's own node
+    /// key.
     pub fn verify(&self, params: &NetworkParams, now: UnixMillis) -> Result<NodeRecord> {
         let what = "node record";
         let record: NodeRecord = codec::decode(what, &self.record, MAX_RECORD_LEN)?;
@@ -271,11 +275,14 @@ impl SignedNodeRecord {
                 ),
             });
         }
-        admission::check_admission(
+        crate::position::epoch::check_epoch(
             &record.node,
-            record.admission_nonce,
-            params.admission_difficulty,
+            record.admission.epoch,
+            record.issued_at,
+            record.expires_at,
+            params.position_period_ms,
         )?;
+        admission::check_admission(&record.node, record.admission, params.admission_difficulty)?;
         keys::verify(
             what,
             record.node.as_bytes(),

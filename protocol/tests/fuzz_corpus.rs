@@ -171,8 +171,8 @@ fn signed_record() -> SignedNodeRecord {
         }],
         issued_at: MADE_AT,
         expires_at: MADE_AT + HOUR_MS,
-        // Devnet needs no admission work: any nonce passes.
-        admission_nonce: 0,
+        // Devnet needs no admission work and its positions do not rotate.
+        admission: sotto_protocol::record::admission::Admission::default(),
     };
     record.sign(&key).unwrap()
 }

@@ -70,7 +70,7 @@ fn valid_record() -> Vec<u8> {
         }],
         issued_at: NOW - 1_000,
         expires_at: NOW + 3_600_000,
-        admission_nonce: 0,
+        admission: sotto_protocol::record::admission::Admission::default(),
     }
     .sign(&key)
     .unwrap()

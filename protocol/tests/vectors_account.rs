@@ -12,6 +12,7 @@
 )]
 
 use serde_json::{Value, json};
+use sotto_protocol::record::admission::Admission;
 use sotto_protocol::{AccountId, AccountKey, NodeId, Position, swarm_for};
 
 const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/account.json");
@@ -40,14 +41,18 @@ fn compute() -> Value {
             })
         })
         .collect();
-    // A swarm over 12 fixed node ids, node i with admission nonce 1000 + i,
-    // for the first account; and those nodes' positions.
-    let nodes: Vec<(NodeId, u64)> = (0u8..12)
-        .map(|i| (NodeId([i; 32]), 1000 + u64::from(i)))
+    // A swarm over 12 fixed node ids, node i with admission proof epoch
+    // 20000 + i, nonce 1000 + i, for the first account; and those nodes'
+    // positions.
+    let nodes: Vec<(NodeId, Admission)> = (0u8..12)
+        .map(|i| {
+            let i = u64::from(i);
+            (NodeId([i as u8; 32]), Admission::new(20_000 + i, 1000 + i))
+        })
         .collect();
     let positions: Vec<String> = nodes
         .iter()
-        .map(|(n, nonce)| Position::of_node(n, *nonce).to_hex())
+        .map(|(n, proof)| Position::of_node(n, *proof).to_hex())
         .collect();
     let first = AccountKey::from_entropy([0u8; 16]).account_id();
     let swarm: Vec<String> = swarm_for(&first, &nodes, 5)
@@ -56,7 +61,7 @@ fn compute() -> Value {
         .collect();
     json!({
         "accounts": accounts,
-        "node_positions_with_nonce_1000_plus_i": positions,
+        "node_positions_with_epoch_20000_plus_i_nonce_1000_plus_i": positions,
         "swarm_of_first_over_nodes_0_to_11": swarm,
     })
 }

@@ -22,6 +22,7 @@ use sotto_protocol::attachment::{
     Attachment, AttachmentKind, CHUNK_DATA_LEN, FileOpener, FileSecret, Location, open_file,
     safe_file_name, seal_file, swarm_for_chunk,
 };
+use sotto_protocol::record::admission::Admission;
 
 const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/attachment.json");
 
@@ -58,8 +59,10 @@ fn location() -> Location {
 }
 
 fn compute() -> Value {
-    // Node i with admission nonce i.
-    let nodes: Vec<(NodeId, u64)> = (0u8..12).map(|i| (NodeId([i; 32]), u64::from(i))).collect();
+    // Node i with admission proof epoch 0, nonce i.
+    let nodes: Vec<(NodeId, Admission)> = (0u8..12)
+        .map(|i| (NodeId([i; 32]), Admission::new(0, u64::from(i))))
+        .collect();
     let sealed: Vec<Value> = files()
         .iter()
         .map(|(name, data)| {

@@ -7,6 +7,7 @@
 
 use serde_json::{Value, json};
 use sotto_protocol::constants::PROTOCOL_VERSION;
+use sotto_protocol::position::epoch;
 use sotto_protocol::record::admission::{admission_bits, mine_admission};
 use sotto_protocol::record::{NodeRecord, OnionKeyEntry, SignedNodeRecord};
 use sotto_protocol::time::{DAY_MS, HOUR_MS, MINUTE_MS};
@@ -29,6 +30,7 @@ const DIFFICULTY: u8 = 8;
 fn params() -> NetworkParams {
     NetworkParams {
         admission_difficulty: DIFFICULTY,
+        position_period_ms: DAY_MS,
         ..NetworkParams::devnet()
     }
 }
@@ -37,6 +39,7 @@ fn record() -> NodeRecord {
     let key = NodeKey::from_secret_bytes(&node_secret());
     let node = key.node_id();
     let [current, next] = ONION_SECRETS.map(|s| OnionSecret::from_secret_bytes(s).public());
+    let epoch = epoch::epoch_for_record(&node, ISSUED_AT, DAY_MS);
     NodeRecord {
         version: PROTOCOL_VERSION,
         network: params().name,
@@ -58,8 +61,8 @@ fn record() -> NodeRecord {
             },
         ],
         issued_at: ISSUED_AT,
-        expires_at: ISSUED_AT + 2 * HOUR_MS,
-        admission_nonce: mine_admission(&node, DIFFICULTY),
+        expires_at: epoch::record_expiry(&node, epoch, ISSUED_AT, 2 * HOUR_MS, DAY_MS),
+        admission: mine_admission(&node, epoch, DIFFICULTY),
     }
 }
 
@@ -83,8 +86,11 @@ fn compute() -> Result<Value, Error> {
         "node_id": record.node.to_string(),
         "network": record.network,
         "admission_difficulty": DIFFICULTY,
-        "admission_nonce": record.admission_nonce,
-        "admission_bits": admission_bits(&record.node, record.admission_nonce),
+        "position_period_ms": DAY_MS,
+        "admission_epoch": record.admission.epoch,
+        "admission_nonce": record.admission.nonce,
+        "admission_bits": admission_bits(&record.node, record.admission),
+        "position": sotto_protocol::Position::of_node(&record.node, record.admission).to_hex(),
         "addrs": record.addrs,
         "onion_keys": onion_keys,
         "issued_at": record.issued_at,

@@ -34,7 +34,7 @@ fn record(key: &NodeKey, issued_at: UnixMillis, keys: Vec<OnionKeyEntry>) -> Nod
         onion_keys: keys,
         issued_at,
         expires_at: issued_at + HOUR_MS,
-        admission_nonce: 0,
+        admission: sotto_protocol::record::admission::Admission::default(),
     }
 }
 
@@ -93,4 +93,36 @@ fn the_directory_keeps_records_of_nodes_a_little_ahead() {
     assert!(!dir.insert(&ahead(3, 16 * MINUTE_MS), T0, &rejected));
     assert_eq!(rejected.get("directory", "bad_record"), 1);
     assert_eq!(dir.len(), 2);
+}
+
+#[test]
+fn the_client_keeps_one_subnet_to_one_place_in_a_swarm_as_nodes_do() {
+    // Devnet parameters, but keeping subnets apart as the public network does.
+    let params = NetworkParams {
+        allow_same_subnet: false,
+        ..NetworkParams::devnet()
+    };
+    let rejected = Rejected::default();
+    let mut dir = Directory::new(params.clone());
+    let mut nodes = Vec::new();
+    // Ten nodes in two /24s.
+    for i in 0..10u8 {
+        let key = NodeKey::from_secret_bytes(&[i + 1; KEY_LEN]);
+        let mut r = record(&key, T0, vec![entry(i + 1, T0, T0 + HOUR_MS)]);
+        r.addrs = vec![format!("/ip4/44.{}.0.{}/tcp/4100", i % 2, i + 1)];
+        let groups = netgroup::groups_of(r.addrs.iter().map(String::as_str), false);
+        nodes.push((key.node_id(), r.admission, groups));
+        assert!(dir.insert(&r.sign(&key).unwrap(), T0, &rejected));
+    }
+    for a in 0..8u8 {
+        let account = sotto_protocol::AccountKey::from_entropy([a; 16]).account_id();
+        let swarm = dir.swarm(&account);
+        assert_eq!(swarm.len(), 2, "two subnets, two places");
+        // The same answer as the protocol's function, which nodes use too.
+        let r = usize::from(params.swarm_size);
+        assert_eq!(
+            swarm,
+            sotto_protocol::position::swarm_for_diverse(&account, &nodes, r)
+        );
+    }
 }

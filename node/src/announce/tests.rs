@@ -73,7 +73,7 @@ fn record_of(key: &NodeKey, issued_at: u64, port: u16) -> NodeRecord {
         }],
         issued_at,
         expires_at: issued_at + 3_600_000,
-        admission_nonce: 0,
+        admission: sotto_protocol::record::admission::Admission::default(),
     }
 }
 

@@ -27,7 +27,7 @@ fn record(key: &NodeKey, network: &str, issued_at: u64) -> NodeRecord {
         }],
         issued_at,
         expires_at: issued_at + HOUR,
-        admission_nonce: 0,
+        admission: sotto_protocol::record::admission::Admission::default(),
     }
 }
 
@@ -180,4 +180,79 @@ fn a_full_directory_gives_an_unreachable_node_s_place_to_a_newcomer() {
     d.note_unreachable(&key(9).node_id());
     let fourth = verify(signed(&key(4), NOW), NOW).unwrap();
     assert_eq!(d.insert(fourth, NOW), Err(DirectoryError::Full(2)));
+}
+
+/// Devnet parameters, but keeping subnets apart as the public network does.
+fn apart() -> NetworkParams {
+    NetworkParams {
+        allow_same_subnet: false,
+        ..NetworkParams::devnet()
+    }
+}
+
+fn signed_at(key: &NodeKey, addr: &str, issued_at: u64) -> SignedNodeRecord {
+    let mut r = record(key, "devnet", issued_at);
+    r.addrs = vec![addr.into()];
+    r.sign(key).unwrap()
+}
+
+#[test]
+fn one_subnet_holds_one_place_in_a_swarm() {
+    let params = apart();
+    let r = usize::from(params.swarm_size);
+    let account = sotto_protocol::AccountKey::from_entropy([9; 16]).account_id();
+    let mut d = Directory::new(params.clone(), 64);
+    // Twelve nodes in three /24s: every swarm has one of each, and no more.
+    for i in 0..12u8 {
+        let addr = format!("/ip4/44.{}.0.{}/tcp/4100", i % 3, i + 1);
+        let v = VerifiedRecord::verify(signed_at(&key(i + 1), &addr, NOW), &params, NOW).unwrap();
+        d.insert(v, NOW).unwrap();
+    }
+    let swarm = d.swarm(&account);
+    assert_eq!(swarm.len(), 3, "three subnets, three places (of {r})");
+    let mut subnets: Vec<Vec<String>> = swarm
+        .iter()
+        .map(|n| d.get(n).unwrap().record.addrs.clone())
+        .map(|a| {
+            a.iter()
+                .map(|s| s.split('.').nth(1).unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    subnets.sort();
+    subnets.dedup();
+    assert_eq!(subnets.len(), 3);
+
+    // A node moving to a subnet of its own takes a place of its own, and the
+    // move counts as a change of membership (swarms are recomputed).
+    let before = d.version();
+    let mover = key(1);
+    let v = VerifiedRecord::verify(
+        signed_at(&mover, "/ip4/45.0.0.1/tcp/4100", NOW + 1),
+        &params,
+        NOW + 1,
+    )
+    .unwrap();
+    assert_eq!(d.insert(v, NOW + 1), Ok(Inserted::Updated));
+    assert_ne!(d.version(), before);
+    assert_eq!(d.swarm(&account).len(), 4.min(r));
+}
+
+#[test]
+fn nodes_in_distinct_subnets_form_the_plain_swarm() {
+    let params = apart();
+    let mut apart_dir = Directory::new(params.clone(), 64);
+    let mut plain_dir = Directory::new(NetworkParams::devnet(), 64);
+    for i in 0..12u8 {
+        let addr = format!("/ip4/44.{i}.0.1/tcp/4100");
+        let s = signed_at(&key(i + 1), &addr, NOW);
+        let v = VerifiedRecord::verify(s.clone(), &params, NOW).unwrap();
+        apart_dir.insert(v, NOW).unwrap();
+        let v = VerifiedRecord::verify(s, &NetworkParams::devnet(), NOW).unwrap();
+        plain_dir.insert(v, NOW).unwrap();
+    }
+    for a in 0..8u8 {
+        let account = sotto_protocol::AccountKey::from_entropy([a; 16]).account_id();
+        assert_eq!(apart_dir.swarm(&account), plain_dir.swarm(&account));
+    }
 }

@@ -1,10 +1,11 @@
-//! `DIR/node.key`: the node's identity key, the network it was mined for and
-//! its admission nonce.
+//! `DIR/node.key`: the node's identity key, the network its admission proof
+//! was mined for and its latest admission proof (epoch and nonce).
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sotto_protocol::NodeKey;
+use sotto_protocol::record::admission::Admission;
 use zeroize::Zeroizing;
 
 use super::IdentityError;
@@ -21,7 +22,11 @@ struct NodeKeyText {
     secret: String,
     /// The network name the admission nonce was mined for.
     network: String,
-    /// The admission proof of the key for that network.
+    /// The position epoch of the proof (absent in files written before
+    /// positions rotated: their proof is then mined again).
+    #[serde(default)]
+    admission_epoch: u64,
+    /// The admission proof of the key for that network and epoch.
     admission_nonce: u64,
 }
 
@@ -35,7 +40,7 @@ impl Drop for NodeKeyText {
 pub(super) struct NodeKeyFile {
     pub(super) key: NodeKey,
     pub(super) network: String,
-    pub(super) admission_nonce: u64,
+    pub(super) admission: Admission,
 }
 
 impl NodeKeyFile {
@@ -50,27 +55,38 @@ impl NodeKeyFile {
         Ok(Self {
             key: NodeKey::from_secret_bytes(&secret),
             network: parsed.network.clone(),
-            admission_nonce: parsed.admission_nonce,
+            admission: Admission::new(parsed.admission_epoch, parsed.admission_nonce),
         })
     }
 
     /// Encodes and writes it to `path` (0600, atomically).
     pub(super) fn write(&self, path: &Path) -> Result<(), IdentityError> {
-        let secret = self.key.to_secret_bytes();
-        let body = NodeKeyText {
-            secret: hex::encode(&secret[..]),
-            network: self.network.clone(),
-            admission_nonce: self.admission_nonce,
-        };
-        let toml = Zeroizing::new(toml::to_string(&body).map_err(|e| IdentityError::Corrupt {
-            path: path.to_path_buf(),
-            reason: format!("cannot encode: {e}"),
-        })?);
-        let text = Zeroizing::new(format!(
-            "# The identity of this Sotto node. Keep it secret: whoever holds it can\n\
-             # impersonate the node. Losing it gives the node a new identity and position.\n{}",
-            toml.as_str()
-        ));
-        write_secret(path, &text)
+        write(path, &self.key, &self.network, self.admission)
     }
+}
+
+/// Writes `node.key` at `path` (0600, atomically) from its parts.
+pub(super) fn write(
+    path: &Path,
+    key: &NodeKey,
+    network: &str,
+    admission: Admission,
+) -> Result<(), IdentityError> {
+    let secret = key.to_secret_bytes();
+    let body = NodeKeyText {
+        secret: hex::encode(&secret[..]),
+        network: network.to_string(),
+        admission_epoch: admission.epoch,
+        admission_nonce: admission.nonce,
+    };
+    let toml = Zeroizing::new(toml::to_string(&body).map_err(|e| IdentityError::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("cannot encode: {e}"),
+    })?);
+    let text = Zeroizing::new(format!(
+        "# The identity of this Sotto node. Keep it secret: whoever holds it can\n\
+         # impersonate the node. Losing it gives the node a new identity and position.\n{}",
+        toml.as_str()
+    ));
+    write_secret(path, &text)
 }

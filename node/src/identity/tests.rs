@@ -20,7 +20,7 @@ fn init_then_load_gives_the_same_identity() {
     let a = Identity::init(&data, &devnet()).unwrap();
     let b = Identity::load(&data, &devnet()).unwrap();
     assert_eq!(a.node_id(), b.node_id());
-    assert_eq!(a.admission_nonce(), b.admission_nonce());
+    assert_eq!(a.admission(), b.admission());
     assert_eq!(b.network(), "devnet");
     let pa: Vec<_> = a.onion_secrets().iter().map(|k| k.entry).collect();
     let pb: Vec<_> = b.onion_secrets().iter().map(|k| k.entry).collect();
@@ -164,11 +164,11 @@ fn record_verifies_and_lists_only_dialable_addresses() {
         .unwrap();
     assert_eq!(rec.addrs.len(), MAX_RECORD_ADDRS);
     // The position is what the directory computes from the record: the
-    // node id and the admission nonce.
-    assert_eq!(rec.admission_nonce, id.admission_nonce());
+    // node id and the admission proof.
+    assert_eq!(rec.admission, id.admission());
     assert_eq!(
-        Position::of_node(&rec.node, rec.admission_nonce).to_hex(),
-        Position::of_node(&id.node_id(), id.admission_nonce()).to_hex()
+        Position::of_node(&rec.node, rec.admission).to_hex(),
+        Position::of_node(&id.node_id(), id.admission()).to_hex()
     );
 }
 
@@ -263,12 +263,12 @@ fn admission_is_mined_again_for_another_network() {
     let moved = Identity::load(dir.path(), &harder).unwrap();
     assert_eq!(moved.node_id(), id.node_id());
     assert_eq!(moved.network(), "testnet");
-    check_admission(&moved.node_id(), moved.admission_nonce(), 8).unwrap();
+    check_admission(&moved.node_id(), moved.admission(), 8).unwrap();
     // Saved, so the next load does not mine again and agrees.
     let text = std::fs::read_to_string(dir.path().join(NODE_KEY_FILE)).unwrap();
     assert!(text.contains("testnet"), "{text}");
     let again = Identity::load(dir.path(), &harder).unwrap();
-    assert_eq!(again.admission_nonce(), moved.admission_nonce());
+    assert_eq!(again.admission(), moved.admission());
     let now = again.onion_secrets()[0].entry.valid_from;
     let rec = again
         .record(&harder, &[addr("/ip4/127.0.0.1/tcp/1")], now)
@@ -335,4 +335,62 @@ fn public_records_leave_local_addresses_out() {
     // Only local addresses: nothing this network could dial.
     let err = id.record(&params, &addrs[..2], now).unwrap_err();
     assert!(matches!(err, IdentityError::NoAddresses), "{err}");
+}
+
+/// Where positions rotate, the record carries the proof of the epoch due at
+/// its time and expires with it; across the boundary the node has a new
+/// proof and a new position, and only the current epoch's proof is saved.
+#[test]
+fn records_follow_the_position_epoch() {
+    use sotto_protocol::position::epoch::{epoch_at, overlap, window};
+    use sotto_protocol::time::HOUR_MS;
+    let dir = tempfile::tempdir().unwrap();
+    let params = NetworkParams {
+        admission_difficulty: 6,
+        position_period_ms: 8 * HOUR_MS,
+        ..devnet()
+    };
+    let id = Identity::init(dir.path(), &params).unwrap();
+    let node = id.node_id();
+    let start = id.onion_secrets()[0].entry.valid_from;
+    let period = params.position_period_ms;
+    let e = epoch_at(&node, start, period);
+    let (_, end) = window(&node, e, period).unwrap();
+    let addrs = [addr("/ip4/127.0.0.1/tcp/4600")];
+
+    // Early in the epoch (the first record, at init, or right after it).
+    let early = end.saturating_sub(period / 2).max(start);
+    if early < end - overlap(period) {
+        let rec = id
+            .record(&params, &addrs, early)
+            .unwrap()
+            .verify(&params, early)
+            .unwrap();
+        assert_eq!(rec.admission.epoch, e);
+        assert!(rec.expires_at <= end + overlap(period));
+        check_admission(&node, rec.admission, 6).unwrap();
+    }
+    // Just after the boundary: the next epoch's proof, a new position.
+    let late = end + 1;
+    let rec = id
+        .record(&params, &addrs, late)
+        .unwrap()
+        .verify(&params, late)
+        .unwrap();
+    assert_eq!(rec.admission.epoch, e + 1);
+    check_admission(&node, rec.admission, 6).unwrap();
+    assert_ne!(
+        Position::of_node(&node, rec.admission),
+        Position::of_node(&node, Admission::new(e, rec.admission.nonce))
+    );
+    // A proof mined ahead is kept but not saved as the current one.
+    id.add_admission(mine_admission(&node, e + 2, 6), false)
+        .unwrap();
+    let text = std::fs::read_to_string(dir.path().join(NODE_KEY_FILE)).unwrap();
+    assert!(
+        text.contains(&format!("admission_epoch = {}", e + 1)),
+        "{text}"
+    );
+    assert_eq!(id.admission_for(e + 2).map(|p| p.epoch), Some(e + 2));
+    assert!(id.admission_for(e).is_none(), "only two proofs are kept");
 }

@@ -150,7 +150,7 @@ pub fn record(key: &NodeKey) -> SignedNodeRecord {
         }],
         issued_at: t,
         expires_at: t + HOUR_MS,
-        admission_nonce: 0,
+        admission: sotto_protocol::record::admission::Admission::default(),
     }
     .sign(key)
     .unwrap()

@@ -116,7 +116,7 @@ pub fn directory(params: &NetworkParams, now: u64) -> Directory {
             }],
             issued_at: now - MINUTE_MS,
             expires_at: now + HOUR_MS,
-            admission_nonce: 0,
+            admission: sotto_protocol::record::admission::Admission::default(),
         };
         let v = VerifiedRecord::verify(record.sign(&key).unwrap(), params, now).unwrap();
         d.insert(v, now).unwrap();

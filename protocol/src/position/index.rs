@@ -14,6 +14,8 @@
 use std::collections::HashMap;
 
 use crate::id::{AccountId, NodeId};
+use crate::record::admission::Admission;
+use crate::record::netgroup::NetGroup;
 
 use super::{Distance, Position};
 
@@ -22,9 +24,12 @@ use super::{Distance, Position};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SwarmIndex {
     sorted: Vec<(Position, NodeId)>,
-    /// Each indexed node's position (it follows the node's admission nonce,
-    /// which a newer record may change).
+    /// Each indexed node's position (it follows the node's admission proof,
+    /// which a newer record changes every position epoch).
     at: HashMap<NodeId, Position>,
+    /// Each node's network groups, for [`SwarmIndex::swarm_diverse`] (nodes
+    /// inserted without groups conflict with no one).
+    groups: HashMap<NodeId, Vec<NetGroup>>,
 }
 
 /// Bit `i` (0 is the most significant) of `p`.
@@ -41,22 +46,22 @@ impl SwarmIndex {
         Self::default()
     }
 
-    /// An index of `nodes`, each with its record's admission nonce (a node
-    /// given twice is kept once, at its last nonce); hashes each position
+    /// An index of `nodes`, each with its record's admission proof (a node
+    /// given twice is kept once, at its last proof); hashes each position
     /// once.
-    pub fn of_nodes<'a>(nodes: impl IntoIterator<Item = &'a (NodeId, u64)>) -> Self {
+    pub fn of_nodes<'a>(nodes: impl IntoIterator<Item = &'a (NodeId, Admission)>) -> Self {
         let mut index = Self::new();
-        for (node, nonce) in nodes {
-            index.insert(*node, *nonce);
+        for (node, proof) in nodes {
+            index.insert(*node, *proof);
         }
         index
     }
 
-    /// Adds `node` at the position its admission nonce `nonce` gives, or
-    /// moves it there if it was indexed with another nonce; false if it was
-    /// there already. O(N) moves, one hash.
-    pub fn insert(&mut self, node: NodeId, nonce: u64) -> bool {
-        let position = Position::of_node(&node, nonce);
+    /// Adds `node` at the position its admission proof gives, or moves it
+    /// there if it was indexed with another proof (a new epoch); false if it
+    /// was there already. O(N) moves, one hash.
+    pub fn insert(&mut self, node: NodeId, proof: Admission) -> bool {
+        let position = Position::of_node(&node, proof);
         match self.at.insert(node, position) {
             Some(old) if old == position => return false,
             Some(old) => self.unsort(old, &node),
@@ -69,8 +74,26 @@ impl SwarmIndex {
         true
     }
 
+    /// [`SwarmIndex::insert`], and records the node's network groups (its
+    /// record's `netgroup::groups_of`); true if its position or its groups
+    /// changed.
+    pub fn insert_grouped(
+        &mut self,
+        node: NodeId,
+        proof: Admission,
+        groups: Vec<NetGroup>,
+    ) -> bool {
+        let moved = self.insert(node, proof);
+        let regrouped = self.groups.get(&node) != Some(&groups);
+        if regrouped {
+            self.groups.insert(node, groups);
+        }
+        moved || regrouped
+    }
+
     /// Removes `node`; false if it was not there.
     pub fn remove(&mut self, node: &NodeId) -> bool {
+        self.groups.remove(node);
         match self.at.remove(node) {
             Some(position) => {
                 self.unsort(position, node);
@@ -101,6 +124,35 @@ impl SwarmIndex {
     /// [`swarm_for`](super::swarm_for) over the indexed nodes.
     pub fn swarm(&self, account: &AccountId, r: usize) -> Vec<NodeId> {
         self.closest(&Position::of_account(account), r)
+    }
+
+    /// The swarm of `account` on a network that keeps operators apart: walking
+    /// the nodes from the closest, a node is taken only if none of its network
+    /// groups is a group of a node already taken, until `r` are taken (fewer
+    /// if the directory has fewer distinct groups). So one IPv4 /24 or IPv6
+    /// /48, and all nodes without a routable address together, hold at most
+    /// one place in any swarm. Same answer as [`super::swarm_for_diverse`];
+    /// asks the index for twice as many candidates until it has enough.
+    pub fn swarm_diverse(&self, account: &AccountId, r: usize) -> Vec<NodeId> {
+        let target = Position::of_account(account);
+        let mut want = r;
+        loop {
+            let candidates = self.closest(&target, want);
+            let taken = super::pick_diverse(candidates.iter().copied(), |n| self.groups_of(n), r);
+            if taken.len() >= r || candidates.len() < want {
+                return taken;
+            }
+            want = want.saturating_mul(2).min(self.sorted.len().max(1));
+            if want == candidates.len() {
+                // Every node is a candidate already.
+                return taken;
+            }
+        }
+    }
+
+    /// The groups recorded for `node` (none if it was inserted without).
+    fn groups_of(&self, node: &NodeId) -> &[NetGroup] {
+        self.groups.get(node).map_or(&[], Vec::as_slice)
     }
 
     /// The `r` nodes closest to `target` by XOR distance, closest first
@@ -169,8 +221,8 @@ mod tests {
             seed in any::<[u8; 32]>(),
             r in 0usize..12,
         ) {
-            let nodes: Vec<(NodeId, u64)> =
-                raw.iter().map(|b| (NodeId(*b), u64::from(b[1]))).collect();
+            let nodes: Vec<(NodeId, Admission)> =
+                raw.iter().map(|b| (NodeId(*b), Admission::new(u64::from(b[2]), u64::from(b[1])))).collect();
             let Some(acct) = account(seed) else { return Ok(()) };
             let index = SwarmIndex::of_nodes(&nodes);
             prop_assert_eq!(index.swarm(&acct, r), swarm_for(&acct, &nodes, r));
@@ -182,15 +234,15 @@ mod tests {
             drop_every in 2usize..5,
             seed in any::<[u8; 32]>(),
         ) {
-            let nodes: Vec<(NodeId, u64)> =
-                raw.iter().map(|b| (NodeId(*b), u64::from(b[1]))).collect();
+            let nodes: Vec<(NodeId, Admission)> =
+                raw.iter().map(|b| (NodeId(*b), Admission::new(u64::from(b[2]), u64::from(b[1])))).collect();
             let mut index = SwarmIndex::new();
-            for (n, nonce) in &nodes {
-                // First at another nonce: a newer record moves the node.
-                index.insert(*n, nonce.wrapping_add(1));
-                index.insert(*n, *nonce);
+            for (n, proof) in &nodes {
+                // First at another epoch: a newer record moves the node.
+                index.insert(*n, Admission::new(proof.epoch.wrapping_add(1), proof.nonce));
+                index.insert(*n, *proof);
             }
-            let kept: Vec<(NodeId, u64)> = nodes.iter().copied().step_by(drop_every).collect();
+            let kept: Vec<(NodeId, Admission)> = nodes.iter().copied().step_by(drop_every).collect();
             for (n, _) in nodes.iter().filter(|n| !kept.contains(n)) {
                 index.remove(n);
             }
@@ -198,10 +250,78 @@ mod tests {
             let Some(acct) = account(seed) else { return Ok(()) };
             let placed: Vec<_> = kept
                 .iter()
-                .map(|(n, nonce)| (Position::of_node(n, *nonce), *n))
+                .map(|(n, proof)| (Position::of_node(n, *proof), *n))
                 .collect();
             prop_assert_eq!(index.swarm(&acct, 5), swarm_among(&acct, &placed, 5));
         }
+    }
+
+    proptest! {
+        #[test]
+        fn the_diverse_index_gives_the_diverse_swarm_function_s_answer(
+            raw in proptest::collection::vec((any::<[u8; 32]>(), 0u8..12, any::<bool>()), 0..200),
+            seed in any::<[u8; 32]>(),
+            r in 0usize..8,
+        ) {
+            // Few groups, so that many nodes share one and some have two.
+            let nodes: Vec<(NodeId, Admission, Vec<NetGroup>)> = raw
+                .iter()
+                .map(|(b, g, two)| {
+                    let mut groups = vec![NetGroup::V4([10, 0, *g])];
+                    if *two {
+                        groups.push(NetGroup::V6([0x20, 1, 0, 0, 0, *g]));
+                    }
+                    (NodeId(*b), Admission::new(0, u64::from(b[1])), groups)
+                })
+                .collect();
+            let Some(acct) = account(seed) else { return Ok(()) };
+            let mut index = SwarmIndex::new();
+            for (n, proof, groups) in &nodes {
+                index.insert_grouped(*n, *proof, groups.clone());
+            }
+            let swarm = index.swarm_diverse(&acct, r);
+            prop_assert_eq!(&swarm, &crate::position::swarm_for_diverse(&acct, &nodes, r));
+            // No two members share a group.
+            let mut seen = std::collections::HashSet::new();
+            for m in &swarm {
+                for g in index.groups_of(m) {
+                    prop_assert!(seen.insert(*g), "group {:?} twice", g);
+                }
+            }
+        }
+    }
+
+    /// Issue 13: five nodes of one operator's /24 closest to an account take
+    /// one place of its swarm, not five.
+    #[test]
+    fn one_network_group_holds_one_place_in_a_swarm() {
+        let acct = account([9; 32]).unwrap();
+        let target = Position::of_account(&acct);
+        let mut nodes: Vec<NodeId> = (0u16..400)
+            .map(|i| NodeId(*blake3::hash(&i.to_le_bytes()).as_bytes()))
+            .collect();
+        let zero = Admission::default();
+        nodes.sort_by_key(|n| Position::of_node(n, zero).distance(&target));
+        let mut index = SwarmIndex::new();
+        for (i, n) in nodes.iter().enumerate() {
+            // The 5 closest share one /24; everyone else has its own.
+            let group = if i < 5 {
+                NetGroup::V4([203, 0, 113])
+            } else {
+                NetGroup::V4([198, (i / 256) as u8, (i % 256) as u8])
+            };
+            index.insert_grouped(*n, zero, vec![group]);
+        }
+        let plain = index.swarm(&acct, 5);
+        assert_eq!(
+            plain,
+            nodes[..5].to_vec(),
+            "without the rule they take it all"
+        );
+        let diverse = index.swarm_diverse(&acct, 5);
+        assert_eq!(diverse.len(), 5);
+        assert_eq!(diverse.iter().filter(|n| nodes[..5].contains(n)).count(), 1);
+        assert_eq!(diverse[0], nodes[0]);
     }
 
     #[test]
@@ -227,7 +347,11 @@ mod tests {
         .collect();
         sorted.sort_unstable();
         let at = sorted.iter().map(|(p, n)| (*n, *p)).collect();
-        let index = SwarmIndex { sorted, at };
+        let index = SwarmIndex {
+            sorted,
+            at,
+            groups: HashMap::new(),
+        };
         let ids = |v: Vec<NodeId>| v.iter().map(|n| n.0[0]).collect::<Vec<_>>();
         // Target 0x7f..: 2 (same first byte), then 1 (0x00: first bit
         // equal), then the 0x80 half in XOR order: 6 (0xff), 5 (0xc0).

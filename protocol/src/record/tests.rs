@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use x25519_dalek::{PublicKey, StaticSecret};
 
-use super::admission::{admission_bits, mine_admission};
+use super::admission::{Admission, admission_bits, mine_admission};
 use super::*;
 use crate::keys::OnionSecret;
 use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS};
@@ -43,7 +43,7 @@ fn sample(key: &NodeKey) -> NodeRecord {
         }],
         issued_at: T0,
         expires_at: T0 + HOUR_MS,
-        admission_nonce: 0,
+        admission: Admission::default(),
     }
 }
 
@@ -100,6 +100,12 @@ fn public_networks_refuse_local_addresses() {
     };
     let mut record = sample(&key);
     record.network = public.name.clone();
+    // The epoch the public network's rotating positions want at T0.
+    let node = key.node_id();
+    let epoch = crate::position::epoch::epoch_for_record(&node, T0, public.position_period_ms);
+    record.admission = Admission::new(epoch, 0);
+    record.expires_at =
+        crate::position::epoch::record_expiry(&node, epoch, T0, HOUR_MS, public.position_period_ms);
     for local in [
         "/ip4/127.0.0.1/tcp/4100",
         "/ip4/10.0.0.7/tcp/4100",
@@ -233,14 +239,15 @@ fn admission_is_checked_at_the_network_difficulty() {
     let key = node_key(6);
     let node = key.node_id();
     let mut record = sample(&key);
-    record.admission_nonce = mine_admission(&node, 8);
+    record.admission = mine_admission(&node, 0, 8);
     record.sign(&key).unwrap().verify(&params(8), T0).unwrap();
 
     // A nonce good for 8 bits but not for 16.
     let nonce = (0u64..)
+        .map(|x| Admission::new(0, x))
         .find(|&x| (8..16).contains(&admission_bits(&node, x)))
         .unwrap();
-    record.admission_nonce = nonce;
+    record.admission = nonce;
     let signed = record.sign(&key).unwrap();
     signed.verify(&params(8), T0).unwrap();
     assert_eq!(
@@ -250,6 +257,36 @@ fn admission_is_checked_at_the_network_difficulty() {
             found: admission_bits(&node, nonce)
         })
     );
+}
+
+/// On a network whose positions rotate, a record must carry the proof of
+/// the epoch it lies in: a proof of the last epoch (a position kept past its
+/// period) is refused, and so is one stretched into the next.
+#[test]
+fn a_position_is_refused_once_its_epoch_is_over() {
+    use crate::position::epoch::{epoch_at, overlap, window};
+    let key = node_key(9);
+    let node = key.node_id();
+    let p = NetworkParams {
+        admission_difficulty: 8,
+        position_period_ms: DAY_MS,
+        ..NetworkParams::devnet()
+    };
+    let mut record = sample(&key);
+    let epoch = epoch_at(&node, T0, DAY_MS);
+    let (_, end) = window(&node, epoch, DAY_MS).unwrap();
+    record.expires_at = record.expires_at.min(end);
+    record.admission = mine_admission(&node, epoch, 8);
+    record.sign(&key).unwrap().verify(&p, T0).unwrap();
+    // Yesterday's proof, mined honestly for its own epoch.
+    record.admission = mine_admission(&node, epoch - 1, 8);
+    let err = record.sign(&key).unwrap().verify(&p, T0).unwrap_err();
+    assert!(err.to_string().contains("epoch"), "{err}");
+    // The right proof, but the record outlives its epoch's overlap.
+    record.admission = mine_admission(&node, epoch, 8);
+    record.issued_at = end - HOUR_MS / 2;
+    record.expires_at = end + overlap(DAY_MS) + 1;
+    assert!(record.sign(&key).unwrap().verify(&p, end - 1).is_err());
 }
 
 #[test]
@@ -485,7 +522,7 @@ fn largest_record_fits_the_limit() {
         onion_keys: vec![entry; MAX_ONION_KEYS],
         issued_at: u64::MAX - MAX_RECORD_LIFETIME_MS,
         expires_at: u64::MAX,
-        admission_nonce: u64::MAX,
+        admission: Admission::new(u64::MAX, u64::MAX),
     };
     record.check_bounds().unwrap();
     let signed = sign_unchecked(&record, &key);
@@ -619,19 +656,10 @@ fn arb_record() -> impl Strategy<Value = NodeRecord> {
         prop::collection::vec(arb_entry(), 1..=MAX_ONION_KEYS),
         any::<u64>(),
         any::<u64>(),
-        any::<u64>(),
+        (any::<u64>(), any::<u64>()),
     )
         .prop_map(
-            |(
-                version,
-                network,
-                node,
-                addrs,
-                onion_keys,
-                issued_at,
-                expires_at,
-                admission_nonce,
-            )| {
+            |(version, network, node, addrs, onion_keys, issued_at, expires_at, (epoch, nonce))| {
                 NodeRecord {
                     version,
                     network,
@@ -640,7 +668,7 @@ fn arb_record() -> impl Strategy<Value = NodeRecord> {
                     onion_keys,
                     issued_at,
                     expires_at,
-                    admission_nonce,
+                    admission: Admission::new(epoch, nonce),
                 }
             },
         )
@@ -703,6 +731,8 @@ proptest! {
                 })
                 .filter(|e| !is_low_order_x25519(&e.key))
                 .collect(),
+            // The devnet's positions do not rotate: epoch 0.
+            admission: Admission::new(0, record.admission.nonce),
             ..record
         };
         prop_assume!(!record.onion_keys.is_empty());

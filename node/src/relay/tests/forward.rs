@@ -78,7 +78,7 @@ pub(super) fn add_next_hop(s: &Setup, key: &NodeKey, onion: &OnionSecret) {
         }],
         issued_at: now - MINUTE_MS,
         expires_at: now + HOUR_MS,
-        admission_nonce: 0,
+        admission: sotto_protocol::record::admission::Admission::default(),
     };
     s.ctx
         .dir_mut(|d| {
