@@ -10,6 +10,7 @@ pub mod flood;
 pub mod ledger;
 pub mod links;
 pub mod net;
+pub mod positions;
 pub mod replication;
 pub mod report;
 pub mod run;

@@ -84,7 +84,12 @@ impl SimNet {
 
     /// Puts the scenario's node settings into the settings nodes start with.
     fn apply_overrides(&mut self) {
+        // A node re-announces well before its record expires; with short
+        // record lifetimes the default margin (30 min) would have it
+        // re-announce every check.
+        let lifetime = self.net.params.record_lifetime_ms;
         let (o, c) = (&self.overrides, &mut self.net.base);
+        c.directory.reannounce_margin_ms = c.directory.reannounce_margin_ms.min(lifetime / 4);
         if let Some(v) = o.store_rate_per_minute {
             c.limits.store_rate_per_minute = v;
         }

@@ -9,6 +9,7 @@ use crate::attack::AttackCounts;
 use crate::faults::Applied;
 use crate::ledger::{ClientFigures, Counts, Delivery, FloodCounts};
 use crate::links::ModelSummary;
+use crate::positions::PositionFigures;
 use crate::replication::Replication;
 use crate::scenario::{Measured, Scenario, Verdict};
 use crate::svg::{self, Band, Marker};
@@ -27,6 +28,8 @@ pub struct Outcome {
     pub attack: Option<AttackCounts>,
     /// The `sybil` attacker's figures, if the scenario has one.
     pub sybil: Option<SybilFigures>,
+    /// What moved, if node positions rotate.
+    pub positions: Option<PositionFigures>,
     /// Each first delivery.
     pub deliveries: Vec<Delivery>,
     /// The network model that ran, if links were delayed.
@@ -130,6 +133,9 @@ pub struct Report {
     /// What a share of hostile nodes saw, dropped and could steer
     /// (`[sybil]` scenarios).
     pub sybil: Option<SybilFigures>,
+    /// Nodes that moved to a new position epoch and clients' swarms that
+    /// changed over the run, when positions rotate.
+    pub positions: Option<PositionFigures>,
     /// Wall time, setup included.
     pub wall_s: f64,
     /// The scenario's pass criteria against this run, in the order of its
@@ -239,6 +245,8 @@ impl Report {
             p99_latency_ms: latency_ms.p99,
             replication: o.replication.fraction,
             flood_refused: o.flood.as_ref().map(|f| f.rate_limited + f.over_quota),
+            sybil_ratio: o.sybil.as_ref().map(|y| y.ratio_to_random),
+            swarms_changed: o.positions.as_ref().map(|p| p.swarms_changed),
         });
         let away = s
             .offline
@@ -277,6 +285,7 @@ impl Report {
             }),
             attack: o.attack,
             sybil: o.sybil,
+            positions: o.positions,
             wall_s: (o.wall_s * 10.0).round() / 10.0,
             checks,
             planned_ms: (s.duration_s + s.drain_s) * 1000,
@@ -420,8 +429,22 @@ impl Report {
             row(
                 "sybil swarm quorum",
                 format!(
-                    "{} of {} clients' swarms (positions not mined)",
-                    y.swarms_attacker_quorum, y.swarms
+                    "{} of {} clients' swarms (random placement gives {:.2} on average; positions not mined)",
+                    y.swarms_attacker_quorum, y.swarms, y.swarms_quorum_by_chance
+                ),
+            );
+        }
+        if let Some(p) = &self.positions {
+            row(
+                "positions",
+                format!(
+                    "period {} s: {} of {} nodes moved; {} of {} clients' swarms changed, {} members replaced",
+                    p.period_ms / 1000,
+                    p.nodes_moved,
+                    p.nodes,
+                    p.swarms_changed,
+                    p.swarms,
+                    p.members_replaced
                 ),
             );
         }

@@ -78,6 +78,8 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         u.publish().await?;
     }
     let accounts: Vec<AccountId> = users.iter().map(|u| u.account()).collect();
+    let rotating = params.position_period_ms > 0;
+    let positions_at_start = rotating.then(|| crate::positions::start(&net, &accounts));
     if let Some(a) = &sybil {
         a.watch_paths(users.clone(), sybil_stopped.clone());
     }
@@ -157,6 +159,9 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         .map(|_| ledger::with(&ledger, |l| l.flood()));
     let replication = replication::settle(&net, &stored).await;
     let nodes_at_end = net.running().count();
+    let positions = positions_at_start
+        .as_ref()
+        .map(|p| crate::positions::figures(&net, p, &accounts));
     let sybil_figures = match (&sybil, users.first()) {
         (Some(a), Some(u)) => Some(a.figures(&net, &u.client, &accounts, s.seed)),
         _ => None,
@@ -185,6 +190,7 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
             faults: applied,
             nodes_at_end,
             sybil: sybil_figures,
+            positions,
             network_model: net.model_summary(),
             wall_s: wall.elapsed().as_secs_f64(),
         },

@@ -164,6 +164,12 @@ pub struct NetworkOverrides {
     /// Leading zero bits a node's admission proof needs (devnet: 0, so
     /// every proof passes; an attack on records sets it to have bad proofs).
     pub admission_difficulty: Option<u8>,
+    /// How long a node's position lasts before it mines a new proof and
+    /// moves (devnet: 0, positions fixed; the `epochs` scenario rotates them
+    /// every few minutes). At least 4 record lifetimes.
+    pub position_period_ms: Option<u64>,
+    /// Lifetime of a node record (devnet: 2 h), at least a minute.
+    pub record_lifetime_ms: Option<u64>,
 }
 
 /// What a fault does.

@@ -71,6 +71,11 @@ pub struct SybilFigures {
     pub swarms_attacker_quorum: usize,
     /// Clients' accounts looked at.
     pub swarms: usize,
+    /// How many of those swarms random placement alone gives the attacker's
+    /// quorum in, on average: `swarms × P(X ≥ quorum)`, `X` hypergeometric
+    /// (swarm members drawn from all nodes, the attacker's among them). An
+    /// attacker that does no better than this has bought no place.
+    pub swarms_quorum_by_chance: f64,
     /// Whether the attacker mined positions for chosen accounts (this one
     /// does not: its nodes' positions are what their proofs gave them).
     pub mined: bool,
@@ -238,9 +243,50 @@ impl Attacker {
             },
             swarms_attacker_quorum,
             swarms: accounts.len(),
+            swarms_quorum_by_chance: accounts.len() as f64
+                * at_least(n, h, usize::from(net.params.swarm_size), quorum),
             mined: false,
             items_dropped: self.dropped.load(Ordering::Relaxed),
             packets_seen: self.seen.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// P(X ≥ `q`) for X the hostile members among `r` drawn without replacement
+/// from `n` nodes of which `h` are hostile (hypergeometric).
+fn at_least(n: usize, h: usize, r: usize, q: usize) -> f64 {
+    let r = r.min(n);
+    let total = choose_f(n, r);
+    if total == 0.0 {
+        return 0.0;
+    }
+    let below: f64 = (0..q.min(r + 1))
+        .map(|k| choose_f(h, k) * choose_f(n.saturating_sub(h), r.saturating_sub(k)))
+        .sum();
+    (1.0 - below / total).clamp(0.0, 1.0)
+}
+
+/// `n` choose `k` as a float (0 when `k > n`).
+fn choose_f(n: usize, k: usize) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_by_chance_is_the_hypergeometric_tail() {
+        // 4 hostile of 40, swarms of 5, quorum 2: 1 - (C(36,5) + 4·C(36,4)) / C(40,5).
+        let p = at_least(40, 4, 5, 2);
+        let exact = 1.0 - (376_992.0 + 4.0 * 58_905.0) / 658_008.0;
+        assert!((p - exact).abs() < 1e-12, "{p} vs {exact}");
+        assert_eq!(at_least(40, 0, 5, 2), 0.0);
+        assert!((at_least(40, 40, 5, 2) - 1.0).abs() < 1e-12);
+        assert_eq!(at_least(40, 4, 5, 0), 1.0);
+        assert_eq!(at_least(0, 0, 5, 2), 0.0);
     }
 }

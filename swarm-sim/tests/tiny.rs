@@ -92,6 +92,9 @@ fn the_shipped_scenarios_parse() {
     assert!(ph.faults.iter().any(|f| f.kind == FaultKind::Heal));
     let wave = Scenario::parse(include_str!("../../config/scenarios/join-wave.toml")).unwrap();
     assert!(wave.faults.iter().all(|f| f.kind == FaultKind::AddNodes));
+    let epochs = Scenario::parse(include_str!("../../config/scenarios/epochs.toml")).unwrap();
+    let p = epochs.params().unwrap();
+    assert!(p.position_period_ms > 0 && p.position_period_ms >= 4 * p.record_lifetime_ms);
     let flood = Scenario::parse(include_str!("../../config/scenarios/flood.toml")).unwrap();
     assert!(flood.flood.is_some() && flood.node.max_account_bytes.is_some());
     for (text, kind) in [

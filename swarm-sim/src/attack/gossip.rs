@@ -15,7 +15,7 @@ use rand::RngExt;
 use sotto_node::clock::Clock;
 use sotto_protocol::constants::{KEY_LEN, MAX_RECORD_LEN, PROTOCOL_VERSION};
 use sotto_protocol::keys::NodeKey;
-use sotto_protocol::record::admission::{admission_bits, mine_admission};
+use sotto_protocol::record::admission::{Admission, admission_bits, mine_admission};
 use sotto_protocol::record::{NodeRecord, OnionKeyEntry};
 use tokio::sync::{mpsc, oneshot};
 
@@ -139,17 +139,20 @@ fn forged(arena: &Arena, proof: bool) -> Result<Vec<u8>, &'static str> {
     let key = NodeKey::from_secret_bytes(&secret);
     let node = key.node_id();
     let difficulty = arena.params.admission_difficulty;
-    let nonce = if proof {
-        mine_admission(&node, difficulty)
+    let now = Clock::system().now();
+    let period = arena.params.position_period_ms;
+    let epoch = sotto_protocol::position::epoch::epoch_for_record(&node, now, period);
+    let admission = if proof {
+        mine_admission(&node, epoch, difficulty)
     } else {
         if difficulty == 0 {
             return Err("no_bad_proof_at_difficulty_0");
         }
         (0..u64::MAX)
+            .map(|n| Admission::new(epoch, n))
             .find(|&n| admission_bits(&node, n) < difficulty)
             .ok_or("no_bad_proof")?
     };
-    let now = Clock::system().now();
     let record = NodeRecord {
         version: PROTOCOL_VERSION,
         network: arena.params.name.clone(),
@@ -161,8 +164,14 @@ fn forged(arena: &Arena, proof: bool) -> Result<Vec<u8>, &'static str> {
             valid_until: now + 3_600_000,
         }],
         issued_at: now,
-        expires_at: now + arena.params.record_lifetime_ms / 2,
-        admission_nonce: nonce,
+        expires_at: sotto_protocol::position::epoch::record_expiry(
+            &node,
+            epoch,
+            now,
+            arena.params.record_lifetime_ms / 2,
+            period,
+        ),
+        admission,
     };
     let mut signed = record.sign(&key).map_err(|_| "not_made")?;
     if proof && let Some(b) = signed.signature.first_mut() {

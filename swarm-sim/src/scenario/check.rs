@@ -43,6 +43,12 @@ impl Scenario {
         if let Some(v) = self.network.admission_difficulty {
             p.admission_difficulty = v;
         }
+        if let Some(v) = self.network.position_period_ms {
+            p.position_period_ms = v;
+        }
+        if let Some(v) = self.network.record_lifetime_ms {
+            p.record_lifetime_ms = v;
+        }
         p.validate().map_err(|e| invalid(format!("network: {e}")))?;
         Ok(p)
     }
@@ -130,7 +136,11 @@ impl Scenario {
         if self.node.max_connections.is_some_and(|c| c < 64) {
             return Err(invalid("node: max_connections must be at least 64"));
         }
-        self.check.check(self.flood.is_some())?;
+        self.check.check(super::criteria::Has {
+            flood: self.flood.is_some(),
+            sybil: self.sybil.is_some(),
+            rotation: params.position_period_ms > 0,
+        })?;
         if self.node.store_burst == Some(0) || self.node.store_rate_per_minute == Some(0) {
             return Err(invalid(
                 "node: store_burst and store_rate_per_minute must be positive",

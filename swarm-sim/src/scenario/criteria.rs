@@ -24,6 +24,24 @@ pub struct Criteria {
     /// Fewest flood stores the nodes must refuse (rate limited or over quota);
     /// only with a `[flood]`.
     pub min_flood_refused: Option<u64>,
+    /// Largest ratio of hostile guard+exit paths drawn by the client's own
+    /// selection to what random choice gives; only with a `[sybil]`.
+    pub max_sybil_ratio: Option<f64>,
+    /// Fewest clients' swarms whose members must change over the run, so a
+    /// scenario about moving positions shows positions moved; only with a
+    /// `position_period_ms` above 0.
+    pub min_swarms_changed: Option<u64>,
+}
+
+/// What a scenario has, for the criteria that need it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Has {
+    /// A `[flood]`.
+    pub flood: bool,
+    /// A `[sybil]`.
+    pub sybil: bool,
+    /// Positions that rotate.
+    pub rotation: bool,
 }
 
 /// One criterion against the report: what was required, what was measured.
@@ -52,6 +70,11 @@ pub struct Measured {
     pub replication: f64,
     /// Flood stores refused (rate limited or over quota), if there was a flood.
     pub flood_refused: Option<u64>,
+    /// Hostile guard+exit share of drawn paths over random choice's, if
+    /// there was a `[sybil]`.
+    pub sybil_ratio: Option<f64>,
+    /// Clients' swarms that changed members, if positions rotate.
+    pub swarms_changed: Option<u64>,
 }
 
 fn at_most(name: &str, bound: Option<u64>, got: u64) -> Option<Verdict> {
@@ -68,8 +91,8 @@ impl Criteria {
         *self == Criteria::default()
     }
 
-    /// Checks the bounds themselves; `flood` says whether the scenario has one.
-    pub fn check(&self, flood: bool) -> Result<(), ScenarioError> {
+    /// Checks the bounds themselves against what the scenario `has`.
+    pub fn check(&self, has: Has) -> Result<(), ScenarioError> {
         if self
             .min_replication
             .is_some_and(|r| !(0.0..=1.0).contains(&r))
@@ -78,9 +101,24 @@ impl Criteria {
                 "check: min_replication must be between 0 and 1".into(),
             ));
         }
-        if self.min_flood_refused.is_some() && !flood {
+        if self.min_flood_refused.is_some() && !has.flood {
             return Err(ScenarioError::Invalid(
                 "check: min_flood_refused needs a [flood]".into(),
+            ));
+        }
+        if self.max_sybil_ratio.is_some() && !has.sybil {
+            return Err(ScenarioError::Invalid(
+                "check: max_sybil_ratio needs a [sybil]".into(),
+            ));
+        }
+        if self.max_sybil_ratio.is_some_and(|r| r.is_nan() || r < 0.0) {
+            return Err(ScenarioError::Invalid(
+                "check: max_sybil_ratio must be a number from 0".into(),
+            ));
+        }
+        if self.min_swarms_changed.is_some() && !has.rotation {
+            return Err(ScenarioError::Invalid(
+                "check: min_swarms_changed needs network.position_period_ms above 0".into(),
             ));
         }
         Ok(())
@@ -112,6 +150,23 @@ impl Criteria {
                 pass: got >= min,
             });
         }
+        if let Some(max) = self.max_sybil_ratio {
+            out.push(Verdict {
+                criterion: format!("sybil_ratio <= {max}"),
+                measured: m
+                    .sybil_ratio
+                    .map_or_else(|| "none".into(), |r| format!("{r:.2}")),
+                pass: m.sybil_ratio.is_some_and(|r| r <= max),
+            });
+        }
+        if let Some(min) = self.min_swarms_changed {
+            let got = m.swarms_changed.unwrap_or(0);
+            out.push(Verdict {
+                criterion: format!("swarms_changed >= {min}"),
+                measured: got.to_string(),
+                pass: got >= min,
+            });
+        }
         out
     }
 }
@@ -135,10 +190,27 @@ mod tests {
         assert!(parse("lost = 0\n").is_err(), "unknown key");
         assert!(parse("max_lost = -1\n").is_err(), "a count is not negative");
         let bad = parse("min_replication = 1.5\n").unwrap();
-        assert!(bad.check(false).is_err());
+        assert!(bad.check(Has::default()).is_err());
         let flood = parse("min_flood_refused = 1\n").unwrap();
-        assert!(flood.check(false).is_err());
-        assert!(flood.check(true).is_ok());
+        assert!(flood.check(Has::default()).is_err());
+        let has = |flood, sybil, rotation| Has {
+            flood,
+            sybil,
+            rotation,
+        };
+        assert!(flood.check(has(true, false, false)).is_ok());
+        let sybil = parse("max_sybil_ratio = 1.5\n").unwrap();
+        assert!(sybil.check(has(true, false, true)).is_err());
+        assert!(sybil.check(has(false, true, false)).is_ok());
+        assert!(
+            parse("max_sybil_ratio = nan\n")
+                .unwrap()
+                .check(has(false, true, false))
+                .is_err()
+        );
+        let moved = parse("min_swarms_changed = 1\n").unwrap();
+        assert!(moved.check(has(true, true, false)).is_err());
+        assert!(moved.check(has(false, false, true)).is_ok());
     }
 
     #[test]
@@ -149,16 +221,20 @@ mod tests {
             max_p99_latency_ms: Some(1_000),
             min_replication: Some(1.0),
             min_flood_refused: Some(10),
+            max_sybil_ratio: Some(1.5),
+            min_swarms_changed: Some(1),
             ..Criteria::default()
         };
         let good = Measured {
             p99_latency_ms: 1_000,
             replication: 1.0,
             flood_refused: Some(10),
+            sybil_ratio: Some(1.5),
+            swarms_changed: Some(1),
             ..Measured::default()
         };
         let v = c.evaluate(&good);
-        assert_eq!(v.len(), 5, "strays has no bound: not checked");
+        assert_eq!(v.len(), 7, "strays has no bound: not checked");
         assert!(v.iter().all(|v| v.pass), "{v:?}");
         assert_eq!(v[0].criterion, "lost <= 0");
 
@@ -167,6 +243,8 @@ mod tests {
             p99_latency_ms: 1_001,
             replication: 0.99,
             flood_refused: Some(9),
+            sybil_ratio: Some(1.51),
+            swarms_changed: Some(0),
             ..Measured::default()
         };
         let v = c.evaluate(&bad);
@@ -181,10 +259,18 @@ mod tests {
                 "lost <= 0",
                 "p99_latency_ms <= 1000",
                 "replication >= 1",
-                "flood_refused >= 10"
+                "flood_refused >= 10",
+                "sybil_ratio <= 1.5",
+                "swarms_changed >= 1"
             ]
         );
         assert_eq!(v[0].measured, "1");
         assert!(Criteria::default().evaluate(&bad).is_empty());
+        // A bound on a figure the run did not produce fails.
+        let none = c.evaluate(&Measured::default());
+        assert!(
+            none.iter()
+                .any(|v| v.criterion.starts_with("sybil") && !v.pass && v.measured == "none")
+        );
     }
 }
