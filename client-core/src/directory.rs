@@ -232,22 +232,17 @@ impl Directory {
     }
 
     /// The swarm of `account` by this directory: the protocol's swarm
-    /// function answered by an index, the same rule nodes apply
-    /// (`swarm_for`, or `swarm_for_diverse` where the network keeps one
-    /// subnet to one place in a swarm).
+    /// function (`swarm_for_diverse` over `netgroup::swarm_groups`, the rule
+    /// nodes apply) answered by an index.
     pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
-        let r = usize::from(self.params.swarm_size);
-        if self.params.allow_same_subnet {
-            self.index.swarm(account, r)
-        } else {
-            self.index.swarm_diverse(account, r)
-        }
+        self.index
+            .swarm_diverse(account, usize::from(self.params.swarm_size))
     }
 
     /// The network groups of the node of `record`, which keep operators
     /// apart in swarms.
     fn groups(&self, record: &NodeRecord) -> Vec<NetGroup> {
-        netgroup::groups_of(
+        netgroup::swarm_groups(
             record.addrs.iter().map(String::as_str),
             self.params.allow_same_subnet,
         )

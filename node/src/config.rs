@@ -20,6 +20,11 @@ pub struct NodeConfig {
     pub listen: Vec<String>,
     /// Multiaddrs of bootstrap peers, with their `/p2p/<peer id>`.
     pub bootstrap: Vec<String>,
+    /// Multiaddrs others reach this node at, announced in its record before
+    /// the listen addresses: the public address of a node behind NAT or a
+    /// port forward (whose interfaces have only private addresses, which
+    /// public records refuse).
+    pub external: Vec<String>,
     /// Where to serve `/metrics` (Prometheus text); empty: not served.
     pub metrics: String,
     /// Store limits.
@@ -41,6 +46,7 @@ impl Default for NodeConfig {
                 "/ip4/0.0.0.0/udp/4600/quic-v1".into(),
             ],
             bootstrap: Vec::new(),
+            external: Vec::new(),
             metrics: String::new(),
             store: StoreConfig::default(),
             limits: LimitsConfig::default(),

@@ -365,16 +365,12 @@ impl Directory {
     }
 
     /// The swarm of `account`: the R nodes closest to it (DESIGN §4), at
-    /// most one per network group unless the network allows nodes of one
-    /// subnet together (devnets on loopback); see
-    /// [`SwarmIndex::swarm_diverse`].
+    /// most one per public /24 or /48 (and, on networks that keep subnets
+    /// apart, one for all nodes without a routable address); see
+    /// [`SwarmIndex::swarm_diverse`] and `netgroup::swarm_groups`.
     pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
-        let r = usize::from(self.params.swarm_size);
-        if self.params.allow_same_subnet {
-            self.index.swarm(account, r)
-        } else {
-            self.index.swarm_diverse(account, r)
-        }
+        self.index
+            .swarm_diverse(account, usize::from(self.params.swarm_size))
     }
 
     /// Whether `node` is in the swarm of `account`.
@@ -409,8 +405,8 @@ impl Directory {
     }
 }
 
-/// The network groups of the node of `record` (its routable addresses'
-/// IPv4 /24s and IPv6 /48s), which keep operators apart in swarms.
+/// The network groups of the node of `record` (`netgroup::swarm_groups`),
+/// which keep operators apart in swarms.
 fn groups_of(record: &NodeRecord, params: &NetworkParams) -> Vec<NetGroup> {
     netgroup::groups_of(
         record.addrs.iter().map(String::as_str),

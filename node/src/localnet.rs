@@ -107,6 +107,10 @@ pub struct Slot {
     pub peer: PeerId,
     /// Its clock, kept across restarts so that a skew stays.
     pub clock: Arc<Clock>,
+    /// Addresses it announces besides its memory address (its config's
+    /// `external`): the simulator gives nodes public addresses this way, so
+    /// that rules keyed to subnets see who shares one.
+    pub external: Vec<String>,
     /// The running node, if it runs.
     pub node: Option<Node>,
 }
@@ -239,6 +243,7 @@ impl LocalNet {
             node_id,
             peer,
             clock: Arc::new(Clock::system()),
+            external: Vec::new(),
             node: None,
         });
         Ok(i)
@@ -249,6 +254,9 @@ impl LocalNet {
         let slot = self.slots.get(i).ok_or(LocalNetError::NoNode(i))?;
         let mut c = self.base.clone();
         c.listen = vec![slot.addr.to_string()];
+        if !slot.external.is_empty() {
+            c.external = slot.external.clone();
+        }
         c.bootstrap = if i == 0 {
             Vec::new()
         } else {

@@ -178,6 +178,7 @@ impl Node {
         metrics.observe_store(&store);
         let listen = parse_addrs("listen", &config.listen)?;
         let bootstrap = parse_addrs("bootstrap", &config.bootstrap)?;
+        parse_addrs("external", &config.external)?;
         let net = net::spawn(
             identity.keypair(),
             &params.name,

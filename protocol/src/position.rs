@@ -104,11 +104,13 @@ pub fn swarm_among(account: &AccountId, placed: &[(Position, NodeId)], r: usize)
     ranked.into_iter().take(r).map(|(_, n)| n).collect()
 }
 
-/// The swarm of `account` on a network that keeps operators apart (no
-/// `allow_same_subnet`): the nodes of `nodes` (each with its record's proof
-/// and `netgroup::groups_of` its addresses) walked from the closest, each
-/// taken only if none of its groups is a group of a node already taken, until
-/// `r` are taken. Deterministic like [`swarm_for`]; code that asks often uses
+/// The swarm of `account` as nodes and clients compute it: the nodes of
+/// `nodes` (each with its record's proof and
+/// [`netgroup::swarm_groups`](crate::record::netgroup::swarm_groups) of its
+/// addresses) walked from the closest, each taken only if none of its groups
+/// is a group of a node already taken, until `r` are taken. Nodes with no
+/// group are never held back, so without groups this is [`swarm_for`].
+/// Deterministic like [`swarm_for`]; code that asks often uses
 /// [`SwarmIndex::swarm_diverse`] (same answers).
 pub fn swarm_for_diverse(
     account: &AccountId,

@@ -109,8 +109,19 @@ impl SimNet {
 
     /// Makes and starts one more node (node 0 bootstraps everyone).
     pub async fn add_node(&mut self) -> Result<usize, SimError> {
+        self.add_node_at(Vec::new()).await
+    }
+
+    /// [`SimNet::add_node`], announcing `external` addresses besides its
+    /// memory address (the node's `external` setting): public addresses no
+    /// one can dial here, which place it in a subnet for the rules keyed to
+    /// subnets (one place per /24 in a swarm).
+    pub async fn add_node_at(&mut self, external: Vec<String>) -> Result<usize, SimError> {
         self.apply_overrides();
         let i = self.net.add_slot().map_err(setup)?;
+        if let Some(slot) = self.net.slots.get_mut(i) {
+            slot.external = external;
+        }
         if let Some(model) = &self.links {
             let port = self.net.slots.get(i).and_then(|s| {
                 s.addr.iter().find_map(|p| match p {

@@ -246,6 +246,10 @@ impl Report {
             replication: o.replication.fraction,
             flood_refused: o.flood.as_ref().map(|f| f.rate_limited + f.over_quota),
             sybil_ratio: o.sybil.as_ref().map(|y| y.ratio_to_random),
+            sybil_quorum_swarms: o
+                .sybil
+                .as_ref()
+                .map(|y| (y.swarms_attacker_quorum + y.drawn_swarms_attacker_quorum) as u64),
             swarms_changed: o.positions.as_ref().map(|p| p.swarms_changed),
         });
         let away = s
@@ -429,8 +433,14 @@ impl Report {
             row(
                 "sybil swarm quorum",
                 format!(
-                    "{} of {} clients' swarms (random placement gives {:.2} on average; positions not mined)",
-                    y.swarms_attacker_quorum, y.swarms, y.swarms_quorum_by_chance
+                    "{} of {} clients' swarms and {} of {} drawn accounts' (at most {} hostile in one swarm; attacker in {} /24s; without one place per /24, chance gives the clients' {:.2}; positions not mined)",
+                    y.swarms_attacker_quorum,
+                    y.swarms,
+                    y.drawn_swarms_attacker_quorum,
+                    y.swarms_drawn,
+                    y.most_hostile_in_a_swarm,
+                    y.attacker_subnets,
+                    y.swarms_quorum_by_chance
                 ),
             );
         }

@@ -39,8 +39,20 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
     // Past a hundred nodes, joins are spread over the first few nodes, so
     // that no node holds a connection from every other.
     net.seeds = (s.nodes / 100).clamp(1, 16);
-    for _ in 0..s.nodes {
-        net.add_node().await?;
+    // With an attacker, every node announces a public address of the
+    // simulation, so that swarms keep one place per /24 as on the internet.
+    let hostile = s
+        .sybil
+        .as_ref()
+        .map(|sy| sy.hostile_indices(s.nodes, s.seed))
+        .unwrap_or_default();
+    for i in 0..s.nodes {
+        let external = s
+            .sybil
+            .as_ref()
+            .map(|sy| vec![sy.public_addr(i, &hostile)])
+            .unwrap_or_default();
+        net.add_node_at(external).await?;
     }
     if let Err(e) = net.wait_directories(s.nodes, DIRECTORY_WAIT).await {
         errln!("swarm-sim: {}", directory_diagnosis(&net));

@@ -18,13 +18,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sotto_client::Client;
 use sotto_client::paths::{Candidate, RELAYS, choose};
-use sotto_protocol::{AccountId, NodeId};
+use sotto_protocol::constants::ACCOUNT_ENTROPY_LEN;
+use sotto_protocol::{AccountId, AccountKey, NodeId};
 use tokio::sync::watch;
 
 use crate::net::SimNet;
@@ -32,6 +33,9 @@ use crate::user::User;
 
 /// Paths drawn by the client's path selection for the large-sample share.
 const DRAWN_PATHS: usize = 10_000;
+/// Accounts (fresh seeded keys) whose swarms the figures look at besides the
+/// clients'.
+const DRAWN_SWARMS: usize = 1_000;
 /// How often the attacker empties its nodes' stores.
 const DROP_EVERY: Duration = Duration::from_millis(200);
 /// How often the clients' ready paths are sampled.
@@ -43,6 +47,38 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 pub struct Sybil {
     /// Fraction of the nodes, 0 to 0.5 (rounded to whole nodes, at least 1).
     pub share: f64,
+    /// Whether the attacker's nodes share one /24 (one host or one rented
+    /// block, the default) or each have a /24 of their own (addresses rented
+    /// across providers). Every node announces a public address of the
+    /// simulation; honest nodes each have their own /24.
+    #[serde(default = "one_subnet_default")]
+    pub one_subnet: bool,
+}
+
+fn one_subnet_default() -> bool {
+    true
+}
+
+impl Sybil {
+    /// The indices of the attacker's nodes among `n` (chosen by `seed`).
+    pub fn hostile_indices(&self, n: usize, seed: u64) -> Vec<usize> {
+        let count = ((n as f64 * self.share.clamp(0.0, 0.5)).round() as usize).clamp(1, n.max(1));
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5b11));
+        let mut hostile: Vec<usize> = order.into_iter().take(count).collect();
+        hostile.sort_unstable();
+        hostile
+    }
+
+    /// The public address node `i` announces: its own /24 (`44.x.y.0/24`),
+    /// or for the attacker's nodes with [`Sybil::one_subnet`] one shared
+    /// /24 (`45.0.0.0/24`).
+    pub fn public_addr(&self, i: usize, hostile: &[usize]) -> String {
+        match hostile.iter().position(|h| *h == i) {
+            Some(k) if self.one_subnet => format!("/ip4/45.0.0.{}/tcp/4600", k % 254 + 1),
+            _ => format!("/ip4/44.{}.{}.1/tcp/4600", (i >> 8) & 0xff, i & 0xff),
+        }
+    }
 }
 
 /// The `sybil` figures of the report.
@@ -71,11 +107,21 @@ pub struct SybilFigures {
     pub swarms_attacker_quorum: usize,
     /// Clients' accounts looked at.
     pub swarms: usize,
-    /// How many of those swarms random placement alone gives the attacker's
-    /// quorum in, on average: `swarms × P(X ≥ quorum)`, `X` hypergeometric
+    /// Further accounts (fresh seeded keys) whose swarms were looked at.
+    pub swarms_drawn: usize,
+    /// Of those, swarms with at least the store quorum of hostile members.
+    pub drawn_swarms_attacker_quorum: usize,
+    /// The most hostile members in any swarm looked at (clients' and drawn).
+    pub most_hostile_in_a_swarm: usize,
+    /// How many of the clients' swarms random placement alone (no rule
+    /// keeping one place per /24) gives the attacker's quorum in, on
+    /// average: `swarms × P(X ≥ quorum)`, `X` hypergeometric
     /// (swarm members drawn from all nodes, the attacker's among them). An
     /// attacker that does no better than this has bought no place.
     pub swarms_quorum_by_chance: f64,
+    /// How many /24s the attacker's nodes announce addresses in (1 with
+    /// [`Sybil::one_subnet`]): swarms keep one place per /24.
+    pub attacker_subnets: usize,
     /// Whether the attacker mined positions for chosen accounts (this one
     /// does not: its nodes' positions are what their proofs gave them).
     pub mined: bool,
@@ -89,6 +135,8 @@ pub struct SybilFigures {
 pub struct Attacker {
     /// Indices of its nodes.
     pub hostile: Vec<usize>,
+    /// /24s its nodes announce addresses in.
+    subnets: usize,
     ids: HashSet<NodeId>,
     dropped: Arc<AtomicU64>,
     seen: Arc<AtomicU64>,
@@ -99,12 +147,7 @@ impl Attacker {
     /// Picks `share` of the `net`'s nodes (seeded), watches their relays and
     /// starts throwing away what they store, until `stop`.
     pub fn start(net: &SimNet, sybil: &Sybil, seed: u64, stop: watch::Receiver<bool>) -> Self {
-        let n = net.slots.len();
-        let count = ((n as f64 * sybil.share.clamp(0.0, 0.5)).round() as usize).clamp(1, n);
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5b11));
-        let mut hostile: Vec<usize> = order.into_iter().take(count).collect();
-        hostile.sort_unstable();
+        let hostile = sybil.hostile_indices(net.slots.len(), seed);
         let ids = hostile
             .iter()
             .filter_map(|i| net.slots.get(*i).map(|s| s.node_id))
@@ -145,8 +188,10 @@ impl Attacker {
                 }
             }
         });
+        let subnets = if sybil.one_subnet { 1 } else { hostile.len() };
         Self {
             hostile,
+            subnets,
             ids,
             dropped,
             seen,
@@ -213,10 +258,26 @@ impl Attacker {
             }
         }
         let quorum = usize::from(net.params.store_quorum).max(1);
-        let swarms_attacker_quorum = accounts
+        let hostile_in =
+            |a: &AccountId| net.swarm(a).iter().filter(|m| self.ids.contains(m)).count();
+        let clients_hostile: Vec<usize> = accounts.iter().map(hostile_in).collect();
+        let swarms_attacker_quorum = clients_hostile.iter().filter(|k| **k >= quorum).count();
+        // Eight clients' swarms say little about a 1-in-12 event: the swarms
+        // of many more accounts (fresh keys, seeded) are looked at too.
+        let drawn_hostile: Vec<usize> = (0..DRAWN_SWARMS)
+            .map(|_| {
+                let mut entropy = [0u8; ACCOUNT_ENTROPY_LEN];
+                rng.fill(&mut entropy[..]);
+                hostile_in(&AccountKey::from_entropy(entropy).account_id())
+            })
+            .collect();
+        let drawn_swarms_attacker_quorum = drawn_hostile.iter().filter(|k| **k >= quorum).count();
+        let most_hostile_in_a_swarm = clients_hostile
             .iter()
-            .filter(|a| net.swarm(a).iter().filter(|m| self.ids.contains(m)).count() >= quorum)
-            .count();
+            .chain(&drawn_hostile)
+            .copied()
+            .max()
+            .unwrap_or(0);
         let random_share = if n > 1 {
             (h as f64 / n as f64) * (h.saturating_sub(1) as f64 / (n - 1) as f64)
         } else {
@@ -243,8 +304,12 @@ impl Attacker {
             },
             swarms_attacker_quorum,
             swarms: accounts.len(),
+            swarms_drawn: DRAWN_SWARMS,
+            drawn_swarms_attacker_quorum,
+            most_hostile_in_a_swarm,
             swarms_quorum_by_chance: accounts.len() as f64
                 * at_least(n, h, usize::from(net.params.swarm_size), quorum),
+            attacker_subnets: self.subnets,
             mined: false,
             items_dropped: self.dropped.load(Ordering::Relaxed),
             packets_seen: self.seen.load(Ordering::Relaxed),
@@ -277,6 +342,29 @@ fn choose_f(n: usize, k: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sotto_protocol::record::netgroup::{NetGroup, swarm_groups};
+
+    #[test]
+    fn the_attacker_s_nodes_share_one_subnet_and_honest_nodes_have_their_own() {
+        let group = |addr: &str| swarm_groups([addr], true);
+        for one_subnet in [true, false] {
+            let sy = Sybil {
+                share: 0.1,
+                one_subnet,
+            };
+            let hostile = sy.hostile_indices(300, 13);
+            assert_eq!(hostile.len(), 30);
+            assert_eq!(hostile, sy.hostile_indices(300, 13), "seeded");
+            let mut groups: Vec<Vec<NetGroup>> = (0..300)
+                .map(|i| group(&sy.public_addr(i, &hostile)))
+                .collect();
+            assert!(groups.iter().all(|g| g.len() == 1), "public addresses");
+            groups.sort();
+            groups.dedup();
+            let expect = if one_subnet { 300 - 30 + 1 } else { 300 };
+            assert_eq!(groups.len(), expect);
+        }
+    }
 
     #[test]
     fn quorum_by_chance_is_the_hypergeometric_tail() {

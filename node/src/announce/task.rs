@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use libp2p::PeerId;
+use libp2p::{Multiaddr, PeerId};
 use rand::seq::IndexedRandom;
 use sotto_protocol::position::epoch;
 use sotto_protocol::record::NodeRecord;
@@ -44,10 +44,19 @@ pub async fn announce_once(ctx: &Context, identity: &Identity) -> Result<(), Ann
 }
 
 async fn announce(ctx: &Context, identity: &Identity) -> Result<NodeRecord, AnnounceError> {
-    let addrs = ctx.net.listen_addrs().await?;
-    if addrs.is_empty() {
+    let listen = ctx.net.listen_addrs().await?;
+    if listen.is_empty() {
         return Err(AnnounceError::NoListenAddrs);
     }
+    // The operator's external addresses first (checked at start), so that a
+    // full record keeps them over interface addresses.
+    let addrs: Vec<Multiaddr> = ctx
+        .config
+        .external
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .chain(listen)
+        .collect();
     let now = ctx.clock.now();
     let signed = identity.record(&ctx.params, &addrs, now)?;
     // Verifying our own record catches a clock or parameter mistake here,

@@ -374,3 +374,28 @@ async fn announce_once_waits_for_listen_addresses() {
     answer.await.unwrap();
     assert_eq!(ctx.dir(|d| d.len()), 0);
 }
+
+#[tokio::test]
+async fn external_addresses_are_announced_first() {
+    let data = tempfile::tempdir().unwrap();
+    let identity = Identity::init(data.path(), &NetworkParams::devnet()).unwrap();
+    let config = NodeConfig {
+        external: vec!["/ip4/44.9.9.1/tcp/4600".into()],
+        ..NodeConfig::default()
+    };
+    let Fixture {
+        ctx,
+        mut commands,
+        _dir,
+    } = fixture_with(identity.node_id(), config);
+    tokio::spawn(async move {
+        while let Some(c) = commands.recv().await {
+            if let Command::ListenAddrs { reply } = c {
+                let _ = reply.send(vec!["/ip4/127.0.0.1/tcp/4600".parse().unwrap()]);
+            }
+        }
+    });
+    announce_once(&ctx, &identity).await.unwrap();
+    let addrs = ctx.dir(|d| d.get(&identity.node_id()).unwrap().record.addrs.clone());
+    assert_eq!(addrs, ["/ip4/44.9.9.1/tcp/4600", "/ip4/127.0.0.1/tcp/4600"]);
+}

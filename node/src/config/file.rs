@@ -133,7 +133,11 @@ impl NodeConfig {
                 "is empty; use \"public\", \"devnet\" or a file",
             ));
         }
-        for (key, list) in [("listen", &self.listen), ("bootstrap", &self.bootstrap)] {
+        for (key, list) in [
+            ("listen", &self.listen),
+            ("bootstrap", &self.bootstrap),
+            ("external", &self.external),
+        ] {
             for a in list {
                 a.parse::<Multiaddr>().map_err(|e| {
                     invalid(
@@ -401,6 +405,10 @@ mod tests {
         assert!(err.to_string().contains("max_conections"), "{err}");
         let err = NodeConfig::from_toml("listen = [\"tcp 4600\"]\n").unwrap_err();
         assert!(err.to_string().contains("listen"), "{err}");
+        let err = NodeConfig::from_toml("external = [\"203.0.113.7:4600\"]\n").unwrap_err();
+        assert!(err.to_string().contains("external"), "{err}");
+        let ok = NodeConfig::from_toml("external = [\"/ip4/203.0.113.7/tcp/4600\"]\n").unwrap();
+        assert_eq!(ok.external.len(), 1);
         let err = NodeConfig::from_toml("metrics = \"localhost\"\n").unwrap_err();
         assert!(err.to_string().contains("metrics"), "{err}");
         let err = NodeConfig::from_toml("[limits]\nrequest_timeout_ms = 0\n").unwrap_err();

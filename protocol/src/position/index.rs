@@ -75,7 +75,7 @@ impl SwarmIndex {
     }
 
     /// [`SwarmIndex::insert`], and records the node's network groups (its
-    /// record's `netgroup::groups_of`); true if its position or its groups
+    /// record's `netgroup::swarm_groups`); true if its position or its groups
     /// changed.
     pub fn insert_grouped(
         &mut self,
@@ -126,12 +126,13 @@ impl SwarmIndex {
         self.closest(&Position::of_account(account), r)
     }
 
-    /// The swarm of `account` on a network that keeps operators apart: walking
-    /// the nodes from the closest, a node is taken only if none of its network
-    /// groups is a group of a node already taken, until `r` are taken (fewer
-    /// if the directory has fewer distinct groups). So one IPv4 /24 or IPv6
-    /// /48, and all nodes without a routable address together, hold at most
-    /// one place in any swarm. Same answer as [`super::swarm_for_diverse`];
+    /// The swarm of `account`, keeping operators apart: walking the nodes
+    /// from the closest, a node is taken only if none of its network groups
+    /// is a group of a node already taken, until `r` are taken (fewer if the
+    /// directory has fewer distinct groups). With `netgroup::swarm_groups`,
+    /// one IPv4 /24 or IPv6 /48 (and, where subnets are kept apart, all nodes
+    /// without a routable address together) holds at most one place in any
+    /// swarm; nodes with no group are never held back. Same answer as [`super::swarm_for_diverse`];
     /// asks the index for twice as many candidates until it has enough.
     pub fn swarm_diverse(&self, account: &AccountId, r: usize) -> Vec<NodeId> {
         let target = Position::of_account(account);
@@ -267,7 +268,8 @@ mod tests {
             let nodes: Vec<(NodeId, Admission, Vec<NetGroup>)> = raw
                 .iter()
                 .map(|(b, g, two)| {
-                    let mut groups = vec![NetGroup::V4([10, 0, *g])];
+                    // Group 11: a node with no group (a devnet's loopback).
+                    let mut groups = if *g == 11 { vec![] } else { vec![NetGroup::V4([10, 0, *g])] };
                     if *two {
                         groups.push(NetGroup::V6([0x20, 1, 0, 0, 0, *g]));
                     }
@@ -322,6 +324,19 @@ mod tests {
         assert_eq!(diverse.len(), 5);
         assert_eq!(diverse.iter().filter(|n| nodes[..5].contains(n)).count(), 1);
         assert_eq!(diverse[0], nodes[0]);
+    }
+
+    #[test]
+    fn nodes_without_groups_form_the_plain_swarm() {
+        let mut index = SwarmIndex::new();
+        for i in 0u16..100 {
+            let node = NodeId(*blake3::hash(&i.to_le_bytes()).as_bytes());
+            index.insert_grouped(node, Admission::default(), Vec::new());
+        }
+        for a in 0u8..20 {
+            let acct = account([a; 32]).unwrap();
+            assert_eq!(index.swarm_diverse(&acct, 5), index.swarm(&acct, 5));
+        }
     }
 
     #[test]

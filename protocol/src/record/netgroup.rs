@@ -147,6 +147,29 @@ pub fn groups_of<'a>(addrs: impl IntoIterator<Item = &'a str>, local: bool) -> V
     out
 }
 
+/// The groups that keep operators apart in swarms
+/// ([`crate::position::swarm_for_diverse`]): those of the node's routable IP
+/// addresses. A node with none is in [`NetGroup::Unroutable`] on networks
+/// that keep subnets apart, and in no group where the network allows nodes
+/// of one subnet together (a devnet on loopback, whose nodes would otherwise
+/// all share one place). Loopback and private prefixes never count here, so
+/// on such a network only nodes announcing public addresses are kept apart.
+pub fn swarm_groups<'a>(
+    addrs: impl IntoIterator<Item = &'a str>,
+    allow_same_subnet: bool,
+) -> Vec<NetGroup> {
+    let mut out = Vec::new();
+    for g in addrs.into_iter().filter_map(group_of) {
+        if !out.contains(&g) {
+            out.push(g);
+        }
+    }
+    if out.is_empty() && !allow_same_subnet {
+        out.push(NetGroup::Unroutable);
+    }
+    out
+}
+
 /// The prefix group of any IP address, routable or not.
 fn any_group(addr: &str) -> Option<NetGroup> {
     match host(addr) {
@@ -165,6 +188,23 @@ fn any_group(addr: &str) -> Option<NetGroup> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swarm_groups_count_public_prefixes_only() {
+        let public = ["/ip4/44.1.2.3/tcp/1", "/ip4/44.1.2.9/udp/1/quic-v1"];
+        assert_eq!(swarm_groups(public, true), vec![NetGroup::V4([44, 1, 2])]);
+        assert_eq!(swarm_groups(public, false), vec![NetGroup::V4([44, 1, 2])]);
+        // Loopback, private and memory addresses put a node in no group on a
+        // devnet (else its nodes would all share one place), and in the
+        // shared "unroutable" group where subnets are kept apart.
+        let local = ["/ip4/127.0.0.1/tcp/1", "/ip4/10.0.0.1/tcp/1", "/memory/7"];
+        assert_eq!(swarm_groups(local, true), Vec::<NetGroup>::new());
+        assert_eq!(swarm_groups(local, false), vec![NetGroup::Unroutable]);
+        // A devnet node that also announces a public address is kept apart
+        // by it.
+        let both = ["/memory/7", "/ip4/44.9.9.1/tcp/4600"];
+        assert_eq!(swarm_groups(both, true), vec![NetGroup::V4([44, 9, 9])]);
+    }
 
     #[test]
     fn public_addresses() {

@@ -27,6 +27,9 @@ pub struct Criteria {
     /// Largest ratio of hostile guard+exit paths drawn by the client's own
     /// selection to what random choice gives; only with a `[sybil]`.
     pub max_sybil_ratio: Option<f64>,
+    /// Most swarms (the clients' and the drawn accounts') in which the
+    /// attacker holds the store quorum; only with a `[sybil]`.
+    pub max_sybil_quorum_swarms: Option<u64>,
     /// Fewest clients' swarms whose members must change over the run, so a
     /// scenario about moving positions shows positions moved; only with a
     /// `position_period_ms` above 0.
@@ -73,6 +76,9 @@ pub struct Measured {
     /// Hostile guard+exit share of drawn paths over random choice's, if
     /// there was a `[sybil]`.
     pub sybil_ratio: Option<f64>,
+    /// Swarms (clients' and drawn accounts') in which the attacker holds the
+    /// quorum, if there was a `[sybil]`.
+    pub sybil_quorum_swarms: Option<u64>,
     /// Clients' swarms that changed members, if positions rotate.
     pub swarms_changed: Option<u64>,
 }
@@ -109,6 +115,11 @@ impl Criteria {
         if self.max_sybil_ratio.is_some() && !has.sybil {
             return Err(ScenarioError::Invalid(
                 "check: max_sybil_ratio needs a [sybil]".into(),
+            ));
+        }
+        if self.max_sybil_quorum_swarms.is_some() && !has.sybil {
+            return Err(ScenarioError::Invalid(
+                "check: max_sybil_quorum_swarms needs a [sybil]".into(),
             ));
         }
         if self.max_sybil_ratio.is_some_and(|r| r.is_nan() || r < 0.0) {
@@ -159,6 +170,15 @@ impl Criteria {
                 pass: m.sybil_ratio.is_some_and(|r| r <= max),
             });
         }
+        if let Some(max) = self.max_sybil_quorum_swarms {
+            out.push(Verdict {
+                criterion: format!("sybil_quorum_swarms <= {max}"),
+                measured: m
+                    .sybil_quorum_swarms
+                    .map_or_else(|| "none".into(), |n| n.to_string()),
+                pass: m.sybil_quorum_swarms.is_some_and(|n| n <= max),
+            });
+        }
         if let Some(min) = self.min_swarms_changed {
             let got = m.swarms_changed.unwrap_or(0);
             out.push(Verdict {
@@ -202,6 +222,9 @@ mod tests {
         let sybil = parse("max_sybil_ratio = 1.5\n").unwrap();
         assert!(sybil.check(has(true, false, true)).is_err());
         assert!(sybil.check(has(false, true, false)).is_ok());
+        let quorum = parse("max_sybil_quorum_swarms = 0\n").unwrap();
+        assert!(quorum.check(has(false, false, true)).is_err());
+        assert!(quorum.check(has(false, true, false)).is_ok());
         assert!(
             parse("max_sybil_ratio = nan\n")
                 .unwrap()
@@ -222,6 +245,7 @@ mod tests {
             min_replication: Some(1.0),
             min_flood_refused: Some(10),
             max_sybil_ratio: Some(1.5),
+            max_sybil_quorum_swarms: Some(0),
             min_swarms_changed: Some(1),
             ..Criteria::default()
         };
@@ -230,11 +254,12 @@ mod tests {
             replication: 1.0,
             flood_refused: Some(10),
             sybil_ratio: Some(1.5),
+            sybil_quorum_swarms: Some(0),
             swarms_changed: Some(1),
             ..Measured::default()
         };
         let v = c.evaluate(&good);
-        assert_eq!(v.len(), 7, "strays has no bound: not checked");
+        assert_eq!(v.len(), 8, "strays has no bound: not checked");
         assert!(v.iter().all(|v| v.pass), "{v:?}");
         assert_eq!(v[0].criterion, "lost <= 0");
 
@@ -244,6 +269,7 @@ mod tests {
             replication: 0.99,
             flood_refused: Some(9),
             sybil_ratio: Some(1.51),
+            sybil_quorum_swarms: Some(1),
             swarms_changed: Some(0),
             ..Measured::default()
         };
@@ -261,6 +287,7 @@ mod tests {
                 "replication >= 1",
                 "flood_refused >= 10",
                 "sybil_ratio <= 1.5",
+                "sybil_quorum_swarms <= 0",
                 "swarms_changed >= 1"
             ]
         );
