@@ -408,7 +408,7 @@ impl Directory {
 /// The network groups of the node of `record` (`netgroup::swarm_groups`),
 /// which keep operators apart in swarms.
 fn groups_of(record: &NodeRecord, params: &NetworkParams) -> Vec<NetGroup> {
-    netgroup::groups_of(
+    netgroup::swarm_groups(
         record.addrs.iter().map(String::as_str),
         params.allow_same_subnet,
     )

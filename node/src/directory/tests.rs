@@ -256,3 +256,25 @@ fn nodes_in_distinct_subnets_form_the_plain_swarm() {
         assert_eq!(apart_dir.swarm(&account), plain_dir.swarm(&account));
     }
 }
+
+#[test]
+fn a_devnet_on_loopback_keeps_whole_swarms() {
+    // Every node on 127.0.0.1 (or a memory address): no public subnet to
+    // keep apart, so swarms are the plain closest R, not one node.
+    let params = NetworkParams::devnet();
+    let r = usize::from(params.swarm_size);
+    let mut d = Directory::new(params.clone(), 64);
+    for i in 0..12u8 {
+        let addr = if i % 2 == 0 {
+            "/ip4/127.0.0.1/tcp/4100".to_owned()
+        } else {
+            format!("/memory/{}", u16::from(i) + 1000)
+        };
+        let v = VerifiedRecord::verify(signed_at(&key(i + 1), &addr, NOW), &params, NOW).unwrap();
+        d.insert(v, NOW).unwrap();
+    }
+    for a in 0..8u8 {
+        let account = sotto_protocol::AccountKey::from_entropy([a; 16]).account_id();
+        assert_eq!(d.swarm(&account).len(), r);
+    }
+}
