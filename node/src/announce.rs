@@ -7,6 +7,7 @@
 //! directory before it is kept; whatever is refused is counted in
 //! `sotto_records_total` and `sotto_rejected_total` and otherwise ignored.
 
+mod checks;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use crate::directory::{DirectoryError, Inserted, VerifiedRecord};
 use crate::identity::IdentityError;
 use crate::net::NetError;
 
+pub use checks::{Place, RecordChecks};
 pub use task::{announce_once, spawn};
 
 /// The most pages one [`pull_directory`] asks for: 200 × 256 records is far

@@ -78,7 +78,8 @@ impl Family {
             .map(|m| m.iter().filter(|((x, _), _)| *x == a).map(|(_, v)| v).sum())
             .unwrap_or(0)
     }
-    fn snapshot(&self) -> Vec<((&'static str, &'static str), u64)> {
+    /// Every counter with its labels.
+    pub fn snapshot(&self) -> Vec<((&'static str, &'static str), u64)> {
         self.0
             .lock()
             .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())

@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::announce;
+use crate::announce::{self, RecordChecks};
 use crate::clock::Clock;
 use crate::config::NodeConfig;
 use crate::context::{Context, Pusher, Waiters};
@@ -40,9 +40,15 @@ use crate::store::{DiskFree, FreeSpace, SpaceGuard, Store, StoreError};
 
 /// How many directory pulls from newly connected peers run at once.
 const CONCURRENT_PULLS: usize = 4;
-/// How many gossiped records are verified at once; more are dropped unchecked
-/// (and not forwarded), the way a full channel drops them.
+/// How many gossiped records are verified at once.
 const CONCURRENT_RECORD_CHECKS: usize = 8;
+/// How many gossiped records may wait for one of those checks; more are
+/// dropped unchecked (and not forwarded), the way a full channel drops them.
+/// A record dropped here is lost to this node for good (gossip's seen cache
+/// keeps later copies out), so the queue takes a start-up burst of a large
+/// network rather than dropping it: at most this many records of at most
+/// `MAX_RECORD_LEN` bytes wait.
+const QUEUED_RECORD_CHECKS: usize = 1024;
 /// How long shutdown waits for the node's tasks before it stops waiting.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
@@ -414,7 +420,7 @@ async fn dispatch(
         replicator,
     } = handlers;
     let pulls = Arc::new(Semaphore::new(CONCURRENT_PULLS));
-    let verifying = Arc::new(Semaphore::new(CONCURRENT_RECORD_CHECKS));
+    let checks = RecordChecks::new(CONCURRENT_RECORD_CHECKS, QUEUED_RECORD_CHECKS);
     loop {
         let item = tokio::select! {
             item = inbound.recv() => item,
@@ -477,8 +483,9 @@ async fn dispatch(
             } => {
                 // Verified on its own task, a few at a time, so that a flood
                 // of records does not hold up requests; gossip forwards a
-                // record only once it is reported valid.
-                let Ok(permit) = verifying.clone().try_acquire_owned() else {
+                // record only once it is reported valid. A burst waits in a
+                // bounded queue; only past that are records dropped.
+                let Some(place) = checks.enter() else {
                     ctx.metrics.rejected.inc("gossip", "busy");
                     if let Some(g) = gossip {
                         let _ = ctx.net.report_record(g, Verdict::Ignore).await;
@@ -486,9 +493,11 @@ async fn dispatch(
                     continue;
                 };
                 let ctx = ctx.clone();
+                let checks = checks.clone();
                 tokio::spawn(async move {
                     // Refusals are counted by the directory code.
-                    let verdict = match announce::handle_record(&ctx, peer, &bytes).await {
+                    let checked = checks.run(place, announce::handle_record(&ctx, peer, &bytes));
+                    let verdict = match checked.await {
                         Ok(Inserted::New | Inserted::Updated) => Verdict::Accept,
                         Ok(Inserted::Unchanged) | Err(DirectoryError::Full(_)) => Verdict::Ignore,
                         Err(e) => {
@@ -499,7 +508,6 @@ async fn dispatch(
                     if let Some(g) = gossip {
                         let _ = ctx.net.report_record(g, verdict).await;
                     }
-                    drop(permit);
                 });
             }
             Inbound::Connected(peer) => {

@@ -328,17 +328,27 @@ fn directory_diagnosis(net: &SimNet) -> String {
         count("unchanged"),
         count("invalid"),
     );
-    let mut dropped = 0;
+    let (mut dropped, mut busy) = (0, 0);
+    let mut refused: std::collections::BTreeMap<String, u64> = Default::default();
     for (_, n) in net.running() {
         let m = &n.context().metrics;
         nodes += 1;
         peers += m.connected_peers.get();
         dropped += m.rejected.sum_first("net");
+        busy += m.rejected.get("gossip", "busy");
+        for ((a, b), v) in m.rejected.snapshot() {
+            *refused.entry(format!("{a}/{b}")).or_default() += v;
+        }
     }
+    let mut top: Vec<(String, u64)> = refused.into_iter().collect();
+    top.sort_by_key(|x| std::cmp::Reverse(x.1));
+    top.truncate(6);
+    let top: Vec<String> = top.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let busy = format!("{busy}; most refused: {}", top.join(", "));
     format!(
         "directory diagnosis over {nodes} nodes: records new {new} updated {updated} \
-         unchanged {unchanged} invalid {invalid}; inbound events dropped {dropped}; \
-         connected peers per node {:.1}",
+         unchanged {unchanged} invalid {invalid}; gossiped records left unchecked (busy) \
+         {busy}; inbound events dropped {dropped}; connected peers per node {:.1}",
         peers as f64 / nodes.max(1) as f64
     )
 }

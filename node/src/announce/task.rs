@@ -176,6 +176,7 @@ async fn run(ctx: Arc<Context>, identity: Arc<Identity>, mut shutdown: watch::Re
                     Instant::now() + pull_every
                 }
                 Err(e) => {
+                    ctx.metrics.rejected.inc("pull", pull_failure(&e));
                     tracing::debug!(error = %e, "directory pull failed");
                     Instant::now() + pull_every.min(PULL_RETRY)
                 }
@@ -261,4 +262,16 @@ async fn pick_peer(ctx: &Context) -> Option<PeerId> {
     });
     let pool = if nodes.is_empty() { &peers } else { &nodes };
     pool.choose(&mut rand::rng()).copied()
+}
+
+/// A metrics label for why a pull failed.
+fn pull_failure(e: &AnnounceError) -> &'static str {
+    use crate::net::NetError;
+    match e {
+        AnnounceError::Net(NetError::Timeout(..)) => "failed_timeout",
+        AnnounceError::Net(NetError::Unreachable { .. }) => "failed_unreachable",
+        AnnounceError::Net(NetError::Busy) => "failed_busy",
+        AnnounceError::Net(_) => "failed_net",
+        _ => "failed_answer",
+    }
 }

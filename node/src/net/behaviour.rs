@@ -67,6 +67,12 @@ pub fn records_topic(network: &str) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(format!("/sotto/{network}/records/1"))
 }
 
+/// Heartbeats (1 s each) a received record stays in gossip's message cache,
+/// waiting for its verdict; of them, gossip advertises the last 3 to peers as
+/// before. The cache holds what arrived in that time (at 1,000 nodes
+/// starting together, some thousands of records of at most `MAX_RECORD_LEN`).
+const GOSSIP_HISTORY: usize = 15;
+
 /// The Kademlia protocol of `network` (not the IPFS one: Sotto's DHT is its own).
 fn kad_protocol(network: &str) -> Result<StreamProtocol, NetError> {
     StreamProtocol::try_from_owned(format!("/sotto/{network}/kad/1"))
@@ -177,6 +183,11 @@ impl Behaviour {
             // (`Command::Validated`): an invalid one stops at the first hop
             // and costs its sender score.
             .validate_messages()
+            // A record waits in the node's bounded check queue before its
+            // verdict; gossip forwards it only while it is still in the
+            // message cache, which by default lasts 5 heartbeats (5 s), less
+            // than a large network's start-up burst takes to check.
+            .history_length(GOSSIP_HISTORY)
             .build()
             .map_err(|e| NetError::Listen(format!("gossipsub configuration: {e}")))?;
         let mut gossip = gossipsub::Behaviour::new(
