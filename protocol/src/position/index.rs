@@ -132,8 +132,10 @@ impl SwarmIndex {
     /// directory has fewer distinct groups). With `netgroup::swarm_groups`,
     /// one IPv4 /24 or IPv6 /48 (and, where subnets are kept apart, all nodes
     /// without a routable address together) holds at most one place in any
-    /// swarm; nodes with no group are never held back. Same answer as [`super::swarm_for_diverse`];
-    /// asks the index for twice as many candidates until it has enough.
+    /// swarm; nodes with no group are never held back. Same answer as
+    /// [`super::swarm_for_diverse`]; asks the index for twice as many
+    /// candidates until it has enough (towards O(N) only in a directory of
+    /// few distinct groups).
     pub fn swarm_diverse(&self, account: &AccountId, r: usize) -> Vec<NodeId> {
         let target = Position::of_account(account);
         let mut want = r;
