@@ -1,7 +1,8 @@
 //! Per-call cost of what grows with the network, at 10,000 and 20,000 nodes:
 //!
 //! - `swarm`: a node's [`Directory::swarm`] (the swarm function over the
-//!   directory's position index; target ≤ 10 µs at 20,000 nodes);
+//!   directory's position index, one place per /24 with every /24 holding
+//!   two nodes; target ≤ 10 µs at 20,000 nodes);
 //! - `digest_round`: the directory work of one anti-entropy digest round of
 //!   1,024 accounts (the most one `Digest` may carry): the sender's plan
 //!   (each held account's swarm, its members' entries) and the receiver's
@@ -53,7 +54,15 @@ fn record(i: usize, onion: &OnionSecret, now: u64) -> SignedNodeRecord {
     let mut secret = [0u8; 32];
     secret[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
     let key = NodeKey::from_secret_bytes(&secret);
-    let addr = format!("/ip4/10.{}.{}.1/tcp/4600", (i >> 8) & 0xff, i & 0xff);
+    // Public addresses, two nodes per /24: the swarm walk keeps one of
+    // each pair, as on the public network (`swarm_for_diverse`).
+    let pair = i / 2;
+    let addr = format!(
+        "/ip4/44.{}.{}.{}/tcp/4600",
+        (pair >> 8) & 0xff,
+        pair & 0xff,
+        i % 2 + 1
+    );
     NodeRecord {
         version: PROTOCOL_VERSION,
         network: "devnet".into(),
