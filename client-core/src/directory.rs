@@ -10,7 +10,6 @@ use sotto_protocol::constants::{
     KEY_LEN, MAX_NODE_CLOCK_ERROR_MS, MAX_RECORD_LEN, RECORD_CLOCK_SKEW_MS,
 };
 use sotto_protocol::onion::Hop;
-use sotto_protocol::record::netgroup::{self, NetGroup};
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
 use sotto_protocol::{AccountId, NetworkParams, NodeId, SwarmIndex, UnixMillis};
 
@@ -168,7 +167,7 @@ impl Directory {
             Some(_) => {
                 // A new admission proof (the next epoch's) is a new position;
                 // new addresses may be new network groups.
-                let groups = self.groups(&info.record);
+                let groups = info.record.swarm_groups(self.params.allow_same_subnet);
                 self.index
                     .insert_grouped(node, info.record.admission, groups);
                 self.nodes.insert(node, info);
@@ -179,7 +178,7 @@ impl Directory {
                 false
             }
             None => {
-                let groups = self.groups(&info.record);
+                let groups = info.record.swarm_groups(self.params.allow_same_subnet);
                 self.index
                     .insert_grouped(node, info.record.admission, groups);
                 self.nodes.insert(node, info);
@@ -237,15 +236,6 @@ impl Directory {
     pub fn swarm(&self, account: &AccountId) -> Vec<NodeId> {
         self.index
             .swarm_diverse(account, usize::from(self.params.swarm_size))
-    }
-
-    /// The network groups of the node of `record`, which keep operators
-    /// apart in swarms.
-    fn groups(&self, record: &NodeRecord) -> Vec<NetGroup> {
-        netgroup::swarm_groups(
-            record.addrs.iter().map(String::as_str),
-            self.params.allow_same_subnet,
-        )
     }
 }
 

@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, HashMap};
 use libp2p::PeerId;
 use sotto_protocol::codec;
 use sotto_protocol::constants::MAX_RECORD_LEN;
-use sotto_protocol::record::netgroup::{self, NetGroup};
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
 use sotto_protocol::{AccountId, NetworkParams, NodeId, SwarmIndex, UnixMillis};
 
@@ -201,7 +200,7 @@ impl Directory {
                     return Ok(Inserted::Unchanged);
                 }
                 let (node, proof) = (record.node, record.admission);
-                let groups = groups_of(&record, &self.params);
+                let groups = record.swarm_groups(self.params.allow_same_subnet);
                 *old = Entry {
                     record,
                     signed,
@@ -224,7 +223,7 @@ impl Directory {
                     }
                 }
                 let (node, proof) = (record.node, record.admission);
-                let groups = groups_of(&record, &self.params);
+                let groups = record.swarm_groups(self.params.allow_same_subnet);
                 self.by_peer.insert(peer, node);
                 self.entries.insert(
                     node,
@@ -403,15 +402,6 @@ impl Directory {
         };
         (page.into_iter().map(|e| e.signed.clone()).collect(), next)
     }
-}
-
-/// The network groups of the node of `record` (`netgroup::swarm_groups`),
-/// which keep operators apart in swarms.
-fn groups_of(record: &NodeRecord, params: &NetworkParams) -> Vec<NetGroup> {
-    netgroup::swarm_groups(
-        record.addrs.iter().map(String::as_str),
-        params.allow_same_subnet,
-    )
 }
 
 #[cfg(test)]

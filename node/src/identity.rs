@@ -350,16 +350,15 @@ impl Identity {
         now: UnixMillis,
     ) -> Result<SignedNodeRecord> {
         self.rotate_if_due(now, params)?;
-        let (epoch, missing) = self.epoch_due(now, params);
-        if missing {
-            self.add_admission(
-                mine_admission(&self.node_id, epoch, params.admission_difficulty),
-                true,
-            )?;
-        }
-        let admission = self
-            .admission_for(epoch)
-            .unwrap_or_else(|| mine_admission(&self.node_id, epoch, params.admission_difficulty));
+        let epoch = epoch::epoch_for_record(&self.node_id, now, params.position_period_ms);
+        let admission = match self.admission_for(epoch) {
+            Some(proof) => proof,
+            None => {
+                let proof = mine_admission(&self.node_id, epoch, params.admission_difficulty);
+                self.add_admission(proof, true)?;
+                proof
+            }
+        };
         let mut addrs = announceable(addrs);
         if !params.allow_same_subnet {
             // Others would refuse the whole record for one local address.

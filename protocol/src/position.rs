@@ -129,30 +129,22 @@ pub fn swarm_for_diverse(
         })
         .collect();
     ranked.sort_unstable_by_key(|a| (a.0, a.1));
-    ranked.dedup_by(|a, b| a.1 == b.1);
-    let groups: std::collections::HashMap<NodeId, &[NetGroup]> =
-        ranked.iter().map(|(_, n, g)| (*n, *g)).collect();
-    pick_diverse(
-        ranked.iter().map(|(_, n, _)| *n),
-        |n| groups.get(n).copied().unwrap_or(&[]),
-        r,
-    )
+    pick_diverse(ranked.into_iter().map(|(_, n, g)| (n, g)), r)
 }
 
-/// Takes from `ranked` (closest first) each node none of whose groups is a
-/// group of a node taken before, until `r` are taken.
+/// Takes from `ranked` (closest first, each node with its groups) each node
+/// none of whose groups is a group of a node taken before, and that was not
+/// taken already, until `r` are taken.
 fn pick_diverse<'g>(
-    ranked: impl Iterator<Item = NodeId>,
-    groups_of: impl Fn(&NodeId) -> &'g [NetGroup],
+    ranked: impl Iterator<Item = (NodeId, &'g [NetGroup])>,
     r: usize,
 ) -> Vec<NodeId> {
     let mut taken: Vec<NodeId> = Vec::with_capacity(r);
     let mut used: Vec<NetGroup> = Vec::new();
-    for node in ranked {
+    for (node, groups) in ranked {
         if taken.len() >= r {
             break;
         }
-        let groups = groups_of(&node);
         if groups.iter().any(|g| used.contains(g)) || taken.contains(&node) {
             continue;
         }

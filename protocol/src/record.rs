@@ -76,6 +76,13 @@ pub struct NodeRecord {
 }
 
 impl NodeRecord {
+    /// The network groups that keep its node apart from others in swarms
+    /// ([`netgroup::swarm_groups`] of its addresses), on a network with
+    /// `allow_same_subnet` as given.
+    pub fn swarm_groups(&self, allow_same_subnet: bool) -> Vec<netgroup::NetGroup> {
+        netgroup::swarm_groups(self.addrs.iter().map(String::as_str), allow_same_subnet)
+    }
+
     /// Encodes and signs the record with `key`, which must be the key of
     /// [`NodeRecord::node`]. Refuses a record that [`SignedNodeRecord::verify`]
     /// would refuse for its shape (version, bounds, lifetime over 2 h); the

@@ -110,7 +110,7 @@ fn the_client_keeps_one_subnet_to_one_place_in_a_swarm_as_nodes_do() {
         let key = NodeKey::from_secret_bytes(&[i + 1; KEY_LEN]);
         let mut r = record(&key, T0, vec![entry(i + 1, T0, T0 + HOUR_MS)]);
         r.addrs = vec![format!("/ip4/44.{}.0.{}/tcp/4100", i % 2, i + 1)];
-        let groups = netgroup::swarm_groups(r.addrs.iter().map(String::as_str), false);
+        let groups = r.swarm_groups(false);
         nodes.push((key.node_id(), r.admission, groups));
         assert!(dir.insert(&r.sign(&key).unwrap(), T0, &rejected));
     }

@@ -198,7 +198,11 @@ async fn run(ctx: Arc<Context>, identity: Arc<Identity>, mut shutdown: watch::Re
 /// the one a record made at `now` carries and, where positions rotate, the
 /// next epoch's, so the record published at the boundary is not held up by
 /// the work (8.5 s of one core at the public difficulty).
-async fn mine_ahead(ctx: &Context, identity: &Arc<Identity>, now: sotto_protocol::UnixMillis) {
+pub(super) async fn mine_ahead(
+    ctx: &Context,
+    identity: &Arc<Identity>,
+    now: sotto_protocol::UnixMillis,
+) {
     let period = ctx.params.position_period_ms;
     let (due, missing) = identity.epoch_due(now, &ctx.params);
     let mut wanted = Vec::new();

@@ -25,8 +25,11 @@ struct Fixture {
 }
 
 fn fixture_with(node_id: NodeId, config: NodeConfig) -> Fixture {
+    fixture_for(node_id, config, NetworkParams::devnet())
+}
+
+fn fixture_for(node_id: NodeId, config: NodeConfig, params: NetworkParams) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let params = NetworkParams::devnet();
     let (tx, rx) = mpsc::channel(8);
     let ctx = Context {
         directory: RwLock::new(Directory::new(params.clone(), 1_000)),
@@ -398,4 +401,46 @@ async fn external_addresses_are_announced_first() {
     announce_once(&ctx, &identity).await.unwrap();
     let addrs = ctx.dir(|d| d.get(&identity.node_id()).unwrap().record.addrs.clone());
     assert_eq!(addrs, ["/ip4/44.9.9.1/tcp/4600", "/ip4/127.0.0.1/tcp/4600"]);
+}
+
+#[tokio::test]
+async fn the_next_epoch_s_proof_is_mined_ahead_and_only_the_due_one_saved() {
+    use sotto_protocol::position::epoch::{epoch_at, window};
+    use sotto_protocol::record::admission::check_admission;
+    let params = NetworkParams {
+        admission_difficulty: 4,
+        position_period_ms: 8 * 3_600_000,
+        ..NetworkParams::devnet()
+    };
+    let data = tempfile::tempdir().unwrap();
+    let identity = Arc::new(Identity::init(data.path(), &params).unwrap());
+    let node = identity.node_id();
+    let f = fixture_for(node, NodeConfig::default(), params.clone());
+    // Early in an epoch well after the one init mined for: its proof is
+    // due (and missing), and so is the next one's.
+    let period = params.position_period_ms;
+    let due = epoch_at(&node, f.ctx.clock.now(), period) + 5;
+    let (start, _) = window(&node, due, period).unwrap();
+    let now = start + 1;
+    assert!(identity.admission_for(due).is_none());
+    assert!(identity.admission_for(due + 1).is_none());
+    super::task::mine_ahead(&f.ctx, &identity, now).await;
+    for e in [due, due + 1] {
+        let proof = identity.admission_for(e).expect("mined");
+        assert_eq!(proof.epoch, e);
+        check_admission(&node, proof, 4).unwrap();
+    }
+    // The due proof is the one a restart finds; the one mined ahead is not.
+    let text = std::fs::read_to_string(data.path().join(crate::identity::NODE_KEY_FILE)).unwrap();
+    assert!(
+        text.contains(&format!("admission_epoch = {due}\n")),
+        "{text}"
+    );
+    // A record made then carries the due proof, without mining it again.
+    let record = identity
+        .record(&params, &["/ip4/127.0.0.1/tcp/4600".parse().unwrap()], now)
+        .unwrap()
+        .verify(&params, now)
+        .unwrap();
+    assert_eq!(record.admission, identity.admission_for(due).unwrap());
 }

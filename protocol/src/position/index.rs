@@ -141,7 +141,7 @@ impl SwarmIndex {
         let mut want = r;
         loop {
             let candidates = self.closest(&target, want);
-            let taken = super::pick_diverse(candidates.iter().copied(), |n| self.groups_of(n), r);
+            let taken = super::pick_diverse(candidates.iter().map(|n| (*n, self.groups_of(n))), r);
             if taken.len() >= r || candidates.len() < want {
                 return taken;
             }
