@@ -35,6 +35,7 @@ pub mod localnet;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod overlay;
 pub mod relay;
 pub mod replication;
 pub mod runinfo;

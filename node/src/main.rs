@@ -293,10 +293,7 @@ fn init_logging(level: &str) -> CliResult<()> {
     use tracing_subscriber::EnvFilter;
     let filter = match EnvFilter::try_from_default_env() {
         Ok(f) => f,
-        // Kademlia warns at every periodic bootstrap while the node knows no
-        // peer (the first node of a network): noise for an operator.
-        Err(_) => EnvFilter::try_new(format!("{level},libp2p_kad=error"))
-            .map_err(|e| format!("--log {level:?}: {e}"))?,
+        Err(_) => EnvFilter::try_new(level).map_err(|e| format!("--log {level:?}: {e}"))?,
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -12,6 +12,7 @@
 //! size and how many requests are in flight, and the protocol crate decodes
 //! and checks them.
 
+mod addresses;
 mod behaviour;
 mod event_loop;
 mod guard;
@@ -21,6 +22,7 @@ mod inflight;
 mod requests;
 mod streams;
 mod transport;
+mod trim;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -215,8 +217,7 @@ pub fn spawn(
     }
     for addr in &cfg.bootstrap {
         if let Some((peer, base)) = split_peer(addr) {
-            swarm.add_peer_address(peer, base.clone());
-            swarm.behaviour_mut().kad.add_address(&peer, base);
+            swarm.add_peer_address(peer, base);
         }
         // An unreachable bootstrap peer must not stop the node: others may
         // answer, and Kademlia keeps looking.
@@ -265,7 +266,7 @@ pub fn spawn(
         rpc_timeout: cfg.request_timeout.saturating_add(RPC_EXTRA_TIMEOUT),
         onion_timeout: cfg.request_timeout.saturating_add(ONION_EXTRA_TIMEOUT),
         node_timeout: cfg.request_timeout,
-        bootstrapped: false,
+        trim: trim::Trim::new(std::time::Instant::now()),
     };
     let task = tokio::spawn(event_loop.run());
     tokio::spawn(acceptor.run(roles.clone(), metrics_for_streams, requests_tx));

@@ -245,6 +245,7 @@ impl Node {
             identity.clone(),
             shutdown_rx.clone(),
         ));
+        tasks.push(crate::overlay::spawn(ctx.clone(), shutdown_rx.clone()));
         let mut metrics_addr = None;
         if !ctx.config.metrics.is_empty() {
             let addr: SocketAddr = ctx.config.metrics.parse().map_err(|e| {

@@ -21,16 +21,23 @@ use crate::identity::Identity;
 /// How often the task wakes up: the start-up retries and every interval
 /// below are multiples of it.
 const TICK: Duration = Duration::from_secs(1);
-/// For this long after start the record is published again, first
-/// [`STARTUP_REPUBLISH`] after the first publication and then at doubling
-/// gaps (5, 10, 20, 40 s): gossip meshes form only once peers have exchanged
-/// subscriptions, so the first publications often reach nobody. The gaps
-/// double because every publication is a fresh record that every node of
-/// the network verifies: at a fixed 5 s, a thousand nodes starting together
-/// would make each node check twelve thousand records in their first minute.
+/// For this long after start the record is published again every
+/// [`STARTUP_REPUBLISH`] for as long as the last publication went to fewer
+/// than [`WELL_MESHED`] peers of the gossip mesh: meshes form only once peers
+/// have exchanged subscriptions, so the first publication often reaches
+/// nobody. Once one went out through a formed mesh, gossip carries it to
+/// every node, and the next publication is the one the record's age calls
+/// for. Every publication is a fresh record that every node of the network
+/// receives from each of its mesh peers and verifies once: blind
+/// republishing (it was 5 times in the first minute) made a thousand nodes
+/// starting together each take in some 30,000 copies of records and verify
+/// 5,000.
 const STARTUP_WINDOW: Duration = Duration::from_secs(60);
 /// See [`STARTUP_WINDOW`].
 const STARTUP_REPUBLISH: Duration = Duration::from_secs(5);
+/// See [`STARTUP_WINDOW`]: gossipsub's mesh aims at 6 peers and grafts more
+/// below 5.
+const WELL_MESHED: usize = 4;
 /// After a failed pull, the next try comes this soon (or at the pull
 /// interval, if shorter), so a node that starts before its bootstrap peer
 /// still fills its directory quickly.
@@ -43,7 +50,12 @@ pub async fn announce_once(ctx: &Context, identity: &Identity) -> Result<(), Ann
     announce(ctx, identity).await.map(|_| ())
 }
 
-async fn announce(ctx: &Context, identity: &Identity) -> Result<NodeRecord, AnnounceError> {
+/// Makes, keeps and publishes the record; returns it with how many mesh
+/// peers it went to.
+async fn announce(
+    ctx: &Context,
+    identity: &Identity,
+) -> Result<(NodeRecord, usize), AnnounceError> {
     let listen = ctx.net.listen_addrs().await?;
     if listen.is_empty() {
         return Err(AnnounceError::NoListenAddrs);
@@ -73,9 +85,9 @@ async fn announce(ctx: &Context, identity: &Identity) -> Result<NodeRecord, Anno
     if let Err(e) = kept {
         tracing::warn!(error = %e, "the own node record does not fit in the directory");
     }
-    ctx.net.publish(bytes).await?;
-    tracing::debug!(addrs = record.addrs.len(), "node record published");
-    Ok(record)
+    let reached = ctx.net.publish(bytes).await?;
+    tracing::debug!(addrs = record.addrs.len(), reached, "node record published");
+    Ok((record, reached))
 }
 
 /// Starts the announcer: publishes the record as soon as the swarm listens
@@ -101,7 +113,7 @@ async fn run(ctx: Arc<Context>, identity: Arc<Identity>, mut shutdown: watch::Re
     let started = Instant::now();
     let mut own: Option<NodeRecord> = None;
     let mut last_publish: Option<Instant> = None;
-    let mut startup_gap = STARTUP_REPUBLISH;
+    let mut last_reached = 0;
     let mut next_check = started + check_every;
     let mut next_pull = started;
     let mut warned = false;
@@ -111,10 +123,8 @@ async fn run(ctx: Arc<Context>, identity: Arc<Identity>, mut shutdown: watch::Re
         }
         let now = Instant::now();
         let early_republish = now.duration_since(started) < STARTUP_WINDOW
-            && last_publish.is_some_and(|t| now.duration_since(t) >= startup_gap);
-        if early_republish {
-            startup_gap = startup_gap.saturating_mul(2);
-        }
+            && last_reached < WELL_MESHED
+            && last_publish.is_some_and(|t| now.duration_since(t) >= STARTUP_REPUBLISH);
         let mut want_announce = own.is_none() || early_republish;
         if want_announce || now >= next_check {
             let wall = ctx.clock.now();
@@ -144,12 +154,13 @@ async fn run(ctx: Arc<Context>, identity: Arc<Identity>, mut shutdown: watch::Re
 
         if want_announce {
             match announce(&ctx, &identity).await {
-                Ok(record) => {
+                Ok((record, reached)) => {
                     if own.is_none() {
                         tracing::info!("node record published");
                     }
                     own = Some(record);
                     last_publish = Some(now);
+                    last_reached = reached;
                     warned = false;
                 }
                 Err(AnnounceError::NoListenAddrs) => {}

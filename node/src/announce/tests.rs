@@ -214,8 +214,10 @@ fn fake_net(
                 Command::ConnectedPeers { reply } => {
                     let _ = reply.send(connected.clone());
                 }
-                Command::Publish { record } => {
+                Command::Publish { record, reply } => {
                     let _ = published.try_send(record);
+                    // A formed mesh: one publication is enough.
+                    let _ = reply.send(6);
                 }
                 _ => {}
             }
@@ -393,8 +395,14 @@ async fn external_addresses_are_announced_first() {
     } = fixture_with(identity.node_id(), config);
     tokio::spawn(async move {
         while let Some(c) = commands.recv().await {
-            if let Command::ListenAddrs { reply } = c {
-                let _ = reply.send(vec!["/ip4/127.0.0.1/tcp/4600".parse().unwrap()]);
+            match c {
+                Command::ListenAddrs { reply } => {
+                    let _ = reply.send(vec!["/ip4/127.0.0.1/tcp/4600".parse().unwrap()]);
+                }
+                Command::Publish { reply, .. } => {
+                    let _ = reply.send(0);
+                }
+                _ => {}
             }
         }
     });
@@ -443,4 +451,53 @@ async fn the_next_epoch_s_proof_is_mined_ahead_and_only_the_due_one_saved() {
         .verify(&params, now)
         .unwrap();
     assert_eq!(record.admission, identity.admission_for(due).unwrap());
+}
+
+/// The start-up republishing stops once a publication went out through a
+/// formed gossip mesh: the fake network reports 0, then 2, then 6 mesh peers.
+#[tokio::test(start_paused = true)]
+async fn announcer_republishes_at_start_only_until_a_mesh_took_the_record() {
+    let data = tempfile::tempdir().unwrap();
+    let identity = Arc::new(Identity::init(data.path(), &NetworkParams::devnet()).unwrap());
+    let f = fixture_with(identity.node_id(), NodeConfig::default());
+    let mut commands = f.commands;
+    let counted = tokio::spawn(async move {
+        let mut reached = vec![0usize, 2, 6].into_iter();
+        let mut publications = Vec::new();
+        while let Some(cmd) = commands.recv().await {
+            match cmd {
+                Command::ListenAddrs { reply } => {
+                    let _ = reply.send(vec!["/ip4/127.0.0.1/tcp/4600".parse().unwrap()]);
+                }
+                Command::ConnectedPeers { reply } => {
+                    let _ = reply.send(Vec::new());
+                }
+                Command::Publish { reply, .. } => {
+                    publications.push(tokio::time::Instant::now());
+                    let _ = reply.send(reached.next().unwrap_or(6));
+                }
+                _ => {}
+            }
+        }
+        publications
+    });
+    let (stop, stopped) = watch::channel(false);
+    let started = tokio::time::Instant::now();
+    let task = spawn(f.ctx.clone(), identity, stopped);
+    // Past the whole start-up window.
+    tokio::time::sleep(Duration::from_secs(90)).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    drop(f.ctx);
+    let publications = counted.await.unwrap();
+    assert_eq!(publications.len(), 3, "{publications:?}");
+    // 5 s apart (plus the announcer's one-second tick).
+    for pair in publications.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_secs(5) && gap <= Duration::from_secs(7),
+            "{gap:?}"
+        );
+    }
+    assert!(publications[0] - started < Duration::from_secs(2));
 }

@@ -9,13 +9,14 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, ping};
+use libp2p::{StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, ping};
 use sotto_protocol::constants::{
     MAX_NODE_REQUEST_LEN, MAX_NODE_RESPONSE_LEN, MAX_RECORD_LEN, MAX_RPC_REQUEST_LEN,
     MAX_RPC_RESPONSE_LEN, ONION_REQUEST_CLASSES, ONION_RESPONSE_CLASSES,
 };
 use sotto_protocol::rpc::{replication_protocol, rpc_protocol};
 
+use super::addresses::AddressBook;
 use super::guard::{Guard, GuardLimits};
 use super::inbound_streams::InboundStreams;
 use super::{NetConfig, PeerRoles};
@@ -49,11 +50,8 @@ const MAX_PENDING_HANDSHAKES: u32 = 128;
 /// Most of them from one IP address.
 const MAX_PENDING_HANDSHAKES_PER_IP: usize = 16;
 
-/// How often Kademlia refreshes its routing table on its own.
-const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(5 * 60);
-
-/// Room on top of a record for gossipsub's own framing (signature, key,
-/// sequence number, topic).
+/// Room on top of a record for gossipsub's own framing (topic, message
+/// fields; records travel unsigned by gossip, see [`records_topic`]).
 const GOSSIP_OVERHEAD: usize = 1024;
 
 /// The identify protocol version of `network`: peers announcing another one are
@@ -62,9 +60,14 @@ pub fn protocol_version(network: &str) -> String {
     format!("/sotto/{network}/1")
 }
 
-/// The gossipsub topic carrying node records on `network`.
+/// The gossipsub topic carrying node records on `network`. Version 2 carries
+/// anonymous gossip messages (no author, sequence number or gossip
+/// signature): a record is signed by its node's key already, and gossipsub
+/// checks its own signature on every copy that arrives, duplicates included,
+/// which at 1,000 nodes was most of the start-up's CPU. Version 1 peers
+/// signed every message and refused unsigned ones; the two do not mix.
 pub fn records_topic(network: &str) -> gossipsub::IdentTopic {
-    gossipsub::IdentTopic::new(format!("/sotto/{network}/records/1"))
+    gossipsub::IdentTopic::new(format!("/sotto/{network}/records/2"))
 }
 
 /// Heartbeats (1 s each) a received record stays in gossip's message cache,
@@ -73,11 +76,12 @@ pub fn records_topic(network: &str) -> gossipsub::IdentTopic {
 /// starting together, some thousands of records of at most `MAX_RECORD_LEN`).
 const GOSSIP_HISTORY: usize = 15;
 
-/// The Kademlia protocol of `network` (not the IPFS one: Sotto's DHT is its own).
-fn kad_protocol(network: &str) -> Result<StreamProtocol, NetError> {
-    StreamProtocol::try_from_owned(format!("/sotto/{network}/kad/1"))
-        .map_err(|e| NetError::Listen(format!("bad network name {network:?}: {e}")))
-}
+/// How long a gossip message may wait in a connection's send queue before it
+/// is dropped (and counted as `rejected{gossip,send_dropped}`).
+const GOSSIP_SEND_DEADLINE: Duration = Duration::from_secs(30);
+/// Gossip messages one connection queues for sending at most: a peer that
+/// reads none costs at most this many records (of `MAX_RECORD_LEN`) here.
+const GOSSIP_QUEUE: usize = 2_048;
 
 /// The replication protocol of `network`, as inbound streams are accepted on it.
 fn node_protocol(network: &str) -> Result<StreamProtocol, NetError> {
@@ -103,8 +107,8 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     /// Keeps connections alive and measures them.
     pub ping: ping::Behaviour,
-    /// Peer discovery.
-    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Where directory nodes can be dialled.
+    pub addresses: AddressBook,
     /// Node records spread by gossip.
     pub gossip: gossipsub::Behaviour,
     /// Client RPC.
@@ -136,8 +140,6 @@ impl Behaviour {
         roles: Arc<PeerRoles>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, NetError> {
-        let peer_id = keypair.public().to_peer_id();
-
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
                 .with_max_established(Some(cfg.max_connections))
@@ -161,17 +163,11 @@ impl Behaviour {
                 .with_agent_version(format!("sotto-node/{}", env!("CARGO_PKG_VERSION"))),
         );
 
-        let mut kad_config = kad::Config::new(kad_protocol(network)?);
-        kad_config.set_periodic_bootstrap_interval(Some(KAD_BOOTSTRAP_INTERVAL));
-        let mut kad =
-            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
-        // Every node serves the DHT; without this Kademlia waits for a
-        // confirmed external address, which in-process tests never get.
-        kad.set_mode(Some(kad::Mode::Server));
-
         let gossip_config = gossipsub::ConfigBuilder::default()
             .max_transmit_size(MAX_RECORD_LEN + GOSSIP_OVERHEAD)
-            .validation_mode(gossipsub::ValidationMode::Strict)
+            // Messages carry no author, sequence number or signature, and
+            // one that does is refused: the record inside is signed.
+            .validation_mode(gossipsub::ValidationMode::Anonymous)
             // Equal records are one message whoever forwards them.
             .message_id_fn(|m: &gossipsub::Message| {
                 gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
@@ -188,13 +184,19 @@ impl Behaviour {
             // message cache, which by default lasts 5 heartbeats (5 s), less
             // than a large network's start-up burst takes to check.
             .history_length(GOSSIP_HISTORY)
+            // A record stays good for hours, so a forward that waits its turn
+            // behind others still helps; gossipsub's default gives up on it
+            // after 1 s, which at 1,000 nodes starting together dropped
+            // 418,601 forwards, most of what the network sent. The queue's
+            // length (`GOSSIP_QUEUE`) bounds what a slow peer holds.
+            .forward_queue_duration(GOSSIP_SEND_DEADLINE)
+            .publish_queue_duration(GOSSIP_SEND_DEADLINE)
+            .connection_handler_queue_len(GOSSIP_QUEUE)
             .build()
             .map_err(|e| NetError::Listen(format!("gossipsub configuration: {e}")))?;
-        let mut gossip = gossipsub::Behaviour::new(
-            gossipsub::MessageAuthenticity::Signed(keypair.clone()),
-            gossip_config,
-        )
-        .map_err(|e| NetError::Listen(format!("gossipsub: {e}")))?;
+        let mut gossip =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
+                .map_err(|e| NetError::Listen(format!("gossipsub: {e}")))?;
         // Basic peer scoring: rejected records and broken promises lower a
         // peer's score, and peers far below zero are no longer gossiped with.
         gossip
@@ -245,7 +247,7 @@ impl Behaviour {
             guard,
             identify,
             ping: ping::Behaviour::default(),
-            kad,
+            addresses: AddressBook::new(),
             gossip,
             rpc,
             node,

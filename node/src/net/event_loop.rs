@@ -13,7 +13,8 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{PeerId, Swarm, gossipsub, identify, kad};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{PeerId, Swarm, gossipsub, identify};
 use sotto_protocol::constants::MAX_RECORD_ADDRS;
 use sotto_protocol::rpc::{NodeResponse, Response};
 use tokio::sync::{mpsc, oneshot};
@@ -118,8 +119,8 @@ pub(super) struct EventLoop {
     pub(super) rpc_timeout: Duration,
     pub(super) node_timeout: Duration,
     pub(super) onion_timeout: Duration,
-    /// Whether Kademlia was bootstrapped after the first connection.
-    pub(super) bootstrapped: bool,
+    /// When each connected node was last used, to close idle ones.
+    pub(super) trim: super::trim::Trim,
 }
 
 impl EventLoop {
@@ -207,27 +208,44 @@ impl EventLoop {
                 reply,
             } => self.send_rpc(peer, &request, reply),
             Command::Onion { peer, packet, then } => self.send_onion(peer, packet, then),
-            Command::Publish { record } => {
+            Command::Publish { record, reply } => {
                 let topic = self.topic.clone();
-                match self.swarm.behaviour_mut().gossip.publish(topic, record) {
-                    Ok(_) => {}
+                let gossip = &mut self.swarm.behaviour_mut().gossip;
+                let mesh = gossip.mesh_peers(&topic.hash()).count();
+                let reached = match gossip.publish(topic, record) {
+                    Ok(_) => mesh,
                     Err(
                         e @ (gossipsub::PublishError::Duplicate
                         | gossipsub::PublishError::NoPeersSubscribedToTopic
                         | gossipsub::PublishError::AllQueuesFull(_)),
-                    ) => tracing::debug!("record not published now: {e}"),
-                    Err(e) => tracing::warn!("cannot publish the node record: {e}"),
-                }
+                    ) => {
+                        tracing::debug!("record not published now: {e}");
+                        0
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot publish the node record: {e}");
+                        0
+                    }
+                };
+                let _ = reply.send(reached);
             }
             Command::AddAddresses { peer, addrs } => {
                 for addr in addrs.into_iter().take(MAX_RECORD_ADDRS) {
-                    self.swarm.add_peer_address(peer, addr.clone());
-                    self.swarm.behaviour_mut().kad.add_address(&peer, addr);
+                    self.swarm.add_peer_address(peer, addr);
                 }
             }
             Command::Dial { addr } => {
                 if let Err(e) = self.swarm.dial(addr) {
                     tracing::debug!("dial failed: {e}");
+                }
+            }
+            Command::DialPeer { peer, addrs } => {
+                let opts = DialOpts::peer_id(peer)
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .addresses(addrs.into_iter().take(MAX_RECORD_ADDRS).collect())
+                    .build();
+                if let Err(e) = self.swarm.dial(opts) {
+                    tracing::debug!("dial of {peer} failed: {e}");
                 }
             }
             Command::ConnectedPeers { reply } => {
@@ -246,6 +264,10 @@ impl EventLoop {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        let now = std::time::Instant::now();
+        if self.trim.due(now) {
+            self.trim_idle(now);
+        }
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Rpc(e)) => {
                 self.on_request_response(Proto::Rpc, e)
@@ -279,14 +301,23 @@ impl EventLoop {
                     self.report(gossip, Verdict::Ignore);
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            })) => {
+                // Gossip gave up on messages for this peer: its queue was
+                // full, or a forward waited past its deadline.
+                let dropped = failed_messages.priority + failed_messages.non_priority;
+                for _ in 0..dropped {
+                    self.metrics.rejected.inc("gossip", "send_dropped");
+                }
+                tracing::debug!(%peer_id, dropped, "gossip messages to a slow peer dropped");
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
                 ..
             })) => self.on_identify(peer_id, info),
-            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
-                peer, ..
-            })) => tracing::trace!("kademlia routing table has {peer}"),
             SwarmEvent::Behaviour(_) => {}
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!("listening on {address}/p2p/{}", self.local_peer());
@@ -305,14 +336,6 @@ impl EventLoop {
                     let _ = self.offer(Inbound::Connected(peer_id), "inbound_full");
                 }
                 self.count_peers();
-                if !self.bootstrapped {
-                    self.bootstrapped = true;
-                    // No known peer yet is normal for the first node of a
-                    // network; Kademlia's own timer retries later.
-                    if let Err(e) = self.swarm.behaviour_mut().kad.bootstrap() {
-                        tracing::debug!("kademlia bootstrap: {e}");
-                    }
-                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -321,6 +344,7 @@ impl EventLoop {
             } => {
                 if num_established == 0 {
                     self.peer_ips.remove(&peer_id);
+                    self.trim.forget(&peer_id);
                     tracing::debug!("disconnected from {peer_id}");
                     let _ = self.offer(Inbound::Disconnected(peer_id), "inbound_full");
                 }
@@ -391,6 +415,45 @@ impl EventLoop {
             .set_count(self.swarm.connected_peers().count());
     }
 
+    /// Closes connections to directory nodes nobody uses (see
+    /// [`super::trim`]): never a gossip mesh peer, nor one with a request in
+    /// flight here.
+    fn trim_idle(&mut self, now: std::time::Instant) {
+        let nodes: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .filter(|p| self.roles.is_node(p))
+            .copied()
+            .collect();
+        if nodes.len() <= super::trim::HIGH_WATER {
+            return;
+        }
+        let mut protected: std::collections::HashSet<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossip
+            .all_mesh_peers()
+            .copied()
+            .collect();
+        protected.extend(nodes.iter().filter(|p| {
+            self.budgets.rpc.of_peer(p)
+                + self.budgets.node.of_peer(p)
+                + self.budgets.onion.of_peer(p)
+                > 0
+        }));
+        let idle = self.trim.choose(&nodes, &protected, now);
+        for peer in &idle {
+            let _ = self.swarm.disconnect_peer_id(*peer);
+        }
+        if !idle.is_empty() {
+            tracing::debug!(
+                closed = idle.len(),
+                of = nodes.len(),
+                "idle node connections closed"
+            );
+        }
+    }
+
     /// Drops peers of another network.
     fn on_identify(&mut self, peer: PeerId, info: identify::Info) {
         if info.protocol_version != self.protocol_version {
@@ -399,9 +462,8 @@ impl EventLoop {
                 "{peer} is on another network ({:?}): disconnecting",
                 info.protocol_version
             );
-            self.swarm.behaviour_mut().kad.remove_peer(&peer);
-            // Blocked, not only disconnected: its own DHT would dial us again
-            // and again. Bounded: the list starts over when it is full (a
+            // Blocked, not only disconnected: its own discovery would dial us
+            // again and again. Bounded: the list starts over when it is full (a
             // peer forgotten that way is refused again at its next identify).
             if self.blocked.len() >= MAX_BLOCKED_PEERS {
                 for old in self.blocked.drain() {

@@ -221,6 +221,8 @@ pub enum Command {
     Publish {
         /// The encoded record.
         record: Vec<u8>,
+        /// Told how many mesh peers it went to (0: not published).
+        reply: oneshot::Sender<usize>,
     },
     /// Remember addresses for a peer (from its record) so it can be dialled.
     AddAddresses {
@@ -233,6 +235,14 @@ pub enum Command {
     Dial {
         /// The address.
         addr: Multiaddr,
+    },
+    /// Dial a node at the addresses of its record, unless connected or
+    /// dialling it already.
+    DialPeer {
+        /// The node's peer id.
+        peer: PeerId,
+        /// Its addresses.
+        addrs: Vec<Multiaddr>,
     },
     /// The peers with an open connection.
     ConnectedPeers {
@@ -377,12 +387,14 @@ impl NetHandle {
         }
     }
 
-    /// Publishes an encoded node record by gossip.
-    pub async fn publish(&self, record: Vec<u8>) -> Result<(), NetError> {
-        self.commands
-            .send(Command::Publish { record })
+    /// Publishes an encoded node record by gossip. Returns how many peers
+    /// of the records topic's mesh it went to: 0 when it was not published
+    /// (no peer has said it takes records yet, or the record was just
+    /// published), and a small number before the mesh has formed, when the
+    /// record may reach few nodes.
+    pub async fn publish(&self, record: Vec<u8>) -> Result<usize, NetError> {
+        self.ask(None, |reply| Command::Publish { record, reply })
             .await
-            .map_err(|_| NetError::Stopped)
     }
 
     /// Tells the swarm where `peer` can be reached.
@@ -414,6 +426,14 @@ impl NetHandle {
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
         self.commands
             .send(Command::Dial { addr })
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Dials node `peer` at `addrs` unless it is connected or being dialled.
+    pub async fn dial_peer(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), NetError> {
+        self.commands
+            .send(Command::DialPeer { peer, addrs })
             .await
             .map_err(|_| NetError::Stopped)
     }

@@ -138,7 +138,6 @@ impl InFlight {
     }
 
     /// Requests in flight from `peer`.
-    #[cfg(test)]
     pub fn of_peer(&self, peer: &PeerId) -> usize {
         self.per_peer.get(peer).copied().unwrap_or(0)
     }

@@ -131,6 +131,7 @@ impl EventLoop {
         bytes: Vec<u8>,
         channel: Channel,
     ) {
+        self.trim.used(peer, std::time::Instant::now());
         let ip = self.peer_ips.get(&peer).copied();
         let node = self.roles.is_node(&peer);
         let slot = match self.budget(proto).try_acquire(peer, ip, node) {
@@ -311,6 +312,7 @@ impl EventLoop {
         }
         match request.encode() {
             Ok(bytes) => {
+                self.trim.used(peer, std::time::Instant::now());
                 let id = self.swarm.behaviour_mut().rpc.send_request(&peer, bytes);
                 self.rpc_out.insert(id, (peer, reply));
             }
@@ -332,6 +334,7 @@ impl EventLoop {
         }
         match request.encode() {
             Ok(bytes) => {
+                self.trim.used(peer, std::time::Instant::now());
                 let id = self.swarm.behaviour_mut().node.send_request(&peer, bytes);
                 self.node_out.insert(id, (peer, reply));
             }
@@ -346,6 +349,7 @@ impl EventLoop {
             then.call(Err(NetError::Busy));
             return;
         }
+        self.trim.used(peer, std::time::Instant::now());
         let id = self.swarm.behaviour_mut().onion.send_request(&peer, packet);
         self.onion_out.insert(id, then);
     }
