@@ -129,9 +129,10 @@ pub struct LocalNet {
     /// Node 0's address with its peer id, the clients' bootstrap (and the
     /// nodes' while `seeds` is 1).
     pub bootstrap: Multiaddr,
-    /// How many of the first nodes the others bootstrap from, spread evenly
-    /// (1: everyone from node 0). A large net spreads its joins so that no
-    /// node takes a connection from every other.
+    /// How many of the first nodes the others bootstrap from, spread evenly,
+    /// two each where there are several (1: everyone from node 0). A large
+    /// net spreads its joins so that no node takes a connection from every
+    /// other.
     pub seeds: usize,
     /// The partition in force: groups of node indices (the nodes in none
     /// form one more group), or `None` when the net is whole.
@@ -260,9 +261,21 @@ impl LocalNet {
         c.bootstrap = if i == 0 {
             Vec::new()
         } else {
-            let seed = (i - 1) % self.seeds.clamp(1, i);
-            let slot = self.slots.get(seed).ok_or(LocalNetError::NoNode(seed))?;
-            vec![slot.addr.clone().with(Protocol::P2p(slot.peer)).to_string()]
+            // Two seeds where there are several (as a real node lists a few
+            // bootstrap peers): one slow seed then does not leave a newcomer
+            // knowing no one.
+            let seeds = self.seeds.clamp(1, i);
+            let first = (i - 1) % seeds;
+            let mut picked = vec![first];
+            if seeds > 1 {
+                picked.push((first + seeds / 2) % seeds);
+            }
+            let mut list = Vec::with_capacity(picked.len());
+            for seed in picked {
+                let slot = self.slots.get(seed).ok_or(LocalNetError::NoNode(seed))?;
+                list.push(slot.addr.clone().with(Protocol::P2p(slot.peer)).to_string());
+            }
+            list
         };
         Ok(c)
     }

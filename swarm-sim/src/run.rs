@@ -36,9 +36,10 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
     let params = s.params().map_err(|e| SimError::Setup(e.to_string()))?;
     let mut net = SimNet::with_links(params.clone(), s.seed, &s.latency);
     net.overrides = s.node.clone();
-    // Past a hundred nodes, joins are spread over the first few nodes, so
-    // that no node holds a connection from every other.
-    net.seeds = (s.nodes / 100).clamp(1, 16);
+    // Past 32 nodes, joins are spread over the first few nodes (one per 32,
+    // at most 32), two seeds each, so that no node holds a connection from
+    // every other and no newcomer depends on one busy seed.
+    net.seeds = (s.nodes / 32).clamp(1, 32);
     // With an attacker, every node announces a public address of the
     // simulation, so that swarms keep one place per /24 as on the internet.
     let hostile = s
