@@ -171,7 +171,7 @@ pub struct Net {
 }
 
 /// The peer id at the end of `addr` (`.../p2p/<peer>`), and the address without it.
-fn split_peer(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
+pub fn split_peer(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
     let mut base = addr.clone();
     match base.pop() {
         Some(Protocol::P2p(peer)) => Some((peer, base)),
