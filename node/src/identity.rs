@@ -319,6 +319,14 @@ impl Identity {
         Ok(())
     }
 
+    /// Whether [`Identity::rotate_if_due`] would rotate at `now`: a check
+    /// with no I/O, for callers that would otherwise hand the rotation to a
+    /// blocking thread every time they look.
+    pub fn rotation_due(&self, now: UnixMillis, params: &NetworkParams) -> bool {
+        let keys = self.onion_keys();
+        onion::rotation_due(&keys, now, params)
+    }
+
     /// Makes a new current onion key if the current one is a rotation period
     /// old at `now` (or no key is valid at `now`), keeping the previous one
     /// for its grace period. Saves the keys before using them, so that the file

@@ -243,6 +243,11 @@ pub(super) async fn mine_ahead(
 /// Rotates the onion keys if due (the key file write runs off the async
 /// threads); whether it rotated.
 async fn rotate(ctx: &Context, identity: &Arc<Identity>, now: sotto_protocol::UnixMillis) -> bool {
+    // Most checks find nothing due; a blocking thread woken every check of
+    // every node cost the simulator a good share of its context switches.
+    if !identity.rotation_due(now, &ctx.params) {
+        return false;
+    }
     let id = identity.clone();
     let params = ctx.params.clone();
     match tokio::task::spawn_blocking(move || id.rotate_if_due(now, &params)).await {

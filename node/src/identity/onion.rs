@@ -134,6 +134,20 @@ pub(super) fn write(path: &Path, keys: &[OnionKey]) -> Result<(), IdentityError>
     write_secret(path, &text)
 }
 
+/// Whether `keys` are due for rotation at `now` (see [`rotated`]).
+pub(super) fn rotation_due(keys: &[OnionKey], now: UnixMillis, params: &NetworkParams) -> bool {
+    match keys.first() {
+        Some(current) => {
+            now >= current
+                .entry
+                .valid_from
+                .saturating_add(params.onion_key_rotation_ms)
+                || now >= current.entry.valid_until
+        }
+        None => true,
+    }
+}
+
 /// The keys after a rotation check at `now`: unchanged (`None`) unless the
 /// current key is a full rotation period old or has ended; then a fresh
 /// current key plus the previous one if it has not ended.
@@ -150,17 +164,7 @@ pub(super) fn rotated(
     now: UnixMillis,
     params: &NetworkParams,
 ) -> Option<Vec<OnionKey>> {
-    let due = match keys.first() {
-        Some(current) => {
-            now >= current
-                .entry
-                .valid_from
-                .saturating_add(params.onion_key_rotation_ms)
-                || now >= current.entry.valid_until
-        }
-        None => true,
-    };
-    if !due {
+    if !rotation_due(keys, now, params) {
         return None;
     }
     let mut next = vec![OnionKey::fresh(now, params)];
