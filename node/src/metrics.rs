@@ -60,8 +60,13 @@ pub struct Family(Mutex<BTreeMap<(&'static str, &'static str), u64>>);
 impl Family {
     /// Adds one to the counter of (`a`, `b`).
     pub fn inc(&self, a: &'static str, b: &'static str) {
+        self.add(a, b, 1);
+    }
+    /// Adds `n` to the counter of (`a`, `b`).
+    pub fn add(&self, a: &'static str, b: &'static str, n: u64) {
         if let Ok(mut m) = self.0.lock() {
-            *m.entry((a, b)).or_default() += 1;
+            let c = m.entry((a, b)).or_default();
+            *c = c.saturating_add(n);
         }
     }
     /// The counter of (`a`, `b`).

@@ -308,9 +308,8 @@ impl EventLoop {
                 // Gossip gave up on messages for this peer: its queue was
                 // full, or a forward waited past its deadline.
                 let dropped = failed_messages.priority + failed_messages.non_priority;
-                for _ in 0..dropped {
-                    self.metrics.rejected.inc("gossip", "send_dropped");
-                }
+                let n = u64::try_from(dropped).unwrap_or(u64::MAX);
+                self.metrics.rejected.add("gossip", "send_dropped", n);
                 tracing::debug!(%peer_id, dropped, "gossip messages to a slow peer dropped");
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
