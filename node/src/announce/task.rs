@@ -29,9 +29,9 @@ const TICK: Duration = Duration::from_secs(1);
 /// every node, and the next publication is the one the record's age calls
 /// for. Every publication is a fresh record that every node of the network
 /// receives from each of its mesh peers and verifies once: blind
-/// republishing (it was 5 times in the first minute) made a thousand nodes
-/// starting together each take in some 30,000 copies of records and verify
-/// 5,000.
+/// republishing (it was 5 times in the first minute) would have a thousand
+/// nodes starting together each verify some 5,000 records and take in
+/// several times as many copies.
 const STARTUP_WINDOW: Duration = Duration::from_secs(60);
 /// See [`STARTUP_WINDOW`].
 const STARTUP_REPUBLISH: Duration = Duration::from_secs(5);

@@ -64,8 +64,10 @@ pub fn protocol_version(network: &str) -> String {
 /// anonymous gossip messages (no author, sequence number or gossip
 /// signature): a record is signed by its node's key already, and gossipsub
 /// checks its own signature on every copy that arrives, duplicates included,
-/// which at 1,000 nodes was most of the start-up's CPU. Version 1 peers
-/// signed every message and refused unsigned ones; the two do not mix.
+/// an Ed25519 verification per copy for nothing (at 998 nodes starting
+/// together, dropping it let about 15% more records through in the first
+/// 90 s). Version 1 peers signed every message and refused unsigned ones;
+/// the two do not mix.
 pub fn records_topic(network: &str) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(format!("/sotto/{network}/records/2"))
 }
