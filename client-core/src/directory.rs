@@ -157,6 +157,22 @@ impl Directory {
         now: UnixMillis,
         rejected: &Rejected,
     ) -> bool {
+        // A record byte-for-byte equal to one held (most of every refresh)
+        // is not verified again: it was when it came in, and `prune` drops it
+        // once it expires. Re-verifying whole pages was a tenth of a 300-node
+        // simulation's CPU once its directories were complete.
+        let held = sotto_protocol::codec::decode::<NodeRecord>(
+            "node record",
+            &signed.record,
+            MAX_RECORD_LEN,
+        )
+        .ok()
+        .filter(|r| r.expires_at > now)
+        .and_then(|r| self.nodes.get(&r.node))
+        .is_some_and(|old| old.signed == *signed);
+        if held {
+            return false;
+        }
         let Some(info) = NodeInfo::verify(signed, &self.params, now) else {
             rejected.inc("directory", "bad_record");
             return false;
