@@ -217,7 +217,7 @@ pub fn spawn(
     }
     for addr in &cfg.bootstrap {
         if let Some((peer, base)) = split_peer(addr) {
-            swarm.add_peer_address(peer, base);
+            swarm.behaviour_mut().addresses.add(peer, base);
         }
         // An unreachable bootstrap peer must not stop the node: others may
         // answer, and Kademlia keeps looking.

@@ -162,7 +162,10 @@ impl Behaviour {
 
         let identify = identify::Behaviour::new(
             identify::Config::new(protocol_version(network), keypair.public())
-                .with_agent_version(format!("sotto-node/{}", env!("CARGO_PKG_VERSION"))),
+                .with_agent_version(format!("sotto-node/{}", env!("CARGO_PKG_VERSION")))
+                // No cache of the addresses peers claim: dials use the
+                // address book, which holds only what records signed.
+                .with_cache_size(0),
         );
 
         let gossip_config = gossipsub::ConfigBuilder::default()

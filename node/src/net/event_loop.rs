@@ -231,7 +231,7 @@ impl EventLoop {
             }
             Command::AddAddresses { peer, addrs } => {
                 for addr in addrs.into_iter().take(MAX_RECORD_ADDRS) {
-                    self.swarm.add_peer_address(peer, addr);
+                    self.swarm.behaviour_mut().addresses.add(peer, addr);
                 }
             }
             Command::Dial { addr } => {
