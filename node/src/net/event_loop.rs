@@ -418,11 +418,14 @@ impl EventLoop {
     /// [`super::trim`]): never a gossip mesh peer, nor one with a request in
     /// flight here.
     fn trim_idle(&mut self, now: std::time::Instant) {
-        let nodes: Vec<PeerId> = self
-            .swarm
-            .connected_peers()
+        let connected: std::collections::HashSet<PeerId> =
+            self.swarm.connected_peers().copied().collect();
+        // A request can be noted for a peer whose connection closed just
+        // before; the bound on what is remembered is the connections.
+        self.trim.keep_only(&connected);
+        let nodes: Vec<PeerId> = connected
+            .into_iter()
             .filter(|p| self.roles.is_node(p))
-            .copied()
             .collect();
         if nodes.len() <= super::trim::HIGH_WATER {
             return;

@@ -58,6 +58,11 @@ impl Trim {
         self.last_used.remove(peer);
     }
 
+    /// Forgets every peer not in `connected`.
+    pub fn keep_only(&mut self, connected: &HashSet<PeerId>) {
+        self.last_used.retain(|p, _| connected.contains(p));
+    }
+
     /// Whether a pass is due at `now` (and if so, the next is scheduled).
     pub fn due(&mut self, now: Instant) -> bool {
         if now < self.next {
@@ -147,6 +152,20 @@ mod tests {
         // Once idle long enough, the never-used ones may go.
         let gone = trim.choose(&nodes, &HashSet::new(), now + IDLE);
         assert_eq!(gone.len(), nodes.len() - LOW_WATER);
+    }
+
+    #[test]
+    fn peers_no_longer_connected_are_forgotten() {
+        let start = Instant::now();
+        let mut trim = Trim::new(start);
+        let nodes = peers(4);
+        for p in &nodes {
+            trim.used(*p, start);
+        }
+        let still: HashSet<PeerId> = nodes[..2].iter().copied().collect();
+        trim.keep_only(&still);
+        assert_eq!(trim.last_used.len(), 2);
+        assert!(still.iter().all(|p| trim.last_used.contains_key(p)));
     }
 
     #[test]
