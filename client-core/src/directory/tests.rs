@@ -126,3 +126,26 @@ fn the_client_keeps_one_subnet_to_one_place_in_a_swarm_as_nodes_do() {
         );
     }
 }
+
+#[test]
+fn a_record_equal_to_one_held_is_not_verified_again_but_a_new_one_is() {
+    let rejected = Rejected::default();
+    let mut dir = Directory::new(NetworkParams::devnet());
+    let key = NodeKey::from_secret_bytes(&[9; KEY_LEN]);
+    let first = record(&key, T0, vec![entry(9, T0, T0 + HOUR_MS)])
+        .sign(&key)
+        .unwrap();
+    assert!(dir.insert(&first, T0, &rejected));
+    // Raise the network's admission difficulty past what the record's proof
+    // meets: a second verification would now refuse it.
+    dir.params.admission_difficulty = 40;
+    assert!(!dir.insert(&first, T0 + 1, &rejected));
+    assert_eq!(rejected.get("directory", "bad_record"), 0);
+    assert_eq!(dir.len(), 1);
+    // A newer record of the same node is verified, and refused.
+    let newer = record(&key, T0 + 1, vec![entry(9, T0, T0 + HOUR_MS)])
+        .sign(&key)
+        .unwrap();
+    assert!(!dir.insert(&newer, T0 + 1, &rejected));
+    assert_eq!(rejected.get("directory", "bad_record"), 1);
+}
