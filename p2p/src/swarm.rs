@@ -53,14 +53,68 @@ pub fn build_swarm_from<B: NetworkBehaviour>(
     origin: Option<u64>,
     idle: Duration,
 ) -> Result<Swarm<B>, SetupError> {
-    let swarm_config = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(idle);
+    build(
+        keypair,
+        behaviour,
+        memory,
+        origin,
+        idle,
+        Negotiation::Confirmed,
+    )
+}
+
+/// [`build_swarm`] for a service node: the streams it opens name their
+/// protocol and carry their first bytes in the same write, without waiting
+/// for the peer to confirm the protocol (multistream-select's lazy dialer).
+/// That saves one round trip per request: every forward of an onion packet,
+/// every replication push and directory pull opens a stream. A peer that
+/// does not speak the protocol then shows as a failed read instead of a
+/// refused protocol, which no node code tells apart (a client does: it asks
+/// a node that refused its directory protocol which network it is on, so
+/// clients keep [`build_swarm_from`]).
+pub fn build_node_swarm<B: NetworkBehaviour>(
+    keypair: Keypair,
+    behaviour: B,
+    memory: bool,
+    idle: Duration,
+) -> Result<Swarm<B>, SetupError> {
+    build(keypair, behaviour, memory, None, idle, Negotiation::Lazy)
+}
+
+/// Whether a stream's opener waits for its protocol to be confirmed before
+/// it writes.
+#[derive(Clone, Copy)]
+enum Negotiation {
+    Confirmed,
+    Lazy,
+}
+
+fn build<B: NetworkBehaviour>(
+    keypair: Keypair,
+    behaviour: B,
+    memory: bool,
+    origin: Option<u64>,
+    idle: Duration,
+    negotiation: Negotiation,
+) -> Result<Swarm<B>, SetupError> {
+    let swarm_config = |c: libp2p::swarm::Config| {
+        let c = c.with_idle_connection_timeout(idle);
+        match negotiation {
+            Negotiation::Confirmed => c,
+            // A stream proposing several protocols (gossipsub's versions)
+            // still negotiates: lazy applies only to a single proposal.
+            Negotiation::Lazy => c.with_substream_upgrade_protocol_override(Version::V1Lazy),
+        }
+    };
     let builder = SwarmBuilder::with_existing_identity(keypair).with_tokio();
     let swarm = if memory {
         builder
             .with_other_transport(|key| {
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                    // As libp2p's TCP set-up does: the security and muxer
+                    // proposals go with their first bytes.
                     LinkedMemory::new(origin)
-                        .upgrade(Version::V1)
+                        .upgrade(Version::V1Lazy)
                         .authenticate(noise::Config::new(key)?)
                         .multiplex(yamux::Config::default())
                         .boxed(),

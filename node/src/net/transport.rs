@@ -1,5 +1,6 @@
-//! Building the node's `Swarm` (transports as `sotto_p2p::build_swarm` makes
-//! them for both sides).
+//! Building the node's `Swarm`: transports as `sotto_p2p` builds them for
+//! both sides, streams opened with the node's lazy negotiation
+//! (`sotto_p2p::build_node_swarm`).
 
 use std::time::Duration;
 
@@ -12,8 +13,8 @@ use crate::metrics::Metrics;
 use crate::net::NetError;
 use std::sync::Arc;
 
-/// How long a connection with no stream open is kept. Gossipsub, Kademlia and
-/// ping keep useful connections busy; this only reaps ones nobody uses.
+/// How long a connection with no stream open is kept. Gossipsub keeps useful
+/// connections busy; this only reaps ones nobody uses.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A swarm for `keypair` on `network`. Must run inside a tokio runtime.
@@ -26,6 +27,6 @@ pub fn build(
 ) -> Result<Swarm<Behaviour>, NetError> {
     // The behaviour is built first so its errors come back typed.
     let behaviour = Behaviour::new(&keypair, network, cfg, roles, metrics)?;
-    sotto_p2p::build_swarm(keypair, behaviour, cfg.memory, IDLE_CONNECTION_TIMEOUT)
+    sotto_p2p::build_node_swarm(keypair, behaviour, cfg.memory, IDLE_CONNECTION_TIMEOUT)
         .map_err(|e| NetError::Listen(e.to_string()))
 }
