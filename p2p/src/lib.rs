@@ -15,7 +15,7 @@ pub mod simlink;
 pub mod swarm;
 
 pub use codec::{FrameCodec, read_body, read_frame, read_prefix, write_frame};
-pub use swarm::{SetupError, build_node_swarm, build_swarm, build_swarm_from};
+pub use swarm::{SetupError, build_swarm, build_swarm_from, refused_protocol};
 
 use libp2p::StreamProtocol;
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use libp2p::core::upgrade::Version;
+use libp2p::core::upgrade::{NegotiationError, Version};
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{Swarm, SwarmBuilder, Transport, noise, tcp, yamux};
@@ -34,6 +34,15 @@ fn setup_error(what: &'static str, e: impl std::fmt::Display) -> SetupError {
 ///
 /// Over the memory transport, the swarm's simulated-link endpoint (see
 /// [`crate::simlink`]) is its first listen port.
+///
+/// Streams it opens name their protocol and carry their first bytes in the
+/// same write, without waiting for the peer to confirm the protocol
+/// (multistream-select's lazy dialer): one round trip less per request, and
+/// every onion hop, replication push, directory pull and client request
+/// opens a stream. A stream proposing several protocols (gossipsub's
+/// versions) still negotiates. A peer that does not speak the protocol then
+/// fails the stream instead of refusing the proposal;
+/// [`refused_protocol`] tells that failure apart.
 pub fn build_swarm<B: NetworkBehaviour>(
     keypair: Keypair,
     behaviour: B,
@@ -41,6 +50,15 @@ pub fn build_swarm<B: NetworkBehaviour>(
     idle: Duration,
 ) -> Result<Swarm<B>, SetupError> {
     build_swarm_from(keypair, behaviour, memory, None, idle)
+}
+
+/// Whether a stream failed because the peer does not speak the protocol it
+/// was opened for (which, with lazy negotiation, shows only once the stream
+/// is read): for a Sotto peer, it is on another network.
+pub fn refused_protocol(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<NegotiationError>())
+        .is_some_and(|n| matches!(n, NegotiationError::Failed))
 }
 
 /// [`build_swarm`] for a swarm whose simulated-link endpoint over the memory
@@ -53,58 +71,9 @@ pub fn build_swarm_from<B: NetworkBehaviour>(
     origin: Option<u64>,
     idle: Duration,
 ) -> Result<Swarm<B>, SetupError> {
-    build(
-        keypair,
-        behaviour,
-        memory,
-        origin,
-        idle,
-        Negotiation::Confirmed,
-    )
-}
-
-/// [`build_swarm`] for a service node: the streams it opens name their
-/// protocol and carry their first bytes in the same write, without waiting
-/// for the peer to confirm the protocol (multistream-select's lazy dialer).
-/// That saves one round trip per request: every forward of an onion packet,
-/// every replication push and directory pull opens a stream. A peer that
-/// does not speak the protocol then shows as a failed read instead of a
-/// refused protocol, which no node code tells apart (a client does: it asks
-/// a node that refused its directory protocol which network it is on, so
-/// clients keep [`build_swarm_from`]).
-pub fn build_node_swarm<B: NetworkBehaviour>(
-    keypair: Keypair,
-    behaviour: B,
-    memory: bool,
-    idle: Duration,
-) -> Result<Swarm<B>, SetupError> {
-    build(keypair, behaviour, memory, None, idle, Negotiation::Lazy)
-}
-
-/// Whether a stream's opener waits for its protocol to be confirmed before
-/// it writes.
-#[derive(Clone, Copy)]
-enum Negotiation {
-    Confirmed,
-    Lazy,
-}
-
-fn build<B: NetworkBehaviour>(
-    keypair: Keypair,
-    behaviour: B,
-    memory: bool,
-    origin: Option<u64>,
-    idle: Duration,
-    negotiation: Negotiation,
-) -> Result<Swarm<B>, SetupError> {
     let swarm_config = |c: libp2p::swarm::Config| {
-        let c = c.with_idle_connection_timeout(idle);
-        match negotiation {
-            Negotiation::Confirmed => c,
-            // A stream proposing several protocols (gossipsub's versions)
-            // still negotiates: lazy applies only to a single proposal.
-            Negotiation::Lazy => c.with_substream_upgrade_protocol_override(Version::V1Lazy),
-        }
+        c.with_idle_connection_timeout(idle)
+            .with_substream_upgrade_protocol_override(Version::V1Lazy)
     };
     let builder = SwarmBuilder::with_existing_identity(keypair).with_tokio();
     let swarm = if memory {

@@ -1,9 +1,9 @@
-//! What a request sees of a peer that does not speak its protocol, from a
-//! node's swarm (lazy stream negotiation) and from a client's (confirmed):
-//! both fail promptly, typed, but only the confirmed one can tell a refused
-//! protocol from a broken stream. That difference is why clients, which ask
-//! a node that refused their protocol which network it is on, keep
-//! confirmed negotiation (see `sotto_p2p::build_node_swarm`).
+//! Lazy stream negotiation (`sotto_p2p::build_swarm`): a request gets its
+//! answer with the protocol proposal sent in the same write, and a peer that
+//! does not speak the protocol fails the request promptly, in a way
+//! `sotto_p2p::refused_protocol` recognises (a client takes that for a node
+//! of another network), while a stream that broke for another reason is not
+//! taken for a refusal.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -14,7 +14,7 @@ use libp2p::identity::Keypair;
 use libp2p::request_response::{self, Event, Message, OutboundFailure, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol, Swarm};
-use sotto_p2p::{FrameCodec, build_node_swarm, build_swarm};
+use sotto_p2p::{FrameCodec, build_swarm, refused_protocol};
 
 type Rr = request_response::Behaviour<FrameCodec>;
 
@@ -94,17 +94,7 @@ async fn ask(mut dialer: Swarm<Rr>, addr: Multiaddr) -> Result<Vec<u8>, Outbound
         .expect("the request neither succeeded nor failed in 5 s")
 }
 
-fn node_dialer(protocol: &'static str) -> Swarm<Rr> {
-    build_node_swarm(
-        Keypair::generate_ed25519(),
-        behaviour(protocol),
-        true,
-        Duration::from_secs(30),
-    )
-    .unwrap()
-}
-
-fn client_dialer(protocol: &'static str) -> Swarm<Rr> {
+fn dialer(protocol: &'static str) -> Swarm<Rr> {
     build_swarm(
         Keypair::generate_ed25519(),
         behaviour(protocol),
@@ -115,25 +105,30 @@ fn client_dialer(protocol: &'static str) -> Swarm<Rr> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_swarm_gets_its_answer_over_a_lazily_negotiated_stream() {
+async fn a_request_gets_its_answer_over_a_lazily_negotiated_stream() {
     let (swarm, addr) = listener(71_001, "/test/echo/1").await;
     serve(swarm);
-    let answer = ask(node_dialer("/test/echo/1"), addr).await.unwrap();
+    let answer = ask(dialer("/test/echo/1"), addr).await.unwrap();
     assert_eq!(answer, vec![3, 2, 1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_protocol_fails_promptly_for_both_and_is_named_only_when_confirmed() {
+async fn a_refused_protocol_fails_promptly_and_is_recognised() {
     let (swarm, addr) = listener(71_002, "/test/theirs/1").await;
     serve(swarm);
-    // A client's swarm hears the refusal as such.
-    let client = ask(client_dialer("/test/ours/1"), addr.clone()).await;
-    assert!(
-        matches!(client, Err(OutboundFailure::UnsupportedProtocols)),
-        "{client:?}"
-    );
-    // A node's swarm wrote its request with the proposal; the refusal shows
-    // as a failed stream, still at once.
-    let node = ask(node_dialer("/test/ours/1"), addr).await;
-    assert!(matches!(node, Err(OutboundFailure::Io(_))), "{node:?}");
+    match ask(dialer("/test/ours/1"), addr).await {
+        Err(OutboundFailure::Io(e)) => assert!(refused_protocol(&e), "{e:?}"),
+        other => panic!("expected a refused stream, got {other:?}"),
+    }
+}
+
+#[test]
+fn other_stream_failures_are_not_taken_for_a_refusal() {
+    for e in [
+        std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+        std::io::Error::other("connection reset"),
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "frame too large"),
+    ] {
+        assert!(!refused_protocol(&e), "{e:?}");
+    }
 }

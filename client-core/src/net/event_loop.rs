@@ -117,6 +117,10 @@ impl EventLoop {
                 let err = match error {
                     OutboundFailure::Timeout => NetError::Timeout(self.timeout_of(key)),
                     OutboundFailure::UnsupportedProtocols => NetError::Unsupported,
+                    // Streams open lazily: a refusal shows when it is read.
+                    OutboundFailure::Io(e) if sotto_p2p::refused_protocol(&e) => {
+                        NetError::Unsupported
+                    }
                     other => NetError::Unreachable(other.to_string()),
                 };
                 self.finish(key, request_id, Err(err));

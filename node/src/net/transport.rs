@@ -1,6 +1,5 @@
-//! Building the node's `Swarm`: transports as `sotto_p2p` builds them for
-//! both sides, streams opened with the node's lazy negotiation
-//! (`sotto_p2p::build_node_swarm`).
+//! Building the node's `Swarm` (transports as `sotto_p2p::build_swarm` makes
+//! them for both sides).
 
 use std::time::Duration;
 
@@ -27,6 +26,6 @@ pub fn build(
 ) -> Result<Swarm<Behaviour>, NetError> {
     // The behaviour is built first so its errors come back typed.
     let behaviour = Behaviour::new(&keypair, network, cfg, roles, metrics)?;
-    sotto_p2p::build_node_swarm(keypair, behaviour, cfg.memory, IDLE_CONNECTION_TIMEOUT)
+    sotto_p2p::build_swarm(keypair, behaviour, cfg.memory, IDLE_CONNECTION_TIMEOUT)
         .map_err(|e| NetError::Listen(e.to_string()))
 }
