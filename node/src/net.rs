@@ -4,8 +4,8 @@
 //! the RPC and replication code be tested with a plain channel standing in for
 //! the network.
 //!
-//! [`spawn`] builds the swarm (identify, ping, Kademlia, gossipsub for node
-//! records, client RPC, outbound replication and onion packets over
+//! [`spawn`] builds the swarm (identify, ping, an address book, gossipsub for
+//! node records, client RPC, outbound replication and onion packets over
 //! request-response, inbound replication over raw streams refused to peers
 //! that are not nodes before anything is read, connection limits) and starts
 //! the task. The task only moves bytes: it bounds their
@@ -220,7 +220,8 @@ pub fn spawn(
             swarm.behaviour_mut().addresses.add(peer, base);
         }
         // An unreachable bootstrap peer must not stop the node: others may
-        // answer, and Kademlia keeps looking.
+        // answer, and the overlay redials the bootstrap list while no
+        // directory node is connected.
         if let Err(e) = swarm.dial(addr.clone()) {
             tracing::warn!("cannot dial bootstrap peer {addr}: {e}");
         }

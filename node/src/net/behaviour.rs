@@ -1,5 +1,5 @@
-//! The node's libp2p behaviour: identify, ping, Kademlia, gossipsub for node
-//! records, the three request-response protocols (client RPC, outbound
+//! The node's libp2p behaviour: identify, ping, an address book, gossipsub
+//! for node records, the three request-response protocols (client RPC, outbound
 //! replication, onion packets), raw streams for inbound replication and
 //! connection limits.
 

@@ -480,9 +480,10 @@ impl EventLoop {
             return;
         }
         // The listen addresses a peer claims go nowhere: anyone speaking
-        // libp2p could put itself into every routing table with whatever
-        // addresses it likes. Kademlia learns addresses from the bootstrap
-        // list and from verified node records (`Command::AddAddresses`).
+        // libp2p could put itself into every address book with whatever
+        // addresses it likes. The address book learns addresses only from
+        // the bootstrap list and from verified node records
+        // (`Command::AddAddresses`).
         tracing::trace!(
             "{peer} claims {} listen addresses; not used",
             info.listen_addrs.len()
