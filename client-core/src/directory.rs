@@ -161,15 +161,10 @@ impl Directory {
         // is not verified again: it was when it came in, and `prune` drops it
         // once it expires. Re-verifying whole pages was a tenth of a 300-node
         // simulation's CPU once its directories were complete.
-        let held = sotto_protocol::codec::decode::<NodeRecord>(
-            "node record",
-            &signed.record,
-            MAX_RECORD_LEN,
-        )
-        .ok()
-        .filter(|r| r.expires_at > now)
-        .and_then(|r| self.nodes.get(&r.node))
-        .is_some_and(|old| old.signed == *signed);
+        let held = signed
+            .live_node_unverified(now)
+            .and_then(|node| self.nodes.get(&node))
+            .is_some_and(|old| old.signed == *signed);
         if held {
             return false;
         }

@@ -18,8 +18,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use libp2p::PeerId;
-use sotto_protocol::codec;
-use sotto_protocol::constants::MAX_RECORD_LEN;
 use sotto_protocol::record::{NodeRecord, SignedNodeRecord};
 use sotto_protocol::{AccountId, NetworkParams, NodeId, SwarmIndex, UnixMillis};
 
@@ -250,10 +248,9 @@ impl Directory {
     /// the record to find its node. An expired record is never "held": it
     /// goes through the full check and is refused as before.
     pub fn holds_exactly(&self, signed: &SignedNodeRecord, now: UnixMillis) -> bool {
-        codec::decode::<NodeRecord>("node record", &signed.record, MAX_RECORD_LEN)
-            .ok()
-            .filter(|r| r.expires_at > now)
-            .and_then(|r| self.entries.get(&r.node))
+        signed
+            .live_node_unverified(now)
+            .and_then(|node| self.entries.get(&node))
             .is_some_and(|held| held.signed == *signed)
     }
 

@@ -248,6 +248,19 @@ impl SignedNodeRecord {
         codec::decode("signed node record", bytes, MAX_RECORD_LEN)
     }
 
+    /// The node this record names, if its bytes decode and it has not expired
+    /// at `now`. Verifies nothing: it is for finding what a directory already
+    /// holds of that node, so that a byte-equal repeat (most of a pull, every
+    /// echo of a gossiped record) is spared the signature check. An expired
+    /// record names no node, so it goes through [`SignedNodeRecord::verify`]
+    /// and is refused there.
+    pub fn live_node_unverified(&self, now: UnixMillis) -> Option<NodeId> {
+        codec::decode::<NodeRecord>("node record", &self.record, MAX_RECORD_LEN)
+            .ok()
+            .filter(|r| r.expires_at > now)
+            .map(|r| r.node)
+    }
+
     /// Checks the record against the network `params` at `now` and returns it:
     /// canonical encoding within [`MAX_RECORD_LEN`], version, network name,
     /// issued no later than [`RECORD_CLOCK_SKEW_MS`] after `now`, not expired,

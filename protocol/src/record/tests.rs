@@ -742,3 +742,16 @@ proptest! {
         prop_assert_eq!(verified, record);
     }
 }
+
+#[test]
+fn a_live_record_names_its_node_unverified_and_an_expired_or_garbled_one_none() {
+    let key = node_key(3);
+    let record = sample(&key);
+    // The signature is not looked at: a record signed by another key still
+    // names the node it claims (the lookup only finds what was verified).
+    let forged = sign_unchecked(&record, &node_key(4));
+    assert_eq!(forged.live_node_unverified(T0), Some(key.node_id()));
+    assert_eq!(forged.live_node_unverified(record.expires_at), None);
+    let garbled = sign_raw(vec![0xff; 8], &key);
+    assert_eq!(garbled.live_node_unverified(T0), None);
+}
