@@ -104,8 +104,11 @@ fn dialer(protocol: &'static str) -> Swarm<Rr> {
     .unwrap()
 }
 
+/// That the stream is lazy shows in the next test (a refusal surfaces as a
+/// failed read, not as a refused proposal); this one shows that a request
+/// sent together with its proposal is still answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_gets_its_answer_over_a_lazily_negotiated_stream() {
+async fn a_request_sent_with_its_protocol_proposal_is_answered() {
     let (swarm, addr) = listener(71_001, "/test/echo/1").await;
     serve(swarm);
     let answer = ask(dialer("/test/echo/1"), addr).await.unwrap();
