@@ -103,6 +103,7 @@ pub mod chat;
 pub mod clock;
 pub mod directory;
 pub mod error;
+pub mod group;
 pub mod net;
 pub mod paths;
 pub mod phrase;

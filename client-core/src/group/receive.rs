@@ -1,0 +1,383 @@
+//! Handling what a group's swarm holds, and the one-commit-per-epoch rule.
+//!
+//! **Ordering.** MLS needs every member to apply the same commit for an
+//! epoch. Sotto's rule, with its proof sketch in docs/ARCHITECTURE.md
+//! (*Groups*): only admins commit; every commit of the current epoch that
+//! checks out (it decrypts, its sender is an admin, the members it adds are
+//! bound to accounts, the group stays within its limits) is a *candidate*;
+//! once `now` is [`super::SETTLE_MS`] past the earliest candidate's send time
+//! *and the reader has read the swarm to its end* ([`Groups::settle`]), the
+//! candidate with the least `(sent_at, blake3 hash)` wins and is applied,
+//! and the others are dropped. An admin whose own commit lost makes its
+//! operation again on the new epoch. Messages for a later epoch wait (at most
+//! [`super::MAX_FUTURE`]) until the commit that starts it is applied.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::prelude::{
+    ContentType, MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, Proposal,
+    ProtocolMessage, Sender, StagedCommit, StagedWelcome,
+};
+use sotto_protocol::AccountId;
+
+use super::engine::{Candidate, Groups, Held, Op, account_of, join_config, sent_at};
+use super::identity::member_account;
+use super::meta::GroupMeta;
+use super::{
+    GroupError, GroupEvent, GroupId, MAX_CANDIDATES, MAX_FUTURE, MAX_MEMBERS, MAX_MESSAGE_BYTES,
+    Outgoing,
+};
+
+/// How far ahead of this device's clock a commit may say it was made.
+pub const MAX_AHEAD_MS: u64 = 60_000;
+
+impl Groups {
+    /// Joins the group a Welcome (TLS bytes) invites this account to, after
+    /// checking every member's binding to an account, the group's meta and
+    /// size, and that an admin sent it.
+    pub fn join(&mut self, welcome: &[u8]) -> Result<GroupId, GroupError> {
+        if welcome.len() > MAX_MESSAGE_BYTES {
+            return Err(GroupError::TooLarge);
+        }
+        let message =
+            MlsMessageIn::tls_deserialize_exact(welcome).map_err(|_| GroupError::Malformed)?;
+        let MlsMessageBodyIn::Welcome(welcome) = message.extract() else {
+            return Err(GroupError::Malformed);
+        };
+        let staged = StagedWelcome::new_from_welcome(&self.provider, &join_config(), welcome, None)
+            .map_err(GroupError::mls)?;
+        let meta = GroupMeta::from_context(staged.group_context().extensions())?;
+        let mut count = 0;
+        let mut accounts = BTreeSet::new();
+        for member in staged.members() {
+            count += 1;
+            let account = member_account(&member.credential, &member.signature_key)?;
+            if !accounts.insert(account) {
+                return Err(GroupError::Invalid("an account is in the group twice"));
+            }
+        }
+        if count > MAX_MEMBERS {
+            return Err(GroupError::TooManyMembers);
+        }
+        let sender = staged.welcome_sender().map_err(GroupError::mls)?;
+        let by =
+            account_of(sender.credential()).ok_or(GroupError::BadCredential("welcome sender"))?;
+        if !meta.is_admin(&by) {
+            return Err(GroupError::NotAdmin);
+        }
+        let raw: [u8; 32] = staged
+            .group_context()
+            .group_id()
+            .as_slice()
+            .try_into()
+            .map_err(|_| GroupError::Invalid("group id is not 32 bytes"))?;
+        let id = GroupId(raw);
+        if self.groups.contains_key(&id) {
+            return Err(GroupError::Invalid("already a member of this group"));
+        }
+        let mls = staged.into_group(&self.provider).map_err(GroupError::mls)?;
+        self.groups.insert(
+            id,
+            Held {
+                mls,
+                candidates: Vec::new(),
+                own: None,
+                future: VecDeque::new(),
+                leaving: BTreeSet::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Handles one message read from a group's swarm at `now`. A commit only
+    /// becomes a candidate here; [`Groups::settle`] applies the winner, and is
+    /// to be called once the reader has read the group's swarm to its end
+    /// (the ordering rule relies on it: see the module's documentation).
+    pub fn receive(&mut self, bytes: &[u8], now: u64) -> Result<Vec<GroupEvent>, GroupError> {
+        self.receive_one(bytes, now)
+    }
+
+    /// Applies every epoch whose settle time has passed, in every group.
+    pub fn settle(&mut self, now: u64) -> Vec<GroupEvent> {
+        let ids: Vec<GroupId> = self.groups.keys().copied().collect();
+        ids.iter()
+            .flat_map(|id| self.settle_group(id, now))
+            .collect()
+    }
+
+    fn receive_one(&mut self, bytes: &[u8], now: u64) -> Result<Vec<GroupEvent>, GroupError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(GroupError::TooLarge);
+        }
+        let message =
+            MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| GroupError::Malformed)?;
+        let message: ProtocolMessage = message
+            .try_into_protocol_message()
+            .map_err(|_| GroupError::Malformed)?;
+        let ProtocolMessage::PrivateMessage(private) = &message else {
+            return Err(GroupError::Invalid("group messages are encrypted"));
+        };
+        let sent = sent_at(private.aad()).ok_or(GroupError::Malformed)?;
+        let id = GroupId(
+            message
+                .group_id()
+                .as_slice()
+                .try_into()
+                .map_err(|_| GroupError::Malformed)?,
+        );
+        let held = self.groups.get_mut(&id).ok_or(GroupError::UnknownGroup)?;
+        let epoch = message.epoch().as_u64();
+        let current = held.mls.epoch().as_u64();
+        let content_type = message.content_type();
+        if epoch > current {
+            if held.future.len() >= MAX_FUTURE {
+                return Err(GroupError::Invalid(
+                    "too many messages ahead of this member's epoch",
+                ));
+            }
+            held.future.push_back(bytes.to_vec());
+            return Ok(Vec::new());
+        }
+        if epoch < current && content_type != ContentType::Application {
+            return Err(GroupError::Invalid("a handshake of a past epoch"));
+        }
+        let hash = *blake3::hash(bytes).as_bytes();
+        if content_type == ContentType::Commit {
+            if held.own.as_ref().is_some_and(|own| own.hash == hash)
+                || held.candidates.iter().any(|c| c.hash == hash)
+            {
+                return Ok(Vec::new());
+            }
+            if held.candidates.len() >= MAX_CANDIDATES {
+                return Err(GroupError::Invalid("too many commits for one epoch"));
+            }
+            if sent > now + MAX_AHEAD_MS {
+                return Err(GroupError::Invalid(
+                    "a commit dated ahead of this device's clock",
+                ));
+            }
+        }
+        let processed = held
+            .mls
+            .process_message(&self.provider, message)
+            .map_err(GroupError::mls)?;
+        let sender = match processed.sender() {
+            Sender::Member(_) => {
+                account_of(processed.credential()).ok_or(GroupError::BadCredential("sender"))?
+            }
+            _ => return Err(GroupError::Invalid("only members send to a group")),
+        };
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(message) => Ok(vec![GroupEvent::Message {
+                group: id,
+                sender,
+                sent_at: sent,
+                body: message.into_bytes(),
+            }]),
+            ProcessedMessageContent::ProposalMessage(queued) => {
+                // The one proposal a member sends: leaving (removing itself).
+                let leaf = match processed_sender_leaf(queued.sender()) {
+                    Some(leaf) => leaf,
+                    None => return Err(GroupError::Invalid("proposal from a non-member")),
+                };
+                match queued.proposal() {
+                    Proposal::Remove(remove) if remove.removed() == leaf => {
+                        held.leaving.insert(sender);
+                        let mut events = vec![GroupEvent::LeaveRequested {
+                            group: id,
+                            member: sender,
+                        }];
+                        events.extend(self.remove_leavers(&id, now));
+                        Ok(events)
+                    }
+                    _ => Err(GroupError::Invalid("members only propose to leave")),
+                }
+            }
+            ProcessedMessageContent::StagedCommitMessage(staged) => {
+                let meta = GroupMeta::from_context(held.mls.extensions())?;
+                if !meta.is_admin(&sender) {
+                    return Err(GroupError::NotAdmin);
+                }
+                check_commit(&staged, held.mls.members().count())?;
+                held.candidates.push(Candidate {
+                    sent_at: sent,
+                    hash,
+                    by: sender,
+                    staged: *staged,
+                });
+                Ok(Vec::new())
+            }
+            _ => Err(GroupError::Invalid("unexpected group message")),
+        }
+    }
+
+    /// Picks and applies the winning commit of each settled epoch in group `id`.
+    fn settle_group(&mut self, id: &GroupId, now: u64) -> Vec<GroupEvent> {
+        let mut events = Vec::new();
+        loop {
+            let settle_ms = self.settle_ms;
+            let Some(held) = self.groups.get_mut(id) else {
+                break;
+            };
+            let own_key = held.own.as_ref().map(|o| (o.sent_at, o.hash));
+            let earliest = held
+                .candidates
+                .iter()
+                .map(|c| c.sent_at)
+                .chain(own_key.map(|k| k.0))
+                .min();
+            let Some(earliest) = earliest else { break };
+            if now < earliest.saturating_add(settle_ms) {
+                break;
+            }
+            let best = held.candidates.iter().map(|c| (c.sent_at, c.hash)).min();
+            let own_wins = match (own_key, best) {
+                (Some(own), Some(best)) => own < best,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            let applied = if own_wins {
+                self.apply_own(id)
+            } else {
+                self.apply_candidate(id, now)
+            };
+            match applied {
+                Ok(more) => events.extend(more),
+                Err(_) => break,
+            }
+            if !self.groups.contains_key(id) {
+                break;
+            }
+            // Messages that were waiting for this epoch.
+            let waiting = match self.groups.get_mut(id) {
+                Some(held) => std::mem::take(&mut held.future),
+                None => break,
+            };
+            for bytes in waiting {
+                if let Ok(more) = self.receive_one(&bytes, now) {
+                    events.extend(more);
+                }
+            }
+            events.extend(self.remove_leavers(id, now));
+        }
+        events
+    }
+
+    /// Applies this account's own pending commit (it won its epoch).
+    pub(super) fn apply_own(&mut self, id: &GroupId) -> Result<Vec<GroupEvent>, GroupError> {
+        let me = self.account();
+        let held = self.groups.get_mut(id).ok_or(GroupError::UnknownGroup)?;
+        let own = held
+            .own
+            .take()
+            .ok_or(GroupError::Invalid("no pending commit"))?;
+        let before = member_set(held);
+        held.mls
+            .merge_pending_commit(&self.provider)
+            .map_err(GroupError::mls)?;
+        held.candidates.clear();
+        let after = member_set(held);
+        let mut events = vec![changed(id, held, &before, &after, me)];
+        if let Some((to, bytes)) = own.welcome {
+            events.push(GroupEvent::Send(Outgoing::Welcome { to, bytes }));
+        }
+        Ok(events)
+    }
+
+    /// Applies the least candidate; an own pending commit lost and its
+    /// operation is made again on the new epoch.
+    fn apply_candidate(&mut self, id: &GroupId, now: u64) -> Result<Vec<GroupEvent>, GroupError> {
+        let held = self.groups.get_mut(id).ok_or(GroupError::UnknownGroup)?;
+        let mut candidates = std::mem::take(&mut held.candidates);
+        candidates.sort_by_key(|c| (c.sent_at, c.hash));
+        let winner = candidates.remove(0);
+        let lost: Option<Op> = held.own.take().map(|own| own.op);
+        let before = member_set(held);
+        let self_removed = winner.staged.self_removed();
+        held.mls
+            .merge_staged_commit(&self.provider, winner.staged)
+            .map_err(GroupError::mls)?;
+        if self_removed {
+            self.forget(id)?;
+            return Ok(vec![GroupEvent::Removed { group: *id }]);
+        }
+        let after = member_set(held);
+        let mut events = vec![changed(id, held, &before, &after, winner.by)];
+        if let Some(op) = lost {
+            for out in self.commit(id, op, now)? {
+                events.push(GroupEvent::Send(out));
+            }
+        }
+        Ok(events)
+    }
+
+    /// An admin with no commit pending commits the removal of members that
+    /// asked to leave.
+    fn remove_leavers(&mut self, id: &GroupId, now: u64) -> Vec<GroupEvent> {
+        let me = self.account();
+        let Some(held) = self.groups.get_mut(id) else {
+            return Vec::new();
+        };
+        let members = member_set(held);
+        held.leaving.retain(|a| members.contains(a));
+        let is_admin =
+            GroupMeta::from_context(held.mls.extensions()).is_ok_and(|m| m.is_admin(&me));
+        if held.leaving.is_empty() || held.own.is_some() || !is_admin {
+            return Vec::new();
+        }
+        let leaving: Vec<AccountId> = held.leaving.iter().copied().collect();
+        match self.commit(id, Op::Remove(leaving), now) {
+            Ok(out) => out.into_iter().map(GroupEvent::Send).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+fn processed_sender_leaf(sender: &Sender) -> Option<openmls::prelude::LeafNodeIndex> {
+    match sender {
+        Sender::Member(leaf) => Some(*leaf),
+        _ => None,
+    }
+}
+
+/// Sotto's checks on another admin's commit, beyond openmls' own: every added
+/// member is bound to an account, the group stays within its size, and a new
+/// meta is well formed.
+fn check_commit(staged: &StagedCommit, members: usize) -> Result<(), GroupError> {
+    let mut added = 0usize;
+    for add in staged.add_proposals() {
+        let leaf = add.add_proposal().key_package().leaf_node();
+        member_account(leaf.credential(), leaf.signature_key().as_slice())?;
+        added += 1;
+    }
+    let removed = staged.remove_proposals().count();
+    if members + added - removed.min(members + added) > MAX_MEMBERS {
+        return Err(GroupError::TooManyMembers);
+    }
+    GroupMeta::from_context(staged.group_context().extensions())?;
+    Ok(())
+}
+
+fn member_set(held: &Held) -> BTreeSet<AccountId> {
+    held.mls
+        .members()
+        .filter_map(|m| account_of(&m.credential))
+        .collect()
+}
+
+fn changed(
+    id: &GroupId,
+    held: &Held,
+    before: &BTreeSet<AccountId>,
+    after: &BTreeSet<AccountId>,
+    by: AccountId,
+) -> GroupEvent {
+    GroupEvent::Changed {
+        group: *id,
+        epoch: held.mls.epoch().as_u64(),
+        added: after.difference(before).copied().collect(),
+        removed: before.difference(after).copied().collect(),
+        by,
+    }
+}

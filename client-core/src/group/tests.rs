@@ -1,0 +1,376 @@
+//! The group engine without a network: members hand each other the bytes a
+//! group's swarm would hold, in the order it holds them.
+
+use sotto_protocol::{AccountId, AccountKey};
+
+use super::*;
+
+const T0: u64 = 1_800_000_000_000;
+
+struct Member {
+    key: AccountKey,
+    groups: Groups,
+}
+
+impl Member {
+    fn new(seed: u8) -> Self {
+        let key = AccountKey::from_entropy([seed; 16]);
+        let groups = Groups::new(&key);
+        Self { key, groups }
+    }
+
+    fn id(&self) -> AccountId {
+        self.key.account_id()
+    }
+
+    /// Handles everything `stored` holds from `from` on, at `now`.
+    fn read(&mut self, stored: &[Vec<u8>], now: u64) -> Vec<GroupEvent> {
+        let mut events = Vec::new();
+        for bytes in stored {
+            match self.groups.receive(bytes, now) {
+                Ok(more) => events.extend(more),
+                Err(e) => eprintln!("{e}"),
+            }
+        }
+        events.extend(self.groups.settle(now));
+        events
+    }
+
+    fn join(&mut self, out: &[Outgoing]) -> GroupId {
+        let welcome = out
+            .iter()
+            .find_map(|o| match o {
+                Outgoing::Welcome { to, bytes } if to.contains(&self.id()) => Some(bytes.clone()),
+                _ => None,
+            })
+            .expect("a welcome for this member");
+        self.groups.join(&welcome).expect("join")
+    }
+}
+
+fn texts(events: &[GroupEvent]) -> Vec<(AccountId, Vec<u8>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            GroupEvent::Message { sender, body, .. } => Some((*sender, body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn group_bytes(out: &[Outgoing]) -> Vec<Vec<u8>> {
+    out.iter()
+        .filter_map(|o| match o {
+            Outgoing::Group(b) => Some(b.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sent(events: &[GroupEvent]) -> Vec<Outgoing> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            GroupEvent::Send(o) => Some(o.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Alice (admin) creates a group with Bob and Carol.
+fn three() -> (Member, Member, Member, GroupId) {
+    let mut alice = Member::new(1);
+    let mut bob = Member::new(2);
+    let mut carol = Member::new(3);
+    let packages = vec![
+        bob.groups.key_package().unwrap(),
+        carol.groups.key_package().unwrap(),
+    ];
+    let (id, out) = alice.groups.create("hikers", &packages, T0).unwrap();
+    assert_eq!(bob.join(&out), id);
+    assert_eq!(carol.join(&out), id);
+    (alice, bob, carol, id)
+}
+
+#[test]
+fn three_members_exchange_messages_and_agree_on_the_group() {
+    let (mut alice, mut bob, mut carol, id) = three();
+    let info = alice.groups.info(&id).unwrap();
+    assert_eq!(info.meta.name, "hikers");
+    assert_eq!(info.members.len(), 3);
+    assert_eq!(bob.groups.info(&id).unwrap(), info);
+    assert_eq!(carol.groups.info(&id).unwrap(), info);
+    let stored = vec![
+        alice.groups.send(&id, b"hello all", T0 + 1).unwrap(),
+        bob.groups.send(&id, b"hi alice", T0 + 2).unwrap(),
+    ];
+    let seen = texts(&carol.read(&stored, T0 + 3));
+    assert_eq!(
+        seen,
+        vec![
+            (alice.id(), b"hello all".to_vec()),
+            (bob.id(), b"hi alice".to_vec())
+        ]
+    );
+    assert_eq!(
+        texts(&alice.read(&stored[1..], T0 + 3)),
+        vec![(bob.id(), b"hi alice".to_vec())]
+    );
+    assert_eq!(
+        alice.groups.write_key(&id).unwrap(),
+        carol.groups.write_key(&id).unwrap()
+    );
+}
+
+#[test]
+fn a_removed_member_with_its_whole_state_reads_nothing_stored_after_the_removal() {
+    let (mut alice, mut bob, mut carol, id) = three();
+    let old_write_key = carol.groups.write_key(&id).unwrap();
+    // The thief gets everything Carol has at the moment of her removal.
+    let stolen = carol.groups.export().unwrap();
+    // Before the removal the stolen state reads the group (so the test can fail).
+    let before = alice.groups.send(&id, b"before", T0 + 1).unwrap();
+    let mut thief = Groups::import(&AccountKey::from_entropy([3; 16]), &stolen).unwrap();
+    assert_eq!(texts(&thief.receive(&before, T0 + 1).unwrap()).len(), 1);
+    let mut thief = Groups::import(&AccountKey::from_entropy([3; 16]), &stolen).unwrap();
+
+    let commit = group_bytes(&alice.groups.remove(&id, &[carol.id()], T0 + 2).unwrap());
+    let mut stored = commit.clone();
+    alice.read(&[], T0 + 2 + SETTLE_MS);
+    bob.read(&commit, T0 + 2 + SETTLE_MS);
+    let events = carol.read(&commit, T0 + 2 + SETTLE_MS);
+    assert!(events.contains(&GroupEvent::Removed { group: id }));
+    assert!(carol.groups.info(&id).is_err());
+    assert_eq!(bob.groups.info(&id).unwrap().members.len(), 2);
+    assert_ne!(bob.groups.write_key(&id).unwrap(), old_write_key);
+
+    stored.push(alice.groups.send(&id, b"after 1", T0 + 10_000).unwrap());
+    stored.push(bob.groups.send(&id, b"after 2", T0 + 10_001).unwrap());
+    stored.push(group_bytes(&alice.groups.update(&id, T0 + 10_002).unwrap()).remove(0));
+    alice.read(&[], T0 + 20_000);
+    // Bob reads Alice's message (his own is not for him) and her commit.
+    let events = bob.read(&stored[1..], T0 + 20_000);
+    assert_eq!(texts(&events), vec![(alice.id(), b"after 1".to_vec())]);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, GroupEvent::Changed { .. }))
+    );
+    stored.push(alice.groups.send(&id, b"after 3", T0 + 20_001).unwrap());
+
+    let mut read = Vec::new();
+    for bytes in &stored {
+        if let Ok(events) = thief.receive(bytes, T0 + 30_000) {
+            read.extend(texts(&events));
+        }
+    }
+    read.extend(texts(&thief.settle(T0 + 30_000)));
+    assert!(read.is_empty(), "the removed member's state read {read:?}");
+}
+
+#[test]
+fn a_stolen_state_stops_reading_after_the_victims_next_commit() {
+    let (mut alice, mut bob, _carol, id) = three();
+    let stolen = alice.groups.export().unwrap();
+    let mut thief = Groups::import(&AccountKey::from_entropy([1; 16]), &stolen).unwrap();
+    // At epoch e the thief reads what Bob sends.
+    let at_e = bob.groups.send(&id, b"at e", T0 + 1).unwrap();
+    assert_eq!(texts(&thief.receive(&at_e, T0 + 1).unwrap()).len(), 1);
+    alice.read(std::slice::from_ref(&at_e), T0 + 1);
+    // Alice (the victim) commits fresh key material; everyone moves on.
+    let commit = group_bytes(&alice.groups.update(&id, T0 + 2).unwrap());
+    alice.read(&[], T0 + 2 + SETTLE_MS);
+    bob.read(&commit, T0 + 2 + SETTLE_MS);
+    let after = bob
+        .groups
+        .send(&id, b"after the commit", T0 + 10_000)
+        .unwrap();
+    assert_eq!(
+        texts(&alice.read(std::slice::from_ref(&after), T0 + 10_000)).len(),
+        1
+    );
+    let mut read = Vec::new();
+    for bytes in [&commit[0], &after] {
+        if let Ok(events) = thief.receive(bytes, T0 + 10_000) {
+            read.extend(texts(&events));
+        }
+    }
+    read.extend(texts(&thief.settle(T0 + 20_000)));
+    assert!(read.is_empty(), "the thief read {read:?}");
+}
+
+#[test]
+fn concurrent_commits_by_two_admins_end_in_one_epoch_and_member_list() {
+    let (mut alice, mut bob, mut carol, id) = three();
+    // Alice makes Bob an admin.
+    let promote = group_bytes(&alice.groups.promote(&id, bob.id(), T0 + 1).unwrap());
+    alice.read(&[], T0 + 1 + SETTLE_MS);
+    bob.read(&promote, T0 + 1 + SETTLE_MS);
+    carol.read(&promote, T0 + 1 + SETTLE_MS);
+    let mut dave = Member::new(4);
+    let mut erin = Member::new(5);
+    // At the same moment Alice adds Dave and Bob adds Erin.
+    let now = T0 + 10_000;
+    let a = alice
+        .groups
+        .add(&id, &[dave.groups.key_package().unwrap()], now)
+        .unwrap();
+    let b = bob
+        .groups
+        .add(&id, &[erin.groups.key_package().unwrap()], now)
+        .unwrap();
+    // Two swarm members hold them in different orders; every member reads one.
+    let one = [group_bytes(&a), group_bytes(&b)].concat();
+    let other = [group_bytes(&b), group_bytes(&a)].concat();
+    let early = now + SETTLE_MS / 2;
+    assert!(
+        alice
+            .read(&other, early)
+            .iter()
+            .all(|e| !matches!(e, GroupEvent::Changed { .. }))
+    );
+    let settled = now + SETTLE_MS;
+    let from_alice = sent(&alice.read(&[], settled));
+    let from_bob = sent(&bob.read(&one, settled));
+    carol.read(&other, settled);
+    // The loser made its add again on the new epoch; the winner's Welcome went out.
+    let mut again = group_bytes(&from_alice);
+    again.extend(group_bytes(&from_bob));
+    assert_eq!(again.len(), 1, "exactly one admin lost and committed again");
+    let later = settled + 1;
+    let late_alice = sent(&alice.read(&again, later + SETTLE_MS));
+    let late_bob = sent(&bob.read(&again, later + SETTLE_MS));
+    carol.read(&again, later + SETTLE_MS);
+    let welcomes: Vec<Outgoing> = [from_alice, from_bob, late_alice, late_bob]
+        .concat()
+        .into_iter()
+        .filter(|o| matches!(o, Outgoing::Welcome { .. }))
+        .collect();
+    dave.join(&welcomes);
+    erin.join(&welcomes);
+    // The one added by the first winner joined at the epoch the re-made add ends.
+    dave.read(&again, later + SETTLE_MS);
+    erin.read(&again, later + SETTLE_MS);
+    let info = alice.groups.info(&id).unwrap();
+    assert_eq!(info.members.len(), 5);
+    for m in [&bob, &carol, &dave, &erin] {
+        assert_eq!(m.groups.info(&id).unwrap(), info);
+        assert_eq!(
+            m.groups.write_key(&id).unwrap(),
+            alice.groups.write_key(&id).unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_member_offline_during_three_commits_catches_up() {
+    let (mut alice, mut bob, mut carol, id) = three();
+    let mut stored = Vec::new();
+    let mut now = T0 + 1;
+    let mut dave = Member::new(4);
+    let mut ops = vec![alice.groups.rename(&id, "trail crew", now).unwrap()];
+    for step in 0..3 {
+        let commit = group_bytes(ops.last().unwrap());
+        stored.extend(commit.clone());
+        now += SETTLE_MS;
+        let out = sent(&alice.read(&[], now));
+        bob.read(&commit, now);
+        if step == 1 {
+            dave.join(&out);
+        }
+        stored.push(
+            bob.groups
+                .send(&id, format!("message {step}").as_bytes(), now)
+                .unwrap(),
+        );
+        alice.read(&stored[stored.len() - 1..], now);
+        now += 1;
+        match step {
+            0 => ops.push(
+                alice
+                    .groups
+                    .add(&id, &[dave.groups.key_package().unwrap()], now)
+                    .unwrap(),
+            ),
+            1 => ops.push(alice.groups.update(&id, now).unwrap()),
+            _ => {}
+        }
+    }
+    // Carol was away for all three commits and reads the swarm in one go.
+    let events = carol.read(&stored, now + 60_000);
+    let changes = events
+        .iter()
+        .filter(|e| matches!(e, GroupEvent::Changed { .. }))
+        .count();
+    assert_eq!(changes, 3);
+    assert_eq!(texts(&events).len(), 3);
+    let info = carol.groups.info(&id).unwrap();
+    assert_eq!(info.meta.name, "trail crew");
+    assert_eq!(info, alice.groups.info(&id).unwrap());
+    assert!(info.members.contains(&dave.id()));
+}
+
+#[test]
+fn a_member_that_leaves_is_removed_by_an_admin() {
+    let (mut alice, mut bob, mut carol, id) = three();
+    let proposal = carol.groups.leave(&id, T0 + 1).unwrap();
+    assert!(carol.groups.info(&id).is_err());
+    let events = alice.read(std::slice::from_ref(&proposal), T0 + 1);
+    assert!(events.contains(&GroupEvent::LeaveRequested {
+        group: id,
+        member: carol.id()
+    }));
+    let commit = group_bytes(&sent(&events));
+    assert_eq!(commit.len(), 1);
+    bob.read(&[proposal, commit[0].clone()], T0 + 1 + SETTLE_MS);
+    alice.read(&[], T0 + 1 + SETTLE_MS);
+    assert_eq!(
+        bob.groups.info(&id).unwrap().members,
+        alice.groups.info(&id).unwrap().members
+    );
+    assert!(!bob.groups.info(&id).unwrap().members.contains(&carol.id()));
+}
+
+#[test]
+fn members_who_are_not_admins_cannot_commit_and_the_last_admin_cannot_leave() {
+    let (mut alice, mut bob, _carol, id) = three();
+    assert_eq!(
+        bob.groups.rename(&id, "mine", T0 + 1),
+        Err(GroupError::NotAdmin)
+    );
+    assert!(matches!(
+        alice.groups.leave(&id, T0 + 1),
+        Err(GroupError::Invalid(_))
+    ));
+}
+
+#[test]
+fn a_key_package_whose_leaf_the_account_did_not_sign_is_refused() {
+    let mut alice = Member::new(1);
+    let mut bob = Member::new(2);
+    let good = bob.groups.key_package().unwrap();
+    // Flipping a byte inside the credential's account signature breaks the binding
+    // (and openmls' own signature over the leaf, whichever is checked first).
+    let mut bad = good.clone();
+    let at = bad
+        .windows(32)
+        .position(|w| w == bob.id().as_bytes())
+        .expect("account id in the package");
+    bad[at + 40] ^= 1;
+    let (id, _) = alice.groups.create("g", &[], T0).unwrap();
+    assert!(alice.groups.add(&id, &[bad], T0 + 1).is_err());
+    assert!(alice.groups.add(&id, &[good], T0 + 1).is_ok());
+}
+
+#[test]
+fn state_written_out_and_read_back_goes_on_working() {
+    let (alice, mut bob, _carol, id) = three();
+    let bytes = alice.groups.export().unwrap();
+    let mut restored = Groups::import(&alice.key, &bytes).unwrap();
+    assert_eq!(restored.info(&id).unwrap(), alice.groups.info(&id).unwrap());
+    let message = restored.send(&id, b"after restart", T0 + 5).unwrap();
+    assert_eq!(
+        texts(&bob.read(&[message], T0 + 5)),
+        vec![(alice.id(), b"after restart".to_vec())]
+    );
+}
