@@ -1,6 +1,7 @@
 //! [`Groups`]: one account's MLS groups and the operations on them.
 //!
-//! Only admins commit (add, remove, rename, promote, update). A member that
+//! Only admins commit changes (add, remove, rename, promote); any member may
+//! commit an update of its own keys, with nothing else in it. A member that
 //! leaves sends a proposal to remove itself and drops the group at once; an
 //! admin that handles that proposal commits the removal. Every commit an admin
 //! makes is *pending* until the epoch settles (see [`super::receive`]): if
@@ -306,8 +307,11 @@ impl Groups {
         self.commit(id, Op::Promote(account), now)
     }
 
-    /// Commits fresh key material for this member (admins only: members'
-    /// keys are refreshed by every admin commit that reaches them).
+    /// Commits fresh key material for this member: any member may, with no
+    /// other change in the commit. This heals a stolen state (the thief cannot
+    /// follow it) and fills the tree's parent nodes on this member's branch,
+    /// which keeps later commits small: in a tree whose parents are blank, a
+    /// commit encrypts its path to nearly every member one by one.
     pub fn update(&mut self, id: &GroupId, now: u64) -> Result<Vec<Outgoing>, GroupError> {
         self.commit(id, Op::Update, now)
     }
@@ -348,6 +352,20 @@ impl Groups {
         Ok(bytes)
     }
 
+    /// Throws away this account's own commit that has not settled yet (its
+    /// operation is not made again). Only for a commit that never reached the
+    /// group's swarm: one that did may still win, and its maker cannot apply
+    /// its own commit from the swarm (openmls does not decrypt its own).
+    pub fn discard_pending(&mut self, id: &GroupId) -> Result<(), GroupError> {
+        let held = self.groups.get_mut(id).ok_or(GroupError::UnknownGroup)?;
+        if held.own.take().is_some() {
+            held.mls
+                .clear_pending_commit(self.provider.storage())
+                .map_err(|e| GroupError::Storage(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Deletes a group's state from this account's store.
     pub(super) fn forget(&mut self, id: &GroupId) -> Result<(), GroupError> {
         if let Some(mut held) = self.groups.remove(id) {
@@ -371,7 +389,7 @@ impl Groups {
             return Err(GroupError::CommitPending);
         }
         let mut meta = GroupMeta::from_context(held.mls.extensions())?;
-        if !meta.is_admin(&me) {
+        if !meta.is_admin(&me) && op != Op::Update {
             return Err(GroupError::NotAdmin);
         }
         let members: BTreeMap<AccountId, LeafNodeIndex> = held
@@ -436,7 +454,10 @@ impl Groups {
             .mls
             .commit_builder()
             .consume_proposal_store(false)
-            .force_self_update(true)
+            // A path (fresh keys along this member's branch) only where MLS
+            // needs one (removals) or it is the point (updates): adds alone
+            // go without, which keeps them small in a large group.
+            .force_self_update(op == Op::Update)
             .propose_adds(adds)
             .propose_removals(removals);
         if let Some(meta) = &new_meta {

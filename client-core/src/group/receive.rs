@@ -2,8 +2,9 @@
 //!
 //! **Ordering.** MLS needs every member to apply the same commit for an
 //! epoch. Sotto's rule, with its proof sketch in docs/ARCHITECTURE.md
-//! (*Groups*): only admins commit; every commit of the current epoch that
-//! checks out (it decrypts, its sender is an admin, the members it adds are
+//! (*Groups*): only admins commit changes, any member its own update; every commit of the current epoch that
+//! checks out (it decrypts, its sender is an admin or it changes nothing but
+//! the sender's keys, the members it adds are
 //! bound to accounts, the group stays within its limits) is a *candidate*;
 //! once `now` is [`super::SETTLE_MS`] past the earliest candidate's send time
 //! *and the reader has read the swarm to its end* ([`Groups::settle`]), the
@@ -196,7 +197,9 @@ impl Groups {
             }
             ProcessedMessageContent::StagedCommitMessage(staged) => {
                 let meta = GroupMeta::from_context(held.mls.extensions())?;
-                if !meta.is_admin(&sender) {
+                let changes = staged.queued_proposals().next().is_some()
+                    || staged.group_context().extensions() != held.mls.extensions();
+                if changes && !meta.is_admin(&sender) {
                     return Err(GroupError::NotAdmin);
                 }
                 check_commit(&staged, held.mls.members().count())?;

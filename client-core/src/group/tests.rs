@@ -170,27 +170,50 @@ fn a_removed_member_with_its_whole_state_reads_nothing_stored_after_the_removal(
 
 #[test]
 fn a_stolen_state_stops_reading_after_the_victims_next_commit() {
-    let (mut alice, mut bob, _carol, id) = three();
-    let stolen = alice.groups.export().unwrap();
-    let mut thief = Groups::import(&AccountKey::from_entropy([1; 16]), &stolen).unwrap();
-    // At epoch e the thief reads what Bob sends.
-    let at_e = bob.groups.send(&id, b"at e", T0 + 1).unwrap();
-    assert_eq!(texts(&thief.receive(&at_e, T0 + 1).unwrap()).len(), 1);
-    alice.read(std::slice::from_ref(&at_e), T0 + 1);
-    // Alice (the victim) commits fresh key material; everyone moves on.
-    let commit = group_bytes(&alice.groups.update(&id, T0 + 2).unwrap());
-    alice.read(&[], T0 + 2 + SETTLE_MS);
-    bob.read(&commit, T0 + 2 + SETTLE_MS);
-    let after = bob
+    // The victim is Bob, a member who is not an admin: his own update is the
+    // one commit he may make.
+    let (mut alice, mut bob, mut carol, id) = three();
+    let stolen = bob.groups.export().unwrap();
+    let mut thief = Groups::import(&AccountKey::from_entropy([2; 16]), &stolen).unwrap();
+    // Control: a commit with no fresh keys for Bob (Alice adds Dave, no path)
+    // does not shut the thief out; it follows the group like Bob does.
+    let mut dave = Member::new(4);
+    let add = alice
         .groups
-        .send(&id, b"after the commit", T0 + 10_000)
+        .add(&id, &[dave.groups.key_package().unwrap()], T0 + 1)
         .unwrap();
+    let add_commit = group_bytes(&add);
+    let welcome = sent(&alice.read(&[], T0 + 1 + SETTLE_MS));
+    dave.join(&welcome);
+    bob.read(&add_commit, T0 + 1 + SETTLE_MS);
+    carol.read(&add_commit, T0 + 1 + SETTLE_MS);
     assert_eq!(
-        texts(&alice.read(std::slice::from_ref(&after), T0 + 10_000)).len(),
-        1
+        thief.receive(&add_commit[0], T0 + 1 + SETTLE_MS).unwrap(),
+        vec![]
     );
+    assert_eq!(thief.settle(T0 + 1 + SETTLE_MS).len(), 1);
+    let at_e = alice.groups.send(&id, b"at e+1", T0 + 5_000).unwrap();
+    assert_eq!(texts(&thief.receive(&at_e, T0 + 5_000).unwrap()).len(), 1);
+    bob.read(std::slice::from_ref(&at_e), T0 + 5_000);
+    // Bob commits fresh key material; everyone moves on.
+    let commit = group_bytes(&bob.groups.update(&id, T0 + 6_000).unwrap());
+    bob.read(&[], T0 + 6_000 + SETTLE_MS);
+    alice.read(&commit, T0 + 6_000 + SETTLE_MS);
+    carol.read(&commit, T0 + 6_000 + SETTLE_MS);
+    assert_eq!(
+        alice.groups.info(&id).unwrap(),
+        bob.groups.info(&id).unwrap()
+    );
+    let after = [
+        alice
+            .groups
+            .send(&id, b"after the commit", T0 + 10_000)
+            .unwrap(),
+        carol.groups.send(&id, b"and more", T0 + 10_001).unwrap(),
+    ];
+    assert_eq!(texts(&bob.read(&after, T0 + 10_002)).len(), 2);
     let mut read = Vec::new();
-    for bytes in [&commit[0], &after] {
+    for bytes in commit.iter().chain(&after) {
         if let Ok(events) = thief.receive(bytes, T0 + 10_000) {
             read.extend(texts(&events));
         }
