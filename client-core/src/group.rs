@@ -53,8 +53,13 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 pub const MAX_FUTURE: usize = 1_024;
 /// Candidate commits kept per epoch (more are refused, counted).
 pub const MAX_CANDIDATES: usize = 64;
-/// The MLS exporter label of an epoch's write key (RFC 9420 §8.5).
-pub const WRITE_KEY_LABEL: &str = "sotto group write key v1";
+/// The MLS exporter label of an epoch's *epoch account* (RFC 9420 §8.5):
+/// 16 bytes every member derives alike, used as the entropy of an ordinary
+/// Sotto account ([`sotto_protocol::AccountKey::from_entropy`]). That account's
+/// swarm holds the epoch's messages and the commit that ends it, and storing
+/// or reading there takes its key: members have it, a removed member cannot
+/// derive the next one, and nodes see one more account, not the group.
+pub const EPOCH_ACCOUNT_LABEL: &str = "sotto group epoch account v1";
 
 /// A group's id: 32 random bytes, also the MLS group id.
 #[derive(

@@ -24,7 +24,9 @@ use sotto_protocol::{AccountId, AccountKey};
 use super::identity::{MemberIdentity, member_account};
 use super::meta::{GroupMeta, capabilities};
 use super::provider::Provider;
-use super::{CIPHERSUITE, GroupError, GroupId, MAX_MEMBERS, Outgoing, SETTLE_MS, WRITE_KEY_LABEL};
+use super::{
+    CIPHERSUITE, EPOCH_ACCOUNT_LABEL, GroupError, GroupId, MAX_MEMBERS, Outgoing, SETTLE_MS,
+};
 
 /// Epochs whose message keys stay after a commit, so a message a member sent
 /// on the old epoch while the commit settled still opens (RFC 9420 §14 leaves
@@ -74,6 +76,8 @@ pub(super) struct Held {
     pub(super) future: VecDeque<Vec<u8>>,
     /// Members that asked to leave and are still in the group.
     pub(super) leaving: BTreeSet<AccountId>,
+    /// The previous epoch's account entropy (see [`Groups::previous_epoch_account`]).
+    pub(super) previous: Option<[u8; 16]>,
 }
 
 /// A group as a front end shows it.
@@ -193,17 +197,21 @@ impl Groups {
         })
     }
 
-    /// The current epoch's write key seed: every member derives the same 32
-    /// bytes from the MLS exporter, and a removed member cannot.
-    pub fn write_key(&self, id: &GroupId) -> Result<[u8; 32], GroupError> {
+    /// The current epoch's account (see [`EPOCH_ACCOUNT_LABEL`]): where the
+    /// group's messages of this epoch are stored and read.
+    pub fn epoch_account(&self, id: &GroupId) -> Result<AccountKey, GroupError> {
         let held = self.groups.get(id).ok_or(GroupError::UnknownGroup)?;
-        let secret = held
-            .mls
-            .export_secret(self.provider.crypto(), WRITE_KEY_LABEL, &[], 32)
-            .map_err(GroupError::mls)?;
-        secret
-            .try_into()
-            .map_err(|_| GroupError::Mls("exporter length".into()))
+        Ok(AccountKey::from_entropy(epoch_entropy(
+            &self.provider,
+            &held.mls,
+        )?))
+    }
+
+    /// The previous epoch's account, kept for [`PAST_EPOCHS`] so messages
+    /// sent there while the last commit settled are still read.
+    pub fn previous_epoch_account(&self, id: &GroupId) -> Result<Option<AccountKey>, GroupError> {
+        let held = self.groups.get(id).ok_or(GroupError::UnknownGroup)?;
+        Ok(held.previous.map(AccountKey::from_entropy))
     }
 
     /// Creates a group named `name` with this account as its admin and the
@@ -250,6 +258,7 @@ impl Groups {
                 own: None,
                 future: VecDeque::new(),
                 leaving: BTreeSet::new(),
+                previous: None,
             },
         );
         let mut out = Vec::new();
@@ -512,4 +521,14 @@ pub(super) fn checked_key_package(
     let leaf = package.leaf_node();
     let account = member_account(leaf.credential(), leaf.signature_key().as_slice())?;
     Ok((package, account))
+}
+
+/// The 16 bytes of the current epoch's account.
+pub(super) fn epoch_entropy(provider: &Provider, mls: &MlsGroup) -> Result<[u8; 16], GroupError> {
+    let secret = mls
+        .export_secret(provider.crypto(), EPOCH_ACCOUNT_LABEL, &[], 16)
+        .map_err(GroupError::mls)?;
+    secret
+        .try_into()
+        .map_err(|_| GroupError::Mls("exporter length".into()))
 }

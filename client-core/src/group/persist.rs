@@ -31,6 +31,7 @@ struct HeldSnapshot {
     own: Option<OwnCommit>,
     future: VecDeque<Vec<u8>>,
     leaving: BTreeSet<AccountId>,
+    previous: Option<[u8; 16]>,
 }
 
 impl Groups {
@@ -51,6 +52,7 @@ impl Groups {
                     own: held.own.clone(),
                     future: held.future.clone(),
                     leaving: held.leaving.clone(),
+                    previous: held.previous,
                 })
             })
             .collect::<Result<Vec<_>, GroupError>>()?;
@@ -83,6 +85,7 @@ impl Groups {
                     own: held.own,
                     future: held.future,
                     leaving: held.leaving,
+                    previous: held.previous,
                 },
             );
         }

@@ -22,7 +22,7 @@ use openmls::prelude::{
 };
 use sotto_protocol::AccountId;
 
-use super::engine::{Candidate, Groups, Held, Op, account_of, join_config, sent_at};
+use super::engine::{Candidate, Groups, Held, Op, account_of, epoch_entropy, join_config, sent_at};
 use super::identity::member_account;
 use super::meta::GroupMeta;
 use super::{
@@ -86,6 +86,7 @@ impl Groups {
                 own: None,
                 future: VecDeque::new(),
                 leaving: BTreeSet::new(),
+                previous: None,
             },
         );
         Ok(id)
@@ -170,6 +171,15 @@ impl Groups {
             _ => return Err(GroupError::Invalid("only members send to a group")),
         };
         match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(_)
+                if epoch < current && !member_set(held).contains(&sender) =>
+            {
+                // Past epochs stay readable for messages sent while a commit
+                // settled, not for members that commit removed.
+                Err(GroupError::Invalid(
+                    "a past epoch's message from a removed member",
+                ))
+            }
             ProcessedMessageContent::ApplicationMessage(message) => Ok(vec![GroupEvent::Message {
                 group: id,
                 sender,
@@ -298,9 +308,11 @@ impl Groups {
         let lost: Option<Op> = held.own.take().map(|own| own.op);
         let before = member_set(held);
         let self_removed = winner.staged.self_removed();
+        let previous = epoch_entropy(&self.provider, &held.mls)?;
         held.mls
             .merge_staged_commit(&self.provider, winner.staged)
             .map_err(GroupError::mls)?;
+        held.previous = Some(previous);
         if self_removed {
             self.forget(id)?;
             return Ok(vec![GroupEvent::Removed { group: *id }]);

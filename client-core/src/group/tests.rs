@@ -117,15 +117,15 @@ fn three_members_exchange_messages_and_agree_on_the_group() {
         vec![(bob.id(), b"hi alice".to_vec())]
     );
     assert_eq!(
-        alice.groups.write_key(&id).unwrap(),
-        carol.groups.write_key(&id).unwrap()
+        alice.groups.epoch_account(&id).unwrap().account_id(),
+        carol.groups.epoch_account(&id).unwrap().account_id()
     );
 }
 
 #[test]
 fn a_removed_member_with_its_whole_state_reads_nothing_stored_after_the_removal() {
     let (mut alice, mut bob, mut carol, id) = three();
-    let old_write_key = carol.groups.write_key(&id).unwrap();
+    let old_write_key = carol.groups.epoch_account(&id).unwrap().account_id();
     // The thief gets everything Carol has at the moment of her removal.
     let stolen = carol.groups.export().unwrap();
     // Before the removal the stolen state reads the group (so the test can fail).
@@ -136,13 +136,34 @@ fn a_removed_member_with_its_whole_state_reads_nothing_stored_after_the_removal(
 
     let commit = group_bytes(&alice.groups.remove(&id, &[carol.id()], T0 + 2).unwrap());
     let mut stored = commit.clone();
+    // Bob sends on the old epoch while the removal settles; Alice, already on
+    // the new one, still reads it.
+    let late = bob
+        .groups
+        .send(&id, b"sent while it settled", T0 + 3)
+        .unwrap();
     alice.read(&[], T0 + 2 + SETTLE_MS);
+    assert_eq!(texts(&alice.read(&[late], T0 + 2 + SETTLE_MS)).len(), 1);
     bob.read(&commit, T0 + 2 + SETTLE_MS);
     let events = carol.read(&commit, T0 + 2 + SETTLE_MS);
     assert!(events.contains(&GroupEvent::Removed { group: id }));
     assert!(carol.groups.info(&id).is_err());
     assert_eq!(bob.groups.info(&id).unwrap().members.len(), 2);
-    assert_ne!(bob.groups.write_key(&id).unwrap(), old_write_key);
+    assert_ne!(
+        bob.groups.epoch_account(&id).unwrap().account_id(),
+        old_write_key
+    );
+    // What the removed member can still make, a message of the epoch it was
+    // removed in, is refused by those who remain (they keep that epoch a while
+    // for messages sent while the removal settled, as Bob's above).
+    let mut forger = Groups::import(&AccountKey::from_entropy([3; 16]), &stolen).unwrap();
+    let forged = forger.send(&id, b"still here", T0 + 3).unwrap();
+    assert_eq!(
+        bob.groups.receive(&forged, T0 + 3 + SETTLE_MS),
+        Err(GroupError::Invalid(
+            "a past epoch's message from a removed member"
+        ))
+    );
 
     stored.push(alice.groups.send(&id, b"after 1", T0 + 10_000).unwrap());
     stored.push(bob.groups.send(&id, b"after 2", T0 + 10_001).unwrap());
@@ -279,8 +300,8 @@ fn concurrent_commits_by_two_admins_end_in_one_epoch_and_member_list() {
     for m in [&bob, &carol, &dave, &erin] {
         assert_eq!(m.groups.info(&id).unwrap(), info);
         assert_eq!(
-            m.groups.write_key(&id).unwrap(),
-            alice.groups.write_key(&id).unwrap()
+            m.groups.epoch_account(&id).unwrap().account_id(),
+            alice.groups.epoch_account(&id).unwrap().account_id()
         );
     }
 }
