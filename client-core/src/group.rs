@@ -49,8 +49,11 @@ pub const SETTLE_MS: u64 = 3_000;
 /// ratchet tree, about 300 bytes a member).
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// Messages for later epochs kept per group until the commit that starts them
-/// is applied.
+/// is applied (they cannot be authenticated before, so they are bounded in
+/// number and in bytes: [`MAX_FUTURE_BYTES`]).
 pub const MAX_FUTURE: usize = 1_024;
+/// Bytes of messages for later epochs kept per group.
+pub const MAX_FUTURE_BYTES: usize = 8 << 20;
 /// Candidate commits kept per epoch (more are refused, counted).
 pub const MAX_CANDIDATES: usize = 64;
 /// The MLS exporter label of an epoch's *epoch account* (RFC 9420 §8.5):

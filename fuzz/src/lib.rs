@@ -13,6 +13,7 @@
 pub mod attachment;
 pub mod client;
 pub mod deep;
+pub mod group;
 pub mod messages_v2;
 pub mod messenger;
 pub mod p2p;

@@ -26,8 +26,8 @@ use super::engine::{Candidate, Groups, Held, Op, account_of, epoch_entropy, join
 use super::identity::member_account;
 use super::meta::GroupMeta;
 use super::{
-    GroupError, GroupEvent, GroupId, MAX_CANDIDATES, MAX_FUTURE, MAX_MEMBERS, MAX_MESSAGE_BYTES,
-    Outgoing,
+    GroupError, GroupEvent, GroupId, MAX_CANDIDATES, MAX_FUTURE, MAX_FUTURE_BYTES, MAX_MEMBERS,
+    MAX_MESSAGE_BYTES, Outgoing,
 };
 
 /// How far ahead of this device's clock a commit may say it was made.
@@ -133,7 +133,8 @@ impl Groups {
         let current = held.mls.epoch().as_u64();
         let content_type = message.content_type();
         if epoch > current {
-            if held.future.len() >= MAX_FUTURE {
+            let held_bytes: usize = held.future.iter().map(Vec::len).sum();
+            if held.future.len() >= MAX_FUTURE || held_bytes + bytes.len() > MAX_FUTURE_BYTES {
                 return Err(GroupError::Invalid(
                     "too many messages ahead of this member's epoch",
                 ));
