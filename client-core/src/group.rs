@@ -14,6 +14,8 @@
 //! - [`engine`]: [`Groups`], one account's groups and the operations on them.
 //! - [`receive`]: handling what the group's swarm holds, and the rule that
 //!   picks one commit per epoch when several admins commit at once.
+//! - [`net`]: storing and reading an epoch's messages in its account's swarm,
+//!   sealed again by [`wrap`] so nodes cannot link the epochs of a group.
 //!
 //! The rules (who may commit, how concurrent commits resolve, limits) are in
 //! docs/ARCHITECTURE.md, *Groups*.
@@ -21,11 +23,13 @@
 pub mod engine;
 pub mod identity;
 pub mod meta;
+pub mod net;
 mod persist;
 pub mod provider;
 pub mod receive;
 #[cfg(test)]
 mod tests;
+pub mod wrap;
 
 use openmls::prelude::Ciphersuite;
 use sotto_protocol::AccountId;

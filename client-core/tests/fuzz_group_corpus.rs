@@ -2,7 +2,8 @@
 //! target function the `cargo fuzz` binary calls (`fuzz/src/group.rs`), against
 //! the committed fixture (`fuzz/fixtures/group/`), and the seeds: a member's
 //! message, a member's own update commit, a leave proposal, a message of the
-//! next epoch, a Welcome for Dave and Dave's key package, with truncated and
+//! next epoch, a Welcome for Dave, Dave's key package and a message as a node
+//! stores it (sealed for the epoch account), with truncated and
 //! bit-flipped copies. `SOTTO_REGENERATE_CORPUS=1 cargo test -p sotto-client
 //! --test fuzz_group_corpus` makes a new fixture and rewrites the `seed-*`
 //! files to match it (MLS keys are random: old seeds do not open against a
@@ -47,8 +48,11 @@ fn only_group(out: Vec<Outgoing>) -> Vec<u8> {
         .unwrap()
 }
 
+/// Named seed inputs.
+type Seeds = Vec<(&'static str, Vec<u8>)>;
+
 /// A fresh fixture (Alice's and Dave's states) and the seeds made against it.
-fn make() -> (Vec<u8>, Vec<u8>, Vec<(&'static str, Vec<u8>)>) {
+fn make() -> (Vec<u8>, Vec<u8>, Seeds) {
     let alice_key = AccountKey::from_entropy(ALICE);
     let mut alice = Groups::new(&alice_key);
     let mut bob = Groups::new(&AccountKey::from_entropy([2; 16]));
@@ -89,6 +93,8 @@ fn make() -> (Vec<u8>, Vec<u8>, Vec<(&'static str, Vec<u8>)>) {
     let update = only_group(bob.update(&id, NOW).unwrap());
     bob.settle(NOW + 60_000);
     let next_epoch = bob.send(&id, b"after bob's update", NOW + 60_000).unwrap();
+    let epoch = alice.epoch_account(&id).unwrap();
+    let stored = sotto_client::group::wrap::seal(&epoch, &message).unwrap();
     let seeds = vec![
         ("message", with_selector(0, message)),
         ("leave", with_selector(0, leave)),
@@ -96,6 +102,7 @@ fn make() -> (Vec<u8>, Vec<u8>, Vec<(&'static str, Vec<u8>)>) {
         ("next-epoch", with_selector(0, next_epoch)),
         ("welcome", with_selector(1, dave_welcome)),
         ("key-package", with_selector(2, for_add)),
+        ("stored-message", with_selector(3, stored)),
     ];
     (alice_state, dave_state, seeds)
 }
@@ -147,5 +154,5 @@ fn replay_group() {
     let dir = replay::corpus_dir(env!("CARGO_MANIFEST_DIR"), "group");
     let (accepted, total) = replay::replay("group", &dir, |data| target::group(data, &fixture));
     // Every seed itself is accepted; the mutated copies mostly are not.
-    assert!(accepted >= 6, "{accepted} of {total} accepted");
+    assert!(accepted >= 7, "{accepted} of {total} accepted");
 }

@@ -46,7 +46,9 @@ impl Fixture {
 
 /// The first byte picks what the rest is: 0 a message from the group's swarm
 /// handed to Alice (`Groups::receive`, then `settle` well after), 1 a Welcome
-/// handed to Dave (`Groups::join`), anything else a key package Alice adds
+/// handed to Dave (`Groups::join`), 3 an item as a node returns it from the
+/// epoch account (`wrap::open` under Alice's epoch account, then what opens
+/// to `Groups::receive`), anything else a key package Alice adds
 /// (`Groups::add`). Every input starts from a fresh copy of the fixture.
 /// Accepted: the engine took it (a message read, a group joined, a commit made).
 pub fn group(data: &[u8], fixture: &Fixture) -> bool {
@@ -75,6 +77,25 @@ pub fn group(data: &[u8], fixture: &Fixture) -> bool {
             match dave.join(input) {
                 Ok(id) => {
                     assert!(dave.info(&id).is_ok(), "a joined group has no info");
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+        3 => {
+            let Ok(mut alice) = Groups::import(&AccountKey::from_entropy(ALICE), &fixture.alice)
+            else {
+                return false;
+            };
+            let Some(info) = alice.list().into_iter().next() else {
+                return false;
+            };
+            let Ok(epoch) = alice.epoch_account(&info.id) else {
+                return false;
+            };
+            match sotto_client::group::wrap::open(&epoch, input) {
+                Ok(message) => {
+                    let _ = alice.receive(&message, NOW);
                     true
                 }
                 Err(_) => false,
