@@ -14,6 +14,7 @@
 //! - [`engine`]: [`Groups`], one account's groups and the operations on them.
 //! - [`receive`]: handling what the group's swarm holds, and the rule that
 //!   picks one commit per epoch when several admins commit at once.
+//! - [`publish`]: key packages in the account's `Public` namespace.
 //! - [`net`]: storing and reading an epoch's messages in its account's swarm,
 //!   sealed again by [`wrap`] so nodes cannot link the epochs of a group.
 //!
@@ -26,6 +27,7 @@ pub mod meta;
 pub mod net;
 mod persist;
 pub mod provider;
+pub mod publish;
 pub mod receive;
 #[cfg(test)]
 mod tests;

@@ -163,7 +163,7 @@ pub async fn fetch_bundle(
 /// pages, all from one swarm member, so that its cursor goes on where the
 /// last page ended), keeping only messages whose hash matches. From `member`,
 /// or a member the swarm request picks when `None`.
-async fn public_messages(
+pub(crate) async fn public_messages(
     client: &Client,
     account: &AccountId,
     member: Option<NodeId>,

@@ -1,12 +1,13 @@
-//! A group over real service nodes in process: its messages and commits are
+//! A group over real service nodes in process: members publish key packages
+//! that the admin fetches, and the group's messages and commits are
 //! stored in the swarm of each epoch's account through onion paths and read
 //! back by the members; a removal moves the group to an account the removed
 //! member cannot derive, nodes refuse a store there under any other key, and
 //! what the nodes hold names neither the group nor its members.
 //!
-//! Key packages and Welcomes are handed over in process here: publishing key
-//! packages and sending Welcomes to inboxes come with the `Messenger` part
-//! (docs/ARCHITECTURE.md, *Groups*).
+//! Key packages are published and fetched through the nodes; Welcomes are
+//! handed over in process here (sending them to inboxes comes with the
+//! `Messenger` part: docs/ARCHITECTURE.md, *Groups*).
 
 #![allow(
     clippy::unwrap_used,
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use harness::{TestNet, sotto_client_now, wait_status};
 use sotto_client::group::net::{self, GROUP_NAMESPACE, HANDSHAKE_TTL_MS, MESSAGE_TTL_MS};
+use sotto_client::group::publish::{KeyPackageError, fetch_key_package, publish_key_package};
 use sotto_client::group::{GroupEvent, GroupId, Groups, Outgoing};
 use sotto_client::{Client, ClientError, PathStatus, ReadCursors};
 use sotto_protocol::rpc::{Request, StoreRequest};
@@ -141,9 +143,20 @@ async fn a_group_lives_in_its_epoch_accounts_and_a_removal_moves_it_out_of_reach
         let mut bob = Member::start(&net, 2).await;
         let mut carol = Member::start(&net, 3).await;
 
+        // Bob and Carol publish a last-resort key package; Alice finds them.
+        for m in [&mut bob, &mut carol] {
+            let package = m.groups.last_resort_key_package().unwrap();
+            publish_key_package(&m.client, &m.key, &name, &package)
+                .await
+                .unwrap();
+        }
+        assert!(matches!(
+            fetch_key_package(&bob.client, &alice.id()).await,
+            Err(KeyPackageError::None)
+        ));
         let packages = vec![
-            bob.groups.key_package().unwrap(),
-            carol.groups.key_package().unwrap(),
+            fetch_key_package(&alice.client, &bob.id()).await.unwrap(),
+            fetch_key_package(&alice.client, &carol.id()).await.unwrap(),
         ];
         let (id, out) = alice
             .groups
@@ -153,6 +166,16 @@ async fn a_group_lives_in_its_epoch_accounts_and_a_removal_moves_it_out_of_reach
             if let Outgoing::Welcome { bytes, .. } = o {
                 bob.groups.join(bytes).unwrap();
                 carol.groups.join(bytes).unwrap();
+            }
+        }
+        // A last-resort package stays usable: Bob joins a second group with it.
+        let (other, out) = alice
+            .groups
+            .create("climbers", &packages[..1], alice.client.now())
+            .unwrap();
+        for o in &out {
+            if let Outgoing::Welcome { bytes, .. } = o {
+                assert_eq!(bob.groups.join(bytes).unwrap(), other);
             }
         }
         let first = alice.groups.epoch_account(&id).unwrap();

@@ -157,8 +157,25 @@ impl Groups {
     /// A new key package (TLS-encoded) that lets an admin add this account
     /// once; its private keys stay in this account's store until used.
     pub fn key_package(&mut self) -> Result<Vec<u8>, GroupError> {
-        let bundle = KeyPackage::builder()
-            .leaf_node_capabilities(capabilities())
+        self.make_key_package(false)
+    }
+
+    /// A new *last-resort* key package (RFC 9420 §17.3's `last_resort`
+    /// extension): its private keys stay after a join, so the one package an
+    /// account publishes lets any number of admins add it until the next is
+    /// published ([`super::publish`]). The cost: Welcomes to this account
+    /// share an init key until then, so a Welcome has forward secrecy only
+    /// from the package's replacement on.
+    pub fn last_resort_key_package(&mut self) -> Result<Vec<u8>, GroupError> {
+        self.make_key_package(true)
+    }
+
+    fn make_key_package(&mut self, last_resort: bool) -> Result<Vec<u8>, GroupError> {
+        let mut builder = KeyPackage::builder().leaf_node_capabilities(capabilities());
+        if last_resort {
+            builder = builder.mark_as_last_resort();
+        }
+        let bundle = builder
             .build(
                 CIPHERSUITE,
                 &self.provider,

@@ -86,12 +86,16 @@ impl GroupMeta {
     }
 }
 
-/// What a Sotto leaf supports: the meta extension and basic credentials.
+/// What a Sotto leaf supports: the meta extension, last-resort key packages
+/// and basic credentials.
 pub(super) fn capabilities() -> Capabilities {
     Capabilities::new(
         None,
         None,
-        Some(&[ExtensionType::Unknown(META_EXTENSION)]),
+        Some(&[
+            ExtensionType::Unknown(META_EXTENSION),
+            ExtensionType::LastResort,
+        ]),
         None,
         Some(&[CredentialType::Basic]),
     )
