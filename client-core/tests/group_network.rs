@@ -97,9 +97,12 @@ impl Member {
             let read = net::read(&self.client, net_name, &epoch, cursors, 0)
                 .await
                 .unwrap();
-            for bytes in &read.messages {
+            for item in &read.items {
                 // Own messages do not open for their sender: skipped.
-                if let Ok(more) = self.groups.receive(bytes, self.client.now()) {
+                if let Ok(more) =
+                    self.groups
+                        .receive_stored(&item.message, item.stored_at, self.client.now())
+                {
                     events.extend(more);
                 }
             }

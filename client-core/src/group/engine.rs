@@ -52,6 +52,8 @@ pub(super) enum Op {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(super) struct OwnCommit {
     pub(super) hash: [u8; 32],
+    /// 0 for an admin's commit, 1 for a member's own update.
+    pub(super) rank: u8,
     pub(super) sent_at: u64,
     pub(super) op: Op,
     /// The Welcome for the members it adds, sent only if this commit wins.
@@ -61,7 +63,11 @@ pub(super) struct OwnCommit {
 /// Another admin's commit for the current epoch, checked and staged.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Candidate {
-    pub(super) sent_at: u64,
+    /// 0 for an admin's commit, 1 for a member's own update: admins' win.
+    pub(super) rank: u8,
+    /// When the first swarm member took it (its clock), or the sender's
+    /// time where no node stamped it: the order within a rank.
+    pub(super) at: u64,
     pub(super) hash: [u8; 32],
     pub(super) by: AccountId,
     pub(super) staged: openmls::prelude::StagedCommit,
@@ -78,6 +84,23 @@ pub(super) struct Held {
     pub(super) leaving: BTreeSet<AccountId>,
     /// The previous epoch's account entropy (see [`Groups::previous_epoch_account`]).
     pub(super) previous: Option<[u8; 16]>,
+    /// This account asked to leave and proposes it again at every epoch
+    /// until a commit removes it.
+    pub(super) leaving_self: bool,
+}
+
+impl Candidate {
+    /// The order of rule 2 (least wins).
+    pub(super) fn key(&self) -> (u8, u64, [u8; 32]) {
+        (self.rank, self.at, self.hash)
+    }
+}
+
+impl OwnCommit {
+    /// Its place in the order of [`Candidate::key`].
+    pub(super) fn key(&self) -> (u8, u64, [u8; 32]) {
+        (self.rank, self.sent_at, self.hash)
+    }
 }
 
 /// A group as a front end shows it.
@@ -192,7 +215,9 @@ impl Groups {
     /// The groups held, sorted by id.
     pub fn list(&self) -> Vec<GroupInfo> {
         self.groups
-            .keys()
+            .iter()
+            .filter(|(_, held)| !held.leaving_self)
+            .map(|(id, _)| id)
             .filter_map(|id| self.info(id).ok())
             .collect()
     }
@@ -276,6 +301,7 @@ impl Groups {
                 future: VecDeque::new(),
                 leaving: BTreeSet::new(),
                 previous: None,
+                leaving_self: false,
             },
         );
         let mut out = Vec::new();
@@ -345,6 +371,9 @@ impl Groups {
     /// Sends `body` to the group: the bytes to store in its swarm.
     pub fn send(&mut self, id: &GroupId, body: &[u8], now: u64) -> Result<Vec<u8>, GroupError> {
         let held = self.groups.get_mut(id).ok_or(GroupError::UnknownGroup)?;
+        if held.leaving_self {
+            return Err(GroupError::Invalid("this account left the group"));
+        }
         if held.own.is_some() {
             return Err(GroupError::CommitPending);
         }
@@ -357,8 +386,11 @@ impl Groups {
     }
 
     /// Leaves the group: the proposal to store in its swarm (an admin commits
-    /// it), after which this account forgets the group. The last admin must
-    /// promote someone first.
+    /// it). The group is no longer listed and nothing more is sent to it, but
+    /// its state stays until a commit removes this account: a proposal only
+    /// counts in its own epoch, so it is made again at every new epoch
+    /// ([`GroupEvent::Send`]) until one does. The last admin must promote
+    /// someone first.
     pub fn leave(&mut self, id: &GroupId, now: u64) -> Result<Vec<u8>, GroupError> {
         let me = self.account();
         let held = self.groups.get_mut(id).ok_or(GroupError::UnknownGroup)?;
@@ -368,14 +400,22 @@ impl Groups {
                 "the last admin must promote another member before leaving",
             ));
         }
+        if held.own.is_some() {
+            return Err(GroupError::CommitPending);
+        }
+        held.leaving_self = true;
+        self.leave_proposal(id, now)
+    }
+
+    /// This account's proposal to remove itself, at the current epoch.
+    pub(super) fn leave_proposal(&mut self, id: &GroupId, now: u64) -> Result<Vec<u8>, GroupError> {
+        let held = self.groups.get_mut(id).ok_or(GroupError::UnknownGroup)?;
         held.mls.set_aad(aad(now));
         let proposal = held
             .mls
             .leave_group(&self.provider, &self.identity)
             .map_err(GroupError::mls)?;
-        let bytes = proposal.tls_serialize_detached().map_err(GroupError::mls)?;
-        self.forget(id)?;
-        Ok(bytes)
+        proposal.tls_serialize_detached().map_err(GroupError::mls)
     }
 
     /// Throws away this account's own commit that has not settled yet (its
@@ -414,7 +454,11 @@ impl Groups {
         if held.own.is_some() {
             return Err(GroupError::CommitPending);
         }
+        if held.leaving_self {
+            return Err(GroupError::Invalid("this account left the group"));
+        }
         let mut meta = GroupMeta::from_context(held.mls.extensions())?;
+        let rank = u8::from(!meta.is_admin(&me));
         if !meta.is_admin(&me) && op != Op::Update {
             return Err(GroupError::NotAdmin);
         }
@@ -511,6 +555,7 @@ impl Groups {
         };
         held.own = Some(OwnCommit {
             hash: *blake3::hash(&bytes).as_bytes(),
+            rank,
             sent_at: now,
             op,
             welcome,

@@ -54,21 +54,39 @@ pub async fn store(
     }
 }
 
+/// Swarm members a reader reads to their end before it settles an epoch: one
+/// hostile member could leave out the winning commit, or say early that
+/// nothing more follows, and the reader would apply another and fork.
+pub const SETTLE_MEMBERS: usize = 2;
+
+/// One item of an epoch account, opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    /// When the first swarm member took it (its clock): pass it to
+    /// [`super::Groups::receive_stored`].
+    pub stored_at: u64,
+    /// The MLS message.
+    pub message: Vec<u8>,
+}
+
 /// What one read of an epoch account brought.
 #[derive(Debug, Default)]
 pub struct Read {
-    /// The MLS messages, opened, in the order the member that answered holds them.
-    pub messages: Vec<Vec<u8>>,
+    /// The items, opened, each once, in the order the members that answered
+    /// hold them.
+    pub items: Vec<Item>,
     /// Stored items that did not open under the epoch's key (not a member's).
     pub unreadable: usize,
-    /// Whether the member said nothing more follows (the swarm was read to its
-    /// end, so the group may settle: [`super::Groups::settle`]).
+    /// Whether [`SETTLE_MEMBERS`] distinct members (or every member, in a
+    /// smaller swarm) each said nothing more follows: the reader may settle
+    /// ([`super::Groups::settle`]).
     pub at_end: bool,
 }
 
-/// Reads `epoch`'s swarm on from `cursors` (one member, following its pages
-/// up to [`MAX_PAGES`]), waiting up to `wait_ms` on the first page for
-/// something new. The caller keeps `cursors` with the group's state.
+/// Reads `epoch`'s swarm on from `cursors`: [`SETTLE_MEMBERS`] distinct
+/// members, each followed through its pages (up to [`MAX_PAGES`]), waiting
+/// up to `wait_ms` on the first page for something new. Items held by several
+/// members come once. The caller keeps `cursors` with the group's state.
 pub async fn read(
     client: &Client,
     network: &str,
@@ -76,19 +94,59 @@ pub async fn read(
     cursors: &mut ReadCursors,
     wait_ms: u32,
 ) -> Result<Read, ClientError> {
+    use rand::seq::SliceRandom;
+
     let account = epoch.account_id();
+    let mut members = client.swarm_of(&account);
+    members.shuffle(&mut rand::rng());
+    let wanted = SETTLE_MEMBERS.min(members.len()).max(1);
     let mut read = Read::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut ended = 0;
+    let mut last_error = None;
+    for member in members.into_iter().take(wanted + 2) {
+        if ended == wanted {
+            break;
+        }
+        match read_member(
+            client, network, epoch, cursors, member, wait_ms, &mut seen, &mut read,
+        )
+        .await
+        {
+            Ok(true) => ended += 1,
+            Ok(false) => {}
+            Err(e) => last_error = Some(e),
+        }
+    }
+    if let (0, Some(e)) = (ended, last_error) {
+        return Err(e);
+    }
+    read.at_end = ended >= wanted;
+    Ok(read)
+}
+
+/// Reads one member through its pages; `true` if it said nothing more follows.
+#[allow(clippy::too_many_arguments)]
+async fn read_member(
+    client: &Client,
+    network: &str,
+    epoch: &AccountKey,
+    cursors: &mut ReadCursors,
+    member: sotto_protocol::NodeId,
+    wait_ms: u32,
+    seen: &mut std::collections::HashSet<MessageHash>,
+    read: &mut Read,
+) -> Result<bool, ClientError> {
+    let account = epoch.account_id();
     for page in 0..MAX_PAGES {
-        let snapshot = cursors.clone();
-        let make = |member, now| {
-            let mut req = snapshot.request(&member, account, GROUP_NAMESPACE);
-            req.wait_ms = if page == 0 { wait_ms } else { 0 };
-            match req.sign(epoch, network, now) {
+        let mut req = cursors.request(&member, account, GROUP_NAMESPACE);
+        req.wait_ms = if page == 0 { wait_ms } else { 0 };
+        let answer = client
+            .request(member, |now| match req.clone().sign(epoch, network, now) {
                 Ok(r) => Request::Retrieve(r),
                 Err(_) => Request::Ping,
-            }
-        };
-        let (member, answer) = client.swarm_request_at(&account, make).await?;
+            })
+            .await?;
         let Response::Messages {
             messages,
             cursor,
@@ -99,15 +157,20 @@ pub async fn read(
         };
         cursors.advance(member, cursor, &messages, client.now());
         for m in messages {
+            if !m.hash_matches(&account, GROUP_NAMESPACE) || !seen.insert(m.hash) {
+                continue;
+            }
             match super::wrap::open(epoch, &m.data) {
-                Ok(message) => read.messages.push(message),
+                Ok(message) => read.items.push(Item {
+                    stored_at: m.timestamp,
+                    message,
+                }),
                 Err(_) => read.unreadable += 1,
             }
         }
         if !more {
-            read.at_end = true;
-            break;
+            return Ok(true);
         }
     }
-    Ok(read)
+    Ok(false)
 }

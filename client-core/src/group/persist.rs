@@ -31,7 +31,10 @@ struct HeldSnapshot {
     own: Option<OwnCommit>,
     future: VecDeque<Vec<u8>>,
     leaving: BTreeSet<AccountId>,
+    #[serde(default)]
     previous: Option<[u8; 16]>,
+    #[serde(default)]
+    leaving_self: bool,
 }
 
 impl Groups {
@@ -53,6 +56,7 @@ impl Groups {
                     future: held.future.clone(),
                     leaving: held.leaving.clone(),
                     previous: held.previous,
+                    leaving_self: held.leaving_self,
                 })
             })
             .collect::<Result<Vec<_>, GroupError>>()?;
@@ -86,6 +90,7 @@ impl Groups {
                     future: held.future,
                     leaving: held.leaving,
                     previous: held.previous,
+                    leaving_self: held.leaving_self,
                 },
             );
         }

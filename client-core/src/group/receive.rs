@@ -2,16 +2,21 @@
 //!
 //! **Ordering.** MLS needs every member to apply the same commit for an
 //! epoch. Sotto's rule, with its proof sketch in docs/ARCHITECTURE.md
-//! (*Groups*): only admins commit changes, any member its own update; every commit of the current epoch that
-//! checks out (it decrypts, its sender is an admin or it changes nothing but
-//! the sender's keys, the members it adds are
-//! bound to accounts, the group stays within its limits) is a *candidate*;
-//! once `now` is [`super::SETTLE_MS`] past the earliest candidate's send time
-//! *and the reader has read the swarm to its end* ([`Groups::settle`]), the
-//! candidate with the least `(sent_at, blake3 hash)` wins and is applied,
-//! and the others are dropped. An admin whose own commit lost makes its
-//! operation again on the new epoch. Messages for a later epoch wait (at most
-//! [`super::MAX_FUTURE`]) until the commit that starts it is applied.
+//! (*Groups*): only admins commit changes, any member its own update. Every
+//! commit of the current epoch that checks out (it decrypts; its sender is an
+//! admin, or it changes nothing but the sender's keys; the committer's new
+//! leaf and the members it adds are bound to their accounts; the group stays
+//! within its limits) is a *candidate*, one per sender, at most
+//! [`super::MAX_CANDIDATES`]. Once `now` is [`super::SETTLE_MS`] past the
+//! earliest candidate's time *and the reader has read the swarm to its end*
+//! ([`Groups::settle`]), the candidate with the least `(rank, time, blake3
+//! hash)` among those taken within half the settle time of the earliest wins and is applied, and the others are dropped: rank 0 is an
+//! admin's commit, 1 a member's update, so no member can keep an admin's
+//! change from winning; time is when the first swarm member took the commit
+//! ([`Groups::receive_stored`]), which the member cannot choose. An admin
+//! whose own commit lost makes its operation again on the new epoch. Messages
+//! for the next epoch wait (at most [`super::MAX_FUTURE`]) until the commit
+//! that starts it is applied.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -20,18 +25,18 @@ use openmls::prelude::{
     ContentType, MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, Proposal,
     ProtocolMessage, Sender, StagedCommit, StagedWelcome,
 };
+use openmls_traits::OpenMlsProvider as _;
 use sotto_protocol::AccountId;
 
-use super::engine::{Candidate, Groups, Held, Op, account_of, epoch_entropy, join_config, sent_at};
+use super::engine::{
+    Candidate, Groups, Held, Op, OwnCommit, account_of, epoch_entropy, join_config, sent_at,
+};
 use super::identity::member_account;
 use super::meta::GroupMeta;
 use super::{
     GroupError, GroupEvent, GroupId, MAX_CANDIDATES, MAX_FUTURE, MAX_FUTURE_BYTES, MAX_MEMBERS,
     MAX_MESSAGE_BYTES, Outgoing,
 };
-
-/// How far ahead of this device's clock a commit may say it was made.
-pub const MAX_AHEAD_MS: u64 = 60_000;
 
 impl Groups {
     /// Joins the group a Welcome (TLS bytes) invites this account to, after
@@ -49,17 +54,16 @@ impl Groups {
         let staged = StagedWelcome::new_from_welcome(&self.provider, &join_config(), welcome, None)
             .map_err(GroupError::mls)?;
         let meta = GroupMeta::from_context(staged.group_context().extensions())?;
-        let mut count = 0;
+        // Count first: each member's check costs two signature verifications.
+        if staged.members().count() > MAX_MEMBERS {
+            return Err(GroupError::TooManyMembers);
+        }
         let mut accounts = BTreeSet::new();
         for member in staged.members() {
-            count += 1;
             let account = member_account(&member.credential, &member.signature_key)?;
             if !accounts.insert(account) {
                 return Err(GroupError::Invalid("an account is in the group twice"));
             }
-        }
-        if count > MAX_MEMBERS {
-            return Err(GroupError::TooManyMembers);
         }
         let sender = staged.welcome_sender().map_err(GroupError::mls)?;
         let by =
@@ -87,6 +91,7 @@ impl Groups {
                 future: VecDeque::new(),
                 leaving: BTreeSet::new(),
                 previous: None,
+                leaving_self: false,
             },
         );
         Ok(id)
@@ -96,8 +101,23 @@ impl Groups {
     /// becomes a candidate here; [`Groups::settle`] applies the winner, and is
     /// to be called once the reader has read the group's swarm to its end
     /// (the ordering rule relies on it: see the module's documentation).
+    /// Commits are ordered by the sender's own time in their authenticated
+    /// data; [`Groups::receive_stored`] orders them by the time a node stamped
+    /// instead, which a member cannot choose.
     pub fn receive(&mut self, bytes: &[u8], now: u64) -> Result<Vec<GroupEvent>, GroupError> {
-        self.receive_one(bytes, now)
+        self.receive_one(bytes, None, now)
+    }
+
+    /// [`Groups::receive`] for an item a node returned, with the time the
+    /// first swarm member took it (`RetrievedMessage::timestamp`, the same on
+    /// every replica): commits are ordered by it.
+    pub fn receive_stored(
+        &mut self,
+        bytes: &[u8],
+        stored_at: u64,
+        now: u64,
+    ) -> Result<Vec<GroupEvent>, GroupError> {
+        self.receive_one(bytes, Some(stored_at), now)
     }
 
     /// Applies every epoch whose settle time has passed, in every group.
@@ -108,7 +128,12 @@ impl Groups {
             .collect()
     }
 
-    fn receive_one(&mut self, bytes: &[u8], now: u64) -> Result<Vec<GroupEvent>, GroupError> {
+    fn receive_one(
+        &mut self,
+        bytes: &[u8],
+        stored_at: Option<u64>,
+        now: u64,
+    ) -> Result<Vec<GroupEvent>, GroupError> {
         if bytes.len() > MAX_MESSAGE_BYTES {
             return Err(GroupError::TooLarge);
         }
@@ -132,6 +157,11 @@ impl Groups {
         let epoch = message.epoch().as_u64();
         let current = held.mls.epoch().as_u64();
         let content_type = message.content_type();
+        if epoch > current.saturating_add(1) {
+            return Err(GroupError::Invalid(
+                "a message for an epoch this member cannot reach yet",
+            ));
+        }
         if epoch > current {
             let held_bytes: usize = held.future.iter().map(Vec::len).sum();
             if held.future.len() >= MAX_FUTURE || held_bytes + bytes.len() > MAX_FUTURE_BYTES {
@@ -146,20 +176,17 @@ impl Groups {
             return Err(GroupError::Invalid("a handshake of a past epoch"));
         }
         let hash = *blake3::hash(bytes).as_bytes();
-        if content_type == ContentType::Commit {
-            if held.own.as_ref().is_some_and(|own| own.hash == hash)
-                || held.candidates.iter().any(|c| c.hash == hash)
-            {
-                return Ok(Vec::new());
+        if let (Some(own), Some(at)) = (held.own.as_mut(), stored_at) {
+            // This account's own commit as a node stamped it: from now on it
+            // competes with the time every other member sees.
+            if own.hash == hash {
+                own.sent_at = at;
             }
-            if held.candidates.len() >= MAX_CANDIDATES {
-                return Err(GroupError::Invalid("too many commits for one epoch"));
-            }
-            if sent > now + MAX_AHEAD_MS {
-                return Err(GroupError::Invalid(
-                    "a commit dated ahead of this device's clock",
-                ));
-            }
+        }
+        let known = held.own.as_ref().is_some_and(|own| own.hash == hash)
+            || held.candidates.iter().any(|c| c.hash == hash);
+        if content_type == ContentType::Commit && known {
+            return Ok(Vec::new());
         }
         let processed = held
             .mls
@@ -210,16 +237,19 @@ impl Groups {
                 let meta = GroupMeta::from_context(held.mls.extensions())?;
                 let changes = staged.queued_proposals().next().is_some()
                     || staged.group_context().extensions() != held.mls.extensions();
-                if changes && !meta.is_admin(&sender) {
+                let admin = meta.is_admin(&sender);
+                if changes && !admin {
                     return Err(GroupError::NotAdmin);
                 }
-                check_commit(&staged, held.mls.members().count())?;
-                held.candidates.push(Candidate {
-                    sent_at: sent,
+                check_commit(&staged, held.mls.members().count(), &sender)?;
+                let candidate = Candidate {
+                    rank: u8::from(!admin),
+                    at: stored_at.unwrap_or(sent),
                     hash,
                     by: sender,
                     staged: *staged,
-                });
+                };
+                admit(&mut held.candidates, candidate)?;
                 Ok(Vec::new())
             }
             _ => Err(GroupError::Invalid("unexpected group message")),
@@ -234,18 +264,28 @@ impl Groups {
             let Some(held) = self.groups.get_mut(id) else {
                 break;
             };
-            let own_key = held.own.as_ref().map(|o| (o.sent_at, o.hash));
+            let own_key = held.own.as_ref().map(OwnCommit::key);
             let earliest = held
                 .candidates
                 .iter()
-                .map(|c| c.sent_at)
-                .chain(own_key.map(|k| k.0))
+                .map(|c| c.at)
+                .chain(own_key.map(|k| k.1))
                 .min();
             let Some(earliest) = earliest else { break };
             if now < earliest.saturating_add(settle_ms) {
                 break;
             }
-            let best = held.candidates.iter().map(|c| (c.sent_at, c.hash)).min();
+            // Only what was first taken within half the settle time of the
+            // earliest competes: all of that has reached every member by the
+            // time anyone settles, so every reader sees the same set.
+            let window = earliest.saturating_add(settle_ms / 2);
+            let own_key = own_key.filter(|k| k.1 <= window);
+            let best = held
+                .candidates
+                .iter()
+                .filter(|c| c.at <= window)
+                .map(Candidate::key)
+                .min();
             let own_wins = match (own_key, best) {
                 (Some(own), Some(best)) => own < best,
                 (Some(_), None) => true,
@@ -254,11 +294,15 @@ impl Groups {
             let applied = if own_wins {
                 self.apply_own(id)
             } else {
-                self.apply_candidate(id, now)
+                self.apply_candidate(id, window, now)
             };
             match applied {
                 Ok(more) => events.extend(more),
-                Err(_) => break,
+                // The failed commit was dropped: try what is left.
+                Err(e) => {
+                    tracing::debug!("a group commit did not apply: {e}");
+                    continue;
+                }
             }
             if !self.groups.contains_key(id) {
                 break;
@@ -269,11 +313,18 @@ impl Groups {
                 None => break,
             };
             for bytes in waiting {
-                if let Ok(more) = self.receive_one(&bytes, now) {
+                if let Ok(more) = self.receive_one(&bytes, None, now) {
                     events.extend(more);
                 }
             }
             events.extend(self.remove_leavers(id, now));
+            // A leave proposal counts only in its epoch: propose again.
+            if self.groups.get(id).is_some_and(|h| h.leaving_self) {
+                match self.leave_proposal(id, now) {
+                    Ok(bytes) => events.push(GroupEvent::Send(Outgoing::Group(bytes))),
+                    Err(e) => tracing::debug!("leaving a group: {e}"),
+                }
+            }
         }
         events
     }
@@ -287,9 +338,12 @@ impl Groups {
             .take()
             .ok_or(GroupError::Invalid("no pending commit"))?;
         let before = member_set(held);
-        held.mls
-            .merge_pending_commit(&self.provider)
-            .map_err(GroupError::mls)?;
+        let previous = epoch_entropy(&self.provider, &held.mls)?;
+        if let Err(e) = held.mls.merge_pending_commit(&self.provider) {
+            let _ = held.mls.clear_pending_commit(self.provider.storage());
+            return Err(GroupError::mls(e));
+        }
+        held.previous = Some(previous);
         held.candidates.clear();
         let after = member_set(held);
         let mut events = vec![changed(id, held, &before, &after, me)];
@@ -301,28 +355,45 @@ impl Groups {
 
     /// Applies the least candidate; an own pending commit lost and its
     /// operation is made again on the new epoch.
-    fn apply_candidate(&mut self, id: &GroupId, now: u64) -> Result<Vec<GroupEvent>, GroupError> {
+    fn apply_candidate(
+        &mut self,
+        id: &GroupId,
+        window: u64,
+        now: u64,
+    ) -> Result<Vec<GroupEvent>, GroupError> {
         let held = self.groups.get_mut(id).ok_or(GroupError::UnknownGroup)?;
-        let mut candidates = std::mem::take(&mut held.candidates);
-        candidates.sort_by_key(|c| (c.sent_at, c.hash));
-        let winner = candidates.remove(0);
-        let lost: Option<Op> = held.own.take().map(|own| own.op);
+        let previous = epoch_entropy(&self.provider, &held.mls)?;
+        let least = held
+            .candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.at <= window)
+            .min_by_key(|(_, c)| c.key())
+            .map(|(i, _)| i)
+            .ok_or(GroupError::Invalid("no candidate"))?;
+        // Taken out first: if it does not merge, the others remain.
+        let winner = held.candidates.swap_remove(least);
         let before = member_set(held);
         let self_removed = winner.staged.self_removed();
-        let previous = epoch_entropy(&self.provider, &held.mls)?;
+        let by = winner.by;
         held.mls
             .merge_staged_commit(&self.provider, winner.staged)
             .map_err(GroupError::mls)?;
         held.previous = Some(previous);
+        held.candidates.clear();
+        let lost: Option<Op> = held.own.take().map(|own| own.op);
         if self_removed {
             self.forget(id)?;
             return Ok(vec![GroupEvent::Removed { group: *id }]);
         }
         let after = member_set(held);
-        let mut events = vec![changed(id, held, &before, &after, winner.by)];
+        let mut events = vec![changed(id, held, &before, &after, by)];
         if let Some(op) = lost {
-            for out in self.commit(id, op, now)? {
-                events.push(GroupEvent::Send(out));
+            // Made again on the new epoch; what no longer applies (a member
+            // the winner removed, an admin it demoted) is dropped, not fatal.
+            match self.commit(id, op, now) {
+                Ok(out) => events.extend(out.into_iter().map(GroupEvent::Send)),
+                Err(e) => tracing::debug!("a lost group operation no longer applies: {e}"),
             }
         }
         Ok(events)
@@ -357,10 +428,25 @@ fn processed_sender_leaf(sender: &Sender) -> Option<openmls::prelude::LeafNodeIn
     }
 }
 
-/// Sotto's checks on another admin's commit, beyond openmls' own: every added
-/// member is bound to an account, the group stays within its size, and a new
-/// meta is well formed.
-fn check_commit(staged: &StagedCommit, members: usize) -> Result<(), GroupError> {
+/// Sotto's checks on another member's commit, beyond openmls' own: the
+/// committer's new leaf and every added member are bound to accounts (the
+/// committer's to its own), the group stays within its size, and a new meta
+/// is well formed.
+fn check_commit(
+    staged: &StagedCommit,
+    members: usize,
+    sender: &AccountId,
+) -> Result<(), GroupError> {
+    // A path brings a new leaf for the committer: it must still be bound to
+    // the committer's own account (openmls leaves credentials to the caller).
+    if let Some(leaf) = staged.update_path_leaf_node() {
+        let account = member_account(leaf.credential(), leaf.signature_key().as_slice())?;
+        if account != *sender {
+            return Err(GroupError::BadCredential(
+                "a commit's new leaf names another account",
+            ));
+        }
+    }
     let mut added = 0usize;
     for add in staged.add_proposals() {
         let leaf = add.add_proposal().key_package().leaf_node();
@@ -395,5 +481,28 @@ fn changed(
         added: after.difference(before).copied().collect(),
         removed: before.difference(after).copied().collect(),
         by,
+    }
+}
+
+/// Takes a candidate in: one per sender (the least), and at most
+/// [`MAX_CANDIDATES`], keeping the least ones, so what a reader keeps does not
+/// depend on the order it read them in, and one member cannot crowd others out.
+fn admit(candidates: &mut Vec<Candidate>, candidate: Candidate) -> Result<(), GroupError> {
+    if let Some(same) = candidates.iter_mut().find(|c| c.by == candidate.by) {
+        if candidate.key() < same.key() {
+            *same = candidate;
+        }
+        return Ok(());
+    }
+    if candidates.len() < MAX_CANDIDATES {
+        candidates.push(candidate);
+        return Ok(());
+    }
+    match candidates.iter_mut().max_by_key(|c| c.key()) {
+        Some(largest) if candidate.key() < largest.key() => {
+            *largest = candidate;
+            Ok(())
+        }
+        _ => Err(GroupError::Invalid("too many commits for one epoch")),
     }
 }

@@ -3,6 +3,7 @@
 
 use sotto_protocol::{AccountId, AccountKey};
 
+use super::engine;
 use super::*;
 
 const T0: u64 = 1_800_000_000_000;
@@ -309,25 +310,33 @@ fn concurrent_commits_by_two_admins_end_in_one_epoch_and_member_list() {
 #[test]
 fn a_member_offline_during_three_commits_catches_up() {
     let (mut alice, mut bob, mut carol, id) = three();
-    let mut stored = Vec::new();
+    // What each epoch's account holds: its messages and the commit ending it.
+    let mut by_epoch: std::collections::BTreeMap<u64, Vec<Vec<u8>>> = Default::default();
+    let epoch = |m: &Member| m.groups.info(&id).unwrap().epoch;
     let mut now = T0 + 1;
     let mut dave = Member::new(4);
     let mut ops = vec![alice.groups.rename(&id, "trail crew", now).unwrap()];
     for step in 0..3 {
         let commit = group_bytes(ops.last().unwrap());
-        stored.extend(commit.clone());
+        by_epoch
+            .entry(epoch(&alice))
+            .or_default()
+            .extend(commit.clone());
         now += SETTLE_MS;
         let out = sent(&alice.read(&[], now));
         bob.read(&commit, now);
         if step == 1 {
             dave.join(&out);
         }
-        stored.push(
-            bob.groups
-                .send(&id, format!("message {step}").as_bytes(), now)
-                .unwrap(),
-        );
-        alice.read(&stored[stored.len() - 1..], now);
+        let message = bob
+            .groups
+            .send(&id, format!("message {step}").as_bytes(), now)
+            .unwrap();
+        by_epoch
+            .entry(epoch(&bob))
+            .or_default()
+            .push(message.clone());
+        alice.read(&[message], now);
         now += 1;
         match step {
             0 => ops.push(
@@ -340,8 +349,16 @@ fn a_member_offline_during_three_commits_catches_up() {
             _ => {}
         }
     }
-    // Carol was away for all three commits and reads the swarm in one go.
-    let events = carol.read(&stored, now + 60_000);
+    // Carol was away for all three commits: she reads each epoch's account
+    // to its end, settles, and goes on with the next, in one sitting.
+    let mut events = Vec::new();
+    while let Some(items) = by_epoch.get(&epoch(&carol)) {
+        let before = epoch(&carol);
+        events.extend(carol.read(items, now + 60_000));
+        if epoch(&carol) == before {
+            break;
+        }
+    }
     let changes = events
         .iter()
         .filter(|e| matches!(e, GroupEvent::Changed { .. }))
@@ -355,19 +372,35 @@ fn a_member_offline_during_three_commits_catches_up() {
 }
 
 #[test]
-fn a_member_that_leaves_is_removed_by_an_admin() {
+fn a_member_that_leaves_is_removed_by_an_admin_even_across_an_epoch() {
     let (mut alice, mut bob, mut carol, id) = three();
+    // Alice renames the group while Carol's leave is on its way: the
+    // proposal is for an epoch Alice has left, so it does not count.
+    let rename = group_bytes(&alice.groups.rename(&id, "two of us", T0 + 1).unwrap());
     let proposal = carol.groups.leave(&id, T0 + 1).unwrap();
-    assert!(carol.groups.info(&id).is_err());
-    let events = alice.read(std::slice::from_ref(&proposal), T0 + 1);
+    assert!(carol.groups.list().is_empty());
+    assert!(carol.groups.send(&id, b"still here?", T0 + 2).is_err());
+    alice.read(&[], T0 + 1 + SETTLE_MS);
+    bob.read(&rename, T0 + 1 + SETTLE_MS);
+    assert!(alice.groups.receive(&proposal, T0 + 1 + SETTLE_MS).is_err());
+    // Carol follows the rename and proposes again on the new epoch.
+    let again = group_bytes(&sent(&carol.read(&rename, T0 + 1 + SETTLE_MS)));
+    assert_eq!(again.len(), 1);
+    let events = alice.read(&again, T0 + 2 + SETTLE_MS);
     assert!(events.contains(&GroupEvent::LeaveRequested {
         group: id,
         member: carol.id()
     }));
     let commit = group_bytes(&sent(&events));
     assert_eq!(commit.len(), 1);
-    bob.read(&[proposal, commit[0].clone()], T0 + 1 + SETTLE_MS);
-    alice.read(&[], T0 + 1 + SETTLE_MS);
+    bob.read(
+        &[again[0].clone(), commit[0].clone()],
+        T0 + 3 + 2 * SETTLE_MS,
+    );
+    alice.read(&[], T0 + 3 + 2 * SETTLE_MS);
+    let gone = carol.read(&commit, T0 + 3 + 2 * SETTLE_MS);
+    assert!(gone.contains(&GroupEvent::Removed { group: id }));
+    assert!(carol.groups.info(&id).is_err());
     assert_eq!(
         bob.groups.info(&id).unwrap().members,
         alice.groups.info(&id).unwrap().members
@@ -417,4 +450,111 @@ fn state_written_out_and_read_back_goes_on_working() {
         texts(&bob.read(&[message], T0 + 5)),
         vec![(alice.id(), b"after restart".to_vec())]
     );
+}
+
+/// Bob's update commit whose new leaf carries `identity` as its credential
+/// under his own leaf key.
+fn update_claiming(bob: &mut Member, id: &GroupId, identity: Vec<u8>) -> Vec<u8> {
+    use openmls::prelude::tls_codec::Serialize as _;
+    use openmls::prelude::{BasicCredential, CredentialWithKey, LeafNodeParameters};
+    use openmls_traits::OpenMlsProvider as _;
+
+    let forged = CredentialWithKey {
+        credential: BasicCredential::new(identity).into(),
+        signature_key: bob.groups.identity.credential_with_key().signature_key,
+    };
+    let groups = &mut bob.groups;
+    let held = groups.groups.get_mut(id).unwrap();
+    held.mls
+        .clear_pending_commit(groups.provider.storage())
+        .unwrap();
+    held.mls.set_aad(engine::aad(T0 + 1));
+    let bundle = held
+        .mls
+        .commit_builder()
+        .force_self_update(true)
+        .leaf_node_parameters(
+            LeafNodeParameters::builder()
+                .with_credential_with_key(forged)
+                .build(),
+        )
+        .load_psks(groups.provider.storage())
+        .unwrap()
+        .build(
+            groups.provider.rand(),
+            groups.provider.crypto(),
+            &groups.identity,
+            |_| true,
+        )
+        .unwrap()
+        .stage_commit(&groups.provider)
+        .unwrap();
+    bundle.into_commit().tls_serialize_detached().unwrap()
+}
+
+#[test]
+fn a_member_update_whose_new_leaf_claims_another_account_is_refused() {
+    let (mut alice, mut bob, _carol, id) = three();
+    let bob_leaf = bob.groups.identity.credential_with_key().signature_key;
+    // Alice's id with a signature that is not hers.
+    let mut junk = alice.id().as_bytes().to_vec();
+    junk.extend_from_slice(&[0u8; 64]);
+    let bytes = update_claiming(&mut bob, &id, junk);
+    assert_eq!(
+        alice.groups.receive(&bytes, T0 + 1),
+        Err(GroupError::BadCredential(
+            "the account did not sign this leaf key"
+        ))
+    );
+    // Another account Bob holds really did sign his leaf key: still not his.
+    let other = AccountKey::from_entropy([9; 16]);
+    let mut signed = identity::LEAF_BINDING_DOMAIN.to_vec();
+    signed.extend_from_slice(bob_leaf.as_slice());
+    let mut claim = other.account_id().as_bytes().to_vec();
+    claim.extend_from_slice(&other.sign(&signed));
+    let bytes = update_claiming(&mut bob, &id, claim);
+    assert_eq!(
+        alice.groups.receive(&bytes, T0 + 1),
+        Err(GroupError::BadCredential(
+            "a commit's new leaf names another account"
+        ))
+    );
+    // Bob's honest update is taken.
+    bob.groups
+        .groups
+        .get_mut(&id)
+        .unwrap()
+        .mls
+        .clear_pending_commit(openmls_traits::OpenMlsProvider::storage(
+            &bob.groups.provider,
+        ))
+        .unwrap();
+    let update = group_bytes(&bob.groups.update(&id, T0 + 2).unwrap());
+    assert_eq!(alice.groups.receive(&update[0], T0 + 2), Ok(vec![]));
+}
+
+#[test]
+fn a_members_update_never_beats_an_admins_commit_in_its_window() {
+    let (mut alice, mut bob, mut carol, id) = three();
+    // Bob's update is made before Alice's rename, in the same window: the
+    // rename still wins for everyone.
+    let early = group_bytes(&bob.groups.update(&id, T0).unwrap());
+    let rename = group_bytes(&alice.groups.rename(&id, "renamed", T0 + 1).unwrap());
+    let now = T0 + 1 + SETTLE_MS;
+    let from_bob = sent(&bob.read(&rename, now));
+    carol.read(&[early[0].clone(), rename[0].clone()], now);
+    alice.read(&early, now);
+    for m in [&alice, &bob, &carol] {
+        assert_eq!(m.groups.info(&id).unwrap().meta.name, "renamed");
+    }
+    // Bob lost and updated again on the new epoch.
+    let again = group_bytes(&from_bob);
+    assert_eq!(again.len(), 1);
+    let later = now + 1 + SETTLE_MS;
+    alice.read(&again, later);
+    carol.read(&again, later);
+    bob.read(&[], later);
+    let info = alice.groups.info(&id).unwrap();
+    assert_eq!(bob.groups.info(&id).unwrap(), info);
+    assert_eq!(carol.groups.info(&id).unwrap(), info);
 }
