@@ -26,6 +26,7 @@ mod conversations;
 mod crypt;
 mod delivery;
 mod error;
+mod groups;
 mod metadata;
 mod open;
 mod outbox;
@@ -127,6 +128,9 @@ pub(crate) struct Inner {
     /// The range of the random delay before a delivery receipt leaves (from
     /// the `ClientConfig` of the last connect).
     pub(crate) receipt_delay: Mutex<(std::time::Duration, std::time::Duration)>,
+    /// This account's groups, read from the home on first use
+    /// (`groups.rs`: [`Inner::with_groups`]).
+    pub(crate) groups: Mutex<Option<crate::group::Groups>>,
 }
 
 impl Messenger {
@@ -214,6 +218,7 @@ impl Messenger {
                 fetch_wake: Notify::new(),
                 doomed: Mutex::new(Vec::new()),
                 receipt_delay: Mutex::new(metadata::DEFAULT_RECEIPT_DELAY),
+                groups: Mutex::new(None),
             }),
         }
     }

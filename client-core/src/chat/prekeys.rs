@@ -198,6 +198,15 @@ pub(crate) async fn run(
                 RETRY
             }
         };
+        // The group key package rides the same loop: published on first
+        // connect and replaced weekly (`groups.rs`).
+        let wait = match inner.publish_key_package_if_due(&client).await {
+            Ok(_) => wait,
+            Err(e) => {
+                tracing::debug!("publishing the group key package: {e}");
+                RETRY
+            }
+        };
         // The delivery token's item rides the same schedule: stored on
         // start, when the token changes and daily (`delivery.rs`).
         let wait = match inner.register_token_if_due(&client).await {

@@ -1,0 +1,125 @@
+//! This account's groups in the home: the MLS state (`crate::group`) kept as
+//! one sealed value in the `meta` tree, and the last-resort key package that
+//! lets admins add this account, published in its `Public` namespace beside
+//! the prekey bundle and replaced every [`KEY_PACKAGE_ROTATE_MS`].
+//!
+//! The state is written (and flushed) before anything made from it leaves:
+//! a key package is published only once the private keys behind it are on
+//! disk, so a crash never leaves a package out that this home cannot use.
+
+use serde::{Deserialize, Serialize};
+use sotto_protocol::rpc::MessageHash;
+use sotto_protocol::time::DAY_MS;
+
+use super::{ChatError, Inner, Messenger};
+use crate::group::publish::publish_key_package;
+use crate::group::{GroupError, GroupId, Groups};
+
+/// Meta key of the groups' state.
+const GROUPS_KEY: &[u8] = b"groups";
+/// Meta key of the last key package published.
+const KEY_PACKAGE_KEY: &[u8] = b"group_key_package";
+/// How often the published key package is replaced (as the signed prekey).
+pub(crate) const KEY_PACKAGE_ROTATE_MS: u64 = 7 * DAY_MS;
+
+/// The key package published last.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct PublishedPackage {
+    /// When (network clock), 0 for never.
+    pub(crate) at: u64,
+    /// Its hash in the swarm.
+    pub(crate) hash: Option<MessageHash>,
+}
+
+impl From<GroupError> for ChatError {
+    fn from(e: GroupError) -> Self {
+        ChatError::Invalid(format!("group: {e}"))
+    }
+}
+
+impl Inner {
+    /// Runs `f` on this account's groups (read from the home on first use)
+    /// and writes them back, flushed, before returning what it made.
+    pub(crate) fn with_groups<T>(
+        &self,
+        f: impl FnOnce(&mut Groups) -> Result<T, GroupError>,
+    ) -> Result<T, ChatError> {
+        let mut held = self
+            .groups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let groups = match held.as_mut() {
+            Some(groups) => groups,
+            None => {
+                let s = &self.store;
+                let loaded = match s.get::<Vec<u8>>(&s.meta, GROUPS_KEY)? {
+                    Some(bytes) => Groups::import(&self.key, &bytes)?,
+                    None => Groups::new(&self.key),
+                };
+                held.insert(loaded)
+            }
+        };
+        let out = f(groups)?;
+        let bytes = groups.export()?;
+        let s = &self.store;
+        s.put(&s.meta, GROUPS_KEY, &bytes)?;
+        s.flush()?;
+        Ok(out)
+    }
+
+    /// Publishes a new last-resort key package when none is out or the one
+    /// out is older than [`KEY_PACKAGE_ROTATE_MS`]; `true` if one was stored.
+    pub(crate) async fn publish_key_package_if_due(
+        &self,
+        client: &crate::Client,
+    ) -> Result<bool, ChatError> {
+        // One at a time: each deletes the packages it did not store.
+        let _one_at_a_time = self.publishing.lock().await;
+        let now = client.now();
+        let s = &self.store;
+        let last = s
+            .get::<PublishedPackage>(&s.meta, KEY_PACKAGE_KEY)?
+            .unwrap_or_default();
+        if last.at != 0 && now < last.at.saturating_add(KEY_PACKAGE_ROTATE_MS) {
+            return Ok(false);
+        }
+        // Written before it leaves: the private keys are on disk first.
+        let package = self.with_groups(|g| g.last_resort_key_package())?;
+        let hash = publish_key_package(client, &self.key, &self.network(), &package)
+            .await
+            .map_err(|e| ChatError::Network(e.to_string()))?;
+        s.put(
+            &s.meta,
+            KEY_PACKAGE_KEY,
+            &PublishedPackage {
+                at: now,
+                hash: Some(hash),
+            },
+        )?;
+        s.flush()?;
+        Ok(true)
+    }
+}
+
+impl Messenger {
+    /// Publishes this account's key package now if it is due (first connect,
+    /// weekly replacement); `true` if one was stored. The background task
+    /// does this by itself; this is for front ends and tests that want to
+    /// know it is out.
+    pub async fn publish_key_package(&self) -> Result<bool, ChatError> {
+        let client = self.inner.client().ok_or(ChatError::NotConnected)?;
+        self.inner.publish_key_package_if_due(&client).await
+    }
+
+    /// Joins the group a Welcome invites this account to (checked as
+    /// `crate::group::Groups::join` checks it); the group's state is in the
+    /// home when this returns.
+    pub fn join_group(&self, welcome: &[u8]) -> Result<GroupId, ChatError> {
+        self.inner.with_groups(|g| g.join(welcome))
+    }
+
+    /// The groups this account is in.
+    pub fn groups(&self) -> Result<Vec<crate::group::GroupInfo>, ChatError> {
+        self.inner.with_groups(|g| Ok(g.list()))
+    }
+}

@@ -1,0 +1,75 @@
+//! A chat home's part in groups over real service nodes in process: the home
+//! publishes a last-resort key package on connect, an admin elsewhere finds
+//! it and invites the account, and the home joins with it after a restart,
+//! because the package's private keys were written before it went out.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/chat.rs"]
+mod support;
+
+use std::time::Duration;
+
+use harness::{TestNet, wait_status};
+use sotto_client::chat::Messenger;
+use sotto_client::group::publish::fetch_key_package;
+use sotto_client::group::{Groups, Outgoing};
+use sotto_client::{Client, PathStatus};
+use sotto_protocol::AccountKey;
+use support::{WAIT, connect, new_user, opts};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_home_publishes_its_key_package_and_joins_with_it_after_a_restart() {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let net = TestNet::start(8).await;
+        let (dir, bob) = new_user("Bob");
+        connect(&net, &bob).await;
+        // The background task publishes on connect; this waits for it (or
+        // publishes if it has not yet) and then finds nothing more due.
+        tokio::time::timeout(WAIT, async {
+            while bob.publish_key_package().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await
+        .expect("the key package was not published");
+        assert!(!bob.publish_key_package().await.unwrap());
+
+        // Alice, an admin with her own client, finds Bob's package.
+        let client = Client::start(net.client_config()).await.unwrap();
+        wait_status(&client, "Ready", |s| matches!(s, PathStatus::Ready { .. })).await;
+        let mut alice = Groups::new(&AccountKey::from_entropy([1; 16]));
+        let package = fetch_key_package(&client, &bob.account_id()).await.unwrap();
+        let (id, out) = alice.create("book club", &[package], client.now()).unwrap();
+        let welcome = out
+            .into_iter()
+            .find_map(|o| match o {
+                Outgoing::Welcome { bytes, .. } => Some(bytes),
+                _ => None,
+            })
+            .unwrap();
+
+        // Bob's home restarts before the invitation arrives.
+        bob.shutdown().await;
+        drop(bob);
+        let bob = Messenger::open(&opts(&dir)).unwrap();
+        assert!(bob.groups().unwrap().is_empty());
+        assert_eq!(bob.join_group(&welcome).unwrap(), id);
+        drop(bob);
+        let bob = Messenger::open(&opts(&dir)).unwrap();
+        let groups = bob.groups().unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].meta.name, "book club");
+        assert_eq!(groups[0], alice.info(&id).unwrap());
+        client.shutdown().await;
+    })
+    .await
+    .expect("the test took too long");
+}
