@@ -23,7 +23,7 @@ use sotto_client::group::publish::fetch_key_package;
 use sotto_client::group::{Groups, Outgoing};
 use sotto_client::{Client, PathStatus};
 use sotto_protocol::AccountKey;
-use support::{WAIT, connect, new_user, opts};
+use support::{WAIT, connect, new_user, opts, until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_home_publishes_its_key_package_and_joins_with_it_after_a_restart() {
@@ -69,6 +69,62 @@ async fn a_home_publishes_its_key_package_and_joins_with_it_after_a_restart() {
         assert_eq!(groups[0].meta.name, "book club");
         assert_eq!(groups[0], alice.info(&id).unwrap());
         client.shutdown().await;
+    })
+    .await
+    .expect("the test took too long");
+}
+
+/// Waits (bounded) until `m`'s key package is out.
+async fn key_package_out(m: &Messenger) {
+    tokio::time::timeout(WAIT, async {
+        while m.publish_key_package().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the key package was not published");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_contacts_invitation_is_joined_and_a_strangers_is_not() {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let net = TestNet::start(8).await;
+        let (_da, alice) = new_user("Alice");
+        let (_db, bob) = new_user("Bob");
+        let (_dc, carol) = new_user("Carol");
+        alice.add_contact(bob.account_id(), None).unwrap();
+        bob.add_contact(alice.account_id(), None).unwrap();
+        for m in [&alice, &bob, &carol] {
+            connect(&net, m).await;
+        }
+        key_package_out(&bob).await;
+
+        // Carol, whom Bob does not know, invites him first: refused.
+        let refused_before = bob.counters().refused;
+        carol
+            .create_group("strangers", &[bob.account_id()])
+            .await
+            .unwrap();
+        until("Carol's invitation refused", || {
+            bob.counters().refused > refused_before
+        })
+        .await;
+        assert!(bob.groups().unwrap().is_empty());
+
+        // Alice, a contact, invites him: joined.
+        let id = alice
+            .create_group("hikers", &[bob.account_id()])
+            .await
+            .unwrap();
+        until("Bob in Alice's group", || !bob.groups().unwrap().is_empty()).await;
+        let groups = bob.groups().unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].id, id);
+        assert_eq!(groups[0].meta.name, "hikers");
+        assert_eq!(groups[0], alice.groups().unwrap()[0]);
+        for m in [alice, bob, carol] {
+            m.shutdown().await;
+        }
     })
     .await
     .expect("the test took too long");

@@ -12,8 +12,11 @@ use sotto_protocol::rpc::MessageHash;
 use sotto_protocol::time::DAY_MS;
 
 use super::{ChatError, Inner, Messenger};
-use crate::group::publish::publish_key_package;
-use crate::group::{GroupError, GroupId, Groups};
+use sotto_protocol::AccountId;
+use sotto_protocol::envelope::ContentBody;
+
+use crate::group::publish::{fetch_key_package, publish_key_package};
+use crate::group::{GroupError, GroupId, Groups, Outgoing};
 
 /// Meta key of the groups' state.
 const GROUPS_KEY: &[u8] = b"groups";
@@ -116,6 +119,43 @@ impl Messenger {
     /// home when this returns.
     pub fn join_group(&self, welcome: &[u8]) -> Result<GroupId, ChatError> {
         self.inner.with_groups(|g| g.join(welcome))
+    }
+
+    /// Creates a group named `name` with this account as its admin and
+    /// `members` in it: each member's published key package is fetched, and
+    /// each gets an invitation (the MLS Welcome) through the outbox, as a
+    /// content of an envelope v2; a contact that receives it joins. Needs a
+    /// connection; fails naming a member that has published no key package.
+    pub async fn create_group(
+        &self,
+        name: &str,
+        members: &[AccountId],
+    ) -> Result<GroupId, ChatError> {
+        let client = self.inner.client().ok_or(ChatError::NotConnected)?;
+        let mut packages = Vec::with_capacity(members.len());
+        for member in members {
+            let package = fetch_key_package(&client, member)
+                .await
+                .map_err(|e| ChatError::Session(format!("{}: {e}", member.to_text())))?;
+            packages.push(package);
+        }
+        let now = client.now();
+        let (id, out) = self.inner.with_groups(|g| g.create(name, &packages, now))?;
+        for o in out {
+            if let Outgoing::Welcome { to, bytes } = o {
+                for peer in to {
+                    self.inner.enqueue(
+                        &peer,
+                        ContentBody::GroupInvite {
+                            welcome: bytes.clone(),
+                        },
+                        None,
+                    )?;
+                }
+            }
+        }
+        self.inner.outbox_wake.notify_one();
+        Ok(id)
     }
 
     /// The groups this account is in.

@@ -409,6 +409,28 @@ impl Inner {
                 }
                 Ok(false)
             }
+            ContentBody::GroupInvite { welcome } => {
+                // Joined from contacts only. A stranger's invitation is to
+                // become a message request (planned with the group commands);
+                // until then it is refused and counted, never joined.
+                if !is_contact {
+                    self.count(|c| c.refused += 1);
+                    return Ok(false);
+                }
+                match self.with_groups(|g| g.join(&welcome)) {
+                    // Nothing new to read in a conversation (yet).
+                    Ok(_) => Ok(false),
+                    // A Welcome that does not check out (or a group already
+                    // joined): counted; a store failure is returned and the
+                    // message read again.
+                    Err(ChatError::Invalid(e)) => {
+                        tracing::debug!("a group invitation was refused: {e}");
+                        self.count(|c| c.refused += 1);
+                        Ok(false)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             ContentBody::DeleteForEveryone { ids } => {
                 for id in ids {
                     // Remembered, so that the message, if it arrives after

@@ -149,6 +149,13 @@ pub enum ContentBody {
         /// The token.
         token: crate::rpc::DeliveryToken,
     },
+    /// An invitation to a group: the MLS Welcome (RFC 9420 §12.4.3.1) that
+    /// adds the recipient, as the group's admin made it. Not empty; at most
+    /// what fits in the largest envelope.
+    GroupInvite {
+        /// The TLS-encoded MLS Welcome message.
+        welcome: Vec<u8>,
+    },
 }
 
 impl ContentBody {
@@ -166,6 +173,12 @@ impl ContentBody {
             Self::DisappearingTimer { mode } => check_timer(mode),
             Self::Profile { display_name } => check_display_name(display_name),
             Self::Typing { .. } | Self::RequestResponse { .. } | Self::DeliveryToken { .. } => {
+                Ok(())
+            }
+            Self::GroupInvite { welcome } => {
+                if welcome.is_empty() {
+                    return Err(out_of_range("group invitation", "it is empty".into()));
+                }
                 Ok(())
             }
             Self::Attachment {
@@ -236,6 +249,10 @@ impl fmt::Debug for ContentBody {
                 .field("label_len", &location.label.as_ref().map(String::len))
                 .finish_non_exhaustive(),
             Self::DeliveryToken { .. } => f.debug_struct("DeliveryToken").finish_non_exhaustive(),
+            Self::GroupInvite { welcome } => f
+                .debug_struct("GroupInvite")
+                .field("welcome_len", &welcome.len())
+                .finish(),
         }
     }
 }
