@@ -61,8 +61,28 @@ pub async fn publish_bundle(
     network: &str,
     bundle: &SignedPrekeyBundle,
 ) -> Result<MessageHash, PrekeyError> {
-    let own = key.account_id();
     let data = bundle.encode()?;
+    replace_public(client, key, network, data, "prekey bundles", |m| {
+        SignedPrekeyBundle::decode(&m.data).is_ok()
+    })
+    .await
+}
+
+/// Stores `data` in `key`'s own `Public` namespace for the longest TTL, then
+/// deletes every other item there that `same_kind` says is of its kind (what
+/// `data` replaces); returns the stored item's hash. Only the owner stores or
+/// deletes there, and storing never replaces, so *replace* is this. The
+/// delete is best effort (logged, naming `what`): the next publish deletes
+/// what is left, and readers take the newest anyway.
+pub(crate) async fn replace_public(
+    client: &Client,
+    key: &AccountKey,
+    network: &str,
+    data: Vec<u8>,
+    what: &str,
+    same_kind: impl Fn(&RetrievedMessage) -> bool,
+) -> Result<MessageHash, PrekeyError> {
+    let own = key.account_id();
     let answer = client
         .swarm_request(&own, |now| {
             match StoreRequest::signed(
@@ -87,7 +107,7 @@ pub async fn publish_bundle(
         Ok(found) => {
             let old: Vec<MessageHash> = found
                 .iter()
-                .filter(|m| m.hash != hash && SignedPrekeyBundle::decode(&m.data).is_ok())
+                .filter(|m| m.hash != hash && same_kind(m))
                 .map(|m| m.hash)
                 .take(MAX_HASHES_PER_REQUEST)
                 .collect();
@@ -107,11 +127,11 @@ pub async fn publish_bundle(
                     })
                     .await;
                 if let Err(e) = deleted {
-                    tracing::debug!("replaced prekey bundles not deleted yet: {e}");
+                    tracing::debug!("replaced {what} not deleted yet: {e}");
                 }
             }
         }
-        Err(e) => tracing::debug!("could not list the published prekey bundles: {e}"),
+        Err(e) => tracing::debug!("could not list the published {what}: {e}"),
     }
     Ok(hash)
 }

@@ -89,6 +89,21 @@ pub(super) struct Held {
     pub(super) leaving_self: bool,
 }
 
+impl Held {
+    /// A group just created or joined: nothing pending, nothing waiting.
+    pub(super) fn new(mls: MlsGroup) -> Self {
+        Self {
+            mls,
+            candidates: Vec::new(),
+            own: None,
+            future: VecDeque::new(),
+            leaving: BTreeSet::new(),
+            previous: None,
+            leaving_self: false,
+        }
+    }
+}
+
 impl Candidate {
     /// The order of rule 2 (least wins).
     pub(super) fn key(&self) -> (u8, u64, [u8; 32]) {
@@ -292,18 +307,7 @@ impl Groups {
             self.identity.credential_with_key(),
         )
         .map_err(GroupError::mls)?;
-        self.groups.insert(
-            id,
-            Held {
-                mls,
-                candidates: Vec::new(),
-                own: None,
-                future: VecDeque::new(),
-                leaving: BTreeSet::new(),
-                previous: None,
-                leaving_self: false,
-            },
-        );
+        self.groups.insert(id, Held::new(mls));
         let mut out = Vec::new();
         if !key_packages.is_empty() {
             out = self.commit(&id, Op::Add(key_packages.to_vec()), now)?;

@@ -9,13 +9,12 @@
 //! ([`super::identity::member_account`]), so a swarm member cannot hand it
 //! someone else's package.
 
-use sotto_protocol::constants::{MAX_HASHES_PER_REQUEST, MAX_TTL_MS};
-use sotto_protocol::rpc::{DeleteRequest, MessageHash, Request, Response, StoreRequest};
-use sotto_protocol::{AccountId, AccountKey, Namespace};
+use sotto_protocol::rpc::MessageHash;
+use sotto_protocol::{AccountId, AccountKey};
 
 use super::engine::checked_key_package;
 use super::provider::Provider;
-use crate::prekeys::{PrekeyError, public_messages};
+use crate::prekeys::{PrekeyError, public_messages, replace_public};
 use crate::{Client, ClientError};
 
 /// What a key package item in `Public` starts with.
@@ -57,58 +56,14 @@ pub async fn publish_key_package(
     network: &str,
     package: &[u8],
 ) -> Result<MessageHash, KeyPackageError> {
-    let own = key.account_id();
     let mut data = KEY_PACKAGE_PREFIX.to_vec();
     data.extend_from_slice(package);
-    let answer = client
-        .swarm_request(&own, |now| {
-            match StoreRequest::signed(
-                key,
-                network,
-                Namespace::PUBLIC,
-                data.clone(),
-                MAX_TTL_MS,
-                now,
-            ) {
-                Ok(r) => Request::Store(r),
-                Err(_) => Request::Ping,
-            }
+    Ok(
+        replace_public(client, key, network, data, "key packages", |m| {
+            m.data.starts_with(KEY_PACKAGE_PREFIX)
         })
-        .await?;
-    let Response::Stored { hash, .. } = answer else {
-        return Err(KeyPackageError::Unexpected(answer.kind()));
-    };
-    match public_messages(client, &own, None).await {
-        Ok(found) => {
-            let old: Vec<MessageHash> = found
-                .iter()
-                .filter(|m| m.hash != hash && m.data.starts_with(KEY_PACKAGE_PREFIX))
-                .map(|m| m.hash)
-                .take(MAX_HASHES_PER_REQUEST)
-                .collect();
-            if !old.is_empty() {
-                let deleted = client
-                    .swarm_request(&own, |now| {
-                        match DeleteRequest::signed(
-                            key,
-                            network,
-                            Namespace::PUBLIC,
-                            old.clone(),
-                            now,
-                        ) {
-                            Ok(r) => Request::Delete(r),
-                            Err(_) => Request::Ping,
-                        }
-                    })
-                    .await;
-                if let Err(e) = deleted {
-                    tracing::debug!("replaced key packages not deleted yet: {e}");
-                }
-            }
-        }
-        Err(e) => tracing::debug!("could not list the published key packages: {e}"),
-    }
-    Ok(hash)
+        .await?,
+    )
 }
 
 /// The newest key package `account` published that checks out: valid for

@@ -18,7 +18,7 @@
 //! for the next epoch wait (at most [`super::MAX_FUTURE`]) until the commit
 //! that starts it is applied.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::{
@@ -82,18 +82,7 @@ impl Groups {
             return Err(GroupError::Invalid("already a member of this group"));
         }
         let mls = staged.into_group(&self.provider).map_err(GroupError::mls)?;
-        self.groups.insert(
-            id,
-            Held {
-                mls,
-                candidates: Vec::new(),
-                own: None,
-                future: VecDeque::new(),
-                leaving: BTreeSet::new(),
-                previous: None,
-                leaving_self: false,
-            },
-        );
+        self.groups.insert(id, Held::new(mls));
         Ok(id)
     }
 
