@@ -8,7 +8,8 @@
 //!
 //! Before timing it prints the sizes a member's network carries: the commit
 //! of each operation, the Welcome a new member gets (it holds the whole
-//! ratchet tree) and a message (`cargo bench -p sotto-client --bench groups`).
+//! ratchet tree), a message, and the state an admin and a member keep
+//! (`cargo bench -p sotto-client --bench groups`).
 
 #![allow(
     clippy::unwrap_used,
@@ -77,7 +78,12 @@ fn setup() -> (
     bob.join(&welcome).unwrap();
     let mut newcomer = Groups::new(&key(999));
     let package = newcomer.key_package().unwrap();
-    eprintln!("groups: 999-member welcome {} bytes", welcome.len());
+    eprintln!(
+        "groups: 999-member welcome {} bytes; state kept by the admin {} bytes, by a member {} bytes",
+        welcome.len(),
+        admin.export().unwrap().len(),
+        bob.export().unwrap().len()
+    );
     (admin, bob, bob_key, id, package, others)
 }
 

@@ -128,8 +128,8 @@ fn seeds_are_accepted_against_their_fixture() {
     let (alice, dave, seeds) = make();
     if regenerate {
         fs::create_dir_all(fixture_dir()).unwrap();
-        fs::write(fixture_dir().join("alice.json"), &alice).unwrap();
-        fs::write(fixture_dir().join("dave.json"), &dave).unwrap();
+        fs::write(fixture_dir().join("alice.bin"), &alice).unwrap();
+        fs::write(fixture_dir().join("dave.bin"), &dave).unwrap();
     }
     let fixture = Fixture::from_states(alice, dave);
     let corpus = replay::corpus_dir(env!("CARGO_MANIFEST_DIR"), "group");

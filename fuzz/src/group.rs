@@ -33,8 +33,8 @@ impl Fixture {
     /// Reads the fixture from `dir` (`fuzz/fixtures/group`).
     pub fn load(dir: &Path) -> std::io::Result<Self> {
         Ok(Self {
-            alice: std::fs::read(dir.join("alice.json"))?,
-            dave: std::fs::read(dir.join("dave.json"))?,
+            alice: std::fs::read(dir.join("alice.bin"))?,
+            dave: std::fs::read(dir.join("dave.bin"))?,
         })
     }
 

@@ -18,8 +18,11 @@ use sotto_protocol::envelope::ContentBody;
 use crate::group::publish::{fetch_key_package, publish_key_package};
 use crate::group::{GroupError, GroupId, Groups, Outgoing};
 
-/// Meta key of the groups' state.
+/// Meta key of the number of parts of the groups' state; part `i` is at
+/// `groups/` ‖ `i` (big endian).
 const GROUPS_KEY: &[u8] = b"groups";
+/// Bytes of the groups' state per stored part.
+const CHUNK_LEN: usize = 512 * 1024;
 /// Meta key of the last key package published.
 const KEY_PACKAGE_KEY: &[u8] = b"group_key_package";
 /// How often the published key package is replaced (as the signed prekey).
@@ -54,8 +57,7 @@ impl Inner {
         let groups = match held.as_mut() {
             Some(groups) => groups,
             None => {
-                let s = &self.store;
-                let loaded = match s.get::<Vec<u8>>(&s.meta, GROUPS_KEY)? {
+                let loaded = match self.load_groups()? {
                     Some(bytes) => Groups::import(&self.key, &bytes)?,
                     None => Groups::new(&self.key),
                 };
@@ -63,11 +65,45 @@ impl Inner {
             }
         };
         let out = f(groups)?;
-        let bytes = groups.export()?;
-        let s = &self.store;
-        s.put(&s.meta, GROUPS_KEY, &bytes)?;
-        s.flush()?;
+        self.save_groups(&groups.export()?)?;
         Ok(out)
+    }
+
+    /// The groups' state as [`Inner::save_groups`] wrote it.
+    fn load_groups(&self) -> Result<Option<Vec<u8>>, ChatError> {
+        let s = &self.store;
+        let Some(count) = s.get::<u32>(&s.meta, GROUPS_KEY)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        for i in 0..count {
+            let part = s
+                .get::<Vec<u8>>(&s.meta, &chunk_key(i))?
+                .ok_or_else(|| ChatError::Store("a part of the groups' state is missing".into()))?;
+            bytes.extend_from_slice(&part);
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Writes the groups' state in parts of [`CHUNK_LEN`] (a stored value is
+    /// at most 1 MiB, a large group's state more), all in one atomic batch
+    /// with the count, and flushes.
+    fn save_groups(&self, bytes: &[u8]) -> Result<(), ChatError> {
+        let s = &self.store;
+        let old = s.get::<u32>(&s.meta, GROUPS_KEY)?.unwrap_or(0);
+        let mut batch = sled::Batch::default();
+        let mut count = 0u32;
+        for part in bytes.chunks(CHUNK_LEN) {
+            let key = chunk_key(count);
+            batch.insert(key.clone(), s.encode(&s.meta, &key, &part.to_vec())?);
+            count += 1;
+        }
+        for i in count..old {
+            batch.remove(chunk_key(i));
+        }
+        batch.insert(GROUPS_KEY, s.encode(&s.meta, GROUPS_KEY, &count)?);
+        s.meta.apply_batch(batch)?;
+        s.flush()
     }
 
     /// Publishes a new last-resort key package when none is out or the one
@@ -161,5 +197,35 @@ impl Messenger {
     /// The groups this account is in.
     pub fn groups(&self) -> Result<Vec<crate::group::GroupInfo>, ChatError> {
         self.inner.with_groups(|g| Ok(g.list()))
+    }
+}
+
+fn chunk_key(i: u32) -> Vec<u8> {
+    let mut key = b"groups/".to_vec();
+    key.extend_from_slice(&i.to_be_bytes());
+    key
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::super::tests::user;
+
+    #[test]
+    fn a_state_larger_than_one_stored_value_comes_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = user(&dir);
+        // 2.3 parts, each byte different from its neighbours.
+        let big: Vec<u8> = (0..(super::CHUNK_LEN * 2 + 300_000))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        m.inner.save_groups(&big).unwrap();
+        assert_eq!(m.inner.load_groups().unwrap().unwrap(), big);
+        // A smaller state later leaves no stale part behind.
+        m.inner.save_groups(b"small").unwrap();
+        assert_eq!(m.inner.load_groups().unwrap().unwrap(), b"small");
+        let s = &m.inner.store;
+        assert!(s.meta.get(super::chunk_key(1)).unwrap().is_none());
+        assert!(s.meta.get(super::chunk_key(2)).unwrap().is_none());
     }
 }
