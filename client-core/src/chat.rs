@@ -26,6 +26,7 @@ mod conversations;
 mod crypt;
 mod delivery;
 mod error;
+mod group_chat;
 mod groups;
 mod metadata;
 mod open;
@@ -52,6 +53,7 @@ pub use attachments::{
 };
 pub use autofetch::FetchTask;
 pub use error::ChatError;
+pub use group_chat::GroupMessage;
 pub use metadata::DEFAULT_RECEIPT_DELAY;
 pub use open::UNREADABLE_NOTICE;
 pub use types::{
@@ -131,6 +133,10 @@ pub(crate) struct Inner {
     /// This account's groups, read from the home on first use
     /// (`groups.rs`: [`Inner::with_groups`]).
     pub(crate) groups: Mutex<Option<crate::group::Groups>>,
+    /// Held while the groups' pending list is read, changed and written.
+    pub(crate) group_pending_lock: Mutex<()>,
+    /// Wakes the group task (a group message to send).
+    pub(crate) group_wake: Notify,
 }
 
 impl Messenger {
@@ -219,6 +225,8 @@ impl Messenger {
                 doomed: Mutex::new(Vec::new()),
                 receipt_delay: Mutex::new(metadata::DEFAULT_RECEIPT_DELAY),
                 groups: Mutex::new(None),
+                group_pending_lock: Mutex::new(()),
+                group_wake: Notify::new(),
             }),
         }
     }

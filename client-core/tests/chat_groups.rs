@@ -129,3 +129,112 @@ async fn a_contacts_invitation_is_joined_and_a_strangers_is_not() {
     .await
     .expect("the test took too long");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn members_talk_in_a_group_through_its_epoch_accounts() {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let net = TestNet::start(8).await;
+        let (_da, alice) = new_user("Alice");
+        let (_db, bob) = new_user("Bob");
+        let (_dc, carol) = new_user("Carol");
+        for (a, b) in [(&alice, &bob), (&alice, &carol)] {
+            a.add_contact(b.account_id(), None).unwrap();
+            b.add_contact(a.account_id(), None).unwrap();
+        }
+        for m in [&alice, &bob, &carol] {
+            connect(&net, m).await;
+        }
+        key_package_out(&bob).await;
+        key_package_out(&carol).await;
+        let id = alice
+            .create_group("hikers", &[bob.account_id(), carol.account_id()])
+            .await
+            .unwrap();
+        until("both joined", || {
+            !bob.groups().unwrap().is_empty() && !carol.groups().unwrap().is_empty()
+        })
+        .await;
+
+        alice.send_group_text(&id, "hello hikers").unwrap();
+        bob.send_group_text(&id, "hi from bob").unwrap();
+        let texts = |m: &Messenger| -> Vec<(bool, String)> {
+            m.group_messages(&id, 10)
+                .unwrap()
+                .into_iter()
+                .map(|g| (g.outgoing, g.text))
+                .collect()
+        };
+        until("everyone has both messages", || {
+            [&alice, &bob, &carol].iter().all(|m| texts(m).len() == 2)
+        })
+        .await;
+        let carol_has = carol.group_messages(&id, 10).unwrap();
+        let from: Vec<_> = carol_has
+            .iter()
+            .map(|g| (g.sender, g.text.as_str()))
+            .collect();
+        assert!(
+            from.contains(&(alice.account_id(), "hello hikers")),
+            "{from:?}"
+        );
+        assert!(
+            from.contains(&(bob.account_id(), "hi from bob")),
+            "{from:?}"
+        );
+        assert!(texts(&alice).contains(&(true, "hello hikers".to_string())));
+        for m in [alice, bob, carol] {
+            m.shutdown().await;
+        }
+    })
+    .await
+    .expect("the test took too long");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_removed_through_the_messenger_stops_reading_the_group() {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let net = TestNet::start(8).await;
+        let (_da, alice) = new_user("Alice");
+        let (_db, bob) = new_user("Bob");
+        let (_dc, carol) = new_user("Carol");
+        for (a, b) in [(&alice, &bob), (&alice, &carol)] {
+            a.add_contact(b.account_id(), None).unwrap();
+            b.add_contact(a.account_id(), None).unwrap();
+        }
+        for m in [&alice, &bob, &carol] {
+            connect(&net, m).await;
+        }
+        key_package_out(&bob).await;
+        key_package_out(&carol).await;
+        let id = alice
+            .create_group("hikers", &[bob.account_id(), carol.account_id()])
+            .await
+            .unwrap();
+        until("both joined", || {
+            !bob.groups().unwrap().is_empty() && !carol.groups().unwrap().is_empty()
+        })
+        .await;
+
+        alice.remove_from_group(&id, &[carol.account_id()]).unwrap();
+        until("Carol removed everywhere", || {
+            carol.groups().unwrap().is_empty()
+                && bob.groups().unwrap()[0].members.len() == 2
+                && alice.groups().unwrap()[0].members.len() == 2
+        })
+        .await;
+        assert_eq!(bob.groups().unwrap()[0], alice.groups().unwrap()[0]);
+        alice.send_group_text(&id, "just us now").unwrap();
+        until("Bob reads it", || {
+            bob.group_messages(&id, 10).unwrap().len() == 1
+        })
+        .await;
+        // Carol's home keeps nothing of the group and reads nothing after.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(carol.group_messages(&id, 10).unwrap().is_empty());
+        for m in [alice, bob, carol] {
+            m.shutdown().await;
+        }
+    })
+    .await
+    .expect("the test took too long");
+}

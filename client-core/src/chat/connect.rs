@@ -86,6 +86,11 @@ impl Messenger {
                 client.clone(),
                 stop_rx.clone(),
             )),
+            tokio::spawn(super::group_chat::run(
+                inner.clone(),
+                client.clone(),
+                stop_rx.clone(),
+            )),
             tokio::spawn(forward_paths(
                 inner.clone(),
                 client.path_status(),

@@ -59,6 +59,8 @@ pub(crate) struct Store {
     /// "t" ++ peer → the peer's delivery token; "s" ++ peer → when this
     /// account's own token was last offered to the peer (ms).
     pub(crate) tokens: Tree,
+    /// group id ++ seq → a group conversation's message.
+    pub(crate) group_msgs: Tree,
 }
 
 /// How long an open waits for the store's lock. sled gives the lock back
@@ -172,6 +174,7 @@ impl Store {
             extras: db.open_tree("extras")?,
             fetchq: db.open_tree("fetchq")?,
             tokens: db.open_tree("tokens")?,
+            group_msgs: db.open_tree("group_msgs")?,
             meta,
             db,
             home,

@@ -237,6 +237,12 @@ impl Groups {
             .collect()
     }
 
+    /// Every group held, also one this account is leaving (it is read until
+    /// a commit removes it).
+    pub fn ids(&self) -> Vec<GroupId> {
+        self.groups.keys().copied().collect()
+    }
+
     /// One group as a front end shows it.
     pub fn info(&self, id: &GroupId) -> Result<GroupInfo, GroupError> {
         let held = self.groups.get(id).ok_or(GroupError::UnknownGroup)?;

@@ -109,6 +109,12 @@ impl Groups {
         self.receive_one(bytes, Some(stored_at), now)
     }
 
+    /// [`Groups::settle`] for one group, the one a reader has just read to
+    /// its end.
+    pub fn settle_one(&mut self, id: &GroupId, now: u64) -> Vec<GroupEvent> {
+        self.settle_group(id, now)
+    }
+
     /// Applies every epoch whose settle time has passed, in every group.
     pub fn settle(&mut self, now: u64) -> Vec<GroupEvent> {
         let ids: Vec<GroupId> = self.groups.keys().copied().collect();

@@ -1,0 +1,394 @@
+//! Group conversations in the home.
+//!
+//! Sending: a text becomes a [`Content`] (as in a 1:1 conversation), the MLS
+//! engine encrypts it for the group's current epoch, and the bytes wait in a
+//! *pending* list (sealed in `meta`) with the epoch account they belong in,
+//! until the group task has stored them in that account's swarm. The group
+//! task also stores commits and proposals the engine makes, and sends the
+//! Welcomes of a commit that won as `GroupInvite` contents through the
+//! outbox.
+//!
+//! Reading: each round the task reads every group's current epoch account,
+//! and the previous one while the engine keeps it, hands each item to the
+//! engine with the time a node stamped on it, and settles the group once the
+//! current account was read to its end at two members and nothing of the
+//! group is pending (its own commit must be in the swarm before it can win).
+//! Messages go to the `group_msgs` tree; the read cursors of each epoch
+//! account are kept in `meta`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sotto_protocol::envelope::{Content, ContentBody};
+use sotto_protocol::{AccountId, AccountKey};
+use tokio::sync::watch;
+
+use super::{ChatError, Inner, Messenger};
+use crate::ReadCursors;
+use crate::group::net::{self, HANDSHAKE_TTL_MS, MESSAGE_TTL_MS};
+use crate::group::{GroupEvent, GroupId, Outgoing};
+
+/// Meta key of the items waiting to be stored.
+const PENDING_KEY: &[u8] = b"group_pending";
+/// Meta key of the read cursors, per epoch account.
+const CURSORS_KEY: &[u8] = b"group_cursors";
+/// Items waiting at most; a send past that is refused (said, not dropped).
+const MAX_PENDING: usize = 1_000;
+/// How often the task reads when nothing wakes it.
+const TICK: Duration = Duration::from_secs(1);
+
+/// An item for an epoch account's swarm.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Pending {
+    group: GroupId,
+    /// The entropy of the epoch account it belongs in.
+    epoch: [u8; 16],
+    bytes: Vec<u8>,
+    ttl_ms: u64,
+}
+
+/// A message of a group conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMessage {
+    /// The group.
+    pub group: GroupId,
+    /// Who wrote it (this account for outgoing ones).
+    pub sender: AccountId,
+    /// The text.
+    pub text: String,
+    /// When the sender says it wrote it (unix ms).
+    pub sent_at: u64,
+    /// Whether this account wrote it.
+    pub outgoing: bool,
+}
+
+impl Inner {
+    fn pending(&self) -> Result<Vec<Pending>, ChatError> {
+        let s = &self.store;
+        Ok(s.get::<Vec<Pending>>(&s.meta, PENDING_KEY)?
+            .unwrap_or_default())
+    }
+
+    /// Changes the pending list under its lock, and flushes.
+    fn change_pending(&self, f: impl FnOnce(&mut Vec<Pending>)) -> Result<(), ChatError> {
+        let _one_writer = super::lock(&self.group_pending_lock);
+        let mut pending = self.pending()?;
+        f(&mut pending);
+        let s = &self.store;
+        s.put(&s.meta, PENDING_KEY, &pending)?;
+        s.flush()
+    }
+
+    fn record_group_message(&self, message: &GroupMessage) -> Result<(), ChatError> {
+        let s = &self.store;
+        let mut key = message.group.0.to_vec();
+        key.extend_from_slice(&s.next_seq()?.to_be_bytes());
+        s.put(&s.group_msgs, &key, message)
+    }
+
+    /// Acts on what the engine produced for `group`: messages stored,
+    /// commits and proposals queued for `epoch` (the group's current epoch
+    /// account when the events were made, which is where the engine made
+    /// them), Welcomes sent.
+    fn handle_group_events(
+        &self,
+        group: GroupId,
+        epoch: Option<[u8; 16]>,
+        events: Vec<GroupEvent>,
+    ) -> Result<(), ChatError> {
+        for event in events {
+            match event {
+                GroupEvent::Message {
+                    group,
+                    sender,
+                    sent_at,
+                    body,
+                } => match Content::from_bytes(&body).map(|c| c.body) {
+                    Ok(ContentBody::Text { text }) => self.record_group_message(&GroupMessage {
+                        group,
+                        sender,
+                        text,
+                        sent_at,
+                        outgoing: false,
+                    })?,
+                    // Other kinds in groups come with the group commands.
+                    _ => self.count(|c| c.refused += 1),
+                },
+                GroupEvent::Send(Outgoing::Group(bytes)) => {
+                    if let Some(epoch) = epoch {
+                        self.change_pending(|p| {
+                            p.push(Pending {
+                                group,
+                                epoch,
+                                bytes,
+                                ttl_ms: HANDSHAKE_TTL_MS,
+                            })
+                        })?;
+                    }
+                }
+                GroupEvent::Send(Outgoing::Welcome { to, bytes }) => {
+                    for peer in to {
+                        self.enqueue(
+                            &peer,
+                            ContentBody::GroupInvite {
+                                welcome: bytes.clone(),
+                            },
+                            None,
+                        )?;
+                    }
+                }
+                GroupEvent::Changed { .. }
+                | GroupEvent::Removed { .. }
+                | GroupEvent::LeaveRequested { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the groups and returns what it made with `group`'s current
+    /// epoch account entropy after it (none once the group is gone).
+    fn group_step(
+        &self,
+        group: &GroupId,
+        f: impl FnOnce(&mut crate::group::Groups) -> Vec<GroupEvent>,
+    ) -> Result<(Vec<GroupEvent>, Option<[u8; 16]>), ChatError> {
+        self.with_groups(|g| {
+            let events = f(g);
+            let epoch = g.epoch_account(group).ok().map(|k| *k.entropy());
+            Ok((events, epoch))
+        })
+    }
+
+    /// Stores what is pending, in order, until one store fails.
+    async fn store_pending(&self, client: &crate::Client) -> Result<(), ChatError> {
+        let network = self.network();
+        for item in self.pending()? {
+            let epoch = AccountKey::from_entropy(item.epoch);
+            net::store(client, &network, &epoch, &item.bytes, item.ttl_ms).await?;
+            let done = *blake3::hash(&item.bytes).as_bytes();
+            self.change_pending(|p| {
+                if let Some(i) = p
+                    .iter()
+                    .position(|q| *blake3::hash(&q.bytes).as_bytes() == done)
+                {
+                    p.remove(i);
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// One round over every group: read, handle, settle.
+    async fn group_round(&self, client: &crate::Client) -> Result<(), ChatError> {
+        self.store_pending(client).await?;
+        let network = self.network();
+        let groups = self.with_groups(|g| {
+            Ok(g.ids()
+                .into_iter()
+                .filter_map(|id| {
+                    let current = g.epoch_account(&id).ok()?;
+                    let previous = g.previous_epoch_account(&id).ok().flatten();
+                    Some((id, current, previous))
+                })
+                .collect::<Vec<_>>())
+        })?;
+        let s = &self.store;
+        let mut cursors = s
+            .get::<BTreeMap<[u8; 32], ReadCursors>>(&s.meta, CURSORS_KEY)?
+            .unwrap_or_default();
+        let mut keep = std::collections::BTreeSet::new();
+        for (id, current, previous) in groups {
+            let mut at_end = false;
+            for (i, epoch) in std::iter::once(current).chain(previous).enumerate() {
+                let account = *epoch.account_id().as_bytes();
+                keep.insert(account);
+                let mut c = cursors.get(&account).cloned().unwrap_or_default();
+                let read = net::read(client, &network, &epoch, &mut c, 0).await?;
+                let now = client.now();
+                let (events, now_epoch) = self.group_step(&id, |g| {
+                    read.items
+                        .iter()
+                        .filter_map(|item| {
+                            g.receive_stored(&item.message, item.stored_at, now).ok()
+                        })
+                        .flatten()
+                        .collect()
+                })?;
+                self.handle_group_events(id, now_epoch, events)?;
+                cursors.insert(account, c);
+                if i == 0 {
+                    at_end = read.at_end;
+                }
+            }
+            let waiting = self.pending()?.iter().any(|p| p.group == id);
+            if at_end && !waiting {
+                let now = client.now();
+                let (events, now_epoch) = self.group_step(&id, |g| g.settle_one(&id, now))?;
+                self.handle_group_events(id, now_epoch, events)?;
+            }
+        }
+        cursors.retain(|account, _| keep.contains(account));
+        s.put(&s.meta, CURSORS_KEY, &cursors)?;
+        s.flush()
+    }
+}
+
+/// The group task: a round every [`TICK`] (or when a send wakes it) while a
+/// path is ready.
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    client: Arc<crate::Client>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut paths = client.path_status();
+    while !*stop.borrow() {
+        let ready = matches!(*paths.borrow_and_update(), crate::PathStatus::Ready { .. });
+        if ready && let Err(e) = inner.group_round(&client).await {
+            tracing::debug!("a group round: {e}");
+        }
+        tokio::select! {
+            _ = inner.group_wake.notified() => {}
+            _ = tokio::time::sleep(TICK) => {}
+            r = paths.changed() => if r.is_err() { return },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+impl Messenger {
+    /// Sends `text` to the group: stored at once as an outgoing message, and
+    /// in the group's swarm by the group task (retried until it is).
+    pub fn send_group_text(&self, group: &GroupId, text: &str) -> Result<(), ChatError> {
+        let inner = &self.inner;
+        if text.trim().is_empty() {
+            return Err(ChatError::Invalid("the message is empty".into()));
+        }
+        if inner.pending()?.len() >= MAX_PENDING {
+            return Err(ChatError::NotSent {
+                reason: format!("{MAX_PENDING} group messages already wait to be sent"),
+            });
+        }
+        let now = inner.now();
+        let content = Content::new(
+            &mut rand::rng(),
+            now,
+            ContentBody::Text {
+                text: text.to_owned(),
+            },
+        );
+        let body = content
+            .to_bytes()
+            .map_err(|e| ChatError::Invalid(e.to_string()))?;
+        let (bytes, epoch) = inner.with_groups(|g| {
+            let bytes = g.send(group, &body, now)?;
+            Ok((bytes, *g.epoch_account(group)?.entropy()))
+        })?;
+        inner.change_pending(|p| {
+            p.push(Pending {
+                group: *group,
+                epoch,
+                bytes,
+                ttl_ms: MESSAGE_TTL_MS,
+            })
+        })?;
+        inner.record_group_message(&GroupMessage {
+            group: *group,
+            sender: inner.id,
+            text: text.to_owned(),
+            sent_at: now,
+            outgoing: true,
+        })?;
+        inner.group_wake.notify_one();
+        Ok(())
+    }
+
+    /// Queues what a group operation made for the group's current epoch
+    /// account, and wakes the group task.
+    fn queue_group_output(
+        &self,
+        group: &GroupId,
+        out: Vec<Outgoing>,
+        epoch: [u8; 16],
+    ) -> Result<(), ChatError> {
+        let inner = &self.inner;
+        for o in out {
+            match o {
+                Outgoing::Group(bytes) => inner.change_pending(|p| {
+                    p.push(Pending {
+                        group: *group,
+                        epoch,
+                        bytes,
+                        ttl_ms: HANDSHAKE_TTL_MS,
+                    })
+                })?,
+                // Welcomes leave only once the commit has won (the engine
+                // hands them over then).
+                Outgoing::Welcome { .. } => {}
+            }
+        }
+        inner.group_wake.notify_one();
+        Ok(())
+    }
+
+    /// Adds `members` to the group (admins only): their key packages are
+    /// fetched, and the commit goes to the group; each gets its invitation
+    /// once the commit has won its epoch.
+    pub async fn add_to_group(
+        &self,
+        group: &GroupId,
+        members: &[AccountId],
+    ) -> Result<(), ChatError> {
+        let client = self.inner.client().ok_or(ChatError::NotConnected)?;
+        let mut packages = Vec::with_capacity(members.len());
+        for member in members {
+            let package = crate::group::publish::fetch_key_package(&client, member)
+                .await
+                .map_err(|e| ChatError::Session(format!("{}: {e}", member.to_text())))?;
+            packages.push(package);
+        }
+        let now = client.now();
+        let (out, epoch) = self.inner.with_groups(|g| {
+            let epoch = *g.epoch_account(group)?.entropy();
+            Ok((g.add(group, &packages, now)?, epoch))
+        })?;
+        self.queue_group_output(group, out, epoch)
+    }
+
+    /// Removes `members` from the group (admins only).
+    pub fn remove_from_group(
+        &self,
+        group: &GroupId,
+        members: &[AccountId],
+    ) -> Result<(), ChatError> {
+        let now = self.inner.now();
+        let (out, epoch) = self.inner.with_groups(|g| {
+            let epoch = *g.epoch_account(group)?.entropy();
+            Ok((g.remove(group, members, now)?, epoch))
+        })?;
+        self.queue_group_output(group, out, epoch)
+    }
+
+    /// Leaves the group: the request goes to the group, an admin commits it.
+    pub fn leave_group(&self, group: &GroupId) -> Result<(), ChatError> {
+        let now = self.inner.now();
+        let (bytes, epoch) = self.inner.with_groups(|g| {
+            let epoch = *g.epoch_account(group)?.entropy();
+            Ok((g.leave(group, now)?, epoch))
+        })?;
+        self.queue_group_output(group, vec![Outgoing::Group(bytes)], epoch)
+    }
+
+    /// The last `limit` messages of a group conversation, oldest first.
+    pub fn group_messages(
+        &self,
+        group: &GroupId,
+        limit: usize,
+    ) -> Result<Vec<GroupMessage>, ChatError> {
+        let s = &self.inner.store;
+        let all = s.scan::<GroupMessage>(&s.group_msgs, &group.0)?;
+        let skip = all.len().saturating_sub(limit);
+        Ok(all.into_iter().skip(skip).map(|(_, m)| m).collect())
+    }
+}
