@@ -18,7 +18,7 @@ mod support;
 use std::time::Duration;
 
 use harness::{TestNet, wait_status};
-use sotto_client::chat::Messenger;
+use sotto_client::chat::{ChatError, Messenger};
 use sotto_client::group::publish::fetch_key_package;
 use sotto_client::group::{Groups, Outgoing};
 use sotto_client::{Client, PathStatus};
@@ -155,6 +155,12 @@ async fn members_talk_in_a_group_through_its_epoch_accounts() {
         })
         .await;
 
+        // A text too large for one stored message is refused when it is
+        // sent, and what follows goes out.
+        assert!(matches!(
+            bob.send_group_text(&id, &"x".repeat(65_300)),
+            Err(ChatError::TooLong { .. })
+        ));
         alice.send_group_text(&id, "hello hikers").unwrap();
         bob.send_group_text(&id, "hi from bob").unwrap();
         let texts = |m: &Messenger| -> Vec<(bool, String)> {

@@ -47,6 +47,8 @@ struct Pending {
     epoch: [u8; 16],
     bytes: Vec<u8>,
     ttl_ms: u64,
+    /// A commit or proposal (not a message).
+    handshake: bool,
 }
 
 /// A message of a group conversation.
@@ -124,6 +126,7 @@ impl Inner {
                                 epoch,
                                 bytes,
                                 ttl_ms: HANDSHAKE_TTL_MS,
+                                handshake: true,
                             })
                         })?;
                     }
@@ -161,13 +164,28 @@ impl Inner {
         })
     }
 
-    /// Stores what is pending, in order, until one store fails.
+    /// Stores what is pending, in order, until a store fails for a reason
+    /// that may pass (the network). An item the swarm refuses outright (too
+    /// large for one stored message, refused by the nodes) is dropped,
+    /// logged and counted, so it cannot block everything after it; a commit
+    /// among them is discarded from the engine too, so this account never
+    /// applies a commit nobody else can see.
     async fn store_pending(&self, client: &crate::Client) -> Result<(), ChatError> {
         let network = self.network();
         for item in self.pending()? {
             let epoch = AccountKey::from_entropy(item.epoch);
-            net::store(client, &network, &epoch, &item.bytes, item.ttl_ms).await?;
             let done = *blake3::hash(&item.bytes).as_bytes();
+            match net::store(client, &network, &epoch, &item.bytes, item.ttl_ms).await {
+                Ok(_) => {}
+                Err(e @ (crate::ClientError::BadRequest(_) | crate::ClientError::Refused(_))) => {
+                    tracing::warn!("a group item cannot be stored and is dropped: {e}");
+                    self.count(|c| c.refused += 1);
+                    if item.handshake {
+                        self.with_groups(|g| g.discard_pending(&item.group))?;
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
             self.change_pending(|p| {
                 if let Some(i) = p
                     .iter()
@@ -182,7 +200,10 @@ impl Inner {
 
     /// One round over every group: read, handle, settle.
     async fn group_round(&self, client: &crate::Client) -> Result<(), ChatError> {
-        self.store_pending(client).await?;
+        // A store that failed is tried again next round; reading goes on.
+        if let Err(e) = self.store_pending(client).await {
+            tracing::debug!("storing group items: {e}");
+        }
         let network = self.network();
         let groups = self.with_groups(|g| {
             Ok(g.ids()
@@ -205,7 +226,15 @@ impl Inner {
                 let account = *epoch.account_id().as_bytes();
                 keep.insert(account);
                 let mut c = cursors.get(&account).cloned().unwrap_or_default();
-                let read = net::read(client, &network, &epoch, &mut c, 0).await?;
+                // One group's swarm failing does not stop the others.
+                let read = match net::read(client, &network, &epoch, &mut c, 0).await {
+                    Ok(read) => read,
+                    Err(e) => {
+                        tracing::debug!("reading a group: {e}");
+                        at_end = false;
+                        break;
+                    }
+                };
                 let now = client.now();
                 let (events, now_epoch) = self.group_step(&id, |g| {
                     read.items
@@ -285,12 +314,21 @@ impl Messenger {
             let bytes = g.send(group, &body, now)?;
             Ok((bytes, *g.epoch_account(group)?.entropy()))
         })?;
+        // Said now rather than dropped later: it would not fit one stored
+        // message (the key it used is skipped over by the readers).
+        if bytes.len() > crate::group::wrap::MAX_WRAPPED {
+            return Err(ChatError::TooLong {
+                len: bytes.len(),
+                max: crate::group::wrap::MAX_WRAPPED,
+            });
+        }
         inner.change_pending(|p| {
             p.push(Pending {
                 group: *group,
                 epoch,
                 bytes,
                 ttl_ms: MESSAGE_TTL_MS,
+                handshake: false,
             })
         })?;
         inner.record_group_message(&GroupMessage {
@@ -321,6 +359,7 @@ impl Messenger {
                         epoch,
                         bytes,
                         ttl_ms: HANDSHAKE_TTL_MS,
+                        handshake: true,
                     })
                 })?,
                 // Welcomes leave only once the commit has won (the engine

@@ -260,6 +260,7 @@ impl Groups {
                 break;
             };
             let own_key = held.own.as_ref().map(OwnCommit::key);
+            let pending = held.candidates.len() + usize::from(own_key.is_some());
             let earliest = held
                 .candidates
                 .iter()
@@ -293,10 +294,18 @@ impl Groups {
             };
             match applied {
                 Ok(more) => events.extend(more),
-                // The failed commit was dropped: try what is left.
                 Err(e) => {
                     tracing::debug!("a group commit did not apply: {e}");
-                    continue;
+                    // The failed commit was dropped: try what is left, if
+                    // anything was dropped (otherwise this would not end).
+                    let left = self
+                        .groups
+                        .get(id)
+                        .map(|h| h.candidates.len() + usize::from(h.own.is_some()));
+                    if left.is_some_and(|n| n < pending) {
+                        continue;
+                    }
+                    break;
                 }
             }
             if !self.groups.contains_key(id) {
@@ -328,12 +337,12 @@ impl Groups {
     pub(super) fn apply_own(&mut self, id: &GroupId) -> Result<Vec<GroupEvent>, GroupError> {
         let me = self.account();
         let held = self.groups.get_mut(id).ok_or(GroupError::UnknownGroup)?;
+        let previous = epoch_entropy(&self.provider, &held.mls)?;
         let own = held
             .own
             .take()
             .ok_or(GroupError::Invalid("no pending commit"))?;
         let before = member_set(held);
-        let previous = epoch_entropy(&self.provider, &held.mls)?;
         if let Err(e) = held.mls.merge_pending_commit(&self.provider) {
             let _ = held.mls.clear_pending_commit(self.provider.storage());
             return Err(GroupError::mls(e));
