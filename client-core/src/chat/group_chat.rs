@@ -205,7 +205,7 @@ impl Inner {
             tracing::debug!("storing group items: {e}");
         }
         let network = self.network();
-        let groups = self.with_groups(|g| {
+        let groups = self.read_groups(|g| {
             Ok(g.ids()
                 .into_iter()
                 .filter_map(|id| {
@@ -216,9 +216,10 @@ impl Inner {
                 .collect::<Vec<_>>())
         })?;
         let s = &self.store;
-        let mut cursors = s
+        let stored_cursors = s
             .get::<BTreeMap<[u8; 32], ReadCursors>>(&s.meta, CURSORS_KEY)?
             .unwrap_or_default();
+        let mut cursors = stored_cursors.clone();
         let mut keep = std::collections::BTreeSet::new();
         for (id, current, previous) in groups {
             let mut at_end = false;
@@ -235,32 +236,42 @@ impl Inner {
                         break;
                     }
                 };
-                let now = client.now();
-                let (events, now_epoch) = self.group_step(&id, |g| {
-                    read.items
-                        .iter()
-                        .filter_map(|item| {
-                            g.receive_stored(&item.message, item.stored_at, now).ok()
-                        })
-                        .flatten()
-                        .collect()
-                })?;
-                self.handle_group_events(id, now_epoch, events)?;
+                if read.unreadable > 0 {
+                    // Stored there by someone without the epoch's key.
+                    self.count(|c| c.malformed += read.unreadable as u64);
+                }
+                if !read.items.is_empty() {
+                    let now = client.now();
+                    let (events, now_epoch) = self.group_step(&id, |g| {
+                        read.items
+                            .iter()
+                            .filter_map(|item| {
+                                g.receive_stored(&item.message, item.stored_at, now).ok()
+                            })
+                            .flatten()
+                            .collect()
+                    })?;
+                    self.handle_group_events(id, now_epoch, events)?;
+                }
                 cursors.insert(account, c);
                 if i == 0 {
                     at_end = read.at_end;
                 }
             }
             let waiting = self.pending()?.iter().any(|p| p.group == id);
-            if at_end && !waiting {
+            let settling = self.read_groups(|g| Ok(g.settling(&id)))?;
+            if at_end && settling && !waiting {
                 let now = client.now();
                 let (events, now_epoch) = self.group_step(&id, |g| g.settle_one(&id, now))?;
                 self.handle_group_events(id, now_epoch, events)?;
             }
         }
         cursors.retain(|account, _| keep.contains(account));
-        s.put(&s.meta, CURSORS_KEY, &cursors)?;
-        s.flush()
+        if cursors != stored_cursors {
+            s.put(&s.meta, CURSORS_KEY, &cursors)?;
+            s.flush()?;
+        }
+        Ok(())
     }
 }
 

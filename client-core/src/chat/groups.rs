@@ -50,6 +50,24 @@ impl Inner {
         &self,
         f: impl FnOnce(&mut Groups) -> Result<T, GroupError>,
     ) -> Result<T, ChatError> {
+        self.on_groups(true, f)
+    }
+
+    /// [`Inner::with_groups`] for `f` that only looks: nothing is written
+    /// (the whole state is O(group size) bytes, and the group task looks
+    /// every second).
+    pub(crate) fn read_groups<T>(
+        &self,
+        f: impl FnOnce(&Groups) -> Result<T, GroupError>,
+    ) -> Result<T, ChatError> {
+        self.on_groups(false, |g| f(g))
+    }
+
+    fn on_groups<T>(
+        &self,
+        write: bool,
+        f: impl FnOnce(&mut Groups) -> Result<T, GroupError>,
+    ) -> Result<T, ChatError> {
         let mut held = self
             .groups
             .lock()
@@ -65,7 +83,9 @@ impl Inner {
             }
         };
         let out = f(groups)?;
-        self.save_groups(&groups.export()?)?;
+        if write {
+            self.save_groups(&groups.export()?)?;
+        }
         Ok(out)
     }
 
@@ -196,7 +216,7 @@ impl Messenger {
 
     /// The groups this account is in.
     pub fn groups(&self) -> Result<Vec<crate::group::GroupInfo>, ChatError> {
-        self.inner.with_groups(|g| Ok(g.list()))
+        self.inner.read_groups(|g| Ok(g.list()))
     }
 }
 

@@ -25,7 +25,8 @@ use super::identity::{MemberIdentity, member_account};
 use super::meta::{GroupMeta, capabilities};
 use super::provider::Provider;
 use super::{
-    CIPHERSUITE, EPOCH_ACCOUNT_LABEL, GroupError, GroupId, MAX_MEMBERS, Outgoing, SETTLE_MS,
+    CIPHERSUITE, EPOCH_ACCOUNT_LABEL, GroupError, GroupId, MAX_GROUPS, MAX_MEMBERS, Outgoing,
+    SETTLE_MS,
 };
 
 /// Epochs whose message keys stay after a commit, so a message a member sent
@@ -243,6 +244,15 @@ impl Groups {
         self.groups.keys().copied().collect()
     }
 
+    /// Whether group `id` has a commit waiting for its epoch to settle (its
+    /// own or another member's): only then has [`Groups::settle_one`]
+    /// anything to do.
+    pub fn settling(&self, id: &GroupId) -> bool {
+        self.groups
+            .get(id)
+            .is_some_and(|h| h.own.is_some() || !h.candidates.is_empty())
+    }
+
     /// One group as a front end shows it.
     pub fn info(&self, id: &GroupId) -> Result<GroupInfo, GroupError> {
         let held = self.groups.get(id).ok_or(GroupError::UnknownGroup)?;
@@ -286,6 +296,7 @@ impl Groups {
         key_packages: &[Vec<u8>],
         now: u64,
     ) -> Result<(GroupId, Vec<Outgoing>), GroupError> {
+        self.check_room()?;
         let meta = GroupMeta {
             name: name.to_owned(),
             admins: vec![self.account()],
@@ -426,6 +437,14 @@ impl Groups {
             .leave_group(&self.provider, &self.identity)
             .map_err(GroupError::mls)?;
         proposal.tls_serialize_detached().map_err(GroupError::mls)
+    }
+
+    /// Refuses one more group past [`MAX_GROUPS`].
+    pub(super) fn check_room(&self) -> Result<(), GroupError> {
+        if self.groups.len() >= MAX_GROUPS {
+            return Err(GroupError::Invalid("this account is in 500 groups already"));
+        }
+        Ok(())
     }
 
     /// Throws away this account's own commit that has not settled yet (its
