@@ -151,6 +151,27 @@ pub async fn fetch_bundle(
     client: &Client,
     account: &AccountId,
 ) -> Result<VerifiedBundle, PrekeyError> {
+    let found = first_from_members(client, account, |found, now| {
+        found
+            .iter()
+            .filter_map(|m| SignedPrekeyBundle::decode(&m.data).ok())
+            .filter_map(|b| b.verify(account, now).ok())
+            .max_by_key(|b| b.bundle().created_at)
+    })
+    .await?;
+    found.ok_or(PrekeyError::NoBundle)
+}
+
+/// What `pick` finds in `account`'s `Public` namespace (given what one member
+/// holds and the client's clock), asking up to [`BUNDLE_MEMBERS`] distinct
+/// members in random order until one holds something `pick` takes: a member
+/// that answers without it may have lost it, or hide it. `None` if the
+/// members answered and none had it; the last error if none answered.
+pub(crate) async fn first_from_members<T>(
+    client: &Client,
+    account: &AccountId,
+    pick: impl Fn(&[RetrievedMessage], u64) -> Option<T>,
+) -> Result<Option<T>, PrekeyError> {
     let mut members = client.swarm_of(account);
     members.shuffle(&mut rand::rng());
     let asks: Vec<Option<NodeId>> = if members.is_empty() {
@@ -158,32 +179,27 @@ pub async fn fetch_bundle(
     } else {
         members.into_iter().take(BUNDLE_MEMBERS).map(Some).collect()
     };
-    let mut last = PrekeyError::NoBundle;
+    let mut last = None;
     for member in asks {
         match public_messages(client, account, member).await {
-            Ok(found) => {
-                let now = client.now();
-                let newest = found
-                    .iter()
-                    .filter_map(|m| SignedPrekeyBundle::decode(&m.data).ok())
-                    .filter_map(|b| b.verify(account, now).ok())
-                    .max_by_key(|b| b.bundle().created_at);
-                match newest {
-                    Some(b) => return Ok(b),
-                    None => last = PrekeyError::NoBundle,
-                }
-            }
-            Err(e) => last = e,
+            Ok(found) => match pick(&found, client.now()) {
+                Some(t) => return Ok(Some(t)),
+                None => last = None,
+            },
+            Err(e) => last = Some(e),
         }
     }
-    Err(last)
+    match last {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
 }
 
 /// What `account`'s `Public` namespace holds (at most [`MAX_PUBLIC_PAGES`]
 /// pages, all from one swarm member, so that its cursor goes on where the
 /// last page ended), keeping only messages whose hash matches. From `member`,
 /// or a member the swarm request picks when `None`.
-pub(crate) async fn public_messages(
+async fn public_messages(
     client: &Client,
     account: &AccountId,
     member: Option<NodeId>,

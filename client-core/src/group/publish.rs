@@ -14,7 +14,7 @@ use sotto_protocol::{AccountId, AccountKey};
 
 use super::engine::checked_key_package;
 use super::provider::Provider;
-use crate::prekeys::{PrekeyError, public_messages, replace_public};
+use crate::prekeys::{PrekeyError, first_from_members, replace_public};
 use crate::{Client, ClientError};
 
 /// What a key package item in `Public` starts with.
@@ -67,23 +67,27 @@ pub async fn publish_key_package(
 }
 
 /// The newest key package `account` published that checks out: valid for
-/// openmls (signature, lifetime, ciphersuite) and bound to `account`.
+/// openmls (signature, lifetime, ciphersuite) and bound to `account`, from
+/// the first of up to three swarm members that holds one (as a prekey bundle
+/// is fetched: a hostile member could hide it).
 pub async fn fetch_key_package(
     client: &Client,
     account: &AccountId,
 ) -> Result<Vec<u8>, KeyPackageError> {
-    let found = public_messages(client, account, None).await?;
     let checker = Provider::default();
-    found
-        .iter()
-        .filter_map(|m| {
-            let package = m.data.strip_prefix(KEY_PACKAGE_PREFIX)?;
-            match checked_key_package(&checker, package) {
-                Ok((_, owner)) if owner == *account => Some((m.timestamp, package.to_vec())),
-                _ => None,
-            }
-        })
-        .max_by_key(|(at, _)| *at)
-        .map(|(_, package)| package)
-        .ok_or(KeyPackageError::None)
+    let found = first_from_members(client, account, |found, _| {
+        found
+            .iter()
+            .filter_map(|m| {
+                let package = m.data.strip_prefix(KEY_PACKAGE_PREFIX)?;
+                match checked_key_package(&checker, package) {
+                    Ok((_, owner)) if owner == *account => Some((m.timestamp, package.to_vec())),
+                    _ => None,
+                }
+            })
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, package)| package)
+    })
+    .await?;
+    found.ok_or(KeyPackageError::None)
 }
