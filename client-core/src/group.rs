@@ -48,6 +48,9 @@ pub const CIPHERSUITE: Ciphersuite =
     Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
 /// Most members a group has (Signal's limit too).
 pub const MAX_MEMBERS: usize = 1_000;
+/// Most groups one account holds: each is state to keep and an account to
+/// read every round, and a contact's invitations are joined without asking.
+pub const MAX_GROUPS: usize = 500;
 /// How long after the earliest commit of an epoch was made a member waits for
 /// others before it picks the winner (the ordering rule in [`receive`]).
 pub const SETTLE_MS: u64 = 3_000;

@@ -46,6 +46,7 @@ impl Groups {
         if welcome.len() > MAX_MESSAGE_BYTES {
             return Err(GroupError::TooLarge);
         }
+        self.check_room()?;
         let message =
             MlsMessageIn::tls_deserialize_exact(welcome).map_err(|_| GroupError::Malformed)?;
         let MlsMessageBodyIn::Welcome(welcome) = message.extract() else {

@@ -558,3 +558,20 @@ fn a_members_update_never_beats_an_admins_commit_in_its_window() {
     assert_eq!(bob.groups.info(&id).unwrap(), info);
     assert_eq!(carol.groups.info(&id).unwrap(), info);
 }
+
+#[test]
+fn an_account_holds_at_most_max_groups() {
+    let mut alice = Member::new(1);
+    for i in 0..MAX_GROUPS {
+        alice.groups.create(&format!("g{i}"), &[], T0).unwrap();
+    }
+    assert_eq!(
+        alice.groups.create("one more", &[], T0),
+        Err(GroupError::Invalid("this account is in 500 groups already"))
+    );
+    // Joining is refused the same way, before the Welcome is even read.
+    assert_eq!(
+        alice.groups.join(b"not even a welcome"),
+        Err(GroupError::Invalid("this account is in 500 groups already"))
+    );
+}
