@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sotto_protocol::envelope::{Content, ContentBody};
@@ -36,8 +36,33 @@ const PENDING_KEY: &[u8] = b"group_pending";
 const CURSORS_KEY: &[u8] = b"group_cursors";
 /// Items waiting at most; a send past that is refused (said, not dropped).
 const MAX_PENDING: usize = 1_000;
-/// How often the task reads when nothing wakes it.
+/// How often the task runs when nothing wakes it; a group with something
+/// going on is read every round.
 const TICK: Duration = Duration::from_secs(1);
+/// How often a quiet group is read (nothing read, sent or settling for
+/// [`QUIET_AFTER`]): reads are onion requests to two swarm members each, and
+/// an account may be in up to 500 groups.
+const QUIET_READ: Duration = Duration::from_secs(5);
+/// How long after its last activity a group counts as quiet.
+const QUIET_AFTER: Duration = Duration::from_secs(60);
+/// How long after an epoch change the previous epoch's account is still
+/// read (messages sent there while the commit settled).
+const PREVIOUS_GRACE: Duration = Duration::from_secs(120);
+
+/// When the task last read each group, last saw it active, and last saw its
+/// epoch change (held by the task, not stored: a restart reads every group
+/// and its previous epoch at once).
+#[derive(Default)]
+pub(crate) struct Schedule {
+    groups: std::collections::HashMap<GroupId, GroupClock>,
+}
+
+struct GroupClock {
+    read: Instant,
+    active: Instant,
+    epoch: [u8; 32],
+    epoch_since: Instant,
+}
 
 /// An item for an epoch account's swarm.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -199,7 +224,11 @@ impl Inner {
     }
 
     /// One round over every group: read, handle, settle.
-    async fn group_round(&self, client: &crate::Client) -> Result<(), ChatError> {
+    async fn group_round(
+        &self,
+        client: &crate::Client,
+        schedule: &mut Schedule,
+    ) -> Result<(), ChatError> {
         // A store that failed is tried again next round; reading goes on.
         if let Err(e) = self.store_pending(client).await {
             tracing::debug!("storing group items: {e}");
@@ -221,7 +250,38 @@ impl Inner {
             .unwrap_or_default();
         let mut cursors = stored_cursors.clone();
         let mut keep = std::collections::BTreeSet::new();
+        let pending = self.pending()?;
+        let started = Instant::now();
+        schedule
+            .groups
+            .retain(|id, _| groups.iter().any(|(g, ..)| g == id));
         for (id, current, previous) in groups {
+            let busy = pending.iter().any(|p| p.group == id)
+                || self.read_groups(|g| Ok(g.settling(&id)))?;
+            let epoch_id = *current.account_id().as_bytes();
+            let clock = schedule.groups.entry(id).or_insert(GroupClock {
+                read: started.checked_sub(QUIET_READ).unwrap_or(started),
+                active: started,
+                epoch: epoch_id,
+                epoch_since: started,
+            });
+            if clock.epoch != epoch_id {
+                clock.epoch = epoch_id;
+                clock.epoch_since = started;
+            }
+            if busy {
+                clock.active = started;
+            }
+            let quiet = started.duration_since(clock.active) >= QUIET_AFTER;
+            if quiet && started.duration_since(clock.read) < QUIET_READ {
+                // Its accounts' cursors stay as they are.
+                keep.insert(epoch_id);
+                keep.extend(previous.iter().map(|p| *p.account_id().as_bytes()));
+                continue;
+            }
+            clock.read = started;
+            let previous =
+                previous.filter(|_| started.duration_since(clock.epoch_since) < PREVIOUS_GRACE);
             let mut at_end = false;
             for (i, epoch) in std::iter::once(current).chain(previous).enumerate() {
                 let account = *epoch.account_id().as_bytes();
@@ -241,6 +301,9 @@ impl Inner {
                     self.count(|c| c.malformed += read.unreadable as u64);
                 }
                 if !read.items.is_empty() {
+                    if let Some(clock) = schedule.groups.get_mut(&id) {
+                        clock.active = started;
+                    }
                     let now = client.now();
                     let (events, now_epoch) = self.group_step(&id, |g| {
                         read.items
@@ -283,9 +346,10 @@ pub(crate) async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut paths = client.path_status();
+    let mut schedule = Schedule::default();
     while !*stop.borrow() {
         let ready = matches!(*paths.borrow_and_update(), crate::PathStatus::Ready { .. });
-        if ready && let Err(e) = inner.group_round(&client).await {
+        if ready && let Err(e) = inner.group_round(&client, &mut schedule).await {
             tracing::debug!("a group round: {e}");
         }
         tokio::select! {
