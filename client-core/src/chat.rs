@@ -27,6 +27,7 @@ mod crypt;
 mod delivery;
 mod error;
 mod group_chat;
+mod group_inbox;
 mod groups;
 mod metadata;
 mod open;
@@ -54,6 +55,7 @@ pub use attachments::{
 pub use autofetch::FetchTask;
 pub use error::ChatError;
 pub use group_chat::GroupMessage;
+pub use group_inbox::{GroupInvite, MAX_INVITES, MAX_INVITES_PER_SENDER, NewMessages};
 pub use metadata::DEFAULT_RECEIPT_DELAY;
 pub use open::UNREADABLE_NOTICE;
 pub use types::{
@@ -137,6 +139,9 @@ pub(crate) struct Inner {
     pub(crate) group_pending_lock: Mutex<()>,
     /// Wakes the group task (a group message to send).
     pub(crate) group_wake: Notify,
+    /// One group round at a time: the task's and a front end's
+    /// ([`Messenger::read_groups_now`]).
+    pub(crate) group_round_lock: tokio::sync::Mutex<()>,
 }
 
 impl Messenger {
@@ -227,6 +232,7 @@ impl Messenger {
                 groups: Mutex::new(None),
                 group_pending_lock: Mutex::new(()),
                 group_wake: Notify::new(),
+                group_round_lock: tokio::sync::Mutex::new(()),
             }),
         }
     }

@@ -86,7 +86,7 @@ async fn key_package_out(m: &Messenger) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_contacts_invitation_is_joined_and_a_strangers_is_not() {
+async fn a_contacts_invitation_is_joined_and_a_strangers_waits_to_be_accepted() {
     tokio::time::timeout(Duration::from_secs(180), async {
         let net = TestNet::start(8).await;
         let (_da, alice) = new_user("Alice");
@@ -99,19 +99,22 @@ async fn a_contacts_invitation_is_joined_and_a_strangers_is_not() {
         }
         key_package_out(&bob).await;
 
-        // Carol, whom Bob does not know, invites him first: refused.
-        let refused_before = bob.counters().refused;
-        carol
+        // Carol, whom Bob does not know, invites him first: the invitation
+        // waits as a request, nothing is joined.
+        let strangers = carol
             .create_group("strangers", &[bob.account_id()])
             .await
             .unwrap();
-        until("Carol's invitation refused", || {
-            bob.counters().refused > refused_before
+        until("Carol's invitation kept", || {
+            !bob.group_invites().unwrap().is_empty()
         })
         .await;
+        let invites = bob.group_invites().unwrap();
+        assert_eq!(invites.len(), 1);
+        assert_eq!(invites[0].from, carol.account_id());
         assert!(bob.groups().unwrap().is_empty());
 
-        // Alice, a contact, invites him: joined.
+        // Alice, a contact, invites him: joined at once.
         let id = alice
             .create_group("hikers", &[bob.account_id()])
             .await
@@ -122,6 +125,11 @@ async fn a_contacts_invitation_is_joined_and_a_strangers_is_not() {
         assert_eq!(groups[0].id, id);
         assert_eq!(groups[0].meta.name, "hikers");
         assert_eq!(groups[0], alice.groups().unwrap()[0]);
+
+        // Bob accepts Carol's invitation after all.
+        assert_eq!(bob.accept_group_invite(&invites[0].id).unwrap(), strangers);
+        assert!(bob.group_invites().unwrap().is_empty());
+        assert_eq!(bob.groups().unwrap().len(), 2);
         for m in [alice, bob, carol] {
             m.shutdown().await;
         }

@@ -161,5 +161,21 @@ pub fn event(m: &Messenger, ev: &ChatEvent, offline: Option<String>) -> Value {
             "type": "attachment", "id": id.to_string(), "peer": peer.to_string(),
             "state": crate::app::output::state_word(state),
         }),
+        // The page does not show groups yet; it gets their events so a
+        // script on the event stream sees them.
+        ChatEvent::GroupMessage(msg) => json!({
+            "type": "group_message", "group": msg.group.to_hex(), "id": msg.id.to_string(),
+            "from": msg.sender.to_string(), "name": title_of(m, &msg.sender),
+        }),
+        ChatEvent::GroupStateChanged { group, id, state } => json!({
+            "type": "group_state", "group": group.to_hex(), "id": id.to_string(),
+            "state": state.to_string(),
+        }),
+        ChatEvent::GroupChanged { group } => json!({
+            "type": "group_changed", "group": group.to_hex(),
+        }),
+        ChatEvent::GroupInvited { from } => json!({
+            "type": "group_invite", "peer": from.to_string(), "name": title_of(m, from),
+        }),
     }
 }

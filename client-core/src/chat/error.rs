@@ -35,6 +35,9 @@ pub enum ChatError {
     /// No contact matches.
     #[error("no contact or account id matches {0:?}")]
     UnknownContact(String),
+    /// No group matches.
+    #[error("no group matches {0:?} (its name, or at least 8 hex digits of its id)")]
+    UnknownGroup(String),
     /// More than one contact matches.
     #[error("{0:?} matches more than one contact: use the account id")]
     Ambiguous(String),

@@ -25,13 +25,14 @@ use sotto_protocol::envelope::{Content, ContentBody};
 use sotto_protocol::{AccountId, AccountKey};
 use tokio::sync::watch;
 
-use super::{ChatError, Inner, Messenger};
+use super::{ChatError, ChatEvent, Inner, MessageId, MessageState, Messenger};
 use crate::ReadCursors;
 use crate::group::net::{self, HANDSHAKE_TTL_MS, MESSAGE_TTL_MS};
 use crate::group::{GroupEvent, GroupId, Outgoing};
 
-/// Meta key of the items waiting to be stored.
-const PENDING_KEY: &[u8] = b"group_pending";
+/// Meta key of the items waiting to be stored ("2": items name the
+/// message they carry).
+const PENDING_KEY: &[u8] = b"group_pending2";
 /// Meta key of the read cursors, per epoch account.
 const CURSORS_KEY: &[u8] = b"group_cursors";
 /// Items waiting at most; a send past that is refused (said, not dropped).
@@ -74,11 +75,16 @@ struct Pending {
     ttl_ms: u64,
     /// A commit or proposal (not a message).
     handshake: bool,
+    /// The `group_msgs` key of the outgoing message these bytes carry: it
+    /// becomes [`MessageState::Sent`] once they are stored.
+    message: Option<Vec<u8>>,
 }
 
 /// A message of a group conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupMessage {
+    /// The content id its sender gave it.
+    pub id: MessageId,
     /// The group.
     pub group: GroupId,
     /// Who wrote it (this account for outgoing ones).
@@ -87,8 +93,14 @@ pub struct GroupMessage {
     pub text: String,
     /// When the sender says it wrote it (unix ms).
     pub sent_at: u64,
+    /// When this device stored it (unix ms, its network clock).
+    pub received_at: u64,
     /// Whether this account wrote it.
     pub outgoing: bool,
+    /// Outgoing: [`MessageState::Queued`] until the group's swarm holds it,
+    /// then [`MessageState::Sent`]. Incoming: [`MessageState::Delivered`]
+    /// while no front end has shown it, then [`MessageState::Read`].
+    pub state: MessageState,
 }
 
 impl Inner {
@@ -108,11 +120,36 @@ impl Inner {
         s.flush()
     }
 
-    fn record_group_message(&self, message: &GroupMessage) -> Result<(), ChatError> {
+    /// Stores `message` and returns its key; an incoming one is also new
+    /// ([`Messenger::unseen_group_messages`]) and announced.
+    fn record_group_message(&self, message: &GroupMessage) -> Result<Vec<u8>, ChatError> {
         let s = &self.store;
+        let seq = s.next_seq()?.to_be_bytes();
         let mut key = message.group.0.to_vec();
-        key.extend_from_slice(&s.next_seq()?.to_be_bytes());
-        s.put(&s.group_msgs, &key, message)
+        key.extend_from_slice(&seq);
+        s.put(&s.group_msgs, &key, message)?;
+        if !message.outgoing {
+            s.group_unseen.insert(seq, key.as_slice())?;
+            self.emit(ChatEvent::GroupMessage(message.clone()));
+        }
+        Ok(key)
+    }
+
+    /// Moves the group message at `key` to `state` and announces it.
+    pub(super) fn set_group_state(&self, key: &[u8], state: MessageState) -> Result<(), ChatError> {
+        let s = &self.store;
+        if let Some(mut message) = s.get::<GroupMessage>(&s.group_msgs, key)?
+            && message.state < state
+        {
+            message.state = state;
+            s.put(&s.group_msgs, key, &message)?;
+            self.emit(ChatEvent::GroupStateChanged {
+                group: message.group,
+                id: message.id,
+                state,
+            });
+        }
+        Ok(())
     }
 
     /// Acts on what the engine produced for `group`: messages stored,
@@ -132,15 +169,25 @@ impl Inner {
                     sender,
                     sent_at,
                     body,
-                } => match Content::from_bytes(&body).map(|c| c.body) {
-                    Ok(ContentBody::Text { text }) => self.record_group_message(&GroupMessage {
-                        group,
-                        sender,
-                        text,
-                        sent_at,
-                        outgoing: false,
-                    })?,
-                    // Other kinds in groups come with the group commands.
+                } => match Content::from_bytes(&body) {
+                    Ok(Content {
+                        id,
+                        body: ContentBody::Text { text },
+                        ..
+                    }) => {
+                        self.record_group_message(&GroupMessage {
+                            id: MessageId(id),
+                            group,
+                            sender,
+                            text,
+                            sent_at,
+                            received_at: self.now(),
+                            outgoing: false,
+                            state: MessageState::Delivered,
+                        })?;
+                    }
+                    // Only texts are sent to groups (receipts and typing are
+                    // not: see ARCHITECTURE, Groups).
                     _ => self.count(|c| c.refused += 1),
                 },
                 GroupEvent::Send(Outgoing::Group(bytes)) => {
@@ -152,6 +199,7 @@ impl Inner {
                                 bytes,
                                 ttl_ms: HANDSHAKE_TTL_MS,
                                 handshake: true,
+                                message: None,
                             })
                         })?;
                     }
@@ -167,9 +215,10 @@ impl Inner {
                         )?;
                     }
                 }
-                GroupEvent::Changed { .. }
-                | GroupEvent::Removed { .. }
-                | GroupEvent::LeaveRequested { .. } => {}
+                GroupEvent::Changed { group, .. } | GroupEvent::Removed { group } => {
+                    self.emit(ChatEvent::GroupChanged { group });
+                }
+                GroupEvent::LeaveRequested { .. } => {}
             }
         }
         Ok(())
@@ -219,6 +268,9 @@ impl Inner {
                     p.remove(i);
                 }
             })?;
+            if let Some(key) = &item.message {
+                self.set_group_state(key, MessageState::Sent)?;
+            }
         }
         Ok(())
     }
@@ -300,6 +352,12 @@ impl Inner {
                     // Stored there by someone without the epoch's key.
                     self.count(|c| c.malformed += read.unreadable as u64);
                 }
+                tracing::debug!(
+                    group = %id.to_hex(),
+                    items = read.items.len(),
+                    at_end = read.at_end,
+                    "read a group's epoch account"
+                );
                 if !read.items.is_empty() {
                     if let Some(clock) = schedule.groups.get_mut(&id) {
                         clock.active = started;
@@ -309,7 +367,11 @@ impl Inner {
                         read.items
                             .iter()
                             .filter_map(|item| {
-                                g.receive_stored(&item.message, item.stored_at, now).ok()
+                                g.receive_stored(&item.message, item.stored_at, now)
+                                    .inspect_err(|e| {
+                                        tracing::debug!("a group item was not taken: {e}")
+                                    })
+                                    .ok()
                             })
                             .flatten()
                             .collect()
@@ -338,6 +400,22 @@ impl Inner {
     }
 }
 
+/// One round now, beside the task (a front end that wants the groups read
+/// before it shows anything); rounds never overlap.
+pub(super) async fn round_now(inner: &Inner, client: &crate::Client) -> Result<(), ChatError> {
+    let _one_round = inner.group_round_lock.lock().await;
+    inner.group_round(client, &mut Schedule::default()).await
+}
+
+impl Inner {
+    /// Whether something of `group` waits: an item to store, or a commit
+    /// settling.
+    pub(super) fn group_busy(&self, group: &GroupId) -> Result<bool, ChatError> {
+        Ok(self.pending()?.iter().any(|p| p.group == *group)
+            || self.read_groups(|g| Ok(g.settling(group)))?)
+    }
+}
+
 /// The group task: a round every [`TICK`] (or when a send wakes it) while a
 /// path is ready.
 pub(crate) async fn run(
@@ -349,8 +427,11 @@ pub(crate) async fn run(
     let mut schedule = Schedule::default();
     while !*stop.borrow() {
         let ready = matches!(*paths.borrow_and_update(), crate::PathStatus::Ready { .. });
-        if ready && let Err(e) = inner.group_round(&client, &mut schedule).await {
-            tracing::debug!("a group round: {e}");
+        if ready {
+            let _one_round = inner.group_round_lock.lock().await;
+            if let Err(e) = inner.group_round(&client, &mut schedule).await {
+                tracing::debug!("a group round: {e}");
+            }
         }
         tokio::select! {
             _ = inner.group_wake.notified() => {}
@@ -363,8 +444,9 @@ pub(crate) async fn run(
 
 impl Messenger {
     /// Sends `text` to the group: stored at once as an outgoing message, and
-    /// in the group's swarm by the group task (retried until it is).
-    pub fn send_group_text(&self, group: &GroupId, text: &str) -> Result<(), ChatError> {
+    /// in the group's swarm by the group task (retried until it is; its state
+    /// becomes [`MessageState::Sent`] then).
+    pub fn send_group_text(&self, group: &GroupId, text: &str) -> Result<MessageId, ChatError> {
         let inner = &self.inner;
         if text.trim().is_empty() {
             return Err(ChatError::Invalid("the message is empty".into()));
@@ -397,6 +479,17 @@ impl Messenger {
                 max: crate::group::wrap::MAX_WRAPPED,
             });
         }
+        let id = MessageId(content.id);
+        let key = inner.record_group_message(&GroupMessage {
+            id,
+            group: *group,
+            sender: inner.id,
+            text: text.to_owned(),
+            sent_at: now,
+            received_at: now,
+            outgoing: true,
+            state: MessageState::Queued,
+        })?;
         inner.change_pending(|p| {
             p.push(Pending {
                 group: *group,
@@ -404,17 +497,11 @@ impl Messenger {
                 bytes,
                 ttl_ms: MESSAGE_TTL_MS,
                 handshake: false,
+                message: Some(key),
             })
         })?;
-        inner.record_group_message(&GroupMessage {
-            group: *group,
-            sender: inner.id,
-            text: text.to_owned(),
-            sent_at: now,
-            outgoing: true,
-        })?;
         inner.group_wake.notify_one();
-        Ok(())
+        Ok(id)
     }
 
     /// Queues what a group operation made for the group's current epoch
@@ -435,6 +522,7 @@ impl Messenger {
                         bytes,
                         ttl_ms: HANDSHAKE_TTL_MS,
                         handshake: true,
+                        message: None,
                     })
                 })?,
                 // Welcomes leave only once the commit has won (the engine
@@ -480,6 +568,26 @@ impl Messenger {
         let (out, epoch) = self.inner.with_groups(|g| {
             let epoch = *g.epoch_account(group)?.entropy();
             Ok((g.remove(group, members, now)?, epoch))
+        })?;
+        self.queue_group_output(group, out, epoch)
+    }
+
+    /// Renames the group (admins only).
+    pub fn rename_group(&self, group: &GroupId, name: &str) -> Result<(), ChatError> {
+        let now = self.inner.now();
+        let (out, epoch) = self.inner.with_groups(|g| {
+            let epoch = *g.epoch_account(group)?.entropy();
+            Ok((g.rename(group, name, now)?, epoch))
+        })?;
+        self.queue_group_output(group, out, epoch)
+    }
+
+    /// Makes `member` an admin of the group (admins only).
+    pub fn promote_in_group(&self, group: &GroupId, member: AccountId) -> Result<(), ChatError> {
+        let now = self.inner.now();
+        let (out, epoch) = self.inner.with_groups(|g| {
+            let epoch = *g.epoch_account(group)?.entropy();
+            Ok((g.promote(group, member, now)?, epoch))
         })?;
         self.queue_group_output(group, out, epoch)
     }

@@ -410,16 +410,17 @@ impl Inner {
                 Ok(false)
             }
             ContentBody::GroupInvite { welcome } => {
-                // Joined from contacts only. A stranger's invitation is to
-                // become a message request (planned with the group commands);
-                // until then it is refused and counted, never joined.
+                // A stranger's invitation is a request: kept (bounded) until
+                // the user accepts or declines it, never joined by itself.
                 if !is_contact {
-                    self.count(|c| c.refused += 1);
+                    self.keep_invite(sender, welcome)?;
                     return Ok(false);
                 }
                 match self.with_groups(|g| g.join(&welcome)) {
-                    // Nothing new to read in a conversation (yet).
-                    Ok(_) => Ok(false),
+                    Ok(group) => {
+                        self.emit(ChatEvent::GroupChanged { group });
+                        Ok(false)
+                    }
                     // A Welcome that does not check out (or a group already
                     // joined): counted; a store failure is returned and the
                     // message read again.

@@ -61,6 +61,12 @@ pub(crate) struct Store {
     pub(crate) tokens: Tree,
     /// group id ++ seq → a group conversation's message.
     pub(crate) group_msgs: Tree,
+    /// seq → the `group_msgs` key of an incoming group message no front
+    /// end has shown yet.
+    pub(crate) group_unseen: Tree,
+    /// sender ++ hash of the Welcome → a group invitation from someone who
+    /// is not a contact, waiting for the user to accept or decline it.
+    pub(crate) group_invites: Tree,
 }
 
 /// How long an open waits for the store's lock. sled gives the lock back
@@ -174,7 +180,10 @@ impl Store {
             extras: db.open_tree("extras")?,
             fetchq: db.open_tree("fetchq")?,
             tokens: db.open_tree("tokens")?,
-            group_msgs: db.open_tree("group_msgs")?,
+            // "2": the record gained its id, arrival time and state.
+            group_msgs: db.open_tree("group_msgs2")?,
+            group_unseen: db.open_tree("group_unseen")?,
+            group_invites: db.open_tree("group_invites")?,
             meta,
             db,
             home,

@@ -358,6 +358,29 @@ pub enum ChatEvent {
         /// Chunks done of the total.
         progress: crate::attach::Progress,
     },
+    /// A member's message arrived in a group.
+    GroupMessage(super::GroupMessage),
+    /// An own group message moved forward (stored in the group's swarm).
+    GroupStateChanged {
+        /// The group.
+        group: crate::group::GroupId,
+        /// The message.
+        id: MessageId,
+        /// Its new state.
+        state: MessageState,
+    },
+    /// A group changed: joined, a commit applied (members, name, admins),
+    /// or this account removed from it.
+    GroupChanged {
+        /// The group.
+        group: crate::group::GroupId,
+    },
+    /// Someone who is not a contact invited this account to a group; the
+    /// invitation waits in [`super::Messenger::group_invites`].
+    GroupInvited {
+        /// Who.
+        from: AccountId,
+    },
     /// A received attachment's download state changed.
     Attachment {
         /// The message carrying it.
