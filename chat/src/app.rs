@@ -18,6 +18,7 @@ mod account;
 mod attach;
 pub mod console;
 pub mod error;
+mod groups;
 mod history;
 pub mod local;
 mod logging;
@@ -220,6 +221,32 @@ pub fn resolve(m: &Messenger, who: &str) -> Result<AccountId, AppError> {
     Ok(m.resolve(who)?)
 }
 
+/// What a CONTACT argument of `send` or `history` names.
+pub enum Target {
+    /// A contact or account.
+    Contact(AccountId),
+    /// A group.
+    Group(sotto_client::group::GroupInfo),
+}
+
+/// The contact or group `who` names (see [`resolve`] and
+/// `Messenger::group`); a name that fits both is refused as ambiguous.
+pub fn target(m: &Messenger, who: &str) -> Result<Target, AppError> {
+    match (resolve(m, who), m.group(who)) {
+        (Ok(c), Err(_)) => Ok(Target::Contact(c)),
+        (Err(_), Ok(g)) => Ok(Target::Group(g)),
+        (Ok(_), Ok(_)) => Err(AppError::Usage(format!(
+            "{who:?} names both a contact and a group: use the account ID or the group's id"
+        ))),
+        (Err(AppError::Chat(ChatError::UnknownContact(_))), Err(ChatError::UnknownGroup(_))) => {
+            Err(AppError::Usage(format!(
+                "no contact, account ID or group matches {who:?}"
+            )))
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
 /// Stops the library's tasks, bounded in time (queued work stays queued).
 pub async fn close(m: &Messenger) {
     if tokio::time::timeout(SHUTDOWN_GRACE, m.shutdown())
@@ -287,6 +314,7 @@ pub(crate) async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), AppError
         Command::Id { qr } => account::id(ctx, qr),
         Command::Contacts(c) => people::contacts(ctx, c),
         Command::Requests(r) => people::requests(ctx, r).await,
+        Command::Group(g) => groups::group(ctx, g).await,
         Command::Verify { contact, mark } => people::verify(ctx, &contact, mark),
         Command::Disappear { contact, mode } => people::disappear(ctx, &contact, mode).await,
         Command::Send {

@@ -65,7 +65,7 @@ pub enum Command {
     Contacts(ContactsCmd),
     /// Send a text message and wait until the network holds it.
     Send {
-        /// Account ID, nickname or display name.
+        /// Account ID, nickname or display name; or a group's name or id.
         contact: String,
         /// The message.
         text: String,
@@ -138,7 +138,8 @@ pub enum Command {
         /// One JSON object per line: id, from, text, sent_at (sender's clock,
         /// unix ms), received_at (this device's, unix ms), request, and
         /// attachment {id, name, type, size, state} or location {lat, lon,
-        /// label} when the message carries one.
+        /// label} when the message carries one; group (its id) for a
+        /// message in a group.
         #[arg(long)]
         json: bool,
     },
@@ -147,7 +148,7 @@ pub enum Command {
     /// States: queued, sent, delivered, read (yours); new or read (theirs).
     /// Its new messages count as read once shown.
     History {
-        /// Account ID, nickname or display name.
+        /// Account ID, nickname or display name; or a group's name or id.
         contact: String,
         /// Only the last N messages.
         #[arg(long, value_name = "N", default_value_t = 50)]
@@ -172,6 +173,10 @@ pub enum Command {
     /// Messages from people who are not your contacts.
     #[command(subcommand)]
     Requests(RequestsCmd),
+    /// Group conversations (up to 1,000 members, end-to-end encrypted with
+    /// MLS); `send GROUP TEXT` writes to one, `inbox` shows them.
+    #[command(subcommand)]
+    Group(GroupCmd),
     /// Show the verification code with a contact (compare it in person).
     Verify {
         /// Account ID, nickname or display name.
@@ -238,6 +243,107 @@ pub enum ContactsCmd {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `group …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum GroupCmd {
+    /// Create a group with you as its admin, and invite its first members.
+    ///
+    /// Each member must have run sotto online once (their key package is
+    /// published then). Contacts join at once; others see the invitation
+    /// in `sotto group invites`.
+    Create {
+        /// The group's name (at most 128 bytes).
+        name: String,
+        /// A member: account ID, nickname or display name (repeat it).
+        #[arg(long = "member", value_name = "ID")]
+        members: Vec<String>,
+        /// How long to wait for the invitations to leave: seconds, or 30s, 5m.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
+        timeout: Duration,
+    },
+    /// Add members (admins only).
+    Add {
+        /// The group's name or id.
+        group: String,
+        /// Account IDs, nicknames or display names.
+        #[arg(required = true, value_name = "ID")]
+        members: Vec<String>,
+        /// How long to wait for the change to settle: seconds, or 30s, 5m.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
+        timeout: Duration,
+    },
+    /// Remove members (admins only): they cannot read anything sent after.
+    Remove {
+        /// The group's name or id.
+        group: String,
+        /// Account IDs, nicknames or display names.
+        #[arg(required = true, value_name = "ID")]
+        members: Vec<String>,
+        /// How long to wait for the change to settle: seconds, or 30s, 5m.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
+        timeout: Duration,
+    },
+    /// Leave a group (an admin's client removes you; the last admin must
+    /// promote someone first).
+    Leave {
+        /// The group's name or id.
+        group: String,
+        /// How long to wait for the request to be stored: seconds, or 30s.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
+        timeout: Duration,
+    },
+    /// Rename a group (admins only).
+    Rename {
+        /// The group's name or id.
+        group: String,
+        /// The new name (at most 128 bytes).
+        name: String,
+        /// How long to wait for the change to settle: seconds, or 30s, 5m.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
+        timeout: Duration,
+    },
+    /// Make a member an admin (admins only).
+    Promote {
+        /// The group's name or id.
+        group: String,
+        /// The member: account ID, nickname or display name.
+        member: String,
+        /// How long to wait for the change to settle: seconds, or 30s, 5m.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
+        timeout: Duration,
+    },
+    /// List your groups.
+    List {
+        /// One JSON object per line: id, name, members, admins, epoch.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a group: its id, epoch, members and admins.
+    Info {
+        /// The group's name or id.
+        group: String,
+        /// One JSON object: id, name, epoch, members [{id, name, admin}].
+        #[arg(long)]
+        json: bool,
+    },
+    /// Invitations from people who are not your contacts.
+    Invites {
+        /// One JSON object per line: id, from, received_at.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept an invitation: you join the group.
+    Accept {
+        /// The invitation's id, as `group invites` shows it.
+        id: String,
+    },
+    /// Decline an invitation: it is dropped.
+    Decline {
+        /// The invitation's id, as `group invites` shows it.
+        id: String,
     },
 }
 

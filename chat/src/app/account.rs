@@ -15,9 +15,10 @@ const MAX_PHRASE_BYTES: u64 = 1024;
 /// before leaving it to the next connected command.
 const PUBLISH_WAIT: Duration = Duration::from_secs(30);
 
-/// Publishes a new (or restored) account's prekey bundle, so that others can
-/// start a conversation with it before it is online again (messages v2: a
-/// first message needs the recipient's bundle). Best effort and bounded: the
+/// Publishes a new (or restored) account's prekey bundle and group key
+/// package, so that others can start a conversation with it, or add it to a
+/// group, before it is online again (messages v2: a first message needs the
+/// recipient's bundle). Best effort and bounded: the
 /// account works without it, and any connected command publishes too.
 async fn publish_keys(ctx: &Ctx, m: &Messenger) -> Result<(), AppError> {
     const LATER: &str = "Your keys are published the first time sotto connects (send, inbox, chat): \
@@ -35,6 +36,8 @@ async fn publish_keys(ctx: &Ctx, m: &Messenger) -> Result<(), AppError> {
             if matches!(m.path_status(), PathStatus::Ready { .. })
                 && m.publish_prekeys().await.is_ok()
                 && m.prekey_status().is_ok_and(|(_, at)| at > 0)
+                // The group key package: admins can add this account then.
+                && m.publish_key_package().await.is_ok()
             {
                 return;
             }

@@ -63,6 +63,7 @@ impl AppError {
                 ChatError::Network(_) | ChatError::NotConnected => EXIT_NETWORK,
                 ChatError::Store(_) | ChatError::Locked { .. } => EXIT_FAILURE,
                 ChatError::UnknownContact(_)
+                | ChatError::UnknownGroup(_)
                 | ChatError::Ambiguous(_)
                 | ChatError::InvalidPhrase(_)
                 | ChatError::InvalidName(_)

@@ -7,8 +7,9 @@ use sotto_client::chat::{ChatMessage, MessageId, MessageState, Messenger};
 use tokio::time::Instant;
 
 use super::output::{self, HistoryLine};
-use super::people::open_maybe_connected;
+use super::people::{open_maybe_connected, title_of};
 use super::{AppError, Ctx};
+use sotto_client::group::GroupInfo;
 
 /// `sotto history CONTACT [--limit N] [--json]`: the last messages of a
 /// conversation, oldest first. Showing them is reading them: the
@@ -16,7 +17,14 @@ use super::{AppError, Ctx};
 /// terminal UI does (their read receipts go out with the next connected run).
 pub async fn history(ctx: &Ctx, who: &str, limit: usize, json: bool) -> Result<(), AppError> {
     let m = ctx.open()?;
-    let peer = super::resolve(&m, who)?;
+    let peer = match super::target(&m, who)? {
+        super::Target::Contact(peer) => peer,
+        super::Target::Group(g) => {
+            let r = group_history(&m, &g, limit, json).await;
+            ctx.close(&m).await;
+            return r;
+        }
+    };
     let list = m.messages(&peer, limit)?;
     let name = m
         .contacts()?
@@ -36,6 +44,40 @@ pub async fn history(ctx: &Ctx, who: &str, limit: usize, json: bool) -> Result<(
     }
     m.mark_read(&peer).await?;
     ctx.close(&m).await;
+    Ok(())
+}
+
+/// `sotto history GROUP`: a group conversation, marked read once shown.
+async fn group_history(
+    m: &Messenger,
+    g: &GroupInfo,
+    limit: usize,
+    json: bool,
+) -> Result<(), AppError> {
+    let list = m.group_messages(&g.id, limit)?;
+    if json {
+        for msg in &list {
+            say!("{}", output::line(&HistoryLine::from(msg)));
+        }
+    } else if list.is_empty() {
+        say!("No messages in {} yet.", output::shown(&g.meta.name));
+    } else {
+        for msg in &list {
+            let when = output::date_time(msg.sent_at);
+            let text = output::shown(&msg.text);
+            if msg.outgoing {
+                say!("[{when}] you: {text}  ({}; id {})", msg.state, msg.id);
+            } else {
+                let state = if msg.state >= MessageState::Read {
+                    "read"
+                } else {
+                    "new"
+                };
+                say!("[{when}] {}: {text}  ({state})", title_of(m, &msg.sender));
+            }
+        }
+    }
+    m.mark_group_read(&g.id).await?;
     Ok(())
 }
 

@@ -71,6 +71,7 @@ impl Kind {
             | Command::History { .. }
             | Command::Delete { .. }
             | Command::Requests(_)
+            | Command::Group(_)
             | Command::Verify { .. }
             | Command::Disappear { .. }
             | Command::Paths { .. } => Kind::Shared,

@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use sotto_client::PathStatus;
-use sotto_client::chat::{ChatError, ChatMessage, MessageState, Messenger, short_id};
+use sotto_client::chat::{
+    ChatError, ChatMessage, GroupMessage, MessageState, Messenger, NewMessages, short_id,
+};
+use sotto_client::group::{GroupId, GroupInfo};
 use tokio::time::Instant;
 
 use super::output::{self, InboxLine};
@@ -34,7 +37,10 @@ async fn send_on(
             "the message is empty: nothing to send".into(),
         ));
     }
-    let to = super::resolve(m, who)?;
+    let to = match super::target(m, who)? {
+        super::Target::Contact(to) => to,
+        super::Target::Group(g) => return send_group(ctx, m, &g, text, timeout).await,
+    };
     // Queued first: whatever happens to the network below, the message is
     // kept and a later run sends it.
     let id = m.send_text(&to, text).await?;
@@ -55,6 +61,41 @@ async fn send_on(
         p.finish();
     }
     say!("Sent to {who} ({}); message id {id}", state?);
+    Ok(())
+}
+
+/// `sotto send GROUP TEXT`: as to a contact, the message is kept first and
+/// the wait is for the group's swarm to hold it.
+async fn send_group(
+    ctx: &Ctx,
+    m: &Messenger,
+    g: &GroupInfo,
+    text: &str,
+    timeout: Duration,
+) -> Result<(), AppError> {
+    let id = m.send_group_text(&g.id, text)?;
+    let name = output::shown(&g.meta.name);
+    let config = ctx.client_config().map_err(|e| {
+        AppError::Usage(format!(
+            "{e}\nThe message stays queued and is sent on the next connected run."
+        ))
+    })?;
+    if let Err(e) = ctx.connect(m, config).await {
+        return Err(AppError::Network(format!(
+            "cannot reach the network ({e}); the message stays queued and is sent on the next run"
+        )));
+    }
+    let state = m.wait_group_sent(&g.id, &id, timeout).await?;
+    if state < MessageState::Sent {
+        return Err(ChatError::NotSent {
+            reason: format!(
+                "the group's swarm did not take it within {}; it stays queued",
+                crate::duration::format(timeout)
+            ),
+        }
+        .into());
+    }
+    say!("Sent to {name} ({state}); message id {id}");
     Ok(())
 }
 
@@ -109,6 +150,55 @@ async fn print_messages(m: &Messenger, list: &[ChatMessage], json: bool) -> Resu
     result
 }
 
+/// Prints new group messages (`[clock] [GROUP] sender: text`, or JSON
+/// lines with `group`) and marks read what was printed.
+async fn print_group_messages(
+    m: &Messenger,
+    list: &[GroupMessage],
+    json: bool,
+) -> Result<(), AppError> {
+    let names = titles(m);
+    let groups: HashMap<GroupId, String> = m
+        .groups()?
+        .into_iter()
+        .map(|g| (g.id, g.meta.name))
+        .collect();
+    let mut printed = Vec::new();
+    let result = (|| -> Result<(), AppError> {
+        for msg in list {
+            if json {
+                say!("{}", output::line(&InboxLine::from(msg)));
+            } else {
+                let who = names
+                    .get(&msg.sender)
+                    .cloned()
+                    .unwrap_or_else(|| short_id(&msg.sender));
+                let group = groups
+                    .get(&msg.group)
+                    .cloned()
+                    .unwrap_or_else(|| msg.group.to_hex().chars().take(8).collect());
+                say!(
+                    "[{}] [{}] {}: {}",
+                    crate::tui::render::clock(msg.sent_at),
+                    output::shown(&group),
+                    output::shown(&who),
+                    output::shown(&msg.text)
+                );
+            }
+            printed.push(msg.id);
+        }
+        Ok(())
+    })();
+    m.mark_group_messages_read(&printed).await?;
+    result
+}
+
+/// Prints both kinds, conversations first.
+async fn print_new(m: &Messenger, new: &NewMessages, json: bool) -> Result<(), AppError> {
+    print_messages(m, &new.direct, json).await?;
+    print_group_messages(m, &new.groups, json).await
+}
+
 /// `sotto inbox [--wait DURATION] [--json]`: prints what arrived since the
 /// last call (or was not shown by the terminal UI), fetching from the network
 /// first; waits up to `wait` when nothing is new, printing as soon as
@@ -124,9 +214,9 @@ async fn inbox_on(m: &Messenger, wait: Duration, json: bool) -> Result<(), AppEr
     // A fresh client has no path for its first moments; asking before one is
     // ready would only fail, so the first fetch waits for it (bounded).
     if !wait_for_path(m, PATH_WAIT).await? {
-        let unseen = m.unseen()?;
+        let unseen = m.new_messages()?;
         if !unseen.is_empty() {
-            return print_messages(m, &unseen, json).await;
+            return print_new(m, &unseen, json).await;
         }
         return Err(AppError::Network(format!(
             "no onion path became ready within {}: is the network reachable?",
@@ -135,13 +225,13 @@ async fn inbox_on(m: &Messenger, wait: Duration, json: bool) -> Result<(), AppEr
     }
     // Whichever receive round brings a message (the background loop's or
     // the library's own), it is printed at once.
-    let new = match m.wait_unseen(wait).await {
+    let new = match m.wait_new_messages(wait).await {
         Ok(new) => new,
         Err(e @ ChatError::WrongNetwork(_)) => return Err(e.into()),
         Err(e) => return Err(AppError::Network(format!("could not fetch messages: {e}"))),
     };
     if !new.is_empty() {
-        return print_messages(m, &new, json).await;
+        return print_new(m, &new, json).await;
     }
     if !json {
         say!("No new messages.");

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 use sotto_client::chat::{
-    AttachmentInfo, AttachmentState, ChatMessage, Contact, MessageRequest, VerificationStatus,
+    AttachmentInfo, AttachmentState, ChatMessage, Contact, GroupMessage, MessageRequest,
+    VerificationStatus,
 };
 use sotto_protocol::attachment::Location;
 
@@ -28,6 +29,9 @@ pub struct InboxLine {
     /// The location the message carries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<LocationLine>,
+    /// The group's id (64 hex digits) for a message in a group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl From<&ChatMessage> for InboxLine {
@@ -41,6 +45,23 @@ impl From<&ChatMessage> for InboxLine {
             request: m.request,
             attachment: None,
             location: None,
+            group: None,
+        }
+    }
+}
+
+impl From<&GroupMessage> for InboxLine {
+    fn from(m: &GroupMessage) -> Self {
+        Self {
+            id: m.id.to_string(),
+            from: m.sender.to_string(),
+            text: m.text.clone(),
+            sent_at: m.sent_at,
+            received_at: m.received_at,
+            request: false,
+            attachment: None,
+            location: None,
+            group: Some(m.group.to_hex()),
         }
     }
 }
@@ -131,6 +152,25 @@ pub struct HistoryLine {
     pub expires_at: Option<u64>,
     /// From someone who is not a contact (it waits in Requests).
     pub request: bool,
+    /// In a group: who wrote it (account ID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+impl From<&GroupMessage> for HistoryLine {
+    fn from(m: &GroupMessage) -> Self {
+        Self {
+            id: m.id.to_string(),
+            direction: if m.outgoing { "out" } else { "in" },
+            text: m.text.clone(),
+            sent_at: m.sent_at,
+            received_at: m.received_at,
+            state: m.state.to_string(),
+            expires_at: None,
+            request: false,
+            from: Some(m.sender.to_string()),
+        }
+    }
 }
 
 impl From<&ChatMessage> for HistoryLine {
@@ -144,6 +184,7 @@ impl From<&ChatMessage> for HistoryLine {
             state: m.state.to_string(),
             expires_at: m.expires_at,
             request: m.request,
+            from: None,
         }
     }
 }
