@@ -20,7 +20,7 @@ pub mod wrap;
 pub use keys::{Action, handle_key, handle_paste};
 pub use render::draw;
 pub use state::{
-    App, Clears, Composer, ConvRow, MsgRow, NewChat, Panel, RequestRow, Screen, Status, Tick,
+    App, Chat, Clears, Composer, ConvRow, MsgRow, NewChat, Panel, RequestRow, Screen, Status, Tick,
     Trust, VerifyView,
 };
 

@@ -3,11 +3,12 @@
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use sotto_client::chat::{
-    AttachmentState, ChatMessage, ConversationSummary, MessageRequest, MessageState,
+    AttachmentState, ChatMessage, ConversationSummary, GroupMessage, MessageRequest, MessageState,
     VerificationStatus,
 };
+use sotto_client::group::GroupInfo;
 
-use super::state::{ConvRow, MsgRow, RequestRow, Tick, Trust};
+use super::state::{Chat, ConvRow, MsgRow, RequestRow, Tick, Trust};
 
 /// Characters of the last message shown in the conversation list.
 const PREVIEW_CHARS: usize = 40;
@@ -34,7 +35,7 @@ pub fn trust(s: VerificationStatus) -> Trust {
 /// A conversation list row.
 pub fn conv_row(c: &ConversationSummary) -> ConvRow {
     ConvRow {
-        peer: c.peer,
+        chat: Chat::Direct(c.peer),
         title: c.title.clone(),
         unread: c.unread,
         preview: c
@@ -46,10 +47,40 @@ pub fn conv_row(c: &ConversationSummary) -> ConvRow {
     }
 }
 
+/// A group's row: its name, new messages and the last one.
+pub fn group_row(g: &GroupInfo, unread: usize, last: Option<&GroupMessage>) -> ConvRow {
+    ConvRow {
+        chat: Chat::Group(g.id),
+        title: if g.meta.name.trim().is_empty() {
+            format!("group {}", &g.id.to_hex()[..8])
+        } else {
+            g.meta.name.clone()
+        },
+        unread,
+        preview: last
+            .map(|m| m.text.chars().take(PREVIEW_CHARS).collect())
+            .unwrap_or_default(),
+        trust: Trust::Unverified,
+    }
+}
+
+/// A group message's row; `from` names the sender of an incoming one.
+pub fn group_msg_row(m: &GroupMessage, from: String) -> MsgRow {
+    MsgRow {
+        outgoing: m.outgoing,
+        from: (!m.outgoing).then_some(from),
+        text: m.text.clone(),
+        sent_at: m.sent_at,
+        tick: tick(m.state),
+        expires_at: None,
+    }
+}
+
 /// A message row.
 pub fn msg_row(m: &ChatMessage) -> MsgRow {
     MsgRow {
         outgoing: m.outgoing,
+        from: None,
         text: m.text.clone(),
         sent_at: m.sent_at,
         tick: tick(m.state),

@@ -4,7 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use sotto_client::AccountId;
 
-use super::state::{App, Clears, MAX_COMPOSER_CHARS, NewChat, Panel, Screen};
+use super::state::{App, Chat, Clears, MAX_COMPOSER_CHARS, NewChat, Panel, Screen};
 
 /// Most characters of an account ID or a name typed into the new-chat form
 /// (an ID is 64; anything longer is a paste gone wrong).
@@ -16,11 +16,11 @@ pub enum Action {
     /// Nothing to do.
     None,
     /// A different conversation is open: load its messages and mark it read.
-    Open(AccountId),
+    Open(Chat),
     /// Send a text.
     Send {
-        /// Recipient.
-        to: AccountId,
+        /// Recipient: an account or a group.
+        to: Chat,
         /// The text.
         text: String,
     },
@@ -211,7 +211,7 @@ fn toggle(open: Option<Panel>, panel: Panel) -> Option<Panel> {
 
 fn send(app: &mut App) -> Action {
     let text = app.composer.text().trim().to_string();
-    match app.current_peer() {
+    match app.current_chat() {
         Some(to) if !text.is_empty() => {
             app.composer.take();
             // The sent message is at the bottom: show it.
@@ -240,10 +240,10 @@ fn stopped_typing(app: &App) -> Action {
 }
 
 fn select(app: &mut App, to: Option<usize>) -> Action {
-    match to.and_then(|i| app.conversations.get(i)).map(|c| c.peer) {
-        Some(peer) if app.current_peer() != Some(peer) => {
-            app.open(peer);
-            Action::Open(peer)
+    match to.and_then(|i| app.conversations.get(i)).map(|c| c.chat) {
+        Some(chat) if app.current_chat() != Some(chat) => {
+            app.open_chat(chat);
+            Action::Open(chat)
         }
         _ => Action::None,
     }

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph};
 use sotto_client::PathStatus;
 
-use super::state::{App, Panel, Screen, Tick, Trust};
+use super::state::{App, Chat, Panel, Screen, Tick, Trust};
 use super::wrap::wrap;
 
 /// Colour of the path indicator when a path is ready.
@@ -151,7 +151,12 @@ fn conversation_list(frame: &mut Frame, area: Rect, app: &App) {
         .conversations
         .iter()
         .map(|c| {
-            let mut spans = vec![Span::raw(c.title.clone())];
+            // Groups are marked, as in other messengers' lists.
+            let mark = match c.chat {
+                Chat::Group(_) => "# ",
+                Chat::Direct(_) => "",
+            };
+            let mut spans = vec![Span::raw(format!("{mark}{}", c.title))];
             if c.unread > 0 {
                 spans.push(Span::styled(
                     format!(" ({})", c.unread),
@@ -191,6 +196,8 @@ fn message_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     for m in &app.messages {
         let who = if m.outgoing {
             "You".to_string()
+        } else if let Some(from) = &m.from {
+            from.clone()
         } else {
             conv.map_or(String::new(), |c| c.title.clone())
         };

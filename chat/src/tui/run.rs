@@ -6,13 +6,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyEvent};
-use sotto_client::chat::{ChatError, ChatEvent, MessageId, Messenger};
+use std::collections::HashMap;
+
+use sotto_client::chat::{ChatError, ChatEvent, MessageId, Messenger, short_id};
 use sotto_client::{AccountId, PathStatus};
 use tokio::sync::{broadcast, mpsc};
 
-use super::convert::{attachment_row, conv_row, hop_address, msg_row, request_row, trust};
+use super::convert::{
+    attachment_row, conv_row, group_msg_row, group_row, hop_address, msg_row, request_row, trust,
+};
 use super::keys::{Action, handle_key, handle_paste};
-use super::state::{App, Clears, Screen, VerifyView};
+use super::state::{App, Chat, Clears, Screen, VerifyView};
 use crate::app::{AppError, Ctx};
 
 /// Messages of the open conversation loaded at once.
@@ -30,24 +34,54 @@ struct Snapshot {
     last_attachment: Option<MessageId>,
 }
 
-fn snapshot(m: &Messenger, open: Option<AccountId>) -> Result<Snapshot, ChatError> {
-    let conversations: Vec<_> = m.conversations()?.iter().map(conv_row).collect();
+fn snapshot(m: &Messenger, open: Option<Chat>) -> Result<Snapshot, ChatError> {
+    let summaries = m.conversations()?;
+    // Conversations and groups in one list, by their last message.
+    let mut rows: Vec<(u64, super::ConvRow)> = summaries
+        .iter()
+        .map(|c| (c.last.as_ref().map_or(0, |l| l.sent_at), conv_row(c)))
+        .collect();
+    let unseen = m.unseen_group_messages()?;
+    let titles: HashMap<AccountId, String> = summaries
+        .iter()
+        .map(|c| (c.peer, c.title.clone()))
+        .collect();
+    for g in m.groups()? {
+        let last = m.group_messages(&g.id, 1)?.pop();
+        let unread = unseen.iter().filter(|u| u.group == g.id).count();
+        let at = last.as_ref().map_or(0, |l| l.sent_at);
+        rows.push((at, group_row(&g, unread, last.as_ref())));
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let conversations: Vec<super::ConvRow> = rows.into_iter().map(|(_, r)| r).collect();
     // The open conversation may have moved in the list; keep following it.
-    let peer = open
-        .filter(|p| conversations.iter().any(|c| c.peer == *p))
-        .or_else(|| conversations.first().map(|c| c.peer));
+    let chat = open
+        .filter(|p| conversations.iter().any(|c| c.chat == *p))
+        .or_else(|| conversations.first().map(|c| c.chat));
     let mut messages = Vec::new();
     let mut last_attachment = None;
-    if let Some(p) = peer {
-        for msg in m.messages(&p, MESSAGE_WINDOW)? {
-            match m.attachment(&msg.id)? {
-                Some(a) => {
-                    last_attachment = Some(msg.id);
-                    messages.push(attachment_row(&msg, &a.state));
+    match chat {
+        Some(Chat::Direct(p)) => {
+            for msg in m.messages(&p, MESSAGE_WINDOW)? {
+                match m.attachment(&msg.id)? {
+                    Some(a) => {
+                        last_attachment = Some(msg.id);
+                        messages.push(attachment_row(&msg, &a.state));
+                    }
+                    None => messages.push(msg_row(&msg)),
                 }
-                None => messages.push(msg_row(&msg)),
             }
         }
+        Some(Chat::Group(g)) => {
+            for msg in m.group_messages(&g, MESSAGE_WINDOW)? {
+                let from = titles
+                    .get(&msg.sender)
+                    .cloned()
+                    .unwrap_or_else(|| short_id(&msg.sender));
+                messages.push(group_msg_row(&msg, from));
+            }
+        }
+        None => {}
     }
     let requests = m.requests()?.iter().map(request_row).collect();
     Ok(Snapshot {
@@ -56,6 +90,14 @@ fn snapshot(m: &Messenger, open: Option<AccountId>) -> Result<Snapshot, ChatErro
         requests,
         last_attachment,
     })
+}
+
+/// Marks `chat` read (it is open and shown).
+async fn mark_read(m: &Messenger, chat: Chat) -> Result<(), ChatError> {
+    match chat {
+        Chat::Direct(p) => m.mark_read(&p).await,
+        Chat::Group(g) => m.mark_group_read(&g).await,
+    }
 }
 
 /// What the terminal sends the UI.
@@ -89,7 +131,7 @@ fn set_path(app: &mut App, m: &Messenger, path: PathStatus) {
 /// Reloads the UI from the store (sled reads run off the async threads).
 async fn refresh(app: &mut App, m: &Messenger) {
     let m2 = m.clone();
-    let open = app.current_peer();
+    let open = app.current_chat();
     match tokio::task::spawn_blocking(move || snapshot(&m2, open)).await {
         Ok(Ok(s)) => {
             app.set_conversations(s.conversations);
@@ -137,11 +179,26 @@ fn key_reader(tx: mpsc::Sender<Input>, stop: Arc<AtomicBool>) {
 async fn act(app: &mut App, m: &Messenger, action: Action) -> Result<(), ChatError> {
     match action {
         Action::None => {}
-        Action::Open(peer) => {
+        Action::Open(chat) => {
             refresh(app, m).await;
-            m.mark_read(&peer).await?;
+            mark_read(m, chat).await?;
         }
-        Action::Send { to, text } => {
+        Action::Send {
+            to: Chat::Group(g),
+            text,
+        } => {
+            if let Err(e) = m.send_group_text(&g, &text) {
+                if app.composer.is_empty() {
+                    app.composer.set(&text);
+                }
+                return Err(e);
+            }
+            refresh(app, m).await;
+        }
+        Action::Send {
+            to: Chat::Direct(to),
+            text,
+        } => {
             if let Err(e) = m.send_text(&to, &text).await {
                 // Not queued (blocked, too long, store full): the text goes
                 // back to the composer rather than being lost.
@@ -179,7 +236,7 @@ async fn act(app: &mut App, m: &Messenger, action: Action) -> Result<(), ChatErr
             let title = app
                 .conversations
                 .iter()
-                .find(|c| c.peer == peer)
+                .find(|c| c.chat == Chat::Direct(peer))
                 .map_or_else(|| peer.to_string(), |c| c.title.clone());
             app.screen = Screen::Verify(VerifyView {
                 peer,
@@ -265,6 +322,14 @@ async fn on_event(app: &mut App, m: &Messenger, ev: ChatEvent) {
                 app.notice(e.to_string(), Clears::OnKey);
             }
         }
+        ChatEvent::GroupMessage(msg) => {
+            let chat = Chat::Group(msg.group);
+            let open = app.current_chat() == Some(chat) && app.screen == Screen::Main;
+            refresh(app, m).await;
+            if open && let Err(e) = mark_read(m, chat).await {
+                app.notice(e.to_string(), Clears::OnKey);
+            }
+        }
         _ => refresh(app, m).await,
     }
 }
@@ -306,8 +371,8 @@ pub async fn run(ctx: &Ctx) -> Result<(), AppError> {
     };
     let mut events = m.subscribe();
     refresh(&mut app, &m).await;
-    if let Some(p) = app.current_peer()
-        && let Err(e) = m.mark_read(&p).await
+    if let Some(chat) = app.current_chat()
+        && let Err(e) = mark_read(&m, chat).await
     {
         app.notice(e.to_string(), Clears::OnKey);
     }

@@ -1,5 +1,6 @@
 //! What the UI shows: plain data, filled from the chat library by the runner.
 
+use sotto_client::group::GroupId;
 use sotto_client::{AccountId, PathStatus, VerificationCode};
 
 pub use super::composer::Composer;
@@ -44,18 +45,46 @@ pub enum Trust {
     Changed,
 }
 
+/// What a line of the conversation list is: a conversation with one
+/// account, or a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Chat {
+    /// With one account.
+    Direct(AccountId),
+    /// A group conversation.
+    Group(GroupId),
+}
+
+impl Chat {
+    /// The account of a conversation with one.
+    pub fn peer(self) -> Option<AccountId> {
+        match self {
+            Chat::Direct(p) => Some(p),
+            Chat::Group(_) => None,
+        }
+    }
+
+    /// The group of a group conversation.
+    pub fn group(self) -> Option<GroupId> {
+        match self {
+            Chat::Group(g) => Some(g),
+            Chat::Direct(_) => None,
+        }
+    }
+}
+
 /// One line of the conversation list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConvRow {
-    /// The other side.
-    pub peer: AccountId,
+    /// The other side: an account or a group.
+    pub chat: Chat,
     /// Nickname, display name or short ID.
     pub title: String,
     /// Incoming messages not read yet.
     pub unread: usize,
     /// Start of the last message.
     pub preview: String,
-    /// Verification state.
+    /// Verification state (groups: unverified).
     pub trust: Trust,
 }
 
@@ -64,6 +93,8 @@ pub struct ConvRow {
 pub struct MsgRow {
     /// Sent by this device.
     pub outgoing: bool,
+    /// Who wrote an incoming message of a group (shown before its text).
+    pub from: Option<String>,
     /// The text.
     pub text: String,
     /// Sender's clock, unix ms.
@@ -230,9 +261,14 @@ impl App {
         }
     }
 
-    /// The open conversation's peer.
+    /// The open conversation.
+    pub fn current_chat(&self) -> Option<Chat> {
+        self.conversations.get(self.selected).map(|c| c.chat)
+    }
+
+    /// The open conversation's peer (none when a group is open).
     pub fn current_peer(&self) -> Option<AccountId> {
-        self.conversations.get(self.selected).map(|c| c.peer)
+        self.current_chat().and_then(Chat::peer)
     }
 
     /// Replaces the conversation list without moving rows under the
@@ -241,26 +277,31 @@ impl App {
     /// conversation stays selected. The list is sorted by activity when the
     /// UI starts, not while one reads it.
     pub fn set_conversations(&mut self, rows: Vec<ConvRow>) {
-        let open = self.current_peer();
+        let open = self.current_chat();
         let mut fresh: Vec<ConvRow> = rows
             .iter()
-            .filter(|r| !self.conversations.iter().any(|c| c.peer == r.peer))
+            .filter(|r| !self.conversations.iter().any(|c| c.chat == r.chat))
             .cloned()
             .collect();
         let kept = self
             .conversations
             .iter()
-            .filter_map(|c| rows.iter().find(|r| r.peer == c.peer).cloned());
+            .filter_map(|c| rows.iter().find(|r| r.chat == c.chat).cloned());
         fresh.extend(kept);
         self.conversations = fresh;
         self.selected = open
-            .and_then(|p| self.conversations.iter().position(|c| c.peer == p))
+            .and_then(|p| self.conversations.iter().position(|c| c.chat == p))
             .unwrap_or(0);
     }
 
     /// Opens the conversation with `peer` if it is listed; true if it was.
     pub fn open(&mut self, peer: AccountId) -> bool {
-        match self.conversations.iter().position(|c| c.peer == peer) {
+        self.open_chat(Chat::Direct(peer))
+    }
+
+    /// Opens `chat` if it is listed; true if it was.
+    pub fn open_chat(&mut self, chat: Chat) -> bool {
+        match self.conversations.iter().position(|c| c.chat == chat) {
             Some(i) => {
                 if i != self.selected {
                     self.selected = i;
@@ -312,7 +353,7 @@ impl App {
     pub fn title_of(&self, peer: &AccountId) -> Option<&str> {
         self.conversations
             .iter()
-            .find(|c| c.peer == *peer)
+            .find(|c| c.chat == Chat::Direct(*peer))
             .map(|c| c.title.as_str())
     }
 

@@ -50,7 +50,7 @@ fn colour_of(b: &Buffer, needle: &str) -> Color {
 
 fn conv(title: &str, unread: usize, trust: Trust) -> ConvRow {
     ConvRow {
-        peer: id(),
+        chat: Chat::Direct(id()),
         title: title.into(),
         unread,
         preview: String::new(),
@@ -61,6 +61,7 @@ fn conv(title: &str, unread: usize, trust: Trust) -> ConvRow {
 fn msg(outgoing: bool, text: &str, tick: Tick) -> MsgRow {
     MsgRow {
         outgoing,
+        from: None,
         text: text.into(),
         // 13:05 UTC on some day.
         sent_at: (20_000 * 24 * 60 + 13 * 60 + 5) * 60_000,
@@ -298,7 +299,7 @@ fn typing_and_sending() {
     assert_eq!(
         handle_key(&mut app, key(KeyCode::Enter)),
         Action::Send {
-            to: alice,
+            to: Chat::Direct(alice),
             text: "hi".into()
         }
     );
@@ -318,17 +319,17 @@ fn typing_and_sending() {
 #[test]
 fn moving_between_conversations_opens_them() {
     let mut app = sample();
-    let bob = app.conversations[1].peer;
+    let bob = app.conversations[1].chat;
     assert_eq!(handle_key(&mut app, key(KeyCode::Up)), Action::None);
     assert_eq!(handle_key(&mut app, key(KeyCode::Down)), Action::Open(bob));
     // The library's order changes with new activity; the rows on screen do
     // not move under the cursor, and Bob stays open.
-    let before: Vec<_> = app.conversations.iter().map(|c| c.peer).collect();
+    let before: Vec<_> = app.conversations.iter().map(|c| c.chat).collect();
     let mut reordered = app.conversations.clone();
     reordered.reverse();
     app.set_conversations(reordered);
-    assert_eq!(app.current_peer(), Some(bob));
-    let after: Vec<_> = app.conversations.iter().map(|c| c.peer).collect();
+    assert_eq!(app.current_chat(), Some(bob));
+    let after: Vec<_> = app.conversations.iter().map(|c| c.chat).collect();
     assert_eq!(after, before);
     assert_eq!(app.unread_total(), 15);
     handle_key(&mut app, key(KeyCode::Down));

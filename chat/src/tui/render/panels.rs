@@ -181,7 +181,7 @@ pub(super) fn help(frame: &mut Frame, body: Rect) {
         ("Enter", "send the message"),
         ("Alt+Enter, Shift+Enter, Ctrl-J", "new line in the message"),
         ("← → Home End, Backspace, Delete", "edit the message"),
-        ("↑ ↓", "choose a conversation"),
+        ("↑ ↓", "choose a conversation (# marks a group)"),
         ("PgUp PgDn", "scroll back through the conversation"),
         ("Ctrl-N", "new conversation: add a contact by ID"),
         (

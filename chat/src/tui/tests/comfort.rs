@@ -131,23 +131,23 @@ fn esc_closes_panels_and_never_quits() {
 #[test]
 fn the_selected_conversation_stays_selected() {
     let mut app = sample();
-    let alice = app.conversations[0].peer;
-    let bob = app.conversations[1].peer;
-    let carol = app.conversations[2].peer;
+    let alice = app.conversations[0].chat;
+    let bob = app.conversations[1].chat;
+    let carol = app.conversations[2].chat;
     handle_key(&mut app, key(KeyCode::Down));
-    assert_eq!(app.current_peer(), Some(bob));
+    assert_eq!(app.current_chat(), Some(bob));
     // Carol writes (the library now lists her first) and Dave is new.
     let mut dave = conv("Dave", 1, Trust::Unverified);
-    let dave_id = dave.peer;
+    let dave_id = dave.chat;
     let mut rows_now = app.conversations.clone();
     rows_now[2].unread = 13;
     rows_now.rotate_right(1);
     dave.preview = "hi".into();
     rows_now.insert(0, dave);
     app.set_conversations(rows_now);
-    let order: Vec<_> = app.conversations.iter().map(|c| c.peer).collect();
+    let order: Vec<_> = app.conversations.iter().map(|c| c.chat).collect();
     assert_eq!(order, [dave_id, alice, bob, carol]);
-    assert_eq!(app.current_peer(), Some(bob));
+    assert_eq!(app.current_chat(), Some(bob));
     assert_eq!(app.conversations[3].unread, 13, "rows are updated in place");
     let s = rows(&screen_of(&app, 110, 32)).join("\n");
     assert!(s.contains("> Bob"), "{s}");
@@ -155,11 +155,11 @@ fn the_selected_conversation_stays_selected() {
     let without_alice: Vec<_> = app
         .conversations
         .iter()
-        .filter(|c| c.peer != alice)
+        .filter(|c| c.chat != alice)
         .cloned()
         .collect();
     app.set_conversations(without_alice);
-    assert_eq!(app.current_peer(), Some(bob));
+    assert_eq!(app.current_chat(), Some(bob));
     assert_eq!(app.conversations.len(), 3);
 }
 
@@ -186,7 +186,7 @@ fn the_composer_edits_at_the_cursor_over_several_lines() {
     assert_eq!(
         handle_key(&mut app, key(KeyCode::Enter)),
         Action::Send {
-            to: alice,
+            to: Chat::Direct(alice),
             text: "hello\n\norld".into()
         }
     );
@@ -322,4 +322,51 @@ fn a_new_conversation_is_started_from_the_ui() {
     handle_key(&mut app, key(KeyCode::Esc));
     assert_eq!(app.screen, Screen::Main);
     assert!(!app.quit);
+}
+
+#[test]
+fn a_group_is_listed_with_the_conversations_and_written_to() {
+    let mut app = App::new(id());
+    let group = sotto_client::group::GroupId([7; 32]);
+    app.set_conversations(vec![
+        ConvRow {
+            chat: Chat::Group(group),
+            title: "club".into(),
+            unread: 2,
+            preview: String::new(),
+            trust: Trust::Unverified,
+        },
+        ConvRow {
+            chat: Chat::Direct(id()),
+            title: "Alice".into(),
+            unread: 0,
+            preview: String::new(),
+            trust: Trust::Unverified,
+        },
+    ]);
+    app.messages = vec![MsgRow {
+        outgoing: false,
+        from: Some("Bob".into()),
+        text: "hello club".into(),
+        sent_at: 0,
+        tick: Tick::Delivered,
+        expires_at: None,
+    }];
+    let s = rows(&screen_of(&app, 110, 32)).join("\n");
+    assert!(s.contains("> # club (2)"), "a group is marked:\n{s}");
+    assert!(s.contains("Bob: hello club"), "the sender is named:\n{s}");
+    assert_eq!(app.current_chat(), Some(Chat::Group(group)));
+    assert_eq!(app.current_peer(), None);
+    // No typing notices go to groups; Enter sends to the group.
+    assert_eq!(handle_key(&mut app, key(KeyCode::Char('h'))), Action::None);
+    handle_key(&mut app, key(KeyCode::Char('i')));
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Enter)),
+        Action::Send {
+            to: Chat::Group(group),
+            text: "hi".into()
+        }
+    );
+    // Ctrl-V verifies contacts, not groups.
+    assert_eq!(handle_key(&mut app, ctrl('v')), Action::None);
 }
