@@ -28,6 +28,7 @@ mod delivery;
 mod error;
 mod group_chat;
 mod group_inbox;
+mod group_large;
 mod groups;
 mod metadata;
 mod open;

@@ -23,6 +23,7 @@
 
 pub mod engine;
 pub mod identity;
+pub mod large;
 pub mod meta;
 pub mod net;
 mod persist;

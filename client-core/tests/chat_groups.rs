@@ -277,3 +277,61 @@ async fn a_member_removed_through_the_messenger_stops_reading_the_group() {
     .await
     .expect("the test took too long");
 }
+
+/// A group of 250: its Welcome (about 390 bytes per member, so near 100 kB)
+/// is larger than any envelope holds, so it can only have gone as an
+/// attachment with a reference in the invitation; a contact's home fetches
+/// it and joins, then reads the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_welcome_too_large_for_an_invitation_goes_by_reference() {
+    tokio::time::timeout(Duration::from_secs(240), async {
+        let net = TestNet::start(8).await;
+        let name = net.client_config().params.name.clone();
+        let (_da, alice) = new_user("Alice");
+        let (_db, bob) = new_user("Bob");
+        alice.add_contact(bob.account_id(), None).unwrap();
+        bob.add_contact(alice.account_id(), None).unwrap();
+        for m in [&alice, &bob] {
+            connect(&net, m).await;
+        }
+        key_package_out(&bob).await;
+        // 248 more members, each with a key package in its own swarm.
+        let client = Client::start(net.client_config()).await.unwrap();
+        wait_status(&client, "Ready", |s| matches!(s, PathStatus::Ready { .. })).await;
+        let mut members = vec![bob.account_id()];
+        for i in 0..248u32 {
+            let mut entropy = [7u8; 16];
+            entropy[..4].copy_from_slice(&i.to_be_bytes());
+            let key = AccountKey::from_entropy(entropy);
+            let package = Groups::new(&key).last_resort_key_package().unwrap();
+            sotto_client::group::publish::publish_key_package(&client, &key, &name, &package)
+                .await
+                .unwrap();
+            members.push(key.account_id());
+        }
+        let id = alice.create_group("big", &members).await.unwrap();
+        until("Bob joined the big group", || {
+            !bob.groups().unwrap().is_empty()
+        })
+        .await;
+        let joined = bob.groups().unwrap();
+        assert_eq!(joined[0].id, id);
+        assert_eq!(joined[0].members.len(), 250);
+        // Nothing waits as a request: it was a contact's.
+        assert!(bob.group_invites().unwrap().is_empty());
+        alice.send_group_text(&id, "welcome, all 249").unwrap();
+        until("Bob read the big group", || {
+            bob.group_messages(&id, 10)
+                .unwrap()
+                .iter()
+                .any(|m| m.text == "welcome, all 249")
+        })
+        .await;
+        client.shutdown().await;
+        for m in [alice, bob] {
+            m.shutdown().await;
+        }
+    })
+    .await
+    .expect("the test took too long");
+}

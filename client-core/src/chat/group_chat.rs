@@ -21,10 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use sotto_protocol::AccountId;
 use sotto_protocol::envelope::{Content, ContentBody};
-use sotto_protocol::{AccountId, AccountKey};
 use tokio::sync::watch;
 
+use super::group_large::StoreFailure;
 use super::{ChatError, ChatEvent, Inner, MessageId, MessageState, Messenger};
 use crate::ReadCursors;
 use crate::group::net::{self, HANDSHAKE_TTL_MS, MESSAGE_TTL_MS};
@@ -56,6 +57,8 @@ const PREVIOUS_GRACE: Duration = Duration::from_secs(120);
 #[derive(Default)]
 pub(crate) struct Schedule {
     groups: std::collections::HashMap<GroupId, GroupClock>,
+    /// References to large items fetched lately (`group_large.rs`).
+    pub(super) fetched: std::collections::VecDeque<[u8; 32]>,
 }
 
 struct GroupClock {
@@ -65,19 +68,23 @@ struct GroupClock {
     epoch_since: Instant,
 }
 
-/// An item for an epoch account's swarm.
+/// An item for an epoch account's swarm, or a Welcome too large to go
+/// inside an invitation (`welcome_to`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Pending {
-    group: GroupId,
+pub(super) struct Pending {
+    pub(super) group: GroupId,
     /// The entropy of the epoch account it belongs in.
-    epoch: [u8; 16],
-    bytes: Vec<u8>,
-    ttl_ms: u64,
+    pub(super) epoch: [u8; 16],
+    pub(super) bytes: Vec<u8>,
+    pub(super) ttl_ms: u64,
     /// A commit or proposal (not a message).
-    handshake: bool,
+    pub(super) handshake: bool,
     /// The `group_msgs` key of the outgoing message these bytes carry: it
     /// becomes [`MessageState::Sent`] once they are stored.
-    message: Option<Vec<u8>>,
+    pub(super) message: Option<Vec<u8>>,
+    /// A Welcome for these accounts: stored as an attachment, and each sent
+    /// an invitation naming it (`group_large.rs`).
+    pub(super) welcome_to: Option<Vec<AccountId>>,
 }
 
 /// A message of a group conversation.
@@ -104,14 +111,17 @@ pub struct GroupMessage {
 }
 
 impl Inner {
-    fn pending(&self) -> Result<Vec<Pending>, ChatError> {
+    pub(super) fn pending(&self) -> Result<Vec<Pending>, ChatError> {
         let s = &self.store;
         Ok(s.get::<Vec<Pending>>(&s.meta, PENDING_KEY)?
             .unwrap_or_default())
     }
 
     /// Changes the pending list under its lock, and flushes.
-    fn change_pending(&self, f: impl FnOnce(&mut Vec<Pending>)) -> Result<(), ChatError> {
+    pub(super) fn change_pending(
+        &self,
+        f: impl FnOnce(&mut Vec<Pending>),
+    ) -> Result<(), ChatError> {
         let _one_writer = super::lock(&self.group_pending_lock);
         let mut pending = self.pending()?;
         f(&mut pending);
@@ -200,20 +210,13 @@ impl Inner {
                                 ttl_ms: HANDSHAKE_TTL_MS,
                                 handshake: true,
                                 message: None,
+                                welcome_to: None,
                             })
                         })?;
                     }
                 }
                 GroupEvent::Send(Outgoing::Welcome { to, bytes }) => {
-                    for peer in to {
-                        self.enqueue(
-                            &peer,
-                            ContentBody::GroupInvite {
-                                welcome: bytes.clone(),
-                            },
-                            None,
-                        )?;
-                    }
+                    self.send_welcome(group, to, bytes)?;
                 }
                 GroupEvent::Changed { group, .. } | GroupEvent::Removed { group } => {
                     self.emit(ChatEvent::GroupChanged { group });
@@ -239,26 +242,25 @@ impl Inner {
     }
 
     /// Stores what is pending, in order, until a store fails for a reason
-    /// that may pass (the network). An item the swarm refuses outright (too
-    /// large for one stored message, refused by the nodes) is dropped,
-    /// logged and counted, so it cannot block everything after it; a commit
-    /// among them is discarded from the engine too, so this account never
-    /// applies a commit nobody else can see.
-    async fn store_pending(&self, client: &crate::Client) -> Result<(), ChatError> {
-        let network = self.network();
+    /// that may pass (the network). An item larger than one stored message
+    /// goes by reference (`group_large.rs`). One that can never be stored
+    /// (over 1 MiB even so, refused by the nodes) is dropped, logged and
+    /// counted, so it cannot block everything after it; a commit among them
+    /// is discarded from the engine too, so this account never applies a
+    /// commit nobody else can see.
+    async fn store_pending(&self, client: &Arc<crate::Client>) -> Result<(), ChatError> {
         for item in self.pending()? {
-            let epoch = AccountKey::from_entropy(item.epoch);
             let done = *blake3::hash(&item.bytes).as_bytes();
-            match net::store(client, &network, &epoch, &item.bytes, item.ttl_ms).await {
-                Ok(_) => {}
-                Err(e @ (crate::ClientError::BadRequest(_) | crate::ClientError::Refused(_))) => {
+            match self.store_item(client, &item).await {
+                Ok(()) => {}
+                Err(StoreFailure::Drop(e)) => {
                     tracing::warn!("a group item cannot be stored and is dropped: {e}");
                     self.count(|c| c.refused += 1);
                     if item.handshake {
                         self.with_groups(|g| g.discard_pending(&item.group))?;
                     }
                 }
-                Err(e) => return Err(e.into()),
+                Err(StoreFailure::Retry(e)) => return Err(ChatError::Network(e)),
             }
             self.change_pending(|p| {
                 if let Some(i) = p
@@ -278,12 +280,15 @@ impl Inner {
     /// One round over every group: read, handle, settle.
     async fn group_round(
         &self,
-        client: &crate::Client,
+        client: &Arc<crate::Client>,
         schedule: &mut Schedule,
     ) -> Result<(), ChatError> {
         // A store that failed is tried again next round; reading goes on.
         if let Err(e) = self.store_pending(client).await {
             tracing::debug!("storing group items: {e}");
+        }
+        if let Err(e) = self.resolve_invites(client).await {
+            tracing::debug!("fetching large invitations: {e}");
         }
         let network = self.network();
         let groups = self.read_groups(|g| {
@@ -352,6 +357,9 @@ impl Inner {
                     // Stored there by someone without the epoch's key.
                     self.count(|c| c.malformed += read.unreadable as u64);
                 }
+                let mut read = read;
+                self.resolve_large(client, &mut read.items, &mut schedule.fetched)
+                    .await;
                 tracing::debug!(
                     group = %id.to_hex(),
                     items = read.items.len(),
@@ -402,7 +410,7 @@ impl Inner {
 
 /// One round now, beside the task (a front end that wants the groups read
 /// before it shows anything); rounds never overlap.
-pub(super) async fn round_now(inner: &Inner, client: &crate::Client) -> Result<(), ChatError> {
+pub(super) async fn round_now(inner: &Inner, client: &Arc<crate::Client>) -> Result<(), ChatError> {
     let _one_round = inner.group_round_lock.lock().await;
     inner.group_round(client, &mut Schedule::default()).await
 }
@@ -498,6 +506,7 @@ impl Messenger {
                 ttl_ms: MESSAGE_TTL_MS,
                 handshake: false,
                 message: Some(key),
+                welcome_to: None,
             })
         })?;
         inner.group_wake.notify_one();
@@ -523,6 +532,7 @@ impl Messenger {
                         ttl_ms: HANDSHAKE_TTL_MS,
                         handshake: true,
                         message: None,
+                        welcome_to: None,
                     })
                 })?,
                 // Welcomes leave only once the commit has won (the engine

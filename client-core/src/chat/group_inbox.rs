@@ -33,8 +33,12 @@ pub struct GroupInvite {
     pub id: String,
     /// When this device stored it (unix ms).
     pub received_at: u64,
-    /// The MLS Welcome.
+    /// The MLS Welcome, or a reference to it until the group task has
+    /// fetched it (`group_large.rs`).
     pub(crate) welcome: Vec<u8>,
+    /// A contact's invitation waiting only for its Welcome to be fetched:
+    /// joined then, never listed.
+    pub(crate) auto: bool,
 }
 
 /// What `inbox` shows: new messages of conversations and of groups.
@@ -54,9 +58,15 @@ impl NewMessages {
 }
 
 impl Inner {
-    /// Keeps a stranger's invitation (bounded per sender and in all); `false`
-    /// when it was refused for room or was there already.
-    pub(super) fn keep_invite(&self, from: AccountId, welcome: Vec<u8>) -> Result<bool, ChatError> {
+    /// Keeps an invitation (bounded per sender and in all): a stranger's,
+    /// or (`auto`) a contact's whose Welcome must be fetched before it is
+    /// joined. `false` when it was refused for room or was there already.
+    pub(super) fn keep_invite(
+        &self,
+        from: AccountId,
+        welcome: Vec<u8>,
+        auto: bool,
+    ) -> Result<bool, ChatError> {
         let s = &self.store;
         let hash = blake3::hash(&welcome);
         let mut key = from.as_bytes().to_vec();
@@ -74,10 +84,14 @@ impl Inner {
             id: hash.to_hex()[..16].to_owned(),
             received_at: self.now(),
             welcome,
+            auto,
         };
         s.put(&s.group_invites, &key, &invite)?;
         s.flush()?;
-        self.emit(ChatEvent::GroupInvited { from });
+        self.group_wake.notify_one();
+        if !auto {
+            self.emit(ChatEvent::GroupInvited { from });
+        }
         Ok(true)
     }
 }
@@ -286,6 +300,7 @@ impl Messenger {
             .scan::<GroupInvite>(&s.group_invites, &[])?
             .into_iter()
             .map(|(_, i)| i)
+            .filter(|i| !i.auto)
             .collect();
         out.sort_by_key(|i| i.received_at);
         Ok(out)
@@ -295,6 +310,11 @@ impl Messenger {
     /// it): the group is joined and the invitation gone.
     pub fn accept_group_invite(&self, id: &str) -> Result<GroupId, ChatError> {
         let (key, invite) = self.find_invite(id)?;
+        if crate::group::large::is_reference(&invite.welcome) {
+            return Err(ChatError::NotSent {
+                reason: "this invitation is large and still being fetched: try again once connected for a moment".into(),
+            });
+        }
         let group = self.join_group(&invite.welcome)?;
         let s = &self.inner.store;
         s.group_invites.remove(key)?;
@@ -317,7 +337,7 @@ impl Messenger {
         let wanted = id.trim().to_lowercase();
         s.scan::<GroupInvite>(&s.group_invites, &[])?
             .into_iter()
-            .find(|(_, i)| !wanted.is_empty() && i.id.starts_with(&wanted))
+            .find(|(_, i)| !i.auto && !wanted.is_empty() && i.id.starts_with(&wanted))
             .ok_or_else(|| ChatError::Invalid(format!("no group invitation {id:?}")))
     }
 }

@@ -13,7 +13,6 @@ use sotto_protocol::time::DAY_MS;
 
 use super::{ChatError, Inner, Messenger};
 use sotto_protocol::AccountId;
-use sotto_protocol::envelope::ContentBody;
 
 use crate::group::publish::{fetch_key_package, publish_key_package};
 use crate::group::{GroupError, GroupId, Groups, Outgoing};
@@ -199,15 +198,7 @@ impl Messenger {
         let (id, out) = self.inner.with_groups(|g| g.create(name, &packages, now))?;
         for o in out {
             if let Outgoing::Welcome { to, bytes } = o {
-                for peer in to {
-                    self.inner.enqueue(
-                        &peer,
-                        ContentBody::GroupInvite {
-                            welcome: bytes.clone(),
-                        },
-                        None,
-                    )?;
-                }
+                self.inner.send_welcome(id, to, bytes)?;
             }
         }
         self.inner.outbox_wake.notify_one();

@@ -413,7 +413,13 @@ impl Inner {
                 // A stranger's invitation is a request: kept (bounded) until
                 // the user accepts or declines it, never joined by itself.
                 if !is_contact {
-                    self.keep_invite(sender, welcome)?;
+                    self.keep_invite(sender, welcome, false)?;
+                    return Ok(false);
+                }
+                // A large Welcome comes by reference: joined once the group
+                // task has fetched it (`group_large.rs`).
+                if crate::group::large::is_reference(&welcome) {
+                    self.keep_invite(sender, welcome, true)?;
                     return Ok(false);
                 }
                 match self.with_groups(|g| g.join(&welcome)) {
