@@ -315,6 +315,18 @@ pub enum GroupCmd {
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
         timeout: Duration,
     },
+    /// Turn read receipts and typing notices on or off for a group (both
+    /// off by default: in a big group each would be read by every member).
+    Set {
+        /// The group's name or id.
+        group: String,
+        /// Send read receipts there and see who read yours: on or off.
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        receipts: Option<bool>,
+        /// Send typing notices there and see others': on or off.
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        typing: Option<bool>,
+    },
     /// List your groups.
     List {
         /// One JSON object per line: id, name, members, admins, epoch.
@@ -396,6 +408,14 @@ pub enum DisappearCmd {
         #[arg(value_parser = parse_duration)]
         duration: Duration,
     },
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" => Ok(true),
+        "off" | "no" | "false" => Ok(false),
+        _ => Err(format!("{s:?}: say on or off")),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

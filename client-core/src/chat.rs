@@ -27,6 +27,7 @@ mod crypt;
 mod delivery;
 mod error;
 mod group_chat;
+mod group_extras;
 mod group_inbox;
 mod group_large;
 mod groups;
@@ -56,6 +57,7 @@ pub use attachments::{
 pub use autofetch::FetchTask;
 pub use error::ChatError;
 pub use group_chat::GroupMessage;
+pub use group_extras::GroupPrefs;
 pub use group_inbox::{GroupInvite, MAX_INVITES, MAX_INVITES_PER_SENDER, NewMessages};
 pub use metadata::DEFAULT_RECEIPT_DELAY;
 pub use open::UNREADABLE_NOTICE;

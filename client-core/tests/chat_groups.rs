@@ -18,7 +18,7 @@ mod support;
 use std::time::Duration;
 
 use harness::{TestNet, wait_status};
-use sotto_client::chat::{ChatError, Messenger};
+use sotto_client::chat::{ChatError, ChatEvent, GroupPrefs, MessageState, Messenger};
 use sotto_client::group::publish::fetch_key_package;
 use sotto_client::group::{Groups, Outgoing};
 use sotto_client::{Client, PathStatus};
@@ -329,6 +329,79 @@ async fn a_welcome_too_large_for_an_invitation_goes_by_reference() {
         .await;
         client.shutdown().await;
         for m in [alice, bob] {
+            m.shutdown().await;
+        }
+    })
+    .await
+    .expect("the test took too long");
+}
+
+/// Receipts and typing are off in a group until switched on: then a member's
+/// typing reaches the others that have it on, and Alice's message becomes
+/// read once both others have shown it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn receipts_and_typing_in_a_group_once_switched_on() {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let net = TestNet::start(8).await;
+        let Hikers {
+            homes: _homes,
+            alice,
+            bob,
+            carol,
+            id,
+        } = hikers(&net).await;
+        for m in [&alice, &bob, &carol] {
+            assert_eq!(m.group_prefs(&id).unwrap(), GroupPrefs::default());
+            m.set_group_prefs(
+                &id,
+                GroupPrefs {
+                    receipts: true,
+                    typing: true,
+                },
+            )
+            .unwrap();
+        }
+        let mut events = alice.subscribe();
+        bob.set_group_typing(&id, true).unwrap();
+        let typing = tokio::time::timeout(WAIT, async {
+            loop {
+                if let Ok(ChatEvent::GroupTyping {
+                    group,
+                    member,
+                    typing,
+                }) = events.recv().await
+                {
+                    return (group, member, typing);
+                }
+            }
+        })
+        .await
+        .expect("Bob's typing never reached Alice");
+        assert_eq!(typing, (id, bob.account_id(), true));
+
+        alice.send_group_text(&id, "read me").unwrap();
+        for m in [&bob, &carol] {
+            until("the message arrives", || {
+                !m.unseen_group_messages().unwrap().is_empty()
+            })
+            .await;
+            m.mark_group_read(&id).await.unwrap();
+        }
+        until("both read it", || {
+            alice
+                .group_messages(&id, 1)
+                .unwrap()
+                .first()
+                .is_some_and(|m| m.state == MessageState::Read)
+        })
+        .await;
+        let sent = alice.group_messages(&id, 1).unwrap().remove(0);
+        let mut readers = alice.group_read_by(&sent.id).unwrap();
+        readers.sort();
+        let mut expected = vec![bob.account_id(), carol.account_id()];
+        expected.sort();
+        assert_eq!(readers, expected);
+        for m in [alice, bob, carol] {
             m.shutdown().await;
         }
     })

@@ -97,6 +97,16 @@ pub async fn group(ctx: &Ctx, cmd: GroupCmd) -> Result<(), AppError> {
             ctx.close(&m).await;
             r
         }
+        GroupCmd::Set {
+            group,
+            receipts,
+            typing,
+        } => {
+            let m = ctx.open()?;
+            let r = set(&m, &group, receipts, typing);
+            ctx.close(&m).await;
+            r
+        }
         GroupCmd::Invites { json } => {
             let m = ctx.open()?;
             let r = invites(&m, json);
@@ -230,6 +240,7 @@ async fn change(m: &Messenger, cmd: GroupCmd) -> Result<(), AppError> {
             Ok(())
         }
         GroupCmd::List { .. }
+        | GroupCmd::Set { .. }
         | GroupCmd::Info { .. }
         | GroupCmd::Invites { .. }
         | GroupCmd::Accept { .. }
@@ -356,12 +367,43 @@ fn info(m: &Messenger, which: &str, json: bool) -> Result<(), AppError> {
     say!("Group: {}", output::shown(&g.meta.name));
     say!("ID: {}", g.id.to_hex());
     say!("Epoch: {} (each change starts a new one)", g.epoch);
+    let prefs = m.group_prefs(&g.id)?;
+    say!(
+        "Read receipts {}, typing notices {} (`sotto group set`).",
+        on_off(prefs.receipts),
+        on_off(prefs.typing)
+    );
     say!("Members ({}):", members.len());
     for member in &members {
         let admin = if member.admin { " (admin)" } else { "" };
         say!("  {}{admin}  {}", member.name, member.id);
     }
     Ok(())
+}
+
+/// `group set`: the receipt and typing switches (printed as they are now).
+fn set(
+    m: &Messenger,
+    which: &str,
+    receipts: Option<bool>,
+    typing: Option<bool>,
+) -> Result<(), AppError> {
+    let g = m.group(which)?;
+    let mut prefs = m.group_prefs(&g.id)?;
+    prefs.receipts = receipts.unwrap_or(prefs.receipts);
+    prefs.typing = typing.unwrap_or(prefs.typing);
+    m.set_group_prefs(&g.id, prefs)?;
+    say!(
+        "{}: read receipts {}, typing notices {}.",
+        output::shown(&g.meta.name),
+        on_off(prefs.receipts),
+        on_off(prefs.typing)
+    );
+    Ok(())
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
 }
 
 fn invites(m: &Messenger, json: bool) -> Result<(), AppError> {

@@ -66,7 +66,17 @@ async fn group_history(
             let when = output::date_time(msg.sent_at);
             let text = output::shown(&msg.text);
             if msg.outgoing {
-                say!("[{when}] you: {text}  ({}; id {})", msg.state, msg.id);
+                let readers = m.group_read_by(&msg.id)?.len();
+                let read_by = if readers > 0 && msg.state < MessageState::Read {
+                    format!(", read by {readers}")
+                } else {
+                    String::new()
+                };
+                say!(
+                    "[{when}] you: {text}  ({}{read_by}; id {})",
+                    msg.state,
+                    msg.id
+                );
             } else {
                 let state = if msg.state >= MessageState::Read {
                     "read"

@@ -31,6 +31,14 @@ pub enum Action {
         /// Whether typing.
         typing: bool,
     },
+    /// The user started or stopped typing in a group (sent only where
+    /// typing notices are on for it).
+    GroupTyping {
+        /// The group.
+        group: sotto_client::group::GroupId,
+        /// Whether typing.
+        typing: bool,
+    },
     /// Load the requests for the requests pane.
     ShowRequests,
     /// Accept a request.
@@ -115,10 +123,14 @@ fn type_text(app: &mut App, text: &str) -> Action {
             Clears::OnKey,
         );
     }
-    match app.current_peer() {
-        Some(peer) if was_empty && !app.composer.is_empty() => {
+    match app.current_chat() {
+        Some(Chat::Direct(peer)) if was_empty && !app.composer.is_empty() => {
             Action::Typing { peer, typing: true }
         }
+        Some(Chat::Group(group)) if was_empty && !app.composer.is_empty() => Action::GroupTyping {
+            group,
+            typing: true,
+        },
         _ => Action::None,
     }
 }
@@ -230,9 +242,13 @@ fn send(app: &mut App) -> Action {
 }
 
 fn stopped_typing(app: &App) -> Action {
-    match app.current_peer() {
-        Some(peer) if app.composer.is_empty() => Action::Typing {
+    match app.current_chat() {
+        Some(Chat::Direct(peer)) if app.composer.is_empty() => Action::Typing {
             peer,
+            typing: false,
+        },
+        Some(Chat::Group(group)) if app.composer.is_empty() => Action::GroupTyping {
+            group,
             typing: false,
         },
         _ => Action::None,

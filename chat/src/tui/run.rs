@@ -193,6 +193,9 @@ async fn act(app: &mut App, m: &Messenger, action: Action) -> Result<(), ChatErr
                 }
                 return Err(e);
             }
+            if let Err(e) = m.set_group_typing(&g, false) {
+                tracing::debug!("typing notice not queued: {e}");
+            }
             refresh(app, m).await;
         }
         Action::Send {
@@ -215,6 +218,7 @@ async fn act(app: &mut App, m: &Messenger, action: Action) -> Result<(), ChatErr
             refresh(app, m).await;
         }
         Action::Typing { peer, typing } => m.set_typing(&peer, typing).await?,
+        Action::GroupTyping { group, typing } => m.set_group_typing(&group, typing)?,
         Action::ShowRequests => refresh(app, m).await,
         Action::Accept(id) => {
             m.accept_request(&id).await?;
@@ -320,6 +324,11 @@ async fn on_event(app: &mut App, m: &Messenger, ev: ChatEvent) {
             refresh(app, m).await;
             if open && let Err(e) = m.mark_read(&msg.peer).await {
                 app.notice(e.to_string(), Clears::OnKey);
+            }
+        }
+        ChatEvent::GroupTyping { group, typing, .. } => {
+            if app.current_chat() == Some(Chat::Group(group)) {
+                app.peer_typing = typing;
             }
         }
         ChatEvent::GroupMessage(msg) => {

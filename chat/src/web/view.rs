@@ -174,6 +174,14 @@ pub fn event(m: &Messenger, ev: &ChatEvent, offline: Option<String>) -> Value {
         ChatEvent::GroupChanged { group } => json!({
             "type": "group_changed", "group": group.to_hex(),
         }),
+        ChatEvent::GroupTyping {
+            group,
+            member,
+            typing,
+        } => json!({
+            "type": "group_typing", "group": group.to_hex(), "member": member.to_string(),
+            "name": title_of(m, member), "typing": typing,
+        }),
         ChatEvent::GroupInvited { from } => json!({
             "type": "group_invite", "peer": from.to_string(), "name": title_of(m, from),
         }),

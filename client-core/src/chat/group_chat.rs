@@ -196,9 +196,14 @@ impl Inner {
                             state: MessageState::Delivered,
                         })?;
                     }
-                    // Only texts are sent to groups (receipts and typing are
-                    // not: see ARCHITECTURE, Groups).
-                    _ => self.count(|c| c.refused += 1),
+                    // Receipts and typing (if on); nothing else goes to
+                    // groups yet.
+                    Ok(content) => {
+                        if !self.group_control(group, sender, content.body)? {
+                            self.count(|c| c.refused += 1);
+                        }
+                    }
+                    Err(_) => self.count(|c| c.malformed += 1),
                 },
                 GroupEvent::Send(Outgoing::Group(bytes)) => {
                     if let Some(epoch) = epoch {

@@ -141,6 +141,7 @@ impl Messenger {
         let ids = ids.to_vec();
         self.blocking(move |i| {
             let s = &i.store;
+            let mut read: std::collections::BTreeMap<GroupId, Vec<_>> = Default::default();
             for item in s.group_unseen.iter() {
                 let (seq, key) = item?;
                 let Some(m) = s.get::<GroupMessage>(&s.group_msgs, &key)? else {
@@ -151,9 +152,18 @@ impl Messenger {
                 if ids.contains(&m.id) {
                     i.set_group_state(&key, MessageState::Read)?;
                     s.group_unseen.remove(seq)?;
+                    read.entry(m.group).or_default().push(m.id.0);
                 }
             }
-            s.flush()
+            s.flush()?;
+            // Receipts go where they are on; a group left since is skipped.
+            for (group, ids) in read {
+                match i.send_group_receipt(&group, ids) {
+                    Ok(()) | Err(ChatError::Invalid(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
         })
         .await
     }

@@ -64,6 +64,8 @@ pub(crate) struct Store {
     /// seq → the `group_msgs` key of an incoming group message no front
     /// end has shown yet.
     pub(crate) group_unseen: Tree,
+    /// own group message id ++ reader → (), who read it (receipts on).
+    pub(crate) group_reads: Tree,
     /// sender ++ hash of the Welcome → a group invitation from someone who
     /// is not a contact, waiting for the user to accept or decline it.
     pub(crate) group_invites: Tree,
@@ -184,6 +186,7 @@ impl Store {
             group_msgs: db.open_tree("group_msgs2")?,
             group_unseen: db.open_tree("group_unseen")?,
             group_invites: db.open_tree("group_invites")?,
+            group_reads: db.open_tree("group_reads")?,
             meta,
             db,
             home,

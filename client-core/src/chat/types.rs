@@ -375,6 +375,15 @@ pub enum ChatEvent {
         /// The group.
         group: crate::group::GroupId,
     },
+    /// A member of a group with typing notices on started or stopped typing.
+    GroupTyping {
+        /// The group.
+        group: crate::group::GroupId,
+        /// Who.
+        member: AccountId,
+        /// Started (`true`) or stopped.
+        typing: bool,
+    },
     /// Someone who is not a contact invited this account to a group; the
     /// invitation waits in [`super::Messenger::group_invites`].
     GroupInvited {

@@ -357,8 +357,15 @@ fn a_group_is_listed_with_the_conversations_and_written_to() {
     assert!(s.contains("Bob: hello club"), "the sender is named:\n{s}");
     assert_eq!(app.current_chat(), Some(Chat::Group(group)));
     assert_eq!(app.current_peer(), None);
-    // No typing notices go to groups; Enter sends to the group.
-    assert_eq!(handle_key(&mut app, key(KeyCode::Char('h'))), Action::None);
+    // Typing is said to the group (the library sends it only where typing
+    // notices are on); Enter sends to the group.
+    assert_eq!(
+        handle_key(&mut app, key(KeyCode::Char('h'))),
+        Action::GroupTyping {
+            group,
+            typing: true
+        }
+    );
     handle_key(&mut app, key(KeyCode::Char('i')));
     assert_eq!(
         handle_key(&mut app, key(KeyCode::Enter)),
