@@ -1,7 +1,8 @@
 //! The JSON API under `/api/`: the account, settings and routing; the
-//! conversation calls are in [`convs`].
+//! conversation calls are in [`convs`], the group calls in [`groups`].
 
 mod convs;
+mod groups;
 
 use std::sync::Arc;
 
@@ -125,6 +126,7 @@ async fn ready_call(
         (&Method::GET, ["me", "qr.svg"]) => svg_answer(&m.account_id().to_string()),
         (&Method::POST, ["settings"]) => settings(m, body).await,
         (&Method::GET, ["path"]) => ok(view::path(m, &m.path_status(), shared.offline())),
+        (_, ["groups", ..]) => groups::route(shared, m, method, parts, body).await,
         _ => convs::route(m, method, parts, body).await,
     }
 }

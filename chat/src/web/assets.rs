@@ -47,6 +47,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("assets/panels.js"),
     ),
     (
+        "/groups.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/groups.js"),
+    ),
+    (
         "/favicon.svg",
         "image/svg+xml",
         include_str!("assets/favicon.svg"),

@@ -2,11 +2,14 @@
 //! controls goes out as a JSON string; the page puts it in the document as
 //! text, never as markup.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 use sotto_client::chat::{
-    ChatEvent, ChatMessage, ConversationSummary, Disappearing, MessageRequest, Messenger,
-    VerificationStatus, short_id,
+    ChatError, ChatEvent, ChatMessage, ConversationSummary, Disappearing, GroupInvite,
+    GroupMessage, MessageRequest, Messenger, VerificationStatus, short_id,
 };
+use sotto_client::group::GroupInfo;
 use sotto_client::{AccountId, PathStatus};
 
 use crate::tui::convert::hop_address;
@@ -161,11 +164,14 @@ pub fn event(m: &Messenger, ev: &ChatEvent, offline: Option<String>) -> Value {
             "type": "attachment", "id": id.to_string(), "peer": peer.to_string(),
             "state": crate::app::output::state_word(state),
         }),
-        // The page does not show groups yet; it gets their events so a
-        // script on the event stream sees them.
+        // The page re-reads the list and the open group; the names are for
+        // a notification.
         ChatEvent::GroupMessage(msg) => json!({
             "type": "group_message", "group": msg.group.to_hex(), "id": msg.id.to_string(),
             "from": msg.sender.to_string(), "name": title_of(m, &msg.sender),
+            "group_name": m.groups().ok().and_then(|gs| {
+                gs.into_iter().find(|g| g.id == msg.group).map(|g| g.meta.name)
+            }),
         }),
         ChatEvent::GroupStateChanged { group, id, state } => json!({
             "type": "group_state", "group": group.to_hex(), "id": id.to_string(),
@@ -186,4 +192,89 @@ pub fn event(m: &Messenger, ev: &ChatEvent, offline: Option<String>) -> Value {
             "type": "group_invite", "peer": from.to_string(), "name": title_of(m, from),
         }),
     }
+}
+
+/// What to call the accounts of a group: the contacts read once rather
+/// than once per member (a group has up to 1,000).
+pub struct Names {
+    me: AccountId,
+    contacts: HashMap<AccountId, String>,
+}
+
+impl Names {
+    /// Reads the contacts.
+    pub fn new(m: &Messenger) -> Result<Names, ChatError> {
+        Ok(Names {
+            me: m.account_id(),
+            contacts: m
+                .contacts()?
+                .into_iter()
+                .map(|c| (c.id, c.title()))
+                .collect(),
+        })
+    }
+
+    /// "You", a contact's title, or a short ID.
+    pub fn title(&self, who: &AccountId) -> String {
+        if *who == self.me {
+            return "You".into();
+        }
+        self.contacts
+            .get(who)
+            .cloned()
+            .unwrap_or_else(|| short_id(who))
+    }
+
+    /// Whether `who` is this account.
+    pub fn is_me(&self, who: &AccountId) -> bool {
+        *who == self.me
+    }
+}
+
+/// One message of a group, with its sender's name.
+pub fn group_message(msg: &GroupMessage, names: &Names) -> Value {
+    json!({
+        "id": msg.id.to_string(),
+        "group": msg.group.to_hex(),
+        "from": msg.sender.to_string(),
+        "name": names.title(&msg.sender),
+        "outgoing": msg.outgoing,
+        "text": msg.text,
+        "sent_at": msg.sent_at,
+        "received_at": msg.received_at,
+        "state": msg.state.to_string(),
+    })
+}
+
+/// One group: name, members with their names (this account first), admins,
+/// how many messages are new and the last one.
+pub fn group(g: &GroupInfo, names: &Names, unread: usize, last: Option<&GroupMessage>) -> Value {
+    let mut members: Vec<&AccountId> = g.members.iter().collect();
+    members.sort_by_key(|a| !names.is_me(a));
+    json!({
+        "id": g.id.to_hex(),
+        "name": g.meta.name,
+        "epoch": g.epoch,
+        "admin": g.meta.admins.iter().any(|a| names.is_me(a)),
+        "admins": g.meta.admins.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "members": members.iter().map(|a| json!({
+            "id": a.to_string(),
+            "title": names.title(a),
+            "admin": g.meta.admins.contains(a),
+            "me": names.is_me(a),
+        })).collect::<Vec<_>>(),
+        "unread": unread,
+        "last": last.map(|msg| group_message(msg, names)),
+    })
+}
+
+/// A group invitation from someone who is not a contact.
+pub fn group_invite(m: &Messenger, i: &GroupInvite) -> Value {
+    json!({
+        "id": i.id,
+        "from": i.from.to_string(),
+        "title": title_of(m, &i.from),
+        "short": short_id(&i.from),
+        "received_at": i.received_at,
+    })
 }

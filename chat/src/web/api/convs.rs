@@ -99,6 +99,21 @@ pub async fn route(m: &Messenger, method: &Method, parts: &[&str], body: &Bytes)
             m.delete_for_everyone(&id).await?;
             ok(json!({}))
         }
+        (&Method::GET, ["contacts"]) => {
+            let mut list = blocking(m, |m| m.contacts()).await?;
+            list.sort_by_cached_key(|c| c.title().to_lowercase());
+            ok(Value::Array(
+                list.iter()
+                    .map(|c| {
+                        json!({
+                            "id": c.id.to_string(),
+                            "title": c.title(),
+                            "trust": view::trust(c.verified),
+                        })
+                    })
+                    .collect(),
+            ))
+        }
         (&Method::POST, ["contacts"]) => add_contact(m, body).await,
         (&Method::GET, ["contacts", peer, "verification"]) => {
             let peer = account(peer)?;

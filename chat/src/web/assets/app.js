@@ -5,8 +5,9 @@ import { get, post } from './api.js';
 import { $, closeDialog, el, fill, notice } from './dom.js';
 import { showSetup } from './setup.js';
 import {
-  initial, loadConversation, loadConversations, openConversation, peerTyping, setTick, state, wireConversation,
+  initial, loadConversation, loadConversations, openConversation, openGroup, peerTyping, setTick, state, wireConversation,
 } from './chat.js';
+import { groupChanged, newGroup, showMembers } from './groups.js';
 import {
   applyTheme, loadRequests, newConversation, prefs, showDetails, showMe, showPaths, showRequests, showSettings,
 } from './panels.js';
@@ -33,17 +34,18 @@ function renderPath() {
 
 async function refreshAll() {
   await Promise.all([loadConversations(), loadRequests(), loadMe()]);
-  if (state.current) await loadConversation(false);
+  if (state.current || state.group) await loadConversation(false);
 }
 
 function notify(ev) {
   if (!document.hidden || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
-  // The sender's name only if the user allowed previews; never the text.
-  const body = prefs.previews ? `New message from ${ev.name}` : 'New message';
+  // Names only if the user allowed previews; never the text.
+  let body = 'New message';
+  if (prefs.previews) body = ev.group ? `New message from ${ev.name} in ${ev.group_name || 'a group'}` : `New message from ${ev.name}`;
   const n = new Notification('Sotto', { body, tag: 'sotto-message' });
   n.addEventListener('click', () => {
     window.focus();
-    if (prefs.previews) openConversation(ev.peer);
+    if (prefs.previews) (ev.group ? openGroup(ev.group) : openConversation(ev.peer)).catch(() => {});
     n.close();
   });
 }
@@ -82,6 +84,21 @@ async function onEvent(ev) {
     case 'wrong_network':
       notice(ev.text, true);
       break;
+    case 'group_message':
+      notify(ev);
+      await loadConversations();
+      if (ev.group === state.group) await loadConversation(false);
+      break;
+    case 'group_state':
+      if (ev.group === state.group && !setTick(ev.id, ev.state)) await loadConversation(false);
+      await loadConversations();
+      break;
+    case 'group_changed':
+      await groupChanged(ev.group);
+      break;
+    case 'group_invite':
+      await loadRequests();
+      break;
     default:
       // deleted, disappearing, profile, resync: read it all again.
       await refreshAll();
@@ -116,11 +133,15 @@ async function startApp() {
 function wire() {
   $('dialog-close').addEventListener('click', closeDialog);
   $('new-chat').addEventListener('click', newConversation);
+  $('new-group').addEventListener('click', () => newGroup().catch((e) => notice(e.message, true)));
   $('requests-button').addEventListener('click', () => showRequests().catch((e) => notice(e.message, true)));
   $('settings-button').addEventListener('click', () => showSettings(loadMe));
   $('me-button').addEventListener('click', showMe);
   $('path-indicator').addEventListener('click', () => showPaths(path));
-  $('details-button').addEventListener('click', () => showDetails(state.current).catch((e) => notice(e.message, true)));
+  $('details-button').addEventListener('click', () => {
+    const shown = state.group ? showMembers(state.group) : showDetails(state.current);
+    shown.catch((e) => notice(e.message, true));
+  });
   const answer = (what) => async () => {
     const peer = state.current;
     try {
@@ -136,7 +157,7 @@ function wire() {
   $('request-decline').addEventListener('click', answer('decline'));
   $('request-block').addEventListener('click', answer('block'));
   document.addEventListener('visibilitychange', () => {
-    if (!document.hidden && state.current) loadConversation(false).catch(() => {});
+    if (!document.hidden && (state.current || state.group)) loadConversation(false).catch(() => {});
   });
   wireConversation();
 }

@@ -1,4 +1,5 @@
-// The conversation list, the open conversation and the composer.
+// The conversation list (conversations and groups), the open
+// conversation or group, and the composer.
 
 import { get, post } from './api.js';
 import { $, clear, el, fill, fullTime, notice, shortTime, timeOfDay } from './dom.js';
@@ -6,10 +7,17 @@ import { $, clear, el, fill, fullTime, notice, shortTime, timeOfDay } from './do
 /** What the page knows; filled from the API and the event stream. */
 export const state = {
   me: null,
+  /** The open conversation's peer (null when a group or nothing is open). */
   current: null,
+  /** The open group's id (null when a conversation or nothing is open). */
+  group: null,
   conversations: [],
+  groups: [],
   requests: [],
+  invites: [],
   conv: null,
+  /** Counts openings, to tell a stale list from a current one. */
+  opened: 0,
   typingSent: false,
   typingTimer: null,
   peerTypingTimer: null,
@@ -22,41 +30,83 @@ const TICKS = {
   read: ['✓✓', 'Read'],
 };
 
-/** Reloads the conversation list. */
+/** Reloads the conversation list: conversations and groups. */
 export async function loadConversations() {
-  state.conversations = await get('conversations');
+  const opened = state.opened;
+  const [conversations, groups] = await Promise.all([get('conversations'), get('groups')]);
+  state.conversations = conversations;
+  state.groups = groups;
   renderConversations();
+  // Left, or removed by an admin: the group is gone from the list (a list
+  // asked for before the group was opened may not have it yet).
+  if (state.group && state.opened === opened && !groups.some((g) => g.id === state.group)) {
+    closeConversation();
+    notice('You are no longer in that group.');
+  }
 }
 
 function renderConversations() {
   const list = $('conversations');
   clear(list);
-  const rows = state.conversations.slice().sort((a, b) => (b.last ? b.last.sent_at : 0) - (a.last ? a.last.sent_at : 0));
-  for (const c of rows) {
-    const last = c.last ? (c.last.outgoing ? `You: ${c.last.text}` : c.last.text) : 'No messages yet';
-    const unread = c.unread > 0
-      ? el('span', { class: 'badge conv-unread', 'aria-label': `${c.unread} unread` }, String(c.unread))
-      : null;
-    const button = el('button', {
-      type: 'button',
-      class: 'conv',
-      dataset: { peer: c.peer },
-      'aria-current': state.current === c.peer ? 'true' : null,
-      onclick: () => openConversation(c.peer),
-    },
-    el('span', { class: 'avatar', 'aria-hidden': 'true' }, initial(c.title)),
-    el('span', { class: 'conv-main' },
-      el('span', { class: 'conv-top' },
-        el('span', { class: 'conv-title' }, c.title),
-        c.trust === 'verified' ? el('span', { class: 'verified', title: 'Verified', 'aria-label': 'verified' }, '✔') : null,
-        c.trust === 'changed' ? el('span', { class: 'changed', title: 'Code changed', 'aria-label': 'verification code changed' }, '⚠') : null,
-        el('span', { class: 'conv-time' }, c.last ? shortTime(c.last.sent_at) : '')),
-      el('span', { class: 'conv-bottom' },
-        el('span', { class: 'conv-last' }, last.slice(0, 80)),
-        unread)));
-    list.append(el('li', {}, button));
-  }
+  const at = (x) => (x.last ? x.last.sent_at : 0);
+  const rows = [
+    ...state.conversations.map((c) => ({ at: at(c), node: conversationRow(c) })),
+    ...state.groups.map((g) => ({ at: at(g), node: groupRow(g) })),
+  ].sort((a, b) => b.at - a.at);
+  for (const row of rows) list.append(el('li', {}, row.node));
   $('no-conversations').hidden = rows.length > 0;
+}
+
+/** "1 member", "3 members". */
+export function memberCount(n) {
+  return `${n} member${n === 1 ? '' : 's'}`;
+}
+
+function unreadBadge(n) {
+  return n > 0 ? el('span', { class: 'badge conv-unread', 'aria-label': `${n} unread` }, String(n)) : null;
+}
+
+function groupRow(g) {
+  const title = g.name || 'Unnamed group';
+  const last = g.last ? `${g.last.outgoing ? 'You' : g.last.name}: ${g.last.text}` : memberCount(g.members.length);
+  return el('button', {
+    type: 'button',
+    class: 'conv group',
+    dataset: { group: g.id },
+    'aria-current': state.group === g.id ? 'true' : null,
+    onclick: () => openGroup(g.id),
+  },
+  el('span', { class: 'avatar group-avatar', 'aria-hidden': 'true' }, initial(title)),
+  el('span', { class: 'conv-main' },
+    el('span', { class: 'conv-top' },
+      el('span', { class: 'conv-title' }, title),
+      el('span', { class: 'tag', title: 'Group' }, 'Group'),
+      el('span', { class: 'conv-time' }, g.last ? shortTime(g.last.sent_at) : '')),
+    el('span', { class: 'conv-bottom' },
+      el('span', { class: 'conv-last' }, last.slice(0, 80)),
+      unreadBadge(g.unread))));
+}
+
+function conversationRow(c) {
+  const last = c.last ? (c.last.outgoing ? `You: ${c.last.text}` : c.last.text) : 'No messages yet';
+  const unread = unreadBadge(c.unread);
+  return el('button', {
+    type: 'button',
+    class: 'conv',
+    dataset: { peer: c.peer },
+    'aria-current': state.current === c.peer ? 'true' : null,
+    onclick: () => openConversation(c.peer),
+  },
+  el('span', { class: 'avatar', 'aria-hidden': 'true' }, initial(c.title)),
+  el('span', { class: 'conv-main' },
+    el('span', { class: 'conv-top' },
+      el('span', { class: 'conv-title' }, c.title),
+      c.trust === 'verified' ? el('span', { class: 'verified', title: 'Verified', 'aria-label': 'verified' }, '✔') : null,
+      c.trust === 'changed' ? el('span', { class: 'changed', title: 'Code changed', 'aria-label': 'verification code changed' }, '⚠') : null,
+      el('span', { class: 'conv-time' }, c.last ? shortTime(c.last.sent_at) : '')),
+    el('span', { class: 'conv-bottom' },
+      el('span', { class: 'conv-last' }, last.slice(0, 80)),
+      unread)));
 }
 
 /** The first letter of a name, for an avatar. */
@@ -67,21 +117,38 @@ export function initial(name) {
 
 /** Opens a conversation: loads it, marks it read, focuses the composer. */
 export async function openConversation(peer) {
-  if (state.current !== peer) {
-    stopTyping();
-    fill($('composer'));
-    $('composer').value = '';
-    $('typing').hidden = true;
-  }
-  state.current = peer;
-  document.body.classList.add('in-conversation');
+  switchTo(peer, null);
   await loadConversation(true);
   renderConversations();
   $('composer').focus();
 }
 
-/** Reloads the open conversation; marks it read if the page is seen. */
+/** Opens a group: loads it, marks it read, focuses the composer. */
+export async function openGroup(id) {
+  switchTo(null, id);
+  await loadConversation(true);
+  renderConversations();
+  $('composer').focus();
+}
+
+function switchTo(peer, group) {
+  if (state.current !== peer || state.group !== group) {
+    stopTyping();
+    $('composer').value = '';
+    $('typing').hidden = true;
+  }
+  state.current = peer;
+  state.group = group;
+  state.opened += 1;
+  document.body.classList.add('in-conversation');
+}
+
+/** Reloads the open conversation or group; marks it read if the page is seen. */
 export async function loadConversation(scroll) {
+  if (state.group) {
+    await loadGroup(scroll);
+    return;
+  }
   const peer = state.current;
   if (!peer) return;
   const conv = await get(`conversations/${peer}`);
@@ -95,10 +162,41 @@ export async function loadConversation(scroll) {
   }
 }
 
-function renderConversation(scroll) {
-  const c = state.conv;
+async function loadGroup(scroll) {
+  const id = state.group;
+  const g = await get(`groups/${id}`);
+  if (state.group !== id) return;
+  state.conv = g;
+  renderGroup(scroll);
+  if (g.unread > 0 && !document.hidden) {
+    await post(`groups/${id}/read`);
+    await loadConversations();
+  }
+}
+
+function renderGroup(scroll) {
+  const g = state.conv;
+  showPane();
+  fill($('conv-title'), g.name || 'Unnamed group');
+  const others = g.members.filter((x) => !x.me).map((x) => x.title);
+  fill($('conv-sub'), `Group · ${memberCount(g.members.length)}: ${['you', ...others].join(', ')}`.slice(0, 160));
+  $('key-warning').hidden = true;
+  $('request-bar').hidden = true;
+  $('composer-form').hidden = false;
+  $('timer').closest('label').hidden = true;
+  fill($('details-button'), 'Members');
+  renderMessages(g.messages, scroll, true);
+}
+
+function showPane() {
   $('conv-empty').hidden = true;
   $('conv-open').hidden = false;
+}
+
+function renderConversation(scroll) {
+  const c = state.conv;
+  showPane();
+  fill($('details-button'), 'Details');
   fill($('conv-title'), c.title);
   fill($('conv-sub'), c.contact ? (c.trust === 'verified' ? 'Verified contact' : 'Contact') : 'Not a contact');
   $('key-warning').hidden = c.trust !== 'changed';
@@ -112,20 +210,27 @@ function renderConversation(scroll) {
     timer.append(el('option', { value }, `Disappear after ${c.disappearing.seconds} s (${c.disappearing.mode})`));
   }
   timer.value = value;
+  renderMessages(c.messages, scroll, false);
+}
+
+function renderMessages(messages, scroll, inGroup) {
   const list = $('messages');
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   clear(list);
-  for (const m of c.messages) list.append(bubble(m));
+  for (const m of messages) list.append(bubble(m, inGroup));
   if (scroll || atBottom) list.scrollTop = list.scrollHeight;
 }
 
-function bubble(m) {
+function bubble(m, inGroup) {
   const meta = el('span', { class: 'msg-meta' },
     el('time', { class: 'msg-time', datetime: new Date(m.sent_at).toISOString(), title: fullTime(m.sent_at) }, timeOfDay(m.sent_at)),
     m.expires_at ? el('span', { class: 'msg-timer', title: `Disappears ${fullTime(m.expires_at)}`, 'aria-label': 'disappearing' }, '⏱') : null);
   if (m.outgoing) {
     const [glyph, label] = TICKS[m.state] || ['', m.state];
     meta.append(el('span', { class: `tick tick-${m.state}`, title: label, 'aria-label': label }, glyph));
+  }
+  // Group messages cannot be taken back yet.
+  if (m.outgoing && !inGroup) {
     meta.append(el('button', {
       type: 'button',
       class: 'msg-delete link',
@@ -134,10 +239,12 @@ function bubble(m) {
       onclick: () => deleteMessage(m.id),
     }, 'Delete'));
   }
+  // In a group, each of the others' messages says who wrote it.
+  const from = inGroup && !m.outgoing ? el('span', { class: 'msg-from' }, m.name) : null;
   return el('li', {
     class: `msg ${m.outgoing ? 'mine' : 'theirs'}`,
     dataset: { id: m.id, state: m.state },
-  }, el('p', { class: 'msg-text' }, m.text), meta);
+  }, from, el('p', { class: 'msg-text' }, m.text), meta);
 }
 
 async function deleteMessage(id) {
@@ -158,13 +265,13 @@ export function setTick(id, stateName) {
   const m = state.conv.messages.find((x) => x.id === id);
   if (!m) return false;
   m.state = stateName;
-  row.replaceWith(bubble(m));
+  row.replaceWith(bubble(m, Boolean(state.group)));
   return true;
 }
 
 /** Shows or hides "… is typing". */
 export function peerTyping(peer, typing) {
-  if (peer !== state.current || !state.conv) return;
+  if (!peer || peer !== state.current || !state.conv) return;
   const line = $('typing');
   fill(line, `${state.conv.title} is typing…`);
   line.hidden = !typing;
@@ -184,12 +291,14 @@ function stopTyping() {
 async function send() {
   const box = $('composer');
   const text = box.value;
-  if (!text.trim() || !state.current) return;
+  if (!text.trim() || !(state.current || state.group)) return;
   box.value = '';
   state.typingSent = false;
   clearTimeout(state.typingTimer);
   try {
-    await post(`conversations/${state.current}/send`, { text });
+    // Groups get no typing notices (ARCHITECTURE, Groups).
+    const to = state.group ? `groups/${state.group}` : `conversations/${state.current}`;
+    await post(`${to}/send`, { text });
   } catch (e) {
     // Not queued: the text goes back rather than being lost.
     if (!box.value) box.value = text;
@@ -230,12 +339,17 @@ export function wireConversation() {
       notice(ex.message, true);
     }
   });
-  $('back').addEventListener('click', () => {
-    stopTyping();
-    state.current = null;
-    document.body.classList.remove('in-conversation');
-    $('conv-open').hidden = true;
-    $('conv-empty').hidden = false;
-    renderConversations();
-  });
+  $('back').addEventListener('click', closeConversation);
+}
+
+/** Closes the open conversation or group: back to the list. */
+export function closeConversation() {
+  stopTyping();
+  state.current = null;
+  state.group = null;
+  state.conv = null;
+  document.body.classList.remove('in-conversation');
+  $('conv-open').hidden = true;
+  $('conv-empty').hidden = false;
+  renderConversations();
 }

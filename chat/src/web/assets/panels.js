@@ -1,9 +1,10 @@
-// The dialogs: new conversation, message requests, contact details and
-// verification, onion paths, your own ID, settings.
+// The dialogs: new conversation, message requests (and group invitations
+// from strangers), contact details and verification, onion paths, your own
+// ID, settings. The group dialogs are in groups.js.
 
 import { get, post } from './api.js';
 import { $, closeDialog, el, fill, notice, openDialog, shortTime } from './dom.js';
-import { initial, loadConversation, loadConversations, openConversation, state } from './chat.js';
+import { initial, loadConversation, loadConversations, openConversation, openGroup, state } from './chat.js';
 
 /** UI preferences kept in this browser: theme and notification previews. */
 export const prefs = {
@@ -53,10 +54,12 @@ export function newConversation() {
   id.focus();
 }
 
-/** Reloads the requests and their count. */
+/** Reloads the requests, the group invitations and their count. */
 export async function loadRequests() {
-  state.requests = await get('requests');
-  const n = state.requests.length;
+  const [requests, invites] = await Promise.all([get('requests'), get('groups/invites')]);
+  state.requests = requests;
+  state.invites = invites;
+  const n = requests.length + invites.length;
   const badge = $('requests-count');
   fill(badge, String(n));
   badge.hidden = n === 0;
@@ -67,7 +70,7 @@ export async function loadRequests() {
 function renderRequests() {
   const list = $('requests-list');
   fill(list);
-  if (state.requests.length === 0) {
+  if (state.requests.length === 0 && state.invites.length === 0) {
     list.append(el('li', { class: 'empty' }, 'No message requests.'));
   }
   for (const r of state.requests) {
@@ -108,9 +111,38 @@ function renderRequests() {
           },
         }, 'Read all'))));
   }
+  for (const i of state.invites) list.append(inviteItem(i));
 }
 
-/** "Requests": messages from people who are not contacts. */
+/** A group invitation from someone who is not a contact. */
+function inviteItem(i) {
+  const answer = (what) => async () => {
+    try {
+      const r = await post(`groups/invites/${i.id}/${what}`);
+      notice(what === 'accept' ? 'You joined the group.' : 'Invitation declined.');
+      await loadRequests();
+      await loadConversations();
+      if (what === 'accept') {
+        closeDialog();
+        await openGroup(r.group);
+      }
+    } catch (e) {
+      notice(e.message, true);
+    }
+  };
+  return el('li', { class: 'request invite', dataset: { invite: i.id } },
+    el('div', { class: 'request-who' },
+      el('span', { class: 'avatar group-avatar', 'aria-hidden': 'true' }, '#'),
+      el('span', {},
+        el('strong', { class: 'request-name' }, `${i.title} invited you to a group`),
+        el('span', { class: 'sub request-id' }, i.from))),
+    el('p', { class: 'sub' }, `They are not in your contacts. ${shortTime(i.received_at)}`),
+    el('div', { class: 'row' },
+      el('button', { type: 'button', class: 'primary accept', onclick: answer('accept') }, 'Join'),
+      el('button', { type: 'button', class: 'decline', onclick: answer('decline') }, 'Decline')));
+}
+
+/** "Requests": messages from people who are not contacts, and their group invitations. */
 export async function showRequests() {
   openDialog('Message requests', el('ul', { id: 'requests-list', class: 'requests' }));
   await loadRequests();

@@ -338,3 +338,125 @@ async fn api_checks_its_input() {
     assert_eq!(me["read_receipts"], false);
     assert_eq!(me["typing_indicators"], true);
 }
+
+/// The group calls over an account that is not connected: inputs are
+/// checked with reasons, what needs the network says so, and an unknown
+/// group or invitation is refused.
+#[tokio::test]
+async fn group_calls_check_their_input() {
+    let r = start().await;
+    let host = format!("Host: {}", r.addr);
+    let cookie = sign_in(&r).await;
+    let origin = format!("Origin: http://{}", r.addr);
+    let post = |path: &str, body: &str| {
+        let head = format!("POST /api/{path} HTTP/1.1\r\n{host}\r\nCookie: {cookie}\r\n{origin}");
+        let body = body.to_string();
+        async move { send(r.addr, &head, &body).await }
+    };
+    let get = |path: &str| {
+        let head = format!("GET /api/{path} HTTP/1.1\r\n{host}\r\nCookie: {cookie}");
+        async move { send(r.addr, &head, "").await }
+    };
+    assert_eq!(
+        post("account/create", "{\"name\":\"Alice\"}").await.status,
+        200
+    );
+    let me: serde_json::Value = serde_json::from_str(&get("me").await.body).unwrap();
+    let me = me["id"].as_str().unwrap().to_string();
+    let bob = sotto_client::Account::create().id().to_string();
+
+    assert_eq!(get("groups").await.body, "[]");
+    assert_eq!(get("groups/invites").await.body, "[]");
+    assert_eq!(get("contacts").await.body, "[]");
+
+    // A create is checked before anything goes out.
+    let create = |name: &str, members: &[&str]| {
+        serde_json::json!({"name": name, "members": members}).to_string()
+    };
+    let refused = [
+        (create("  ", &[&bob]), "a name"),
+        (create(&"x".repeat(129), &[&bob]), "at most 128 bytes"),
+        (create("two\nlines", &[&bob]), "one line"),
+        (create("club", &[]), "at least one member"),
+        (
+            create("club", &["sotto1nope"]),
+            "member 1: not an account ID",
+        ),
+        (create("club", &[&me]), "your own account ID"),
+        (create("club", &vec![bob.as_str(); 51]), "at most 50"),
+        ("{\"name\":\"club\"}".to_string(), "bad request body"),
+    ];
+    for (body, why) in refused {
+        let reply = post("groups", &body).await;
+        assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+        assert!(reply.body.contains(why), "{body}: {}", reply.body);
+    }
+    // A good one needs the network, and says so at once.
+    let offline = post("groups", &create("club", &[&bob])).await;
+    assert_eq!(offline.status, 503, "{}", offline.body);
+    assert!(
+        offline.body.contains("offline in this test"),
+        "{}",
+        offline.body
+    );
+
+    // Group ids are 64 hex digits, and only groups this account is in.
+    let unknown = "ab".repeat(32);
+    for path in [
+        "groups/xyz",
+        "groups/xyz/send",
+        &format!("groups/{}", "g".repeat(64)),
+    ] {
+        let reply = if path.ends_with("send") {
+            post(path, "{\"text\":\"hi\"}").await
+        } else {
+            get(path).await
+        };
+        assert_eq!(reply.status, 400, "{path}: {}", reply.body);
+        assert!(reply.body.contains("not a group id"), "{}", reply.body);
+    }
+    let reply = get(&format!("groups/{unknown}")).await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.body.contains("not in this group"), "{}", reply.body);
+    for (what, body) in [
+        ("send", "{\"text\":\"hi\"}".to_string()),
+        ("remove", format!("{{\"members\":[\"{bob}\"]}}")),
+        ("promote", format!("{{\"member\":\"{bob}\"}}")),
+        ("rename", "{\"name\":\"new\"}".to_string()),
+        ("leave", String::new()),
+    ] {
+        let reply = post(&format!("groups/{unknown}/{what}"), &body).await;
+        assert_eq!(reply.status, 400, "{what}: {}", reply.body);
+        assert!(
+            reply.body.contains("not in this group"),
+            "{what}: {}",
+            reply.body
+        );
+    }
+    let empty = post(&format!("groups/{unknown}/send"), "{\"text\":\" \"}").await;
+    assert!(empty.body.contains("nothing to send"), "{}", empty.body);
+    assert_eq!(post(&format!("groups/{unknown}/fly"), "").await.status, 404);
+
+    // Invitations: ids are 16 hex digits; an unknown one is refused.
+    assert_eq!(post("groups/invites/zz/accept", "").await.status, 400);
+    let none = post("groups/invites/0011223344556677/accept", "").await;
+    assert_eq!(none.status, 400);
+    assert!(none.body.contains("no group invitation"), "{}", none.body);
+    assert_eq!(
+        post("groups/invites/0011223344556677/maybe", "")
+            .await
+            .status,
+        400
+    );
+
+    // Contacts come sorted by name, for the member picker.
+    let carol = sotto_client::Account::create().id().to_string();
+    for (id, name) in [(&carol, "carol"), (&bob, "Bob")] {
+        let body = format!("{{\"id\":\"{id}\",\"name\":\"{name}\"}}");
+        assert_eq!(post("contacts", &body).await.status, 200);
+    }
+    let contacts: serde_json::Value = serde_json::from_str(&get("contacts").await.body).unwrap();
+    assert_eq!(contacts[0]["title"], "Bob");
+    assert_eq!(contacts[1]["title"], "carol");
+    assert_eq!(contacts[1]["id"], carol.as_str());
+}
