@@ -295,6 +295,13 @@ pub enum GroupCmd {
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
         timeout: Duration,
     },
+    /// Ask the admins to add you again: for a group you fell behind in
+    /// (away longer than its changes are kept, 30 days). Done by itself
+    /// after such an absence; the first admin online answers.
+    Rejoin {
+        /// The group's name or id.
+        group: String,
+    },
     /// Rename a group (admins only).
     Rename {
         /// The group's name or id.

@@ -30,6 +30,7 @@ mod group_chat;
 mod group_extras;
 mod group_inbox;
 mod group_large;
+mod group_rejoin;
 mod groups;
 mod metadata;
 mod open;

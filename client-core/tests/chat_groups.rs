@@ -408,3 +408,50 @@ async fn receipts_and_typing_in_a_group_once_switched_on() {
     .await
     .expect("the test took too long");
 }
+
+/// A member that fell behind asks to be added again: Alice's client, an
+/// admin's, removes its old leaf and adds it from its key package in one
+/// commit; Bob's new state replaces the old, everyone is in the same epoch
+/// with the same members, and the group goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_that_fell_behind_is_added_again_on_request() {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let net = TestNet::start(8).await;
+        let Hikers {
+            homes: _homes,
+            alice,
+            bob,
+            carol,
+            id,
+        } = hikers(&net).await;
+        let before = alice.groups().unwrap()[0].clone();
+        // Bob asks Alice, the one admin.
+        assert_eq!(bob.rejoin_group(&id).unwrap(), 1);
+        // Alice, the one admin, cannot ask anybody.
+        assert!(matches!(
+            alice.rejoin_group(&id),
+            Err(ChatError::Invalid(_))
+        ));
+        until("Bob added again, everywhere", || {
+            let a = alice.groups().unwrap();
+            let b = bob.groups().unwrap();
+            let c = carol.groups().unwrap();
+            a[0].epoch > before.epoch && b == a && c == a
+        })
+        .await;
+        assert_eq!(alice.groups().unwrap()[0].members, before.members);
+        alice.send_group_text(&id, "welcome back").unwrap();
+        until("Bob reads on", || {
+            bob.group_messages(&id, 10)
+                .unwrap()
+                .iter()
+                .any(|m| m.text == "welcome back")
+        })
+        .await;
+        for m in [alice, bob, carol] {
+            m.shutdown().await;
+        }
+    })
+    .await
+    .expect("the test took too long");
+}

@@ -107,6 +107,30 @@ pub async fn group(ctx: &Ctx, cmd: GroupCmd) -> Result<(), AppError> {
             ctx.close(&m).await;
             r
         }
+        GroupCmd::Rejoin { group } => {
+            let m = ctx.open()?;
+            let r = m.group(&group).map_err(AppError::from).and_then(|g| {
+                let asked = m.rejoin_group(&g.id)?;
+                say!(
+                    "Asked {asked} admin(s) of {} to add you again; the first one online does.",
+                    output::shown(&g.meta.name)
+                );
+                Ok(())
+            });
+            // The request leaves with the outbox: now if the network answers,
+            // else on the next connected run.
+            if r.is_ok()
+                && let Ok(config) = ctx.client_config()
+                && ctx.connect(&m, config).await.is_ok()
+                && !super::history::outbox_drained(&m, Duration::from_secs(30)).await
+            {
+                super::console::err(format_args!(
+                    "note: the request is queued and leaves on the next connected run"
+                ))?;
+            }
+            ctx.close(&m).await;
+            r
+        }
         GroupCmd::Invites { json } => {
             let m = ctx.open()?;
             let r = invites(&m, json);
@@ -241,6 +265,7 @@ async fn change(m: &Messenger, cmd: GroupCmd) -> Result<(), AppError> {
         }
         GroupCmd::List { .. }
         | GroupCmd::Set { .. }
+        | GroupCmd::Rejoin { .. }
         | GroupCmd::Info { .. }
         | GroupCmd::Invites { .. }
         | GroupCmd::Accept { .. }

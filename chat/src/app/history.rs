@@ -153,7 +153,7 @@ async fn delete_on(
 }
 
 /// Waits (bounded) until the outbox has sent everything.
-async fn outbox_drained(m: &Messenger, timeout: Duration) -> bool {
+pub(super) async fn outbox_drained(m: &Messenger, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     let mut events = m.subscribe();
     while m.pending_sends() > 0 {

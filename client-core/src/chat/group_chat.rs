@@ -295,6 +295,9 @@ impl Inner {
         if let Err(e) = self.resolve_invites(client).await {
             tracing::debug!("fetching large invitations: {e}");
         }
+        if let Err(e) = self.answer_rejoins(client).await {
+            tracing::debug!("answering rejoin requests: {e}");
+        }
         let network = self.network();
         let groups = self.read_groups(|g| {
             Ok(g.ids()
@@ -394,6 +397,9 @@ impl Inner {
                 cursors.insert(account, c);
                 if i == 0 {
                     at_end = read.at_end;
+                    if at_end && let Err(e) = self.read_to_end(&id, client.now()) {
+                        tracing::debug!("noting a group's read: {e}");
+                    }
                 }
             }
             let waiting = self.pending()?.iter().any(|p| p.group == id);
@@ -421,6 +427,36 @@ pub(super) async fn round_now(inner: &Inner, client: &Arc<crate::Client>) -> Res
 }
 
 impl Inner {
+    /// Queues what a group operation made for the group's current epoch
+    /// account, and wakes the group task.
+    pub(super) fn queue_group_items(
+        &self,
+        group: &GroupId,
+        out: Vec<Outgoing>,
+        epoch: [u8; 16],
+    ) -> Result<(), ChatError> {
+        for o in out {
+            match o {
+                Outgoing::Group(bytes) => self.change_pending(|p| {
+                    p.push(Pending {
+                        group: *group,
+                        epoch,
+                        bytes,
+                        ttl_ms: HANDSHAKE_TTL_MS,
+                        handshake: true,
+                        message: None,
+                        welcome_to: None,
+                    })
+                })?,
+                // Welcomes leave only once the commit has won (the engine
+                // hands them over then).
+                Outgoing::Welcome { .. } => {}
+            }
+        }
+        self.group_wake.notify_one();
+        Ok(())
+    }
+
     /// Whether something of `group` waits: an item to store, or a commit
     /// settling.
     pub(super) fn group_busy(&self, group: &GroupId) -> Result<bool, ChatError> {
@@ -518,35 +554,14 @@ impl Messenger {
         Ok(id)
     }
 
-    /// Queues what a group operation made for the group's current epoch
-    /// account, and wakes the group task.
+    /// Queues what a group operation made ([`Inner::queue_group_items`]).
     fn queue_group_output(
         &self,
         group: &GroupId,
         out: Vec<Outgoing>,
         epoch: [u8; 16],
     ) -> Result<(), ChatError> {
-        let inner = &self.inner;
-        for o in out {
-            match o {
-                Outgoing::Group(bytes) => inner.change_pending(|p| {
-                    p.push(Pending {
-                        group: *group,
-                        epoch,
-                        bytes,
-                        ttl_ms: HANDSHAKE_TTL_MS,
-                        handshake: true,
-                        message: None,
-                        welcome_to: None,
-                    })
-                })?,
-                // Welcomes leave only once the commit has won (the engine
-                // hands them over then).
-                Outgoing::Welcome { .. } => {}
-            }
-        }
-        inner.group_wake.notify_one();
-        Ok(())
+        self.inner.queue_group_items(group, out, epoch)
     }
 
     /// Adds `members` to the group (admins only): their key packages are

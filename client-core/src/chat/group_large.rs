@@ -195,8 +195,10 @@ impl Inner {
                 }
             };
             if invite.auto {
-                match self.with_groups(|g| g.join(&welcome)) {
-                    Ok(group) => self.emit(ChatEvent::GroupChanged { group }),
+                match self.join_welcome(&welcome) {
+                    Ok(group) => {
+                        self.emit(ChatEvent::GroupChanged { group });
+                    }
                     Err(ChatError::Invalid(e)) => {
                         tracing::debug!("a group invitation was refused: {e}");
                         self.count(|c| c.refused += 1);

@@ -412,7 +412,10 @@ impl Inner {
             ContentBody::GroupInvite { welcome } => {
                 // A stranger's invitation is a request: kept (bounded) until
                 // the user accepts or declines it, never joined by itself.
-                if !is_contact {
+                // An admin answering this account's rejoin request counts
+                // as a contact here (`group_rejoin.rs`).
+                let expected = !is_contact && self.expects_rejoin_from(&sender)?;
+                if !is_contact && !expected {
                     self.keep_invite(sender, welcome, false)?;
                     return Ok(false);
                 }
@@ -422,7 +425,7 @@ impl Inner {
                     self.keep_invite(sender, welcome, true)?;
                     return Ok(false);
                 }
-                match self.with_groups(|g| g.join(&welcome)) {
+                match self.join_welcome(&welcome) {
                     Ok(group) => {
                         self.emit(ChatEvent::GroupChanged { group });
                         Ok(false)
@@ -437,6 +440,10 @@ impl Inner {
                     }
                     Err(e) => Err(e),
                 }
+            }
+            ContentBody::GroupRejoin { group } => {
+                self.on_rejoin_request(sender, crate::group::GroupId(group))?;
+                Ok(false)
             }
             ContentBody::DeleteForEveryone { ids } => {
                 for id in ids {

@@ -47,6 +47,9 @@ pub(super) enum Op {
     Promote(AccountId),
     /// Fresh key material for this member only (heals a stolen state).
     Update,
+    /// Remove this member's old leaf and add it from this key package in
+    /// one commit: a member that fell behind asked to come back.
+    Readd(AccountId, Vec<u8>),
 }
 
 /// A commit this account made whose epoch has not settled.
@@ -380,6 +383,19 @@ impl Groups {
         self.commit(id, Op::Promote(account), now)
     }
 
+    /// Adds `account`, a member that fell behind, again from its current key
+    /// package (admins only): its old leaf is removed and the new one added
+    /// in one commit, and it gets a Welcome. Its messages and admin role stay.
+    pub fn readd(
+        &mut self,
+        id: &GroupId,
+        account: AccountId,
+        key_package: &[u8],
+        now: u64,
+    ) -> Result<Vec<Outgoing>, GroupError> {
+        self.commit(id, Op::Readd(account, key_package.to_vec()), now)
+    }
+
     /// Commits fresh key material for this member: any member may, with no
     /// other change in the commit. This heals a stolen state (the thief cannot
     /// follow it) and fills the tree's parent nodes on this member's branch,
@@ -544,6 +560,21 @@ impl Groups {
                 }
             }
             Op::Update => {}
+            Op::Readd(account, bytes) => {
+                let (package, of) = self::checked_key_package(&self.provider, bytes)?;
+                if of != *account {
+                    return Err(GroupError::Invalid("the key package is another account's"));
+                }
+                if *account == me {
+                    return Err(GroupError::Invalid("an admin cannot add itself again"));
+                }
+                let index = members
+                    .get(account)
+                    .ok_or(GroupError::Invalid("only a member can be added again"))?;
+                removals.push(*index);
+                added.push(*account);
+                adds.push(package);
+            }
         }
         if adds.is_empty() && removals.is_empty() && new_meta.is_none() && op != Op::Update {
             return Ok(Vec::new());

@@ -77,8 +77,30 @@ impl Groups {
         Ok(out)
     }
 
+    /// Puts back what [`Groups::export`] wrote of this account's groups.
+    pub(super) fn restore(&mut self, bytes: &[u8]) -> Result<(), GroupError> {
+        let (provider, groups, settle_ms) = Self::parts(bytes)?;
+        self.provider = provider;
+        self.groups = groups;
+        self.settle_ms = settle_ms;
+        Ok(())
+    }
+
     /// The groups [`Groups::export`] wrote, for `account`.
     pub fn import(account: &AccountKey, bytes: &[u8]) -> Result<Self, GroupError> {
+        let (provider, groups, settle_ms) = Self::parts(bytes)?;
+        Ok(Self {
+            identity: MemberIdentity::new(account),
+            provider,
+            groups,
+            settle_ms,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn parts(
+        bytes: &[u8],
+    ) -> Result<(Provider, std::collections::BTreeMap<GroupId, Held>, u64), GroupError> {
         let Some((&VERSION, body)) = bytes.split_first() else {
             return Err(GroupError::Storage(
                 "not a groups export of this version".into(),
@@ -113,11 +135,6 @@ impl Groups {
                 },
             );
         }
-        Ok(Self {
-            identity: MemberIdentity::new(account),
-            provider,
-            groups,
-            settle_ms: snapshot.settle_ms,
-        })
+        Ok((provider, groups, snapshot.settle_ms))
     }
 }

@@ -43,6 +43,40 @@ impl Groups {
     /// checking every member's binding to an account, the group's meta and
     /// size, and that an admin sent it.
     pub fn join(&mut self, welcome: &[u8]) -> Result<GroupId, GroupError> {
+        self.join_from(welcome, 0)
+    }
+
+    /// Joins group `id` again from `welcome`, the answer to this account's
+    /// request to be added again (`Groups::readd` on an admin's side): the
+    /// old state is replaced only by a Welcome for `id` at a later epoch (a
+    /// replayed one is refused); on any failure nothing changes.
+    pub fn rejoin(&mut self, welcome: &[u8], id: &GroupId) -> Result<GroupId, GroupError> {
+        let epoch = self
+            .groups
+            .get(id)
+            .ok_or(GroupError::UnknownGroup)?
+            .mls
+            .epoch()
+            .as_u64();
+        let backup = self.export()?;
+        if let Some(mut old) = self.groups.remove(id) {
+            old.mls
+                .delete(self.provider.storage())
+                .map_err(|e| GroupError::Storage(e.to_string()))?;
+        }
+        let joined = self.join_from(welcome, epoch.saturating_add(1));
+        let result = match joined {
+            Ok(g) if g == *id => Ok(g),
+            Ok(_) => Err(GroupError::Invalid("the Welcome is for another group")),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.restore(&backup)?;
+        }
+        result
+    }
+
+    fn join_from(&mut self, welcome: &[u8], min_epoch: u64) -> Result<GroupId, GroupError> {
         if welcome.len() > MAX_MESSAGE_BYTES {
             return Err(GroupError::TooLarge);
         }
@@ -81,6 +115,11 @@ impl Groups {
         let id = GroupId(raw);
         if self.groups.contains_key(&id) {
             return Err(GroupError::Invalid("already a member of this group"));
+        }
+        if staged.group_context().epoch().as_u64() < min_epoch {
+            return Err(GroupError::Invalid(
+                "a Welcome older than the state it would replace",
+            ));
         }
         let mls = staged.into_group(&self.provider).map_err(GroupError::mls)?;
         self.groups.insert(id, Held::new(mls));

@@ -8,6 +8,8 @@ use super::*;
 
 const T0: u64 = 1_800_000_000_000;
 
+mod rejoin;
+
 struct Member {
     key: AccountKey,
     groups: Groups,

@@ -156,6 +156,14 @@ pub enum ContentBody {
         /// The TLS-encoded MLS Welcome message.
         welcome: Vec<u8>,
     },
+    /// A member that fell behind its group (away longer than the group's
+    /// changes are kept, or on a fork) asks an admin to add it again: the
+    /// admin removes its old leaf and adds it from its current key package
+    /// in one commit, and sends it the Welcome.
+    GroupRejoin {
+        /// The group's id (also its MLS group id).
+        group: [u8; 32],
+    },
 }
 
 impl ContentBody {
@@ -172,9 +180,10 @@ impl ContentBody {
             Self::DeleteForEveryone { ids } => check_ids("delete-for-everyone ids", ids),
             Self::DisappearingTimer { mode } => check_timer(mode),
             Self::Profile { display_name } => check_display_name(display_name),
-            Self::Typing { .. } | Self::RequestResponse { .. } | Self::DeliveryToken { .. } => {
-                Ok(())
-            }
+            Self::Typing { .. }
+            | Self::RequestResponse { .. }
+            | Self::DeliveryToken { .. }
+            | Self::GroupRejoin { .. } => Ok(()),
             Self::GroupInvite { welcome } => {
                 if welcome.is_empty() {
                     return Err(out_of_range("group invitation", "it is empty".into()));
@@ -253,6 +262,7 @@ impl fmt::Debug for ContentBody {
                 .debug_struct("GroupInvite")
                 .field("welcome_len", &welcome.len())
                 .finish(),
+            Self::GroupRejoin { .. } => f.debug_struct("GroupRejoin").finish_non_exhaustive(),
         }
     }
 }

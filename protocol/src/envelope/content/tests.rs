@@ -90,6 +90,7 @@ pub(crate) fn every_kind() -> Vec<ContentBody> {
         },
         place(48.2104, 16.3638, Some("Café Central")),
         place(-90.0, 180.0, None),
+        ContentBody::GroupRejoin { group: [5; 32] },
     ]
 }
 
