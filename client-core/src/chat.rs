@@ -31,6 +31,7 @@ mod group_extras;
 mod group_inbox;
 mod group_large;
 mod group_rejoin;
+mod group_send;
 mod groups;
 mod metadata;
 mod open;

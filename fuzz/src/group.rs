@@ -48,8 +48,9 @@ impl Fixture {
 /// handed to Alice (`Groups::receive`, then `settle` well after), 1 a Welcome
 /// handed to Dave (`Groups::join`), 3 an item as a node returns it from the
 /// epoch account (`wrap::open` under Alice's epoch account, then what opens
-/// to `Groups::receive`), anything else a key package Alice adds
-/// (`Groups::add`). Every input starts from a fresh copy of the fixture.
+/// to `Groups::receive`), 4 a Welcome that would replace Alice's state of
+/// her group (`Groups::rejoin`: refused, it must leave the state as it was),
+/// anything else a key package Alice adds (`Groups::add`). Every input starts from a fresh copy of the fixture.
 /// Accepted: the engine took it (a message read, a group joined, a commit made).
 pub fn group(data: &[u8], fixture: &Fixture) -> bool {
     let Some((&selector, input)) = data.split_first() else {
@@ -99,6 +100,23 @@ pub fn group(data: &[u8], fixture: &Fixture) -> bool {
                     true
                 }
                 Err(_) => false,
+            }
+        }
+        4 => {
+            let Ok(mut alice) = Groups::import(&AccountKey::from_entropy(ALICE), &fixture.alice)
+            else {
+                return false;
+            };
+            let Some(info) = alice.list().into_iter().next() else {
+                return false;
+            };
+            match alice.rejoin(input, &info.id) {
+                Ok(_) => true,
+                Err(_) => {
+                    // A refused Welcome leaves the old state as it was.
+                    assert_eq!(alice.info(&info.id).ok(), Some(info), "rejoin lost the state");
+                    false
+                }
             }
         }
         _ => {

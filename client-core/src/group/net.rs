@@ -125,6 +125,64 @@ pub async fn read(
     Ok(read)
 }
 
+/// [`read`] for a reader that long-polls the account: only the first member
+/// that answers waits (up to `wait_ms`) for something new, the others are
+/// read at once after it, so one read takes at most `wait_ms` and the round
+/// trips; and `each` is handed each member's new items as soon as that
+/// member's answer is opened, before the next member is asked, so a message
+/// is acted on one round trip sooner. Otherwise as [`read`]:
+/// [`SETTLE_MEMBERS`] distinct members read to their end, items held by
+/// several members come once. The returned [`Read`]'s `items` are empty
+/// (they went to `each`, also when the read then fails).
+///
+/// The simulator's groups long-poll with it (`swarm-sim/src/groups`); the
+/// group task still reads with [`read`] every second.
+pub async fn read_each(
+    client: &Client,
+    network: &str,
+    epoch: &AccountKey,
+    cursors: &mut ReadCursors,
+    wait_ms: u32,
+    mut each: impl FnMut(Vec<Item>),
+) -> Result<Read, ClientError> {
+    use rand::seq::SliceRandom;
+
+    let mut members = client.swarm_of(&epoch.account_id());
+    members.shuffle(&mut rand::rng());
+    let wanted = SETTLE_MEMBERS.min(members.len()).max(1);
+    let mut read = Read::default();
+    let mut seen = std::collections::HashSet::new();
+    let (mut ended, mut answered) = (0, false);
+    let mut last_error = None;
+    for member in members.into_iter().take(wanted + 2) {
+        if ended == wanted {
+            break;
+        }
+        let wait = if answered { 0 } else { wait_ms };
+        let mut got = Read::default();
+        let result = read_member(
+            client, network, epoch, cursors, member, wait, &mut seen, &mut got,
+        )
+        .await;
+        read.unreadable += got.unreadable;
+        if !got.items.is_empty() {
+            each(got.items);
+        }
+        match result {
+            Ok(end) => {
+                answered = true;
+                ended += usize::from(end);
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    if let (0, Some(e)) = (ended, last_error) {
+        return Err(e);
+    }
+    read.at_end = ended >= wanted;
+    Ok(read)
+}
+
 /// Reads one member through its pages; `true` if it said nothing more follows.
 #[allow(clippy::too_many_arguments)]
 async fn read_member(
