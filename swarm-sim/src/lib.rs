@@ -1,12 +1,14 @@
 //! swarm-sim: runs real Sotto service nodes and clients in one process over
 //! libp2p's memory transport, drives them with a seeded scenario (messages,
 //! offline recipients, node faults), and reports what was delivered, lost or
-//! duplicated, latency, replication and memory.
+//! duplicated, latency, replication and memory; with a `[groups]`, one MLS
+//! group's messages through epoch changes ([`groups`]).
 
 pub mod attack;
 pub mod devnet;
 pub mod faults;
 pub mod flood;
+pub mod groups;
 pub mod ledger;
 pub mod links;
 pub mod net;

@@ -7,11 +7,12 @@ use serde::Serialize;
 use crate::SimError;
 use crate::attack::AttackCounts;
 use crate::faults::Applied;
+use crate::groups::GroupFigures;
 use crate::ledger::{ClientFigures, Counts, Delivery, FloodCounts};
 use crate::links::ModelSummary;
 use crate::positions::PositionFigures;
 use crate::replication::Replication;
-use crate::scenario::{Measured, Scenario, Verdict};
+use crate::scenario::{GroupMeasured, Measured, Scenario, Verdict};
 use crate::svg::{self, Band, Marker};
 use crate::sybil::SybilFigures;
 
@@ -40,6 +41,8 @@ pub struct Outcome {
     pub faults: Vec<Applied>,
     /// Nodes running at the end.
     pub nodes_at_end: usize,
+    /// The group's figures, if the scenario has a `[groups]`.
+    pub groups: Option<GroupFigures>,
     /// Wall time of the whole run, setup included.
     pub wall_s: f64,
 }
@@ -136,6 +139,8 @@ pub struct Report {
     /// Nodes that moved to a new position epoch and clients' swarms that
     /// changed over the run, when positions rotate.
     pub positions: Option<PositionFigures>,
+    /// The group's messages, deliveries and latency (`[groups]` scenarios).
+    pub groups: Option<GroupFigures>,
     /// Wall time, setup included.
     pub wall_s: f64,
     /// The scenario's pass criteria against this run, in the order of its
@@ -164,7 +169,7 @@ fn percentile(v: &[u64], q: f64) -> u64 {
 
 impl Latency {
     /// The percentiles of `v`.
-    fn of(mut v: Vec<u64>) -> Latency {
+    pub fn of(mut v: Vec<u64>) -> Latency {
         v.sort_unstable();
         Latency {
             p50: percentile(&v, 0.50),
@@ -251,6 +256,11 @@ impl Report {
                 .as_ref()
                 .map(|y| (y.swarms_attacker_quorum + y.drawn_swarms_attacker_quorum) as u64),
             swarms_changed: o.positions.as_ref().map(|p| p.swarms_changed),
+            groups: o.groups.as_ref().map(|g| GroupMeasured {
+                lost: g.lost,
+                p99_latency_ms: g.latency_all_ms.p99,
+                after_removal: g.after_removal,
+            }),
         });
         let away = s
             .offline
@@ -290,6 +300,7 @@ impl Report {
             attack: o.attack,
             sybil: o.sybil,
             positions: o.positions,
+            groups: o.groups,
             wall_s: (o.wall_s * 10.0).round() / 10.0,
             checks,
             planned_ms: (s.duration_s + s.drain_s) * 1000,
@@ -311,12 +322,16 @@ impl Report {
             format!("{}/{}", self.nodes, self.nodes_at_end),
         );
         row("clients", self.clients.to_string());
-        row("messages sent", self.messages_sent.to_string());
-        row("messages acked", self.messages_acked.to_string());
-        row("messages delivered", self.messages_delivered.to_string());
-        row("lost (acked, undelivered)", self.lost.to_string());
-        row("duplicates", self.duplicates.to_string());
-        row("strays", self.strays.to_string());
+        // A run of a `[groups]` alone has no messages of its own to show.
+        let one_to_one = self.clients > 0;
+        if one_to_one {
+            row("messages sent", self.messages_sent.to_string());
+            row("messages acked", self.messages_acked.to_string());
+            row("messages delivered", self.messages_delivered.to_string());
+            row("lost (acked, undelivered)", self.lost.to_string());
+            row("duplicates", self.duplicates.to_string());
+            row("strays", self.strays.to_string());
+        }
         row(
             "network model",
             self.network_model
@@ -331,33 +346,35 @@ impl Report {
                     )
                 }),
         );
-        let l = self.latency_ms;
-        row(
-            "latency ms p50/p95/p99/max",
-            format!("{}/{}/{}/{}", l.p50, l.p95, l.p99, l.max),
-        );
-        let l = self.latency_online_ms;
-        row(
-            "  recipient online",
-            format!("{}/{}/{}/{}", l.p50, l.p95, l.p99, l.max),
-        );
-        row(
-            "replication",
-            format!(
-                "{:.3} fully held ({} of {}), {:.3} of copies, {} ms after the drain",
-                self.replication.fraction,
-                self.replication.fully_replicated,
-                self.replication.messages,
-                self.replication.copy_fraction,
-                self.replication.settle_ms
-            ),
-        );
+        if one_to_one {
+            let l = self.latency_ms;
+            row(
+                "latency ms p50/p95/p99/max",
+                format!("{}/{}/{}/{}", l.p50, l.p95, l.p99, l.max),
+            );
+            let l = self.latency_online_ms;
+            row(
+                "  recipient online",
+                format!("{}/{}/{}/{}", l.p50, l.p95, l.p99, l.max),
+            );
+            row(
+                "replication",
+                format!(
+                    "{:.3} fully held ({} of {}), {:.3} of copies, {} ms after the drain",
+                    self.replication.fraction,
+                    self.replication.fully_replicated,
+                    self.replication.messages,
+                    self.replication.copy_fraction,
+                    self.replication.settle_ms
+                ),
+            );
+        }
         row(
             "peak rss MB",
             self.peak_rss_mb
                 .map_or("unknown".into(), |m| format!("{m:.1}")),
         );
-        for p in &self.phases {
+        for p in self.phases.iter().filter(|_| one_to_one) {
             row(
                 &format!("phase {}", p.name),
                 format!("{} delivered", p.delivered),
@@ -457,6 +474,9 @@ impl Report {
                     p.members_replaced
                 ),
             );
+        }
+        if let Some(g) = &self.groups {
+            g.table_rows(&mut row);
         }
         row("wall time s", format!("{:.1}", self.wall_s));
         for v in &self.checks {

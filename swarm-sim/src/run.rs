@@ -90,6 +90,10 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
     for u in &users {
         u.publish().await?;
     }
+    let mut groups = match &s.groups {
+        Some(g) => Some(crate::groups::Groups::setup(&mut net, s, g).await?),
+        None => None,
+    };
     let accounts: Vec<AccountId> = users.iter().map(|u| u.account()).collect();
     let rotating = params.position_period_ms > 0;
     let positions_at_start = rotating.then(|| crate::positions::start(&net, &accounts));
@@ -108,6 +112,9 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
             let online = || scenario::online(&sc, u.index, elapsed_ms(start));
             u.receive_loop(l, online, stop).await;
         });
+    }
+    if let Some(g) = groups.as_mut() {
+        g.start(start, s.duration_s);
     }
     let sender = tokio::spawn(send_all(
         schedule(s),
@@ -147,7 +154,17 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         )))
     });
 
-    let applied = drive(s, &mut net, &ledger, &accounts, start, progress, &sender).await?;
+    let applied = drive(
+        s,
+        &mut net,
+        &ledger,
+        &accounts,
+        start,
+        progress,
+        &sender,
+        groups.as_ref(),
+    )
+    .await?;
     let _ = stop_tx.send(true);
     sender.abort();
     if let Some(f) = flood {
@@ -180,6 +197,10 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
         _ => None,
     };
     let _ = sybil_stop.send(true);
+    let group_figures = match groups {
+        Some(g) => Some(g.finish(&net).await),
+        None => None,
+    };
 
     for u in users {
         if let Ok(u) = Arc::try_unwrap(u) {
@@ -204,6 +225,7 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
             nodes_at_end,
             sybil: sybil_figures,
             positions,
+            groups: group_figures,
             network_model: net.model_summary(),
             wall_s: wall.elapsed().as_secs_f64(),
         },
@@ -245,7 +267,9 @@ async fn send_all(
 
 /// Applies faults at their times and shows progress until the run is over:
 /// after the sending window, once every send is done and every acknowledged
-/// message delivered (and no fault is left), or when the drain time is up.
+/// message delivered (and no fault is left, and the group, if any, is done
+/// too), or when the drain time is up.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     s: &Scenario,
     net: &mut SimNet,
@@ -254,6 +278,7 @@ async fn drive(
     start: Instant,
     progress: bool,
     sender: &tokio::task::JoinHandle<()>,
+    groups: Option<&crate::groups::Groups>,
 ) -> Result<Vec<Applied>, SimError> {
     let end_ms = (s.duration_s + s.drain_s) * 1000;
     let bar = if progress {
@@ -299,11 +324,15 @@ async fn drive(
         } else {
             "draining"
         };
+        let group = groups.map_or(String::new(), |g| format!("; {}", g.progress()));
         bar.set_message(format!(
-            "{phase}: sent {} acked {} delivered {} pending {}",
+            "{phase}: sent {} acked {} delivered {} pending {}{group}",
             c.sent, c.acked, c.delivered, c.lost
         ));
-        let settled = sender.is_finished() && c.lost == 0 && next >= order.len();
+        let settled = sender.is_finished()
+            && c.lost == 0
+            && next >= order.len()
+            && groups.is_none_or(crate::groups::Groups::settled);
         if now >= end_ms || (now >= s.duration_s * 1000 && settled) {
             break;
         }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 pub use crate::links::LatencySettings;
 
-pub use criteria::{Criteria, Measured, Verdict};
+pub use criteria::{Criteria, GroupMeasured, Measured, Verdict};
 pub use schedule::{Planned, online, schedule, scheduled};
 
 /// Most nodes or clients one in-process run may start (memory and file
@@ -30,14 +30,16 @@ pub struct Scenario {
     pub seed: u64,
     /// Nodes started before the clients.
     pub nodes: usize,
-    /// Clients, one account each.
+    /// Clients, one account each (0 only with a `[groups]`).
     pub clients: usize,
     /// How long messages are sent, in seconds.
     pub duration_s: u64,
     /// How long receivers may keep reading after the last send, in seconds.
     #[serde(default = "default_drain")]
     pub drain_s: u64,
-    /// How many messages, or at what rate.
+    /// How many messages, or at what rate (may be left out when `clients`
+    /// is 0: a run of a `[groups]` alone).
+    #[serde(default)]
     pub messages: Messages,
     /// Windows in which a client neither sends nor reads.
     #[serde(default)]
@@ -69,6 +71,10 @@ pub struct Scenario {
     /// The network model on every link (`[latency]`; on by default).
     #[serde(default)]
     pub latency: LatencySettings,
+    /// One MLS group whose members message each other while members are
+    /// removed and added (`[groups]`).
+    #[serde(default)]
+    pub groups: Option<crate::groups::GroupsSettings>,
 }
 
 /// Node configuration that a scenario may change (limits the flood meets).
@@ -130,7 +136,7 @@ fn default_drain() -> u64 {
 }
 
 /// How many messages are sent over the run.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Messages {
     /// Exactly this many, spread evenly at random over the duration.

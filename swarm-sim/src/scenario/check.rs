@@ -68,8 +68,11 @@ impl Scenario {
         if !(1..=MAX_NODES).contains(&self.nodes) {
             return Err(invalid(format!("nodes must be 1 to {MAX_NODES}")));
         }
-        if !(2..=MAX_CLIENTS).contains(&self.clients) {
-            return Err(invalid(format!("clients must be 2 to {MAX_CLIENTS}")));
+        let groups_alone = self.clients == 0 && self.groups.is_some();
+        if !(2..=MAX_CLIENTS).contains(&self.clients) && !groups_alone {
+            return Err(invalid(format!(
+                "clients must be 2 to {MAX_CLIENTS} (or 0 with a [groups] table)"
+            )));
         }
         if self.duration_s == 0 || self.duration_s > 3_600 || self.drain_s > 600 {
             return Err(invalid(
@@ -83,6 +86,12 @@ impl Scenario {
             ));
         }
         match (self.messages.count, self.messages.rate) {
+            (None | Some(0), None) if groups_alone => {}
+            _ if groups_alone => {
+                return Err(invalid(
+                    "messages: a run without clients sends no messages of its own: leave [messages] out",
+                ));
+            }
             (Some(n), None) if n <= MAX_MESSAGES => {}
             (None, Some(r)) if r > 0.0 && r * (self.duration_s as f64) <= MAX_MESSAGES as f64 => {}
             _ => {
@@ -108,6 +117,13 @@ impl Scenario {
             }
         }
         if let Some(problem) = self.latency.problem() {
+            return Err(invalid(problem));
+        }
+        if let Some(problem) = self
+            .groups
+            .as_ref()
+            .and_then(|g| g.problem(self.duration_s))
+        {
             return Err(invalid(problem));
         }
         self.check_flood()?;
@@ -140,6 +156,7 @@ impl Scenario {
             flood: self.flood.is_some(),
             sybil: self.sybil.is_some(),
             rotation: params.position_period_ms > 0,
+            groups: self.groups.is_some(),
         })?;
         if self.node.store_burst == Some(0) || self.node.store_rate_per_minute == Some(0) {
             return Err(invalid(

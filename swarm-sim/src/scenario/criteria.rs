@@ -34,7 +34,19 @@ pub struct Criteria {
     /// scenario about moving positions shows positions moved; only with a
     /// `position_period_ms` above 0.
     pub min_swarms_changed: Option<u64>,
+    /// Most expected group deliveries that may never happen (`groups.lost`);
+    /// only with a `[groups]`.
+    pub max_groups_lost: Option<u64>,
+    /// Largest 99th percentile of the time until every member that should
+    /// have a group message has it, ms; only with a `[groups]`.
+    pub max_groups_p99_latency_ms: Option<u64>,
+    /// Most deliveries to removed members of epochs after their removal
+    /// (`groups.after_removal`); only with a `[groups]`.
+    pub max_groups_after_removal: Option<u64>,
 }
+
+/// One of the group's figures, read from what was measured.
+type GroupFigure = fn(&GroupMeasured) -> u64;
 
 /// What a scenario has, for the criteria that need it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,6 +57,8 @@ pub struct Has {
     pub sybil: bool,
     /// Positions that rotate.
     pub rotation: bool,
+    /// A `[groups]`.
+    pub groups: bool,
 }
 
 /// One criterion against the report: what was required, what was measured.
@@ -81,6 +95,20 @@ pub struct Measured {
     pub sybil_quorum_swarms: Option<u64>,
     /// Clients' swarms that changed members, if positions rotate.
     pub swarms_changed: Option<u64>,
+    /// The group's figures, if the scenario has a `[groups]`.
+    pub groups: Option<GroupMeasured>,
+}
+
+/// The group figures criteria are checked against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupMeasured {
+    /// Expected deliveries that never happened.
+    pub lost: u64,
+    /// 99th percentile of the time to every member that should have a
+    /// message, ms.
+    pub p99_latency_ms: u64,
+    /// Deliveries to removed members of epochs after their removal.
+    pub after_removal: u64,
 }
 
 fn at_most(name: &str, bound: Option<u64>, got: u64) -> Option<Verdict> {
@@ -125,6 +153,16 @@ impl Criteria {
         if self.max_sybil_ratio.is_some_and(|r| r.is_nan() || r < 0.0) {
             return Err(ScenarioError::Invalid(
                 "check: max_sybil_ratio must be a number from 0".into(),
+            ));
+        }
+        let group_bounds = [
+            self.max_groups_lost,
+            self.max_groups_p99_latency_ms,
+            self.max_groups_after_removal,
+        ];
+        if group_bounds.iter().any(Option::is_some) && !has.groups {
+            return Err(ScenarioError::Invalid(
+                "check: max_groups_* bounds need a [groups]".into(),
             ));
         }
         if self.min_swarms_changed.is_some() && !has.rotation {
@@ -187,6 +225,27 @@ impl Criteria {
                 pass: got >= min,
             });
         }
+        let group: [(&str, Option<u64>, GroupFigure); 3] = [
+            ("groups.lost", self.max_groups_lost, |g| g.lost),
+            (
+                "groups.p99_latency_ms",
+                self.max_groups_p99_latency_ms,
+                |g| g.p99_latency_ms,
+            ),
+            ("groups.after_removal", self.max_groups_after_removal, |g| {
+                g.after_removal
+            }),
+        ];
+        for (name, bound, figure) in group {
+            if let Some(max) = bound {
+                let got = m.groups.as_ref().map(figure);
+                out.push(Verdict {
+                    criterion: format!("{name} <= {max}"),
+                    measured: got.map_or_else(|| "none".into(), |n| n.to_string()),
+                    pass: got.is_some_and(|n| n <= max),
+                });
+            }
+        }
         out
     }
 }
@@ -217,6 +276,7 @@ mod tests {
             flood,
             sybil,
             rotation,
+            groups: false,
         };
         assert!(flood.check(has(true, false, false)).is_ok());
         let sybil = parse("max_sybil_ratio = 1.5\n").unwrap();
@@ -234,6 +294,45 @@ mod tests {
         let moved = parse("min_swarms_changed = 1\n").unwrap();
         assert!(moved.check(has(true, true, false)).is_err());
         assert!(moved.check(has(false, false, true)).is_ok());
+        let group = parse("max_groups_lost = 0\nmax_groups_p99_latency_ms = 2000\n").unwrap();
+        assert!(group.check(has(true, true, true)).is_err());
+        let with_groups = Has {
+            groups: true,
+            ..Has::default()
+        };
+        assert!(group.check(with_groups).is_ok());
+    }
+
+    #[test]
+    fn group_criteria_pass_fail_and_fail_without_figures() {
+        let c = Criteria {
+            max_groups_lost: Some(0),
+            max_groups_p99_latency_ms: Some(2_000),
+            max_groups_after_removal: Some(0),
+            ..Criteria::default()
+        };
+        let m = |lost, p99| Measured {
+            groups: Some(GroupMeasured {
+                lost,
+                p99_latency_ms: p99,
+                after_removal: 0,
+            }),
+            ..Measured::default()
+        };
+        assert!(c.evaluate(&m(0, 2_000)).iter().all(|v| v.pass));
+        let v = c.evaluate(&m(1, 2_001));
+        assert_eq!(
+            v.iter()
+                .filter(|v| !v.pass)
+                .map(|v| v.criterion.as_str())
+                .collect::<Vec<_>>(),
+            ["groups.lost <= 0", "groups.p99_latency_ms <= 2000"]
+        );
+        assert!(
+            c.evaluate(&Measured::default())
+                .iter()
+                .all(|v| !v.pass && v.measured == "none")
+        );
     }
 
     #[test]

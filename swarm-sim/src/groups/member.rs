@@ -1,0 +1,557 @@
+//! One member of the group: its MLS engine (`sotto_client::group::Groups`)
+//! on a real client, and its driver, after the chat's group task
+//! (`client-core/src/chat/group_chat.rs`):
+//!
+//! - one loop reads the current epoch account (a long poll), hands each item
+//!   to the engine with the time a node stamped on it, and settles once the
+//!   account was read to its end at two members and nothing of its own is
+//!   being stored (its own commit must be in the swarm before it can win);
+//! - another reads the previous epoch's account for [`PREVIOUS_GRACE`] after
+//!   each epoch change, for the messages members sent there while the commit
+//!   settled;
+//! - what the engine asks to send goes out: commits and proposals to the
+//!   current epoch account, Welcomes handed to the members they add.
+//!
+//! Unlike the chat, which reads every second (every 5 s when quiet) with
+//! `net::read`, a member long-polls with `net::read_each`: the first member
+//! of the swarm it reads waits until something is stored there, and each
+//! member's items reach the engine as soon as they are read (not after the
+//! second member's round trip), so a message reaches the members about one
+//! round trip after its store. While an epoch settles, a read waits only
+//! until a little before the epoch is due, so a long poll never holds a
+//! settle up. A long poll the nodes refuse (an account has at most 16
+//! waiting reads per node: a swarm of 5 holds 80, fewer than a group of
+//! 100) makes the member poll every second until the node's retry time.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sotto_client::group::net::{self, HANDSHAKE_TTL_MS, Item};
+use sotto_client::group::{GroupError, GroupEvent, GroupId, Groups, Outgoing};
+use sotto_client::{Client, ClientError, ReadCursors};
+use sotto_protocol::{AccountId, AccountKey};
+use tokio::sync::{oneshot, watch};
+
+use super::driver::World;
+
+/// The prefix of every group message text; the message id follows.
+pub const TEXT_PREFIX: &str = "swarm-sim group message ";
+/// How long after an epoch change the previous epoch's account is read.
+/// Every member settles within a few seconds of the others, so nothing is
+/// stored there later; the chat reads it for 2 minutes, once a second.
+pub const PREVIOUS_GRACE: Duration = Duration::from_secs(30);
+/// Pause after a read that failed outright.
+const ERROR_PAUSE: Duration = Duration::from_secs(1);
+/// How often a member reads when it does not long-poll (the chat's tick).
+const POLL: Duration = Duration::from_secs(1);
+/// Pause between reads of a member whose epoch is due to settle but has
+/// not yet (its last read did not reach the end at two members).
+const SETTLE_POLL: Duration = Duration::from_millis(200);
+/// Tries of one store before it counts as failed.
+const STORE_TRIES: usize = 4;
+/// Pause between tries of a store.
+const STORE_PAUSE: Duration = Duration::from_millis(500);
+
+/// A member's engine and reading state.
+pub struct State {
+    /// The MLS engine.
+    pub groups: Groups,
+    /// The group, once joined; `None` again once removed.
+    pub group: Option<GroupId>,
+    /// Read cursors per epoch account.
+    cursors: HashMap<AccountId, ReadCursors>,
+    /// Handshakes of this member being stored: it does not settle meanwhile.
+    storing: usize,
+    /// The latest time (client clock, ms) its pending epoch should settle
+    /// by: a read while settling waits no longer than that.
+    settle_by: Option<u64>,
+    /// When the previous epoch became the previous one.
+    previous_since: Option<Instant>,
+}
+
+/// One member.
+pub struct Member {
+    /// Its index: 0 is the admin, the first members follow, then the added ones.
+    pub index: usize,
+    /// Its account.
+    pub account: AccountId,
+    /// The client it runs on (maybe shared with other members).
+    pub client: Arc<Client>,
+    state: Mutex<State>,
+    /// Bumped at every epoch this member applies.
+    epochs: watch::Sender<u64>,
+    gone: AtomicBool,
+}
+
+/// What a member's send made: the bytes to store, in which epoch, where.
+pub struct Made {
+    /// The MLS message.
+    pub bytes: Vec<u8>,
+    /// The epoch it was made in.
+    pub epoch: u64,
+    /// That epoch's account.
+    pub account: AccountKey,
+}
+
+impl Member {
+    /// A member with account `key` on `client`, in no group yet.
+    pub fn new(index: usize, key: &AccountKey, client: Arc<Client>, settle_ms: u64) -> Member {
+        let mut groups = Groups::new(key);
+        groups.set_settle_ms(settle_ms);
+        Member {
+            index,
+            account: key.account_id(),
+            client,
+            state: Mutex::new(State {
+                groups,
+                group: None,
+                cursors: HashMap::new(),
+                storing: 0,
+                settle_by: None,
+                previous_since: None,
+            }),
+            epochs: watch::channel(0).0,
+            gone: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `f` on the member's state (a poisoned lock still holds it whole:
+    /// every change is made under the lock in one step).
+    pub fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        match self.state.lock() {
+            Ok(mut s) => f(&mut s),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Joins the group a Welcome invites it to.
+    pub fn join(&self, welcome: &[u8]) -> Result<GroupId, GroupError> {
+        self.with(|s| {
+            let id = s.groups.join(welcome)?;
+            s.group = Some(id);
+            Ok(id)
+        })
+    }
+
+    /// Whether it holds the group now (joined, not removed).
+    pub fn in_group(&self) -> bool {
+        !self.gone.load(Ordering::Relaxed) && self.with(|s| s.group.is_some())
+    }
+
+    /// Makes a message of the group (the admin cannot while its own commit
+    /// settles: `CommitPending`).
+    pub fn make_message(&self, body: &[u8]) -> Result<Made, GroupError> {
+        let now = self.client.now();
+        self.with(|s| {
+            let id = s.group.ok_or(GroupError::UnknownGroup)?;
+            let epoch = s.groups.info(&id)?.epoch;
+            let account = s.groups.epoch_account(&id)?;
+            let bytes = s.groups.send(&id, body, now)?;
+            Ok(Made {
+                bytes,
+                epoch,
+                account,
+            })
+        })
+    }
+
+    /// Stores `bytes` in `account`'s swarm, tried a few times (the same
+    /// bytes every time); whether a store was acknowledged.
+    pub async fn store(
+        &self,
+        world: &World,
+        account: &AccountKey,
+        bytes: &[u8],
+        ttl_ms: u64,
+    ) -> bool {
+        for attempt in 0..STORE_TRIES {
+            if attempt > 0 {
+                world.with_ledger(|l| l.store_retry());
+                tokio::time::sleep(STORE_PAUSE).await;
+            }
+            if net::store(&self.client, &world.network, account, bytes, ttl_ms)
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The admin's change: makes the commit once its previous one settled,
+    /// stores it in the current epoch account and lets it settle from then
+    /// on. `change` is the ledger's record of it; `removed` the members it
+    /// removes. Whether the commit was stored.
+    pub async fn commit(
+        &self,
+        world: &World,
+        change: usize,
+        removed: Vec<usize>,
+        make: impl Fn(&mut Groups, &GroupId, u64) -> Result<Vec<Outgoing>, GroupError>,
+    ) -> bool {
+        let mut stop = world.stop.clone();
+        let made = loop {
+            if *stop.borrow() {
+                return false;
+            }
+            let now = self.client.now();
+            let made = self.with(|s| {
+                let id = s.group?;
+                if s.groups.settling(&id) || s.storing > 0 {
+                    return None;
+                }
+                let account = s.groups.epoch_account(&id).ok()?;
+                let epoch = s.groups.info(&id).ok()?.epoch;
+                let out = make(&mut s.groups, &id, now);
+                if out.is_ok() {
+                    s.storing += 1;
+                    s.settle_by = None;
+                }
+                Some((out, epoch, account))
+            });
+            match made {
+                Some(m) => break m,
+                None => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(SETTLE_POLL) => {}
+                        _ = stop.changed() => return false,
+                    }
+                }
+            }
+        };
+        let (out, epoch, account) = made;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                sotto_node::errln!("swarm-sim: the admin's commit failed: {e}");
+                return false;
+            }
+        };
+        let mut stored = true;
+        for o in &out {
+            if let Outgoing::Group(bytes) = o {
+                stored &= self.store(world, &account, bytes, HANDSHAKE_TTL_MS).await;
+            }
+        }
+        let at = world.ms();
+        let settle_ms = world.settle_ms;
+        let now = self.client.now();
+        self.with(|s| {
+            s.storing = s.storing.saturating_sub(1);
+            match (stored, s.group) {
+                (true, _) => s.settle_by = Some(now + settle_ms),
+                // Nobody saw it: it must not win (see `discard_pending`).
+                (false, Some(id)) => {
+                    let _ = s.groups.discard_pending(&id);
+                }
+                (false, None) => {}
+            }
+        });
+        if stored {
+            world.with_ledger(|l| l.change_committed(change, epoch, removed, at));
+        }
+        stored
+    }
+
+    /// The member's life: waits for its Welcome (a member added mid-run),
+    /// then reads until the run stops or it is removed.
+    pub async fn run(
+        self: Arc<Self>,
+        world: Arc<World>,
+        welcome: Option<oneshot::Receiver<Vec<u8>>>,
+    ) {
+        let mut stop = world.stop.clone();
+        if let Some(welcome) = welcome {
+            let bytes = tokio::select! {
+                w = welcome => match w { Ok(w) => w, Err(_) => return },
+                _ = stop.changed() => return,
+            };
+            let me = self.clone();
+            let joined = tokio::task::spawn_blocking(move || me.join(&bytes)).await;
+            if !matches!(joined, Ok(Ok(_))) {
+                sotto_node::errln!(
+                    "swarm-sim: member {} could not join: {joined:?}",
+                    self.index
+                );
+                return;
+            }
+        }
+        tokio::join!(self.read_current(&world), self.read_previous(&world));
+    }
+
+    /// How long a read of the current epoch waits at a node: the long poll,
+    /// but while an epoch settles only until [`settle_lead`] before it is
+    /// due, so that the read to the end it settles after (a round trip or
+    /// two) is done about when it is due rather than a round trip later.
+    fn wait_ms(&self, s: &State, id: &GroupId, world: &World) -> u32 {
+        if !s.groups.settling(id) {
+            return world.wait_ms;
+        }
+        let lead = settle_lead(world.settle_ms);
+        match s.settle_by {
+            Some(by) => u32::try_from(by.saturating_sub(self.client.now() + lead))
+                .unwrap_or(u32::MAX)
+                .min(world.wait_ms),
+            None => 0,
+        }
+    }
+
+    /// Whether the member's epoch is due to settle and has not.
+    fn overdue(&self) -> bool {
+        let now = self.client.now();
+        self.with(|s| {
+            s.group.is_some_and(|id| s.groups.settling(&id))
+                && s.settle_by.is_none_or(|by| now >= by)
+        })
+    }
+
+    /// Hands items read from an epoch account to the engine: deliveries are
+    /// recorded at once, the other events returned. On the current epoch
+    /// (`current`), a commit among them starts the settle clock.
+    fn take(&self, world: &World, items: Vec<Item>, current: bool) -> Vec<GroupEvent> {
+        let now = self.client.now();
+        let settle_ms = world.settle_ms;
+        let events = self.with(|s| {
+            let Some(id) = s.group else {
+                return Vec::new();
+            };
+            let was_settling = s.groups.settling(&id);
+            let mut events = Vec::new();
+            for item in &items {
+                // Its own messages do not open for their sender.
+                if let Ok(more) = s.groups.receive_stored(&item.message, item.stored_at, now) {
+                    events.extend(more);
+                }
+            }
+            if current && !was_settling && s.groups.settling(&id) {
+                // The commit is among these items: a node took it no later
+                // than the newest of them.
+                let newest = items.iter().map(|i| i.stored_at).max();
+                s.settle_by = Some(newest.unwrap_or(now) + settle_ms);
+            }
+            events
+        });
+        let at = world.ms();
+        let (messages, rest): (Vec<GroupEvent>, Vec<GroupEvent>) = events
+            .into_iter()
+            .partition(|e| matches!(e, GroupEvent::Message { .. }));
+        world.with_ledger(|l| {
+            for m in &messages {
+                l.delivered(message_id(m), self.index, at);
+            }
+        });
+        rest
+    }
+
+    /// Reads the current epoch account, handles what it holds and settles,
+    /// until the run stops or the member is removed. A read refused because
+    /// the nodes hold as many waiting reads of the account as they allow
+    /// makes the member poll (every second, as the chat does) until the
+    /// node's retry time has passed.
+    async fn read_current(&self, world: &World) {
+        let mut stop = world.stop.clone();
+        let mut polling_until: Option<Instant> = None;
+        loop {
+            if *stop.borrow() || self.gone.load(Ordering::Relaxed) {
+                return;
+            }
+            let polling = polling_until.is_some_and(|t| Instant::now() < t) || world.wait_ms == 0;
+            let Some((id, account, wait)) = self.with(|s| {
+                let id = s.group?;
+                let account = s.groups.epoch_account(&id).ok()?;
+                let wait = if polling {
+                    0
+                } else {
+                    self.wait_ms(s, &id, world)
+                };
+                Some((id, account, wait))
+            }) else {
+                return;
+            };
+            let key = account.account_id();
+            let mut cursors = self.with(|s| s.cursors.remove(&key).unwrap_or_default());
+            let mut events = Vec::new();
+            let read = tokio::select! {
+                r = net::read_each(&self.client, &world.network, &account, &mut cursors, wait,
+                    |items| events.extend(self.take(world, items, true))) => r,
+                _ = stop.changed() => return,
+            };
+            self.with(|s| s.cursors.insert(key, cursors));
+            let at_end = match read {
+                Ok(read) => read.at_end,
+                Err(e) => {
+                    world.with_ledger(|l| l.read_error());
+                    if let ClientError::RateLimited { retry_after_ms } = e {
+                        polling_until =
+                            Some(Instant::now() + Duration::from_millis(retry_after_ms));
+                    } else {
+                        pause(&mut stop, ERROR_PAUSE).await;
+                    }
+                    false
+                }
+            };
+            let now = self.client.now();
+            let settled = self.with(|s| {
+                if at_end && s.storing == 0 && s.groups.settling(&id) {
+                    s.groups.settle_one(&id, now)
+                } else {
+                    Vec::new()
+                }
+            });
+            events.extend(settled);
+            self.handle(world, events).await;
+            // Before an epoch is due, reads follow each other; once it is
+            // due and not settled (not read to the end, or its own commit
+            // still being stored), a little apart.
+            let overdue = self.overdue();
+            if polling {
+                pause(&mut stop, if overdue { SETTLE_POLL } else { POLL }).await;
+            } else if overdue && wait == 0 {
+                pause(&mut stop, SETTLE_POLL).await;
+            }
+        }
+    }
+
+    /// Reads the previous epoch's account for [`PREVIOUS_GRACE`] after each
+    /// epoch change.
+    async fn read_previous(&self, world: &World) {
+        let mut stop = world.stop.clone();
+        let mut epochs = self.epochs.subscribe();
+        loop {
+            epochs.borrow_and_update();
+            if *stop.borrow() || self.gone.load(Ordering::Relaxed) {
+                return;
+            }
+            let target = self.with(|s| {
+                let id = s.group?;
+                let left = PREVIOUS_GRACE.checked_sub(s.previous_since?.elapsed())?;
+                let account = s.groups.previous_epoch_account(&id).ok()??;
+                Some((account, left))
+            });
+            let Some((account, left)) = target else {
+                tokio::select! {
+                    r = epochs.changed() => if r.is_err() { return },
+                    _ = stop.changed() => return,
+                }
+                continue;
+            };
+            let wait = u32::try_from(left.as_millis())
+                .unwrap_or(u32::MAX)
+                .min(world.wait_ms);
+            let key = account.account_id();
+            let mut cursors = self.with(|s| s.cursors.remove(&key).unwrap_or_default());
+            let mut events = Vec::new();
+            // A new epoch change makes another account the previous one:
+            // this read is dropped (its account is no longer read) rather
+            // than hold the new one up for a whole long poll.
+            let read = tokio::select! {
+                r = net::read_each(&self.client, &world.network, &account, &mut cursors, wait,
+                    |items| events.extend(self.take(world, items, false))) => r,
+                _ = epochs.changed() => continue,
+                _ = stop.changed() => return,
+            };
+            self.with(|s| s.cursors.insert(key, cursors));
+            self.handle(world, events).await;
+            match read {
+                Err(_) => {
+                    world.with_ledger(|l| l.read_error());
+                    pause(&mut stop, ERROR_PAUSE).await;
+                }
+                Ok(_) if wait == 0 => pause(&mut stop, POLL).await,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Acts on what the engine produced.
+    async fn handle(&self, world: &World, events: Vec<GroupEvent>) {
+        let at = world.ms();
+        for event in events {
+            match event {
+                GroupEvent::Message { .. } => {
+                    let id = message_id(&event);
+                    world.with_ledger(|l| l.delivered(id, self.index, at));
+                }
+                GroupEvent::Changed { epoch, .. } => {
+                    let members = self.with(|s| {
+                        s.settle_by = None;
+                        s.previous_since = Some(Instant::now());
+                        // Cursors of epochs before the previous one are done with.
+                        let id = s.group?;
+                        let keep: Vec<AccountId> = [
+                            s.groups.epoch_account(&id).ok(),
+                            s.groups.previous_epoch_account(&id).ok().flatten(),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .map(|k| k.account_id())
+                        .collect();
+                        s.cursors.retain(|k, _| keep.contains(k));
+                        s.groups.info(&id).ok().map(|i| i.members)
+                    });
+                    self.epochs.send_modify(|e| *e += 1);
+                    if self.index == super::driver::ADMIN
+                        && let Some(members) = members
+                    {
+                        let members = world.indices(&members);
+                        world.with_ledger(|l| {
+                            l.epoch_members(epoch, members);
+                            l.change_applied(epoch, at);
+                        });
+                    }
+                }
+                GroupEvent::Removed { .. } => {
+                    self.gone.store(true, Ordering::Relaxed);
+                    self.with(|s| s.group = None);
+                    world.with_ledger(|l| l.removal_seen(self.index, at));
+                }
+                GroupEvent::Send(Outgoing::Group(bytes)) => {
+                    // A commit made again or a leave proposal: neither
+                    // happens with one admin and no leaves, but it goes
+                    // where the chat would put it.
+                    let account = self.with(|s| {
+                        s.storing += 1;
+                        s.group.and_then(|id| s.groups.epoch_account(&id).ok())
+                    });
+                    if let Some(account) = account {
+                        self.store(world, &account, &bytes, HANDSHAKE_TTL_MS).await;
+                    }
+                    self.with(|s| s.storing = s.storing.saturating_sub(1));
+                }
+                GroupEvent::Send(Outgoing::Welcome { to, bytes }) => world.hand_welcome(&to, bytes),
+                GroupEvent::LeaveRequested { .. } => {}
+            }
+        }
+    }
+}
+
+/// How long before an epoch is due to settle a settling member stops
+/// waiting at a node and reads to the end: a quarter of the settle time,
+/// about the round trips of one read, and well after the half of the settle
+/// time within which the candidates that compete were stored (so the read
+/// still sees all of them: ARCHITECTURE, Groups, *Ordering*).
+fn settle_lead(settle_ms: u64) -> u64 {
+    settle_ms / 4
+}
+
+/// The run's id of a message event (`None`: not a message of the run).
+fn message_id(event: &GroupEvent) -> Option<u64> {
+    let GroupEvent::Message { body, .. } = event else {
+        return None;
+    };
+    std::str::from_utf8(body)
+        .ok()?
+        .strip_prefix(TEXT_PREFIX)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Sleeps `d`, or less if the run stops.
+async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) {
+    let _ = tokio::time::timeout(d, stop.changed()).await;
+}
