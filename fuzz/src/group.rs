@@ -114,7 +114,11 @@ pub fn group(data: &[u8], fixture: &Fixture) -> bool {
                 Ok(_) => true,
                 Err(_) => {
                     // A refused Welcome leaves the old state as it was.
-                    assert_eq!(alice.info(&info.id).ok(), Some(info), "rejoin lost the state");
+                    assert_eq!(
+                        alice.info(&info.id).ok(),
+                        Some(info),
+                        "rejoin lost the state"
+                    );
                     false
                 }
             }
