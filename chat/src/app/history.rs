@@ -87,7 +87,9 @@ async fn group_history(
             }
         }
     }
-    m.mark_group_read(&g.id).await?;
+    // Only what was shown counts as read (and gets a receipt, where on).
+    let shown: Vec<_> = list.iter().filter(|m| !m.outgoing).map(|m| m.id).collect();
+    m.mark_group_messages_read(&shown).await?;
     Ok(())
 }
 

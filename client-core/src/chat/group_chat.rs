@@ -249,17 +249,18 @@ impl Inner {
     async fn store_pending(&self, client: &Arc<crate::Client>) -> Result<(), ChatError> {
         for item in self.pending()? {
             let done = *blake3::hash(&item.bytes).as_bytes();
-            match self.store_item(client, &item).await {
-                Ok(()) => {}
+            let stored = match self.store_item(client, &item).await {
+                Ok(()) => true,
                 Err(StoreFailure::Drop(e)) => {
                     tracing::warn!("a group item cannot be stored and is dropped: {e}");
                     self.count(|c| c.refused += 1);
                     if item.handshake {
                         self.with_groups(|g| g.discard_pending(&item.group))?;
                     }
+                    false
                 }
                 Err(StoreFailure::Retry(e)) => return Err(ChatError::Network(e)),
-            }
+            };
             self.change_pending(|p| {
                 if let Some(i) = p
                     .iter()
@@ -268,7 +269,8 @@ impl Inner {
                     p.remove(i);
                 }
             })?;
-            if let Some(key) = &item.message {
+            // A dropped message stays Queued: never said to be sent.
+            if stored && let Some(key) = &item.message {
                 self.set_group_state(key, MessageState::Sent)?;
             }
         }

@@ -3,9 +3,9 @@
 //! waiting for an own message or change to reach the group's swarm.
 //!
 //! New group messages follow the notion of `read.rs`: a message is new until
-//! a front end has shown it, and showing it is reading it. Group messages
-//! send no read receipts (ARCHITECTURE, Groups), so reading one only moves
-//! it out of [`Messenger::unseen_group_messages`].
+//! a front end has shown it, and showing it is reading it: it moves out of
+//! [`Messenger::unseen_group_messages`], and a read receipt goes to the group
+//! only where receipts are on (`group_extras.rs`).
 
 use std::time::Duration;
 
@@ -20,6 +20,9 @@ use crate::group::{GroupId, GroupInfo};
 pub const MAX_INVITES: usize = 32;
 /// Invitations kept per stranger.
 pub const MAX_INVITES_PER_SENDER: usize = 2;
+/// How long an invitation is kept (its Welcome's handshakes are kept no
+/// longer).
+pub const INVITE_KEPT_MS: u64 = 30 * sotto_protocol::time::DAY_MS;
 /// Hex digits a group id may be shortened to when naming a group.
 pub const MIN_ID_PREFIX: usize = 8;
 
@@ -74,8 +77,23 @@ impl Inner {
         if s.group_invites.contains_key(&key)? {
             return Ok(false);
         }
-        let from_them = s.group_invites.scan_prefix(from.as_bytes()).count();
-        if from_them >= MAX_INVITES_PER_SENDER || s.group_invites.len() >= MAX_INVITES {
+        // Invitations older than a Welcome can be useful go, so strangers
+        // cannot hold the places for good; contacts' (auto) ones have their
+        // own room.
+        let now = self.now();
+        let mut same_kind = 0;
+        let mut from_them = 0;
+        for (k, i) in s.scan::<GroupInvite>(&s.group_invites, &[])? {
+            if now.saturating_sub(i.received_at) > INVITE_KEPT_MS {
+                s.group_invites.remove(k)?;
+                continue;
+            }
+            if i.auto == auto {
+                same_kind += 1;
+                from_them += usize::from(i.from == from);
+            }
+        }
+        if (!auto && from_them >= MAX_INVITES_PER_SENDER) || same_kind >= MAX_INVITES {
             self.count(|c| c.refused += 1);
             return Ok(false);
         }
@@ -108,16 +126,16 @@ impl Messenger {
             .iter()
             .filter(|g| is_hex && g.id.to_hex().starts_with(&lower))
             .collect();
-        if let [one] = by_id.as_slice() {
-            return Ok((*one).clone());
-        }
         let by_name: Vec<&GroupInfo> = groups
             .iter()
             .filter(|g| g.meta.name.to_lowercase() == lower)
             .collect();
-        match by_name.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] if by_id.is_empty() => Err(ChatError::UnknownGroup(which.to_owned())),
+        // A name and an id prefix that point at different groups (a group
+        // whose id starts like a hex-looking name) are refused, never guessed.
+        match (by_name.as_slice(), by_id.as_slice()) {
+            ([one], []) | ([], [one]) => Ok((*one).clone()),
+            ([a], [b]) if a.id == b.id => Ok((*a).clone()),
+            ([], []) => Err(ChatError::UnknownGroup(which.to_owned())),
             _ => Err(ChatError::Ambiguous(which.to_owned())),
         }
     }

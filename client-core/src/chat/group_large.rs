@@ -3,7 +3,8 @@
 //! its place, in the epoch account or in the invitation.
 //!
 //! - Storing: an item whose sealed form would not fit one stored message is
-//!   uploaded first (chunks kept as long as the item itself), then its
+//!   uploaded first (chunks kept as long as the item, at most 14 days: a
+//!   member away longer asks to rejoin, `group_rejoin.rs`), then its
 //!   reference is stored in the epoch account.
 //! - Reading: a reference read from an epoch account is fetched before the
 //!   engine sees the item; one that cannot be fetched is counted and skipped
@@ -195,7 +196,8 @@ impl Inner {
                 }
             };
             if invite.auto {
-                match self.join_welcome(&welcome) {
+                let is_contact = s.contacts.contains_key(invite.from.as_bytes())?;
+                match self.join_welcome(&invite.from, &welcome, is_contact) {
                     Ok(group) => {
                         self.emit(ChatEvent::GroupChanged { group });
                     }

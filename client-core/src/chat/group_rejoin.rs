@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sotto_protocol::AccountId;
+use sotto_protocol::attachment::MAX_CHUNK_TTL_MS;
 use sotto_protocol::envelope::ContentBody;
 use sotto_protocol::time::DAY_MS;
 
@@ -29,8 +30,14 @@ use super::{ChatError, Inner, Messenger};
 use crate::group::net::HANDSHAKE_TTL_MS;
 use crate::group::{GroupError, GroupId};
 
-/// A group not read to its end for this long may have lost commits.
-pub const BEHIND_AFTER_MS: u64 = HANDSHAKE_TTL_MS - DAY_MS;
+/// A group not read to its end for this long may have lost commits: a
+/// commit kept 30 days ([`HANDSHAKE_TTL_MS`]) whose bytes went by reference
+/// has chunks kept only 14 days ([`MAX_CHUNK_TTL_MS`]), so the shorter wins.
+pub const BEHIND_AFTER_MS: u64 = min(HANDSHAKE_TTL_MS, MAX_CHUNK_TTL_MS) - DAY_MS;
+
+const fn min(a: u64, b: u64) -> u64 {
+    if a < b { a } else { b }
+}
 /// How soon a member asks the admins again.
 pub const ASK_AGAIN_MS: u64 = DAY_MS;
 /// How soon an admin answers the same member again.
@@ -43,11 +50,27 @@ const WANTED_KEY: &[u8] = b"group_rejoin_wanted";
 const ANSWERED_KEY: &[u8] = b"group_rejoin_answered";
 const LAST_READ_KEY: &[u8] = b"group_last_read";
 
+/// How long a request stays open for an answer.
+const ASKED_FOR_MS: u64 = 7 * DAY_MS;
+/// How long after the first answer later ones (another admin's) are taken.
+const ANSWERS_FOR_MS: u64 = 10 * 60 * 1000;
+
 /// A group this account asked to rejoin.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Asked {
     at: u64,
     admins: Vec<AccountId>,
+    /// When the first answer was joined.
+    joined_at: Option<u64>,
+}
+
+impl Asked {
+    fn open(&self, now: u64) -> bool {
+        now.saturating_sub(self.at) < ASKED_FOR_MS
+            && self
+                .joined_at
+                .is_none_or(|j| now.saturating_sub(j) < ANSWERS_FOR_MS)
+    }
 }
 
 impl Inner {
@@ -92,6 +115,7 @@ impl Inner {
             Asked {
                 at: self.now(),
                 admins: admins.clone(),
+                joined_at: None,
             },
         );
         self.put_meta(ASKED_KEY, &asked)?;
@@ -99,42 +123,73 @@ impl Inner {
         Ok(admins.len())
     }
 
-    /// Whether a Welcome from `sender` may be joined as the answer to a
-    /// rejoin request (it is an admin of a group this account asked about).
-    pub(super) fn expects_rejoin_from(&self, sender: &AccountId) -> Result<bool, ChatError> {
+    /// The groups this account asked `sender` (one of their admins) to be
+    /// added to again, whose requests are still open.
+    fn asked_of(&self, sender: &AccountId) -> Result<Vec<GroupId>, ChatError> {
+        let now = self.now();
         let asked: BTreeMap<[u8; 32], Asked> = self.meta_map(ASKED_KEY)?;
-        Ok(asked.values().any(|a| a.admins.contains(sender)))
+        Ok(asked
+            .iter()
+            .filter(|(_, a)| a.open(now) && a.admins.contains(sender))
+            .map(|(g, _)| GroupId(*g))
+            .collect())
     }
 
-    /// Joins the group of `welcome`; when this account holds it already and
-    /// asked to be added again, the Welcome replaces the old state
-    /// (`Groups::rejoin`: only a later epoch's, and nothing changes on a
-    /// failure).
-    pub(super) fn join_welcome(&self, welcome: &[u8]) -> Result<GroupId, ChatError> {
-        let asked: Vec<GroupId> = self
-            .meta_map::<[u8; 32], Asked>(ASKED_KEY)?
-            .keys()
-            .map(|k| GroupId(*k))
-            .collect();
-        let id = self.with_groups(|g| match g.join(welcome) {
-            Ok(id) => Ok(id),
-            Err(e) => {
-                for id in &asked {
-                    if let Ok(id) = g.rejoin(welcome, id) {
-                        return Ok(id);
+    /// Whether a Welcome from `sender` may be taken as the answer to a
+    /// rejoin request (it is an admin of a group this account asked about).
+    pub(super) fn expects_rejoin_from(&self, sender: &AccountId) -> Result<bool, ChatError> {
+        Ok(!self.asked_of(sender)?.is_empty())
+    }
+
+    /// Takes the Welcome `welcome` from `sender`. A contact's may start a new
+    /// group; from anyone, it may replace the state of a group this account
+    /// asked `sender` to re-add it to (`Groups::rejoin`: only a later epoch's,
+    /// sent by an admin of the old state, and nothing changes on a failure).
+    /// A stranger's is never joined as a new group here.
+    pub(super) fn join_welcome(
+        &self,
+        sender: &AccountId,
+        welcome: &[u8],
+        is_contact: bool,
+    ) -> Result<GroupId, ChatError> {
+        let asked = self.asked_of(sender)?;
+        let id = self.with_groups(|g| {
+            let first = if is_contact {
+                g.join(welcome)
+            } else {
+                Err(GroupError::Invalid("not a contact's invitation"))
+            };
+            match first {
+                Ok(id) => Ok(id),
+                Err(e) => {
+                    for id in &asked {
+                        if let Ok(id) = g.rejoin(welcome, id) {
+                            return Ok(id);
+                        }
                     }
+                    Err(e)
                 }
-                Err(e)
             }
         })?;
         self.rejoined(&id)?;
         Ok(id)
     }
 
-    /// A group was joined: it is no longer waited for.
+    /// A group was joined: answers to its request are taken a little longer
+    /// (another admin's may follow), then it is forgotten.
     fn rejoined(&self, group: &GroupId) -> Result<(), ChatError> {
+        let now = self.now();
         let mut asked: BTreeMap<[u8; 32], Asked> = self.meta_map(ASKED_KEY)?;
-        if asked.remove(&group.0).is_some() {
+        let before = asked.len();
+        asked.retain(|_, a| a.open(now));
+        let mut changed = asked.len() != before;
+        if let Some(a) = asked.get_mut(&group.0)
+            && a.joined_at.is_none()
+        {
+            a.joined_at = Some(now);
+            changed = true;
+        }
+        if changed {
             self.put_meta(ASKED_KEY, &asked)?;
         }
         Ok(())

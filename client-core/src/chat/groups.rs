@@ -81,7 +81,15 @@ impl Inner {
                 held.insert(loaded)
             }
         };
-        let out = f(groups)?;
+        let out = match f(groups) {
+            Ok(out) => out,
+            Err(e) => {
+                // What failed may have changed the state half way: the next
+                // use reads it again from the home, as last written.
+                *held = None;
+                return Err(e.into());
+            }
+        };
         if write {
             self.save_groups(&groups.export()?)?;
         }

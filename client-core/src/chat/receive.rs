@@ -425,7 +425,7 @@ impl Inner {
                     self.keep_invite(sender, welcome, true)?;
                     return Ok(false);
                 }
-                match self.join_welcome(&welcome) {
+                match self.join_welcome(&sender, &welcome, is_contact) {
                     Ok(group) => {
                         self.emit(ChatEvent::GroupChanged { group });
                         Ok(false)

@@ -47,36 +47,53 @@ impl Groups {
     }
 
     /// Joins group `id` again from `welcome`, the answer to this account's
-    /// request to be added again (`Groups::readd` on an admin's side): the
+    /// request to be added again (`Groups::readd` on an admin's side). The
     /// old state is replaced only by a Welcome for `id` at a later epoch (a
-    /// replayed one is refused); on any failure nothing changes.
+    /// replayed one is refused) sent by an admin *of the old state*, so
+    /// nobody can swap the group for one of their own under its id. On any
+    /// failure nothing changes.
     pub fn rejoin(&mut self, welcome: &[u8], id: &GroupId) -> Result<GroupId, GroupError> {
-        let epoch = self
-            .groups
-            .get(id)
-            .ok_or(GroupError::UnknownGroup)?
-            .mls
-            .epoch()
-            .as_u64();
+        let held = self.groups.get(id).ok_or(GroupError::UnknownGroup)?;
+        let epoch = held.mls.epoch().as_u64();
+        let admins = GroupMeta::from_context(held.mls.extensions())?.admins;
         let backup = self.export()?;
-        if let Some(mut old) = self.groups.remove(id) {
-            old.mls
-                .delete(self.provider.storage())
-                .map_err(|e| GroupError::Storage(e.to_string()))?;
-        }
-        let joined = self.join_from(welcome, epoch.saturating_add(1));
-        let result = match joined {
-            Ok(g) if g == *id => Ok(g),
-            Ok(_) => Err(GroupError::Invalid("the Welcome is for another group")),
-            Err(e) => Err(e),
-        };
+        let result = self.replace_from(welcome, id, epoch, &admins);
         if result.is_err() {
             self.restore(&backup)?;
         }
         result
     }
 
+    fn replace_from(
+        &mut self,
+        welcome: &[u8],
+        id: &GroupId,
+        epoch: u64,
+        admins: &[AccountId],
+    ) -> Result<GroupId, GroupError> {
+        if let Some(mut old) = self.groups.remove(id) {
+            old.mls
+                .delete(self.provider.storage())
+                .map_err(|e| GroupError::Storage(e.to_string()))?;
+        }
+        match self.join_checked(welcome, epoch.saturating_add(1), Some(admins))? {
+            g if g == *id => Ok(g),
+            _ => Err(GroupError::Invalid("the Welcome is for another group")),
+        }
+    }
+
     fn join_from(&mut self, welcome: &[u8], min_epoch: u64) -> Result<GroupId, GroupError> {
+        self.join_checked(welcome, min_epoch, None)
+    }
+
+    /// [`Groups::join`], refusing a Welcome before `min_epoch` and, with
+    /// `senders`, one not sent by one of them.
+    fn join_checked(
+        &mut self,
+        welcome: &[u8],
+        min_epoch: u64,
+        senders: Option<&[AccountId]>,
+    ) -> Result<GroupId, GroupError> {
         if welcome.len() > MAX_MESSAGE_BYTES {
             return Err(GroupError::TooLarge);
         }
@@ -103,7 +120,7 @@ impl Groups {
         let sender = staged.welcome_sender().map_err(GroupError::mls)?;
         let by =
             account_of(sender.credential()).ok_or(GroupError::BadCredential("welcome sender"))?;
-        if !meta.is_admin(&by) {
+        if !meta.is_admin(&by) || senders.is_some_and(|s| !s.contains(&by)) {
             return Err(GroupError::NotAdmin);
         }
         let raw: [u8; 32] = staged
@@ -432,7 +449,10 @@ impl Groups {
         }
         let after = member_set(held);
         let mut events = vec![changed(id, held, &before, &after, by)];
-        if let Some(op) = lost {
+        // A lost re-addition is not made again: another admin's answer to
+        // the same request may have won, and a second one would take the
+        // member's fresh place away (it asks again if it is still behind).
+        if let Some(op) = lost.filter(|op| !matches!(op, Op::Readd(..))) {
             // Made again on the new epoch; what no longer applies (a member
             // the winner removed, an admin it demoted) is dropped, not fatal.
             match self.commit(id, op, now) {
