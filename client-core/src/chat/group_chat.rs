@@ -148,6 +148,37 @@ impl Inner {
         Ok(key)
     }
 
+    /// A group's messages newest first, up to `limit` or up to and with the
+    /// first one `stop` picks: only what is asked for is opened, not the
+    /// group's whole history (the TUI and the app ask for the last one of
+    /// every group on each refresh; `send` looks for its own every 100 ms).
+    pub(super) fn newest_group_messages(
+        &self,
+        group: &GroupId,
+        stop: impl Fn(&GroupMessage) -> bool,
+        limit: usize,
+    ) -> Result<Vec<GroupMessage>, ChatError> {
+        let s = &self.store;
+        let mut out = Vec::new();
+        for item in s.group_msgs.scan_prefix(group.0).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            match s.decode::<GroupMessage>(&s.group_msgs, &k, &v) {
+                Ok(m) => {
+                    let done = stop(&m);
+                    out.push(m);
+                    if done {
+                        break;
+                    }
+                }
+                Err(e) => tracing::warn!("skipping a group message: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
     /// Moves the group message at `key` to `state` and announces it.
     pub(super) fn set_group_state(&self, key: &[u8], state: MessageState) -> Result<(), ChatError> {
         let s = &self.store;

@@ -266,9 +266,10 @@ impl Messenger {
     ) -> Result<MessageState, ChatError> {
         let state = || -> Result<MessageState, ChatError> {
             let found = self
-                .group_messages(group, usize::MAX)?
-                .into_iter()
-                .find(|m| m.id == *id)
+                .inner
+                .newest_group_messages(group, |m| m.id == *id, usize::MAX)?
+                .pop()
+                .filter(|m| m.id == *id)
                 .ok_or(ChatError::UnknownMessage)?;
             Ok(found.state)
         };

@@ -158,9 +158,8 @@ impl Messenger {
         group: &GroupId,
         limit: usize,
     ) -> Result<Vec<GroupMessage>, ChatError> {
-        let s = &self.inner.store;
-        let all = s.scan::<GroupMessage>(&s.group_msgs, &group.0)?;
-        let skip = all.len().saturating_sub(limit);
-        Ok(all.into_iter().skip(skip).map(|(_, m)| m).collect())
+        let mut out = self.inner.newest_group_messages(group, |_| false, limit)?;
+        out.reverse();
+        Ok(out)
     }
 }
