@@ -52,6 +52,13 @@ use samples::Samples;
 /// is ±5 min anyway.
 pub const CORRECTION_THRESHOLD_MS: i64 = 30_000;
 
+/// A bootstrap median this close to the current correction leaves it as it
+/// is: that much is what the answers' delays explain (half a loaded round
+/// trip), and taking it would give clients with the same, right, device clock
+/// corrections a second apart; group members settle an epoch by this clock
+/// (ARCHITECTURE, Groups, *Ordering*).
+pub const SYNC_NOISE_MS: i64 = 2_000;
+
 /// The largest correction believed, in either direction. Bounds what lying
 /// bootstrap nodes can do to the clock; a device more than a week off must be
 /// set right by its user.
@@ -207,7 +214,8 @@ impl ClientClock {
 
     /// Sets the correction from the bootstrap nodes' answers (each an
     /// [`ClientClock::estimate`]): their median, taken whole but within
-    /// ±[`MAX_CORRECTION_MS`]. The only place a large correction is taken.
+    /// ±[`MAX_CORRECTION_MS`], unless it is within [`SYNC_NOISE_MS`] of the
+    /// current correction. The only place a large correction is taken.
     /// Earlier samples are dropped (the device clock may have jumped since).
     /// Returns the new correction, or `None` (nothing changes) when
     /// `estimates` is empty.
@@ -224,8 +232,13 @@ impl ClientClock {
                 clamp_i128((lo + hi) / 2)
             }
         };
-        let next = median.clamp(-MAX_CORRECTION_MS, MAX_CORRECTION_MS);
         let mut s = self.lock();
+        let current = self.correction_ms.load(Ordering::Acquire);
+        let next = if median.saturating_sub(current).unsigned_abs() < SYNC_NOISE_MS.unsigned_abs() {
+            current
+        } else {
+            median.clamp(-MAX_CORRECTION_MS, MAX_CORRECTION_MS)
+        };
         s.samples.clear();
         s.sync = if n >= MIN_NODES {
             SyncState::Synced

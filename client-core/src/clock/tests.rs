@@ -57,6 +57,20 @@ fn bootstrap_sync_takes_the_median_whole() {
 }
 
 #[test]
+fn bootstrap_sync_leaves_a_right_clock_alone() {
+    let clock = ClientClock::new(0);
+    // Answers delayed on the way: within the noise, nothing changes.
+    assert_eq!(clock.sync(&[900, -300, 1_500]), Some(0));
+    assert_eq!(clock.correction_ms(), 0);
+    assert_eq!(clock.sync_state(), SyncState::Synced);
+    // Past it, the median is taken whole.
+    assert_eq!(clock.sync(&[2_500, 2_400, 9_000]), Some(2_500));
+    // And near a correction already made, it stays.
+    assert_eq!(clock.sync(&[3_000, 1_000, 2_000]), Some(2_500));
+    assert_eq!(clock.sync(&[-SYNC_NOISE_MS]), Some(-SYNC_NOISE_MS));
+}
+
+#[test]
 fn one_node_alone_never_moves_the_clock() {
     let clock = ClientClock::new(0);
     let t = Instant::now();
