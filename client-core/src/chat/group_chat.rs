@@ -374,6 +374,7 @@ impl Inner {
             let previous =
                 previous.filter(|_| started.duration_since(clock.epoch_since) < PREVIOUS_GRACE);
             let mut at_end = false;
+            let mut ended_after = 0;
             for (i, epoch) in std::iter::once(current).chain(previous).enumerate() {
                 let account = *epoch.account_id().as_bytes();
                 keep.insert(account);
@@ -423,6 +424,7 @@ impl Inner {
                 cursors.insert(account, c);
                 if i == 0 {
                     at_end = read.at_end;
+                    ended_after = read.ended_after;
                     if at_end && let Err(e) = self.read_to_end(&id, client.now()) {
                         tracing::debug!("noting a group's read: {e}");
                     }
@@ -431,8 +433,8 @@ impl Inner {
             let waiting = self.pending()?.iter().any(|p| p.group == id);
             let settling = self.read_groups(|g| Ok(g.settling(&id)))?;
             if at_end && settling && !waiting {
-                let now = client.now();
-                let (events, now_epoch) = self.group_step(&id, |g| g.settle_one(&id, now))?;
+                let (events, now_epoch) =
+                    self.group_step(&id, |g| g.settle_one(&id, ended_after))?;
                 self.handle_group_events(id, now_epoch, events)?;
             }
         }

@@ -9,10 +9,12 @@
 //! (each epoch is a new account), not the member (the signature is the epoch
 //! account's, the same for every member), not the content.
 
-use sotto_protocol::constants::MAX_TTL_MS;
+use sotto_protocol::constants::{MAX_LONG_POLL_MS, MAX_TTL_MS};
 use sotto_protocol::rpc::{MessageHash, Request, Response, StoreRequest};
 use sotto_protocol::time::DAY_MS;
-use sotto_protocol::{AccountKey, Namespace};
+use sotto_protocol::{AccountKey, Namespace, NodeId};
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::{Client, ClientError, ReadCursors};
 
@@ -72,8 +74,8 @@ pub struct Item {
 /// What one read of an epoch account brought.
 #[derive(Debug, Default)]
 pub struct Read {
-    /// The items, opened, each once, in the order the members that answered
-    /// hold them.
+    /// The items, opened, each once, in the order the members' answers were
+    /// opened (each member's in the order it holds them).
     pub items: Vec<Item>,
     /// Stored items that did not open under the epoch's key (not a member's).
     pub unreadable: usize,
@@ -81,6 +83,11 @@ pub struct Read {
     /// smaller swarm) each said nothing more follows: the reader may settle
     /// ([`super::Groups::settle`]).
     pub at_end: bool,
+    /// With `at_end`: a time (this client's clock) no later than an honest
+    /// member made any of those answers, the `now` to settle with
+    /// (ARCHITECTURE, Groups, *Ordering*). A member's answer comes after the
+    /// page was asked for, and an empty answer to a wait after the wait.
+    pub ended_after: u64,
 }
 
 /// Reads `epoch`'s swarm on from `cursors`: [`SETTLE_MEMBERS`] distinct
@@ -94,110 +101,150 @@ pub async fn read(
     cursors: &mut ReadCursors,
     wait_ms: u32,
 ) -> Result<Read, ClientError> {
-    use rand::seq::SliceRandom;
-
-    let account = epoch.account_id();
-    let mut members = client.swarm_of(&account);
-    members.shuffle(&mut rand::rng());
-    let wanted = SETTLE_MEMBERS.min(members.len()).max(1);
-    let mut read = Read::default();
-    let mut seen = std::collections::HashSet::new();
-    let mut ended = 0;
-    let mut last_error = None;
-    for member in members.into_iter().take(wanted + 2) {
-        if ended == wanted {
-            break;
-        }
-        match read_member(
-            client, network, epoch, cursors, member, wait_ms, &mut seen, &mut read,
-        )
-        .await
-        {
-            Ok(true) => ended += 1,
-            Ok(false) => {}
-            Err(e) => last_error = Some(e),
-        }
-    }
-    if let (0, Some(e)) = (ended, last_error) {
-        return Err(e);
-    }
-    read.at_end = ended >= wanted;
+    let mut items = Vec::new();
+    let mut read = read_each(client, network, epoch, cursors, wait_ms, 1, |got| {
+        items.extend(got)
+    })
+    .await?;
+    read.items = items;
     Ok(read)
 }
 
-/// [`read`] for a reader that long-polls the account: only the first member
-/// that answers waits (up to `wait_ms`) for something new, the others are
-/// read at once after it, so one read takes at most `wait_ms` and the round
-/// trips; and `each` is handed each member's new items as soon as that
-/// member's answer is opened, before the next member is asked, so a message
-/// is acted on one round trip sooner. Otherwise as [`read`]:
-/// [`SETTLE_MEMBERS`] distinct members read to their end, items held by
-/// several members come once. The returned [`Read`]'s `items` are empty
-/// (they went to `each`, also when the read then fails).
+/// [`read`] handing items over as they come: the first [`SETTLE_MEMBERS`]
+/// members are asked at the same time, the first `waiters` of them wait (up
+/// to `wait_ms`) for something new, and the others answer at once; further
+/// members are asked one after the other only if one of those failed or did
+/// not reach its end, and they wait until a member that waited answered.
+/// A reader about to settle lets every member wait until the time from
+/// which their answers count ([`Read::ended_after`]); otherwise one waiter
+/// is enough. So a long poll that is answered ends the read without
+/// another round trip, and the next one is posted at once. `each` is handed
+/// every page's new items as soon as it is opened. Items held by several
+/// members come once. The returned [`Read`]'s `items` are empty (they went
+/// to `each`, also when the read then fails).
 ///
 /// The simulator's groups long-poll with it (`swarm-sim/src/groups`); the
-/// group task still reads with [`read`] every second.
+/// chat's group task reads with [`read`].
 pub async fn read_each(
     client: &Client,
     network: &str,
     epoch: &AccountKey,
     cursors: &mut ReadCursors,
     wait_ms: u32,
-    mut each: impl FnMut(Vec<Item>),
+    waiters: usize,
+    each: impl FnMut(Vec<Item>),
 ) -> Result<Read, ClientError> {
     use rand::seq::SliceRandom;
 
     let mut members = client.swarm_of(&epoch.account_id());
     members.shuffle(&mut rand::rng());
     let wanted = SETTLE_MEMBERS.min(members.len()).max(1);
-    let mut read = Read::default();
-    let mut seen = std::collections::HashSet::new();
-    let (mut ended, mut answered) = (0, false);
-    let mut last_error = None;
-    for member in members.into_iter().take(wanted + 2) {
-        if ended == wanted {
+    let shared = Mutex::new(Shared {
+        cursors,
+        seen: HashSet::new(),
+        each,
+        unreadable: 0,
+    });
+    let mut tally = Tally::default();
+    let mut members = members.into_iter().take(wanted + 2);
+    let first: Vec<NodeId> = members.by_ref().take(wanted).collect();
+    let asked = first.iter().enumerate().map(|(i, member)| {
+        let wait = if i < waiters.max(1) { wait_ms } else { 0 };
+        read_member(client, network, epoch, &shared, *member, wait)
+    });
+    for (i, result) in futures::future::join_all(asked)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        tally.note(result, i < waiters.max(1));
+    }
+    for member in members {
+        if tally.ended >= wanted {
             break;
         }
-        let wait = if answered { 0 } else { wait_ms };
-        let mut got = Read::default();
-        let result = read_member(
-            client, network, epoch, cursors, member, wait, &mut seen, &mut got,
-        )
-        .await;
-        read.unreadable += got.unreadable;
-        if !got.items.is_empty() {
-            each(got.items);
-        }
-        match result {
-            Ok(end) => {
-                answered = true;
-                ended += usize::from(end);
-            }
-            Err(e) => last_error = Some(e),
-        }
+        let wait = if tally.waited { 0 } else { wait_ms };
+        tally.note(
+            read_member(client, network, epoch, &shared, member, wait).await,
+            true,
+        );
     }
-    if let (0, Some(e)) = (ended, last_error) {
+    if let (0, Some(e)) = (tally.ended, tally.last_error) {
         return Err(e);
     }
-    read.at_end = ended >= wanted;
-    Ok(read)
+    Ok(Read {
+        items: Vec::new(),
+        unreadable: shared
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unreadable,
+        at_end: tally.ended >= wanted,
+        ended_after: tally.ended_after.unwrap_or(0),
+    })
 }
 
-/// Reads one member through its pages; `true` if it said nothing more follows.
-#[allow(clippy::too_many_arguments)]
-async fn read_member(
+/// How the members of one read answered.
+#[derive(Default)]
+struct Tally {
+    /// Members that said nothing more follows.
+    ended: usize,
+    /// Whether a member asked to wait answered: until one has, the next
+    /// member asked waits (a node refuses a long poll when it holds as
+    /// many for the account as it allows; the read then waits elsewhere
+    /// rather than end at once and be made again at once).
+    waited: bool,
+    /// The earliest of the ended members' [`Read::ended_after`].
+    ended_after: Option<u64>,
+    last_error: Option<ClientError>,
+}
+
+impl Tally {
+    /// Counts one member's answer; `waiter`: it was the one asked to wait.
+    fn note(&mut self, result: Result<Option<u64>, ClientError>, waiter: bool) {
+        match result {
+            Ok(end) => {
+                self.waited |= waiter;
+                if let Some(after) = end {
+                    self.ended += 1;
+                    self.ended_after = Some(self.ended_after.map_or(after, |a| a.min(after)));
+                }
+            }
+            Err(e) => self.last_error = Some(e),
+        }
+    }
+}
+
+/// What the members read at once share: locked only between awaits (a
+/// `Mutex` rather than a `RefCell` so the read stays `Send`).
+struct Shared<'a, F> {
+    cursors: &'a mut ReadCursors,
+    seen: HashSet<MessageHash>,
+    each: F,
+    unreadable: usize,
+}
+
+/// The shared state; a panic while it was held (in the caller's `each`)
+/// left it whole.
+fn lock<'m, 'a, F>(shared: &'m Mutex<Shared<'a, F>>) -> MutexGuard<'m, Shared<'a, F>> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Reads one member through its pages; if it said nothing more follows, a
+/// time no later than it said so (if honest): see [`Read::ended_after`].
+async fn read_member<F: FnMut(Vec<Item>)>(
     client: &Client,
     network: &str,
     epoch: &AccountKey,
-    cursors: &mut ReadCursors,
-    member: sotto_protocol::NodeId,
+    shared: &Mutex<Shared<'_, F>>,
+    member: NodeId,
     wait_ms: u32,
-    seen: &mut std::collections::HashSet<MessageHash>,
-    read: &mut Read,
-) -> Result<bool, ClientError> {
+) -> Result<Option<u64>, ClientError> {
     let account = epoch.account_id();
     for page in 0..MAX_PAGES {
-        let mut req = cursors.request(&member, account, GROUP_NAMESPACE);
+        let asked = client.now();
+        let mut req = lock(shared)
+            .cursors
+            .request(&member, account, GROUP_NAMESPACE);
         req.wait_ms = if page == 0 { wait_ms } else { 0 };
         let answer = client
             .request(member, |now| match req.clone().sign(epoch, network, now) {
@@ -213,22 +260,32 @@ async fn read_member(
         else {
             return Err(ClientError::BadResponse);
         };
-        cursors.advance(member, cursor, &messages, client.now());
+        let waited = if page == 0 && messages.is_empty() {
+            u64::from(wait_ms).min(MAX_LONG_POLL_MS)
+        } else {
+            0
+        };
+        let mut s = lock(shared);
+        s.cursors.advance(member, cursor, &messages, client.now());
+        let mut items = Vec::new();
         for m in messages {
-            if !m.hash_matches(&account, GROUP_NAMESPACE) || !seen.insert(m.hash) {
+            if !m.hash_matches(&account, GROUP_NAMESPACE) || !s.seen.insert(m.hash) {
                 continue;
             }
             match super::wrap::open(epoch, &m.data) {
-                Ok(message) => read.items.push(Item {
+                Ok(message) => items.push(Item {
                     stored_at: m.timestamp,
                     message,
                 }),
-                Err(_) => read.unreadable += 1,
+                Err(_) => s.unreadable += 1,
             }
         }
+        if !items.is_empty() {
+            (s.each)(items);
+        }
         if !more {
-            return Ok(true);
+            return Ok(Some(asked + waited));
         }
     }
-    Ok(false)
+    Ok(None)
 }

@@ -172,6 +172,21 @@ impl Groups {
         self.settle_group(id, now)
     }
 
+    /// When `id`'s next epoch is due to settle: its earliest candidate's
+    /// time (or its own pending commit's, once read back) plus the settle
+    /// time; `None` when nothing is pending. A reader that settles no
+    /// earlier than this applies the epoch with the others.
+    pub fn settle_due(&self, id: &GroupId) -> Option<u64> {
+        let held = self.groups.get(id)?;
+        let earliest = held
+            .candidates
+            .iter()
+            .map(|c| c.at)
+            .chain(held.own.as_ref().map(|o| o.key().1))
+            .min()?;
+        Some(earliest.saturating_add(self.settle_ms))
+    }
+
     /// Applies every epoch whose settle time has passed, in every group.
     pub fn settle(&mut self, now: u64) -> Vec<GroupEvent> {
         let ids: Vec<GroupId> = self.groups.keys().copied().collect();
