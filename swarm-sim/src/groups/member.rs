@@ -13,15 +13,16 @@
 //!   current epoch account, Welcomes handed to the members they add.
 //!
 //! Unlike the chat, which reads every second (every 5 s when quiet) with
-//! `net::read`, a member long-polls with `net::read_each`: the first member
-//! of the swarm it reads waits until something is stored there, and each
-//! member's items reach the engine as soon as they are read (not after the
-//! second member's round trip), so a message reaches the members about one
-//! round trip after its store. While an epoch settles, a read waits only
-//! until a little before the epoch is due, so a long poll never holds a
-//! settle up. A long poll the nodes refuse (an account has at most 16
-//! waiting reads per node: a swarm of 5 holds 80, fewer than a group of
-//! 100) makes the member poll every second until the node's retry time.
+//! `net::read`, a member long-polls with `net::read_each`: two swarm members
+//! are asked at once and one of them waits until something is stored there;
+//! each page's items reach the engine as soon as they are opened, and an
+//! answered long poll ends the read, so the next is posted at once. While an
+//! epoch settles, both members wait until [`settle_lead`] before it is due
+//! (their empty answers then count for the settle), and the member applies
+//! the epoch at the due time ([`Groups::settle_due`]) even if the read after
+//! is still on its way: members apply an epoch together. A long poll every
+//! member refuses (an account has at most 64 waiting reads per node) makes
+//! the member poll every second until the node's retry time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,9 +65,6 @@ pub struct State {
     cursors: HashMap<AccountId, ReadCursors>,
     /// Handshakes of this member being stored: it does not settle meanwhile.
     storing: usize,
-    /// The latest time (client clock, ms) its pending epoch should settle
-    /// by: a read while settling waits no longer than that.
-    settle_by: Option<u64>,
     /// When the previous epoch became the previous one.
     previous_since: Option<Instant>,
 }
@@ -109,7 +107,6 @@ impl Member {
                 group: None,
                 cursors: HashMap::new(),
                 storing: 0,
-                settle_by: None,
                 previous_since: None,
             }),
             epochs: watch::channel(0).0,
@@ -208,7 +205,6 @@ impl Member {
                 let out = make(&mut s.groups, &id, now);
                 if out.is_ok() {
                     s.storing += 1;
-                    s.settle_by = None;
                 }
                 Some((out, epoch, account))
             });
@@ -237,17 +233,11 @@ impl Member {
             }
         }
         let at = world.ms();
-        let settle_ms = world.settle_ms;
-        let now = self.client.now();
         self.with(|s| {
             s.storing = s.storing.saturating_sub(1);
-            match (stored, s.group) {
-                (true, _) => s.settle_by = Some(now + settle_ms),
-                // Nobody saw it: it must not win (see `discard_pending`).
-                (false, Some(id)) => {
-                    let _ = s.groups.discard_pending(&id);
-                }
-                (false, None) => {}
+            // Nobody saw it: it must not win (see `discard_pending`).
+            if !stored && let Some(id) = s.group {
+                let _ = s.groups.discard_pending(&id);
             }
         });
         if stored {
@@ -282,55 +272,47 @@ impl Member {
         tokio::join!(self.read_current(&world), self.read_previous(&world));
     }
 
-    /// How long a read of the current epoch waits at a node: the long poll,
-    /// but while an epoch settles only until [`settle_lead`] before it is
-    /// due, so that the read to the end it settles after (a round trip or
-    /// two) is done about when it is due rather than a round trip later.
-    fn wait_ms(&self, s: &State, id: &GroupId, world: &World) -> u32 {
-        if !s.groups.settling(id) {
-            return world.wait_ms;
-        }
+    /// How long a read of the current epoch waits at a node, and at how
+    /// many members: the long poll at one, but while an epoch settles only
+    /// until [`settle_lead`] before it is due, at as many members as a
+    /// settle needs, so their empty answers are made just when they count
+    /// and reach the member before the epoch is due.
+    fn wait_ms(&self, s: &State, id: &GroupId, world: &World) -> (u32, usize) {
+        let by = match s.groups.settle_due(id) {
+            Some(by) if s.groups.settling(id) => by,
+            _ => return (world.wait_ms, 1),
+        };
         let lead = settle_lead(world.settle_ms);
-        match s.settle_by {
-            Some(by) => u32::try_from(by.saturating_sub(self.client.now() + lead))
-                .unwrap_or(u32::MAX)
-                .min(world.wait_ms),
-            None => 0,
-        }
+        let wait = u32::try_from(by.saturating_sub(self.client.now() + lead))
+            .unwrap_or(u32::MAX)
+            .min(world.wait_ms);
+        (wait, net::SETTLE_MEMBERS)
     }
 
     /// Whether the member's epoch is due to settle and has not.
     fn overdue(&self) -> bool {
         let now = self.client.now();
         self.with(|s| {
-            s.group.is_some_and(|id| s.groups.settling(&id))
-                && s.settle_by.is_none_or(|by| now >= by)
+            s.group.is_some_and(|id| {
+                s.groups.settling(&id) && s.groups.settle_due(&id).is_none_or(|by| now >= by)
+            })
         })
     }
 
     /// Hands items read from an epoch account to the engine: deliveries are
-    /// recorded at once, the other events returned. On the current epoch
-    /// (`current`), a commit among them starts the settle clock.
-    fn take(&self, world: &World, items: Vec<Item>, current: bool) -> Vec<GroupEvent> {
+    /// recorded at once, the other events returned.
+    fn take(&self, world: &World, items: Vec<Item>) -> Vec<GroupEvent> {
         let now = self.client.now();
-        let settle_ms = world.settle_ms;
         let events = self.with(|s| {
-            let Some(id) = s.group else {
+            if s.group.is_none() {
                 return Vec::new();
-            };
-            let was_settling = s.groups.settling(&id);
+            }
             let mut events = Vec::new();
             for item in &items {
                 // Its own messages do not open for their sender.
                 if let Ok(more) = s.groups.receive_stored(&item.message, item.stored_at, now) {
                     events.extend(more);
                 }
-            }
-            if current && !was_settling && s.groups.settling(&id) {
-                // The commit is among these items: a node took it no later
-                // than the newest of them.
-                let newest = items.iter().map(|i| i.stored_at).max();
-                s.settle_by = Some(newest.unwrap_or(now) + settle_ms);
             }
             events
         });
@@ -354,16 +336,18 @@ impl Member {
     async fn read_current(&self, world: &World) {
         let mut stop = world.stop.clone();
         let mut polling_until: Option<Instant> = None;
+        // The epoch account and due time a read to the end counted for.
+        let mut counted: Option<(AccountId, u64)> = None;
         loop {
             if *stop.borrow() || self.gone.load(Ordering::Relaxed) {
                 return;
             }
             let polling = polling_until.is_some_and(|t| Instant::now() < t) || world.wait_ms == 0;
-            let Some((id, account, wait)) = self.with(|s| {
+            let Some((id, account, (wait, waiters))) = self.with(|s| {
                 let id = s.group?;
                 let account = s.groups.epoch_account(&id).ok()?;
                 let wait = if polling {
-                    0
+                    (0, 1)
                 } else {
                     self.wait_ms(s, &id, world)
                 };
@@ -372,17 +356,33 @@ impl Member {
                 return;
             };
             let key = account.account_id();
+            // Once a read counted, until the epoch is due.
+            let due_in = counted
+                .filter(|(k, _)| *k == key)
+                .map(|(_, by)| by.saturating_sub(self.client.now()));
+            let wait = match due_in {
+                Some(left) if !polling => {
+                    u32::try_from(left).unwrap_or(u32::MAX).min(world.wait_ms)
+                }
+                _ => wait,
+            };
             let mut cursors = self.with(|s| s.cursors.remove(&key).unwrap_or_default());
             let mut events = Vec::new();
+            // At the due time the epoch settles even if this read has not
+            // returned (dropping it loses nothing: cursors move on only
+            // with the items they passed).
+            let due = due_in.map_or(Duration::MAX, Duration::from_millis);
             let read = tokio::select! {
                 r = net::read_each(&self.client, &world.network, &account, &mut cursors, wait,
-                    |items| events.extend(self.take(world, items, true))) => r,
+                    waiters, |items| events.extend(self.take(world, items))) => Some(r),
+                _ = tokio::time::sleep(due), if due_in.is_some() => None,
                 _ = stop.changed() => return,
             };
             self.with(|s| s.cursors.insert(key, cursors));
-            let at_end = match read {
-                Ok(read) => read.at_end,
-                Err(e) => {
+            let ended_after = match read {
+                None => None,
+                Some(Ok(read)) => read.at_end.then_some(read.ended_after),
+                Some(Err(e)) => {
                     world.with_ledger(|l| l.read_error());
                     if let ClientError::RateLimited { retry_after_ms } = e {
                         polling_until =
@@ -390,18 +390,31 @@ impl Member {
                     } else {
                         pause(&mut stop, ERROR_PAUSE).await;
                     }
-                    false
+                    None
                 }
             };
+            // A read to the end whose answers came no earlier than the
+            // settle lead before the epoch is due counts (ARCHITECTURE,
+            // Groups, *Ordering*, "In the simulator"), and the member settles
+            // at the due time, reading on meanwhile: so members apply an
+            // epoch together rather than each a round trip or two after it.
+            let lead = settle_lead(world.settle_ms);
+            if let Some(after) = ended_after
+                && let Some(by) = self.with(|s| s.groups.settle_due(&id))
+                && after + lead >= by
+            {
+                counted = Some((key, by));
+            }
             let now = self.client.now();
-            let settled = self.with(|s| {
-                if at_end && s.storing == 0 && s.groups.settling(&id) {
-                    s.groups.settle_one(&id, now)
-                } else {
-                    Vec::new()
-                }
-            });
-            events.extend(settled);
+            if let Some((_, by)) = counted.filter(|(k, by)| *k == key && now >= *by) {
+                events.extend(self.with(|s| {
+                    if s.storing == 0 && s.groups.settling(&id) {
+                        s.groups.settle_one(&id, by)
+                    } else {
+                        Vec::new()
+                    }
+                }));
+            }
             self.handle(world, events).await;
             // Before an epoch is due, reads follow each other; once it is
             // due and not settled (not read to the end, or its own commit
@@ -449,7 +462,7 @@ impl Member {
             // than hold the new one up for a whole long poll.
             let read = tokio::select! {
                 r = net::read_each(&self.client, &world.network, &account, &mut cursors, wait,
-                    |items| events.extend(self.take(world, items, false))) => r,
+                    1, |items| events.extend(self.take(world, items))) => r,
                 _ = epochs.changed() => continue,
                 _ = stop.changed() => return,
             };
@@ -477,7 +490,6 @@ impl Member {
                 }
                 GroupEvent::Changed { epoch, .. } => {
                     let members = self.with(|s| {
-                        s.settle_by = None;
                         s.previous_since = Some(Instant::now());
                         // Cursors of epochs before the previous one are done with.
                         let id = s.group?;
