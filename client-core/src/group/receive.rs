@@ -173,8 +173,9 @@ impl Groups {
     }
 
     /// When `id`'s next epoch is due to settle: its earliest candidate's
-    /// time (or its own pending commit's, once read back) plus the settle
-    /// time; `None` when nothing is pending. A reader that settles no
+    /// time (its own pending commit's is the time a node stamped on it once
+    /// read back, until then the time it was made) plus the settle time;
+    /// `None` when nothing is pending. A reader that settles no
     /// earlier than this applies the epoch with the others.
     pub fn settle_due(&self, id: &GroupId) -> Option<u64> {
         let held = self.groups.get(id)?;

@@ -356,10 +356,12 @@ impl Member {
                 return;
             };
             let key = account.account_id();
-            // Once a read counted, until the epoch is due.
+            // Once a read counted, until the epoch is due (once it is, a
+            // member that could not settle yet reads on as before).
             let due_in = counted
                 .filter(|(k, _)| *k == key)
-                .map(|(_, by)| by.saturating_sub(self.client.now()));
+                .map(|(_, by)| by.saturating_sub(self.client.now()))
+                .filter(|left| *left > 0);
             let wait = match due_in {
                 Some(left) if !polling => {
                     u32::try_from(left).unwrap_or(u32::MAX).min(world.wait_ms)
@@ -399,8 +401,10 @@ impl Member {
             // at the due time, reading on meanwhile: so members apply an
             // epoch together rather than each a round trip or two after it.
             let lead = settle_lead(world.settle_ms);
+            // As in the chat, only once its own commit is in the swarm.
             if let Some(after) = ended_after
-                && let Some(by) = self.with(|s| s.groups.settle_due(&id))
+                && let Some(by) =
+                    self.with(|s| (s.storing == 0).then(|| s.groups.settle_due(&id)).flatten())
                 && after + lead >= by
             {
                 counted = Some((key, by));
