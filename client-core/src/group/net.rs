@@ -148,8 +148,9 @@ pub async fn read_each(
     let mut tally = Tally::default();
     let mut members = members.into_iter().take(wanted + 2);
     let first: Vec<NodeId> = members.by_ref().take(wanted).collect();
+    let waiters = waiters.max(1);
     let asked = first.iter().enumerate().map(|(i, member)| {
-        let wait = if i < waiters.max(1) { wait_ms } else { 0 };
+        let wait = if i < waiters { wait_ms } else { 0 };
         read_member(client, network, epoch, &shared, *member, wait)
     });
     for (i, result) in futures::future::join_all(asked)
@@ -157,7 +158,7 @@ pub async fn read_each(
         .into_iter()
         .enumerate()
     {
-        tally.note(result, i < waiters.max(1));
+        tally.note(result, i < waiters);
     }
     for member in members {
         if tally.ended >= wanted {
@@ -288,4 +289,34 @@ async fn read_member<F: FnMut(Vec<Item>)>(
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_counts_from_the_earliest_end_and_waits_on_after_a_failed_waiter() {
+        let mut t = Tally::default();
+        // The waiter was refused: nobody has waited, so the next one asked
+        // must wait in its place.
+        t.note(
+            Err(ClientError::RateLimited {
+                retry_after_ms: 5_000,
+            }),
+            true,
+        );
+        t.note(Ok(Some(2_000)), false);
+        assert!(!t.waited, "an answer at once is not a wait");
+        assert_eq!((t.ended, t.ended_after), (1, Some(2_000)));
+        // The member that took over waited and ended later: the read
+        // counts from the earlier end.
+        t.note(Ok(Some(9_000)), true);
+        assert!(t.waited);
+        assert_eq!((t.ended, t.ended_after), (2, Some(2_000)));
+        // A member that ran out of pages answered but did not end.
+        t.note(Ok(None), false);
+        assert_eq!((t.ended, t.ended_after), (2, Some(2_000)));
+        assert!(t.last_error.is_some());
+    }
 }

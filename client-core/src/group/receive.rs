@@ -178,13 +178,7 @@ impl Groups {
     /// `None` when nothing is pending. A reader that settles no
     /// earlier than this applies the epoch with the others.
     pub fn settle_due(&self, id: &GroupId) -> Option<u64> {
-        let held = self.groups.get(id)?;
-        let earliest = held
-            .candidates
-            .iter()
-            .map(|c| c.at)
-            .chain(held.own.as_ref().map(|o| o.key().1))
-            .min()?;
+        let earliest = earliest_candidate(self.groups.get(id)?)?;
         Some(earliest.saturating_add(self.settle_ms))
     }
 
@@ -334,13 +328,9 @@ impl Groups {
             };
             let own_key = held.own.as_ref().map(OwnCommit::key);
             let pending = held.candidates.len() + usize::from(own_key.is_some());
-            let earliest = held
-                .candidates
-                .iter()
-                .map(|c| c.at)
-                .chain(own_key.map(|k| k.1))
-                .min();
-            let Some(earliest) = earliest else { break };
+            let Some(earliest) = earliest_candidate(held) else {
+                break;
+            };
             if now < earliest.saturating_add(settle_ms) {
                 break;
             }
@@ -585,4 +575,14 @@ fn admit(candidates: &mut Vec<Candidate>, candidate: Candidate) -> Result<(), Gr
         }
         _ => Err(GroupError::Invalid("too many commits for one epoch")),
     }
+}
+
+/// The time of `held`'s earliest pending candidate, its own commit's
+/// included (rule 2's `t₀`).
+fn earliest_candidate(held: &Held) -> Option<u64> {
+    held.candidates
+        .iter()
+        .map(|c| c.at)
+        .chain(held.own.as_ref().map(|o| o.key().1))
+        .min()
 }
