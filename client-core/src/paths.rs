@@ -13,6 +13,7 @@ pub(crate) mod builder;
 mod guards;
 mod select;
 mod send;
+pub mod timing;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -80,6 +81,8 @@ struct State {
     offline: bool,
     /// Which slot the next request tries first (they take turns).
     turn: usize,
+    /// The round trips of recent path tests ([`timing`]).
+    timing: timing::BuildTimes,
 }
 
 /// The client's paths and guards. Shared by the requests and the builder task.
@@ -103,6 +106,7 @@ impl Paths {
                 bias: PathBias::default(),
                 offline: false,
                 turn: 0,
+                timing: timing::BuildTimes::default(),
             }),
             status,
             wake: Notify::new(),
@@ -181,6 +185,11 @@ impl Paths {
                 usable.then_some(candidate)
             })
         })
+    }
+
+    /// Runs `f` on the round trips of recent path tests.
+    pub fn timing<T>(&self, f: impl FnOnce(&mut timing::BuildTimes) -> T) -> T {
+        self.with(|s| f(&mut s.timing))
     }
 
     /// The guards, in slot order.

@@ -1,15 +1,18 @@
 //! The task that keeps [`super::PATH_COUNT`] paths ready: it picks relays
 //! through the slot's guard, checks the path end to end with a `Ping` to
 //! another node, and on failure backs off and tries again, forever, until the
-//! client stops. While every path is ready it tests the idle ones now and then.
+//! client stops. A path that answered far slower than the client's others is
+//! built again ([`super::timing`]). While every path is ready it tests the idle ones now and then.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rand::seq::IndexedRandom;
 use sotto_protocol::NodeId;
 use sotto_protocol::rpc::{Request, Response};
 
+use super::timing::Choice;
 use super::{Backoff, Blame, Outcome, PathRef, Plan, RELAYS, candidates, choose, send_through};
 use crate::clock::Learned;
 use crate::request::Inner;
@@ -26,6 +29,8 @@ enum Attempt {
     TooFew,
     /// A path was tried and did not work.
     Failed,
+    /// The paths tried worked but were slow for this client ([`super::timing`]).
+    Slow,
 }
 
 /// Runs until the client shuts down.
@@ -49,6 +54,11 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         let attempt = build(&inner, slot).await;
         if attempt == Attempt::Built {
             backoff.reset();
+            continue;
+        }
+        // The next path at once: the slow one worked, and `timing` stops
+        // asking for more after a few in a row.
+        if attempt == Attempt::Slow {
             continue;
         }
         let wait = backoff.next_wait();
@@ -108,41 +118,76 @@ async fn build(inner: &Inner, slot: usize) -> Attempt {
     base.extend(guards.iter().filter(|g| **g != guard.node).copied());
     let mut disjoint = base.clone();
     disjoint.extend(inner.paths.ready_relays().into_iter().flatten());
-    let relays = {
+    let count = inner.paths.timing(|t| t.candidates());
+    let mut tests = Vec::with_capacity(count);
+    for _ in 0..count {
         let mut rng = rand::rng();
-        choose(&mut rng, &pool, Some(guard), RELAYS, &disjoint, allow)
+        let Some(relays) = choose(&mut rng, &pool, Some(guard), RELAYS, &disjoint, allow)
             .or_else(|| choose(&mut rng, &pool, Some(guard), RELAYS, &base, allow))
-    };
-    let Some(relays) = relays else {
+        else {
+            break;
+        };
+        let targets: Vec<NodeId> = pool
+            .iter()
+            .map(|c| c.node)
+            .filter(|n| !relays.contains(n) && !avoid.contains(n))
+            .collect();
+        let Some(target) = targets.choose(&mut rng).copied() else {
+            break;
+        };
+        tests.push(timed_ping(inner, relays, target));
+    }
+    if tests.is_empty() {
         return Attempt::TooFew;
-    };
-    let targets: Vec<NodeId> = pool
-        .iter()
-        .map(|c| c.node)
-        .filter(|n| !relays.contains(n) && !avoid.contains(n))
-        .collect();
-    let Some(target) = targets.choose(&mut rand::rng()).copied() else {
-        return Attempt::TooFew;
-    };
+    }
 
-    let path = PathRef {
-        slot: None,
-        relays: relays.clone(),
-    };
-    match ping_through(inner, &relays, target).await {
-        Ok(()) => {
-            tracing::debug!(slot, "path ready");
-            let save = inner.paths.succeeded(&path);
-            inner.save_guards(save).await;
+    let mut answered = Vec::new();
+    for (relays, result) in futures::future::join_all(tests).await {
+        let path = PathRef { slot: None, relays };
+        match result {
+            Ok(rtt) => {
+                let save = inner.paths.succeeded(&path);
+                inner.save_guards(save).await;
+                answered.push((path.relays, rtt));
+            }
+            Err(blamed) => {
+                let save = inner.paths.failed(&path, blamed);
+                inner.save_guards(save).await;
+            }
+        }
+    }
+    if answered.is_empty() {
+        return Attempt::Failed;
+    }
+    let rtts: Vec<Duration> = answered.iter().map(|(_, rtt)| *rtt).collect();
+    match inner.paths.timing(|t| t.choose(&mut rand::rng(), &rtts)) {
+        Choice::Install(i) if i < answered.len() => {
+            let (relays, rtt) = answered.swap_remove(i);
+            tracing::debug!(slot, ?rtt, "path ready");
             inner.paths.install(slot, relays);
             Attempt::Built
         }
-        Err(blamed) => {
-            let save = inner.paths.failed(&path, blamed);
-            inner.save_guards(save).await;
-            Attempt::Failed
+        _ => {
+            tracing::debug!(
+                slot,
+                ?rtts,
+                "path slower than the client's others: building another"
+            );
+            Attempt::Slow
         }
     }
+}
+
+/// [`ping_through`] `relays` to `target`, timed: the relays and the round
+/// trip, or the node to blame.
+async fn timed_ping(
+    inner: &Inner,
+    relays: Vec<NodeId>,
+    target: NodeId,
+) -> (Vec<NodeId>, Result<Duration, Option<NodeId>>) {
+    let started = Instant::now();
+    let result = ping_through(inner, &relays, target).await;
+    (relays, result.map(|()| started.elapsed()))
 }
 
 /// Tests the ready paths nothing went through for the probe interval. A
