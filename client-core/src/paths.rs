@@ -36,6 +36,12 @@ pub const PATH_FAILURE_LIMIT: u32 = 3;
 pub const AVOID_FOR: Duration = Duration::from_secs(10 * 60);
 /// Most failed nodes remembered; the oldest are forgotten first.
 const MAX_AVOIDED: usize = 1024;
+/// Paths made for requests that no ready path fitted, kept for more such
+/// requests; the oldest is dropped first.
+pub const EXTRA_PATHS: usize = 4;
+/// How long such a path is used from when it was made (Tor's
+/// `MaxCircuitDirtiness`, 10 minutes).
+pub const EXTRA_PATH_LIFETIME: Duration = Duration::from_secs(10 * 60);
 
 /// What a front end shows about the client's paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +67,13 @@ struct ReadyPath {
     last_ok: Instant,
 }
 
+/// A path made for a request no ready path fitted, which worked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ExtraPath {
+    relays: Vec<NodeId>,
+    made: Instant,
+}
+
 /// The path a request goes over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathRef {
@@ -83,6 +96,8 @@ struct State {
     turn: usize,
     /// The round trips of recent path tests ([`timing`]).
     timing: timing::BuildTimes,
+    /// Paths made for single requests that worked, newest last.
+    extra: Vec<ExtraPath>,
 }
 
 /// The client's paths and guards. Shared by the requests and the builder task.
@@ -107,6 +122,7 @@ impl Paths {
                 offline: false,
                 turn: 0,
                 timing: timing::BuildTimes::default(),
+                extra: Vec::new(),
             }),
             status,
             wake: Notify::new(),
@@ -185,6 +201,57 @@ impl Paths {
                 usable.then_some(candidate)
             })
         })
+    }
+
+    /// A path made earlier for a request that no ready path fitted (see
+    /// [`Paths::keep_extra`]), whose relays are all outside `exclude` and
+    /// the nodes that failed lately, and that is not in `tried`. Such a path
+    /// is used for [`EXTRA_PATH_LIFETIME`], as Tor uses a circuit: otherwise
+    /// a client whose ready paths both touch an account's swarm (a quarter
+    /// of clients for their inbox on a 25-node network) would make a path,
+    /// and often new connections between its relays, for every request to
+    /// that swarm.
+    pub fn pick_extra(&self, exclude: &HashSet<NodeId>, tried: &[PathRef]) -> Option<PathRef> {
+        let now = Instant::now();
+        self.with(|s| {
+            s.avoid.retain(|_, until| *until > now);
+            s.extra
+                .retain(|p| now.duration_since(p.made) < EXTRA_PATH_LIFETIME);
+            let avoid = &s.avoid;
+            s.extra.iter().rev().find_map(|p| {
+                let candidate = PathRef {
+                    slot: None,
+                    relays: p.relays.clone(),
+                };
+                let usable = p
+                    .relays
+                    .iter()
+                    .all(|r| !exclude.contains(r) && !avoid.contains_key(r))
+                    && !tried.contains(&candidate);
+                usable.then_some(candidate)
+            })
+        })
+    }
+
+    /// Keeps `path`, made for one request that it answered, for more
+    /// requests that no ready path fits ([`Paths::pick_extra`]). A ready
+    /// path, or one kept already, is left as it is.
+    pub fn keep_extra(&self, path: &PathRef) {
+        if path.slot.is_some() {
+            return;
+        }
+        self.with(|s| {
+            if s.extra.iter().any(|p| p.relays == path.relays) {
+                return;
+            }
+            if s.extra.len() >= EXTRA_PATHS {
+                s.extra.remove(0);
+            }
+            s.extra.push(ExtraPath {
+                relays: path.relays.clone(),
+                made: Instant::now(),
+            });
+        });
     }
 
     /// Runs `f` on the round trips of recent path tests.
@@ -285,6 +352,7 @@ impl Paths {
                     dropped = true;
                 }
             }
+            s.extra.retain(|p| p.relays.iter().all(&keep));
             self.publish(s);
             dropped
         });
@@ -350,7 +418,11 @@ impl Paths {
                     save = Some(s.guards.clone());
                 }
             }
-            let Some(slot) = path.slot else { return };
+            let Some(slot) = path.slot else {
+                // A kept single-request path is dropped at its first failure.
+                s.extra.retain(|p| p.relays != path.relays);
+                return;
+            };
             if let Some(place) = s.slots.get_mut(slot)
                 && let Some(p) = place.as_mut().filter(|p| p.relays == path.relays)
             {
@@ -422,6 +494,7 @@ fn judge_guards(s: &mut State) -> bool {
         "dropping a guard whose paths fail far more often than the other guard's (path bias)"
     );
     s.guards.condemn(&bad);
+    s.extra.retain(|p| p.relays.first() != Some(&bad));
     let others: Vec<NodeId> = guards.into_iter().filter(|g| *g != bad).collect();
     s.bias.keep_guards(&others);
     for slot in s.slots.iter_mut() {

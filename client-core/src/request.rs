@@ -91,10 +91,13 @@ impl Inner {
     }
 
     /// A path for a request that must avoid `exclude`: a ready one if one
-    /// fits, else one made for this request (through a guard that fits, if
-    /// any).
+    /// fits, else one made for an earlier such request, else one made for
+    /// this request (through a guard that fits, if any).
     fn path_for(&self, exclude: &HashSet<NodeId>, tried: &[PathRef]) -> Option<PathRef> {
         if let Some(p) = self.paths.pick(exclude, tried) {
+            return Some(p);
+        }
+        if let Some(p) = self.paths.pick_extra(exclude, tried) {
             return Some(p);
         }
         // What a path must avoid, and on top of it what it had better avoid
@@ -179,6 +182,7 @@ impl Inner {
                 Outcome::Answer(body) => {
                     let save = self.paths.succeeded(&path);
                     self.save_guards(save).await;
+                    self.paths.keep_extra(&path);
                     return Response::decode(&body, self.clock.now()).map_err(|_| {
                         self.rejected.inc("rpc", "bad_response");
                         ClientError::BadResponse

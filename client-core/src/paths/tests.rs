@@ -103,3 +103,49 @@ fn a_destination_that_did_not_answer_does_not_count_against_the_guard() {
     }
     assert_eq!(p.guard_record(&guard).attempts, 0);
 }
+
+#[test]
+fn a_path_made_for_one_request_serves_the_next_that_no_ready_path_fits() {
+    let p = paths();
+    let guard = p.guards()[0];
+    let one_off = through(guard, 60);
+    let none: HashSet<NodeId> = HashSet::new();
+    assert_eq!(p.pick_extra(&none, &[]), None);
+    // A ready path is never kept as an extra one.
+    let ready = PathRef {
+        slot: Some(0),
+        relays: p.ready_relays()[0].clone(),
+    };
+    p.keep_extra(&ready);
+    assert_eq!(p.pick_extra(&none, &[]), None);
+
+    p.keep_extra(&one_off);
+    p.keep_extra(&one_off);
+    assert_eq!(p.pick_extra(&none, &[]), Some(one_off.clone()));
+    // Not where the request must avoid one of its relays, nor twice for
+    // one request.
+    let swarm: HashSet<NodeId> = [n(60)].into_iter().collect();
+    assert_eq!(p.pick_extra(&swarm, &[]), None);
+    assert_eq!(p.pick_extra(&none, std::slice::from_ref(&one_off)), None);
+
+    // The newest of at most EXTRA_PATHS is tried first; the oldest goes.
+    for middle in 61..61 + EXTRA_PATHS as u8 {
+        p.keep_extra(&through(guard, middle));
+    }
+    assert_eq!(
+        p.pick_extra(&none, &[]),
+        Some(through(guard, 60 + EXTRA_PATHS as u8))
+    );
+    let not_61: HashSet<NodeId> = (62..61 + EXTRA_PATHS as u8).map(n).collect();
+    assert_eq!(p.pick_extra(&not_61, &[]), Some(through(guard, 61)));
+    let only_60: HashSet<NodeId> = (61..61 + EXTRA_PATHS as u8).map(n).collect();
+    assert_eq!(p.pick_extra(&only_60, &[]), None, "the oldest was dropped");
+
+    // A failure drops it at once, and so does a relay that failed
+    // elsewhere (it is avoided).
+    p.failed(&through(guard, 61), None);
+    assert_eq!(p.pick_extra(&not_61, &[]), None);
+    let newest = through(guard, 60 + EXTRA_PATHS as u8);
+    p.failed(&through(guard, 90), Some(n(60 + EXTRA_PATHS as u8)));
+    assert_ne!(p.pick_extra(&none, &[]), Some(newest));
+}
