@@ -116,8 +116,10 @@ pub async fn read(
 /// members are asked one after the other only if one of those failed or did
 /// not reach its end, and they wait until a member that waited answered.
 /// A reader about to settle lets every member wait until the time from
-/// which their answers count ([`Read::ended_after`]); otherwise one waiter
-/// is enough. So a long poll that is answered ends the read without
+/// which their answers count ([`Read::ended_after`]), and with `waiters` of
+/// [`SETTLE_MEMBERS`] or more a wait answered with news is posted again for
+/// the rest of it, so the read still ends then; otherwise one waiter is
+/// enough. So a long poll that is answered ends the read without
 /// another round trip, and the next one is posted at once. `each` is handed
 /// every page's new items as soon as it is opened. Items held by several
 /// members come once. The returned [`Read`]'s `items` are empty (they went
@@ -149,9 +151,12 @@ pub async fn read_each(
     let mut members = members.into_iter().take(wanted + 2);
     let first: Vec<NodeId> = members.by_ref().take(wanted).collect();
     let waiters = waiters.max(1);
+    // Several waiters: the reader is about to settle, and a wait answered
+    // with news is followed to its end (see `read_member`).
+    let follow = waiters >= SETTLE_MEMBERS;
     let asked = first.iter().enumerate().map(|(i, member)| {
         let wait = if i < waiters { wait_ms } else { 0 };
-        read_member(client, network, epoch, &shared, *member, wait)
+        read_member(client, network, epoch, &shared, *member, wait, follow)
     });
     for (i, result) in futures::future::join_all(asked)
         .await
@@ -166,7 +171,7 @@ pub async fn read_each(
         }
         let wait = if tally.waited { 0 } else { wait_ms };
         tally.note(
-            read_member(client, network, epoch, &shared, member, wait).await,
+            read_member(client, network, epoch, &shared, member, wait, follow).await,
             true,
         );
     }
@@ -232,6 +237,18 @@ fn lock<'m, 'a, F>(shared: &'m Mutex<Shared<'a, F>>) -> MutexGuard<'m, Shared<'a
 
 /// Reads one member through its pages; if it said nothing more follows, a
 /// time no later than it said so (if honest): see [`Read::ended_after`].
+///
+/// With `follow`, a wait answered with new items is posted again for what is
+/// left of it, until the member answers a wait empty or the wait's end has
+/// passed: so a reader about to settle still has an answer from the end of
+/// the wait, from which its read counts, when messages keep arriving (each
+/// one would otherwise end the read early, and the read made next would
+/// come a round trip after the time it is needed). The items go to `each`
+/// as they come, so this delays none of them. Only items that open under
+/// the epoch's key (or were had from another member of this read) count
+/// as news, so a node cannot keep the read going with junk; one that
+/// answers with old items again keeps it going only until the wait's end,
+/// one request per answer.
 async fn read_member<F: FnMut(Vec<Item>)>(
     client: &Client,
     network: &str,
@@ -239,8 +256,35 @@ async fn read_member<F: FnMut(Vec<Item>)>(
     shared: &Mutex<Shared<'_, F>>,
     member: NodeId,
     wait_ms: u32,
+    follow: bool,
 ) -> Result<Option<u64>, ClientError> {
+    let until = client
+        .now()
+        .saturating_add(u64::from(wait_ms).min(MAX_LONG_POLL_MS));
+    let mut wait = wait_ms;
+    loop {
+        let (end, news) = read_pages(client, network, epoch, shared, member, wait).await?;
+        let left = until.saturating_sub(client.now());
+        if !(follow && news && wait > 0 && left > 0 && end.is_some()) {
+            return Ok(end);
+        }
+        wait = u32::try_from(left).unwrap_or(u32::MAX);
+    }
+}
+
+/// One pass of [`read_member`] through the member's pages, the first
+/// waiting up to `wait_ms`: when it said nothing more follows (see
+/// [`Read::ended_after`]), and whether the first page brought new items.
+async fn read_pages<F: FnMut(Vec<Item>)>(
+    client: &Client,
+    network: &str,
+    epoch: &AccountKey,
+    shared: &Mutex<Shared<'_, F>>,
+    member: NodeId,
+    wait_ms: u32,
+) -> Result<(Option<u64>, bool), ClientError> {
     let account = epoch.account_id();
+    let mut news = false;
     for page in 0..MAX_PAGES {
         let asked = client.now();
         let mut req = lock(shared)
@@ -270,7 +314,13 @@ async fn read_member<F: FnMut(Vec<Item>)>(
         s.cursors.advance(member, cursor, &messages, client.now());
         let mut items = Vec::new();
         for m in messages {
-            if !m.hash_matches(&account, GROUP_NAMESPACE) || !s.seen.insert(m.hash) {
+            if !m.hash_matches(&account, GROUP_NAMESPACE) {
+                continue;
+            }
+            // Already had from another member: news all the same (this
+            // member's wait was answered by it), but handed over once.
+            if !s.seen.insert(m.hash) {
+                news |= page == 0;
                 continue;
             }
             match super::wrap::open(epoch, &m.data) {
@@ -281,14 +331,15 @@ async fn read_member<F: FnMut(Vec<Item>)>(
                 Err(_) => s.unreadable += 1,
             }
         }
+        news |= page == 0 && !items.is_empty();
         if !items.is_empty() {
             (s.each)(items);
         }
         if !more {
-            return Ok(Some(asked + waited));
+            return Ok((Some(asked + waited), news));
         }
     }
-    Ok(None)
+    Ok((None, news))
 }
 
 #[cfg(test)]
