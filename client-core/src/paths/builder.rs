@@ -2,7 +2,8 @@
 //! through the slot's guard, checks the path end to end with a `Ping` to
 //! another node, and on failure backs off and tries again, forever, until the
 //! client stops. A path that answered far slower than the client's others is
-//! built again ([`super::timing`]). While every path is ready it tests the idle ones now and then.
+//! built again ([`super::timing`]). While every path is ready it tests the
+//! idle ones now and then.
 
 use std::collections::HashSet;
 use std::sync::Arc;
