@@ -106,7 +106,7 @@ impl Member {
                     events.extend(more);
                 }
             }
-            if read.at_end {
+            if read.at_end() {
                 events.extend(self.groups.settle(self.client.now()));
             }
             if done(&events) {

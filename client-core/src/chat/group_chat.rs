@@ -373,8 +373,7 @@ impl Inner {
             clock.read = started;
             let previous =
                 previous.filter(|_| started.duration_since(clock.epoch_since) < PREVIOUS_GRACE);
-            let mut at_end = false;
-            let mut ended_after = 0;
+            let mut ended_after = None;
             for (i, epoch) in std::iter::once(current).chain(previous).enumerate() {
                 let account = *epoch.account_id().as_bytes();
                 keep.insert(account);
@@ -384,7 +383,7 @@ impl Inner {
                     Ok(read) => read,
                     Err(e) => {
                         tracing::debug!("reading a group: {e}");
-                        at_end = false;
+                        ended_after = None;
                         break;
                     }
                 };
@@ -398,7 +397,7 @@ impl Inner {
                 tracing::debug!(
                     group = %id.to_hex(),
                     items = read.items.len(),
-                    at_end = read.at_end,
+                    at_end = read.at_end(),
                     "read a group's epoch account"
                 );
                 if !read.items.is_empty() {
@@ -423,16 +422,20 @@ impl Inner {
                 }
                 cursors.insert(account, c);
                 if i == 0 {
-                    at_end = read.at_end;
                     ended_after = read.ended_after;
-                    if at_end && let Err(e) = self.read_to_end(&id, client.now()) {
+                    if read.at_end()
+                        && let Err(e) = self.read_to_end(&id, client.now())
+                    {
                         tracing::debug!("noting a group's read: {e}");
                     }
                 }
             }
             let waiting = self.pending()?.iter().any(|p| p.group == id);
             let settling = self.read_groups(|g| Ok(g.settling(&id)))?;
-            if at_end && settling && !waiting {
+            if let Some(ended_after) = ended_after
+                && settling
+                && !waiting
+            {
                 let (events, now_epoch) =
                     self.group_step(&id, |g| g.settle_one(&id, ended_after))?;
                 self.handle_group_events(id, now_epoch, events)?;

@@ -79,15 +79,22 @@ pub struct Read {
     pub items: Vec<Item>,
     /// Stored items that did not open under the epoch's key (not a member's).
     pub unreadable: usize,
-    /// Whether [`SETTLE_MEMBERS`] distinct members (or every member, in a
-    /// smaller swarm) each said nothing more follows: the reader may settle
-    /// ([`super::Groups::settle`]).
-    pub at_end: bool,
-    /// With `at_end`: a time (this client's clock) no later than an honest
-    /// member made any of those answers, the `now` to settle with
-    /// (ARCHITECTURE, Groups, *Ordering*). A member's answer comes after the
-    /// page was asked for, and an empty answer to a wait after the wait.
-    pub ended_after: u64,
+    /// Set when [`SETTLE_MEMBERS`] distinct members (or every member, in a
+    /// smaller swarm) each said nothing more follows, so the reader may
+    /// settle ([`super::Groups::settle`]): a time (this client's clock) no
+    /// later than an honest member made any of those answers, the `now` to
+    /// settle with (ARCHITECTURE, Groups, *Ordering*). A member's answer
+    /// comes after the page was asked for, and an empty answer to a wait
+    /// after the wait.
+    pub ended_after: Option<u64>,
+}
+
+impl Read {
+    /// Whether the read reached the end of the epoch account (see
+    /// [`Read::ended_after`]).
+    pub fn at_end(&self) -> bool {
+        self.ended_after.is_some()
+    }
 }
 
 /// Reads `epoch`'s swarm on from `cursors`: [`SETTLE_MEMBERS`] distinct
@@ -184,8 +191,7 @@ pub async fn read_each(
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
             .unreadable,
-        at_end: tally.ended >= wanted,
-        ended_after: tally.ended_after.unwrap_or(0),
+        ended_after: tally.ended_after.filter(|_| tally.ended >= wanted),
     })
 }
 

@@ -383,7 +383,7 @@ impl Member {
             self.with(|s| s.cursors.insert(key, cursors));
             let ended_after = match read {
                 None => None,
-                Some(Ok(read)) => read.at_end.then_some(read.ended_after),
+                Some(Ok(read)) => read.ended_after,
                 Some(Err(e)) => {
                     world.with_ledger(|l| l.read_error());
                     if let ClientError::RateLimited { retry_after_ms } = e {
