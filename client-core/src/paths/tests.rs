@@ -148,4 +148,9 @@ fn a_path_made_for_one_request_serves_the_next_that_no_ready_path_fits() {
     let newest = through(guard, 60 + EXTRA_PATHS as u8);
     p.failed(&through(guard, 90), Some(n(60 + EXTRA_PATHS as u8)));
     assert_ne!(p.pick_extra(&none, &[]), Some(newest));
+    // The next newest is taken in its place.
+    assert_eq!(
+        p.pick_extra(&none, &[]),
+        Some(through(guard, 59 + EXTRA_PATHS as u8))
+    );
 }

@@ -186,6 +186,10 @@ mod tests {
             let mut t = BuildTimes::default();
             let choice = t.choose(&mut rng, &[ms(400), ms(1500), ms(450), ms(420)]);
             assert!(matches!(choice, Choice::Install(0 | 2 | 3)), "{choice:?}");
+            // The slowest first: not simply the first candidate.
+            let mut t = BuildTimes::default();
+            let choice = t.choose(&mut rng, &[ms(1500), ms(400), ms(450)]);
+            assert!(matches!(choice, Choice::Install(1 | 2)), "{choice:?}");
         }
         // A lone candidate that answered is kept, however slow.
         let mut t = BuildTimes::default();
