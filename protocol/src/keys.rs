@@ -10,6 +10,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::constants::{ACCOUNT_ENTROPY_LEN, KEY_LEN, SIGNATURE_LEN};
+use crate::crypto::{DhKey, SymmetricKey};
 use crate::error::{Error, Result};
 use crate::id::{AccountId, NodeId};
 
@@ -121,9 +122,13 @@ impl fmt::Debug for NodeKey {
 /// A node's onion key (X25519). Rotated regularly; published in the node record.
 /// The public half is computed once: every peeled layer needs it, and a fixed-base
 /// scalar multiplication per packet cost a quarter of the peel time (measured).
+/// So is the key aws-lc agrees with, which would otherwise compute that public
+/// half again for every packet.
 pub struct OnionSecret {
     secret: StaticSecret,
     public: [u8; KEY_LEN],
+    /// `None` only if aws-lc refused the 32 bytes (it takes any).
+    agreement: Option<DhKey>,
 }
 
 impl OnionSecret {
@@ -139,7 +144,12 @@ impl OnionSecret {
 
     fn from_static(secret: StaticSecret) -> Self {
         let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
-        Self { secret, public }
+        let agreement = DhKey::new(secret.as_bytes()).ok();
+        Self {
+            secret,
+            public,
+            agreement,
+        }
     }
 
     /// The 32-byte secret, for persisting.
@@ -155,6 +165,18 @@ impl OnionSecret {
     /// The X25519 secret (for [`crate::crypto::dh`]).
     pub fn secret(&self) -> &StaticSecret {
         &self.secret
+    }
+
+    /// X25519 between this key and `their_public` (an onion layer's
+    /// ephemeral key), refusing a low-order point: [`crate::crypto::dh`]
+    /// without parsing the key again.
+    pub fn agree(&self, their_public: &[u8; KEY_LEN]) -> Result<SymmetricKey> {
+        self.agreement
+            .as_ref()
+            .ok_or(Error::BadKey {
+                what: "X25519 private key",
+            })?
+            .agree(their_public)
     }
 }
 

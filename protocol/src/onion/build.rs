@@ -2,11 +2,10 @@
 //! onion key with a fresh ephemeral key.
 
 use rand_core::CryptoRng;
-use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::constants::{KEY_LEN, ONION_HEADER_LEN, ONION_MAX_LAYERS, ONION_SLOT_LEN, TAG_LEN};
-use crate::crypto::{SymmetricKey, dh, seal_in_place, xor_keystream};
+use crate::crypto::{SymmetricKey, ephemeral_dh, seal_in_place, xor_keystream};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
 use crate::time::UnixMillis;
@@ -65,9 +64,7 @@ pub fn build_request<R: CryptoRng + ?Sized>(
     let mut layers = Vec::with_capacity(hops.len());
     let mut eph_pubs = Vec::with_capacity(hops.len());
     for hop in hops {
-        let eph = StaticSecret::random_from_rng(rng);
-        let eph_pub = PublicKey::from(&eph).to_bytes();
-        let shared = dh(&eph, &hop.onion_key)?;
+        let (eph_pub, shared) = ephemeral_dh(rng, &hop.onion_key)?;
         layers.push(LayerKeys::derive(&shared, &eph_pub, &hop.onion_key));
         eph_pubs.push(eph_pub);
     }

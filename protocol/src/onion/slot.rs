@@ -2,7 +2,7 @@
 //! with the packet, where to send it next, and the digest of the rest of the packet).
 
 use crate::constants::{KEY_LEN, ONION_DIGEST_LEN, ONION_ROUTING_LEN, ONION_SLOT_LEN, TAG_LEN};
-use crate::crypto::{dh, open_in_place, seal_in_place};
+use crate::crypto::{open_in_place, seal_in_place};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
 use crate::keys::OnionSecret;
@@ -122,11 +122,11 @@ pub(super) fn open_slot(
         .split_first_chunk::<ONION_ROUTING_LEN>()
         .ok_or_else(short)?;
     let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| short())?;
-    // One X25519 per candidate (its public key is cached in OnionSecret, so this
-    // is the only curve operation): at most three keys are ever valid, and the
-    // replay check has already run.
+    // One X25519 per candidate (its public key and parsed agreement key are
+    // cached in OnionSecret, so this is the only curve operation): at most three
+    // keys are ever valid, and the replay check has already run.
     for key in onion_keys {
-        let shared = dh(key.secret(), eph_pub)?;
+        let shared = key.agree(eph_pub)?;
         let keys = LayerKeys::derive(&shared, eph_pub, &key.public());
         let mut routing = *sealed;
         if open_in_place("onion layer", &keys.slot, &[], &mut routing, tag).is_ok() {
@@ -149,6 +149,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
+    use crate::crypto::dh;
 
     const DIGEST: Digest = Digest([0xD1; ONION_DIGEST_LEN]);
     /// A `not_after` minute (2027).
