@@ -61,13 +61,16 @@ async fn store_and_retrieve(net: &TestNet, offset_ms: i64) {
     };
     assert!(timestamp.abs_diff(sotto_client_now()) < 60_000);
 
-    // Retrieve is signed: the nodes check its time against theirs.
+    // Retrieve is signed: the nodes check its time against theirs. The store
+    // was acknowledged once a quorum held it; the member this read reaches
+    // may get its copy by replication a moment later, so the read waits for
+    // it (a long poll of up to 10 s) rather than racing the push.
     let key = account.key();
     let name = net.params.name.clone();
     let page = client
         .swarm_request(&account.id(), |now| {
             Request::Retrieve(
-                RetrieveRequest::signed(key, &name, Namespace::INBOX, None, 0, now).unwrap(),
+                RetrieveRequest::signed(key, &name, Namespace::INBOX, None, 10_000, now).unwrap(),
             )
         })
         .await
