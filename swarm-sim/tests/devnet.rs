@@ -262,11 +262,15 @@ async fn store_and_read_back(bootstrap: Vec<Multiaddr>) {
     let Response::Stored { hash, .. } = stored else {
         panic!("{stored:?}")
     };
+    // Acknowledged once a quorum held it: the member this read reaches may
+    // get its copy by replication a moment later, so the read is a long poll
+    // (answered at once when the message is there) rather than a race.
     let key = account.key();
     let page = client
         .swarm_request(&id, |now| {
             Request::Retrieve(
-                RetrieveRequest::signed(key, &network, Namespace::INBOX, None, 0, now).unwrap(),
+                RetrieveRequest::signed(key, &network, Namespace::INBOX, None, 10_000, now)
+                    .unwrap(),
             )
         })
         .await
