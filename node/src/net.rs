@@ -34,8 +34,8 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::mpsc;
 
 pub use behaviour::{
-    MAX_ONION_ANSWER, MAX_ONION_PACKET, ONION_EXTRA_TIMEOUT, RPC_EXTRA_TIMEOUT, protocol_version,
-    records_topic,
+    GOSSIP_MESH, GOSSIP_MESH_LOW, MAX_ONION_ANSWER, MAX_ONION_PACKET, ONION_EXTRA_TIMEOUT,
+    RPC_EXTRA_TIMEOUT, protocol_version, records_topic,
 };
 pub use handle::{
     Command, GossipId, Inbound, NetError, NetHandle, OnionThen, Responder, SlotRelease, Verdict,

@@ -29,7 +29,8 @@ use tokio::task::JoinHandle;
 use crate::context::Context;
 
 /// Connections to directory nodes a node keeps dialled (Bitcoin Core keeps 8
-/// outbound full-relay connections; gossipsub's mesh aims at 6 peers).
+/// outbound full-relay connections; the gossip mesh aims at 3 peers,
+/// `net::GOSSIP_MESH`).
 pub const OUTBOUND: usize = 8;
 /// How often the count is checked.
 const EVERY: Duration = Duration::from_secs(2);

@@ -214,7 +214,7 @@ fn fake_net(
                 Command::ConnectedPeers { reply } => {
                     let _ = reply.send(connected.clone());
                 }
-                Command::Publish { record, reply } => {
+                Command::Publish { record, reply, .. } => {
                     let _ = published.try_send(record);
                     // A formed mesh: one publication is enough.
                     let _ = reply.send(6);
@@ -453,16 +453,16 @@ async fn the_next_epoch_s_proof_is_mined_ahead_and_only_the_due_one_saved() {
     assert_eq!(record.admission, identity.admission_for(due).unwrap());
 }
 
-/// The start-up republishing stops once a publication went out through a
-/// formed gossip mesh: the fake network reports 0, then 2, then 6 mesh peers.
-#[tokio::test(start_paused = true)]
-async fn announcer_republishes_at_start_only_until_a_mesh_took_the_record() {
+/// Runs the announcer for 90 s of paused time against a network where
+/// `takers(t)` peers take records `t` seconds after start, and returns when
+/// (seconds after start) the record was published.
+async fn publications(takers: fn(f64) -> usize) -> Vec<f64> {
     let data = tempfile::tempdir().unwrap();
     let identity = Arc::new(Identity::init(data.path(), &NetworkParams::devnet()).unwrap());
     let f = fixture_with(identity.node_id(), NodeConfig::default());
     let mut commands = f.commands;
+    let started = tokio::time::Instant::now();
     let counted = tokio::spawn(async move {
-        let mut reached = vec![0usize, 2, 6].into_iter();
         let mut publications = Vec::new();
         while let Some(cmd) = commands.recv().await {
             match cmd {
@@ -472,9 +472,18 @@ async fn announcer_republishes_at_start_only_until_a_mesh_took_the_record() {
                 Command::ConnectedPeers { reply } => {
                     let _ = reply.send(Vec::new());
                 }
-                Command::Publish { reply, .. } => {
-                    publications.push(tokio::time::Instant::now());
-                    let _ = reply.send(reached.next().unwrap_or(6));
+                Command::Publish {
+                    min_peers, reply, ..
+                } => {
+                    // What the event loop does: below `min_peers`, held back.
+                    let t = (tokio::time::Instant::now() - started).as_secs_f64();
+                    let peers = takers(t);
+                    if peers >= min_peers {
+                        publications.push(t);
+                        let _ = reply.send(peers);
+                    } else {
+                        let _ = reply.send(0);
+                    }
                 }
                 _ => {}
             }
@@ -482,22 +491,41 @@ async fn announcer_republishes_at_start_only_until_a_mesh_took_the_record() {
         publications
     });
     let (stop, stopped) = watch::channel(false);
-    let started = tokio::time::Instant::now();
     let task = spawn(f.ctx.clone(), identity, stopped);
     // Past the whole start-up window.
     tokio::time::sleep(Duration::from_secs(90)).await;
     stop.send(true).unwrap();
     task.await.unwrap();
     drop(f.ctx);
-    let publications = counted.await.unwrap();
-    assert_eq!(publications.len(), 3, "{publications:?}");
-    // 5 s apart (plus the announcer's one-second tick).
-    for pair in publications.windows(2) {
+    counted.await.unwrap()
+}
+
+/// At start the record waits for peers that take it, and one publication to
+/// them is all: none for 3 s, one until 8 s, then 3.
+#[tokio::test(start_paused = true)]
+async fn announcer_publishes_once_when_the_mesh_has_formed() {
+    let published = publications(|t| match t {
+        t if t < 3.0 => 0,
+        t if t < 8.0 => 1,
+        _ => 3,
+    })
+    .await;
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert!((8.0..10.0).contains(&published[0]), "{published:?}");
+}
+
+/// Too few peers do not keep the record back for good: it goes
+/// out when the hold ends, and again every 5 s until the start-up window
+/// ends, as it reached too few peers.
+#[tokio::test(start_paused = true)]
+async fn announcer_publishes_after_the_hold_without_a_mesh_and_repeats_until_the_window_ends() {
+    let published = publications(|_| 1).await;
+    assert!((20.0..22.0).contains(&published[0]), "{published:?}");
+    // 5 s apart (plus the announcer's one-second tick), none after 60 s.
+    for pair in published.windows(2) {
         let gap = pair[1] - pair[0];
-        assert!(
-            gap >= Duration::from_secs(5) && gap <= Duration::from_secs(7),
-            "{gap:?}"
-        );
+        assert!((5.0..=7.0).contains(&gap), "{published:?}");
     }
-    assert!(publications[0] - started < Duration::from_secs(2));
+    assert!((6..=9).contains(&published.len()), "{published:?}");
+    assert!(published.iter().all(|t| *t < 62.0), "{published:?}");
 }

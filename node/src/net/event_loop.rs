@@ -208,12 +208,26 @@ impl EventLoop {
                 reply,
             } => self.send_rpc(peer, &request, reply),
             Command::Onion { peer, packet, then } => self.send_onion(peer, packet, then),
-            Command::Publish { record, reply } => {
+            Command::Publish {
+                record,
+                min_peers,
+                reply,
+            } => {
                 let topic = self.topic.clone();
                 let gossip = &mut self.swarm.behaviour_mut().gossip;
-                let mesh = gossip.mesh_peers(&topic.hash()).count();
+                // A publication goes to every peer that takes records, not
+                // only the mesh (`flood_publish`).
+                let hash = topic.hash();
+                let peers = gossip
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&hash))
+                    .count();
+                if peers < min_peers {
+                    let _ = reply.send(0);
+                    return;
+                }
                 let reached = match gossip.publish(topic, record) {
-                    Ok(_) => mesh,
+                    Ok(_) => peers,
                     Err(
                         e @ (gossipsub::PublishError::Duplicate
                         | gossipsub::PublishError::NoPeersSubscribedToTopic

@@ -221,7 +221,10 @@ pub enum Command {
     Publish {
         /// The encoded record.
         record: Vec<u8>,
-        /// Told how many mesh peers it went to (0: not published).
+        /// Hold the record back (answer 0) while fewer peers than this take
+        /// records.
+        min_peers: usize,
+        /// Told how many peers it went to (0: not published).
         reply: oneshot::Sender<usize>,
     },
     /// Remember addresses for a peer (from its record) so it can be dialled.
@@ -388,13 +391,27 @@ impl NetHandle {
     }
 
     /// Publishes an encoded node record by gossip. Returns how many peers
-    /// of the records topic's mesh it went to: 0 when it was not published
-    /// (no peer has said it takes records yet, or the record was just
-    /// published), and a small number before the mesh has formed, when the
+    /// that take records (the topic's subscribers) it went to: 0 when it was
+    /// not published (no peer has said it takes records yet, or the record
+    /// was just published), and a small number soon after start, when the
     /// record may reach few nodes.
     pub async fn publish(&self, record: Vec<u8>) -> Result<usize, NetError> {
-        self.ask(None, |reply| Command::Publish { record, reply })
-            .await
+        self.publish_to_at_least(record, 0).await
+    }
+
+    /// [`NetHandle::publish`], unless fewer than `min_peers` peers take
+    /// records now: then the record is not published and the answer is 0.
+    pub async fn publish_to_at_least(
+        &self,
+        record: Vec<u8>,
+        min_peers: usize,
+    ) -> Result<usize, NetError> {
+        self.ask(None, |reply| Command::Publish {
+            record,
+            min_peers,
+            reply,
+        })
+        .await
     }
 
     /// Tells the swarm where `peer` can be reached.
