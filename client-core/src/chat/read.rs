@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sotto_protocol::constants::{MAX_CONTENT_IDS, MAX_HASHES_PER_REQUEST};
 use sotto_protocol::envelope::{ContentBody, ContentId, ReceiptKind};
-use sotto_protocol::rpc::{ExpireRequest, MessageHash, Request};
+use sotto_protocol::rpc::{ExpireRequest, MessageHash, Request, Response};
 use sotto_protocol::{AccountId, Namespace};
 
 use super::records::MsgRecord;
@@ -150,6 +150,11 @@ impl Messenger {
     /// A network round trip, done in the background so marking read stays
     /// instant. The local copy already follows the timer and the swarm's copy
     /// expires by its TTL anyway, so a failure is logged, not fatal.
+    ///
+    /// A copy's hash covers its namespace, and a contact's message sits in
+    /// the requests namespace when the sender did not yet have this account's
+    /// token (`delivery.rs`); the store does not keep which, so the inbox is
+    /// asked first and the hashes its answer leaves out go to the requests.
     fn shorten_swarm_copies(&self, expiry: Option<u64>, hashes: Vec<MessageHash>) {
         let inner = &self.inner;
         let (Some(at), Some(client)) = (expiry, inner.client()) else {
@@ -159,19 +164,33 @@ impl Messenger {
         tokio::spawn(async move {
             let network = inner.network();
             for chunk in hashes.chunks(MAX_HASHES_PER_REQUEST) {
-                let make = |now| match ExpireRequest::signed(
-                    &inner.key,
-                    &network,
-                    Namespace::INBOX,
-                    chunk.to_vec(),
-                    at,
-                    now,
-                ) {
-                    Ok(r) => Request::Expire(r),
-                    Err(_) => Request::Ping,
-                };
-                if let Err(e) = client.swarm_request(&inner.id, make).await {
-                    tracing::warn!("could not shorten the stored copies' expiry: {e}");
+                let mut left: Vec<MessageHash> = chunk.to_vec();
+                for ns in [Namespace::INBOX, Namespace::REQUESTS] {
+                    if left.is_empty() {
+                        break;
+                    }
+                    let make = |now| match ExpireRequest::signed(
+                        &inner.key,
+                        &network,
+                        ns,
+                        left.clone(),
+                        at,
+                        now,
+                    ) {
+                        Ok(r) => Request::Expire(r),
+                        Err(_) => Request::Ping,
+                    };
+                    match client.swarm_request(&inner.id, make).await {
+                        Ok(Response::Expired { hashes, .. }) => {
+                            left.retain(|h| !hashes.contains(h));
+                        }
+                        Ok(other) => {
+                            tracing::warn!("shortening the stored copies' expiry: {}", other.kind());
+                        }
+                        Err(e) => {
+                            tracing::warn!("could not shorten the stored copies' expiry: {e}");
+                        }
+                    }
                 }
             }
         });

@@ -128,23 +128,21 @@ pub async fn send_sent(m: &Messenger, to: &AccountId, text: &str) -> sotto_clien
     id
 }
 
-/// The expiry of every copy the running nodes keep of `account`'s inbox.
+/// The expiry of every copy the running nodes keep for `account` in its
+/// inbox and its requests: a contact's message goes to the requests while
+/// the sender does not have the account's token yet, which depends on timing.
 pub fn stored_expiries(net: &TestNet, account: &AccountId) -> Vec<u64> {
     net.running()
         .flat_map(|(_, node)| {
-            node.context()
-                .store
-                .retrieve(
-                    account,
-                    Namespace::INBOX,
-                    0,
-                    0,
-                    u32::MAX,
-                    sotto_client_now(),
-                )
-                .unwrap()
-                .messages
+            [Namespace::INBOX, Namespace::REQUESTS]
                 .into_iter()
+                .flat_map(|ns| {
+                    node.context()
+                        .store
+                        .retrieve(account, ns, 0, 0, u32::MAX, sotto_client_now())
+                        .unwrap()
+                        .messages
+                })
                 .map(|m| m.expiry)
                 .collect::<Vec<_>>()
         })
