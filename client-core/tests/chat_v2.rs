@@ -38,25 +38,22 @@ fn key_of(words: &RecoveryPhrase) -> AccountKey {
     AccountKey::from_entropy(*Account::restore(words.as_str()).unwrap().key().entropy())
 }
 
-/// Every envelope the running nodes hold in `account`'s inbox.
+/// Every envelope the running nodes hold for `account`, in its inbox and its
+/// requests (where a contact's message goes while the sender lacks the
+/// account's token, which depends on timing).
 fn captured(net: &TestNet, account: &AccountId) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     for (_, node) in net.running() {
-        let page = node
-            .context()
-            .store
-            .retrieve(
-                account,
-                Namespace::INBOX,
-                0,
-                0,
-                u32::MAX,
-                sotto_client_now(),
-            )
-            .unwrap();
-        for m in page.messages {
-            if !out.contains(&m.data) {
-                out.push(m.data);
+        for ns in [Namespace::INBOX, Namespace::REQUESTS] {
+            let page = node
+                .context()
+                .store
+                .retrieve(account, ns, 0, 0, u32::MAX, sotto_client_now())
+                .unwrap();
+            for m in page.messages {
+                if !out.contains(&m.data) {
+                    out.push(m.data);
+                }
             }
         }
     }
