@@ -78,6 +78,12 @@ pub struct StoreConfig {
     pub purge_interval_ms: u64,
     /// Most items one purge batch removes.
     pub purge_batch: usize,
+    /// How often sled writes unflushed work to disk in the background, ms
+    /// (default [`crate::store::FLUSH_EVERY_MS`]). 0: no background flusher
+    /// thread, and no compaction of sled's log: only for many nodes in one
+    /// short-lived process (the simulator). Acknowledged writes are flushed
+    /// before they are acknowledged either way.
+    pub background_flush_ms: u64,
 }
 
 impl Default for StoreConfig {
@@ -90,6 +96,7 @@ impl Default for StoreConfig {
             min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
             purge_interval_ms: 60_000,
             purge_batch: 1_000,
+            background_flush_ms: crate::store::FLUSH_EVERY_MS,
         }
     }
 }

@@ -171,9 +171,10 @@ impl Node {
             let path = data_dir.join("store");
             let limits = config.store.limits();
             let min_free = config.store.min_free_disk_bytes;
+            let flush = Some(config.store.background_flush_ms).filter(|ms| *ms > 0);
             tokio::task::spawn_blocking(move || {
                 let source = free_space.unwrap_or_else(|| Arc::new(DiskFree::new(&path)));
-                Store::open(&path, limits)
+                Store::open_flushing(&path, limits, flush)
                     .map(|s| s.with_space_guard(SpaceGuard::new(source, min_free)))
             })
             .await

@@ -27,7 +27,7 @@
 //! sled recovers its log up to a prefix of what was written and never recovers
 //! part of a transaction, so after a crash the store is the state after some
 //! committed operation. Writes reach the disk in the background (sled flushes
-//! about every 500 ms); [`Store::flush`] forces them there. A node calls it before
+//! about every 500 ms, [`FLUSH_EVERY_MS`]); [`Store::flush`] forces them there. A node calls it before
 //! it acknowledges a store, so that an acknowledged message survives a crash.
 //!
 //! ## Full disk and engine failures
@@ -83,9 +83,11 @@ pub use write::{FirstPut, PutOutcome, UNHELD_TOMBSTONE_MS};
 /// store is migrated when opened.
 pub const STORE_FORMAT: u64 = 2;
 
-/// How often sled writes to disk in the background, in ms. What a crash can
-/// lose of what was never [`Store::flush`]ed.
-const FLUSH_EVERY_MS: u64 = 500;
+/// How often sled writes to disk in the background, in ms, unless the node
+/// is configured otherwise (`[store] background_flush_ms`): what a crash can
+/// lose of what was never [`Store::flush`]ed. Said here rather than left to
+/// sled's default, because the module docs promise it.
+pub const FLUSH_EVERY_MS: u64 = 500;
 
 /// `meta` keys.
 const META_FORMAT: &[u8] = b"format";
@@ -190,15 +192,13 @@ impl std::fmt::Debug for Store {
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Opens the sled database in `path`, waiting up to [`LOCK_WAIT`] for its
-/// lock.
-fn open_db(path: &Path) -> Result<sled::Db> {
+/// lock, with a background flusher every `flush_every_ms` (none for `None`).
+fn open_db(path: &Path, flush_every_ms: Option<u64>) -> Result<sled::Db> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
         let opened = sled::Config::new()
             .path(path)
-            // Said here rather than left to sled's default: the module docs
-            // and `flush` promise at most this much unflushed work.
-            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            .flush_every_ms(flush_every_ms)
             .open();
         match opened {
             Err(sled::Error::Io(ref io))
@@ -225,8 +225,22 @@ impl Store {
     /// charge tombstones yet (written by an older build) is brought up to date
     /// too.
     pub fn open(path: impl AsRef<Path>, limits: StoreLimits) -> Result<Store> {
+        Store::open_flushing(path, limits, Some(FLUSH_EVERY_MS))
+    }
+
+    /// [`Store::open`] with sled's background flusher every `flush_every_ms`,
+    /// or without that thread for `None`: then unacknowledged work (purges,
+    /// cursors) reaches the disk with the next [`Store::flush`], which every
+    /// acknowledged write makes, and sled never compacts its log. Only for
+    /// many stores in one short-lived process (the simulator), where a
+    /// thousand flusher threads cost more than the nodes' own work.
+    pub fn open_flushing(
+        path: impl AsRef<Path>,
+        limits: StoreLimits,
+        flush_every_ms: Option<u64>,
+    ) -> Result<Store> {
         let path = path.as_ref();
-        let db = open_db(path)?;
+        let db = open_db(path, flush_every_ms)?;
         let tree = |name: &str| {
             db.open_tree(name)
                 .map_err(|e| StoreError::engine("open", e))
