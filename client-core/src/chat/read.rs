@@ -185,7 +185,10 @@ impl Messenger {
                             left.retain(|h| !hashes.contains(h));
                         }
                         Ok(other) => {
-                            tracing::warn!("shortening the stored copies' expiry: {}", other.kind());
+                            tracing::warn!(
+                                "shortening the stored copies' expiry: {}",
+                                other.kind()
+                            );
                         }
                         Err(e) => {
                             tracing::warn!("could not shorten the stored copies' expiry: {e}");
