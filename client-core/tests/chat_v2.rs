@@ -18,14 +18,13 @@ mod harness;
 
 use std::time::Duration;
 
-use chat::{WAIT, connect, opts, send_sent, until, wait_messages};
+use chat::{WAIT, connect, opts, send_sent, stored_copies, until, wait_messages};
 use harness::{TestNet, sotto_client_now};
 use sotto_client::chat::{MessageState, Messenger, UNREADABLE_NOTICE};
 use sotto_client::{Account, AccountId, RecoveryPhrase};
 use sotto_protocol::AccountKey;
 use sotto_protocol::constants::ENVELOPE_VERSION_V2;
 use sotto_protocol::envelope::v2::{self, Body};
-use sotto_protocol::namespace::Namespace;
 use tempfile::TempDir;
 
 fn user(name: &str) -> (TempDir, Messenger, RecoveryPhrase) {
@@ -38,23 +37,12 @@ fn key_of(words: &RecoveryPhrase) -> AccountKey {
     AccountKey::from_entropy(*Account::restore(words.as_str()).unwrap().key().entropy())
 }
 
-/// Every envelope the running nodes hold for `account`, in its inbox and its
-/// requests (where a contact's message goes while the sender lacks the
-/// account's token, which depends on timing).
+/// Every distinct envelope the running nodes hold for `account`.
 fn captured(net: &TestNet, account: &AccountId) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
-    for (_, node) in net.running() {
-        for ns in [Namespace::INBOX, Namespace::REQUESTS] {
-            let page = node
-                .context()
-                .store
-                .retrieve(account, ns, 0, 0, u32::MAX, sotto_client_now())
-                .unwrap();
-            for m in page.messages {
-                if !out.contains(&m.data) {
-                    out.push(m.data);
-                }
-            }
+    for m in stored_copies(net, account) {
+        if !out.contains(&m.data) {
+            out.push(m.data);
         }
     }
     out

@@ -27,8 +27,9 @@
 //! sled recovers its log up to a prefix of what was written and never recovers
 //! part of a transaction, so after a crash the store is the state after some
 //! committed operation. Writes reach the disk in the background (sled flushes
-//! about every 500 ms, [`FLUSH_EVERY_MS`]); [`Store::flush`] forces them there. A node calls it before
-//! it acknowledges a store, so that an acknowledged message survives a crash.
+//! about every 500 ms, [`FLUSH_EVERY_MS`]); [`Store::flush`] forces them
+//! there. A node calls it before it acknowledges a store, so that an
+//! acknowledged message survives a crash.
 //!
 //! ## Full disk and engine failures
 //!

@@ -58,8 +58,15 @@ fn setup(e: LocalNetError) -> SimError {
 impl SimNet {
     /// An empty net without a network model (links deliver at once).
     pub fn new(params: NetworkParams) -> SimNet {
+        let mut net = LocalNet::new(params);
+        // No sled flusher thread per node: every flusher's pass scans the
+        // epoch state of every thread in the process, so a thousand of them
+        // cost a thousand squared (10.6% of the process's CPU at 998 nodes,
+        // the directories' median 512 of 998 after 90 s against 800 without).
+        // Acknowledged writes are flushed before they are acknowledged.
+        net.base.store.background_flush_ms = 0;
         SimNet {
-            net: LocalNet::new(params),
+            net,
             overrides: NodeOverrides::default(),
             links: None,
             placed: Vec::new(),
@@ -90,12 +97,6 @@ impl SimNet {
         let lifetime = self.net.params.record_lifetime_ms;
         let (o, c) = (&self.overrides, &mut self.net.base);
         c.directory.reannounce_margin_ms = c.directory.reannounce_margin_ms.min(lifetime / 4);
-        // No sled flusher thread per node: every flusher's pass scans the
-        // epoch state of every thread in the process, so a thousand of them
-        // cost a thousand squared (10.6% of the process's CPU at 998 nodes,
-        // the directories' median 512 of 998 after 90 s against 800 without).
-        // Acknowledged writes are flushed before they are acknowledged.
-        c.store.background_flush_ms = 0;
         if let Some(v) = o.store_rate_per_minute {
             c.limits.store_rate_per_minute = v;
         }

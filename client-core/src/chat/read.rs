@@ -180,20 +180,18 @@ impl Messenger {
                         Ok(r) => Request::Expire(r),
                         Err(_) => Request::Ping,
                     };
-                    match client.swarm_request(&inner.id, make).await {
+                    // A refusal or a failure would meet the second
+                    // namespace too: the rest of the chunk waits for the TTL.
+                    let why = match client.swarm_request(&inner.id, make).await {
                         Ok(Response::Expired { hashes, .. }) => {
                             left.retain(|h| !hashes.contains(h));
+                            continue;
                         }
-                        Ok(other) => {
-                            tracing::warn!(
-                                "shortening the stored copies' expiry: {}",
-                                other.kind()
-                            );
-                        }
-                        Err(e) => {
-                            tracing::warn!("could not shorten the stored copies' expiry: {e}");
-                        }
-                    }
+                        Ok(other) => format!("the swarm answered {}", other.kind()),
+                        Err(e) => e.to_string(),
+                    };
+                    tracing::warn!("could not shorten the stored copies' expiry: {why}");
+                    break;
                 }
             }
         });

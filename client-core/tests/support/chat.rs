@@ -13,6 +13,7 @@ use std::time::Duration;
 use sotto_client::chat::{ChatEvent, ChatMessage, HomeOptions, MessageState, Messenger};
 use sotto_client::{AccountId, PathStatus};
 use sotto_protocol::namespace::Namespace;
+use sotto_protocol::rpc::RetrievedMessage;
 use tempfile::TempDir;
 
 use super::harness::{TestNet, sotto_client_now};
@@ -128,10 +129,10 @@ pub async fn send_sent(m: &Messenger, to: &AccountId, text: &str) -> sotto_clien
     id
 }
 
-/// The expiry of every copy the running nodes keep for `account` in its
-/// inbox and its requests: a contact's message goes to the requests while
-/// the sender does not have the account's token yet, which depends on timing.
-pub fn stored_expiries(net: &TestNet, account: &AccountId) -> Vec<u64> {
+/// Every copy the running nodes keep for `account` in its inbox and its
+/// requests: a contact's message goes to the requests while the sender does
+/// not have the account's token yet, which depends on timing.
+pub fn stored_copies(net: &TestNet, account: &AccountId) -> Vec<RetrievedMessage> {
     net.running()
         .flat_map(|(_, node)| {
             [Namespace::INBOX, Namespace::REQUESTS]
@@ -143,8 +144,15 @@ pub fn stored_expiries(net: &TestNet, account: &AccountId) -> Vec<u64> {
                         .unwrap()
                         .messages
                 })
-                .map(|m| m.expiry)
                 .collect::<Vec<_>>()
         })
+        .collect()
+}
+
+/// The expiry of every copy in [`stored_copies`].
+pub fn stored_expiries(net: &TestNet, account: &AccountId) -> Vec<u64> {
+    stored_copies(net, account)
+        .into_iter()
+        .map(|m| m.expiry)
         .collect()
 }
