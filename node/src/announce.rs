@@ -15,7 +15,8 @@ mod tests;
 use libp2p::{Multiaddr, PeerId};
 use sotto_protocol::constants::{MAX_DIRECTORY_PAGE, MAX_RECORD_LEN};
 use sotto_protocol::record::SignedNodeRecord;
-use sotto_protocol::rpc::{Request, Response};
+use sotto_protocol::rpc::held::HeldFilter;
+use sotto_protocol::rpc::{ErrorKind, Request, Response};
 
 use crate::context::Context;
 use crate::directory::{DirectoryError, Inserted, VerifiedRecord};
@@ -167,30 +168,88 @@ fn insert(
     result
 }
 
-/// Pulls the whole directory of `from`, page by page (at most
-/// [`MAX_PULL_PAGES`]), inserting every record as if it came by gossip.
-/// Stops when the peer names no next page or a next page that does not move
-/// forward. Returns how many nodes were new.
+/// A node holding fewer records than this pulls the whole directory: its
+/// filter would leave out next to nothing.
+pub const DELTA_FROM: usize = 16;
+
+/// Pulls the directory of `from`, page by page (at most [`MAX_PULL_PAGES`]),
+/// inserting every record as if it came by gossip. Once the node holds
+/// [`DELTA_FROM`] records it asks only for the records it lacks
+/// ([`Request::GetDirectoryDelta`] with a filter of what it holds, freshly
+/// salted, so a record a filter happened to hide comes with the next pull);
+/// a peer that refuses that as malformed (one from before delta pulls) is
+/// asked for the whole directory instead. Stops when the peer names no next
+/// page or a next page that does not move forward. Returns how many nodes
+/// were new.
 pub async fn pull_directory(ctx: &Context, from: PeerId) -> Result<usize, AnnounceError> {
+    let held = ctx.dir(|d| (d.len() >= DELTA_FROM).then(|| d.held_filter(rand::random())));
+    if let Some(held) = held {
+        match pull_pages(ctx, from, Some(held)).await {
+            Err(Pull::Refused(_)) => {
+                ctx.metrics.rejected.inc("pull", "no_delta");
+                tracing::debug!(peer = %from, "peer refused a delta pull; pulling everything");
+            }
+            other => return other.map_err(Pull::into_error),
+        }
+    }
+    pull_pages(ctx, from, None).await.map_err(Pull::into_error)
+}
+
+/// How a run of pages ended, when it did not end well.
+enum Pull {
+    /// The first page of a delta pull was refused as malformed.
+    Refused(AnnounceError),
+    /// Anything else.
+    Failed(AnnounceError),
+}
+
+impl Pull {
+    fn into_error(self) -> AnnounceError {
+        match self {
+            Pull::Refused(e) | Pull::Failed(e) => e,
+        }
+    }
+}
+
+async fn pull_pages(ctx: &Context, from: PeerId, held: Option<HeldFilter>) -> Result<usize, Pull> {
     let limit = u16::try_from(MAX_DIRECTORY_PAGE).unwrap_or(u16::MAX);
     let mut after = None;
     let mut new = 0;
-    for _ in 0..MAX_PULL_PAGES {
+    for page in 0..MAX_PULL_PAGES {
+        let request = match &held {
+            Some(held) => Request::GetDirectoryDelta {
+                after,
+                limit,
+                held: held.clone(),
+            },
+            None => Request::GetDirectory { after, limit },
+        };
         let response = ctx
             .net
-            .rpc(from, Request::GetDirectory { after, limit })
-            .await?;
+            .rpc(from, request)
+            .await
+            .map_err(|e| Pull::Failed(e.into()))?;
         let (records, next) = match response {
             Response::Directory { records, next } => (records, next),
+            // What a node from before delta pulls answers to one; any other
+            // error (busy, say) is a failed pull like any other.
+            Response::Error(e)
+                if page == 0 && held.is_some() && e.kind == ErrorKind::BadRequest =>
+            {
+                return Err(Pull::Refused(AnnounceError::BadResponse {
+                    peer: from,
+                    what: format!("an error: {e}"),
+                }));
+            }
             other => {
                 ctx.metrics.rejected.inc("pull", "bad_response");
-                return Err(AnnounceError::BadResponse {
+                return Err(Pull::Failed(AnnounceError::BadResponse {
                     peer: from,
                     what: match other {
                         Response::Error(e) => format!("an error: {e}"),
                         o => format!("a {} response", o.kind()),
                     },
-                });
+                }));
             }
         };
         for signed in records {

@@ -24,6 +24,7 @@ mod write;
 use std::sync::{Arc, Mutex};
 
 use libp2p::PeerId;
+use sotto_protocol::constants::MAX_DIRECTORY_SCAN;
 use sotto_protocol::rpc::{ErrorKind, Pass, Request, Response, RpcError};
 use sotto_protocol::{AccountId, Namespace, UnixMillis};
 use tokio::sync::{Semaphore, oneshot};
@@ -308,6 +309,12 @@ impl Service {
             }
             Request::GetDirectory { after, limit } => {
                 let (records, next) = self.ctx.dir(|d| d.page(after, usize::from(limit)));
+                Response::Directory { records, next }
+            }
+            Request::GetDirectoryDelta { after, limit, held } => {
+                let (records, next) = self
+                    .ctx
+                    .dir(|d| d.page_missing(after, usize::from(limit), &held, MAX_DIRECTORY_SCAN));
                 Response::Directory { records, next }
             }
             Request::Ping => Response::Pong { node_time: now },

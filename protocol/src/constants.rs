@@ -179,6 +179,16 @@ pub const MAX_RPC_RESPONSE_LEN: usize = MAX_ONION_RESPONSE;
 pub const MAX_RETRIEVE_BYTES: usize = 80 * 1024;
 /// Most node records in one directory page (each at most [`MAX_RECORD_LEN`]).
 pub const MAX_DIRECTORY_PAGE: usize = 256;
+/// Largest held-records filter a directory pull carries
+/// ([`crate::rpc::held::HeldFilter`]): 10 bits per record up to about 26,000
+/// records.
+pub const MAX_HELD_FILTER_BYTES: usize = 32 * 1024;
+/// Most hash positions per record in a held-records filter.
+pub const MAX_HELD_FILTER_HASHES: u8 = 16;
+/// Most directory entries a node looks at for one delta page before it
+/// answers with what it found, so that a filter holding everything costs the
+/// answering node a bounded scan.
+pub const MAX_DIRECTORY_SCAN: usize = 4096;
 /// Most messages in one node-to-node replication batch.
 pub const MAX_REPLICATION_BATCH: usize = 64;
 /// Most digest buckets exchanged in one anti-entropy round.
@@ -332,6 +342,8 @@ const _: () = {
     assert!(MAX_RETRIEVE_BYTES + 4 * 1024 < ONION_RESPONSE_CLASSES[1]);
     // A directory page fits the largest response class.
     assert!(MAX_DIRECTORY_PAGE * MAX_RECORD_LEN < MAX_ONION_RESPONSE);
+    // A delta pull with the largest filter fits one request.
+    assert!(MAX_HELD_FILTER_BYTES + 1024 < MAX_RPC_REQUEST_LEN);
     assert!(MIN_TTL_MS < DEFAULT_TTL_MS && DEFAULT_TTL_MS < MAX_TTL_MS);
     // Long polls end before common 30 s idle timeouts.
     assert!(MAX_LONG_POLL_MS < 30 * SECOND_MS);

@@ -50,6 +50,7 @@ pub mod chunk;
 pub mod deliver;
 pub mod digest;
 pub mod error;
+pub mod held;
 pub mod message;
 pub mod read_cursor;
 pub mod receipt;

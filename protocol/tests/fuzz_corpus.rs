@@ -32,6 +32,7 @@ use sotto_protocol::constants::{DEFAULT_TTL_MS, PROTOCOL_VERSION};
 use sotto_protocol::envelope::{self, Content, ContentBody, ContentId, DisappearMode, ReceiptKind};
 use sotto_protocol::onion::{self, Peeled};
 use sotto_protocol::record::{NodeRecord, OnionKeyEntry, SignedNodeRecord};
+use sotto_protocol::rpc::held::HeldFilter;
 use sotto_protocol::rpc::{
     AccountDigest, DeleteRequest, DigestItem, ErrorKind, ExpireRequest, MessageHash, NodeRequest,
     NodeResponse, ReadCursor, Request, Response, RetrieveRequest, RetrievedMessage, RpcError,
@@ -295,6 +296,14 @@ fn rpc_request_seeds() -> Vec<Seed> {
                 DEFAULT_TTL_MS,
                 0,
             )),
+        ),
+        (
+            "get-directory-delta",
+            Request::GetDirectoryDelta {
+                after: Some(NodeId([0x45; 32])),
+                limit: 64,
+                held: HeldFilter::new([0x46; 16], 2, [&[0x47; 64], &[0x48; 64]]),
+            },
         ),
     ];
     for (name, request) in &requests {

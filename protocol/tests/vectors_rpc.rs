@@ -16,13 +16,14 @@ use serde::{Deserialize, Serialize};
 
 use sotto_protocol::constants::{DEFAULT_TTL_MS, MAX_DIRECTORY_PAGE};
 use sotto_protocol::rpc::StorageReceipt;
+use sotto_protocol::rpc::held::HeldFilter;
 use sotto_protocol::rpc::response::RetrievedMessage;
 use sotto_protocol::rpc::{
     AccountDigest, DeleteRequest, DigestItem, ErrorKind, ExpireRequest, ItemState, MessageHash,
     NodeRequest, NodeResponse, ReadCursor, Request, Response, RetrieveRequest, StoreRequest,
     account_digest,
 };
-use sotto_protocol::{AccountKey, Namespace, NodeKey, UnixMillis};
+use sotto_protocol::{AccountKey, Namespace, NodeId, NodeKey, UnixMillis};
 
 /// The time every vector is made at: 2023-11-14T22:13:20Z.
 const NOW: UnixMillis = 1_700_000_000_000;
@@ -192,6 +193,14 @@ fn vectors() -> Vec<(&'static str, Value)> {
             }),
         ),
         ("ping", Value::Request(Request::Ping)),
+        (
+            "get_directory_delta",
+            Value::Request(Request::GetDirectoryDelta {
+                after: Some(NodeId([0x44; 32])),
+                limit: 64,
+                held: HeldFilter::new([0x45; 16], 2, [&[0x46; 64], &[0x47; 64]]),
+            }),
+        ),
         (
             "delete_inbox_signed",
             Value::Request(Request::Delete(delete_signed.clone())),

@@ -49,6 +49,12 @@ const WELL_MESHED: usize = crate::net::GOSSIP_MESH_LOW;
 /// interval, if shorter), so a node that starts before its bootstrap peer
 /// still fills its directory quickly.
 const PULL_RETRY: Duration = Duration::from_secs(5);
+/// After a pull that brought a new node, the next comes this soon (or at the
+/// pull interval, if shorter): while a network is forming, or after many
+/// nodes joined, a delta pull moves many records in one answer where gossip
+/// moves each alone, and the peer's answer costs it one filter check per
+/// record. Once a pull brings nothing new, pulls go back to the interval.
+const PULL_AGAIN: Duration = Duration::from_secs(2);
 
 /// Makes the node's record from the swarm's listen addresses, keeps it in the
 /// own directory and publishes it. Fails with
@@ -210,7 +216,11 @@ async fn run(ctx: Arc<Context>, identity: Arc<Identity>, mut shutdown: watch::Re
             next_pull = match pulled {
                 Ok(new) => {
                     tracing::debug!(new, "directory pulled");
-                    Instant::now() + pull_every
+                    if new > 0 {
+                        Instant::now() + pull_every.min(PULL_AGAIN)
+                    } else {
+                        Instant::now() + pull_every
+                    }
                 }
                 Err(e) => {
                     ctx.metrics.rejected.inc("pull", pull_failure(&e));

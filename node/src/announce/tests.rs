@@ -185,11 +185,12 @@ fn garbage_oversized_forged_and_foreign_records_are_refused_and_counted() {
     assert_eq!(m.directory_nodes.get(), 0);
 }
 
-/// Answers the fake network's commands: `GetDirectory` from `serve`, listen
+/// Answers the fake network's commands: `GetDirectory` and
+/// `GetDirectoryDelta` from `serve` (given the delta's filter), listen
 /// addresses, and publications sent to `published`.
 fn fake_net(
     mut commands: mpsc::Receiver<Command>,
-    serve: impl Fn(Option<NodeId>) -> Response + Send + 'static,
+    serve: impl Fn(Option<NodeId>, Option<&HeldFilter>) -> Response + Send + 'static,
     published: mpsc::Sender<Vec<u8>>,
     connected: Vec<PeerId>,
 ) -> tokio::task::JoinHandle<usize> {
@@ -203,7 +204,15 @@ fn fake_net(
                     ..
                 } => {
                     rpcs += 1;
-                    let _ = reply.send(Ok(serve(after)));
+                    let _ = reply.send(Ok(serve(after, None)));
+                }
+                Command::Rpc {
+                    request: Request::GetDirectoryDelta { after, held, .. },
+                    reply,
+                    ..
+                } => {
+                    rpcs += 1;
+                    let _ = reply.send(Ok(serve(after, Some(&held))));
                 }
                 Command::ListenAddrs { reply } => {
                     let _ = reply.send(vec![
@@ -241,8 +250,11 @@ async fn pull_directory_takes_every_page() {
     let (tx, _rx) = mpsc::channel(8);
     let net = fake_net(
         f.commands,
-        move |after| {
-            let (records, next) = source.page(after, 256);
+        move |after, held: Option<&HeldFilter>| {
+            let (records, next) = match held {
+                Some(held) => source.page_missing(after, 256, held, 4096),
+                None => source.page(after, 256),
+            };
             Response::Directory { records, next }
         },
         tx,
@@ -258,11 +270,50 @@ async fn pull_directory_takes_every_page() {
     assert_eq!(new, 300);
     assert_eq!(f.ctx.dir(|d| d.len()), 300);
     assert_eq!(f.ctx.metrics.directory_nodes.get(), 300);
-    // Pulling again finds nothing new.
+    assert_eq!(f.ctx.metrics.records.get("unchanged", ""), 0);
+    // Pulling again asks for what is missing: one page, nothing new, and
+    // not one held record sent again.
     let again = pull_directory(&f.ctx, PeerId::random()).await.unwrap();
     assert_eq!(again, 0);
+    assert_eq!(f.ctx.metrics.records.get("unchanged", ""), 0);
     drop(f.ctx);
-    assert_eq!(net.await.unwrap(), 4);
+    assert_eq!(net.await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn a_peer_that_refuses_delta_pulls_is_asked_for_everything() {
+    let f = fixture();
+    let now = f.ctx.clock.now();
+    let mut source = Directory::new(NetworkParams::devnet(), 1_000);
+    for i in 0..40u16 {
+        let mut secret = [0u8; 32];
+        secret[..2].copy_from_slice(&i.to_le_bytes());
+        source
+            .insert(verified(&NodeKey::from_secret_bytes(&secret), now, 1), now)
+            .unwrap();
+    }
+    let (tx, _rx) = mpsc::channel(8);
+    // A node from before delta pulls cannot decode one and answers an error.
+    let net = fake_net(
+        f.commands,
+        move |after, held: Option<&HeldFilter>| match held {
+            Some(_) => Response::Error(RpcError::new(ErrorKind::BadRequest, "undecodable", 0)),
+            None => {
+                let (records, next) = source.page(after, 256);
+                Response::Directory { records, next }
+            }
+        },
+        tx,
+        vec![],
+    );
+    assert_eq!(pull_directory(&f.ctx, PeerId::random()).await.unwrap(), 40);
+    assert_eq!(pull_directory(&f.ctx, PeerId::random()).await.unwrap(), 0);
+    assert_eq!(f.ctx.metrics.rejected.get("pull", "no_delta"), 1);
+    assert_eq!(f.ctx.metrics.rejected.get("pull", "bad_response"), 0);
+    assert_eq!(f.ctx.metrics.records.get("unchanged", ""), 40);
+    drop(f.ctx);
+    // Full, refused delta, full.
+    assert_eq!(net.await.unwrap(), 3);
 }
 
 #[tokio::test]
@@ -278,7 +329,7 @@ async fn pull_stops_on_a_page_that_does_not_move_and_on_errors() {
     // never makes.
     let net = fake_net(
         f.commands,
-        move |_| Response::Directory {
+        move |_, _| Response::Directory {
             records: vec![good.clone(), bad.clone()],
             next: Some(stuck),
         },
@@ -301,7 +352,7 @@ async fn pull_stops_on_a_page_that_does_not_move_and_on_errors() {
     let (tx, _rx) = mpsc::channel(8);
     let _net = fake_net(
         f.commands,
-        |_| Response::Error(RpcError::new(ErrorKind::Unavailable, "busy", 0)),
+        |_, _| Response::Error(RpcError::new(ErrorKind::Unavailable, "busy", 0)),
         tx,
         vec![],
     );
@@ -321,7 +372,7 @@ async fn announcer_publishes_a_verifiable_record_and_stops_on_shutdown() {
     let boot_record = signed(&bootstrap, now, 4700);
     let _net = fake_net(
         f.commands,
-        move |_| Response::Directory {
+        move |_, _| Response::Directory {
             records: vec![boot_record.clone()],
             next: None,
         },

@@ -278,3 +278,90 @@ fn a_devnet_on_loopback_keeps_whole_swarms() {
         assert_eq!(d.swarm(&account).len(), r);
     }
 }
+
+#[test]
+fn delta_pages_leave_out_held_records_and_bound_the_scan() {
+    let mut d = Directory::new(NetworkParams::devnet(), 100);
+    for i in 1..=40 {
+        d.insert(verify(signed(&key(i), NOW), NOW).unwrap(), NOW)
+            .unwrap();
+    }
+    // The asker holds everything but 5 records, one of them in an older
+    // version than the directory's.
+    let mut asker = Directory::new(NetworkParams::devnet(), 100);
+    let missing: Vec<NodeId> = [3u8, 9, 17, 30].iter().map(|i| key(*i).node_id()).collect();
+    for i in 1..=40u8 {
+        let node = key(i).node_id();
+        if missing.contains(&node) {
+            continue;
+        }
+        let at = if i == 22 { NOW - 1_000 } else { NOW };
+        asker
+            .insert(verify(signed(&key(i), at), NOW).unwrap(), NOW)
+            .unwrap();
+    }
+    let held = asker.held_filter([9; 16]);
+
+    // Paging with a small scan still finds every missing record, in order.
+    let mut got = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let (records, next) = d.page_missing(after, 256, &held, 7);
+        pages += 1;
+        got.extend(records.iter().map(|r| r.live_node_unverified(NOW).unwrap()));
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 6, "40 entries in scans of 7");
+    let mut want = missing.clone();
+    want.push(key(22).node_id());
+    want.sort();
+    assert_eq!(got, want);
+
+    // A page stops at its limit and says where to go on.
+    let (records, next) = d.page_missing(None, 2, &held, 4096);
+    assert_eq!(records.len(), 2);
+    let (rest, end) = d.page_missing(next, 256, &held, 4096);
+    assert_eq!(rest.len(), 3);
+    assert_eq!(end, None);
+}
+
+#[test]
+fn the_fast_peer_id_is_libp2p_s() {
+    for i in 1..=20 {
+        let node = key(i).node_id();
+        assert_eq!(peer_id_of_valid_key(&node), peer_id_of(&node));
+    }
+}
+
+#[test]
+fn shared_checks_remember_only_good_signatures_for_their_exact_bytes() {
+    // Sharing is process-wide and only ever skips the curve arithmetic for
+    // bytes already found good, so turning it on here cannot change what
+    // another test of this process sees.
+    shared_checks::share_in_process();
+    assert!(shared_checks::is_shared());
+    let k = key(31);
+    let good = signed(&k, NOW);
+    let node = k.node_id();
+    assert!(shared_checks::check_signature(&good, &node).is_ok());
+    assert!(shared_checks::check_signature(&good, &node).is_ok());
+    // The same record under another signature, and the same signature over
+    // other bytes, are checked and refused every time.
+    let mut forged = good.clone();
+    forged.signature[3] ^= 1;
+    for _ in 0..2 {
+        assert!(shared_checks::check_signature(&forged, &node).is_err());
+    }
+    let mut moved = good.clone();
+    moved.record[10] ^= 1;
+    assert!(shared_checks::check_signature(&moved, &node).is_err());
+    // Another node's key over the good bytes is refused too.
+    assert!(shared_checks::check_signature(&good, &key(32).node_id()).is_err());
+    // And the whole verification still refuses what it refused.
+    assert!(verify(forged, NOW).is_err());
+    assert!(verify(good, NOW).is_ok());
+}

@@ -16,6 +16,7 @@ use crate::rpc::auth::{AuthError, OwnerAuth, OwnerOp, OwnerSigned};
 use crate::rpc::check_count;
 use crate::rpc::chunk::{ChunkStoreRequest, refuse_chunks};
 use crate::rpc::deliver::{DELIVERY_ITEM_LEN, DeliverRequest};
+use crate::rpc::held::HeldFilter;
 use crate::rpc::message::{MessageHash, StoreProof, StoredMessage, check_data};
 use crate::rpc::read_cursor::ReadCursor;
 use crate::time::UnixMillis;
@@ -52,6 +53,19 @@ pub enum Request {
     /// Store a sealed message into an inbox with the recipient's delivery
     /// token, or into its requests with postage ([`crate::rpc::deliver`]).
     Deliver(DeliverRequest),
+    /// [`Request::GetDirectory`] leaving out the records the asker holds:
+    /// a page of at most `limit` records after `after` whose signatures are
+    /// not in `held`. The answer's `next` is where the scan stopped (it looks
+    /// at most [`crate::constants::MAX_DIRECTORY_SCAN`] entries per page), so a page may be
+    /// short or empty and still have a next one.
+    GetDirectoryDelta {
+        /// Start after this node id (`None`: from the start).
+        after: Option<NodeId>,
+        /// Most records to return, 1 to [`MAX_DIRECTORY_PAGE`].
+        limit: u16,
+        /// The records the asker holds.
+        held: HeldFilter,
+    },
 }
 
 /// Store `data` for `account` in `namespace` for `ttl_ms`.
@@ -401,6 +415,15 @@ impl Request {
                 1,
                 MAX_DIRECTORY_PAGE,
             ),
+            Request::GetDirectoryDelta { limit, held, .. } => {
+                check_count(
+                    "directory limit",
+                    usize::from(*limit),
+                    1,
+                    MAX_DIRECTORY_PAGE,
+                )?;
+                held.validate()
+            }
         }
     }
 
@@ -417,6 +440,7 @@ impl Request {
             | Request::Deliver(_)
             | Request::GetSwarm { .. }
             | Request::GetDirectory { .. }
+            | Request::GetDirectoryDelta { .. }
             | Request::Ping => Ok(()),
         }
     }
@@ -430,6 +454,7 @@ impl Request {
             Request::Expire(_) => "expire",
             Request::GetSwarm { .. } => "get_swarm",
             Request::GetDirectory { .. } => "get_directory",
+            Request::GetDirectoryDelta { .. } => "get_directory_delta",
             Request::Ping => "ping",
             Request::StoreChunk(_) => "store_chunk",
             Request::Deliver(_) => "deliver",
@@ -446,7 +471,9 @@ impl Request {
             Request::GetSwarm { account } => Some(*account),
             Request::StoreChunk(r) => Some(r.hash().account()),
             Request::Deliver(r) => Some(r.store.account),
-            Request::GetDirectory { .. } | Request::Ping => None,
+            Request::GetDirectory { .. } | Request::GetDirectoryDelta { .. } | Request::Ping => {
+                None
+            }
         }
     }
 
