@@ -44,6 +44,12 @@ enum Command {
         /// honest clients' p99 latencies.
         #[arg(long)]
         baseline: bool,
+        /// Every node checks every record signature itself, as separate
+        /// machines would; by default the nodes of this process share the
+        /// signatures they found good (each is still checked once, and every
+        /// other check of a record runs in every node).
+        #[arg(long)]
+        own_checks: bool,
     },
     /// Run N real sotto-node processes on loopback until Ctrl-C.
     Devnet(swarm_sim::devnet::DevnetArgs),
@@ -66,18 +72,26 @@ fn main() -> ExitCode {
 
 /// Runs the command; `Ok(false)` when `--check` found a failed criterion.
 fn real_main(cli: Cli) -> Result<bool, SimError> {
-    let (text, seed, out, check, baseline) = match cli.command {
-        None => (DEFAULT_SCENARIO.to_string(), None, None, false, false),
+    let (text, seed, out, check, baseline, own_checks) = match cli.command {
+        None => (
+            DEFAULT_SCENARIO.to_string(),
+            None,
+            None,
+            false,
+            false,
+            false,
+        ),
         Some(Command::Run {
             scenario,
             seed,
             out,
             check,
             baseline,
+            own_checks,
         }) => {
             let text = std::fs::read_to_string(&scenario)
                 .map_err(|e| SimError::Setup(format!("{}: {e}", scenario.display())))?;
-            (text, seed, out, check, baseline)
+            (text, seed, out, check, baseline, own_checks)
         }
         Some(Command::Devnet(args)) => {
             swarm_sim::devnet::run(&args)?;
@@ -89,6 +103,12 @@ fn real_main(cli: Cli) -> Result<bool, SimError> {
         s.seed = seed;
     }
     let out = out.unwrap_or_else(|| PathBuf::from("target/swarm-sim").join(&s.name));
+    // A thousand nodes in one process would check each record's signature a
+    // thousand times (a quarter of the CPU at 998 nodes); see
+    // `sotto_node::directory::shared_checks`.
+    if !own_checks {
+        sotto_node::directory::shared_checks::share_in_process();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

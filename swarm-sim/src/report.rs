@@ -45,6 +45,8 @@ pub struct Outcome {
     pub groups: Option<GroupFigures>,
     /// Wall time of the whole run, setup included.
     pub wall_s: f64,
+    /// From the last node started to every directory complete.
+    pub directories_s: f64,
 }
 
 /// Latency percentiles, ms from the start of a send to the recipient's app.
@@ -143,6 +145,13 @@ pub struct Report {
     pub groups: Option<GroupFigures>,
     /// Wall time, setup included.
     pub wall_s: f64,
+    /// Seconds from the last node started to every node's directory holding
+    /// every node (the scale scenario's "directories complete" figure).
+    pub directories_s: f64,
+    /// Whether the nodes shared the record signatures they found good
+    /// (`swarm-sim run` without `--own-checks`;
+    /// `sotto_node::directory::shared_checks`).
+    pub shared_signature_checks: bool,
     /// The scenario's pass criteria against this run, in the order of its
     /// `[check]` table (empty when it has none).
     pub checks: Vec<Verdict>,
@@ -302,6 +311,8 @@ impl Report {
             positions: o.positions,
             groups: o.groups,
             wall_s: (o.wall_s * 10.0).round() / 10.0,
+            directories_s: (o.directories_s * 10.0).round() / 10.0,
+            shared_signature_checks: sotto_node::directory::shared_checks::is_shared(),
             checks,
             planned_ms: (s.duration_s + s.drain_s) * 1000,
             away,
@@ -478,6 +489,19 @@ impl Report {
         if let Some(g) = &self.groups {
             g.table_rows(&mut row);
         }
+        row(
+            "directories complete s",
+            format!("{:.1}", self.directories_s),
+        );
+        row(
+            "record signatures",
+            if self.shared_signature_checks {
+                "checked once per process (--own-checks: once per node)"
+            } else {
+                "checked by every node"
+            }
+            .to_string(),
+        );
         row("wall time s", format!("{:.1}", self.wall_s));
         for v in &self.checks {
             row(

@@ -22,6 +22,8 @@ use sotto_node::errln;
 
 /// How long the nodes may take to learn of each other.
 const DIRECTORY_WAIT: Duration = Duration::from_secs(90);
+/// How often the directory wait says how far it got.
+const DIRECTORY_REPORT: Duration = Duration::from_secs(10);
 /// How long a client may take to build its first path.
 const PATH_WAIT: Duration = Duration::from_secs(60);
 /// Sends in flight at once.
@@ -55,10 +57,7 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
             .unwrap_or_default();
         net.add_node_at(external).await?;
     }
-    if let Err(e) = net.wait_directories(s.nodes, DIRECTORY_WAIT).await {
-        errln!("swarm-sim: {}", directory_diagnosis(&net));
-        return Err(e);
-    }
+    let directories_s = wait_directories(&net, s.nodes).await?;
 
     // The attacker's nodes are in the network before any client starts, so
     // clients meet them as guards, relays and swarm members like any other.
@@ -228,8 +227,48 @@ pub async fn run(s: &Scenario, progress: bool) -> Result<Report, SimError> {
             groups: group_figures,
             network_model: net.model_summary(),
             wall_s: wall.elapsed().as_secs_f64(),
+            directories_s,
         },
     ))
+}
+
+/// Waits up to [`DIRECTORY_WAIT`] for every node to know `n` nodes, saying
+/// every [`DIRECTORY_REPORT`] how far the directories are (least, tenth
+/// percentile, median), and returns the seconds it took. On a timeout, says
+/// what the nodes did ([`directory_diagnosis`]).
+async fn wait_directories(net: &SimNet, n: usize) -> Result<f64, SimError> {
+    let started = Instant::now();
+    let mut next_report = DIRECTORY_REPORT;
+    loop {
+        let mut sizes: Vec<usize> = net
+            .running()
+            .map(|(_, node)| node.context().dir(|d| d.len()))
+            .collect();
+        if sizes.iter().all(|s| *s >= n) {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        let waited = started.elapsed();
+        if waited >= DIRECTORY_WAIT {
+            errln!("swarm-sim: {}", directory_diagnosis(net));
+            return Err(SimError::Setup(format!(
+                "directories did not reach {n} nodes within {} s: sizes {sizes:?}",
+                DIRECTORY_WAIT.as_secs()
+            )));
+        }
+        if waited >= next_report {
+            next_report += DIRECTORY_REPORT;
+            sizes.sort_unstable();
+            let at = |q: usize| sizes.get(sizes.len() * q / 100).copied().unwrap_or(0);
+            errln!(
+                "swarm-sim: directories after {:.0} s: least {}, p10 {}, median {} of {n}",
+                waited.as_secs_f64(),
+                at(0),
+                at(10),
+                at(50)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn elapsed_ms(start: Instant) -> u64 {
