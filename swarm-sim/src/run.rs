@@ -260,11 +260,13 @@ async fn wait_directories(net: &SimNet, n: usize) -> Result<f64, SimError> {
             sizes.sort_unstable();
             let at = |q: usize| sizes.get(sizes.len() * q / 100).copied().unwrap_or(0);
             errln!(
-                "swarm-sim: directories after {:.0} s: least {}, p10 {}, median {} of {n}",
+                "swarm-sim: directories after {:.0} s: least {}, p10 {}, median {} of {n} \
+                 (peak RSS so far {:.0} MB)",
                 waited.as_secs_f64(),
                 at(0),
                 at(10),
-                at(50)
+                at(50),
+                crate::report::peak_rss_mb().unwrap_or(0.0)
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -54,7 +54,7 @@ const PULL_RETRY: Duration = Duration::from_secs(5);
 /// nodes joined, a delta pull moves many records in one answer where gossip
 /// moves each alone, and the peer's answer costs it one filter check per
 /// record. Once a pull brings nothing new, pulls go back to the interval.
-const PULL_AGAIN: Duration = Duration::from_secs(2);
+const PULL_AGAIN: Duration = Duration::from_secs(1);
 
 /// Makes the node's record from the swarm's listen addresses, keeps it in the
 /// own directory and publishes it. Fails with
