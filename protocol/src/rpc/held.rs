@@ -68,7 +68,9 @@ impl HeldFilter {
         let key = filter.key();
         for signature in signatures {
             for bit in filter.positions(&key, signature) {
-                filter.bits[bit / 8] |= 1 << (bit % 8);
+                if let Some(byte) = filter.bits.get_mut(bit / 8) {
+                    *byte |= 1 << (bit % 8);
+                }
             }
         }
         filter
@@ -112,11 +114,11 @@ impl HeldFilter {
         signature: &[u8; SIGNATURE_LEN],
     ) -> impl Iterator<Item = usize> + use<> {
         let h = blake3::keyed_hash(&key.0, signature);
-        let h = h.as_bytes();
-        let word = |i: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&h[i..i + 8]);
-            u64::from_le_bytes(w)
+        let word = |at: usize| {
+            h.as_bytes()
+                .get(at..at + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_le_bytes)
         };
         let h1 = word(0);
         // Odd, so that the k positions differ whenever m is a power of two.
