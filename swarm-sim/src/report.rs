@@ -270,6 +270,8 @@ impl Report {
                 p99_latency_ms: g.latency_all_ms.p99,
                 after_removal: g.after_removal,
             }),
+            directories_s: o.directories_s,
+            peak_rss_mb: peak_rss_mb(),
         });
         let away = s
             .offline

@@ -43,6 +43,12 @@ pub struct Criteria {
     /// Most deliveries to removed members of epochs after their removal
     /// (`groups.after_removal`); only with a `[groups]`.
     pub max_groups_after_removal: Option<u64>,
+    /// Longest time, s, from the last node started to every node knowing
+    /// every node (`directories_s`).
+    pub max_directories_s: Option<u64>,
+    /// Largest peak resident memory of the whole run, MB (`peak_rss_mb`;
+    /// a run where it cannot be read fails this bound).
+    pub max_peak_rss_mb: Option<u64>,
 }
 
 /// One of the group's figures, read from what was measured.
@@ -97,6 +103,10 @@ pub struct Measured {
     pub swarms_changed: Option<u64>,
     /// The group's figures, if the scenario has a `[groups]`.
     pub groups: Option<GroupMeasured>,
+    /// Seconds until every directory was complete.
+    pub directories_s: f64,
+    /// Peak resident memory, MB, if it could be read.
+    pub peak_rss_mb: Option<f64>,
 }
 
 /// The group figures criteria are checked against.
@@ -217,6 +227,22 @@ impl Criteria {
                 pass: m.sybil_quorum_swarms.is_some_and(|n| n <= max),
             });
         }
+        if let Some(max) = self.max_directories_s {
+            out.push(Verdict {
+                criterion: format!("directories_s <= {max}"),
+                measured: format!("{:.1}", m.directories_s),
+                pass: m.directories_s <= max as f64,
+            });
+        }
+        if let Some(max) = self.max_peak_rss_mb {
+            out.push(Verdict {
+                criterion: format!("peak_rss_mb <= {max}"),
+                measured: m
+                    .peak_rss_mb
+                    .map_or_else(|| "unknown".into(), |r| format!("{r:.0}")),
+                pass: m.peak_rss_mb.is_some_and(|r| r <= max as f64),
+            });
+        }
         if let Some(min) = self.min_swarms_changed {
             let got = m.swarms_changed.unwrap_or(0);
             out.push(Verdict {
@@ -301,6 +327,27 @@ mod tests {
             ..Has::default()
         };
         assert!(group.check(with_groups).is_ok());
+    }
+
+    #[test]
+    fn directory_time_and_memory_bounds() {
+        let c = Criteria {
+            max_directories_s: Some(60),
+            max_peak_rss_mb: Some(8_000),
+            ..Criteria::default()
+        };
+        let m = |dir, rss| Measured {
+            directories_s: dir,
+            peak_rss_mb: rss,
+            ..Measured::default()
+        };
+        assert!(c.evaluate(&m(60.0, Some(8_000.0))).iter().all(|v| v.pass));
+        let v = c.evaluate(&m(74.0, Some(8_335.0)));
+        assert_eq!(v.iter().filter(|v| !v.pass).count(), 2, "{v:?}");
+        assert_eq!(v[0].measured, "74.0");
+        let v = c.evaluate(&m(1.0, None));
+        assert!(v[0].pass && !v[1].pass, "{v:?}");
+        assert_eq!(v[1].measured, "unknown");
     }
 
     #[test]
