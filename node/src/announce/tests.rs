@@ -235,18 +235,24 @@ fn fake_net(
     })
 }
 
-#[tokio::test]
-async fn pull_directory_takes_every_page() {
-    let f = fixture();
-    let now = f.ctx.clock.now();
+/// A directory of `n` nodes with records made at `now`.
+fn directory_of(n: u16, now: u64) -> Directory {
     let mut source = Directory::new(NetworkParams::devnet(), 1_000);
-    for i in 0..300u16 {
+    for i in 0..n {
         let mut secret = [0u8; 32];
         secret[..2].copy_from_slice(&i.to_le_bytes());
         source
             .insert(verified(&NodeKey::from_secret_bytes(&secret), now, 1), now)
             .unwrap();
     }
+    source
+}
+
+#[tokio::test]
+async fn pull_directory_takes_every_page() {
+    let f = fixture();
+    let now = f.ctx.clock.now();
+    let source = directory_of(300, now);
     let (tx, _rx) = mpsc::channel(8);
     let net = fake_net(
         f.commands,
@@ -284,14 +290,7 @@ async fn pull_directory_takes_every_page() {
 async fn a_peer_that_refuses_delta_pulls_is_asked_for_everything() {
     let f = fixture();
     let now = f.ctx.clock.now();
-    let mut source = Directory::new(NetworkParams::devnet(), 1_000);
-    for i in 0..40u16 {
-        let mut secret = [0u8; 32];
-        secret[..2].copy_from_slice(&i.to_le_bytes());
-        source
-            .insert(verified(&NodeKey::from_secret_bytes(&secret), now, 1), now)
-            .unwrap();
-    }
+    let source = directory_of(40, now);
     let (tx, _rx) = mpsc::channel(8);
     // A node from before delta pulls cannot decode one and answers an error.
     let net = fake_net(
