@@ -77,7 +77,7 @@ impl VerifiedRecord {
             .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
         // The signature check above decoded the node key as a curve point,
         // so the peer id is made from its bytes without decoding it again
-        // (a tenth of a record's verification).
+        // (one point decompression fewer per record).
         let peer = peer_id_of_valid_key(&record.node).ok_or(DirectoryError::BadIdentity)?;
         Ok(Self {
             record,

@@ -19,6 +19,8 @@ use tokio::time::timeout;
 
 const NETWORK: &str = "nettest";
 const LIMIT: Duration = Duration::from_secs(20);
+/// One step of a test; below [`LIMIT`], so that a stall names its step.
+const STEP_LIMIT: Duration = Duration::from_secs(15);
 const PONG_TIME: u64 = 1_700_000_000_000;
 
 fn config(memory: bool, bootstrap: Vec<Multiaddr>, per_peer: usize) -> NetConfig {
@@ -442,16 +444,23 @@ async fn connections_are_bounded_per_address_but_not_for_directory_nodes() {
         let (mut b, b_metrics) = start(NETWORK, cfg);
         let addr = dial_addr(&b).await;
         let mut strangers = Vec::new();
-        for _ in 0..2 {
+        for i in 0..2 {
             let (s, _) = start(NETWORK, config(false, vec![addr.clone()], 8));
-            connected(&mut b.inbound, s.peer_id).await;
+            step(
+                &format!("stranger {i} connects"),
+                connected(&mut b.inbound, s.peer_id),
+            )
+            .await;
             strangers.push(s);
         }
         // A third stranger from 127.0.0.1 is refused.
         let (third, _) = start(NETWORK, config(false, vec![addr.clone()], 8));
-        while b_metrics.rejected.get("net", "connections_per_ip") == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        step("the third stranger is refused", async {
+            while b_metrics.rejected.get("net", "connections_per_ip") == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
         let peers = b.handle.connected_peers().await.unwrap();
         assert!(!peers.contains(&third.peer_id), "{peers:?}");
         assert_eq!(peers.len(), 2);
@@ -468,10 +477,23 @@ async fn connections_are_bounded_per_address_but_not_for_directory_nodes() {
             metrics,
         )
         .unwrap();
-        connected(&mut b.inbound, node_id).await;
+        step(
+            "the directory node connects",
+            connected(&mut b.inbound, node_id),
+        )
+        .await;
     })
     .await
     .unwrap();
+}
+
+/// Runs one step of a test within [`STEP_LIMIT`], naming the step that
+/// stalled (this test failed once, stalled somewhere, in a whole-suite run).
+async fn step<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    match timeout(STEP_LIMIT, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: not within {STEP_LIMIT:?}"),
+    }
 }
 
 /// The strangers' share is not first come, first served: once it is full,
