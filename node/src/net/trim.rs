@@ -23,14 +23,20 @@ use libp2p::PeerId;
 /// How often connections are weighed.
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 /// Connected nodes past which idle ones are closed: the gossip mesh (up to
-/// 12), the overlay's outbound connections (8) and as many inbound, swarm
-/// co-members and relay hops fit well below it.
-pub const HIGH_WATER: usize = 48;
+/// 5, `GOSSIP_MESH_HIGH`), the overlay's outbound connections (8) and about
+/// as many inbound fit below it, with room for swarm co-members and relay
+/// hops. Each connection costs its buffers (noise, yamux, gossip queues):
+/// about 100 KB a connection in the 1,000-node scenario, where 48 (with a
+/// 120 s idle time) left the nodes with about 52 connections each and
+/// 8.3 GB, and 32 (with 20 s) with about 29 and 5.9 GB.
+pub const HIGH_WATER: usize = 32;
 /// Connected nodes a trim leaves, when that many may go.
-pub const LOW_WATER: usize = 32;
-/// A connection used more recently than this stays: longer than any request
-/// waits for its answer (an onion hop's long poll included).
-pub const IDLE: Duration = Duration::from_secs(120);
+pub const LOW_WATER: usize = 24;
+/// A connection used more recently than this stays. A request in flight
+/// keeps its connection however long it waits (an onion hop's long poll
+/// included: see the protected set in `trim_idle`), so this only spares a
+/// node that is used again soon a new handshake.
+pub const IDLE: Duration = Duration::from_secs(20);
 
 /// When each connected node was last asked or asked something.
 #[derive(Debug)]
