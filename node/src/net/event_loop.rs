@@ -113,7 +113,7 @@ pub(super) struct EventLoop {
     pub(super) node_out: HashMap<OutboundRequestId, Reply<NodeResponse>>,
     /// Onion packets sent on, with what to do with the answer: a forward
     /// parked at the relay waits here as its callback, not as a task.
-    pub(super) onion_out: HashMap<OutboundRequestId, OnionThen>,
+    pub(super) onion_out: HashMap<OutboundRequestId, (PeerId, OnionThen)>,
     /// How long the remote waits for our answer, per protocol; an answer not
     /// ready by then is useless and its slot is freed.
     pub(super) rpc_timeout: Duration,
@@ -430,7 +430,7 @@ impl EventLoop {
 
     /// Closes connections to directory nodes nobody uses (see
     /// [`super::trim`]): never a gossip mesh peer, nor one with a request in
-    /// flight here.
+    /// flight here or one this node's request waits on.
     fn trim_idle(&mut self, now: std::time::Instant) {
         let connected: std::collections::HashSet<PeerId> =
             self.swarm.connected_peers().copied().collect();
@@ -457,6 +457,11 @@ impl EventLoop {
                 + self.budgets.onion.of_peer(p)
                 > 0
         }));
+        // Nor one this node waits on: a request it sent (an onion hop's long
+        // poll waits up to 25 s) keeps its connection until it is answered.
+        protected.extend(self.rpc_out.values().map(|(p, _)| *p));
+        protected.extend(self.node_out.values().map(|(p, _)| *p));
+        protected.extend(self.onion_out.values().map(|(p, _)| *p));
         let idle = self.trim.choose(&nodes, &protected, now);
         for peer in &idle {
             let _ = self.swarm.disconnect_peer_id(*peer);

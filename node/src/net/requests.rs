@@ -351,7 +351,7 @@ impl EventLoop {
         }
         self.trim.used(peer, std::time::Instant::now());
         let id = self.swarm.behaviour_mut().onion.send_request(&peer, packet);
-        self.onion_out.insert(id, then);
+        self.onion_out.insert(id, (peer, then));
     }
 
     fn on_response(&mut self, proto: Proto, peer: PeerId, id: OutboundRequestId, bytes: Vec<u8>) {
@@ -368,7 +368,7 @@ impl EventLoop {
             // Opaque to everyone but the client: the relay checks its size
             // class (the codec already bounded its length).
             Proto::Onion => {
-                if let Some(then) = self.onion_out.remove(&id) {
+                if let Some((_, then)) = self.onion_out.remove(&id) {
                     then.call(Ok(bytes));
                 }
             }
@@ -380,7 +380,7 @@ impl EventLoop {
             Proto::Rpc => finish(&mut self.rpc_out, id, Err(error)),
             Proto::Node => finish(&mut self.node_out, id, Err(error)),
             Proto::Onion => {
-                if let Some(then) = self.onion_out.remove(&id) {
+                if let Some((_, then)) = self.onion_out.remove(&id) {
                     then.call(Err(error));
                 }
             }

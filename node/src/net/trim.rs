@@ -32,10 +32,11 @@ pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 pub const HIGH_WATER: usize = 32;
 /// Connected nodes a trim leaves, when that many may go.
 pub const LOW_WATER: usize = 24;
-/// A connection used more recently than this stays. A request in flight
-/// keeps its connection however long it waits (an onion hop's long poll
-/// included: see the protected set in `trim_idle`), so this only spares a
-/// node that is used again soon a new handshake.
+/// A connection used more recently than this stays. A request in flight,
+/// the peer's here or this node's there, keeps its connection however long
+/// it waits (an onion hop's long poll included: see the protected set in
+/// the event loop's `trim_idle`), so this only spares a node that is used
+/// again soon a new handshake.
 pub const IDLE: Duration = Duration::from_secs(20);
 
 /// When each connected node was last asked or asked something.
