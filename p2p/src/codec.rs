@@ -10,6 +10,11 @@ use libp2p::request_response;
 /// Bytes of the length prefix.
 const PREFIX_LEN: usize = 4;
 
+/// Bodies up to this size are written in one write with their prefix (a
+/// copy of the body): every onion request and the smaller response classes,
+/// most RPC and replication frames. Larger ones are written as they are.
+const COALESCE_MAX: usize = 128 * 1024;
+
 /// First allocation for a frame body. The buffer only grows as bytes really
 /// arrive, so a peer announcing a large frame and then stalling costs us this,
 /// not the announced length.
@@ -105,13 +110,19 @@ where
                 ),
             )
         })?;
-    // One write: over yamux every write is a frame of its own, and over a
-    // connection each frame is a send of its own (a prefix written alone
-    // doubles a small request's frames and system calls).
-    let mut frame = Vec::with_capacity(PREFIX_LEN.saturating_add(body.len()));
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(body);
-    io.write_all(&frame).await?;
+    // One write for a small frame: over yamux every write is a frame of its
+    // own, and over a connection each frame is a send of its own (a prefix
+    // written alone doubles a small request's frames and system calls). A
+    // large body is not copied for it: there the extra frame is noise.
+    if body.len() <= COALESCE_MAX {
+        let mut frame = Vec::with_capacity(PREFIX_LEN.saturating_add(body.len()));
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(body);
+        io.write_all(&frame).await?;
+    } else {
+        io.write_all(&len.to_be_bytes()).await?;
+        io.write_all(body).await?;
+    }
     io.flush().await
 }
 
@@ -260,10 +271,19 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_is_one_write_prefix_and_body_together() {
+    fn a_small_frame_is_one_write_prefix_and_body_together() {
         let mut out = Writes::default();
         block_on(write_frame(&mut out, b"ping", 10)).unwrap();
         assert_eq!(out.0, vec![framed(4, b"ping")]);
+        // A large body is not copied: its prefix goes first, on its own.
+        let big = vec![1u8; COALESCE_MAX + 1];
+        let mut out = Writes::default();
+        block_on(write_frame(&mut out, &big, big.len())).unwrap();
+        assert_eq!(
+            out.0.concat(),
+            framed(u32::try_from(big.len()).unwrap(), &big)
+        );
+        assert_eq!(out.0.first().map(Vec::len), Some(PREFIX_LEN));
     }
 
     #[test]
