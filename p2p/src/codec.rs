@@ -10,10 +10,11 @@ use libp2p::request_response;
 /// Bytes of the length prefix.
 const PREFIX_LEN: usize = 4;
 
-/// Bodies up to this size are written in one write with their prefix (a
-/// copy of the body): every onion request and the smaller response classes,
-/// most RPC and replication frames. Larger ones are written as they are.
-const COALESCE_MAX: usize = 128 * 1024;
+/// The first write of a frame: its prefix and the start of its body, copied
+/// together. yamux cuts writes into frames of at most 16 KiB (yamux 0.14's
+/// default split size), so this is one yamux frame, and a body that fits is
+/// one write in all; a longer body's rest follows uncopied.
+const FIRST_WRITE: usize = 16 * 1024;
 
 /// First allocation for a frame body. The buffer only grows as bytes really
 /// arrive, so a peer announcing a large frame and then stalling costs us this,
@@ -110,18 +111,17 @@ where
                 ),
             )
         })?;
-    // One write for a small frame: over yamux every write is a frame of its
-    // own, and over a connection each frame is a send of its own (a prefix
-    // written alone doubles a small request's frames and system calls). A
-    // large body is not copied for it: there the extra frame is noise.
-    if body.len() <= COALESCE_MAX {
-        let mut frame = Vec::with_capacity(PREFIX_LEN.saturating_add(body.len()));
-        frame.extend_from_slice(&len.to_be_bytes());
-        frame.extend_from_slice(body);
-        io.write_all(&frame).await?;
-    } else {
-        io.write_all(&len.to_be_bytes()).await?;
-        io.write_all(body).await?;
+    // The prefix goes with the body's start: over yamux every write is at
+    // least a frame of its own, and over a connection each frame is a send
+    // of its own (a prefix written alone doubled a small request's frames
+    // and system calls). At most `FIRST_WRITE` bytes are copied for it.
+    let (head, rest) = body.split_at(body.len().min(FIRST_WRITE - PREFIX_LEN));
+    let mut first = Vec::with_capacity(PREFIX_LEN.saturating_add(head.len()));
+    first.extend_from_slice(&len.to_be_bytes());
+    first.extend_from_slice(head);
+    io.write_all(&first).await?;
+    if !rest.is_empty() {
+        io.write_all(rest).await?;
     }
     io.flush().await
 }
@@ -271,19 +271,29 @@ mod tests {
     }
 
     #[test]
-    fn a_small_frame_is_one_write_prefix_and_body_together() {
+    fn the_prefix_goes_in_one_write_with_the_start_of_the_body() {
         let mut out = Writes::default();
         block_on(write_frame(&mut out, b"ping", 10)).unwrap();
         assert_eq!(out.0, vec![framed(4, b"ping")]);
-        // A large body is not copied: its prefix goes first, on its own.
-        let big = vec![1u8; COALESCE_MAX + 1];
+        // A body that just fits the first write is still one write.
+        let fits = vec![2u8; FIRST_WRITE - PREFIX_LEN];
+        let mut out = Writes::default();
+        block_on(write_frame(&mut out, &fits, fits.len())).unwrap();
+        assert_eq!(
+            out.0,
+            vec![framed(u32::try_from(fits.len()).unwrap(), &fits)]
+        );
+        // A longer body: only its start is copied in with the prefix, the
+        // rest follows as it is.
+        let big = vec![1u8; 128 * 1024 + 1];
         let mut out = Writes::default();
         block_on(write_frame(&mut out, &big, big.len())).unwrap();
         assert_eq!(
             out.0.concat(),
             framed(u32::try_from(big.len()).unwrap(), &big)
         );
-        assert_eq!(out.0.first().map(Vec::len), Some(PREFIX_LEN));
+        assert_eq!(out.0.first().map(Vec::len), Some(FIRST_WRITE));
+        assert_eq!(out.0.len(), 2);
     }
 
     #[test]
