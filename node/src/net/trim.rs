@@ -82,8 +82,8 @@ impl Trim {
     /// Of the connected directory nodes `nodes`, which to disconnect at
     /// `now`: none while there are at most [`HIGH_WATER`]; otherwise those
     /// that are neither `protected` nor used within [`IDLE`] (a node never
-    /// used counts from `connected_at`, when this node first saw it), least
-    /// recently used first, until [`LOW_WATER`] would be left.
+    /// used counts from the first pass that weighed it), least recently used
+    /// first, until [`LOW_WATER`] would be left.
     pub fn choose(
         &mut self,
         nodes: &[PeerId],
