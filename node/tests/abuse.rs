@@ -140,6 +140,7 @@ async fn a_read_anyone_may_make_does_not_wait() {
         not_before: 0,
         max_bytes: 1024,
         wait_ms: 20_000,
+        wait_for: 1,
         auth: None,
     });
     let (parked, mut rx) = send(&n, &req).await;

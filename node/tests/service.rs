@@ -217,6 +217,62 @@ async fn a_long_poll_is_woken_by_a_store() {
     assert!(waited < Duration::from_secs(4), "{waited:?}");
 }
 
+/// A signed inbox retrieve that waits `wait_ms` for `wait_for` messages.
+fn retrieve_for(key: &AccountKey, wait_ms: u32, wait_for: u8) -> Request {
+    let mut req = RetrieveRequest::unsigned(key.account_id(), Namespace::INBOX, None);
+    req.wait_ms = wait_ms;
+    req.wait_for = wait_for;
+    Request::Retrieve(req.sign(key, NET, now()).unwrap())
+}
+
+#[tokio::test]
+async fn a_poll_that_waits_for_two_messages_is_answered_by_the_second() {
+    let n = Arc::new(node(Setup::default()));
+    let key = owner();
+    let spawn = |req: Request| {
+        let n = n.clone();
+        tokio::spawn(async move { n.service.handle(req).await })
+    };
+    let store = |data: &'static [u8]| n.service.handle(inbox_store(key.account_id(), data));
+    // The pair a reader keeps: one waits for the next message, the other
+    // for the one after it.
+    let first = spawn(retrieve_for(&key, 20_000, 1));
+    let second = spawn(retrieve_for(&key, 20_000, 2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(matches!(store(b"one").await, Response::Stored { .. }));
+    let r = tokio::time::timeout(Duration::from_secs(10), first).await;
+    assert_eq!(data_of(r.unwrap().unwrap()), vec![b"one".to_vec()]);
+    // The store woke the second too; it read one message and parked again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !second.is_finished(),
+        "one message does not answer a wait for two"
+    );
+    assert!(matches!(store(b"two").await, Response::Stored { .. }));
+    let r = tokio::time::timeout(Duration::from_secs(10), second).await;
+    let mut got = data_of(r.unwrap().unwrap());
+    got.sort();
+    assert_eq!(got, vec![b"one".to_vec(), b"two".to_vec()]);
+}
+
+#[tokio::test]
+async fn a_poll_that_waits_for_more_is_answered_with_what_there_is_at_its_end() {
+    let n = node(Setup::default());
+    let key = owner();
+    let stored = n
+        .service
+        .handle(inbox_store(key.account_id(), b"only"))
+        .await;
+    assert!(matches!(stored, Response::Stored { .. }));
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        n.service.handle(retrieve_for(&key, 300, 2)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(data_of(r), vec![b"only".to_vec()], "not an empty page");
+}
+
 // Full waiters: tests/abuse.rs (`full_waiters_answer_rate_limited_not_an_empty_page`).
 
 #[tokio::test]

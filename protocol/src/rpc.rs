@@ -70,7 +70,9 @@ pub use message::{Cursor, MessageHash, StoreProof, StoredMessage};
 pub use read_cursor::ReadCursor;
 pub use receipt::{StorageReceipt, count_receipts};
 pub use replication::{NodeRequest, NodeResponse};
-pub use request::{DeleteRequest, ExpireRequest, Request, RetrieveRequest, StoreRequest};
+pub use request::{
+    DeleteRequest, ExpireRequest, MAX_WAIT_FOR, Request, RetrieveRequest, StoreRequest,
+};
 pub use response::{Response, RetrievedMessage};
 
 /// Last part of the client RPC protocol name.

@@ -16,9 +16,9 @@ use sotto_protocol::record::SignedNodeRecord;
 use sotto_protocol::rpc::response::RetrievedMessage;
 use sotto_protocol::rpc::{
     AccountDigest, DeleteRequest, DigestAccumulator, DigestItem, ErrorKind, ExpireRequest,
-    ItemState, MessageHash, NodeRequest, NodeResponse, OwnerAuth, ReadCursor, Reconcile, Request,
-    Response, RetrieveRequest, RpcError, StoreProof, StoreRequest, StoredMessage, account_digest,
-    merge, reconcile,
+    ItemState, MAX_WAIT_FOR, MessageHash, NodeRequest, NodeResponse, OwnerAuth, ReadCursor,
+    Reconcile, Request, Response, RetrieveRequest, RpcError, StoreProof, StoreRequest,
+    StoredMessage, account_digest, merge, reconcile,
 };
 use sotto_protocol::{AccountId, AccountKey, Namespace, NodeId, UnixMillis};
 
@@ -98,9 +98,10 @@ fn retrieve() -> impl Strategy<Value = RetrieveRequest> {
         any::<u64>(),
         1..=MAX_RETRIEVE_BYTES as u32,
         0..=MAX_LONG_POLL_MS as u32,
+        1..=MAX_WAIT_FOR,
     )
         .prop_flat_map(
-            |(account, namespace, after, not_before, max_bytes, wait_ms)| {
+            |(account, namespace, after, not_before, max_bytes, wait_ms, wait_for)| {
                 let needed = namespace.read_needs_owner().unwrap_or(true);
                 auth_for(needed).prop_map(move |auth| RetrieveRequest {
                     account,
@@ -109,6 +110,7 @@ fn retrieve() -> impl Strategy<Value = RetrieveRequest> {
                     not_before,
                     max_bytes,
                     wait_ms,
+                    wait_for,
                     auth,
                 })
             },

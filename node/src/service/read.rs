@@ -1,4 +1,5 @@
-//! Retrieve, with the long poll: a retrieve that finds nothing is parked in
+//! Retrieve, with the long poll: a retrieve that finds fewer messages than it
+//! waits for (`wait_for`, usually one) is parked in
 //! the node's [`Waiters`](super::Waiters) (no task, no request slot) and
 //! answered when a store for its account wakes it or its wait is over. Only
 //! owner-signed reads wait: a read anyone may make answers at once.
@@ -58,7 +59,7 @@ impl Service {
             Ok(page) => page,
             Err(answer) => return Step::Now(answer),
         };
-        if !page.messages.is_empty() || page.scan_limited || wait == 0 {
+        if enough(&page, &req) || wait == 0 {
             return Step::Now(messages(page, self.ctx.store.id()));
         }
         let empty = ReadCursor {
@@ -97,62 +98,86 @@ async fn serve(ctx: Weak<Context>, kick: Arc<Notify>) {
 }
 
 /// Reads again for the woken waiters (one blocking call for all of them),
-/// answers those with something to say, parks the others again, answers the
-/// expired ones empty, and says when the next deadline is.
+/// answers those with enough to say, parks the others again, answers the
+/// expired ones (empty, or with what there is for a poll that waits for
+/// more than one message), and says when the next deadline is.
 async fn serve_once(ctx: &Arc<Context>) -> Option<Instant> {
     let woken = ctx.waiters.take_woken();
-    if !woken.is_empty() {
-        let store = ctx.store.clone();
-        let now = ctx.clock.now();
-        let read = blocking(move || {
-            Ok(woken
-                .into_iter()
-                .map(|(p, epoch)| {
-                    let page = read(&store, &p.req, now);
-                    (p, epoch, page)
-                })
-                .collect::<Vec<_>>())
-        })
-        .await;
-        match read {
-            Ok(read) => {
-                let store_id = ctx.store.id();
-                for (p, epoch, page) in read {
-                    match page {
-                        Ok(page) => {
-                            count_corrupt(ctx, &page);
-                            if !page.messages.is_empty()
-                                || page.scan_limited
-                                || Instant::now() >= p.deadline
-                            {
-                                (p.reply)(messages(page, store_id));
-                            } else {
-                                ctx.waiters.repark(p, epoch);
-                            }
-                        }
-                        Err(e) => {
-                            let answer = failure_answer(ctx, "retrieve", super::Failure::Store(e));
-                            (p.reply)(answer);
-                        }
-                    }
-                }
-            }
-            // The waiters went with the failed task: their callbacks were
-            // dropped, which their callers take for a failed request.
-            Err(f) => {
-                let _ = failure_answer(ctx, "retrieve", f);
-            }
+    let now = Instant::now();
+    for (p, epoch, page) in read_again(ctx, woken).await {
+        if enough(&page, &p.req) || now >= p.deadline {
+            (p.reply)(messages(page, ctx.store.id()));
+        } else {
+            ctx.waiters.repark(p, epoch);
         }
     }
-    let (expired, next) = ctx.waiters.take_expired(Instant::now());
-    for p in expired {
+    let (expired, next) = ctx.waiters.take_expired(now);
+    // Only a poll that waits for more than one message may have any: for
+    // the others, being parked at their end means nothing came.
+    let (counted, empty): (Vec<Parked>, Vec<Parked>) =
+        expired.into_iter().partition(|p| p.req.wait_for > 1);
+    for p in empty {
         (p.reply)(Response::Messages {
             messages: Vec::new(),
             cursor: p.empty,
             more: false,
         });
     }
+    let counted = counted.into_iter().map(|p| (p, 0)).collect();
+    for (p, _, page) in read_again(ctx, counted).await {
+        (p.reply)(messages(page, ctx.store.id()));
+    }
     next
+}
+
+/// Reads a page for each of `parked` in one blocking call. A waiter whose
+/// read failed is answered with the failure here; if the blocking task
+/// failed, all of them went with it (their callbacks were dropped, which
+/// their callers take for a failed request).
+async fn read_again(ctx: &Arc<Context>, parked: Vec<(Parked, u64)>) -> Vec<(Parked, u64, Page)> {
+    if parked.is_empty() {
+        return Vec::new();
+    }
+    let store = ctx.store.clone();
+    let now = ctx.clock.now();
+    let read = blocking(move || {
+        Ok(parked
+            .into_iter()
+            .map(|(p, epoch)| {
+                let page = read(&store, &p.req, now);
+                (p, epoch, page)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await;
+    let read = match read {
+        Ok(read) => read,
+        Err(f) => {
+            let _ = failure_answer(ctx, "retrieve", f);
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(read.len());
+    for (p, epoch, page) in read {
+        match page {
+            Ok(page) => {
+                count_corrupt(ctx, &page);
+                out.push((p, epoch, page));
+            }
+            Err(e) => {
+                let answer = failure_answer(ctx, "retrieve", super::Failure::Store(e));
+                (p.reply)(answer);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `page` answers `req` now rather than wait: it holds as many
+/// messages as the request waits for, or more did not fit, or the scan
+/// stopped before the end (more may be there).
+fn enough(page: &Page, req: &RetrieveRequest) -> bool {
+    page.messages.len() >= usize::from(req.wait_for.max(1)) || page.more || page.scan_limited
 }
 
 fn read(store: &Store, req: &RetrieveRequest, now: UnixMillis) -> Result<Page, StoreError> {

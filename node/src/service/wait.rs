@@ -318,6 +318,7 @@ mod tests {
             not_before: 0,
             max_bytes: 1024,
             wait_ms: 1000,
+            wait_for: 1,
             auth: None,
         }
     }

@@ -111,9 +111,21 @@ pub struct RetrieveRequest {
     /// If nothing is there, wait up to this long for a message (long poll), at
     /// most [`MAX_LONG_POLL_MS`]. 0 answers at once.
     pub wait_ms: u32,
+    /// How many messages after the cursor a long poll waits for, 1 to
+    /// [`MAX_WAIT_FOR`]: it is answered once that many follow (or a page is
+    /// full, or its wait is over, with what there is). A reader keeps a
+    /// second poll parked that waits for one message more than its first,
+    /// so a message that arrives while the first one's answer travels back
+    /// and its next poll travels out is answered at once by the second
+    /// (docs/ARCHITECTURE.md, "The pair of long polls").
+    pub wait_for: u8,
     /// The owner's signature; needed unless anyone may read the namespace.
     pub auth: Option<OwnerAuth>,
 }
+
+/// The most messages a long poll may wait for ([`RetrieveRequest::wait_for`]).
+/// A pair of polls needs 2; a little room for readers that keep more.
+pub const MAX_WAIT_FOR: u8 = 4;
 
 fn namespace_known(namespace: Namespace) -> Result<()> {
     namespace.access().map(|_| ())
@@ -290,6 +302,7 @@ impl RetrieveRequest {
             // MAX_RETRIEVE_BYTES is 80 KiB, far below u32::MAX.
             max_bytes: u32::try_from(MAX_RETRIEVE_BYTES).unwrap_or(u32::MAX),
             wait_ms: 0,
+            wait_for: 1,
             auth: None,
         }
     }
@@ -347,6 +360,12 @@ impl RetrieveRequest {
                 ),
             });
         }
+        if !(1..=MAX_WAIT_FOR).contains(&self.wait_for) {
+            return Err(Error::OutOfRange {
+                what: "wait_for",
+                reason: format!("{} is not 1 to {MAX_WAIT_FOR}", self.wait_for),
+            });
+        }
         if self.max_bytes == 0 || self.max_bytes as usize > MAX_RETRIEVE_BYTES {
             return Err(Error::OutOfRange {
                 what: "max_bytes",
@@ -371,11 +390,17 @@ impl OwnerSigned for RetrieveRequest {
     fn needs_owner(&self) -> Result<bool> {
         self.namespace.read_needs_owner()
     }
-    /// `(after, not_before, max_bytes, wait_ms)`.
+    /// `(after, not_before, max_bytes, wait_ms, wait_for)`.
     fn signed_params(&self) -> Result<Vec<u8>> {
         codec::encode(
             "retrieve parameters",
-            &(&self.after, self.not_before, self.max_bytes, self.wait_ms),
+            &(
+                &self.after,
+                self.not_before,
+                self.max_bytes,
+                self.wait_ms,
+                self.wait_for,
+            ),
         )
     }
 }

@@ -169,6 +169,18 @@ fn retrieve_limits_are_typed_errors() {
         ));
     }
 
+    for wait_for in [0, MAX_WAIT_FOR + 1] {
+        let mut r = RetrieveRequest::unsigned(a, Namespace::PUBLIC, None);
+        r.wait_for = wait_for;
+        assert!(matches!(
+            Request::Retrieve(r).validate(),
+            Err(Error::OutOfRange {
+                what: "wait_for",
+                ..
+            })
+        ));
+    }
+
     // The inbox and config are the owner's to read.
     for ns in [Namespace::INBOX, Namespace::CONFIG] {
         let req = Request::Retrieve(RetrieveRequest::unsigned(a, ns, None));
@@ -325,6 +337,9 @@ fn auth_does_not_transfer() {
     let mut waits = r.clone();
     waits.wait_ms = 1;
     assert!(Request::Retrieve(waits).authorize(NET, NOW).is_err());
+    let mut waits_for = r.clone();
+    waits_for.wait_for = 2;
+    assert!(Request::Retrieve(waits_for).authorize(NET, NOW).is_err());
     // Expire's new expiry is covered.
     let e = ExpireRequest::signed(&k, NET, Namespace::INBOX, vec![MessageHash::ZERO], NOW, NOW)
         .unwrap();
