@@ -8,6 +8,10 @@
 //! newest message the reader has seen (`protocol::rpc::read_cursor`). The proof
 //! sketch is in docs/ARCHITECTURE.md ("Reading without loss").
 
+mod pair;
+
+pub use pair::PollPair;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

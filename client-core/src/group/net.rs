@@ -10,7 +10,7 @@
 //! account's, the same for every member), not the content.
 
 use sotto_protocol::constants::{MAX_LONG_POLL_MS, MAX_TTL_MS};
-use sotto_protocol::rpc::{MessageHash, Request, Response, StoreRequest};
+use sotto_protocol::rpc::{MessageHash, Request, Response, RetrievedMessage, StoreRequest};
 use sotto_protocol::time::DAY_MS;
 use sotto_protocol::{AccountKey, Namespace, NodeId};
 use std::collections::HashSet;
@@ -95,6 +95,29 @@ impl Read {
     pub fn at_end(&self) -> bool {
         self.ended_after.is_some()
     }
+}
+
+/// Opens `messages` read from `epoch`'s account (a [`crate::reader::PollPair`]'s,
+/// say): the items, in order, and how many did not open under the epoch's
+/// key. Messages whose hash is not of the account's group namespace are
+/// left out.
+pub fn open_all(epoch: &AccountKey, messages: Vec<RetrievedMessage>) -> (Vec<Item>, usize) {
+    let account = epoch.account_id();
+    let mut items = Vec::with_capacity(messages.len());
+    let mut unreadable = 0;
+    for m in messages {
+        if !m.hash_matches(&account, GROUP_NAMESPACE) {
+            continue;
+        }
+        match super::wrap::open(epoch, &m.data) {
+            Ok(message) => items.push(Item {
+                stored_at: m.timestamp,
+                message,
+            }),
+            Err(_) => unreadable += 1,
+        }
+    }
+    (items, unreadable)
 }
 
 /// Reads `epoch`'s swarm on from `cursors`: [`SETTLE_MEMBERS`] distinct

@@ -1,0 +1,123 @@
+//! A pair of long polls (`reader::PollPair`) against real service nodes in
+//! process, through onion paths: each message answers one of the two polls,
+//! and the other, already parked, answers the next one without a new poll.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "support/harness.rs"]
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::{TestNet, wait_status};
+use sotto_client::reader::{PollPair, ReadCursors};
+use sotto_client::{Client, PathStatus};
+use sotto_protocol::namespace::Namespace;
+use sotto_protocol::rpc::{Request, Response, StoreRequest};
+use sotto_protocol::time::MINUTE_MS;
+use sotto_protocol::{AccountId, AccountKey};
+
+const LIMIT: Duration = Duration::from_secs(120);
+/// How long a step may take on a loaded machine: a bound, not a figure.
+const STEP: Duration = Duration::from_secs(30);
+
+async fn store(client: &Client, account: AccountId, data: &[u8]) {
+    let req = StoreRequest::unsigned(account, Namespace::INBOX, data.to_vec(), 10 * MINUTE_MS);
+    let r = client
+        .swarm_request(&account, move |_| Request::Store(req.clone()))
+        .await
+        .unwrap();
+    assert!(matches!(r, Response::Stored { .. }), "{r:?}");
+}
+
+/// Waits until `node` holds `n` parked retrieves, or fails after [`STEP`].
+async fn wait_parked(net: &TestNet, node: usize, n: usize) {
+    let waiters = || net.node(node).unwrap().context().waiters.len();
+    tokio::time::timeout(STEP, async {
+        while waiters() != n {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("node {node} holds {} waiters, not {n}", waiters()));
+}
+
+fn data(messages: &[sotto_protocol::rpc::RetrievedMessage]) -> Vec<&[u8]> {
+    messages.iter().map(|m| m.data.as_slice()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_poll_answers_each_message_and_the_other_is_already_out_for_the_next() {
+    tokio::time::timeout(LIMIT, async {
+        let net = TestNet::start(8).await;
+        let client = Arc::new(Client::start(net.client_config()).await.unwrap());
+        wait_status(&client, "Ready", |s| matches!(s, PathStatus::Ready { .. })).await;
+
+        let key = Arc::new(AccountKey::from_entropy([7; 16]));
+        let account = key.account_id();
+        let member = net.swarm(&account)[0];
+        let at = net.index_of(&member);
+        let mut pair = PollPair::new(
+            client.clone(),
+            &net.params.name,
+            key.clone(),
+            Namespace::INBOX,
+            member,
+            &ReadCursors::new(),
+            20_000,
+        );
+        // Nothing is there: the pair posts its two polls and they park.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), pair.next())
+                .await
+                .is_err()
+        );
+        wait_parked(&net, at, 2).await;
+
+        store(&client, account, b"one").await;
+        let got = tokio::time::timeout(STEP, pair.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(data(&got), vec![b"one".as_slice()]);
+        // The poll that waited for two messages read one and parked again:
+        // it is out for the next message while no new poll has been posted
+        // (the pair posts again only when asked for more).
+        wait_parked(&net, at, 1).await;
+
+        store(&client, account, b"two").await;
+        // The parked poll answers it: nothing is left at the member, and
+        // still no new poll was posted.
+        wait_parked(&net, at, 0).await;
+        let got = tokio::time::timeout(STEP, pair.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            data(&got),
+            vec![b"two".as_slice()],
+            "the old poll's answer holds \"one\" too; the pair hands it over once"
+        );
+        // Asked for more, the pair is out with two polls again.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), pair.next())
+                .await
+                .is_err()
+        );
+        wait_parked(&net, at, 2).await;
+
+        drop(pair);
+        let Ok(client) = Arc::try_unwrap(client) else {
+            panic!("the pair still holds the client")
+        };
+        client.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
