@@ -32,12 +32,14 @@ const EPOCHS: usize = 256;
 const DEFAULT_MAX_WAITERS: usize = 65_536;
 /// Default bound of parked waiters of one account and namespace: a few
 /// devices, each with a few readers; and a group's epoch account is read by
-/// all its members, so a 5-node swarm lets about 300 of them long-poll at
-/// once (the groups scenario's 100 members met 16 with about 1,700 refused
-/// long polls a run, and no refusals at 64). One account's share of the
-/// 65,536 in all stays small; accounts cost nothing to make, so what bounds
-/// a flood is that total, not this.
-pub const DEFAULT_MAX_WAITERS_PER_ACCOUNT: usize = 64;
+/// all its members, each with a pair of polls (`sotto_client::reader::PollPair`)
+/// and, while an epoch settles, a wait at two members more, so a 5-node
+/// swarm lets about 300 members follow it at once (the groups scenario's
+/// 100 members met 16 with about 1,700 refused long polls a run and none
+/// at 64 with one poll each; with pairs, 264 at 64 and none at 128). One
+/// account's share of the 65,536 in all stays small; accounts cost nothing
+/// to make, so what bounds a flood is that total, not this.
+pub const DEFAULT_MAX_WAITERS_PER_ACCOUNT: usize = 128;
 
 /// One parked retrieve.
 pub(crate) struct Parked {

@@ -21,8 +21,10 @@
 //! (their empty answers then count for the settle), and the member applies
 //! the epoch at the due time ([`Groups::settle_due`]) even if the read after
 //! is still on its way: members apply an epoch together. A long poll every
-//! member refuses (an account has at most 64 waiting reads per node) makes
+//! member refuses (an account has at most 128 waiting reads per node) makes
 //! the member poll every second until the node's retry time.
+
+mod follow;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +35,7 @@ use sotto_client::group::net::{self, HANDSHAKE_TTL_MS, Item};
 use sotto_client::group::{GroupError, GroupEvent, GroupId, Groups, Outgoing};
 use sotto_client::{Client, ClientError, ReadCursors};
 use sotto_protocol::{AccountId, AccountKey};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Notify, oneshot, watch};
 
 use super::driver::World;
 
@@ -44,7 +46,7 @@ pub const TEXT_PREFIX: &str = "swarm-sim group message ";
 /// stored there later; the chat reads it for 2 minutes, once a second.
 pub const PREVIOUS_GRACE: Duration = Duration::from_secs(30);
 /// Pause after a read that failed outright.
-const ERROR_PAUSE: Duration = Duration::from_secs(1);
+pub(super) const ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// How often a member reads when it does not long-poll (the chat's tick).
 const POLL: Duration = Duration::from_secs(1);
 /// Pause between reads of a member whose epoch is due to settle but has
@@ -81,6 +83,9 @@ pub struct Member {
     /// Bumped at every epoch this member applies.
     epochs: watch::Sender<u64>,
     gone: AtomicBool,
+    /// Wakes the read loop from its pause when the pair of polls took
+    /// something (a commit makes the epoch settle).
+    kick: Notify,
 }
 
 /// What a member's send made: the bytes to store, in which epoch, where.
@@ -111,6 +116,7 @@ impl Member {
             }),
             epochs: watch::channel(0).0,
             gone: AtomicBool::new(false),
+            kick: Notify::new(),
         }
     }
 
@@ -269,18 +275,29 @@ impl Member {
                 return;
             }
         }
-        tokio::join!(self.read_current(&world), self.read_previous(&world));
+        if world.wait_ms > 0 {
+            tokio::join!(
+                self.read_current(&world),
+                self.read_previous(&world),
+                self.follow_current(&world)
+            );
+        } else {
+            tokio::join!(self.read_current(&world), self.read_previous(&world));
+        }
     }
 
     /// How long a read of the current epoch waits at a node, and at how
-    /// many members: the long poll at one, but while an epoch settles only
+    /// many members: not at all (the pair of polls waits), but while an
+    /// epoch settles only
     /// until [`settle_lead`] before it is due, at as many members as a
     /// settle needs, so their empty answers are made just when they count
     /// and reach the member before the epoch is due.
     fn wait_ms(&self, s: &State, id: &GroupId, world: &World) -> (u32, usize) {
         let by = match s.groups.settle_due(id) {
             Some(by) if s.groups.settling(id) => by,
-            _ => return (world.wait_ms, 1),
+            // The pair of polls waits (`follow_current`); this loop reads
+            // once a second.
+            _ => return (0, 1),
         };
         let lead = settle_lead(world.settle_ms);
         let wait = u32::try_from(by.saturating_sub(self.client.now() + lead))
@@ -428,6 +445,13 @@ impl Member {
                 pause(&mut stop, if overdue { SETTLE_POLL } else { POLL }).await;
             } else if overdue && wait == 0 {
                 pause(&mut stop, SETTLE_POLL).await;
+            } else if wait == 0 && waiters == 1 {
+                // Nothing settles: the pair of polls follows the account,
+                // and wakes this loop when it took something.
+                tokio::select! {
+                    _ = pause(&mut stop, POLL) => {}
+                    _ = self.kick.notified() => {}
+                }
             }
         }
     }
@@ -568,6 +592,6 @@ fn message_id(event: &GroupEvent) -> Option<u64> {
 }
 
 /// Sleeps `d`, or less if the run stops.
-async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) {
+pub(super) async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) {
     let _ = tokio::time::timeout(d, stop.changed()).await;
 }
