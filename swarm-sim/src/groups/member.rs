@@ -2,10 +2,12 @@
 //! on a real client, and its driver, after the chat's group task
 //! (`client-core/src/chat/group_chat.rs`):
 //!
-//! - one loop reads the current epoch account (a long poll), hands each item
-//!   to the engine with the time a node stamped on it, and settles once the
-//!   account was read to its end at two members and nothing of its own is
-//!   being stored (its own commit must be in the swarm before it can win);
+//! - one loop reads the current epoch account at two members, hands each
+//!   item to the engine with the time a node stamped on it, and settles once
+//!   the account was read to its end at two members and nothing of its own
+//!   is being stored (its own commit must be in the swarm before it can win);
+//! - one follows the current epoch account with a pair of long polls at one
+//!   member (`follow.rs`), handing items over the same way;
 //! - another reads the previous epoch's account for [`PREVIOUS_GRACE`] after
 //!   each epoch change, for the messages members sent there while the commit
 //!   settled;
@@ -13,16 +15,17 @@
 //!   current epoch account, Welcomes handed to the members they add.
 //!
 //! Unlike the chat, which reads every second (every 5 s when quiet) with
-//! `net::read`, a member long-polls with `net::read_each`: two swarm members
-//! are asked at once and one of them waits until something is stored there;
-//! each page's items reach the engine as soon as they are opened, and an
-//! answered long poll ends the read, so the next is posted at once. While an
-//! epoch settles, both members wait until [`settle_lead`] before it is due
-//! (their empty answers then count for the settle), and the member applies
-//! the epoch at the due time ([`Groups::settle_due`]) even if the read after
-//! is still on its way: members apply an epoch together. A long poll every
-//! member refuses (an account has at most 128 waiting reads per node) makes
-//! the member poll every second until the node's retry time.
+//! `net::read`, a member's messages come from its pair of polls: every
+//! message answers one of them while the other is out for the next, so none
+//! waits for a poll to be posted again. The read loop then reads once a
+//! second with `net::read_each` (woken early when the pair took something),
+//! and long-polls only while an epoch settles: both members wait until
+//! [`settle_lead`] before it is due (their empty answers then count for the
+//! settle), and the member applies the epoch at the due time
+//! ([`Groups::settle_due`]) even if the read after is still on its way:
+//! members apply an epoch together. A long poll every member refuses (an
+//! account has at most 128 waiting reads per node) makes the member poll
+//! every second until the node's retry time.
 
 mod follow;
 
