@@ -28,6 +28,7 @@ mod delivery;
 mod error;
 mod group_chat;
 mod group_extras;
+mod group_follow;
 mod group_inbox;
 mod group_large;
 mod group_rejoin;
@@ -147,6 +148,9 @@ pub(crate) struct Inner {
     /// One group round at a time: the task's and a front end's
     /// ([`Messenger::read_groups_now`]).
     pub(crate) group_round_lock: tokio::sync::Mutex<()>,
+    /// What the pairs of long polls of followed groups read, for the group
+    /// task's next round (`group_follow.rs`).
+    pub(crate) group_arrivals: Mutex<Vec<group_follow::Arrival>>,
 }
 
 impl Messenger {
@@ -238,6 +242,7 @@ impl Messenger {
                 group_pending_lock: Mutex::new(()),
                 group_wake: Notify::new(),
                 group_round_lock: tokio::sync::Mutex::new(()),
+                group_arrivals: Mutex::new(Vec::new()),
             }),
         }
     }

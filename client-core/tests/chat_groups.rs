@@ -22,7 +22,7 @@ use sotto_client::chat::{ChatError, ChatEvent, GroupPrefs, MessageState, Messeng
 use sotto_client::group::publish::fetch_key_package;
 use sotto_client::group::{Groups, Outgoing};
 use sotto_client::{Client, PathStatus};
-use sotto_protocol::AccountKey;
+use sotto_protocol::{AccountKey, Namespace};
 use support::{WAIT, connect, new_user, opts, until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -223,6 +223,15 @@ async fn members_talk_in_a_group_through_its_epoch_accounts() {
             "{from:?}"
         );
         assert!(texts(&alice).contains(&(true, "hello hikers".to_string())));
+        // The group is active, so each member follows its epoch account with
+        // a pair of long polls (the group task's own reads never wait): six
+        // polls parked in the groups' namespace.
+        let parked = || -> usize {
+            net.running()
+                .map(|(_, n)| n.context().waiters.parked_in(Namespace::CONFIG))
+                .sum()
+        };
+        until("three pairs of polls parked", || parked() >= 6).await;
         for m in [alice, bob, carol] {
             m.shutdown().await;
         }

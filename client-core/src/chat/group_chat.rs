@@ -25,6 +25,7 @@ use sotto_protocol::AccountId;
 use sotto_protocol::envelope::{Content, ContentBody};
 use tokio::sync::watch;
 
+use super::group_follow;
 use super::group_large::StoreFailure;
 use super::{ChatError, ChatEvent, Inner, MessageId, MessageState};
 use crate::ReadCursors;
@@ -59,6 +60,9 @@ pub(crate) struct Schedule {
     groups: std::collections::HashMap<GroupId, GroupClock>,
     /// References to large items fetched lately (`group_large.rs`).
     pub(super) fetched: std::collections::VecDeque<[u8; 32]>,
+    /// The groups a pair of long polls follows (`group_follow.rs`): read in
+    /// rounds only every [`QUIET_READ`] unless busy.
+    followed: std::collections::HashSet<GroupId>,
 }
 
 struct GroupClock {
@@ -335,6 +339,18 @@ impl Inner {
                 })
                 .collect::<Vec<_>>())
         })?;
+        for arrival in self.take_arrivals() {
+            if !groups.iter().any(|(g, ..)| *g == arrival.group) {
+                continue;
+            }
+            let mut items = arrival.items;
+            self.resolve_large(client, &mut items, &mut schedule.fetched)
+                .await;
+            if let Some(clock) = schedule.groups.get_mut(&arrival.group) {
+                clock.active = Instant::now();
+            }
+            self.receive_items(client, &arrival.group, &items)?;
+        }
         let s = &self.store;
         let stored_cursors = s
             .get::<BTreeMap<[u8; 32], ReadCursors>>(&s.meta, CURSORS_KEY)?
@@ -363,7 +379,8 @@ impl Inner {
             if busy {
                 clock.active = started;
             }
-            let quiet = started.duration_since(clock.active) >= QUIET_AFTER;
+            let quiet = started.duration_since(clock.active) >= QUIET_AFTER
+                || (schedule.followed.contains(&id) && !busy);
             if quiet && started.duration_since(clock.read) < QUIET_READ {
                 // Its accounts' cursors stay as they are.
                 keep.insert(epoch_id);
@@ -404,21 +421,7 @@ impl Inner {
                     if let Some(clock) = schedule.groups.get_mut(&id) {
                         clock.active = started;
                     }
-                    let now = client.now();
-                    let (events, now_epoch) = self.group_step(&id, |g| {
-                        read.items
-                            .iter()
-                            .filter_map(|item| {
-                                g.receive_stored(&item.message, item.stored_at, now)
-                                    .inspect_err(|e| {
-                                        tracing::debug!("a group item was not taken: {e}")
-                                    })
-                                    .ok()
-                            })
-                            .flatten()
-                            .collect()
-                    })?;
-                    self.handle_group_events(id, now_epoch, events)?;
+                    self.receive_items(client, &id, &read.items)?;
                 }
                 cursors.insert(account, c);
                 if i == 0 {
@@ -447,6 +450,71 @@ impl Inner {
             s.flush()?;
         }
         Ok(())
+    }
+}
+
+impl Inner {
+    /// Hands `items` read from one of `group`'s epoch accounts to the engine
+    /// and acts on what it made. Items it already took (a pair's and a
+    /// round's read overlap) are refused by it and only logged.
+    fn receive_items(
+        &self,
+        client: &crate::Client,
+        group: &GroupId,
+        items: &[net::Item],
+    ) -> Result<(), ChatError> {
+        let now = client.now();
+        let (events, now_epoch) = self.group_step(group, |g| {
+            items
+                .iter()
+                .filter_map(|item| {
+                    g.receive_stored(&item.message, item.stored_at, now)
+                        .inspect_err(|e| tracing::debug!("a group item was not taken: {e}"))
+                        .ok()
+                })
+                .flatten()
+                .collect()
+        })?;
+        self.handle_group_events(*group, now_epoch, events)
+    }
+
+    /// The groups to follow with a pair of long polls: those active within
+    /// [`QUIET_AFTER`], the latest first, at most
+    /// [`group_follow::MAX_FOLLOWED`], each with its current epoch account
+    /// and the round's cursors there.
+    fn groups_to_follow(
+        &self,
+        schedule: &Schedule,
+    ) -> Result<Vec<(GroupId, sotto_protocol::AccountKey, ReadCursors)>, ChatError> {
+        let now = Instant::now();
+        let mut active: Vec<(Instant, GroupId)> = schedule
+            .groups
+            .iter()
+            .filter(|(_, c)| now.duration_since(c.active) < QUIET_AFTER)
+            .map(|(id, c)| (c.active, *id))
+            .collect();
+        active.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        active.truncate(group_follow::MAX_FOLLOWED);
+        let s = &self.store;
+        let cursors = s
+            .get::<BTreeMap<[u8; 32], ReadCursors>>(&s.meta, CURSORS_KEY)?
+            .unwrap_or_default();
+        let keys = self.read_groups(|g| {
+            Ok(active
+                .iter()
+                .filter_map(|(_, id)| Some((*id, g.epoch_account(id).ok()?)))
+                .collect::<Vec<_>>())
+        })?;
+        Ok(keys
+            .into_iter()
+            .map(|(id, key)| {
+                let c = cursors
+                    .get(key.account_id().as_bytes())
+                    .cloned()
+                    .unwrap_or_default();
+                (id, key, c)
+            })
+            .collect())
     }
 }
 
@@ -505,6 +573,7 @@ pub(crate) async fn run(
 ) {
     let mut paths = client.path_status();
     let mut schedule = Schedule::default();
+    let mut followers = group_follow::Followers::default();
     while !*stop.borrow() {
         let ready = matches!(*paths.borrow_and_update(), crate::PathStatus::Ready { .. });
         if ready {
@@ -512,6 +581,11 @@ pub(crate) async fn run(
             if let Err(e) = inner.group_round(&client, &mut schedule).await {
                 tracing::debug!("a group round: {e}");
             }
+            match inner.groups_to_follow(&schedule) {
+                Ok(wanted) => followers.follow(&inner, &client, wanted),
+                Err(e) => tracing::debug!("choosing the groups to follow: {e}"),
+            }
+            schedule.followed = followers.groups();
         }
         tokio::select! {
             _ = inner.group_wake.notified() => {}

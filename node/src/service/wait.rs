@@ -157,6 +157,17 @@ impl Waiters {
         self.lock().count
     }
 
+    /// Waiters parked now in `namespace`, of any account (walks them all:
+    /// for tests and diagnostics, not a hot path).
+    pub fn parked_in(&self, namespace: Namespace) -> usize {
+        self.lock()
+            .parked
+            .iter()
+            .filter(|((_, ns), _)| *ns == namespace)
+            .map(|(_, list)| list.len())
+            .sum()
+    }
+
     /// Whether none is parked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
