@@ -493,7 +493,7 @@ impl Inner {
             .filter(|(_, c)| now.duration_since(c.active) < QUIET_AFTER)
             .map(|(id, c)| (c.active, *id))
             .collect();
-        active.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        active.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
         active.truncate(group_follow::MAX_FOLLOWED);
         let s = &self.store;
         let cursors = s
