@@ -121,3 +121,57 @@ async fn one_poll_answers_each_message_and_the_other_is_already_out_for_the_next
     .await
     .unwrap();
 }
+
+/// A member that answers at once with nothing new (reads of the public
+/// namespace never wait) does not make the pair send requests as fast as
+/// paths carry them: each slot goes out again a second after the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn polls_answered_at_once_with_nothing_new_go_out_once_a_second() {
+    tokio::time::timeout(LIMIT, async {
+        let net = TestNet::start(8).await;
+        let client = Arc::new(Client::start(net.client_config()).await.unwrap());
+        wait_status(&client, "Ready", |s| matches!(s, PathStatus::Ready { .. })).await;
+        let key = Arc::new(AccountKey::from_entropy([8; 16]));
+        let member = net.swarm(&key.account_id())[0];
+        let at = net.index_of(&member);
+        let retrieves = || {
+            net.node(at)
+                .unwrap()
+                .context()
+                .metrics
+                .requests
+                .get("retrieve", "ok")
+        };
+        let before = retrieves();
+        let mut pair = PollPair::new(
+            client.clone(),
+            &net.params.name,
+            key,
+            Namespace::PUBLIC,
+            member,
+            &ReadCursors::new(),
+            20_000,
+        );
+        let ran = std::time::Instant::now();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(3_500), pair.next())
+                .await
+                .is_err()
+        );
+        let seconds = ran.elapsed().as_secs() + 1;
+        let sent = retrieves() - before;
+        // Two slots, each at most once a second from the start.
+        assert!(sent >= 2, "the pair posted {sent} polls");
+        assert!(
+            sent <= 2 * seconds,
+            "{sent} polls in about {seconds} s: not held back"
+        );
+        drop(pair);
+        let Ok(client) = Arc::try_unwrap(client) else {
+            panic!("the pair still holds the client")
+        };
+        client.shutdown().await;
+    })
+    .await
+    .unwrap();
+}

@@ -18,18 +18,24 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use sotto_protocol::rpc::{MessageHash, ReadCursor, Request, Response, RetrievedMessage};
 use sotto_protocol::{AccountKey, Namespace, NodeId, UnixMillis};
+use tokio::time::Instant;
 
 use super::ReadCursors;
 use crate::{Client, ClientError};
 
 /// Message hashes a pair remembers, to hand each message over once.
 const RECENT: usize = 1024;
+/// The least time between two posts of one slot whose poll brought nothing
+/// new: a node that answers at once, empty or with old messages, must not
+/// make the pair send requests as fast as paths carry them.
+const MIN_EMPTY_GAP: Duration = Duration::from_secs(1);
 
 /// An answered poll: its slot and the node's answer.
 type Answered = (usize, Result<Response, ClientError>);
@@ -49,6 +55,11 @@ pub struct PollPair {
     /// A first contact's oldest timestamp (see [`ReadCursors::request`]).
     not_before: UnixMillis,
     slots: Slots,
+    /// When each slot's poll went out.
+    posted: [Instant; 2],
+    /// A slot whose last poll came back early with nothing new goes out
+    /// again no sooner than this.
+    hold: [Option<Instant>; 2],
     polls: FuturesUnordered<BoxFuture<'static, Answered>>,
     seen: HashSet<MessageHash>,
     order: VecDeque<MessageHash>,
@@ -87,6 +98,8 @@ impl PollPair {
             after: first.after,
             not_before: first.not_before,
             slots: Slots::default(),
+            posted: [Instant::now(); 2],
+            hold: [None; 2],
             polls: FuturesUnordered::new(),
             seen: HashSet::new(),
             order: VecDeque::new(),
@@ -102,7 +115,9 @@ impl PollPair {
     /// the account (their hash checked), in the member's order. Polls are
     /// posted again as they are answered. A failed poll's error is returned;
     /// the other poll stays out, and the next call posts a new one in its
-    /// place. Cancel-safe: the polls live in the pair, not in this future.
+    /// place. A poll that comes back within [`MIN_EMPTY_GAP`] of going out
+    /// with nothing new goes out again only after that gap. Cancel-safe:
+    /// the polls live in the pair, not in this future.
     pub async fn next(&mut self) -> Result<Vec<RetrievedMessage>, ClientError> {
         loop {
             self.post();
@@ -134,17 +149,32 @@ impl PollPair {
             if !new.is_empty() {
                 return Ok(new);
             }
+            if let Some(posted) = self.posted.get(slot).copied()
+                && posted.elapsed() < MIN_EMPTY_GAP
+                && let Some(h) = self.hold.get_mut(slot)
+            {
+                *h = Some(posted + MIN_EMPTY_GAP);
+            }
         }
     }
 
-    /// Posts a poll in each empty slot.
+    /// Posts a poll in each empty slot (one held back goes out at its time).
     fn post(&mut self) {
         while let Some((slot, wait_for)) = self.slots.next_post() {
-            self.polls.push(self.poll(slot, wait_for));
+            let hold = self.hold.get_mut(slot).and_then(Option::take);
+            if let Some(p) = self.posted.get_mut(slot) {
+                *p = hold.unwrap_or_else(Instant::now).max(Instant::now());
+            }
+            self.polls.push(self.poll(slot, wait_for, hold));
         }
     }
 
-    fn poll(&self, slot: usize, wait_for: u8) -> BoxFuture<'static, Answered> {
+    fn poll(
+        &self,
+        slot: usize,
+        wait_for: u8,
+        hold: Option<Instant>,
+    ) -> BoxFuture<'static, Answered> {
         let mut req = sotto_protocol::rpc::RetrieveRequest::unsigned(
             self.key.account_id(),
             self.namespace,
@@ -160,6 +190,9 @@ impl PollPair {
             self.member,
         );
         Box::pin(async move {
+            if let Some(at) = hold {
+                tokio::time::sleep_until(at).await;
+            }
             let answer = client
                 .request(member, |now| match req.clone().sign(&key, &network, now) {
                     Ok(r) => Request::Retrieve(r),
