@@ -36,6 +36,9 @@ pub(crate) const MAX_FOLLOWED: usize = 8;
 const MAX_ARRIVALS: usize = 1_000;
 /// The pause after a failed poll before a pair at another member.
 const FOLLOW_PAUSE: Duration = Duration::from_secs(2);
+/// The pause after an answer with nothing that opens under the epoch's key
+/// before the pair is asked for more (its polls stay out meanwhile).
+const JUNK_PAUSE: Duration = Duration::from_secs(1);
 
 /// Items a group's pair read, for the group task's next round.
 pub(crate) struct Arrival {
@@ -134,7 +137,13 @@ async fn follow(
                 Ok(messages) => {
                     let (items, _) = net::open_all(&key, messages);
                     let Some(inner) = inner.upgrade() else { return };
-                    if !items.is_empty() {
+                    if items.is_empty() {
+                        // New to the pair but nothing opens: a member may
+                        // make up messages whose hash fits and answer at
+                        // once every time; the round's reads count them.
+                        drop(inner);
+                        tokio::time::sleep(JUNK_PAUSE).await;
+                    } else {
                         inner.arrived(Arrival { group, items });
                     }
                 }
