@@ -51,6 +51,10 @@ const QUIET_AFTER: Duration = Duration::from_secs(60);
 /// How long after an epoch change the previous epoch's account is still
 /// read (messages sent there while the commit settled).
 const PREVIOUS_GRACE: Duration = Duration::from_secs(120);
+/// How long after an epoch change a followed group is still read every
+/// round: its pair follows the new epoch's account, and members that have
+/// not applied the change yet still store in the previous one.
+const FOLLOWED_AFTER_CHANGE: Duration = Duration::from_secs(10);
 
 /// When the task last read each group, last saw it active, and last saw its
 /// epoch change (held by the task, not stored: a restart reads every group
@@ -380,7 +384,9 @@ impl Inner {
                 clock.active = started;
             }
             let quiet = started.duration_since(clock.active) >= QUIET_AFTER
-                || (schedule.followed.contains(&id) && !busy);
+                || (schedule.followed.contains(&id)
+                    && !busy
+                    && started.duration_since(clock.epoch_since) >= FOLLOWED_AFTER_CHANGE);
             if quiet && started.duration_since(clock.read) < QUIET_READ {
                 // Its accounts' cursors stay as they are.
                 keep.insert(epoch_id);
