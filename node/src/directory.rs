@@ -15,7 +15,9 @@
 //! row, told by [`Directory::note_unreachable`]); established, reachable
 //! nodes are never pushed out by newcomers.
 
-pub mod shared_checks;
+/// Shared signature checks for the simulator (they moved to the protocol
+/// crate so that in-process clients share them too).
+pub use sotto_protocol::record::shared_checks;
 
 use std::collections::{BTreeMap, HashMap};
 

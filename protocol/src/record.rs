@@ -11,6 +11,7 @@
 
 pub mod admission;
 pub mod netgroup;
+pub mod shared_checks;
 
 use serde::{Deserialize, Serialize};
 

@@ -44,10 +44,10 @@ enum Command {
         /// honest clients' p99 latencies.
         #[arg(long)]
         baseline: bool,
-        /// Every node checks every record signature itself, as separate
-        /// machines would; by default the nodes of this process share the
-        /// signatures they found good (each is still checked once, and every
-        /// other check of a record runs in every node).
+        /// Every node and client checks every record signature itself, as
+        /// separate machines would; by default the nodes and clients of this
+        /// process share the signatures they found good (each is still
+        /// checked once, and every other check of a record runs in each).
         #[arg(long)]
         own_checks: bool,
     },
@@ -105,9 +105,9 @@ fn real_main(cli: Cli) -> Result<bool, SimError> {
     let out = out.unwrap_or_else(|| PathBuf::from("target/swarm-sim").join(&s.name));
     // A thousand nodes in one process would check each record's signature a
     // thousand times (a quarter of the CPU at 998 nodes); see
-    // `sotto_node::directory::shared_checks`.
+    // `sotto_protocol::record::shared_checks`.
     if !own_checks {
-        sotto_node::directory::shared_checks::share_in_process();
+        sotto_protocol::record::shared_checks::share_in_process();
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

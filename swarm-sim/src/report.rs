@@ -148,9 +148,9 @@ pub struct Report {
     /// Seconds from the last node started to every node's directory holding
     /// every node (the scale scenario's "directories complete" figure).
     pub directories_s: f64,
-    /// Whether the nodes shared the record signatures they found good
+    /// Whether the nodes and clients shared the record signatures they found good
     /// (`swarm-sim run` without `--own-checks`;
-    /// `sotto_node::directory::shared_checks`).
+    /// `sotto_protocol::record::shared_checks`).
     pub shared_signature_checks: bool,
     /// The scenario's pass criteria against this run, in the order of its
     /// `[check]` table (empty when it has none).
@@ -314,7 +314,7 @@ impl Report {
             groups: o.groups,
             wall_s: (o.wall_s * 10.0).round() / 10.0,
             directories_s: (o.directories_s * 10.0).round() / 10.0,
-            shared_signature_checks: sotto_node::directory::shared_checks::is_shared(),
+            shared_signature_checks: sotto_protocol::record::shared_checks::is_shared(),
             checks,
             planned_ms: (s.duration_s + s.drain_s) * 1000,
             away,
@@ -498,7 +498,7 @@ impl Report {
         row(
             "record signatures",
             if self.shared_signature_checks {
-                "checked once per process (--own-checks: once per node)"
+                "checked once per process (--own-checks: once per node and client)"
             } else {
                 "checked by every node"
             }

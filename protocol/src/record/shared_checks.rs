@@ -1,24 +1,28 @@
-//! Signature checks shared by every node of one process: for the simulator,
-//! which runs a thousand nodes on one machine.
+//! Signature checks shared by every node and client of one process: for the
+//! simulator, which runs a thousand nodes and dozens of clients on one
+//! machine.
 //!
 //! Each real node checks the signature of each node record it takes in once
-//! (about 40 µs: 40 ms for a directory of 1,000). A thousand simulated nodes
-//! in one process check each record a thousand times, which was a quarter of
-//! the simulator's CPU at 998 nodes and the part of its directory phase that
-//! says nothing about a real node. With [`share_in_process`] called (the
-//! simulator's binary does, before it starts any node), a signature found
-//! good is remembered by the exact bytes it covers, and every other node of
-//! the process that meets the same bytes skips the curve arithmetic; every
-//! other check of the record (network, expiry, bounds, admission proof) still
-//! runs in each node. A signature found bad is not remembered: a forgery
-//! costs every node its check, as it would on the internet. Nothing else
-//! calls [`share_in_process`]: a node process checks every signature itself.
+//! (about 40 µs: 40 ms for a directory of 1,000), and so does each client. A
+//! thousand simulated nodes in one process check each record a thousand
+//! times, which was a quarter of the simulator's CPU at 998 nodes and the
+//! part of its directory phase that says nothing about a real node; its 64
+//! clients, refreshing their directories while the nodes' directories grow,
+//! were another 4.5 % of that phase. With [`share_in_process`] called (the
+//! simulator's binary does, before it starts any node or client), a signature
+//! found good is remembered by the exact bytes it covers, and every other node
+//! or client of the process that meets the same bytes skips the curve
+//! arithmetic; every other check of the record (network, expiry, bounds,
+//! admission proof) still runs in each of them. A signature found bad is not
+//! remembered: a forgery costs every checker its check, as it would on the
+//! internet. Nothing else calls [`share_in_process`]: a node or client
+//! process checks every signature itself.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 
-use sotto_protocol::NodeId;
-use sotto_protocol::record::SignedNodeRecord;
+use super::SignedNodeRecord;
+use crate::NodeId;
 
 /// Shards, so that the simulator's threads rarely wait for each other.
 const SHARDS: usize = 16;
@@ -33,7 +37,7 @@ struct Shared {
     shards: Vec<Mutex<HashSet<[u8; 32]>>>,
 }
 
-/// Makes every node of this process share its good record signatures (see
+/// Makes every node and client of this process share its good record signatures (see
 /// the module documentation). For the simulator only; calling it again does
 /// nothing.
 pub fn share_in_process() {
@@ -49,7 +53,7 @@ pub fn is_shared() -> bool {
 
 /// Checks `signed`'s signature by `node`, or finds that a node of this
 /// process already did for exactly these bytes.
-pub fn check_signature(signed: &SignedNodeRecord, node: &NodeId) -> sotto_protocol::Result<()> {
+pub fn check_signature(signed: &SignedNodeRecord, node: &NodeId) -> crate::Result<()> {
     let Some(shared) = SHARED.get() else {
         return signed.check_signature(node);
     };
