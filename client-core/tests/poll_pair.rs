@@ -21,7 +21,7 @@ use sotto_client::{Client, PathStatus};
 use sotto_protocol::namespace::Namespace;
 use sotto_protocol::rpc::{Request, Response, StoreRequest};
 use sotto_protocol::time::MINUTE_MS;
-use sotto_protocol::{AccountId, AccountKey};
+use sotto_protocol::{AccountId, AccountKey, NodeId};
 
 const LIMIT: Duration = Duration::from_secs(120);
 /// How long a step may take on a loaded machine: a bound, not a figure.
@@ -52,35 +52,73 @@ fn data(messages: &[sotto_protocol::rpc::RetrievedMessage]) -> Vec<&[u8]> {
     messages.iter().map(|m| m.data.as_slice()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_poll_answers_each_message_and_the_other_is_already_out_for_the_next() {
-    tokio::time::timeout(LIMIT, async {
+/// A network of eight nodes, a client with a ready path, and an account
+/// whose first swarm member the pair follows.
+struct Setup {
+    net: TestNet,
+    client: Arc<Client>,
+    key: Arc<AccountKey>,
+    member: NodeId,
+    /// The member's index in `net`.
+    at: usize,
+}
+
+impl Setup {
+    async fn start(seed: u8) -> Self {
         let net = TestNet::start(8).await;
         let client = Arc::new(Client::start(net.client_config()).await.unwrap());
         wait_status(&client, "Ready", |s| matches!(s, PathStatus::Ready { .. })).await;
-
-        let key = Arc::new(AccountKey::from_entropy([7; 16]));
-        let account = key.account_id();
-        let member = net.swarm(&account)[0];
+        let key = Arc::new(AccountKey::from_entropy([seed; 16]));
+        let member = net.swarm(&key.account_id())[0];
         let at = net.index_of(&member);
-        let mut pair = PollPair::new(
-            client.clone(),
-            &net.params.name,
-            key.clone(),
-            Namespace::INBOX,
+        Self {
+            net,
+            client,
+            key,
             member,
+            at,
+        }
+    }
+
+    /// A pair following the account in `namespace` from its start.
+    fn pair(&self, namespace: Namespace) -> PollPair {
+        PollPair::new(
+            self.client.clone(),
+            &self.net.params.name,
+            self.key.clone(),
+            namespace,
+            self.member,
             &ReadCursors::new(),
             20_000,
-        );
+        )
+    }
+
+    /// Drops `pair` and shuts the client down (the pair held it).
+    async fn finish(self, pair: PollPair) {
+        drop(pair);
+        let Ok(client) = Arc::try_unwrap(self.client) else {
+            panic!("the pair still holds the client")
+        };
+        client.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_poll_answers_each_message_and_the_other_is_already_out_for_the_next() {
+    tokio::time::timeout(LIMIT, async {
+        let setup = Setup::start(7).await;
+        let (net, client, at) = (&setup.net, &setup.client, setup.at);
+        let account = setup.key.account_id();
+        let mut pair = setup.pair(Namespace::INBOX);
         // Nothing is there: the pair posts its two polls and they park.
         assert!(
             tokio::time::timeout(Duration::from_millis(300), pair.next())
                 .await
                 .is_err()
         );
-        wait_parked(&net, at, 2).await;
+        wait_parked(net, at, 2).await;
 
-        store(&client, account, b"one").await;
+        store(client, account, b"one").await;
         let got = tokio::time::timeout(STEP, pair.next())
             .await
             .unwrap()
@@ -89,12 +127,12 @@ async fn one_poll_answers_each_message_and_the_other_is_already_out_for_the_next
         // The poll that waited for two messages read one and parked again:
         // it is out for the next message while no new poll has been posted
         // (the pair posts again only when asked for more).
-        wait_parked(&net, at, 1).await;
+        wait_parked(net, at, 1).await;
 
-        store(&client, account, b"two").await;
+        store(client, account, b"two").await;
         // The parked poll answers it: nothing is left at the member, and
         // still no new poll was posted.
-        wait_parked(&net, at, 0).await;
+        wait_parked(net, at, 0).await;
         let got = tokio::time::timeout(STEP, pair.next())
             .await
             .unwrap()
@@ -110,13 +148,9 @@ async fn one_poll_answers_each_message_and_the_other_is_already_out_for_the_next
                 .await
                 .is_err()
         );
-        wait_parked(&net, at, 2).await;
+        wait_parked(net, at, 2).await;
 
-        drop(pair);
-        let Ok(client) = Arc::try_unwrap(client) else {
-            panic!("the pair still holds the client")
-        };
-        client.shutdown().await;
+        setup.finish(pair).await;
     })
     .await
     .unwrap();
@@ -128,14 +162,11 @@ async fn one_poll_answers_each_message_and_the_other_is_already_out_for_the_next
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn polls_answered_at_once_with_nothing_new_go_out_once_a_second() {
     tokio::time::timeout(LIMIT, async {
-        let net = TestNet::start(8).await;
-        let client = Arc::new(Client::start(net.client_config()).await.unwrap());
-        wait_status(&client, "Ready", |s| matches!(s, PathStatus::Ready { .. })).await;
-        let key = Arc::new(AccountKey::from_entropy([8; 16]));
-        let member = net.swarm(&key.account_id())[0];
-        let at = net.index_of(&member);
+        let setup = Setup::start(8).await;
         let retrieves = || {
-            net.node(at)
+            setup
+                .net
+                .node(setup.at)
                 .unwrap()
                 .context()
                 .metrics
@@ -143,15 +174,7 @@ async fn polls_answered_at_once_with_nothing_new_go_out_once_a_second() {
                 .get("retrieve", "ok")
         };
         let before = retrieves();
-        let mut pair = PollPair::new(
-            client.clone(),
-            &net.params.name,
-            key,
-            Namespace::PUBLIC,
-            member,
-            &ReadCursors::new(),
-            20_000,
-        );
+        let mut pair = setup.pair(Namespace::PUBLIC);
         let ran = std::time::Instant::now();
         assert!(
             tokio::time::timeout(Duration::from_millis(3_500), pair.next())
@@ -166,11 +189,7 @@ async fn polls_answered_at_once_with_nothing_new_go_out_once_a_second() {
             sent <= 2 * seconds,
             "{sent} polls in about {seconds} s: not held back"
         );
-        drop(pair);
-        let Ok(client) = Arc::try_unwrap(client) else {
-            panic!("the pair still holds the client")
-        };
-        client.shutdown().await;
+        setup.finish(pair).await;
     })
     .await
     .unwrap();

@@ -17,7 +17,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use rand::seq::IndexedRandom;
 use sotto_protocol::AccountKey;
 use sotto_protocol::constants::MAX_LONG_POLL_MS;
 use tokio::task::JoinHandle;
@@ -118,20 +117,17 @@ async fn follow(
         let Some(network) = inner.upgrade().map(|i| i.network()) else {
             return;
         };
-        let swarm = client.swarm_of(&key.account_id());
-        let Some(&member) = swarm.choose(&mut rand::rng()) else {
-            tokio::time::sleep(FOLLOW_PAUSE).await;
-            continue;
-        };
-        let mut pair = PollPair::new(
+        let Some(mut pair) = PollPair::at_random_member(
             client.clone(),
             &network,
             key.clone(),
             GROUP_NAMESPACE,
-            member,
             &cursors,
             wait_ms,
-        );
+        ) else {
+            tokio::time::sleep(FOLLOW_PAUSE).await;
+            continue;
+        };
         loop {
             match pair.next().await {
                 Ok(messages) => {

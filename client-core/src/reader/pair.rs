@@ -23,6 +23,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
+use rand::seq::IndexedRandom;
 use sotto_protocol::rpc::{MessageHash, ReadCursor, Request, Response, RetrievedMessage};
 use sotto_protocol::{AccountKey, Namespace, NodeId, UnixMillis};
 use tokio::time::Instant;
@@ -106,9 +107,22 @@ impl PollPair {
         }
     }
 
-    /// The member it follows.
-    pub fn member(&self) -> NodeId {
-        self.member
+    /// [`PollPair::new`] at a member of `key`'s swarm chosen at random (a
+    /// follower that picks again after a failure lands elsewhere), or `None`
+    /// while the client knows no member of it.
+    pub fn at_random_member(
+        client: Arc<Client>,
+        network: &str,
+        key: Arc<AccountKey>,
+        namespace: Namespace,
+        cursors: &ReadCursors,
+        wait_ms: u32,
+    ) -> Option<Self> {
+        let swarm = client.swarm_of(&key.account_id());
+        let member = *swarm.choose(&mut rand::rng())?;
+        Some(Self::new(
+            client, network, key, namespace, member, cursors, wait_ms,
+        ))
     }
 
     /// The next messages the member answers with, new to this pair and of

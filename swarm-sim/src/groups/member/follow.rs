@@ -13,7 +13,6 @@ use sotto_protocol::AccountKey;
 use sotto_protocol::rpc::RetrievedMessage;
 use tokio::time::Instant;
 
-use rand::seq::IndexedRandom;
 use sotto_client::ClientError;
 use sotto_client::group::net::{self, GROUP_NAMESPACE};
 use sotto_client::reader::PollPair;
@@ -64,21 +63,18 @@ impl Member {
             }) else {
                 return;
             };
-            let swarm = self.client.swarm_of(&key.account_id());
-            let Some(&member) = swarm.choose(&mut rand::rng()) else {
-                pause(&mut stop, ERROR_PAUSE).await;
-                continue;
-            };
             let key = Arc::new(key);
-            let mut pair = PollPair::new(
+            let Some(mut pair) = PollPair::at_random_member(
                 self.client.clone(),
                 &world.network,
                 key.clone(),
                 GROUP_NAMESPACE,
-                member,
                 &cursors,
                 world.wait_ms,
-            );
+            ) else {
+                pause(&mut stop, ERROR_PAUSE).await;
+                continue;
+            };
             loop {
                 let event = {
                     let old = previous.as_mut();
