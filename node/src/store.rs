@@ -66,6 +66,7 @@ mod write;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sled::{Db, Tree};
 use sotto_protocol::{AccountId, Namespace, UnixMillis};
@@ -138,6 +139,8 @@ pub struct Store {
     space: Arc<SpaceGuard>,
     /// The first fatal engine error.
     fatal: Arc<fatal::Fatal>,
+    /// Whether the store may hold items ([`Store::may_hold_items`]).
+    touched: Arc<AtomicBool>,
     /// Last field, so dropped last: see [`Closer`].
     _closer: Arc<Closer>,
 }
@@ -279,12 +282,15 @@ impl Store {
             limits,
             space: Arc::new(SpaceGuard::new(Arc::new(DiskFree::new(path)), 0)),
             fatal: Arc::default(),
+            touched: Arc::default(),
             id: 0,
             _closer: closer,
         };
         store.check_format()?;
         store.upgrade_charges()?;
         store.id = store.instance_id()?;
+        let held = !store.items.is_empty() || !store.expiry.is_empty();
+        store.touched.store(held, Ordering::SeqCst);
         Ok(store)
     }
 
@@ -400,6 +406,18 @@ impl Store {
             .get(CHUNK_POOL)
             .map_err(|e| StoreError::engine("usage", e))?;
         v.map_or(Ok(Usage::default()), |v| decode_usage(CHUNK_POOL, &v))
+    }
+
+    /// Whether the store may hold items (messages, tombstones, or their
+    /// expiry entries): false only while it held none when it was opened and
+    /// no transaction has run since. Any transaction makes it true before it
+    /// runs, whatever it writes, so a `false` is never wrong; the loops that
+    /// only act on what is held (anti-entropy, handoff, purge) skip their
+    /// blocking reads while it is false. Costs nothing to ask: a node that
+    /// holds nothing (most of a simulated thousand, while their directories
+    /// fill) no longer wakes a blocking thread several times a second.
+    pub fn may_hold_items(&self) -> bool {
+        self.touched.load(Ordering::SeqCst)
     }
 
     /// Bytes charged on the whole node.

@@ -111,6 +111,25 @@ fn put_then_retrieve_in_arrival_order() {
     assert_eq!((none.messages.len(), none.seq, none.more), (0, 0, false));
 }
 
+/// `may_hold_items` is false only for a store that held nothing when it was
+/// opened and has written nothing since: the replication loops skip such a
+/// store, so a store that holds something must never say false.
+#[test]
+fn a_store_says_it_may_hold_items_once_anything_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    assert!(!s.may_hold_items(), "a new store holds nothing");
+    drop(s);
+    let s = open(&dir);
+    assert!(!s.may_hold_items(), "opened again with nothing written");
+    let a = key(1).account_id();
+    s.put(msg(a, b"one", NOW), NOW).unwrap();
+    assert!(s.may_hold_items());
+    drop(s);
+    let s = open(&dir);
+    assert!(s.may_hold_items(), "opened again on a held message");
+}
+
 #[test]
 fn storing_again_is_idempotent_and_merges_times() {
     let dir = tempfile::tempdir().unwrap();

@@ -35,9 +35,14 @@ impl Replicator {
     /// every other member of its swarm, compare digests, and for each account
     /// that differs pull what this node lacks and push what the peer lacks.
     /// Accounts only the peer holds are covered by the peer's own pass. Counts
-    /// one round per peer in `metrics.anti_entropy` ("ok" or "failed").
+    /// one round per peer in `metrics.anti_entropy` ("ok" or "failed"). A
+    /// store that holds nothing ([`crate::store::Store::may_hold_items`]) has
+    /// no pass.
     pub async fn anti_entropy_once(&self) {
         let ctx = &self.ctx;
+        if !ctx.store.may_hold_items() {
+            return;
+        }
         let accounts =
             match blocking(&ctx.store, |s| s.accounts().collect::<Result<Vec<_>, _>>()).await {
                 Ok(a) => a,

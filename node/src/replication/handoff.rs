@@ -26,9 +26,13 @@ impl Replicator {
     /// they have, and the network's `handoff_grace_ms` has passed since it left
     /// the swarm, it removes the account and counts the items in
     /// `metrics.handed_off_messages`. Data that could not be handed over is
-    /// kept. Coming back into the swarm cancels all of that.
+    /// kept. Coming back into the swarm cancels all of that. A store that
+    /// holds nothing ([`crate::store::Store::may_hold_items`]) has no pass.
     pub async fn handoff_once(&self) {
         let ctx = &self.ctx;
+        if !ctx.store.may_hold_items() {
+            return;
+        }
         let accounts =
             match blocking(&ctx.store, |s| s.accounts().collect::<Result<Vec<_>, _>>()).await {
                 Ok(a) => a,
@@ -151,13 +155,14 @@ impl Replicator {
 
     /// Removes everything expired, batch after batch until a batch is not full,
     /// counts what it removed and the corrupt items it skipped, and updates the
-    /// stored-messages and stored-bytes gauges. Returns how many items it
-    /// removed.
+    /// stored-messages and stored-bytes gauges (only the gauges for a store
+    /// that holds nothing, [`crate::store::Store::may_hold_items`]). Returns
+    /// how many items it removed.
     pub async fn purge_once(&self) -> usize {
         let ctx = &self.ctx;
         let batch = ctx.config.store.purge_batch.max(1);
         let mut total = 0usize;
-        loop {
+        while ctx.store.may_hold_items() {
             let now = ctx.clock.now();
             match blocking(&ctx.store, move |s| s.purge(now, batch)).await {
                 Ok(p) => {

@@ -69,6 +69,9 @@ impl Store {
         op: &'static str,
         f: impl Fn(&Tx<'_>) -> TxResult<T>,
     ) -> Result<T> {
+        // Before it runs, so that no one who sees `false` misses what it
+        // writes (see `Store::may_hold_items`).
+        self.touched.store(true, std::sync::atomic::Ordering::SeqCst);
         (
             &self.messages,
             &self.items,
