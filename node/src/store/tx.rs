@@ -71,7 +71,8 @@ impl Store {
     ) -> Result<T> {
         // Before it runs, so that no one who sees `false` misses what it
         // writes (see `Store::may_hold_items`).
-        self.touched.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.touched
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         (
             &self.messages,
             &self.items,
