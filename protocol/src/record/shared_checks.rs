@@ -37,9 +37,9 @@ struct Shared {
     shards: Vec<Mutex<HashSet<[u8; 32]>>>,
 }
 
-/// Makes every node and client of this process share its good record signatures (see
-/// the module documentation). For the simulator only; calling it again does
-/// nothing.
+/// Makes every node and client of this process share the good record
+/// signatures they find (see the module documentation). For the simulator
+/// only; calling it again does nothing.
 pub fn share_in_process() {
     let _ = SHARED.set(Shared {
         shards: (0..SHARDS).map(|_| Mutex::new(HashSet::new())).collect(),
@@ -51,8 +51,8 @@ pub fn is_shared() -> bool {
     SHARED.get().is_some()
 }
 
-/// Checks `signed`'s signature by `node`, or finds that a node of this
-/// process already did for exactly these bytes.
+/// Checks `signed`'s signature by `node`, or finds that a node or client of
+/// this process already did for exactly these bytes.
 pub fn check_signature(signed: &SignedNodeRecord, node: &NodeId) -> crate::Result<()> {
     let Some(shared) = SHARED.get() else {
         return signed.check_signature(node);
