@@ -177,7 +177,8 @@ impl PollPair {
         while let Some((slot, wait_for)) = self.slots.next_post() {
             let hold = self.hold.get_mut(slot).and_then(Option::take);
             if let Some(p) = self.posted.get_mut(slot) {
-                *p = hold.unwrap_or_else(Instant::now).max(Instant::now());
+                let now = Instant::now();
+                *p = hold.map_or(now, |at| at.max(now));
             }
             self.polls.push(self.poll(slot, wait_for, hold));
         }
